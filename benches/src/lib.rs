@@ -1,0 +1,1 @@
+//! Benchmarks for SP-E live in `benches/benches/`.

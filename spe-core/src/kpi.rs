@@ -1,0 +1,1 @@
+//! Energy KPIs (placeholder, being written).

@@ -1,0 +1,180 @@
+//! Data sources: where weather comes from.
+//!
+//! [`DataSource`] is the one trait; [`OpenMeteo`] reads the live forecast API,
+//! [`Generator`](crate::Generator) makes synthetic weather, and [`Replay`] plays
+//! back a recording from CSV.
+
+mod error;
+mod open_meteo;
+mod replay;
+
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Days, NaiveTime, Utc};
+
+use crate::frame::WeatherFrame;
+use crate::series::TimeAxis;
+use crate::site::Site;
+
+pub use error::{Fault, SourceError};
+pub use open_meteo::{OpenMeteo, OpenMeteoConfig, parse_forecast};
+pub use replay::{Replay, ReplayError};
+
+/// The most past days Open-Meteo's forecast API serves.
+pub const MAX_PAST_DAYS: u16 = 92;
+/// The most forecast days Open-Meteo's forecast API serves.
+pub const MAX_FORECAST_DAYS: u16 = 16;
+
+/// Which hours to fetch: `past_days` whole local days before today, today, and
+/// the days after it up to `forecast_days` days in all from today, in the
+/// site's time zone (as Open-Meteo's `past_days` and `forecast_days` do).
+///
+/// ```
+/// use chrono::{TimeZone, Utc};
+/// use spe_core::{Site, Window};
+///
+/// let now = Utc.with_ymd_and_hms(2026, 1, 15, 10, 30, 0).unwrap();
+/// let w = Window::new(now, 2, 3).unwrap();
+/// let axis = w.axis(&Site::paris()).unwrap();
+/// assert_eq!(axis.len(), 5 * 24);
+/// // Local midnight in Paris (UTC+1 in winter) two days before today:
+/// assert_eq!(axis.start(), Utc.with_ymd_and_hms(2026, 1, 12, 23, 0, 0).unwrap());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    now: DateTime<Utc>,
+    past_days: u16,
+    forecast_days: u16,
+}
+
+impl Window {
+    /// A window around `now`. `past_days` ≤ 92, 1 ≤ `forecast_days` ≤ 16 (the
+    /// limits of Open-Meteo's forecast API).
+    pub fn new(now: DateTime<Utc>, past_days: u16, forecast_days: u16) -> Result<Self, SourceError> {
+        if past_days > MAX_PAST_DAYS {
+            return Err(SourceError::InvalidRequest(format!(
+                "past_days = {past_days} is more than {MAX_PAST_DAYS}"
+            )));
+        }
+        if !(1..=MAX_FORECAST_DAYS).contains(&forecast_days) {
+            return Err(SourceError::InvalidRequest(format!(
+                "forecast_days = {forecast_days} is outside 1..={MAX_FORECAST_DAYS}"
+            )));
+        }
+        Ok(Window {
+            now,
+            past_days,
+            forecast_days,
+        })
+    }
+
+    /// The reference instant ("now").
+    pub fn now(&self) -> DateTime<Utc> {
+        self.now
+    }
+
+    /// Whole local days before today.
+    pub fn past_days(&self) -> u16 {
+        self.past_days
+    }
+
+    /// Days from today on, today included.
+    pub fn forecast_days(&self) -> u16 {
+        self.forecast_days
+    }
+
+    /// The hourly axis the window covers for `site`: from local midnight
+    /// `past_days` before today, `24 × (past_days + forecast_days)` hours.
+    pub fn axis(&self, site: &Site) -> Result<TimeAxis, SourceError> {
+        let today = site.local(self.now).date();
+        let first = today
+            .checked_sub_days(Days::new(u64::from(self.past_days)))
+            .ok_or_else(|| SourceError::InvalidRequest("window starts before the calendar".into()))?;
+        let midnight = first.and_time(NaiveTime::MIN);
+        // Offset at local midnight; midnight never falls in a DST gap in the
+        // zones that move their clocks at night, but take the earliest if ambiguous.
+        let offset = site.utc_offset_seconds(midnight.and_utc());
+        let start = midnight.and_utc() - chrono::Duration::seconds(i64::from(offset));
+        let len = 24 * usize::from(self.past_days + self.forecast_days);
+        TimeAxis::new(start, len).map_err(|e| SourceError::InvalidRequest(e.to_string()))
+    }
+}
+
+/// A source of hourly weather for a site.
+///
+/// Implementations: [`OpenMeteo`] (live), [`Generator`](crate::Generator)
+/// (synthetic), [`Replay`] (recorded). Every frame carries its
+/// [`Provenance`](crate::Provenance).
+///
+/// ```
+/// use chrono::{TimeZone, Utc};
+/// use spe_core::{DataSource, Generator, Provenance, Site, Window};
+///
+/// # tokio_test_block_on(async {
+/// let source = Generator::default();
+/// let now = Utc.with_ymd_and_hms(2026, 7, 1, 12, 0, 0).unwrap();
+/// let frame = source.fetch(&Site::paris(), &Window::new(now, 1, 2).unwrap()).await.unwrap();
+/// assert_eq!(frame.len(), 72);
+/// assert_eq!(frame.provenance(), Provenance::Synthetic);
+/// # });
+/// # fn tokio_test_block_on<F: std::future::Future>(f: F) -> F::Output {
+/// #     tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(f)
+/// # }
+/// ```
+#[async_trait]
+pub trait DataSource: Send + Sync + fmt::Debug {
+    /// A short name for logs and incidents (`open-meteo`, `synthetic`, `replay`).
+    fn name(&self) -> &str;
+
+    /// Fetch hourly weather for `site` over `window`.
+    async fn fetch(&self, site: &Site, window: &Window) -> Result<WeatherFrame, SourceError>;
+}
+
+#[async_trait]
+impl<T: DataSource + ?Sized> DataSource for Arc<T> {
+    fn name(&self) -> &str {
+        (**self).name()
+    }
+
+    async fn fetch(&self, site: &Site, window: &Window) -> Result<WeatherFrame, SourceError> {
+        (**self).fetch(site, window).await
+    }
+}
+
+#[async_trait]
+impl<T: DataSource + ?Sized> DataSource for Box<T> {
+    fn name(&self) -> &str {
+        (**self).name()
+    }
+
+    async fn fetch(&self, site: &Site, window: &Window) -> Result<WeatherFrame, SourceError> {
+        (**self).fetch(site, window).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn window_limits() {
+        let now = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+        assert!(Window::new(now, 93, 1).is_err());
+        assert!(Window::new(now, 0, 0).is_err());
+        assert!(Window::new(now, 0, 17).is_err());
+        assert!(Window::new(now, 92, 16).is_ok());
+    }
+
+    #[test]
+    fn window_axis_uses_local_days() {
+        let site = Site::paris();
+        // 23:30 UTC on 14 July is already 15 July in Paris (UTC+2).
+        let now = Utc.with_ymd_and_hms(2026, 7, 14, 23, 30, 0).unwrap();
+        let axis = Window::new(now, 0, 1).unwrap().axis(&site).unwrap();
+        assert_eq!(axis.start(), Utc.with_ymd_and_hms(2026, 7, 14, 22, 0, 0).unwrap());
+        assert_eq!(axis.len(), 24);
+    }
+}

@@ -1,0 +1,1 @@
+//! Shared test support for SP-E integration tests.

@@ -1,0 +1,1 @@
+//! All SP-E integration tests, in one binary.
