@@ -293,10 +293,6 @@ impl HourlySeries {
             .rev()
             .find_map(|(i, v)| v.map(|x| (self.axis.time(i), x)))
     }
-
-    pub(crate) fn into_values(self) -> Vec<Option<f64>> {
-        self.values
-    }
 }
 
 #[cfg(test)]

@@ -1,1 +1,3 @@
 //! All SP-E integration tests, in one binary.
+
+mod open_meteo;

@@ -1,0 +1,597 @@
+//! Calibration: fit the climate and the demand model to a site's recorded
+//! history, so that estimation mode stays close to the real site.
+//!
+//! - **Temperature**: ordinary least squares of the recorded temperature on
+//!   the annual cycle (`1, cos, sin` of the day of year) and the model's
+//!   diurnal shape (WAVE shape × seasonal × cloud damping). With less than
+//!   330 days, the annual amplitude and phase cannot be identified: they are
+//!   kept and only the level and the diurnal amplitude are fitted. The
+//!   residual gives the anomaly's standard deviation; its lag-24 h
+//!   autocorrelation selects the anomaly's period (persistence) among
+//!   candidates by matching the model's own autocorrelation.
+//! - **Wind**: the mean 10 m speed.
+//! - **Demand** (when a demand series is given): least squares, without
+//!   intercept, of demand on the unit load shape of each day type (working
+//!   day, Saturday, Sunday/holiday) and on heating and cooling degrees of the
+//!   effective temperature. This gives the base level, the weekend factors and
+//!   the two sensitivities. A sensitivity whose degrees are almost never
+//!   positive in the history (fewer than 72 hours above 0.5 °C·h) is not
+//!   identifiable: it keeps its configured value, scaled to the fitted base.
+//!   A negative fitted sensitivity is set to 0 and the fit redone.
+
+use chrono::{DateTime, Utc};
+use ndarray::{Array1, Array2};
+use serde::{Deserialize, Serialize};
+
+use super::config::SynthConfig;
+use super::energy::{DayCache, RollingMean};
+use super::noise::SmoothNoise;
+use super::solar::YEAR_DAYS;
+use super::weather::WeatherModel;
+use super::{EnergyTwin, Generator};
+use crate::calendar::DayType;
+use crate::frame::WeatherFrame;
+use crate::series::HourlySeries;
+use crate::site::Site;
+
+/// Fewest hours of temperature history calibration accepts (one week).
+pub const MIN_CALIBRATION_HOURS: usize = 168;
+/// Fewest days for fitting the annual cycle's amplitude and phase.
+const MIN_DAYS_FOR_ANNUAL_CYCLE: usize = 330;
+/// Fewest hours with positive degrees for a sensitivity to be fitted.
+const MIN_DEGREE_HOURS: usize = 72;
+
+/// Why calibration failed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CalibrationError {
+    /// Not enough recorded hours.
+    #[error("calibration needs at least {needed} hours of {what}, got {got}")]
+    TooShort {
+        /// Which series.
+        what: &'static str,
+        /// Hours present.
+        got: usize,
+        /// Hours needed.
+        needed: usize,
+    },
+    /// The demand series does not overlap the weather history.
+    #[error("the demand series ({demand_start}..) does not overlap the weather history ({weather_start}..)")]
+    NoOverlap {
+        /// Start of the demand series.
+        demand_start: DateTime<Utc>,
+        /// Start of the weather history.
+        weather_start: DateTime<Utc>,
+    },
+    /// The regression is degenerate (e.g. a constant series).
+    #[error("calibration is degenerate: {0}")]
+    Degenerate(String),
+    /// The fitted parameters are outside the generator's valid ranges.
+    #[error("fitted parameters are implausible: {0}")]
+    Implausible(String),
+}
+
+/// The temperature model fitted by calibration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TemperatureFit {
+    /// Annual mean, °C.
+    pub mean_c: f64,
+    /// Annual half-range, °C.
+    pub annual_amplitude_c: f64,
+    /// Day of year of the warmest point.
+    pub peak_day: f64,
+    /// Whether amplitude and phase were fitted (≥ 330 days) or kept.
+    pub annual_cycle_fitted: bool,
+    /// Clear-sky diurnal half-range, °C.
+    pub diurnal_amplitude_c: f64,
+    /// Standard deviation of the anomaly (residual), °C.
+    pub noise_std_c: f64,
+    /// Lag-1 h autocorrelation of the anomaly.
+    pub lag1_autocorrelation: f64,
+    /// Lag-24 h autocorrelation of the anomaly.
+    pub lag24_autocorrelation: f64,
+    /// Chosen period of the anomaly's slowest octave, hours.
+    pub noise_period_h: f64,
+}
+
+/// The demand model fitted by calibration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DemandFit {
+    /// Temperature-independent working-day level, MW.
+    pub base_mw: f64,
+    /// Saturday level relative to a working day.
+    pub saturday_factor: f64,
+    /// Sunday and holiday level relative to a working day.
+    pub sunday_factor: f64,
+    /// MW per heating degree.
+    pub heating_mw_per_c: f64,
+    /// Whether the heating sensitivity was fitted (else scaled from the config).
+    pub heating_fitted: bool,
+    /// MW per cooling degree.
+    pub cooling_mw_per_c: f64,
+    /// Whether the cooling sensitivity was fitted.
+    pub cooling_fitted: bool,
+    /// Coefficient of determination of the fit.
+    pub r_squared: f64,
+    /// Root-mean-square error of the fit, MW.
+    pub rmse_mw: f64,
+}
+
+/// What calibration fitted, and how well.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CalibrationReport {
+    /// Hours of temperature used.
+    pub hours_used: usize,
+    /// The temperature model.
+    pub temperature: TemperatureFit,
+    /// Mean 10 m wind speed, m/s, if the history has wind.
+    pub wind_mean_ms: Option<f64>,
+    /// The demand model, if a demand series was given.
+    pub demand: Option<DemandFit>,
+}
+
+/// Solve the normal equations `XᵀX β = Xᵀy` by Gaussian elimination with
+/// partial pivoting.
+fn solve(mut a: Array2<f64>, mut b: Array1<f64>) -> Option<Array1<f64>> {
+    let n = b.len();
+    let scale = (0..n).map(|i| a[[i, i]].abs()).fold(0.0, f64::max).max(1e-300);
+    for col in 0..n {
+        let pivot = (col..n).max_by(|&i, &j| a[[i, col]].abs().total_cmp(&a[[j, col]].abs()))?;
+        if a[[pivot, col]].abs() < 1e-10 * scale {
+            return None;
+        }
+        if pivot != col {
+            for k in 0..n {
+                a.swap([col, k], [pivot, k]);
+            }
+            b.swap(col, pivot);
+        }
+        for row in col + 1..n {
+            let f = a[[row, col]] / a[[col, col]];
+            for k in col..n {
+                a[[row, k]] -= f * a[[col, k]];
+            }
+            b[row] -= f * b[col];
+        }
+    }
+    let mut x = Array1::zeros(n);
+    for row in (0..n).rev() {
+        let s: f64 = (row + 1..n).map(|k| a[[row, k]] * x[k]).sum();
+        x[row] = (b[row] - s) / a[[row, row]];
+    }
+    x.iter().all(|v: &f64| v.is_finite()).then_some(x)
+}
+
+/// Accumulates `XᵀX` and `Xᵀy` row by row.
+struct LeastSquares {
+    xtx: Array2<f64>,
+    xty: Array1<f64>,
+    rows: usize,
+}
+
+impl LeastSquares {
+    fn new(k: usize) -> Self {
+        LeastSquares {
+            xtx: Array2::zeros((k, k)),
+            xty: Array1::zeros(k),
+            rows: 0,
+        }
+    }
+
+    fn add(&mut self, x: &[f64], y: f64) {
+        for i in 0..x.len() {
+            self.xty[i] += x[i] * y;
+            for j in 0..x.len() {
+                self.xtx[[i, j]] += x[i] * x[j];
+            }
+        }
+        self.rows += 1;
+    }
+
+    fn solve(self) -> Option<Array1<f64>> {
+        solve(self.xtx, self.xty)
+    }
+}
+
+fn autocorrelation(residuals: &[Option<f64>], lag: usize) -> f64 {
+    let present: Vec<f64> = residuals.iter().flatten().copied().collect();
+    if present.len() < 2 {
+        return 0.0;
+    }
+    let mean = present.iter().sum::<f64>() / present.len() as f64;
+    let var = present.iter().map(|r| (r - mean).powi(2)).sum::<f64>() / present.len() as f64;
+    let pairs: Vec<f64> = residuals
+        .iter()
+        .zip(residuals.iter().skip(lag))
+        .filter_map(|(a, b)| Some((a.as_ref()? - mean) * (b.as_ref()? - mean)))
+        .collect();
+    if pairs.is_empty() || var <= 0.0 {
+        return 0.0;
+    }
+    pairs.iter().sum::<f64>() / pairs.len() as f64 / var
+}
+
+/// The noise period whose model lag-24 autocorrelation is closest to `target`.
+fn match_noise_period(target: f64, seed: u64) -> f64 {
+    const CANDIDATES: [f64; 9] = [24.0, 36.0, 48.0, 72.0, 96.0, 144.0, 192.0, 288.0, 480.0];
+    let model_acf = |p: f64| {
+        let n = SmoothNoise::new(seed, &[(p, 1.0), (p / 4.0, 0.5), (6.0, 0.2)]);
+        let xs: Vec<Option<f64>> = (0..20_000).map(|h| Some(n.at(h as f64))).collect();
+        autocorrelation(&xs, 24)
+    };
+    CANDIDATES
+        .into_iter()
+        .min_by(|a, b| (model_acf(*a) - target).abs().total_cmp(&(model_acf(*b) - target).abs()))
+        .unwrap_or(96.0)
+}
+
+impl Generator {
+    /// Fit the climate (and, given a demand series, the demand model) to a
+    /// recorded history of `site`, returning a generator with the fitted
+    /// parameters and a report of the fit. The generator's other parameters
+    /// (PV, wind fleet, grid, seed) are kept.
+    ///
+    /// `demand` is matched to the weather by timestamp; hours missing in
+    /// either are skipped.
+    ///
+    /// ```
+    /// use chrono::{TimeZone, Utc};
+    /// use spe_core::{Generator, HourlySeries, Site, SynthConfig, TimeAxis};
+    ///
+    /// // A "real" site that is colder and more heating-sensitive than the defaults.
+    /// let mut real = SynthConfig::default();
+    /// real.climate.temp_mean_c = 9.0;
+    /// real.demand.heating_mw_per_c = 70.0;
+    /// let site = Site::paris();
+    /// let start = Utc.with_ymd_and_hms(2025, 1, 1, 0, 0, 0).unwrap();
+    /// let history = Generator::new(real).unwrap().generate(&site, TimeAxis::new(start, 2 * 8760).unwrap(), start);
+    /// let demand = HourlySeries::new(start, history.energy.demand_mw().to_vec()).unwrap();
+    ///
+    /// let (fitted, report) = Generator::default().calibrate(&site, &history.weather, Some(&demand)).unwrap();
+    /// assert!((report.temperature.mean_c - 9.0).abs() < 0.6);
+    /// let heating = report.demand.unwrap().heating_mw_per_c;
+    /// assert!((heating - 70.0).abs() < 10.0, "{heating}");
+    /// assert_eq!(fitted.config().climate.temp_mean_c, report.temperature.mean_c);
+    /// ```
+    pub fn calibrate(
+        &self,
+        site: &Site,
+        weather: &WeatherFrame,
+        demand: Option<&HourlySeries>,
+    ) -> Result<(Generator, CalibrationReport), CalibrationError> {
+        let mut config = self.config.clone();
+        let temperature = fit_temperature(&config, site, weather)?;
+        let c = &mut config.climate;
+        c.temp_mean_c = temperature.mean_c;
+        c.temp_annual_amplitude_c = temperature.annual_amplitude_c;
+        c.temp_peak_day = temperature.peak_day;
+        c.temp_diurnal_amplitude_c = temperature.diurnal_amplitude_c.clamp(0.0, 15.0);
+        c.temp_noise_std_c = temperature.noise_std_c.clamp(0.0, 8.0);
+        c.temp_noise_period_h = temperature.noise_period_h;
+
+        let winds: Vec<f64> = weather.wind_speed_10m().iter().flatten().copied().collect();
+        let wind_mean_ms = (winds.len() >= MIN_CALIBRATION_HOURS)
+            .then(|| winds.iter().sum::<f64>() / winds.len() as f64);
+        if let Some(w) = wind_mean_ms {
+            config.climate.wind_mean_ms = w.clamp(0.3, 15.0);
+        }
+
+        let demand_fit = match demand {
+            Some(d) => {
+                let fit = fit_demand(&config, site, weather, d)?;
+                let dp = &mut config.demand;
+                dp.base_mw = fit.base_mw;
+                dp.saturday_factor = fit.saturday_factor;
+                dp.sunday_factor = fit.sunday_factor;
+                dp.heating_mw_per_c = fit.heating_mw_per_c;
+                dp.cooling_mw_per_c = fit.cooling_mw_per_c;
+                dp.noise_std = (fit.rmse_mw / fit.base_mw).clamp(0.0, 0.1);
+                Some(fit)
+            }
+            None => None,
+        };
+        config
+            .validate()
+            .map_err(|e| CalibrationError::Implausible(e.to_string()))?;
+        let report = CalibrationReport {
+            hours_used: weather.temperature_2m().iter().flatten().count(),
+            temperature,
+            wind_mean_ms,
+            demand: demand_fit,
+        };
+        Ok((Generator { config }, report))
+    }
+}
+
+fn fit_temperature(
+    config: &SynthConfig,
+    site: &Site,
+    weather: &WeatherFrame,
+) -> Result<TemperatureFit, CalibrationError> {
+    let temps = weather.temperature_2m();
+    let present = temps.iter().flatten().count();
+    if present < MIN_CALIBRATION_HOURS {
+        return Err(CalibrationError::TooShort {
+            what: "temperature",
+            got: present,
+            needed: MIN_CALIBRATION_HOURS,
+        });
+    }
+    let model = WeatherModel::new(&config.climate, config.seed, site.latitude(), site.longitude());
+    let shift = if site.latitude() < 0.0 { YEAR_DAYS / 2.0 } else { 0.0 };
+    let w = 2.0 * std::f64::consts::PI / YEAR_DAYS;
+    let axis = weather.axis();
+    let clouds = weather.cloud_cover();
+    let annual_fitted = present >= MIN_DAYS_FOR_ANNUAL_CYCLE * 24;
+    let cc = &config.climate;
+
+    // Regressors per hour: (annual terms..., diurnal).
+    let rows = (0..axis.len()).filter_map(|i| {
+        let t = temps[i]?;
+        let unix_s = axis.time(i).timestamp() as f64;
+        let phase = WeatherModel::phase(unix_s);
+        let cloud = clouds[i].unwrap_or(50.0);
+        let diurnal = model.diurnal(unix_s, &phase, cloud) / cc.temp_diurnal_amplitude_c.max(1e-9);
+        Some((i, unix_s, phase.doy, t, diurnal))
+    });
+    let (mean_c, annual_amplitude_c, peak_day, diurnal_amplitude_c) = if annual_fitted {
+        let mut ls = LeastSquares::new(4);
+        for (_, _, doy, t, d) in rows.clone() {
+            let phase = w * (doy - shift);
+            ls.add(&[1.0, phase.cos(), phase.sin(), d], t);
+        }
+        let b = ls
+            .solve()
+            .ok_or_else(|| CalibrationError::Degenerate("temperature regression is singular".into()))?;
+        let amplitude = b[1].hypot(b[2]);
+        let peak = (b[2].atan2(b[1]) / w).rem_euclid(YEAR_DAYS);
+        (b[0], amplitude, peak, b[3])
+    } else {
+        let mut ls = LeastSquares::new(2);
+        for (_, _, doy, t, d) in rows.clone() {
+            let cycle = cc.temp_annual_amplitude_c * (w * (doy - cc.temp_peak_day - shift)).cos();
+            ls.add(&[1.0, d], t - cycle);
+        }
+        let b = ls
+            .solve()
+            .ok_or_else(|| CalibrationError::Degenerate("temperature regression is singular".into()))?;
+        (b[0], cc.temp_annual_amplitude_c, cc.temp_peak_day, b[1])
+    };
+    if !(-60.0..=40.0).contains(&mean_c) || !(0.0..=30.0).contains(&annual_amplitude_c) {
+        return Err(CalibrationError::Implausible(format!(
+            "annual mean {mean_c:.1} °C, amplitude {annual_amplitude_c:.1} °C"
+        )));
+    }
+    let mut residuals = vec![None; axis.len()];
+    for (i, _, doy, t, d) in rows {
+        let fitted = mean_c
+            + annual_amplitude_c * (w * (doy - peak_day - shift)).cos()
+            + diurnal_amplitude_c * d;
+        residuals[i] = Some(t - fitted);
+    }
+    let present_res: Vec<f64> = residuals.iter().flatten().copied().collect();
+    let noise_std_c =
+        (present_res.iter().map(|r| r * r).sum::<f64>() / present_res.len() as f64).sqrt();
+    let lag1 = autocorrelation(&residuals, 1);
+    let lag24 = autocorrelation(&residuals, 24);
+    Ok(TemperatureFit {
+        mean_c,
+        annual_amplitude_c,
+        peak_day,
+        annual_cycle_fitted: annual_fitted,
+        diurnal_amplitude_c: diurnal_amplitude_c.max(0.0),
+        noise_std_c,
+        lag1_autocorrelation: lag1,
+        lag24_autocorrelation: lag24,
+        noise_period_h: match_noise_period(lag24, config.seed),
+    })
+}
+
+fn fit_demand(
+    config: &SynthConfig,
+    site: &Site,
+    weather: &WeatherFrame,
+    demand: &HourlySeries,
+) -> Result<DemandFit, CalibrationError> {
+    let axis = weather.axis();
+    let overlap = axis.times().filter(|t| demand.get(*t).is_some()).count();
+    if overlap == 0 {
+        return Err(CalibrationError::NoOverlap {
+            demand_start: demand.start(),
+            weather_start: axis.start(),
+        });
+    }
+    if overlap < MIN_CALIBRATION_HOURS {
+        return Err(CalibrationError::TooShort {
+            what: "demand overlapping the weather",
+            got: overlap,
+            needed: MIN_CALIBRATION_HOURS,
+        });
+    }
+    // Unit shapes (mean 1) of each day type, from a twin with unit factors.
+    let mut unit = config.clone();
+    unit.demand.saturday_factor = 1.0;
+    unit.demand.sunday_factor = 1.0;
+    let twin = EnergyTwin::new(&unit, site).map_err(|e| CalibrationError::Implausible(e.to_string()))?;
+
+    struct Row {
+        x: [f64; 5],
+        y: f64,
+    }
+    let mut rows = Vec::with_capacity(overlap);
+    let mut mean = RollingMean::new(24);
+    let mut days = DayCache::default();
+    let temps = weather.temperature_2m();
+    for (i, t) in axis.times().enumerate() {
+        let m24 = mean.push(temps[i]);
+        let (local_hour, day_type) = days.local(site, t);
+        let (Some(temp), Some(m24), Some(y)) = (temps[i], m24, demand.get(t)) else {
+            continue;
+        };
+        let (hdd, cdd) = twin.degrees(twin.effective_temperature(temp, m24));
+        let shape = twin.profile(local_hour, day_type);
+        let mut x = [0.0; 5];
+        match day_type {
+            DayType::Working => x[0] = shape,
+            DayType::Saturday => x[1] = shape,
+            _ => x[2] = shape,
+        }
+        x[3] = hdd;
+        x[4] = cdd;
+        rows.push(Row { x, y });
+    }
+    let count = |k: usize, min: f64| rows.iter().filter(|r| r.x[k] > min).count();
+    // Which regressors are identifiable: day types present, degrees positive often enough.
+    let mut active = [count(0, 0.0) > 0, count(1, 0.0) >= 24, count(2, 0.0) >= 24, count(3, 0.5) >= MIN_DEGREE_HOURS, count(4, 0.5) >= MIN_DEGREE_HOURS];
+    if !active[0] {
+        return Err(CalibrationError::Degenerate("no working day in the demand history".into()));
+    }
+    let d = &config.demand;
+    let beta = loop {
+        let idx: Vec<usize> = (0..5).filter(|k| active[*k]).collect();
+        let mut ls = LeastSquares::new(idx.len());
+        for r in &rows {
+            let base = r.x[0] + r.x[1] * d.saturday_factor * f64::from(!active[1]) + r.x[2] * d.sunday_factor * f64::from(!active[2]);
+            let mut xs: Vec<f64> = idx.iter().map(|k| r.x[*k]).collect();
+            xs[0] = base;
+            ls.add(&xs, r.y);
+        }
+        let b = ls
+            .solve()
+            .ok_or_else(|| CalibrationError::Degenerate("demand regression is singular".into()))?;
+        let mut full = [0.0; 5];
+        for (j, k) in idx.iter().enumerate() {
+            full[*k] = b[j];
+        }
+        // A negative sensitivity is not physical: drop it and refit.
+        if let Some(k) = (3..5).find(|k| active[*k] && full[*k] < 0.0) {
+            active[k] = false;
+            continue;
+        }
+        break full;
+    };
+    let base_mw = beta[0];
+    if !(base_mw > 0.0 && base_mw.is_finite()) {
+        return Err(CalibrationError::Implausible(format!("base demand {base_mw:.1} MW")));
+    }
+    let scale = base_mw / d.base_mw;
+    let fit = DemandFit {
+        base_mw,
+        saturday_factor: if active[1] { beta[1] / base_mw } else { d.saturday_factor },
+        sunday_factor: if active[2] { beta[2] / base_mw } else { d.sunday_factor },
+        heating_mw_per_c: if active[3] { beta[3] } else { d.heating_mw_per_c * scale },
+        heating_fitted: active[3],
+        cooling_mw_per_c: if active[4] { beta[4] } else { d.cooling_mw_per_c * scale },
+        cooling_fitted: active[4],
+        r_squared: 0.0,
+        rmse_mw: 0.0,
+    };
+    // Goodness of fit with the final coefficients.
+    let predict = |r: &Row| {
+        r.x[0] * fit.base_mw
+            + r.x[1] * fit.base_mw * fit.saturday_factor
+            + r.x[2] * fit.base_mw * fit.sunday_factor
+            + r.x[3] * fit.heating_mw_per_c
+            + r.x[4] * fit.cooling_mw_per_c
+    };
+    let n = rows.len() as f64;
+    let y_mean = rows.iter().map(|r| r.y).sum::<f64>() / n;
+    let sse: f64 = rows.iter().map(|r| (r.y - predict(r)).powi(2)).sum();
+    let sst: f64 = rows.iter().map(|r| (r.y - y_mean).powi(2)).sum();
+    Ok(DemandFit {
+        r_squared: if sst > 0.0 { 1.0 - sse / sst } else { 0.0 },
+        rmse_mw: (sse / n).sqrt(),
+        ..fit
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::series::TimeAxis;
+    use chrono::TimeZone;
+
+    fn history(config: SynthConfig, hours: usize) -> (Site, super::super::SyntheticFrames) {
+        let site = Site::paris();
+        let start = Utc.with_ymd_and_hms(2024, 1, 1, 0, 0, 0).unwrap();
+        let g = Generator::new(config).unwrap();
+        let f = g.generate(&site, TimeAxis::new(start, hours).unwrap(), start);
+        (site, f)
+    }
+
+    #[test]
+    fn recovers_known_parameters_from_two_years() {
+        let mut real = SynthConfig::default();
+        real.seed = 99;
+        real.climate.temp_mean_c = 10.0;
+        real.climate.temp_annual_amplitude_c = 10.5;
+        real.climate.temp_peak_day = 195.0;
+        real.climate.temp_diurnal_amplitude_c = 3.5;
+        real.climate.temp_noise_std_c = 2.0;
+        real.climate.wind_mean_ms = 5.0;
+        real.demand.base_mw = 1500.0;
+        real.demand.heating_mw_per_c = 90.0;
+        real.demand.cooling_mw_per_c = 20.0;
+        real.demand.sunday_factor = 0.78;
+        let (site, f) = history(real, 2 * 8760);
+        let demand = HourlySeries::new(f.energy.axis().start(), f.energy.demand_mw().to_vec()).unwrap();
+        let (g, r) = Generator::default().calibrate(&site, &f.weather, Some(&demand)).unwrap();
+        let t = &r.temperature;
+        assert!(t.annual_cycle_fitted);
+        assert!((t.mean_c - 10.0).abs() < 0.6, "{t:?}");
+        assert!((t.annual_amplitude_c - 10.5).abs() < 1.0, "{t:?}");
+        assert!((t.peak_day - 195.0).abs() < 8.0, "{t:?}");
+        assert!((t.diurnal_amplitude_c - 3.5).abs() < 0.5, "{t:?}");
+        assert!((t.noise_std_c - 2.0).abs() < 0.5, "{t:?}");
+        assert!(t.lag1_autocorrelation > 0.8, "{t:?}");
+        assert!((r.wind_mean_ms.unwrap() - 5.0).abs() < 0.6, "{r:?}");
+        let d = r.demand.as_ref().unwrap();
+        assert!((d.base_mw - 1500.0).abs() < 45.0, "{d:?}");
+        assert!((d.heating_mw_per_c - 90.0).abs() < 9.0, "{d:?}");
+        assert!((d.cooling_mw_per_c - 20.0).abs() < 8.0, "{d:?}");
+        assert!((d.sunday_factor - 0.78).abs() < 0.03, "{d:?}");
+        assert!(d.r_squared > 0.9, "{d:?}");
+        assert!(d.heating_fitted && d.cooling_fitted);
+        assert_eq!(g.config().demand.base_mw, d.base_mw);
+    }
+
+    #[test]
+    fn short_history_keeps_the_annual_cycle_and_unidentifiable_sensitivities() {
+        // Six weeks of winter: no cooling degrees at all.
+        let mut real = SynthConfig::default();
+        real.climate.temp_mean_c = 11.0;
+        let (site, f) = history(real, 42 * 24);
+        let demand = HourlySeries::new(f.energy.axis().start(), f.energy.demand_mw().to_vec()).unwrap();
+        let (_, r) = Generator::default().calibrate(&site, &f.weather, Some(&demand)).unwrap();
+        assert!(!r.temperature.annual_cycle_fitted);
+        assert_eq!(r.temperature.annual_amplitude_c, SynthConfig::default().climate.temp_annual_amplitude_c);
+        assert!((r.temperature.mean_c - 11.0).abs() < 2.0, "{r:?}");
+        let d = r.demand.unwrap();
+        assert!(!d.cooling_fitted && d.heating_fitted, "{d:?}");
+    }
+
+    #[test]
+    fn refuses_too_little_or_misaligned_data() {
+        let (site, f) = history(SynthConfig::default(), 100);
+        assert!(matches!(
+            Generator::default().calibrate(&site, &f.weather, None),
+            Err(CalibrationError::TooShort { got: 100, .. })
+        ));
+        let (site, f) = history(SynthConfig::default(), 400);
+        let far = Utc.with_ymd_and_hms(2030, 1, 1, 0, 0, 0).unwrap();
+        let demand = HourlySeries::from_f64(far, &[100.0; 300]).unwrap();
+        assert!(matches!(
+            Generator::default().calibrate(&site, &f.weather, Some(&demand)),
+            Err(CalibrationError::NoOverlap { .. })
+        ));
+    }
+
+    #[test]
+    fn solver_handles_singular_systems() {
+        let a = Array2::from_shape_vec((2, 2), vec![1.0, 2.0, 2.0, 4.0]).unwrap();
+        assert!(solve(a, Array1::from(vec![1.0, 2.0])).is_none());
+        let a = Array2::from_shape_vec((2, 2), vec![2.0, 1.0, 1.0, 3.0]).unwrap();
+        let x = solve(a, Array1::from(vec![3.0, 5.0])).unwrap();
+        assert!((x[0] - 0.8).abs() < 1e-12 && (x[1] - 1.4).abs() < 1e-12);
+    }
+}
