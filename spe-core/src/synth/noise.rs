@@ -132,11 +132,42 @@ pub(crate) fn gamma(x: f64) -> f64 {
 }
 
 /// One octave of value noise: knots every `period_h` hours, weighted.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Octave {
     seed: u64,
     period_h: f64,
     weight: f64,
+    /// For an integral period, the blend weights `(a, b)` of knot k and k+1
+    /// at each whole hour into the period (the hot path of the generator).
+    table: Option<Vec<(f64, f64)>>,
+}
+
+/// Blend weights of the two knots at fraction `f` of the way from one to the
+/// next: smoothstep, renormalised to keep unit variance.
+#[inline]
+fn blend_weights(f: f64) -> (f64, f64) {
+    let w = f * f * (3.0 - 2.0 * f);
+    let norm = ((1.0 - w) * (1.0 - w) + w * w).sqrt();
+    ((1.0 - w) / norm, w / norm)
+}
+
+impl Octave {
+    /// Knot index and blend weights at `hour`. Whole hours on an integral
+    /// period take the table; both paths give the same value for a given
+    /// hour, whoever asks.
+    #[inline]
+    fn locate(&self, hour: f64) -> (i64, (f64, f64)) {
+        if let Some(table) = &self.table {
+            if hour.fract() == 0.0 && hour.abs() < 1e15 {
+                let h = hour as i64;
+                let p = table.len() as i64;
+                return (h.div_euclid(p), table[h.rem_euclid(p) as usize]);
+            }
+        }
+        let x = hour / self.period_h;
+        let k = x.floor();
+        (k as i64, blend_weights(x - k))
+    }
 }
 
 /// Smooth Gaussian noise with unit variance, a sum of value-noise octaves.
@@ -153,10 +184,19 @@ impl SmoothNoise {
         let octaves = octaves
             .iter()
             .enumerate()
-            .map(|(i, &(period_h, w))| Octave {
-                seed: derive_seed(seed, i as u64 + 1),
-                period_h: period_h.max(1.0),
-                weight: if norm > 0.0 { w / norm } else { 0.0 },
+            .map(|(i, &(period_h, w))| {
+                let period_h = period_h.max(1.0);
+                let integral = period_h.fract() == 0.0 && period_h <= 10_000.0;
+                Octave {
+                    seed: derive_seed(seed, i as u64 + 1),
+                    period_h,
+                    weight: if norm > 0.0 { w / norm } else { 0.0 },
+                    table: integral.then(|| {
+                        (0..period_h as usize)
+                            .map(|j| blend_weights(j as f64 / period_h))
+                            .collect()
+                    }),
+                }
             })
             .collect();
         SmoothNoise { octaves }
@@ -167,10 +207,8 @@ impl SmoothNoise {
         self.octaves
             .iter()
             .map(|o| {
-                let x = hour / o.period_h;
-                let k = x.floor();
-                let (g0, g1) = (gaussian(o.seed, k as i64), gaussian(o.seed, k as i64 + 1));
-                o.weight * blend(g0, g1, x - k)
+                let (k, (a, b)) = o.locate(hour);
+                o.weight * (a * gaussian(o.seed, k) + b * gaussian(o.seed, k + 1))
             })
             .sum()
     }
@@ -185,13 +223,6 @@ impl SmoothNoise {
     }
 }
 
-#[inline]
-fn blend(g0: f64, g1: f64, f: f64) -> f64 {
-    let w = f * f * (3.0 - 2.0 * f);
-    let v = (1.0 - w) * g0 + w * g1;
-    v / ((1.0 - w) * (1.0 - w) + w * w).sqrt()
-}
-
 /// Caches the knot values of each octave between consecutive calls.
 pub(crate) struct NoiseCursor<'a> {
     noise: &'a SmoothNoise,
@@ -204,9 +235,7 @@ impl NoiseCursor<'_> {
     pub(crate) fn at(&mut self, hour: f64) -> f64 {
         let mut sum = 0.0;
         for (o, knot) in self.noise.octaves.iter().zip(self.knots.iter_mut()) {
-            let x = hour / o.period_h;
-            let kf = x.floor();
-            let k = kf as i64;
+            let (k, (a, b)) = o.locate(hour);
             if knot.0 != k {
                 *knot = if knot.0 != i64::MIN && knot.0 + 1 == k {
                     (k, knot.2, gaussian(o.seed, k + 1))
@@ -214,7 +243,7 @@ impl NoiseCursor<'_> {
                     (k, gaussian(o.seed, k), gaussian(o.seed, k + 1))
                 };
             }
-            sum += o.weight * blend(knot.1, knot.2, x - kf);
+            sum += o.weight * (a * knot.1 + b * knot.2);
         }
         sum
     }
@@ -250,6 +279,12 @@ mod tests {
         }
         let mut c2 = n.cursor();
         assert_eq!(c2.at(490_150.0), n.at(490_150.0));
+        // Half-hour offsets (e.g. Asia/Kolkata) take the general path, same rule.
+        let mut c3 = n.cursor();
+        for h in 0..100 {
+            let x = 490_000.5 + h as f64;
+            assert_eq!(c3.at(x), n.at(x));
+        }
     }
 
     #[test]

@@ -58,7 +58,7 @@ pub(crate) struct YearPhase {
 
 impl YearPhase {
     pub(crate) fn at(unix_s: f64) -> Self {
-        let doy = ((unix_s - J2000_JAN1_UNIX) / 86_400.0).rem_euclid(YEAR_DAYS);
+        let doy = wrap((unix_s - J2000_JAN1_UNIX) / 86_400.0, YEAR_DAYS);
         let (s, c) = (2.0 * PI * doy / YEAR_DAYS).sin_cos();
         // Multiple angles without further trigonometry.
         let (c2, s2) = (2.0 * c * c - 1.0, 2.0 * s * c);
@@ -98,6 +98,14 @@ pub(crate) fn phase_of_day(day: f64) -> (f64, f64) {
     (c, s)
 }
 
+/// `x` modulo `m` in `[0, m)`, without the libm `fmod` call of
+/// `f64::rem_euclid` (a hot spot of the generator). Exact enough for phases.
+#[inline]
+pub(crate) fn wrap(x: f64, m: f64) -> f64 {
+    let r = x - (x / m).floor() * m;
+    if r >= m || r < 0.0 { 0.0 } else { r }
+}
+
 /// Sun geometry for one latitude and longitude.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct SunCalc {
@@ -121,19 +129,26 @@ impl SunCalc {
     /// The sun at unix time `unix_s`, whose year phase is `phase`.
     #[inline]
     pub(crate) fn at(&self, unix_s: f64, phase: &YearPhase) -> SunPosition {
-        let solar_time = (unix_s / 3600.0 + self.longitude / 15.0 + phase.eot_h).rem_euclid(24.0);
+        self.at_with_hour_angle(unix_s, phase).0
+    }
+
+    /// The sun, and the sine and cosine of the hour angle (0 at solar noon).
+    #[inline]
+    pub(crate) fn at_with_hour_angle(&self, unix_s: f64, phase: &YearPhase) -> (SunPosition, f64, f64) {
+        let solar_time = wrap(unix_s / 3600.0 + self.longitude / 15.0 + phase.eot_h, 24.0);
         let (sin_h, cos_h) = ((solar_time - 12.0) * PI / 12.0).sin_cos();
         let cos_zenith = self.sin_lat * phase.sin_dec + self.cos_lat * phase.cos_dec * cos_h;
         let azimuth_deg = if cos_zenith > 0.0 {
             let south = sin_h.atan2(cos_h * self.sin_lat - phase.sin_dec / phase.cos_dec * self.cos_lat);
-            (south.to_degrees() + 180.0).rem_euclid(360.0)
+            wrap(south.to_degrees() + 180.0, 360.0)
         } else {
             0.0
         };
-        SunPosition {
+        let sun = SunPosition {
             cos_zenith,
             azimuth_deg,
-        }
+        };
+        (sun, sin_h, cos_h)
     }
 
     /// Local solar time of sunrise, hours (12 − half the day length),

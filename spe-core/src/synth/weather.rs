@@ -28,12 +28,16 @@ use super::config::ClimateParams;
 use super::noise::{NoiseCursor, SmoothNoise, derive_seed, gamma, normal_cdf};
 use super::solar::{
     SunCalc, SunPosition, YEAR_DAYS, YearPhase, clear_sky_ghi, cloud_transmittance, phase_of_day,
+    wrap,
 };
+
+const COS_30: f64 = 0.866_025_403_784_438_6;
+const SIN_30: f64 = 0.5;
 
 /// Local mean solar time in hours (0–24).
 #[inline]
 pub(crate) fn solar_hour(unix_s: f64, longitude: f64) -> f64 {
-    (unix_s / 3600.0 + longitude / 15.0).rem_euclid(24.0)
+    wrap(unix_s / 3600.0 + longitude / 15.0, 24.0)
 }
 
 /// One hour of synthetic weather.
@@ -152,7 +156,7 @@ impl WeatherModel {
         let shape = if solar_h >= sunrise && solar_h <= t_max {
             -(PI * (solar_h - sunrise) / (t_max - sunrise)).cos()
         } else {
-            let since = (solar_h - t_max).rem_euclid(24.0);
+            let since = wrap(solar_h - t_max, 24.0);
             let span = 24.0 - (t_max - sunrise);
             (PI * since / span).cos()
         };
@@ -178,7 +182,7 @@ impl WeatherCursor<'_> {
         let cloud_cover = (100.0 * (z + 0.8) / 1.35).clamp(0.0, 100.0);
 
         // Irradiance: mean of the preceding hour, taken at its middle.
-        let sun = m.sun.at(unix_s - 1800.0, &phase);
+        let (sun, sin_h, cos_h) = m.sun.at_with_hour_angle(unix_s - 1800.0, &phase);
         let clear = clear_sky_ghi(sun.cos_zenith);
         let shortwave_radiation = if clear > 0.0 { clear * cloud_transmittance(cloud_cover) } else { 0.0 };
 
@@ -196,7 +200,9 @@ impl WeatherCursor<'_> {
         // Wind: Gaussian → uniform → Weibull.
         let u = normal_cdf(self.wind.at(hour)).clamp(1e-12, 1.0 - 1e-12);
         let seasonal = 1.0 + c.wind_seasonal_swing * winter;
-        let diurnal = 1.0 + 0.15 * (2.0 * PI * (solar_hour(unix_s, m.longitude) - 14.0) / 24.0).cos();
+        // Afternoon mixing: cos(H − 30°) of the hour angle H at the middle of
+        // the preceding hour peaks at about 14:30 solar time.
+        let diurnal = 1.0 + 0.15 * (cos_h * COS_30 + sin_h * SIN_30);
         let scale = c.wind_mean_ms * seasonal * diurnal / m.weibull_mean_factor;
         let e = -(1.0 - u).ln();
         let weibull = if c.wind_weibull_k == 2.0 { e.sqrt() } else { e.powf(1.0 / c.wind_weibull_k) };
