@@ -136,7 +136,13 @@ mod tests {
 
     #[test]
     fn easter_dates_match_known_years() {
-        let known = [(2024, 3, 31), (2025, 4, 20), (2026, 4, 5), (2027, 3, 28), (2038, 4, 25)];
+        let known = [
+            (2024, 3, 31),
+            (2025, 4, 20),
+            (2026, 4, 5),
+            (2027, 3, 28),
+            (2038, 4, 25),
+        ];
         for (y, m, d) in known {
             assert_eq!(easter_sunday(y), NaiveDate::from_ymd_opt(y, m, d), "{y}");
         }

@@ -222,7 +222,12 @@ impl WeatherFrame {
     ) -> Result<Self, SeriesError> {
         for var in WeatherVariable::ALL {
             let (min, max) = var.plausible_range();
-            check_column(var.name(), columns.get(var), axis.len(), Some((min, max, var.unit())))?;
+            check_column(
+                var.name(),
+                columns.get(var),
+                axis.len(),
+                Some((min, max, var.unit())),
+            )?;
         }
         for (name, col) in &columns.extra {
             check_column(name, col, axis.len(), None)?;
@@ -559,13 +564,26 @@ mod tests {
         let a = axis(3);
         assert!(WeatherFrame::new(a, cols(3), Provenance::Live, a.start()).is_ok());
         let err = WeatherFrame::new(a, cols(2), Provenance::Live, a.start()).unwrap_err();
-        assert!(matches!(err, SeriesError::LengthMismatch { expected: 3, got: 2, .. }));
+        assert!(matches!(
+            err,
+            SeriesError::LengthMismatch {
+                expected: 3,
+                got: 2,
+                ..
+            }
+        ));
         let mut c = cols(3);
         c.cloud_cover[2] = Some(101.0);
         let err = WeatherFrame::new(a, c, Provenance::Live, a.start()).unwrap_err();
-        assert!(matches!(err, SeriesError::OutOfRange { index: 2, .. }), "{err}");
+        assert!(
+            matches!(err, SeriesError::OutOfRange { index: 2, .. }),
+            "{err}"
+        );
         let mut c = cols(3);
-        c.extra.insert("relative_humidity_2m".into(), vec![Some(1.0), Some(f64::NAN), None]);
+        c.extra.insert(
+            "relative_humidity_2m".into(),
+            vec![Some(1.0), Some(f64::NAN), None],
+        );
         assert!(matches!(
             WeatherFrame::new(a, c, Provenance::Live, a.start()),
             Err(SeriesError::NonFinite { index: 1, .. })

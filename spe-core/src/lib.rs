@@ -12,8 +12,7 @@ mod synth;
 
 pub use calendar::{Country, DayType, UnknownCountry, easter_sunday};
 pub use frame::{
-    Column, EnergyColumns, EnergyFrame, SupplySource, WeatherColumns, WeatherFrame,
-    WeatherVariable,
+    Column, EnergyColumns, EnergyFrame, SupplySource, WeatherColumns, WeatherFrame, WeatherVariable,
 };
 pub use kpi::*;
 pub use provenance::{Mode, ParseModeError, Provenance};

@@ -16,7 +16,9 @@ pub const HOUR: Duration = Duration::hours(1);
 #[non_exhaustive]
 pub enum SeriesError {
     /// A value was NaN or infinite; use `None` for a missing value.
-    #[error("value at index {index} of {column:?} is {value}, not a finite number; use a missing value (null/None) instead")]
+    #[error(
+        "value at index {index} of {column:?} is {value}, not a finite number; use a missing value (null/None) instead"
+    )]
     NonFinite {
         /// Column name.
         column: String,
@@ -26,7 +28,9 @@ pub enum SeriesError {
         value: f64,
     },
     /// A value lies outside the physically plausible range of its variable.
-    #[error("value {value} at index {index} of {column:?} is outside the plausible range {min}..={max} {unit}")]
+    #[error(
+        "value {value} at index {index} of {column:?} is outside the plausible range {min}..={max} {unit}"
+    )]
     OutOfRange {
         /// Column name.
         column: String,

@@ -130,7 +130,9 @@ impl Site {
 
     /// Local wall-clock time at `t`.
     pub fn local(&self, t: DateTime<Utc>) -> NaiveDateTime {
-        self.timezone.from_utc_datetime(&t.naive_utc()).naive_local()
+        self.timezone
+            .from_utc_datetime(&t.naive_utc())
+            .naive_local()
     }
 
     /// The UTC offset in seconds at `t`.
@@ -166,7 +168,10 @@ mod tests {
             Site::new("x", 0.0, 0.0, "Mars/Olympus", Country::None),
             Err(SiteError::Timezone("Mars/Olympus".into()))
         );
-        assert_eq!(Site::new(" ", 0.0, 0.0, "UTC", Country::None), Err(SiteError::EmptyName));
+        assert_eq!(
+            Site::new(" ", 0.0, 0.0, "UTC", Country::None),
+            Err(SiteError::EmptyName)
+        );
     }
 
     #[test]

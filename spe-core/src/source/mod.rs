@@ -52,7 +52,11 @@ pub struct Window {
 impl Window {
     /// A window around `now`. `past_days` ≤ 92, 1 ≤ `forecast_days` ≤ 16 (the
     /// limits of Open-Meteo's forecast API).
-    pub fn new(now: DateTime<Utc>, past_days: u16, forecast_days: u16) -> Result<Self, SourceError> {
+    pub fn new(
+        now: DateTime<Utc>,
+        past_days: u16,
+        forecast_days: u16,
+    ) -> Result<Self, SourceError> {
         if past_days > MAX_PAST_DAYS {
             return Err(SourceError::InvalidRequest(format!(
                 "past_days = {past_days} is more than {MAX_PAST_DAYS}"
@@ -91,7 +95,9 @@ impl Window {
         let today = site.local(self.now).date();
         let first = today
             .checked_sub_days(Days::new(u64::from(self.past_days)))
-            .ok_or_else(|| SourceError::InvalidRequest("window starts before the calendar".into()))?;
+            .ok_or_else(|| {
+                SourceError::InvalidRequest("window starts before the calendar".into())
+            })?;
         let midnight = first.and_time(NaiveTime::MIN);
         // Offset at local midnight; midnight never falls in a DST gap in the
         // zones that move their clocks at night, but take the earliest if ambiguous.
@@ -174,7 +180,10 @@ mod tests {
         // 23:30 UTC on 14 July is already 15 July in Paris (UTC+2).
         let now = Utc.with_ymd_and_hms(2026, 7, 14, 23, 30, 0).unwrap();
         let axis = Window::new(now, 0, 1).unwrap().axis(&site).unwrap();
-        assert_eq!(axis.start(), Utc.with_ymd_and_hms(2026, 7, 14, 22, 0, 0).unwrap());
+        assert_eq!(
+            axis.start(),
+            Utc.with_ymd_and_hms(2026, 7, 14, 22, 0, 0).unwrap()
+        );
         assert_eq!(axis.len(), 24);
     }
 }

@@ -56,7 +56,9 @@ pub enum CalibrationError {
         needed: usize,
     },
     /// The demand series does not overlap the weather history.
-    #[error("the demand series ({demand_start}..) does not overlap the weather history ({weather_start}..)")]
+    #[error(
+        "the demand series ({demand_start}..) does not overlap the weather history ({weather_start}..)"
+    )]
     NoOverlap {
         /// Start of the demand series.
         demand_start: DateTime<Utc>,
@@ -134,7 +136,10 @@ pub struct CalibrationReport {
 /// partial pivoting.
 fn solve(mut a: Array2<f64>, mut b: Array1<f64>) -> Option<Array1<f64>> {
     let n = b.len();
-    let scale = (0..n).map(|i| a[[i, i]].abs()).fold(0.0, f64::max).max(1e-300);
+    let scale = (0..n)
+        .map(|i| a[[i, i]].abs())
+        .fold(0.0, f64::max)
+        .max(1e-300);
     for col in 0..n {
         let pivot = (col..n).max_by(|&i, &j| a[[i, col]].abs().total_cmp(&a[[j, col]].abs()))?;
         if a[[pivot, col]].abs() < 1e-10 * scale {
@@ -221,7 +226,11 @@ fn match_noise_period(target: f64, seed: u64) -> f64 {
     };
     CANDIDATES
         .into_iter()
-        .min_by(|a, b| (model_acf(*a) - target).abs().total_cmp(&(model_acf(*b) - target).abs()))
+        .min_by(|a, b| {
+            (model_acf(*a) - target)
+                .abs()
+                .total_cmp(&(model_acf(*b) - target).abs())
+        })
         .unwrap_or(96.0)
 }
 
@@ -317,8 +326,17 @@ fn fit_temperature(
             needed: MIN_CALIBRATION_HOURS,
         });
     }
-    let model = WeatherModel::new(&config.climate, config.seed, site.latitude(), site.longitude());
-    let shift = if site.latitude() < 0.0 { YEAR_DAYS / 2.0 } else { 0.0 };
+    let model = WeatherModel::new(
+        &config.climate,
+        config.seed,
+        site.latitude(),
+        site.longitude(),
+    );
+    let shift = if site.latitude() < 0.0 {
+        YEAR_DAYS / 2.0
+    } else {
+        0.0
+    };
     let w = 2.0 * std::f64::consts::PI / YEAR_DAYS;
     let axis = weather.axis();
     let clouds = weather.cloud_cover();
@@ -340,9 +358,9 @@ fn fit_temperature(
             let phase = w * (doy - shift);
             ls.add(&[1.0, phase.cos(), phase.sin(), d], t);
         }
-        let b = ls
-            .solve()
-            .ok_or_else(|| CalibrationError::Degenerate("temperature regression is singular".into()))?;
+        let b = ls.solve().ok_or_else(|| {
+            CalibrationError::Degenerate("temperature regression is singular".into())
+        })?;
         let amplitude = b[1].hypot(b[2]);
         let peak = (b[2].atan2(b[1]) / w).rem_euclid(YEAR_DAYS);
         (b[0], amplitude, peak, b[3])
@@ -352,9 +370,9 @@ fn fit_temperature(
             let cycle = cc.temp_annual_amplitude_c * (w * (doy - cc.temp_peak_day - shift)).cos();
             ls.add(&[1.0, d], t - cycle);
         }
-        let b = ls
-            .solve()
-            .ok_or_else(|| CalibrationError::Degenerate("temperature regression is singular".into()))?;
+        let b = ls.solve().ok_or_else(|| {
+            CalibrationError::Degenerate("temperature regression is singular".into())
+        })?;
         (b[0], cc.temp_annual_amplitude_c, cc.temp_peak_day, b[1])
     };
     if !(-60.0..=40.0).contains(&mean_c) || !(0.0..=30.0).contains(&annual_amplitude_c) {
@@ -412,7 +430,8 @@ fn fit_demand(
     let mut unit = config.clone();
     unit.demand.saturday_factor = 1.0;
     unit.demand.sunday_factor = 1.0;
-    let twin = EnergyTwin::new(&unit, site).map_err(|e| CalibrationError::Implausible(e.to_string()))?;
+    let twin =
+        EnergyTwin::new(&unit, site).map_err(|e| CalibrationError::Implausible(e.to_string()))?;
 
     struct Row {
         x: [f64; 5],
@@ -442,16 +461,26 @@ fn fit_demand(
     }
     let count = |k: usize, min: f64| rows.iter().filter(|r| r.x[k] > min).count();
     // Which regressors are identifiable: day types present, degrees positive often enough.
-    let mut active = [count(0, 0.0) > 0, count(1, 0.0) >= 24, count(2, 0.0) >= 24, count(3, 0.5) >= MIN_DEGREE_HOURS, count(4, 0.5) >= MIN_DEGREE_HOURS];
+    let mut active = [
+        count(0, 0.0) > 0,
+        count(1, 0.0) >= 24,
+        count(2, 0.0) >= 24,
+        count(3, 0.5) >= MIN_DEGREE_HOURS,
+        count(4, 0.5) >= MIN_DEGREE_HOURS,
+    ];
     if !active[0] {
-        return Err(CalibrationError::Degenerate("no working day in the demand history".into()));
+        return Err(CalibrationError::Degenerate(
+            "no working day in the demand history".into(),
+        ));
     }
     let d = &config.demand;
     let beta = loop {
         let idx: Vec<usize> = (0..5).filter(|k| active[*k]).collect();
         let mut ls = LeastSquares::new(idx.len());
         for r in &rows {
-            let base = r.x[0] + r.x[1] * d.saturday_factor * f64::from(!active[1]) + r.x[2] * d.sunday_factor * f64::from(!active[2]);
+            let base = r.x[0]
+                + r.x[1] * d.saturday_factor * f64::from(!active[1])
+                + r.x[2] * d.sunday_factor * f64::from(!active[2]);
             let mut xs: Vec<f64> = idx.iter().map(|k| r.x[*k]).collect();
             xs[0] = base;
             ls.add(&xs, r.y);
@@ -472,16 +501,34 @@ fn fit_demand(
     };
     let base_mw = beta[0];
     if !(base_mw > 0.0 && base_mw.is_finite()) {
-        return Err(CalibrationError::Implausible(format!("base demand {base_mw:.1} MW")));
+        return Err(CalibrationError::Implausible(format!(
+            "base demand {base_mw:.1} MW"
+        )));
     }
     let scale = base_mw / d.base_mw;
     let fit = DemandFit {
         base_mw,
-        saturday_factor: if active[1] { beta[1] / base_mw } else { d.saturday_factor },
-        sunday_factor: if active[2] { beta[2] / base_mw } else { d.sunday_factor },
-        heating_mw_per_c: if active[3] { beta[3] } else { d.heating_mw_per_c * scale },
+        saturday_factor: if active[1] {
+            beta[1] / base_mw
+        } else {
+            d.saturday_factor
+        },
+        sunday_factor: if active[2] {
+            beta[2] / base_mw
+        } else {
+            d.sunday_factor
+        },
+        heating_mw_per_c: if active[3] {
+            beta[3]
+        } else {
+            d.heating_mw_per_c * scale
+        },
         heating_fitted: active[3],
-        cooling_mw_per_c: if active[4] { beta[4] } else { d.cooling_mw_per_c * scale },
+        cooling_mw_per_c: if active[4] {
+            beta[4]
+        } else {
+            d.cooling_mw_per_c * scale
+        },
         cooling_fitted: active[4],
         r_squared: 0.0,
         rmse_mw: 0.0,
@@ -521,8 +568,10 @@ mod tests {
 
     #[test]
     fn recovers_known_parameters_from_two_years() {
-        let mut real = SynthConfig::default();
-        real.seed = 99;
+        let mut real = SynthConfig {
+            seed: 99,
+            ..SynthConfig::default()
+        };
         real.climate.temp_mean_c = 10.0;
         real.climate.temp_annual_amplitude_c = 10.5;
         real.climate.temp_peak_day = 195.0;
@@ -534,8 +583,11 @@ mod tests {
         real.demand.cooling_mw_per_c = 20.0;
         real.demand.sunday_factor = 0.78;
         let (site, f) = history(real, 2 * 8760);
-        let demand = HourlySeries::new(f.energy.axis().start(), f.energy.demand_mw().to_vec()).unwrap();
-        let (g, r) = Generator::default().calibrate(&site, &f.weather, Some(&demand)).unwrap();
+        let demand =
+            HourlySeries::new(f.energy.axis().start(), f.energy.demand_mw().to_vec()).unwrap();
+        let (g, r) = Generator::default()
+            .calibrate(&site, &f.weather, Some(&demand))
+            .unwrap();
         let t = &r.temperature;
         assert!(t.annual_cycle_fitted);
         assert!((t.mean_c - 10.0).abs() < 0.6, "{t:?}");
@@ -561,10 +613,16 @@ mod tests {
         let mut real = SynthConfig::default();
         real.climate.temp_mean_c = 11.0;
         let (site, f) = history(real, 42 * 24);
-        let demand = HourlySeries::new(f.energy.axis().start(), f.energy.demand_mw().to_vec()).unwrap();
-        let (_, r) = Generator::default().calibrate(&site, &f.weather, Some(&demand)).unwrap();
+        let demand =
+            HourlySeries::new(f.energy.axis().start(), f.energy.demand_mw().to_vec()).unwrap();
+        let (_, r) = Generator::default()
+            .calibrate(&site, &f.weather, Some(&demand))
+            .unwrap();
         assert!(!r.temperature.annual_cycle_fitted);
-        assert_eq!(r.temperature.annual_amplitude_c, SynthConfig::default().climate.temp_annual_amplitude_c);
+        assert_eq!(
+            r.temperature.annual_amplitude_c,
+            SynthConfig::default().climate.temp_annual_amplitude_c
+        );
         assert!((r.temperature.mean_c - 11.0).abs() < 2.0, "{r:?}");
         let d = r.demand.unwrap();
         assert!(!d.cooling_fitted && d.heating_fitted, "{d:?}");

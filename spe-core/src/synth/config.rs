@@ -275,7 +275,12 @@ impl Default for GridParams {
     }
 }
 
-fn check(name: &'static str, value: f64, ok: bool, expected: &'static str) -> Result<(), ConfigError> {
+fn check(
+    name: &'static str,
+    value: f64,
+    ok: bool,
+    expected: &'static str,
+) -> Result<(), ConfigError> {
     if value.is_finite() && ok {
         Ok(())
     } else {
@@ -291,49 +296,244 @@ impl SynthConfig {
     /// Check every parameter; the generator refuses an invalid config.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let c = &self.climate;
-        check("climate.temp_mean_c", c.temp_mean_c, (-60.0..=40.0).contains(&c.temp_mean_c), "-60..=40 °C")?;
-        check("climate.temp_annual_amplitude_c", c.temp_annual_amplitude_c, (0.0..=30.0).contains(&c.temp_annual_amplitude_c), "0..=30 °C")?;
-        check("climate.temp_peak_day", c.temp_peak_day, (0.0..=366.0).contains(&c.temp_peak_day), "0..=366")?;
-        check("climate.temp_diurnal_amplitude_c", c.temp_diurnal_amplitude_c, (0.0..=15.0).contains(&c.temp_diurnal_amplitude_c), "0..=15 °C")?;
-        check("climate.temp_max_solar_hour", c.temp_max_solar_hour, (12.0..=18.0).contains(&c.temp_max_solar_hour), "12..=18 h")?;
-        check("climate.temp_noise_std_c", c.temp_noise_std_c, (0.0..=8.0).contains(&c.temp_noise_std_c), "0..=8 °C")?;
-        check("climate.temp_noise_period_h", c.temp_noise_period_h, (6.0..=2000.0).contains(&c.temp_noise_period_h), "6..=2000 h")?;
-        check("climate.wind_mean_ms", c.wind_mean_ms, (0.3..=15.0).contains(&c.wind_mean_ms), "0.3..=15 m/s")?;
-        check("climate.wind_weibull_k", c.wind_weibull_k, (1.0..=5.0).contains(&c.wind_weibull_k), "1..=5")?;
-        check("climate.wind_seasonal_swing", c.wind_seasonal_swing, (0.0..=0.8).contains(&c.wind_seasonal_swing), "0..=0.8")?;
-        check("climate.cloud_bias", c.cloud_bias, (-3.0..=3.0).contains(&c.cloud_bias), "-3..=3")?;
-        check("climate.cloud_seasonal_swing", c.cloud_seasonal_swing, (0.0..=2.0).contains(&c.cloud_seasonal_swing), "0..=2")?;
+        check(
+            "climate.temp_mean_c",
+            c.temp_mean_c,
+            (-60.0..=40.0).contains(&c.temp_mean_c),
+            "-60..=40 °C",
+        )?;
+        check(
+            "climate.temp_annual_amplitude_c",
+            c.temp_annual_amplitude_c,
+            (0.0..=30.0).contains(&c.temp_annual_amplitude_c),
+            "0..=30 °C",
+        )?;
+        check(
+            "climate.temp_peak_day",
+            c.temp_peak_day,
+            (0.0..=366.0).contains(&c.temp_peak_day),
+            "0..=366",
+        )?;
+        check(
+            "climate.temp_diurnal_amplitude_c",
+            c.temp_diurnal_amplitude_c,
+            (0.0..=15.0).contains(&c.temp_diurnal_amplitude_c),
+            "0..=15 °C",
+        )?;
+        check(
+            "climate.temp_max_solar_hour",
+            c.temp_max_solar_hour,
+            (12.0..=18.0).contains(&c.temp_max_solar_hour),
+            "12..=18 h",
+        )?;
+        check(
+            "climate.temp_noise_std_c",
+            c.temp_noise_std_c,
+            (0.0..=8.0).contains(&c.temp_noise_std_c),
+            "0..=8 °C",
+        )?;
+        check(
+            "climate.temp_noise_period_h",
+            c.temp_noise_period_h,
+            (6.0..=2000.0).contains(&c.temp_noise_period_h),
+            "6..=2000 h",
+        )?;
+        check(
+            "climate.wind_mean_ms",
+            c.wind_mean_ms,
+            (0.3..=15.0).contains(&c.wind_mean_ms),
+            "0.3..=15 m/s",
+        )?;
+        check(
+            "climate.wind_weibull_k",
+            c.wind_weibull_k,
+            (1.0..=5.0).contains(&c.wind_weibull_k),
+            "1..=5",
+        )?;
+        check(
+            "climate.wind_seasonal_swing",
+            c.wind_seasonal_swing,
+            (0.0..=0.8).contains(&c.wind_seasonal_swing),
+            "0..=0.8",
+        )?;
+        check(
+            "climate.cloud_bias",
+            c.cloud_bias,
+            (-3.0..=3.0).contains(&c.cloud_bias),
+            "-3..=3",
+        )?;
+        check(
+            "climate.cloud_seasonal_swing",
+            c.cloud_seasonal_swing,
+            (0.0..=2.0).contains(&c.cloud_seasonal_swing),
+            "0..=2",
+        )?;
         let d = &self.demand;
-        check("demand.base_mw", d.base_mw, d.base_mw > 0.0 && d.base_mw <= 1e6, "> 0 and ≤ 1e6 MW")?;
-        check("demand.heating_mw_per_c", d.heating_mw_per_c, d.heating_mw_per_c >= 0.0 && d.heating_mw_per_c <= d.base_mw, "0..=base_mw")?;
-        check("demand.cooling_mw_per_c", d.cooling_mw_per_c, d.cooling_mw_per_c >= 0.0 && d.cooling_mw_per_c <= d.base_mw, "0..=base_mw")?;
-        check("demand.heating_base_c", d.heating_base_c, (-10.0..=25.0).contains(&d.heating_base_c), "-10..=25 °C")?;
-        check("demand.cooling_base_c", d.cooling_base_c, d.cooling_base_c >= d.heating_base_c && d.cooling_base_c <= 40.0, "heating_base_c..=40 °C")?;
-        check("demand.inertia", d.inertia, (0.0..=1.0).contains(&d.inertia), "0..=1")?;
-        check("demand.saturday_factor", d.saturday_factor, (0.3..=1.5).contains(&d.saturday_factor), "0.3..=1.5")?;
-        check("demand.sunday_factor", d.sunday_factor, (0.3..=1.5).contains(&d.sunday_factor), "0.3..=1.5")?;
-        check("demand.noise_std", d.noise_std, (0.0..=0.1).contains(&d.noise_std), "0..=0.1")?;
+        check(
+            "demand.base_mw",
+            d.base_mw,
+            d.base_mw > 0.0 && d.base_mw <= 1e6,
+            "> 0 and ≤ 1e6 MW",
+        )?;
+        check(
+            "demand.heating_mw_per_c",
+            d.heating_mw_per_c,
+            d.heating_mw_per_c >= 0.0 && d.heating_mw_per_c <= d.base_mw,
+            "0..=base_mw",
+        )?;
+        check(
+            "demand.cooling_mw_per_c",
+            d.cooling_mw_per_c,
+            d.cooling_mw_per_c >= 0.0 && d.cooling_mw_per_c <= d.base_mw,
+            "0..=base_mw",
+        )?;
+        check(
+            "demand.heating_base_c",
+            d.heating_base_c,
+            (-10.0..=25.0).contains(&d.heating_base_c),
+            "-10..=25 °C",
+        )?;
+        check(
+            "demand.cooling_base_c",
+            d.cooling_base_c,
+            d.cooling_base_c >= d.heating_base_c && d.cooling_base_c <= 40.0,
+            "heating_base_c..=40 °C",
+        )?;
+        check(
+            "demand.inertia",
+            d.inertia,
+            (0.0..=1.0).contains(&d.inertia),
+            "0..=1",
+        )?;
+        check(
+            "demand.saturday_factor",
+            d.saturday_factor,
+            (0.3..=1.5).contains(&d.saturday_factor),
+            "0.3..=1.5",
+        )?;
+        check(
+            "demand.sunday_factor",
+            d.sunday_factor,
+            (0.3..=1.5).contains(&d.sunday_factor),
+            "0.3..=1.5",
+        )?;
+        check(
+            "demand.noise_std",
+            d.noise_std,
+            (0.0..=0.1).contains(&d.noise_std),
+            "0..=0.1",
+        )?;
         let p = &self.pv;
-        check("pv.capacity_mwp", p.capacity_mwp, (0.0..=1e6).contains(&p.capacity_mwp), "0..=1e6 MWp")?;
-        check("pv.tilt_deg", p.tilt_deg, (0.0..=90.0).contains(&p.tilt_deg), "0..=90°")?;
-        check("pv.azimuth_deg", p.azimuth_deg, (0.0..=360.0).contains(&p.azimuth_deg), "0..=360°")?;
-        check("pv.temp_coefficient", p.temp_coefficient, (-0.02..=0.0).contains(&p.temp_coefficient), "-0.02..=0 per °C")?;
-        check("pv.noct_c", p.noct_c, (20.0..=70.0).contains(&p.noct_c), "20..=70 °C")?;
-        check("pv.losses", p.losses, (0.0..0.9).contains(&p.losses), "0..0.9")?;
-        check("pv.inverter_efficiency", p.inverter_efficiency, p.inverter_efficiency > 0.5 && p.inverter_efficiency <= 1.0, "0.5..=1")?;
-        check("pv.dc_ac_ratio", p.dc_ac_ratio, (0.8..=2.0).contains(&p.dc_ac_ratio), "0.8..=2")?;
+        check(
+            "pv.capacity_mwp",
+            p.capacity_mwp,
+            (0.0..=1e6).contains(&p.capacity_mwp),
+            "0..=1e6 MWp",
+        )?;
+        check(
+            "pv.tilt_deg",
+            p.tilt_deg,
+            (0.0..=90.0).contains(&p.tilt_deg),
+            "0..=90°",
+        )?;
+        check(
+            "pv.azimuth_deg",
+            p.azimuth_deg,
+            (0.0..=360.0).contains(&p.azimuth_deg),
+            "0..=360°",
+        )?;
+        check(
+            "pv.temp_coefficient",
+            p.temp_coefficient,
+            (-0.02..=0.0).contains(&p.temp_coefficient),
+            "-0.02..=0 per °C",
+        )?;
+        check(
+            "pv.noct_c",
+            p.noct_c,
+            (20.0..=70.0).contains(&p.noct_c),
+            "20..=70 °C",
+        )?;
+        check(
+            "pv.losses",
+            p.losses,
+            (0.0..0.9).contains(&p.losses),
+            "0..0.9",
+        )?;
+        check(
+            "pv.inverter_efficiency",
+            p.inverter_efficiency,
+            p.inverter_efficiency > 0.5 && p.inverter_efficiency <= 1.0,
+            "0.5..=1",
+        )?;
+        check(
+            "pv.dc_ac_ratio",
+            p.dc_ac_ratio,
+            (0.8..=2.0).contains(&p.dc_ac_ratio),
+            "0.8..=2",
+        )?;
         let w = &self.wind;
-        check("wind.capacity_mw", w.capacity_mw, (0.0..=1e6).contains(&w.capacity_mw), "0..=1e6 MW")?;
-        check("wind.hub_height_m", w.hub_height_m, (10.0..=250.0).contains(&w.hub_height_m), "10..=250 m")?;
-        check("wind.shear_exponent", w.shear_exponent, (0.0..=0.6).contains(&w.shear_exponent), "0..=0.6")?;
-        check("wind.cut_in_ms", w.cut_in_ms, w.cut_in_ms > 0.0 && w.cut_in_ms < w.rated_ms, "0 < cut_in < rated")?;
-        check("wind.rated_ms", w.rated_ms, w.rated_ms < w.cut_out_ms, "cut_in < rated < cut_out")?;
-        check("wind.cut_out_ms", w.cut_out_ms, w.cut_out_ms <= 50.0, "rated < cut_out ≤ 50 m/s")?;
-        check("wind.availability", w.availability, (0.0..=1.0).contains(&w.availability), "0..=1")?;
+        check(
+            "wind.capacity_mw",
+            w.capacity_mw,
+            (0.0..=1e6).contains(&w.capacity_mw),
+            "0..=1e6 MW",
+        )?;
+        check(
+            "wind.hub_height_m",
+            w.hub_height_m,
+            (10.0..=250.0).contains(&w.hub_height_m),
+            "10..=250 m",
+        )?;
+        check(
+            "wind.shear_exponent",
+            w.shear_exponent,
+            (0.0..=0.6).contains(&w.shear_exponent),
+            "0..=0.6",
+        )?;
+        check(
+            "wind.cut_in_ms",
+            w.cut_in_ms,
+            w.cut_in_ms > 0.0 && w.cut_in_ms < w.rated_ms,
+            "0 < cut_in < rated",
+        )?;
+        check(
+            "wind.rated_ms",
+            w.rated_ms,
+            w.rated_ms < w.cut_out_ms,
+            "cut_in < rated < cut_out",
+        )?;
+        check(
+            "wind.cut_out_ms",
+            w.cut_out_ms,
+            w.cut_out_ms <= 50.0,
+            "rated < cut_out ≤ 50 m/s",
+        )?;
+        check(
+            "wind.availability",
+            w.availability,
+            (0.0..=1.0).contains(&w.availability),
+            "0..=1",
+        )?;
         let g = &self.grid;
-        check("grid.other_capacity_mw", g.other_capacity_mw, (0.0..=1e6).contains(&g.other_capacity_mw), "0..=1e6 MW")?;
-        check("grid.must_run_share", g.must_run_share, (0.0..=1.0).contains(&g.must_run_share), "0..=1")?;
-        check("grid.import_capacity_mw", g.import_capacity_mw, (0.0..=1e6).contains(&g.import_capacity_mw), "0..=1e6 MW")?;
+        check(
+            "grid.other_capacity_mw",
+            g.other_capacity_mw,
+            (0.0..=1e6).contains(&g.other_capacity_mw),
+            "0..=1e6 MW",
+        )?;
+        check(
+            "grid.must_run_share",
+            g.must_run_share,
+            (0.0..=1.0).contains(&g.must_run_share),
+            "0..=1",
+        )?;
+        check(
+            "grid.import_capacity_mw",
+            g.import_capacity_mw,
+            (0.0..=1e6).contains(&g.import_capacity_mw),
+            "0..=1e6 MW",
+        )?;
         Ok(())
     }
 }
@@ -356,7 +556,8 @@ mod tests {
 
     #[test]
     fn partial_json_takes_defaults() {
-        let c: SynthConfig = serde_json::from_str(r#"{"seed": 3, "demand": {"base_mw": 50.0}}"#).unwrap();
+        let c: SynthConfig =
+            serde_json::from_str(r#"{"seed": 3, "demand": {"base_mw": 50.0}}"#).unwrap();
         assert_eq!(c.seed, 3);
         assert_eq!(c.demand.base_mw, 50.0);
         assert_eq!(c.demand.heating_base_c, 15.0);

@@ -216,10 +216,8 @@ impl EnergyTwin {
         let mut day = DayCache::default();
         let mut cols = EnergyColumns::with_capacity(axis.len());
         let mut cursor = self.cursor();
-        for i in 0..axis.len() {
-            let t = axis.time(i);
+        for (i, (t, &temperature)) in axis.times().zip(temps).enumerate() {
             let (local_hour, day_type) = day.local(&self.site, t);
-            let temperature = temps[i];
             let out = cursor.step(TwinInput {
                 unix_s: t.timestamp() as f64,
                 local_hour,
@@ -358,9 +356,14 @@ impl DayCache {
         let offset = match self.utc_day {
             Some((d, offset)) if d == day => offset,
             _ => {
-                let at = |s: i64| DateTime::from_timestamp(s, 0).map(|t| site.utc_offset_seconds(t));
+                let at =
+                    |s: i64| DateTime::from_timestamp(s, 0).map(|t| site.utc_offset_seconds(t));
                 let (start, end) = (at(day * 86_400), at(day * 86_400 + 86_399));
-                let offset = if start == end { start.map(i64::from) } else { None };
+                let offset = if start == end {
+                    start.map(i64::from)
+                } else {
+                    None
+                };
                 self.utc_day = Some((day, offset));
                 offset
             }
@@ -394,9 +397,15 @@ mod tests {
     #[test]
     fn profiles_are_normalised() {
         let tw = twin();
-        let mean: f64 = (0..24).map(|h| tw.profile(h, DayType::Working)).sum::<f64>() / 24.0;
+        let mean: f64 = (0..24)
+            .map(|h| tw.profile(h, DayType::Working))
+            .sum::<f64>()
+            / 24.0;
         assert!((mean - 1.0).abs() < 1e-12);
-        let sun: f64 = (0..24).map(|h| tw.profile(h, DayType::Holiday)).sum::<f64>() / 24.0;
+        let sun: f64 = (0..24)
+            .map(|h| tw.profile(h, DayType::Holiday))
+            .sum::<f64>()
+            / 24.0;
         assert!((sun - 0.84).abs() < 1e-12);
         // Evening peak above the night trough.
         assert!(tw.profile(19, DayType::Working) > 1.3 * tw.profile(4, DayType::Working));
@@ -435,8 +444,22 @@ mod tests {
         use chrono::{TimeZone, Timelike};
         let sites = [
             Site::paris(),
-            Site::new("Kolkata", 22.57, 88.36, "Asia/Kolkata", crate::Country::None).unwrap(),
-            Site::new("Lord Howe", -31.55, 159.08, "Australia/Lord_Howe", crate::Country::None).unwrap(),
+            Site::new(
+                "Kolkata",
+                22.57,
+                88.36,
+                "Asia/Kolkata",
+                crate::Country::None,
+            )
+            .unwrap(),
+            Site::new(
+                "Lord Howe",
+                -31.55,
+                159.08,
+                "Australia/Lord_Howe",
+                crate::Country::None,
+            )
+            .unwrap(),
         ];
         for site in &sites {
             let mut cache = DayCache::default();

@@ -21,8 +21,12 @@ mod tests;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-pub use calibrate::{CalibrationError, CalibrationReport, DemandFit, MIN_CALIBRATION_HOURS, TemperatureFit};
-pub use config::{ClimateParams, ConfigError, DemandParams, GridParams, PvParams, SynthConfig, WindParams};
+pub use calibrate::{
+    CalibrationError, CalibrationReport, DemandFit, MIN_CALIBRATION_HOURS, TemperatureFit,
+};
+pub use config::{
+    ClimateParams, ConfigError, DemandParams, GridParams, PvParams, SynthConfig, WindParams,
+};
 pub use energy::EnergyTwin;
 pub use solar::{
     SOLAR_CONSTANT, SunPosition, clear_sky_ghi, cloud_transmittance, erbs_diffuse_fraction,
@@ -64,17 +68,9 @@ pub struct SyntheticFrames {
 /// assert_eq!(later.weather.temperature_2m()[0], year.weather.temperature_2m()[50]);
 /// assert_eq!(later.energy.demand_mw()[0], year.energy.demand_mw()[50]);
 /// ```
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Generator {
     config: SynthConfig,
-}
-
-impl Default for Generator {
-    fn default() -> Self {
-        Generator {
-            config: SynthConfig::default(),
-        }
-    }
 }
 
 /// Hours of weather generated before a window so the energy twin's 24-hour
@@ -112,11 +108,23 @@ impl Generator {
     /// Clear-sky irradiance (W/m²) for the hour ending at `t` at `site`: the
     /// ceiling of the generated `shortwave_radiation` at `t`.
     pub fn clear_sky_at(&self, site: &Site, t: DateTime<Utc>) -> f64 {
-        clear_sky_ghi(sun_position(t - chrono::Duration::minutes(30), site.latitude(), site.longitude()).cos_zenith)
+        clear_sky_ghi(
+            sun_position(
+                t - chrono::Duration::minutes(30),
+                site.latitude(),
+                site.longitude(),
+            )
+            .cos_zenith,
+        )
     }
 
     fn model(&self, site: &Site) -> WeatherModel {
-        WeatherModel::new(&self.config.climate, self.config.seed, site.latitude(), site.longitude())
+        WeatherModel::new(
+            &self.config.climate,
+            self.config.seed,
+            site.latitude(),
+            site.longitude(),
+        )
     }
 
     /// Synthetic weather for `site` over `axis`.
@@ -141,7 +149,12 @@ impl Generator {
     /// Weather for the 23 hours before the window is generated too (and
     /// dropped), so the twin's 24-hour temperature memory does not depend on
     /// where the window starts.
-    pub fn generate(&self, site: &Site, axis: TimeAxis, produced_at: DateTime<Utc>) -> SyntheticFrames {
+    pub fn generate(
+        &self,
+        site: &Site,
+        axis: TimeAxis,
+        produced_at: DateTime<Utc>,
+    ) -> SyntheticFrames {
         let model = self.model(site);
         let twin = self.twin(site);
         let mut weather = model.cursor();
@@ -180,7 +193,9 @@ impl Generator {
         let weather = WeatherFrame::new(axis, wcols, Provenance::Synthetic, produced_at)
             .unwrap_or_else(|e| unreachable!("the weather model stays in range: {e}"));
         let energy = EnergyFrame::new(axis, ecols, Provenance::Synthetic, produced_at)
-            .unwrap_or_else(|e| unreachable!("the energy models stay finite and non-negative: {e}"));
+            .unwrap_or_else(|e| {
+                unreachable!("the energy models stay finite and non-negative: {e}")
+            });
         SyntheticFrames { weather, energy }
     }
 }

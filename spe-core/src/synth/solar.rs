@@ -66,7 +66,8 @@ impl YearPhase {
         let dec = 0.006_918 - 0.399_912 * c + 0.070_257 * s - 0.006_758 * c2 + 0.000_907 * s2
             - 0.002_697 * c3
             + 0.001_48 * s3;
-        let eot_min = 229.18 * (0.000_075 + 0.001_868 * c - 0.032_077 * s - 0.014_615 * c2 - 0.040_849 * s2);
+        let eot_min =
+            229.18 * (0.000_075 + 0.001_868 * c - 0.032_077 * s - 0.014_615 * c2 - 0.040_849 * s2);
         let (sin_dec, cos_dec) = dec.sin_cos();
         YearPhase {
             doy,
@@ -134,12 +135,17 @@ impl SunCalc {
 
     /// The sun, and the sine and cosine of the hour angle (0 at solar noon).
     #[inline]
-    pub(crate) fn at_with_hour_angle(&self, unix_s: f64, phase: &YearPhase) -> (SunPosition, f64, f64) {
+    pub(crate) fn at_with_hour_angle(
+        &self,
+        unix_s: f64,
+        phase: &YearPhase,
+    ) -> (SunPosition, f64, f64) {
         let solar_time = wrap(unix_s / 3600.0 + self.longitude / 15.0 + phase.eot_h, 24.0);
         let (sin_h, cos_h) = ((solar_time - 12.0) * PI / 12.0).sin_cos();
         let cos_zenith = self.sin_lat * phase.sin_dec + self.cos_lat * phase.cos_dec * cos_h;
         let azimuth_deg = if cos_zenith > 0.0 {
-            let south = sin_h.atan2(cos_h * self.sin_lat - phase.sin_dec / phase.cos_dec * self.cos_lat);
+            let south =
+                sin_h.atan2(cos_h * self.sin_lat - phase.sin_dec / phase.cos_dec * self.cos_lat);
             wrap(south.to_degrees() + 180.0, 360.0)
         } else {
             0.0
@@ -232,7 +238,13 @@ pub fn erbs_diffuse_fraction(kt: f64) -> f64 {
 /// // A panel tilted towards a low sun catches more than the horizontal.
 /// assert!(plane_of_array(400.0, noon, 0.0, 35.0, 180.0) > 400.0);
 /// ```
-pub fn plane_of_array(ghi: f64, sun: SunPosition, doy: f64, tilt_deg: f64, azimuth_deg: f64) -> f64 {
+pub fn plane_of_array(
+    ghi: f64,
+    sun: SunPosition,
+    doy: f64,
+    tilt_deg: f64,
+    azimuth_deg: f64,
+) -> f64 {
     Plane::new(tilt_deg, azimuth_deg).irradiance(ghi, sun, extraterrestrial(doy))
 }
 
@@ -315,7 +327,13 @@ mod tests {
 
     #[test]
     fn sunrise_is_earlier_in_summer() {
-        let day = |m, d| YearPhase::at(Utc.with_ymd_and_hms(2026, m, d, 12, 0, 0).unwrap().timestamp() as f64);
+        let day = |m, d| {
+            YearPhase::at(
+                Utc.with_ymd_and_hms(2026, m, d, 12, 0, 0)
+                    .unwrap()
+                    .timestamp() as f64,
+            )
+        };
         let paris = SunCalc::new(48.85, 2.35);
         let summer = paris.sunrise_solar_hour(&day(6, 21));
         let winter = paris.sunrise_solar_hour(&day(12, 21));

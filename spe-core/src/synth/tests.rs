@@ -12,7 +12,9 @@ fn year(seed: u64, site: &Site, y: i32) -> SyntheticFrames {
 }
 
 fn values(col: &[Option<f64>]) -> Vec<f64> {
-    col.iter().map(|v| v.expect("synthetic data has no gap")).collect()
+    col.iter()
+        .map(|v| v.expect("synthetic data has no gap"))
+        .collect()
 }
 
 fn mean(xs: &[f64]) -> f64 {
@@ -26,13 +28,22 @@ fn paris_climate_is_plausible() {
     let t = values(f.weather.temperature_2m());
     let times: Vec<_> = f.weather.axis().times().collect();
     let month_mean = |m: u32| {
-        let xs: Vec<f64> = times.iter().zip(&t).filter(|(d, _)| d.month() == m).map(|(_, v)| *v).collect();
+        let xs: Vec<f64> = times
+            .iter()
+            .zip(&t)
+            .filter(|(d, _)| d.month() == m)
+            .map(|(_, v)| *v)
+            .collect();
         mean(&xs)
     };
     let (jan, jul) = (month_mean(1), month_mean(7));
     assert!((1.0..=9.0).contains(&jan), "January mean {jan}");
     assert!((16.0..=25.0).contains(&jul), "July mean {jul}");
-    assert!((10.0..=15.5).contains(&mean(&t)), "annual mean {}", mean(&t));
+    assert!(
+        (10.0..=15.5).contains(&mean(&t)),
+        "annual mean {}",
+        mean(&t)
+    );
 
     // Diurnal cycle: in July, afternoon (15-16 h local = 13-14 UTC) warmer than dawn (5 h local = 3 UTC).
     let at_hour = |h: u32| {
@@ -44,11 +55,23 @@ fn paris_climate_is_plausible() {
             .collect();
         mean(&xs)
     };
-    assert!(at_hour(13) > at_hour(3) + 5.0, "afternoon {} dawn {}", at_hour(13), at_hour(3));
-    let hottest = (0..24).max_by(|a, b| at_hour(*a).total_cmp(&at_hour(*b))).unwrap();
+    assert!(
+        at_hour(13) > at_hour(3) + 5.0,
+        "afternoon {} dawn {}",
+        at_hour(13),
+        at_hour(3)
+    );
+    let hottest = (0..24)
+        .max_by(|a, b| at_hour(*a).total_cmp(&at_hour(*b)))
+        .unwrap();
     assert!((12..=15).contains(&hottest), "hottest UTC hour {hottest}");
-    let coldest = (0..24).min_by(|a, b| at_hour(*a).total_cmp(&at_hour(*b))).unwrap();
-    assert!((2..=5).contains(&coldest), "coldest UTC hour {coldest} (sunrise ≈ 4 UTC)");
+    let coldest = (0..24)
+        .min_by(|a, b| at_hour(*a).total_cmp(&at_hour(*b)))
+        .unwrap();
+    assert!(
+        (2..=5).contains(&coldest),
+        "coldest UTC hour {coldest} (sunrise ≈ 4 UTC)"
+    );
 
     // Wind: mean near the configured 3.8 m/s, Weibull-like spread.
     let w = values(f.weather.wind_speed_10m());
@@ -60,7 +83,10 @@ fn paris_climate_is_plausible() {
     let c = values(f.weather.cloud_cover());
     let clear = c.iter().filter(|v| **v < 10.0).count() as f64 / c.len() as f64;
     let overcast = c.iter().filter(|v| **v > 90.0).count() as f64 / c.len() as f64;
-    assert!(clear > 0.1 && overcast > 0.15, "clear {clear} overcast {overcast}");
+    assert!(
+        clear > 0.1 && overcast > 0.15,
+        "clear {clear} overcast {overcast}"
+    );
 
     // Annual irradiation in Paris: about 1100-1300 kWh/m².
     let kwh: f64 = values(f.weather.shortwave_radiation()).iter().sum::<f64>() / 1000.0;
@@ -74,10 +100,20 @@ fn demand_follows_temperature_and_calendar() {
     let d = values(f.energy.demand_mw());
     let times: Vec<_> = f.energy.axis().times().collect();
     let month_mean = |m: u32| {
-        let xs: Vec<f64> = times.iter().zip(&d).filter(|(t, _)| t.month() == m).map(|(_, v)| *v).collect();
+        let xs: Vec<f64> = times
+            .iter()
+            .zip(&d)
+            .filter(|(t, _)| t.month() == m)
+            .map(|(_, v)| *v)
+            .collect();
         mean(&xs)
     };
-    assert!(month_mean(1) > 1.25 * month_mean(7), "winter {} summer {}", month_mean(1), month_mean(7));
+    assert!(
+        month_mean(1) > 1.25 * month_mean(7),
+        "winter {} summer {}",
+        month_mean(1),
+        month_mean(7)
+    );
     // Sundays lower than working days at midday.
     let midday = |pred: &dyn Fn(chrono::NaiveDate) -> bool| {
         let xs: Vec<f64> = times
@@ -96,10 +132,19 @@ fn demand_follows_temperature_and_calendar() {
     assert!(sunday < 0.92 * working, "sunday {sunday} working {working}");
     // Bastille Day is a holiday: demand at 11 h lower than the Tuesday a week before.
     let at = |m, day| {
-        let t = site.timezone().with_ymd_and_hms(2026, m, day, 11, 0, 0).unwrap().with_timezone(&Utc);
+        let t = site
+            .timezone()
+            .with_ymd_and_hms(2026, m, day, 11, 0, 0)
+            .unwrap()
+            .with_timezone(&Utc);
         f.energy.demand_mw()[f.energy.axis().index_of(t).unwrap()].unwrap()
     };
-    assert!(at(7, 14) < 0.95 * at(7, 7), "14 July {} vs 7 July {}", at(7, 14), at(7, 7));
+    assert!(
+        at(7, 14) < 0.95 * at(7, 7),
+        "14 July {} vs 7 July {}",
+        at(7, 14),
+        at(7, 7)
+    );
 }
 
 #[test]
@@ -120,7 +165,10 @@ fn supply_is_physical() {
     assert!((0.08..=0.17).contains(&pv_cf), "PV capacity factor {pv_cf}");
     let wind = values(f.energy.supply_of(crate::SupplySource::Wind));
     let wind_cf = mean(&wind) / cfg.wind.capacity_mw;
-    assert!((0.12..=0.40).contains(&wind_cf), "wind capacity factor {wind_cf}");
+    assert!(
+        (0.12..=0.40).contains(&wind_cf),
+        "wind capacity factor {wind_cf}"
+    );
     for i in 0..f.energy.len() {
         let other = f.energy.supply_of(crate::SupplySource::Other)[i].unwrap();
         let imports = f.energy.supply_of(crate::SupplySource::Imports)[i].unwrap();
@@ -138,9 +186,15 @@ fn twin_on_generated_weather_matches_fused_generation_after_the_first_day() {
     let fused = g.generate(&site, axis, start);
     let twin = g.twin(&site).energy(&fused.weather).unwrap();
     for i in 23..96 {
-        let (a, b) = (fused.energy.demand_mw()[i].unwrap(), twin.demand_mw()[i].unwrap());
+        let (a, b) = (
+            fused.energy.demand_mw()[i].unwrap(),
+            twin.demand_mw()[i].unwrap(),
+        );
         assert!((a - b).abs() < 1e-9, "hour {i}: {a} vs {b}");
-        let (a, b) = (fused.energy.columns().solar_mw[i].unwrap(), twin.columns().solar_mw[i].unwrap());
+        let (a, b) = (
+            fused.energy.columns().solar_mw[i].unwrap(),
+            twin.columns().solar_mw[i].unwrap(),
+        );
         assert!((a - b).abs() < 1e-9, "hour {i}: {a} vs {b}");
     }
 }
@@ -196,7 +250,17 @@ async fn data_source_serves_the_window() {
 }
 
 fn any_site() -> impl Strategy<Value = Site> {
-    (-66.0..66.0f64, -180.0..180.0f64, prop::sample::select(vec!["UTC", "Europe/Paris", "America/Vancouver", "Asia/Kolkata", "Australia/Sydney"]))
+    (
+        -66.0..66.0f64,
+        -180.0..180.0f64,
+        prop::sample::select(vec![
+            "UTC",
+            "Europe/Paris",
+            "America/Vancouver",
+            "Asia/Kolkata",
+            "Australia/Sydney",
+        ]),
+    )
         .prop_map(|(lat, lon, tz)| Site::new("prop", lat, lon, tz, Country::France).unwrap())
 }
 

@@ -101,9 +101,18 @@ impl WeatherModel {
             sun: SunCalc::new(latitude, longitude),
             temp_peak: phase_of_day(climate.temp_peak_day + shift),
             winter_peak: phase_of_day(15.0 + shift),
-            temp_noise: SmoothNoise::new(derive_seed(s, 11), &[(p, 1.0), (p / 4.0, 0.5), (6.0, 0.2)]),
-            cloud_noise: SmoothNoise::new(derive_seed(s, 12), &[(60.0, 1.0), (15.0, 0.6), (4.0, 0.3)]),
-            wind_noise: SmoothNoise::new(derive_seed(s, 13), &[(40.0, 1.0), (10.0, 0.5), (3.0, 0.25)]),
+            temp_noise: SmoothNoise::new(
+                derive_seed(s, 11),
+                &[(p, 1.0), (p / 4.0, 0.5), (6.0, 0.2)],
+            ),
+            cloud_noise: SmoothNoise::new(
+                derive_seed(s, 12),
+                &[(60.0, 1.0), (15.0, 0.6), (4.0, 0.3)],
+            ),
+            wind_noise: SmoothNoise::new(
+                derive_seed(s, 13),
+                &[(40.0, 1.0), (10.0, 0.5), (3.0, 0.25)],
+            ),
             weibull_mean_factor: gamma(1.0 + 1.0 / climate.wind_weibull_k),
         }
     }
@@ -149,7 +158,13 @@ impl WeatherModel {
     }
 
     #[inline]
-    fn diurnal_with_sunrise(&self, unix_s: f64, phase: &YearPhase, cloud_cover: f64, sunrise: f64) -> f64 {
+    fn diurnal_with_sunrise(
+        &self,
+        unix_s: f64,
+        phase: &YearPhase,
+        cloud_cover: f64,
+        sunrise: f64,
+    ) -> f64 {
         let c = &self.climate;
         let solar_h = solar_hour(unix_s, self.longitude);
         let t_max = c.temp_max_solar_hour;
@@ -184,7 +199,11 @@ impl WeatherCursor<'_> {
         // Irradiance: mean of the preceding hour, taken at its middle.
         let (sun, sin_h, cos_h) = m.sun.at_with_hour_angle(unix_s - 1800.0, &phase);
         let clear = clear_sky_ghi(sun.cos_zenith);
-        let shortwave_radiation = if clear > 0.0 { clear * cloud_transmittance(cloud_cover) } else { 0.0 };
+        let shortwave_radiation = if clear > 0.0 {
+            clear * cloud_transmittance(cloud_cover)
+        } else {
+            0.0
+        };
 
         // Temperature.
         let day = day_index(unix_s);
@@ -205,7 +224,11 @@ impl WeatherCursor<'_> {
         let diurnal = 1.0 + 0.15 * (cos_h * COS_30 + sin_h * SIN_30);
         let scale = c.wind_mean_ms * seasonal * diurnal / m.weibull_mean_factor;
         let e = -(1.0 - u).ln();
-        let weibull = if c.wind_weibull_k == 2.0 { e.sqrt() } else { e.powf(1.0 / c.wind_weibull_k) };
+        let weibull = if c.wind_weibull_k == 2.0 {
+            e.sqrt()
+        } else {
+            e.powf(1.0 / c.wind_weibull_k)
+        };
         let wind_speed_10m = (scale * weibull).clamp(0.0, 60.0);
 
         WeatherSample {
