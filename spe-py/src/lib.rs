@@ -1,8 +1,32 @@
-//! Python binding of SP-E (being written).
+//! Python binding of SP-E: the compiled module `spe._spe`.
+//!
+//! Users import the `spe` package (`python/spe/`), which re-exports this
+//! module and adds what needs Python libraries (pandas). Layout:
+//!
+//! - [`errors`]: the exception hierarchy (`spe.SpeError` and its subclasses)
+//!   and the mapping of Rust errors to it;
+//! - [`args`]: conversion and checking of Python arguments;
+//! - one module per Python-facing area ([`synthetic`] for now), each a thin
+//!   `#[pyclass]` over spe-core that releases the GIL for the work itself and
+//!   hands results to numpy without copying.
+//!
+//! The type stubs (`python/spe/_spe.pyi`) describe this module; the Python
+//! tests check them against it with `mypy.stubtest`.
+
+pub mod args;
+pub mod errors;
+pub mod synthetic;
+
 use pyo3::prelude::*;
 
+/// The package version (the crate's).
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Compiled core of SP-E; import ``spe`` instead.
 #[pymodule]
 fn _spe(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add("__version__", VERSION)?;
+    errors::register(m)?;
+    m.add_class::<synthetic::SyntheticGenerator>()?;
     Ok(())
 }

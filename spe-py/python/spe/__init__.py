@@ -1,0 +1,34 @@
+"""SP-E: keep energy dashboards alive and honest when their data sources fail.
+
+The Python face of the SP-E Rust core. For now it holds the synthetic
+generator: deterministic, physically plausible hourly weather, electricity
+demand and supply for a site, the data a dashboard shows in estimation mode.
+
+>>> import spe
+>>> gen = spe.SyntheticGenerator(seed=7, latitude=48.85, longitude=2.35)
+>>> arrays = gen.arrays("2026-01-01T00:00:00Z", hours=48)
+>>> arrays["demand_mw"].shape, str(arrays["demand_mw"].dtype)
+((48,), 'float64')
+>>> df = gen.frame("2026-01-01T00:00:00Z", hours=48)   # needs pandas
+>>> str(df.index.tz), df.index.freqstr
+('UTC', 'h')
+
+Every exception SP-E raises derives from :class:`SpeError`; a bad argument
+raises :class:`ConfigError`, which is also a :class:`ValueError`:
+
+>>> try:
+...     spe.SyntheticGenerator(latitude=91.0)
+... except ValueError as e:
+...     print(type(e).__name__)
+ConfigError
+"""
+
+from spe._spe import ConfigError, SpeError, __version__
+from spe._synthetic import SyntheticGenerator
+
+__all__ = [
+    "ConfigError",
+    "SpeError",
+    "SyntheticGenerator",
+    "__version__",
+]

@@ -1,0 +1,188 @@
+//! Python arguments → checked Rust values (`#[pyo3(from_py_with = …)]` converters).
+//!
+//! A value of the wrong type raises `TypeError` (as PyO3 does); a value of the
+//! right type but outside its domain raises `spe.ConfigError`, whose message
+//! names the argument, what was wrong and what to pass instead.
+
+use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, NaiveTime, Utc};
+use pyo3::exceptions::{PyOverflowError, PyTypeError};
+use pyo3::prelude::*;
+use pyo3::types::{PyDateAccess, PyDateTime, PyDelta, PyDeltaAccess, PyString, PyTimeAccess};
+
+use crate::errors::Error;
+
+/// The longest window one call generates: ten years of hours (leap days included).
+pub const MAX_HOURS: usize = 10 * 366 * 24;
+
+/// An example of a valid `start`, quoted in error messages.
+const START_EXAMPLE: &str = "\"2026-01-01T00:00:00Z\"";
+
+/// `seed`: an integer in `0..2**64`.
+pub fn seed(obj: &Bound<'_, PyAny>) -> PyResult<u64> {
+    obj.extract::<u64>().map_err(|e| {
+        if e.is_instance_of::<PyOverflowError>(obj.py()) {
+            Error::config(format!(
+                "seed={} is out of range: use an integer from 0 to 2**64 - 1",
+                display(obj)
+            ))
+            .into()
+        } else {
+            not_an_integer("seed", obj, e)
+        }
+    })
+}
+
+/// `hours`: an integer in `1..=MAX_HOURS`.
+pub fn hours(obj: &Bound<'_, PyAny>) -> PyResult<usize> {
+    let out_of_range = || {
+        Error::config(format!(
+            "hours={} is out of range: ask for 1 to {MAX_HOURS} hours (ten years); \
+             split longer spans into several calls (they join seamlessly)",
+            display(obj)
+        ))
+    };
+    match obj.extract::<i64>() {
+        Ok(h) if h >= 1 => usize::try_from(h)
+            .ok()
+            .filter(|h| *h <= MAX_HOURS)
+            .ok_or_else(|| out_of_range().into()),
+        Ok(_) => Err(out_of_range().into()),
+        Err(e) if e.is_instance_of::<PyOverflowError>(obj.py()) => Err(out_of_range().into()),
+        Err(e) => Err(not_an_integer("hours", obj, e)),
+    }
+}
+
+/// The `TypeError` for a non-integer `name`, or `err` itself if it is something else.
+fn not_an_integer(name: &str, obj: &Bound<'_, PyAny>, err: PyErr) -> PyErr {
+    if !err.is_instance_of::<PyTypeError>(obj.py()) {
+        return err;
+    }
+    let e = PyTypeError::new_err(format!("{name} must be an integer, not {}", type_name(obj)));
+    e.set_cause(obj.py(), Some(err));
+    e
+}
+
+fn type_name(obj: &Bound<'_, PyAny>) -> String {
+    obj.get_type()
+        .name()
+        .map(|n| n.to_string())
+        .unwrap_or_else(|_| "<unknown type>".to_owned())
+}
+
+/// `start`: an RFC 3339 string with a UTC offset, or a timezone-aware `datetime`.
+///
+/// Naive datetimes (and strings without an offset) are refused: Python reads
+/// them as local time, and guessing would shift every value by hours.
+pub fn start(obj: &Bound<'_, PyAny>) -> PyResult<DateTime<Utc>> {
+    if let Ok(text) = obj.cast::<PyString>() {
+        return Ok(parse_rfc3339(text.to_str()?)?);
+    }
+    if let Ok(dt) = obj.cast::<PyDateTime>() {
+        return from_datetime(dt);
+    }
+    Err(PyTypeError::new_err(format!(
+        "start must be an RFC 3339 string such as {START_EXAMPLE} or a timezone-aware \
+         datetime.datetime, not {}",
+        type_name(obj)
+    )))
+}
+
+fn parse_rfc3339(text: &str) -> Result<DateTime<Utc>, Error> {
+    match DateTime::parse_from_rfc3339(text.trim()) {
+        Ok(t) => Ok(t.with_timezone(&Utc)),
+        Err(e) => {
+            let naive = NaiveDateTime::parse_from_str(text.trim(), "%Y-%m-%dT%H:%M:%S%.f")
+                .or_else(|_| NaiveDateTime::parse_from_str(text.trim(), "%Y-%m-%d %H:%M:%S%.f"))
+                .or_else(|_| NaiveDateTime::parse_from_str(text.trim(), "%Y-%m-%dT%H:%M"));
+            Err(if naive.is_ok() {
+                Error::config(format!(
+                    "start={text:?} has no UTC offset: append \"Z\" for UTC (e.g. {START_EXAMPLE}) \
+                     or the site's offset such as \"+01:00\""
+                ))
+            } else {
+                Error::config(format!(
+                    "start={text:?} is not an RFC 3339 timestamp ({e}): write it like {START_EXAMPLE}"
+                ))
+            })
+        }
+    }
+}
+
+fn from_datetime(dt: &Bound<'_, PyDateTime>) -> PyResult<DateTime<Utc>> {
+    let offset = dt.call_method0("utcoffset")?;
+    if offset.is_none() {
+        return Err(Error::config(format!(
+            "start={} is a naive datetime: give it a time zone, e.g. \
+             datetime(2026, 1, 1, tzinfo=timezone.utc), or pass {START_EXAMPLE}",
+            display(dt)
+        ))
+        .into());
+    }
+    let offset = offset.cast::<PyDelta>()?;
+    let offset = Duration::days(offset.get_days().into())
+        + Duration::seconds(offset.get_seconds().into())
+        + Duration::microseconds(offset.get_microseconds().into());
+    let invalid = || {
+        Error::config(format!(
+            "start={} is not a valid date and time",
+            display(dt)
+        ))
+    };
+    let date = NaiveDate::from_ymd_opt(dt.get_year(), dt.get_month().into(), dt.get_day().into())
+        .ok_or_else(invalid)?;
+    let time = NaiveTime::from_hms_micro_opt(
+        dt.get_hour().into(),
+        dt.get_minute().into(),
+        dt.get_second().into(),
+        dt.get_microsecond(),
+    )
+    .ok_or_else(invalid)?;
+    // pandas.Timestamp is a datetime with nanoseconds on top.
+    let nanos: u32 = match dt.getattr("nanosecond") {
+        Ok(n) => n.extract().unwrap_or(0),
+        Err(_) => 0,
+    };
+    let local = date.and_time(time) + Duration::nanoseconds(nanos.into());
+    Ok((local - offset).and_utc())
+}
+
+/// `repr(obj)` for messages, or a placeholder if even that fails.
+fn display(obj: &Bound<'_, PyAny>) -> String {
+    obj.repr()
+        .map(|r| r.to_string())
+        .unwrap_or_else(|_| "<unprintable>".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn rfc3339_with_offsets() {
+        let t = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+        assert_eq!(parse_rfc3339("2026-01-01T00:00:00Z").unwrap(), t);
+        assert_eq!(parse_rfc3339("2026-01-01T01:00:00+01:00").unwrap(), t);
+        assert_eq!(parse_rfc3339(" 2026-01-01 00:00:00z ").unwrap(), t);
+    }
+
+    #[test]
+    fn messages_say_how_to_fix() {
+        let naive = parse_rfc3339("2026-01-01T00:00:00")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            naive.contains("no UTC offset") && naive.contains("\"Z\""),
+            "{naive}"
+        );
+        let garbage = parse_rfc3339("yesterday").unwrap_err().to_string();
+        assert!(
+            garbage.contains("not an RFC 3339") && garbage.contains("2026-01-01T00:00:00Z"),
+            "{garbage}"
+        );
+        let month = parse_rfc3339("2026-13-01T00:00:00Z")
+            .unwrap_err()
+            .to_string();
+        assert!(month.contains("not an RFC 3339"), "{month}");
+    }
+}

@@ -1,0 +1,32 @@
+"""The examples in the docstrings run and print what they say."""
+
+from __future__ import annotations
+
+import doctest
+
+import pytest
+
+import spe
+import spe._spe
+import spe._synthetic
+
+DOCUMENTED = {
+    "spe": spe,
+    "spe.SyntheticGenerator": spe.SyntheticGenerator,
+    "spe.SyntheticGenerator.frame": spe.SyntheticGenerator.frame,
+    "spe._spe.SyntheticGenerator": spe._spe.SyntheticGenerator,
+    "spe._spe.SyntheticGenerator.arrays": spe._spe.SyntheticGenerator.arrays,
+}
+
+
+@pytest.mark.parametrize("name", sorted(DOCUMENTED))
+def test_docstring_examples(name: str) -> None:
+    pytest.importorskip("pandas")
+    doc = DOCUMENTED[name].__doc__
+    assert doc, f"{name} has no docstring"
+    test = doctest.DocTestParser().get_doctest(doc, {}, name, None, 0)
+    assert test.examples, f"{name} has no example"
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    runner.run(test)
+    result = runner.summarize(verbose=False)
+    assert result.failed == 0, f"{result.failed} example(s) of {name} failed (see output above)"

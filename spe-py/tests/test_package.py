@@ -1,0 +1,87 @@
+"""The package: version, exports, exception hierarchy, shipped type stubs."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.resources
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import spe
+import spe._spe
+
+
+def test_version_is_the_crate_version() -> None:
+    assert re.fullmatch(r"\d+\.\d+\.\d+(?:[-.+].+)?", spe.__version__)
+    assert spe.__version__ == spe._spe.__version__
+    assert spe.__version__ == importlib.metadata.version("spe")
+    workspace = Path(__file__).resolve().parents[2] / "Cargo.toml"
+    if workspace.is_file():
+        section = workspace.read_text(encoding="utf-8").split("[workspace.package]", 1)[1]
+        declared = re.search(r'^version\s*=\s*"([^"]+)"', section, re.MULTILINE)
+        assert declared is not None
+        assert spe.__version__ == declared.group(1)
+
+
+def test_public_names() -> None:
+    assert sorted(spe.__all__) == ["ConfigError", "SpeError", "SyntheticGenerator", "__version__"]
+    for name in spe.__all__:
+        assert hasattr(spe, name)
+    assert sorted(spe._spe.__all__) == sorted(spe.__all__)
+
+
+def test_exception_hierarchy() -> None:
+    assert issubclass(spe.SpeError, Exception)
+    assert not issubclass(spe.SpeError, ValueError)
+    assert issubclass(spe.ConfigError, spe.SpeError)
+    assert issubclass(spe.ConfigError, ValueError)
+    assert spe.ConfigError is spe._spe.ConfigError
+    for exc in (spe.SpeError, spe.ConfigError):
+        assert exc.__module__ == "spe"
+        assert exc.__doc__
+        assert getattr(spe, exc.__qualname__) is exc
+
+
+def test_exceptions_can_be_raised_caught_and_pickled() -> None:
+    import pickle
+
+    with pytest.raises(spe.SpeError, match="boom"):
+        raise spe.ConfigError("boom")
+    err = pickle.loads(pickle.dumps(spe.ConfigError("why and how to fix")))
+    assert type(err) is spe.ConfigError
+    assert err.args == ("why and how to fix",)
+
+
+def test_docstrings() -> None:
+    assert spe.__doc__ and ">>>" in spe.__doc__
+    cls = spe.SyntheticGenerator
+    assert cls.__doc__ and ">>>" in cls.__doc__
+    for method in (cls.arrays, cls.frame):
+        assert method.__doc__ and ">>>" in method.__doc__
+
+
+def test_typing_files_ship_with_the_package() -> None:
+    files = importlib.resources.files("spe")
+    assert files.joinpath("py.typed").is_file()
+    assert files.joinpath("_spe.pyi").is_file()
+
+
+def test_stubs_match_the_module(request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    pytest.importorskip("mypy", reason="mypy checks the stubs (requirements-test.txt)")
+    # mypy's cache lives in pytest's cache directory (already ignored by git).
+    pytest_cache = getattr(request.config, "cache", None)  # absent with -p no:cacheprovider
+    cache = pytest_cache.mkdir("mypy") if pytest_cache is not None else tmp_path / "mypy"
+    config = tmp_path / "mypy.ini"
+    config.write_text(f"[mypy]\ncache_dir = {cache}\n", encoding="utf-8")
+    run = subprocess.run(
+        [sys.executable, "-m", "mypy.stubtest", "spe", "--mypy-config-file", str(config)],
+        cwd=tmp_path,  # import the installed package, not a source tree
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr

@@ -1,0 +1,441 @@
+//! End-to-end smoke tests of the example server: the real binary, spawned on
+//! a free loopback port, talking to a fake Open-Meteo or to nothing at all.
+//!
+//! The binary is built once per test run (`cargo build -p spe-server-example`,
+//! a no-op when it is up to date) into the target directory of this test, or
+//! taken from `SPE_SERVER_EXAMPLE_BIN` if set. Nothing waits on a fixed
+//! sleep: the server's address is read from its log, and state changes are
+//! awaited by polling with a deadline.
+
+use std::io::{BufRead as _, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use spe_tests::{FakeOpenMeteo, unused_local_addr};
+
+/// How long the server may take to print its address.
+const STARTUP: Duration = Duration::from_secs(60);
+/// How long a state change (a refresh) may take to show.
+const SETTLE: Duration = Duration::from_secs(30);
+/// Pause between two polls.
+const POLL_EVERY: Duration = Duration::from_millis(50);
+
+/// The target directory this test binary was built into:
+/// `CARGO_TARGET_DIR`, else the one holding this executable
+/// (`<target>/<profile>/deps/it-…`), else `<workspace>/target`.
+fn target_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
+        let dir = PathBuf::from(dir);
+        return if dir.is_absolute() {
+            dir
+        } else {
+            workspace_dir().join(dir)
+        };
+    }
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| Some(exe.parent()?.parent()?.parent()?.to_path_buf()))
+        .unwrap_or_else(|| workspace_dir().join("target"))
+}
+
+fn workspace_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// Whether this test binary was built with the release profile.
+fn release_profile() -> bool {
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| Some(exe.parent()?.parent()?.file_name()? == "release"))
+        .unwrap_or(false)
+}
+
+/// The server binary, built once for all the tests of this run.
+fn server_binary() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        if let Some(bin) = std::env::var_os("SPE_SERVER_EXAMPLE_BIN") {
+            return PathBuf::from(bin);
+        }
+        let target = target_dir();
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let mut build = Command::new(cargo);
+        // Drop what `cargo test` set for this test binary: build scripts
+        // watch some of it (ring reruns when CARGO_MANIFEST_DIR changes),
+        // and inheriting it would rebuild half the tree on every run.
+        for (key, _) in std::env::vars_os() {
+            let key_str = key.to_string_lossy();
+            if key_str.starts_with("CARGO_PKG_")
+                || [
+                    "CARGO_MANIFEST_DIR",
+                    "CARGO_MANIFEST_PATH",
+                    "CARGO_CRATE_NAME",
+                    "CARGO_BIN_NAME",
+                    "CARGO_PRIMARY_PACKAGE",
+                    "CARGO_TARGET_TMPDIR",
+                    "OUT_DIR",
+                ]
+                .contains(&key_str.as_ref())
+            {
+                build.env_remove(&key);
+            }
+        }
+        build
+            .current_dir(workspace_dir())
+            .args(["build", "-p", "spe-server-example", "--target-dir"])
+            .arg(&target);
+        let profile = if release_profile() {
+            build.arg("--release");
+            "release"
+        } else {
+            "debug"
+        };
+        let out = build
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run cargo to build spe-server-example: {e}"));
+        assert!(
+            out.status.success(),
+            "cargo build -p spe-server-example failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let bin = target.join(profile).join(format!(
+            "spe-server-example{}",
+            std::env::consts::EXE_SUFFIX
+        ));
+        assert!(bin.is_file(), "no server binary at {}", bin.display());
+        bin
+    })
+}
+
+/// A fresh, not yet existing directory under the system temp dir.
+fn fresh_dir() -> PathBuf {
+    static COUNT: AtomicUsize = AtomicUsize::new(0);
+    let n = COUNT.fetch_add(1, Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    std::env::temp_dir().join(format!("spe-server-it-{}-{n}-{nanos}", std::process::id()))
+}
+
+/// A running server. Dropping it kills the process (even when an assertion
+/// failed) and removes its data directory.
+struct Server {
+    child: Child,
+    addr: SocketAddr,
+    log: Arc<Mutex<Vec<String>>>,
+    data_dir: PathBuf,
+    http: reqwest::Client,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.data_dir);
+    }
+}
+
+/// The base command: the server binary with no ambient `SPE_*` setting.
+fn server_command() -> Command {
+    let mut cmd = Command::new(server_binary());
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("SPE_") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd.env("RUST_LOG", "info").env("NO_COLOR", "1");
+    cmd
+}
+
+/// The address in a log line `... listening on http://127.0.0.1:PORT`.
+fn listening_addr(line: &str) -> Option<SocketAddr> {
+    let rest = &line[line.find("listening on http://")? + "listening on http://".len()..];
+    let end = rest
+        .find(|c: char| c.is_whitespace() || c == '\u{1b}')
+        .unwrap_or(rest.len());
+    rest[..end].parse().ok()
+}
+
+impl Server {
+    /// Start the server on a free loopback port with a fresh data directory,
+    /// Open-Meteo at `open_meteo_url`, and `extra` flags.
+    fn start(open_meteo_url: &str, extra: &[&str]) -> Server {
+        let data_dir = fresh_dir();
+        let mut child = server_command()
+            .arg("--addr")
+            .arg("127.0.0.1:0")
+            .arg("--data-dir")
+            .arg(&data_dir)
+            .arg("--open-meteo-url")
+            .arg(open_meteo_url)
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", server_binary().display()));
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (lines_tx, lines_rx) = mpsc::channel();
+        if let Some(stderr) = child.stderr.take() {
+            let log = Arc::clone(&log);
+            // Drains the log until the process ends, so it never blocks on a full pipe.
+            std::thread::spawn(move || {
+                for line in BufReader::new(stderr).lines() {
+                    let Ok(line) = line else { break };
+                    log.lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .push(line.clone());
+                    let _ = lines_tx.send(line);
+                }
+            });
+        }
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .unwrap_or_else(|e| panic!("cannot build the HTTP client: {e}"));
+        // The guard exists before the wait, so a failed start still kills the process.
+        let mut server = Server {
+            child,
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            log,
+            data_dir,
+            http,
+        };
+        let deadline = Instant::now() + STARTUP;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match lines_rx.recv_timeout(left) {
+                Ok(line) => {
+                    if let Some(addr) = listening_addr(&line) {
+                        server.addr = addr;
+                        return server;
+                    }
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    panic!(
+                        "no 'listening on' within {STARTUP:?}; log:\n{}",
+                        server.log_text()
+                    )
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    let status = server
+                        .child
+                        .wait()
+                        .map(|s| s.to_string())
+                        .unwrap_or_default();
+                    panic!(
+                        "the server exited ({status}) before listening; log:\n{}",
+                        server.log_text()
+                    )
+                }
+            }
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    fn log_text(&self) -> String {
+        self.log
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .join("\n")
+    }
+
+    /// GET `path`: status, `Cache-Control` and body.
+    async fn get(&self, path: &str) -> (u16, Option<String>, String) {
+        let response = self
+            .http
+            .get(self.url(path))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GET {path}: {e}; log:\n{}", self.log_text()));
+        let status = response.status().as_u16();
+        let cache = response
+            .headers()
+            .get("cache-control")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let body = response
+            .text()
+            .await
+            .unwrap_or_else(|e| panic!("GET {path}: body: {e}"));
+        (status, cache, body)
+    }
+
+    /// GET `path` as JSON, expecting `status`.
+    async fn get_json(&self, path: &str, status: u16) -> Value {
+        let (got, cache, body) = self.get(path).await;
+        assert_eq!(got, status, "GET {path}: {body}");
+        assert_eq!(cache.as_deref(), Some("no-store"), "GET {path}");
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {path}: not JSON ({e}): {body}"))
+    }
+
+    /// Poll `path` until `done` holds for its JSON, within [`SETTLE`].
+    async fn poll_json(&self, path: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + SETTLE;
+        loop {
+            let json = self.get_json(path, 200).await;
+            if done(&json) {
+                return json;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{what}: not within {SETTLE:?}; last {path}: {json}\nlog:\n{}",
+                self.log_text()
+            );
+            tokio::time::sleep(POLL_EVERY).await;
+        }
+    }
+}
+
+/// Checks a series object: `time` and every column of the same length.
+fn assert_series(series: &Value, columns: &[&str]) -> usize {
+    let n = series["time"].as_array().map_or(0, Vec::len);
+    assert!(n >= 168, "{n} hours");
+    for column in columns {
+        assert_eq!(series[column].as_array().map(Vec::len), Some(n), "{column}");
+    }
+    n
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_network_the_server_runs_in_estimation_mode() {
+    let nowhere = format!("http://{}", unused_local_addr());
+    let server = Server::start(&nowhere, &["--upstream-timeout-ms", "2000"]);
+    assert!(server.data_dir.is_dir(), "the data directory is created");
+
+    assert_eq!(
+        server.get_json("/livez", 200).await,
+        serde_json::json!({"status": "ok"})
+    );
+
+    // Wait for the first refresh to have failed against the dead upstream.
+    let ready = server
+        .poll_json("/readyz", "a failed refresh", |j| {
+            j["reason"]
+                .as_str()
+                .is_some_and(|r| r.contains("open-meteo"))
+        })
+        .await;
+    assert_eq!(ready["status"], "ready");
+    assert_eq!(ready["mode"], "estimation");
+    assert_eq!(ready["degraded"], true);
+
+    let dashboard = server.get_json("/api/dashboard", 200).await;
+    assert_eq!(dashboard["mode"], "estimation");
+    assert!(
+        dashboard["notice"].as_str().is_some_and(|n| !n.is_empty()),
+        "{}",
+        dashboard["notice"]
+    );
+    assert!(dashboard["kpis"]["status"].is_string());
+    assert!(dashboard["kpis"]["demand_mw"]["value"].is_number());
+    assert!(dashboard["kpis"]["coverage_ratio"]["value"].is_number());
+    assert_eq!(dashboard["weather"]["provenance"], "synthetic");
+    let n = assert_series(
+        &dashboard["weather"],
+        &[
+            "temperature_2m",
+            "shortwave_radiation",
+            "cloud_cover",
+            "wind_speed_10m",
+        ],
+    );
+    assert_eq!(assert_series(&dashboard["demand"], &["demand_mw"]), n);
+    assert_eq!(
+        assert_series(
+            &dashboard["supply"],
+            &["solar_mw", "wind_mw", "other_mw", "imports_mw"]
+        ),
+        n
+    );
+    assert_eq!(dashboard["site"]["name"], "Paris");
+    assert!(dashboard["breaker"].is_null());
+    assert!(dashboard["forecast"].is_null());
+
+    let (status, _, page) = server.get("/").await;
+    assert_eq!(status, 200);
+    assert!(page.contains("Mode Estimation"));
+
+    let missing = server.get_json("/no/such/page", 404).await;
+    assert_eq!(missing["error"]["code"], "not_found");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_healthy_upstream_the_server_goes_nominal() {
+    let fake = FakeOpenMeteo::start().await;
+    let server = Server::start(
+        &fake.base_url(),
+        &[
+            "--upstream-timeout-ms",
+            "20000",
+            // Short, so a refresh that fails by bad luck is retried soon.
+            "--refresh-secs",
+            "1",
+            "--latitude",
+            "49.25",
+            "--longitude",
+            "-123.12",
+            "--timezone",
+            "America/Vancouver",
+        ],
+    );
+
+    let dashboard = server
+        .poll_json("/api/dashboard", "nominal mode", |j| j["mode"] == "nominal")
+        .await;
+    assert!(dashboard["notice"].is_null());
+    assert_eq!(dashboard["weather"]["provenance"], "live");
+    assert_eq!(dashboard["demand"]["provenance"], "live");
+    assert_eq!(dashboard["site"]["latitude"], 49.25);
+    assert_eq!(dashboard["site"]["longitude"], -123.12);
+    assert_eq!(dashboard["site"]["timezone"], "America/Vancouver");
+    assert_eq!(dashboard["kpis"]["provenance"]["kind"], "live");
+    let n = assert_series(
+        &dashboard["weather"],
+        &[
+            "temperature_2m",
+            "shortwave_radiation",
+            "cloud_cover",
+            "wind_speed_10m",
+        ],
+    );
+    assert_eq!(n, 24 * 9, "2 past days and 7 days from today");
+    assert_eq!(assert_series(&dashboard["demand"], &["demand_mw"]), n);
+
+    let request = fake.last_request().expect("the server called the fake");
+    assert_eq!(request.path, "/v1/forecast");
+    assert_eq!(request.query_param("latitude"), Some("49.25"));
+    assert_eq!(request.query_param("timezone"), Some("America/Vancouver"));
+
+    let ready = server.get_json("/readyz", 200).await;
+    assert_eq!(
+        ready,
+        serde_json::json!({"status": "ready", "mode": "nominal", "degraded": false, "reason": null})
+    );
+}
+
+#[test]
+fn an_invalid_site_stops_the_server_with_a_clear_message() {
+    let data_dir = fresh_dir();
+    let out = server_command()
+        .args(["--addr", "127.0.0.1:0", "--latitude", "95"])
+        .arg("--data-dir")
+        .arg(&data_dir)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run the server: {e}"));
+    let _ = std::fs::remove_dir_all(&data_dir);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("latitude 95"), "{stderr}");
+}
