@@ -9,7 +9,10 @@ use std::hint::black_box;
 fn site_year(c: &mut Criterion) {
     let site = Site::paris();
     let generator = Generator::with_seed(7);
-    let start = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).single().expect("valid date");
+    let start = Utc
+        .with_ymd_and_hms(2026, 1, 1, 0, 0, 0)
+        .single()
+        .expect("valid date");
     let axis = TimeAxis::new(start, 8760).expect("valid axis");
 
     let mut group = c.benchmark_group("synthetic");
@@ -38,7 +41,9 @@ fn parts(c: &mut Criterion) {
             let mut acc = 0.0;
             for h in 0..8760 {
                 acc += spe_core::sun_position(
-                    Utc.timestamp_opt(1_767_225_600 + h * 3600, 0).single().expect("t"),
+                    Utc.timestamp_opt(1_767_225_600 + h * 3600, 0)
+                        .single()
+                        .expect("t"),
                     48.85,
                     2.35,
                 )
@@ -53,7 +58,13 @@ fn parts(c: &mut Criterion) {
             let mut acc = 0u32;
             for h in 0..8760 {
                 use chrono::Timelike;
-                acc += site.local(Utc.timestamp_opt(1_767_225_600 + h * 3600, 0).single().expect("t")).hour();
+                acc += site
+                    .local(
+                        Utc.timestamp_opt(1_767_225_600 + h * 3600, 0)
+                            .single()
+                            .expect("t"),
+                    )
+                    .hour();
             }
             acc
         })
