@@ -39,7 +39,7 @@ impl WeatherVariable {
     ];
 
     /// Open-Meteo's name for the variable.
-    pub fn name(&self) -> &'static str {
+    pub const fn name(&self) -> &'static str {
         match self {
             WeatherVariable::Temperature2m => "temperature_2m",
             WeatherVariable::ShortwaveRadiation => "shortwave_radiation",

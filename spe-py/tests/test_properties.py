@@ -9,19 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import spe
+from columns import FLOAT_COLUMNS
 
 EPOCH = datetime(2000, 1, 1, tzinfo=timezone.utc)
-FLOAT_COLUMNS = [
-    "temperature_2m",
-    "shortwave_radiation",
-    "cloud_cover",
-    "wind_speed_10m",
-    "demand_mw",
-    "solar_mw",
-    "wind_mw",
-    "other_mw",
-    "imports_mw",
-]
 
 
 @settings(max_examples=60, deadline=None)

@@ -14,19 +14,9 @@ import numpy as np
 import pytest
 
 import spe
+from columns import FLOAT_COLUMNS
 
 START = "2026-01-01T00:00:00Z"
-FLOAT_COLUMNS = [
-    "temperature_2m",
-    "shortwave_radiation",
-    "cloud_cover",
-    "wind_speed_10m",
-    "demand_mw",
-    "solar_mw",
-    "wind_mw",
-    "other_mw",
-    "imports_mw",
-]
 MAX_HOURS = 87_840
 
 

@@ -17,6 +17,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use spe_core::WeatherVariable;
 use spe_tests::{FakeOpenMeteo, unused_local_addr};
 
 /// How long the server may take to print its address.
@@ -298,6 +299,14 @@ impl Server {
 }
 
 /// Checks a series object: `time` and every column of the same length.
+/// The weather columns of the dashboard, as Open-Meteo names them.
+const WEATHER_COLUMNS: [&str; 4] = [
+    WeatherVariable::ALL[0].name(),
+    WeatherVariable::ALL[1].name(),
+    WeatherVariable::ALL[2].name(),
+    WeatherVariable::ALL[3].name(),
+];
+
 fn assert_series(series: &Value, columns: &[&str]) -> usize {
     let n = series["time"].as_array().map_or(0, Vec::len);
     assert!(n >= 168, "{n} hours");
@@ -341,15 +350,7 @@ async fn without_network_the_server_runs_in_estimation_mode() {
     assert!(dashboard["kpis"]["demand_mw"]["value"].is_number());
     assert!(dashboard["kpis"]["coverage_ratio"]["value"].is_number());
     assert_eq!(dashboard["weather"]["provenance"], "synthetic");
-    let n = assert_series(
-        &dashboard["weather"],
-        &[
-            "temperature_2m",
-            "shortwave_radiation",
-            "cloud_cover",
-            "wind_speed_10m",
-        ],
-    );
+    let n = assert_series(&dashboard["weather"], &WEATHER_COLUMNS);
     assert_eq!(assert_series(&dashboard["demand"], &["demand_mw"]), n);
     assert_eq!(
         assert_series(
@@ -400,15 +401,7 @@ async fn with_a_healthy_upstream_the_server_goes_nominal() {
     assert_eq!(dashboard["site"]["longitude"], -123.12);
     assert_eq!(dashboard["site"]["timezone"], "America/Vancouver");
     assert_eq!(dashboard["kpis"]["provenance"]["kind"], "live");
-    let n = assert_series(
-        &dashboard["weather"],
-        &[
-            "temperature_2m",
-            "shortwave_radiation",
-            "cloud_cover",
-            "wind_speed_10m",
-        ],
-    );
+    let n = assert_series(&dashboard["weather"], &WEATHER_COLUMNS);
     assert_eq!(n, 24 * 9, "2 past days and 7 days from today");
     assert_eq!(assert_series(&dashboard["demand"], &["demand_mw"]), n);
 
