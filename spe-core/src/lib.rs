@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 #![warn(missing_docs)]
 
+mod breaker;
 mod calendar;
 mod frame;
 mod kpi;
@@ -10,6 +11,11 @@ mod site;
 mod source;
 mod synth;
 
+pub use breaker::{
+    BreakerConfig, BreakerConfigError, BreakerError, BreakerMetrics, BreakerState, CircuitBreaker,
+    Classify, Clock, ErrorClass, ManualClock, Rejected, Sleep, SlidingWindow, StateChange,
+    SystemClock, TransitionReason,
+};
 pub use calendar::{Country, DayType, UnknownCountry, easter_sunday};
 pub use frame::{
     Column, EnergyColumns, EnergyFrame, SupplySource, WeatherColumns, WeatherFrame, WeatherVariable,
