@@ -1,0 +1,947 @@
+//! The failover data service: a breaker-protected primary source with the
+//! synthetic generator behind it, serving its last good data at once while
+//! one background refresh at a time talks to the upstream.
+//!
+//! ```text
+//!   caller ──▶ snapshot()  (never waits: the last published snapshot)
+//!
+//!   background ──▶ refresh() ──▶ breaker ──▶ primary.fetch (timeout inside)
+//!                     │ ok:  live weather → energy twin → mode nominal
+//!                     │ err: synthetic weather → energy twin → mode estimation
+//!                     └────▶ publish snapshot, journal mode changes
+//! ```
+//!
+//! # Mode
+//!
+//! The mode is `nominal` when the latest refresh got live data through a
+//! circuit that is not open; otherwise `estimation`. Following the continuity
+//! plan, the first failed call (a timeout, a 5xx, an unreachable upstream, a
+//! bad payload) switches to the synthetic estimate at once; the breaker then
+//! keeps the service from hammering a dead upstream, and its half-open probe
+//! brings the service back to `nominal` by itself when the upstream heals.
+//!
+//! An outage is one incident in the journal (opened at the switch to
+//! `estimation` with the mode change, closed at the return to `nominal`),
+//! however many calls failed in between.
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{broadcast, watch};
+
+use crate::breaker::{BreakerConfig, BreakerConfigError, BreakerError, BreakerState, CircuitBreaker, Clock, SystemClock};
+use crate::cache::Cache;
+use crate::frame::{EnergyFrame, WeatherFrame};
+use crate::journal::{IncidentId, IncidentKind, Journal};
+use crate::provenance::Mode;
+use crate::site::Site;
+use crate::source::{DataSource, SourceError, Window};
+use crate::synth::{EnergyTwin, Generator};
+
+/// Settings of a [`FailoverService`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct FailoverConfig {
+    /// Time between refreshes while the upstream is healthy (default 300 s).
+    #[serde(with = "secs")]
+    pub refresh_interval: Duration,
+    /// Time before the next attempt after a failed call while the circuit is
+    /// still closed (default 30 s); once open, the breaker's wait rules.
+    #[serde(with = "secs")]
+    pub retry_interval: Duration,
+    /// Live data older than this is never served as live (default 15 min).
+    #[serde(with = "secs")]
+    pub stale_after: Duration,
+    /// Past days fetched (default 2).
+    pub past_days: u16,
+    /// Forecast days fetched, today included (default 7).
+    pub forecast_days: u16,
+    /// The breaker around the primary source.
+    pub breaker: BreakerConfig,
+    /// The component name in incidents (default `weather`).
+    pub component: String,
+}
+
+impl Default for FailoverConfig {
+    fn default() -> Self {
+        FailoverConfig {
+            refresh_interval: Duration::from_secs(300),
+            retry_interval: Duration::from_secs(30),
+            stale_after: Duration::from_secs(900),
+            past_days: 2,
+            forecast_days: 7,
+            breaker: BreakerConfig::default(),
+            component: "weather".into(),
+        }
+    }
+}
+
+mod secs {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(d.as_secs_f64())
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let v = f64::deserialize(d)?;
+        Duration::try_from_secs_f64(v).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Why a [`FailoverService`] could not be built.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FailoverError {
+    /// The breaker settings are invalid.
+    #[error(transparent)]
+    Breaker(#[from] BreakerConfigError),
+    /// The window settings are invalid.
+    #[error("invalid failover settings: {0}")]
+    Config(String),
+}
+
+/// What the service serves: weather and the energy twin's demand and
+/// supply, with the mode and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WeatherSnapshot {
+    /// `nominal` (live data) or `estimation` (synthetic data).
+    pub mode: Mode,
+    /// The weather (provenance `live`, `cached` or `synthetic`).
+    pub weather: WeatherFrame,
+    /// Demand and supply computed from that weather.
+    pub energy: EnergyFrame,
+    /// The breaker's state when the snapshot was made.
+    pub breaker: BreakerState,
+    /// When the snapshot was made.
+    pub made_at: DateTime<Utc>,
+    /// When live data last arrived.
+    pub last_live_at: Option<DateTime<Utc>>,
+    /// Why the service is in estimation mode.
+    pub degradation: Option<String>,
+    /// The open incident, while there is one.
+    pub incident: Option<IncidentId>,
+}
+
+impl WeatherSnapshot {
+    /// How old the weather is at `now`.
+    pub fn age(&self, now: DateTime<Utc>) -> Duration {
+        self.weather.age(now)
+    }
+
+    /// A sentence for the operator, in estimation mode.
+    pub fn notice(&self) -> Option<String> {
+        (self.mode == Mode::Estimation).then(|| {
+            format!(
+                "Live weather unavailable ({}): showing simulated estimates.",
+                self.degradation.as_deref().unwrap_or("no live data yet")
+            )
+        })
+    }
+}
+
+/// A change of mode.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModeEvent {
+    /// Mode before.
+    pub from: Mode,
+    /// Mode after.
+    pub to: Mode,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Why (the error that caused it, or the recovery).
+    pub reason: String,
+}
+
+/// What one refresh did.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum RefreshOutcome {
+    /// Live data arrived.
+    Live,
+    /// The upstream failed; the snapshot is synthetic.
+    Failed(SourceError),
+    /// The call timed out inside the breaker.
+    TimedOut(Duration),
+    /// The breaker refused the call (open); the snapshot is synthetic.
+    Rejected {
+        /// When the breaker lets a probe go.
+        retry_after: Option<Duration>,
+    },
+    /// Another refresh was running; this call waited for it.
+    Joined,
+}
+
+/// The failover data service. Clones share one service.
+///
+/// ```
+/// use std::sync::Arc;
+/// use chrono::{TimeZone, Utc};
+/// use spe_core::{FailoverService, Generator, ManualClock, Mode, Provenance, Replay, Site};
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// // A "live" source that has no data for the window: the service estimates.
+/// let source = Arc::new(Replay::from_csv_str("time,temperature_2m,shortwave_radiation,cloud_cover,wind_speed_10m\n2020-01-01T00:00Z,1,0,50,3\n").unwrap());
+/// let now = Utc.with_ymd_and_hms(2026, 11, 25, 12, 0, 0).unwrap();
+/// let service = FailoverService::builder(Site::paris(), source)
+///     .clock(ManualClock::new(), now)
+///     .build()
+///     .unwrap();
+/// service.refresh().await;
+/// let snapshot = service.snapshot();
+/// assert_eq!(snapshot.mode, Mode::Estimation);
+/// assert_eq!(snapshot.weather.provenance(), Provenance::Synthetic);
+/// assert!(snapshot.notice().is_some());
+/// # });
+/// ```
+#[derive(Clone)]
+pub struct FailoverService {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for FailoverService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FailoverService")
+            .field("site", &self.inner.site.name())
+            .field("primary", &self.inner.primary.name())
+            .field("mode", &self.snapshot().mode)
+            .finish()
+    }
+}
+
+struct Inner {
+    site: Site,
+    config: FailoverConfig,
+    primary: Arc<dyn DataSource>,
+    generator: Generator,
+    twin: EnergyTwin,
+    breaker: CircuitBreaker,
+    clock: Arc<dyn Clock>,
+    /// Wall time at clock time zero.
+    wall_origin: DateTime<Utc>,
+    journal: Option<Journal>,
+    cache: Option<Cache<WeatherFrame>>,
+    snapshot: watch::Sender<Arc<WeatherSnapshot>>,
+    modes: broadcast::Sender<ModeEvent>,
+    refresh_lock: tokio::sync::Mutex<()>,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    incident: Option<IncidentId>,
+    failures_in_outage: u64,
+    last_live_at: Option<DateTime<Utc>>,
+}
+
+/// Builds a [`FailoverService`].
+pub struct FailoverBuilder {
+    site: Site,
+    primary: Arc<dyn DataSource>,
+    config: FailoverConfig,
+    generator: Generator,
+    clock: Option<(Arc<dyn Clock>, DateTime<Utc>)>,
+    journal: Option<Journal>,
+    cache: Option<Cache<WeatherFrame>>,
+}
+
+impl FailoverBuilder {
+    /// Settings (default: [`FailoverConfig::default`]).
+    pub fn config(mut self, config: FailoverConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// The synthetic generator behind the primary (default parameters otherwise).
+    pub fn generator(mut self, generator: Generator) -> Self {
+        self.generator = generator;
+        self
+    }
+
+    /// The clock, and the wall time at its current reading (tests: a
+    /// [`ManualClock`](crate::ManualClock)). Default: the system clock and `Utc::now()`.
+    pub fn clock(mut self, clock: impl Clock, wall_now: DateTime<Utc>) -> Self {
+        self.clock = Some((Arc::new(clock), wall_now));
+        self
+    }
+
+    /// Journal incidents and mode changes here.
+    pub fn journal(mut self, journal: Journal) -> Self {
+        self.journal = Some(journal);
+        self
+    }
+
+    /// Keep the last live weather in this cache, and start from it: after a
+    /// restart, recent live weather is served (provenance `cached`) until the
+    /// first refresh.
+    pub fn cache(mut self, cache: Cache<WeatherFrame>) -> Self {
+        self.cache = Some(cache);
+        self
+    }
+
+    /// Build the service. Its first snapshot is ready at once: the cached
+    /// live weather if recent enough, else the synthetic estimate.
+    pub fn build(self) -> Result<FailoverService, FailoverError> {
+        let (clock, wall_now): (Arc<dyn Clock>, DateTime<Utc>) =
+            self.clock.unwrap_or_else(|| (Arc::new(SystemClock::new()), Utc::now()));
+        let reading = chrono::Duration::from_std(clock.now()).unwrap_or_default();
+        let wall_origin = wall_now - reading;
+        let breaker = CircuitBreaker::with_clock(self.config.breaker.clone(), SharedClock(clock.clone()))?;
+        Window::new(wall_now, self.config.past_days, self.config.forecast_days)
+            .map_err(|e| FailoverError::Config(e.to_string()))?;
+        let twin = self.generator.twin(&self.site);
+        let inner = Inner {
+            site: self.site,
+            config: self.config,
+            primary: self.primary,
+            generator: self.generator,
+            twin,
+            breaker,
+            clock,
+            wall_origin,
+            journal: self.journal,
+            cache: self.cache,
+            snapshot: watch::channel(Arc::new(placeholder())).0,
+            modes: broadcast::channel(64).0,
+            refresh_lock: tokio::sync::Mutex::new(()),
+            state: Mutex::new(State::default()),
+        };
+        let first = inner.initial_snapshot(wall_now);
+        inner.snapshot.send_replace(Arc::new(first));
+        Ok(FailoverService { inner: Arc::new(inner) })
+    }
+}
+
+/// A clock shared between the service and its breaker.
+#[derive(Debug)]
+struct SharedClock(Arc<dyn Clock>);
+
+impl Clock for SharedClock {
+    fn now(&self) -> Duration {
+        self.0.now()
+    }
+    fn sleep(&self, duration: Duration) -> crate::breaker::Sleep {
+        self.0.sleep(duration)
+    }
+}
+
+/// Never served: replaced before `build` returns.
+fn placeholder() -> WeatherSnapshot {
+    let g = Generator::default();
+    let site = Site::paris();
+    let t = DateTime::<Utc>::UNIX_EPOCH;
+    let axis = crate::series::TimeAxis::new(t, 0).unwrap_or_else(|_| unreachable!("an empty axis is valid"));
+    let frames = g.generate(&site, axis, t);
+    WeatherSnapshot {
+        mode: Mode::Estimation,
+        weather: frames.weather,
+        energy: frames.energy,
+        breaker: BreakerState::Closed,
+        made_at: t,
+        last_live_at: None,
+        degradation: None,
+        incident: None,
+    }
+}
+
+/// The incident kind of a failed refresh.
+fn incident_kind(e: &BreakerError<SourceError>) -> IncidentKind {
+    match e {
+        BreakerError::Timeout { .. } => IncidentKind::UpstreamTimeout,
+        BreakerError::Rejected(_) => IncidentKind::UpstreamUnreachable,
+        BreakerError::Inner(e) => match e {
+            SourceError::Timeout { .. } => IncidentKind::UpstreamTimeout,
+            SourceError::Connect { .. } => IncidentKind::UpstreamUnreachable,
+            SourceError::Status { status, .. } if *status >= 500 => IncidentKind::Upstream5xx,
+            SourceError::Status { .. } | SourceError::InvalidRequest(_) => IncidentKind::UpstreamRejected,
+            _ => IncidentKind::BadPayload,
+        },
+    }
+}
+
+impl FailoverService {
+    /// Start building a service for `site` with `primary` as the live source.
+    pub fn builder(site: Site, primary: Arc<dyn DataSource>) -> FailoverBuilder {
+        FailoverBuilder {
+            site,
+            primary,
+            config: FailoverConfig::default(),
+            generator: Generator::default(),
+            clock: None,
+            journal: None,
+            cache: None,
+        }
+    }
+
+    /// The current snapshot. Never waits.
+    pub fn snapshot(&self) -> Arc<WeatherSnapshot> {
+        self.inner.snapshot.borrow().clone()
+    }
+
+    /// Watch the snapshots as they are published.
+    pub fn watch(&self) -> watch::Receiver<Arc<WeatherSnapshot>> {
+        self.inner.snapshot.subscribe()
+    }
+
+    /// Receive every mode change from now on.
+    pub fn mode_changes(&self) -> broadcast::Receiver<ModeEvent> {
+        self.inner.modes.subscribe()
+    }
+
+    /// The breaker around the primary source.
+    pub fn breaker(&self) -> &CircuitBreaker {
+        &self.inner.breaker
+    }
+
+    /// The site.
+    pub fn site(&self) -> &Site {
+        &self.inner.site
+    }
+
+    /// Wall time on the service's clock.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.inner.now()
+    }
+
+    /// Refresh once, single-flight: if a refresh is running, wait for it and
+    /// return [`RefreshOutcome::Joined`]. Bounded by the breaker's call
+    /// timeout. Readers are never blocked: they keep getting the previous
+    /// snapshot until the new one is published.
+    pub async fn refresh(&self) -> RefreshOutcome {
+        let inner = &self.inner;
+        let _guard = match inner.refresh_lock.try_lock() {
+            Ok(guard) => guard,
+            Err(_) => {
+                let _wait = inner.refresh_lock.lock().await;
+                return RefreshOutcome::Joined;
+            }
+        };
+        inner.refresh_once().await
+    }
+
+    /// Run the refresh loop until `shutdown` turns true (or its sender is
+    /// dropped): refresh, then wait `refresh_interval` after live data,
+    /// `retry_interval` after a failure, or until the open breaker lets a
+    /// probe go.
+    pub async fn run(&self, mut shutdown: watch::Receiver<bool>) {
+        loop {
+            let outcome = self.refresh().await;
+            let delay = self.next_delay(&outcome);
+            tokio::select! {
+                () = self.inner.clock.sleep(delay) => {}
+                changed = shutdown.wait_for(|stop| *stop) => {
+                    let _ = changed;
+                    return;
+                }
+            }
+        }
+    }
+
+    /// How long [`run`](Self::run) waits after `outcome`.
+    pub fn next_delay(&self, outcome: &RefreshOutcome) -> Duration {
+        let c = &self.inner.config;
+        let delay = match outcome {
+            RefreshOutcome::Live => c.refresh_interval,
+            RefreshOutcome::Joined => c.retry_interval.min(c.refresh_interval),
+            _ => match self.inner.breaker.retry_after() {
+                Some(wait) => wait,
+                None => c.retry_interval,
+            },
+        };
+        delay.max(Duration::from_millis(10))
+    }
+}
+
+impl Inner {
+    fn now(&self) -> DateTime<Utc> {
+        self.wall_origin + chrono::Duration::from_std(self.clock.now()).unwrap_or_default()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn window(&self, now: DateTime<Utc>) -> Window {
+        // Validated in `build`.
+        Window::new(now, self.config.past_days, self.config.forecast_days)
+            .unwrap_or_else(|_| unreachable!("window settings validated at build"))
+    }
+
+    fn synthetic(&self, now: DateTime<Utc>) -> (WeatherFrame, EnergyFrame) {
+        let axis = self
+            .window(now)
+            .axis(&self.site)
+            .unwrap_or_else(|_| unreachable!("a validated window has an axis"));
+        let f = self.generator.generate(&self.site, axis, now);
+        (f.weather, f.energy)
+    }
+
+    fn initial_snapshot(&self, now: DateTime<Utc>) -> WeatherSnapshot {
+        if let Some(cached) = self.cache.as_ref().and_then(Cache::get) {
+            let age = cached.age(now);
+            if age <= self.config.stale_after {
+                let weather = (*cached.value).clone().with_provenance(cached.provenance(now));
+                if let Ok(energy) = self.twin.energy(&weather) {
+                    self.lock().last_live_at = Some(weather.produced_at());
+                    tracing::info!(age_s = age.as_secs(), "starting from cached live weather");
+                    return WeatherSnapshot {
+                        mode: Mode::Nominal,
+                        weather,
+                        energy,
+                        breaker: self.breaker.state(),
+                        made_at: now,
+                        last_live_at: Some(cached.stored_at),
+                        degradation: None,
+                        incident: None,
+                    };
+                }
+            }
+        }
+        let (weather, energy) = self.synthetic(now);
+        WeatherSnapshot {
+            mode: Mode::Estimation,
+            weather,
+            energy,
+            breaker: self.breaker.state(),
+            made_at: now,
+            last_live_at: None,
+            degradation: Some("no live data yet".into()),
+            incident: None,
+        }
+    }
+
+    async fn refresh_once(&self) -> RefreshOutcome {
+        let now = self.now();
+        let window = self.window(now);
+        let span = tracing::info_span!("failover_refresh", source = self.primary.name());
+        let _enter = span.enter();
+        let result = self
+            .breaker
+            .call(|| self.primary.fetch(&self.site, &window))
+            .await;
+        let now = self.now();
+        match result {
+            Ok(frame) => match self.twin.energy(&frame) {
+                Ok(energy) => {
+                    self.on_live(frame, energy, now).await;
+                    RefreshOutcome::Live
+                }
+                Err(e) => {
+                    let err = SourceError::InvalidData {
+                        source_name: self.primary.name().to_owned(),
+                        message: format!("energy twin: {e}"),
+                    };
+                    self.on_failure(BreakerError::Inner(err.clone()), now).await;
+                    RefreshOutcome::Failed(err)
+                }
+            },
+            Err(e) => {
+                let outcome = match &e {
+                    BreakerError::Rejected(r) => RefreshOutcome::Rejected {
+                        retry_after: r.retry_after,
+                    },
+                    BreakerError::Timeout { after } => RefreshOutcome::TimedOut(*after),
+                    BreakerError::Inner(err) => RefreshOutcome::Failed(err.clone()),
+                };
+                self.on_failure(e, now).await;
+                outcome
+            }
+        }
+    }
+
+    async fn on_live(&self, weather: WeatherFrame, energy: EnergyFrame, now: DateTime<Utc>) {
+        let previous = self.snapshot.borrow().mode;
+        let (incident, failures) = {
+            let mut state = self.lock();
+            state.last_live_at = Some(now);
+            let failures = std::mem::take(&mut state.failures_in_outage);
+            (state.incident.take(), failures)
+        };
+        if let Some(cache) = &self.cache {
+            if let Err(e) = cache.put_async(weather.clone(), now).await {
+                tracing::error!(error = %e, "could not cache the live weather");
+            }
+        }
+        let snapshot = WeatherSnapshot {
+            mode: Mode::Nominal,
+            weather,
+            energy,
+            breaker: self.breaker.state(),
+            made_at: now,
+            last_live_at: Some(now),
+            degradation: None,
+            incident: None,
+        };
+        self.snapshot.send_replace(Arc::new(snapshot));
+        if previous != Mode::Nominal {
+            let reason = format!("live data back from {}", self.primary.name());
+            tracing::info!(%reason, "mode nominal");
+            self.announce(previous, Mode::Nominal, now, reason.clone());
+            if let Some(id) = incident {
+                self.journal(move |j| {
+                    j.mode_changed(id, Mode::Estimation, Mode::Nominal, now)?;
+                    j.close_incident(id, now, format!("{reason} after {failures} failed attempt(s)"))?;
+                    Ok(())
+                })
+                .await;
+            }
+        }
+    }
+
+    async fn on_failure(&self, error: BreakerError<SourceError>, now: DateTime<Utc>) {
+        let previous = self.snapshot.borrow().clone();
+        let reason = error.to_string();
+        let kind = incident_kind(&error);
+        let (weather, energy) = self.synthetic(now);
+        let (open_new, incident) = {
+            let mut state = self.lock();
+            state.failures_in_outage += u64::from(!error.is_rejected());
+            (state.incident.is_none(), state.incident)
+        };
+        let mut incident = incident;
+        if open_new && self.journal.is_some() {
+            let component = self.config.component.clone();
+            let details = reason.clone();
+            let from = previous.mode;
+            let opened = self
+                .journal_value(move |j| {
+                    let id = j.open_incident(component, kind, now, details)?;
+                    if from != Mode::Estimation {
+                        j.mode_changed(id, from, Mode::Estimation, now)?;
+                    }
+                    Ok(id)
+                })
+                .await;
+            incident = opened;
+            self.lock().incident = opened;
+        }
+        let snapshot = WeatherSnapshot {
+            mode: Mode::Estimation,
+            weather,
+            energy,
+            breaker: self.breaker.state(),
+            made_at: now,
+            last_live_at: self.lock().last_live_at,
+            degradation: Some(reason.clone()),
+            incident,
+        };
+        self.snapshot.send_replace(Arc::new(snapshot));
+        if previous.mode != Mode::Estimation {
+            tracing::warn!(%reason, "mode estimation: serving synthetic data");
+            self.announce(previous.mode, Mode::Estimation, now, reason);
+        } else {
+            tracing::debug!(%reason, "still in estimation mode");
+        }
+    }
+
+    fn announce(&self, from: Mode, to: Mode, at: DateTime<Utc>, reason: String) {
+        let _ = self.modes.send(ModeEvent { from, to, at, reason });
+    }
+
+    async fn journal(&self, f: impl FnOnce(&Journal) -> Result<(), crate::journal::JournalError> + Send + 'static) {
+        let _ = self.journal_value(f).await;
+    }
+
+    async fn journal_value<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Journal) -> Result<T, crate::journal::JournalError> + Send + 'static,
+    ) -> Option<T> {
+        let journal = self.journal.clone()?;
+        match tokio::task::spawn_blocking(move || f(&journal)).await {
+            Ok(Ok(v)) => Some(v),
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "could not write to the incident journal");
+                None
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "incident journal task failed");
+                None
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use async_trait::async_trait;
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::breaker::ManualClock;
+    use crate::cache::CacheConfig;
+    use crate::provenance::Provenance;
+
+    #[derive(Debug, Clone)]
+    enum Behaviour {
+        Live,
+        Fail(SourceError),
+        Hang,
+    }
+
+    /// Stands in for the upstream: live, failing or hanging on demand.
+    #[derive(Debug)]
+    struct Scripted {
+        behaviour: Mutex<Behaviour>,
+        calls: AtomicUsize,
+    }
+
+    impl Scripted {
+        fn new(b: Behaviour) -> Arc<Self> {
+            Arc::new(Scripted {
+                behaviour: Mutex::new(b),
+                calls: AtomicUsize::new(0),
+            })
+        }
+        fn set(&self, b: Behaviour) {
+            *self.behaviour.lock().unwrap() = b;
+        }
+        fn calls(&self) -> usize {
+            self.calls.load(Ordering::SeqCst)
+        }
+    }
+
+    #[async_trait]
+    impl DataSource for Scripted {
+        fn name(&self) -> &str {
+            "scripted"
+        }
+        async fn fetch(&self, site: &Site, window: &Window) -> Result<WeatherFrame, SourceError> {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            let b = self.behaviour.lock().unwrap().clone();
+            match b {
+                Behaviour::Live => {
+                    let axis = window.axis(site)?;
+                    Ok(Generator::with_seed(1).weather(site, axis, window.now()).with_provenance(Provenance::Live))
+                }
+                Behaviour::Fail(e) => Err(e),
+                Behaviour::Hang => std::future::pending().await,
+            }
+        }
+    }
+
+    fn status(code: u16) -> SourceError {
+        SourceError::Status {
+            source_name: "scripted".into(),
+            status: code,
+            reason: "test".into(),
+        }
+    }
+
+    fn t0() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 25, 12, 0, 0).unwrap()
+    }
+
+    fn config() -> FailoverConfig {
+        FailoverConfig {
+            breaker: BreakerConfig {
+                jitter: 0.0,
+                ..BreakerConfig::default()
+            },
+            ..FailoverConfig::default()
+        }
+    }
+
+    fn service(source: Arc<Scripted>, journal: Option<Journal>) -> (FailoverService, ManualClock) {
+        let clock = ManualClock::new();
+        let mut b = FailoverService::builder(Site::paris(), source).config(config()).clock(clock.clone(), t0());
+        if let Some(j) = journal {
+            b = b.journal(j);
+        }
+        (b.build().unwrap(), clock)
+    }
+
+    #[tokio::test]
+    async fn starts_in_estimation_then_goes_live() {
+        let src = Scripted::new(Behaviour::Live);
+        let (s, _) = service(src.clone(), None);
+        let first = s.snapshot();
+        assert_eq!(first.mode, Mode::Estimation);
+        assert_eq!(first.weather.provenance(), Provenance::Synthetic);
+        assert_eq!(first.weather.len(), 9 * 24);
+        assert!(matches!(s.refresh().await, RefreshOutcome::Live));
+        let snap = s.snapshot();
+        assert_eq!(snap.mode, Mode::Nominal);
+        assert_eq!(snap.weather.provenance(), Provenance::Live);
+        assert_eq!(snap.energy.provenance(), Provenance::Live);
+        assert_eq!(snap.notice(), None);
+        assert_eq!(src.calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn an_outage_is_one_incident_and_recovery_is_automatic() {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = Journal::open(dir.path().join("journal.log")).unwrap();
+        let src = Scripted::new(Behaviour::Live);
+        let (s, clock) = service(src.clone(), Some(journal.clone()));
+        let mut modes = s.mode_changes();
+        s.refresh().await;
+        assert_eq!(modes.try_recv().unwrap().to, Mode::Nominal);
+
+        src.set(Behaviour::Fail(status(503)));
+        assert!(matches!(s.refresh().await, RefreshOutcome::Failed(_)));
+        let snap = s.snapshot();
+        assert_eq!(snap.mode, Mode::Estimation, "the first failure switches at once");
+        assert_eq!(snap.weather.provenance(), Provenance::Synthetic);
+        assert!(snap.notice().unwrap().contains("503"));
+        let change = modes.try_recv().unwrap();
+        assert_eq!((change.from, change.to), (Mode::Nominal, Mode::Estimation));
+
+        // One success and one failure in the window: 50 %, the breaker opens;
+        // then the source is left alone until the open wait has passed.
+        assert_eq!(s.breaker().state(), BreakerState::Open);
+        let calls = src.calls();
+        let outcome = s.refresh().await;
+        assert!(matches!(outcome, RefreshOutcome::Rejected { retry_after: Some(_) }));
+        assert_eq!(src.calls(), calls, "an open breaker does not call the upstream");
+        assert_eq!(s.next_delay(&outcome), Duration::from_secs(30));
+        assert!(modes.try_recv().is_err(), "no mode change while estimating");
+
+        // The upstream heals; after the open wait the probe brings nominal back.
+        src.set(Behaviour::Live);
+        clock.advance(Duration::from_secs(30));
+        assert!(matches!(s.refresh().await, RefreshOutcome::Live));
+        assert_eq!(s.snapshot().mode, Mode::Nominal);
+        assert_eq!(s.breaker().state(), BreakerState::Closed);
+        let back = modes.try_recv().unwrap();
+        assert_eq!((back.from, back.to), (Mode::Estimation, Mode::Nominal));
+
+        let incidents = journal.incidents(..);
+        assert_eq!(incidents.len(), 1, "{incidents:?}");
+        let i = &incidents[0];
+        assert_eq!(i.kind, IncidentKind::Upstream5xx);
+        assert_eq!(i.component, "weather");
+        assert!(!i.is_open());
+        assert_eq!(i.mode_changes.len(), 2);
+        assert_eq!(i.end, Some(s.now()));
+        assert!(i.resolution.as_deref().unwrap_or_default().contains("1 failed attempt"), "{i:?}");
+    }
+
+    #[tokio::test]
+    async fn readers_never_wait_on_a_hanging_upstream_and_refresh_is_single_flight() {
+        let src = Scripted::new(Behaviour::Hang);
+        let (s, clock) = service(src.clone(), None);
+        let a = tokio::spawn({
+            let s = s.clone();
+            async move { s.refresh().await }
+        });
+        while clock.sleepers() == 0 {
+            tokio::task::yield_now().await;
+        }
+        // A concurrent refresh joins the running one instead of calling again.
+        let b = tokio::spawn({
+            let s = s.clone();
+            async move { s.refresh().await }
+        });
+        tokio::task::yield_now().await;
+        // Readers get the current snapshot immediately.
+        assert_eq!(s.snapshot().mode, Mode::Estimation);
+        assert_eq!(src.calls(), 1);
+        clock.advance(Duration::from_secs(5));
+        assert!(matches!(a.await.unwrap(), RefreshOutcome::TimedOut(d) if d == Duration::from_secs(5)));
+        assert!(matches!(b.await.unwrap(), RefreshOutcome::Joined));
+        assert_eq!(src.calls(), 1);
+        assert!(s.snapshot().degradation.as_deref().unwrap().contains("timed out"));
+    }
+
+    #[tokio::test]
+    async fn client_errors_estimate_without_tripping() {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = Journal::open(dir.path().join("j.log")).unwrap();
+        let src = Scripted::new(Behaviour::Fail(status(400)));
+        let (s, _) = service(src.clone(), Some(journal.clone()));
+        for _ in 0..5 {
+            s.refresh().await;
+        }
+        assert_eq!(s.snapshot().mode, Mode::Estimation);
+        assert_eq!(s.breaker().state(), BreakerState::Closed);
+        let open = journal.open_incidents();
+        assert_eq!(open.len(), 1);
+        assert_eq!(open[0].kind, IncidentKind::UpstreamRejected);
+        assert!(open[0].mode_changes.is_empty(), "it never was nominal");
+    }
+
+    #[tokio::test]
+    async fn restart_serves_recent_cached_live_weather() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = Scripted::new(Behaviour::Live);
+        {
+            let (cache, _) = Cache::open(dir.path(), "weather", CacheConfig::default()).unwrap();
+            let clock = ManualClock::new();
+            let s = FailoverService::builder(Site::paris(), src.clone())
+                .config(config())
+                .clock(clock, t0())
+                .cache(cache)
+                .build()
+                .unwrap();
+            s.refresh().await;
+        }
+        // Restarted two minutes later, with the upstream down.
+        src.set(Behaviour::Fail(status(503)));
+        let (cache, _) = Cache::<WeatherFrame>::open(dir.path(), "weather", CacheConfig::default()).unwrap();
+        let s = FailoverService::builder(Site::paris(), src.clone())
+            .config(config())
+            .clock(ManualClock::new(), t0() + chrono::Duration::minutes(2))
+            .cache(cache.clone())
+            .build()
+            .unwrap();
+        let snap = s.snapshot();
+        assert_eq!(snap.mode, Mode::Nominal);
+        assert_eq!(snap.weather.provenance(), Provenance::Cached { age_s: 120 });
+        // Twenty minutes later it is too old to serve as real data.
+        let s = FailoverService::builder(Site::paris(), src)
+            .config(config())
+            .clock(ManualClock::new(), t0() + chrono::Duration::minutes(20))
+            .cache(cache)
+            .build()
+            .unwrap();
+        assert_eq!(s.snapshot().mode, Mode::Estimation);
+    }
+
+    #[tokio::test]
+    async fn run_loop_stops_on_shutdown() {
+        let src = Scripted::new(Behaviour::Live);
+        let (s, clock) = service(src.clone(), None);
+        let (stop, stopped) = watch::channel(false);
+        let mut snapshots = s.watch();
+        let task = tokio::spawn({
+            let s = s.clone();
+            async move { s.run(stopped).await }
+        });
+        snapshots.wait_for(|snap| snap.mode == Mode::Nominal).await.unwrap();
+        while clock.sleepers() == 0 {
+            tokio::task::yield_now().await;
+        }
+        clock.advance(Duration::from_secs(300));
+        while src.calls() < 2 {
+            tokio::task::yield_now().await;
+        }
+        stop.send(true).unwrap();
+        task.await.unwrap();
+        assert_eq!(src.calls(), 2);
+    }
+
+    #[test]
+    fn incident_kinds_follow_the_error() {
+        let e = |s: SourceError| incident_kind(&BreakerError::Inner(s));
+        assert_eq!(e(status(502)), IncidentKind::Upstream5xx);
+        assert_eq!(e(status(429)), IncidentKind::UpstreamRejected);
+        assert_eq!(
+            e(SourceError::Connect { source_name: "x".into(), message: "refused".into() }),
+            IncidentKind::UpstreamUnreachable
+        );
+        assert_eq!(
+            e(SourceError::Truncated { source_name: "x".into(), message: "cut".into() }),
+            IncidentKind::BadPayload
+        );
+        assert_eq!(
+            incident_kind(&BreakerError::<SourceError>::Timeout { after: Duration::from_secs(5) }),
+            IncidentKind::UpstreamTimeout
+        );
+    }
+}
