@@ -31,7 +31,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast, watch};
 
-use crate::breaker::{BreakerConfig, BreakerConfigError, BreakerError, BreakerState, CircuitBreaker, Clock, SystemClock};
+use crate::breaker::{
+    BreakerConfig, BreakerConfigError, BreakerError, BreakerState, CircuitBreaker, Clock,
+    SystemClock,
+};
 use crate::cache::Cache;
 use crate::frame::{EnergyFrame, WeatherFrame};
 use crate::journal::{IncidentId, IncidentKind, Journal};
@@ -286,11 +289,13 @@ impl FailoverBuilder {
     /// Build the service. Its first snapshot is ready at once: the cached
     /// live weather if recent enough, else the synthetic estimate.
     pub fn build(self) -> Result<FailoverService, FailoverError> {
-        let (clock, wall_now): (Arc<dyn Clock>, DateTime<Utc>) =
-            self.clock.unwrap_or_else(|| (Arc::new(SystemClock::new()), Utc::now()));
+        let (clock, wall_now): (Arc<dyn Clock>, DateTime<Utc>) = self
+            .clock
+            .unwrap_or_else(|| (Arc::new(SystemClock::new()), Utc::now()));
         let reading = chrono::Duration::from_std(clock.now()).unwrap_or_default();
         let wall_origin = wall_now - reading;
-        let breaker = CircuitBreaker::with_clock(self.config.breaker.clone(), SharedClock(clock.clone()))?;
+        let breaker =
+            CircuitBreaker::with_clock(self.config.breaker.clone(), SharedClock(clock.clone()))?;
         Window::new(wall_now, self.config.past_days, self.config.forecast_days)
             .map_err(|e| FailoverError::Config(e.to_string()))?;
         let twin = self.generator.twin(&self.site);
@@ -312,7 +317,9 @@ impl FailoverBuilder {
         };
         let first = inner.initial_snapshot(wall_now);
         inner.snapshot.send_replace(Arc::new(first));
-        Ok(FailoverService { inner: Arc::new(inner) })
+        Ok(FailoverService {
+            inner: Arc::new(inner),
+        })
     }
 }
 
@@ -334,7 +341,8 @@ fn placeholder() -> WeatherSnapshot {
     let g = Generator::default();
     let site = Site::paris();
     let t = DateTime::<Utc>::UNIX_EPOCH;
-    let axis = crate::series::TimeAxis::new(t, 0).unwrap_or_else(|_| unreachable!("an empty axis is valid"));
+    let axis = crate::series::TimeAxis::new(t, 0)
+        .unwrap_or_else(|_| unreachable!("an empty axis is valid"));
     let frames = g.generate(&site, axis, t);
     WeatherSnapshot {
         mode: Mode::Estimation,
@@ -353,13 +361,7 @@ fn incident_kind(e: &BreakerError<SourceError>) -> IncidentKind {
     match e {
         BreakerError::Timeout { .. } => IncidentKind::UpstreamTimeout,
         BreakerError::Rejected(_) => IncidentKind::UpstreamUnreachable,
-        BreakerError::Inner(e) => match e {
-            SourceError::Timeout { .. } => IncidentKind::UpstreamTimeout,
-            SourceError::Connect { .. } => IncidentKind::UpstreamUnreachable,
-            SourceError::Status { status, .. } if *status >= 500 => IncidentKind::Upstream5xx,
-            SourceError::Status { .. } | SourceError::InvalidRequest(_) => IncidentKind::UpstreamRejected,
-            _ => IncidentKind::BadPayload,
-        },
+        BreakerError::Inner(e) => IncidentKind::from_source_error(e),
     }
 }
 
@@ -484,7 +486,9 @@ impl Inner {
         if let Some(cached) = self.cache.as_ref().and_then(Cache::get) {
             let age = cached.age(now);
             if age <= self.config.stale_after {
-                let weather = (*cached.value).clone().with_provenance(cached.provenance(now));
+                let weather = (*cached.value)
+                    .clone()
+                    .with_provenance(cached.provenance(now));
                 if let Ok(energy) = self.twin.energy(&weather) {
                     self.lock().last_live_at = Some(weather.produced_at());
                     tracing::info!(age_s = age.as_secs(), "starting from cached live weather");
@@ -584,7 +588,11 @@ impl Inner {
             if let Some(id) = incident {
                 self.journal(move |j| {
                     j.mode_changed(id, Mode::Estimation, Mode::Nominal, now)?;
-                    j.close_incident(id, now, format!("{reason} after {failures} failed attempt(s)"))?;
+                    j.close_incident(
+                        id,
+                        now,
+                        format!("{reason} after {failures} failed attempt(s)"),
+                    )?;
                     Ok(())
                 })
                 .await;
@@ -639,10 +647,18 @@ impl Inner {
     }
 
     fn announce(&self, from: Mode, to: Mode, at: DateTime<Utc>, reason: String) {
-        let _ = self.modes.send(ModeEvent { from, to, at, reason });
+        let _ = self.modes.send(ModeEvent {
+            from,
+            to,
+            at,
+            reason,
+        });
     }
 
-    async fn journal(&self, f: impl FnOnce(&Journal) -> Result<(), crate::journal::JournalError> + Send + 'static) {
+    async fn journal(
+        &self,
+        f: impl FnOnce(&Journal) -> Result<(), crate::journal::JournalError> + Send + 'static,
+    ) {
         let _ = self.journal_value(f).await;
     }
 
@@ -717,7 +733,9 @@ mod tests {
             match b {
                 Behaviour::Live => {
                     let axis = window.axis(site)?;
-                    Ok(Generator::with_seed(1).weather(site, axis, window.now()).with_provenance(Provenance::Live))
+                    Ok(Generator::with_seed(1)
+                        .weather(site, axis, window.now())
+                        .with_provenance(Provenance::Live))
                 }
                 Behaviour::Fail(e) => Err(e),
                 Behaviour::Hang => std::future::pending().await,
@@ -749,7 +767,9 @@ mod tests {
 
     fn service(source: Arc<Scripted>, journal: Option<Journal>) -> (FailoverService, ManualClock) {
         let clock = ManualClock::new();
-        let mut b = FailoverService::builder(Site::paris(), source).config(config()).clock(clock.clone(), t0());
+        let mut b = FailoverService::builder(Site::paris(), source)
+            .config(config())
+            .clock(clock.clone(), t0());
         if let Some(j) = journal {
             b = b.journal(j);
         }
@@ -786,7 +806,11 @@ mod tests {
         src.set(Behaviour::Fail(status(503)));
         assert!(matches!(s.refresh().await, RefreshOutcome::Failed(_)));
         let snap = s.snapshot();
-        assert_eq!(snap.mode, Mode::Estimation, "the first failure switches at once");
+        assert_eq!(
+            snap.mode,
+            Mode::Estimation,
+            "the first failure switches at once"
+        );
         assert_eq!(snap.weather.provenance(), Provenance::Synthetic);
         assert!(snap.notice().unwrap().contains("503"));
         let change = modes.try_recv().unwrap();
@@ -797,8 +821,17 @@ mod tests {
         assert_eq!(s.breaker().state(), BreakerState::Open);
         let calls = src.calls();
         let outcome = s.refresh().await;
-        assert!(matches!(outcome, RefreshOutcome::Rejected { retry_after: Some(_) }));
-        assert_eq!(src.calls(), calls, "an open breaker does not call the upstream");
+        assert!(matches!(
+            outcome,
+            RefreshOutcome::Rejected {
+                retry_after: Some(_)
+            }
+        ));
+        assert_eq!(
+            src.calls(),
+            calls,
+            "an open breaker does not call the upstream"
+        );
         assert_eq!(s.next_delay(&outcome), Duration::from_secs(30));
         assert!(modes.try_recv().is_err(), "no mode change while estimating");
 
@@ -819,7 +852,13 @@ mod tests {
         assert!(!i.is_open());
         assert_eq!(i.mode_changes.len(), 2);
         assert_eq!(i.end, Some(s.now()));
-        assert!(i.resolution.as_deref().unwrap_or_default().contains("1 failed attempt"), "{i:?}");
+        assert!(
+            i.resolution
+                .as_deref()
+                .unwrap_or_default()
+                .contains("1 failed attempt"),
+            "{i:?}"
+        );
     }
 
     #[tokio::test]
@@ -843,10 +882,18 @@ mod tests {
         assert_eq!(s.snapshot().mode, Mode::Estimation);
         assert_eq!(src.calls(), 1);
         clock.advance(Duration::from_secs(5));
-        assert!(matches!(a.await.unwrap(), RefreshOutcome::TimedOut(d) if d == Duration::from_secs(5)));
+        assert!(
+            matches!(a.await.unwrap(), RefreshOutcome::TimedOut(d) if d == Duration::from_secs(5))
+        );
         assert!(matches!(b.await.unwrap(), RefreshOutcome::Joined));
         assert_eq!(src.calls(), 1);
-        assert!(s.snapshot().degradation.as_deref().unwrap().contains("timed out"));
+        assert!(
+            s.snapshot()
+                .degradation
+                .as_deref()
+                .unwrap()
+                .contains("timed out")
+        );
     }
 
     #[tokio::test]
@@ -883,7 +930,8 @@ mod tests {
         }
         // Restarted two minutes later, with the upstream down.
         src.set(Behaviour::Fail(status(503)));
-        let (cache, _) = Cache::<WeatherFrame>::open(dir.path(), "weather", CacheConfig::default()).unwrap();
+        let (cache, _) =
+            Cache::<WeatherFrame>::open(dir.path(), "weather", CacheConfig::default()).unwrap();
         let s = FailoverService::builder(Site::paris(), src.clone())
             .config(config())
             .clock(ManualClock::new(), t0() + chrono::Duration::minutes(2))
@@ -913,7 +961,10 @@ mod tests {
             let s = s.clone();
             async move { s.run(stopped).await }
         });
-        snapshots.wait_for(|snap| snap.mode == Mode::Nominal).await.unwrap();
+        snapshots
+            .wait_for(|snap| snap.mode == Mode::Nominal)
+            .await
+            .unwrap();
         while clock.sleepers() == 0 {
             tokio::task::yield_now().await;
         }
@@ -932,15 +983,23 @@ mod tests {
         assert_eq!(e(status(502)), IncidentKind::Upstream5xx);
         assert_eq!(e(status(429)), IncidentKind::UpstreamRejected);
         assert_eq!(
-            e(SourceError::Connect { source_name: "x".into(), message: "refused".into() }),
+            e(SourceError::Connect {
+                source_name: "x".into(),
+                message: "refused".into()
+            }),
             IncidentKind::UpstreamUnreachable
         );
         assert_eq!(
-            e(SourceError::Truncated { source_name: "x".into(), message: "cut".into() }),
+            e(SourceError::Truncated {
+                source_name: "x".into(),
+                message: "cut".into()
+            }),
             IncidentKind::BadPayload
         );
         assert_eq!(
-            incident_kind(&BreakerError::<SourceError>::Timeout { after: Duration::from_secs(5) }),
+            incident_kind(&BreakerError::<SourceError>::Timeout {
+                after: Duration::from_secs(5)
+            }),
             IncidentKind::UpstreamTimeout
         );
     }

@@ -2,8 +2,11 @@
 #![warn(missing_docs)]
 
 mod breaker;
+mod cache;
 mod calendar;
+mod failover;
 mod frame;
+mod journal;
 mod kpi;
 mod provenance;
 mod series;
@@ -16,11 +19,24 @@ pub use breaker::{
     Classify, Clock, ErrorClass, ManualClock, Rejected, Sleep, SlidingWindow, StateChange,
     SystemClock, TransitionReason,
 };
+pub use cache::{
+    CACHE_FORMAT_VERSION, CACHE_HEADER_LEN, CACHE_MAGIC, Cache, CacheConfig, CacheError, CacheIoOp,
+    Cached, CorruptionReason, Generation, LoadReport, Quarantined, UnreadableFile,
+};
 pub use calendar::{Country, DayType, UnknownCountry, easter_sunday};
+pub use failover::{
+    FailoverBuilder, FailoverConfig, FailoverError, FailoverService, ModeEvent, RefreshOutcome,
+    WeatherSnapshot,
+};
 pub use frame::{
     Column, EnergyColumns, EnergyFrame, SupplySource, WeatherColumns, WeatherFrame, WeatherVariable,
 };
-pub use kpi::*;
+pub use journal::{
+    ComponentFigures, CorruptReason, CorruptRegion, IgnoreReason, IgnoredEvent, Incident,
+    IncidentId, IncidentKind, Journal, JournalError, JournalEvent, LongestOutage, ModeChange,
+    OpenReport, Retex,
+};
+pub use kpi::{Direction, Kpi, KpiConfig, KpiSet, KpiStatus, SupplyKpis, Threshold, compute_kpis};
 pub use provenance::{Mode, ParseModeError, Provenance};
 pub use series::{HOUR, HourlySeries, SeriesError, TimeAxis};
 pub use site::{Site, SiteError};
@@ -28,4 +44,9 @@ pub use source::{
     DataSource, Fault, MAX_FORECAST_DAYS, MAX_PAST_DAYS, OpenMeteo, OpenMeteoConfig, Replay,
     ReplayError, SourceError, Window, parse_forecast,
 };
-pub use synth::*;
+pub use synth::{
+    CalibrationError, CalibrationReport, ClimateParams, ConfigError, DemandFit, DemandParams,
+    EnergyTwin, Generator, GridParams, MIN_CALIBRATION_HOURS, PvParams, SOLAR_CONSTANT,
+    SunPosition, SynthConfig, SyntheticFrames, TemperatureFit, WindParams, clear_sky_ghi,
+    cloud_transmittance, erbs_diffuse_fraction, extraterrestrial, plane_of_array, sun_position,
+};
