@@ -156,10 +156,8 @@ async fn timeout_is_inside_the_breaker_and_counts_as_a_failure() {
     let (b, clock) = breaker(config());
     for _ in 0..2 {
         let b2 = b.clone();
-        let call = tokio::spawn(async move {
-            b2.call(|| std::future::pending::<Result<u32, Boom>>())
-                .await
-        });
+        let call =
+            tokio::spawn(async move { b2.call(std::future::pending::<Result<u32, Boom>>).await });
         while clock.sleepers() == 0 {
             tokio::task::yield_now().await;
         }
@@ -227,12 +225,10 @@ async fn jitter_spreads_the_wait_within_bounds() {
 }
 
 /// A call whose operation waits on a channel; the first poll admits it.
-fn start(
-    b: &CircuitBreaker,
-) -> (
-    Pin<Box<dyn Future<Output = Result<u32, BreakerError<Boom>>> + Send>>,
-    oneshot::Sender<Result<u32, Boom>>,
-) {
+/// A boxed call future.
+type CallFuture = Pin<Box<dyn Future<Output = Result<u32, BreakerError<Boom>>> + Send>>;
+
+fn start(b: &CircuitBreaker) -> (CallFuture, oneshot::Sender<Result<u32, Boom>>) {
     let (tx, rx) = oneshot::channel::<Result<u32, Boom>>();
     let b = b.clone();
     let fut: Pin<Box<dyn Future<Output = _> + Send>> = Box::pin(async move {
@@ -494,7 +490,7 @@ proptest! {
         let sink = events.clone();
         b.on_state_change(move |c| sink.lock().unwrap().push(*c));
         let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
-        let mut held: Vec<(Pin<Box<dyn Future<Output = Result<u32, BreakerError<Boom>>> + Send>>, oneshot::Sender<Result<u32, Boom>>)> = Vec::new();
+        let mut held: Vec<(CallFuture, oneshot::Sender<Result<u32, Boom>>)> = Vec::new();
         for op in ops {
             match op {
                 Op::Ok => { let _ = rt.block_on(ok(&b)); }
