@@ -379,9 +379,50 @@ impl FailoverService {
         }
     }
 
-    /// The current snapshot. Never waits.
+    /// The current snapshot. Never waits on the upstream.
+    ///
+    /// Live data older than `stale_after` is never served as live: if the
+    /// refresh loop has not brought fresh data in time (it is not running,
+    /// or the runtime is starved), the synthetic estimate is published
+    /// instead and the mode becomes `estimation`.
     pub fn snapshot(&self) -> Arc<WeatherSnapshot> {
-        self.inner.snapshot.borrow().clone()
+        let current = self.inner.snapshot.borrow().clone();
+        let now = self.inner.now();
+        let stale = current.mode == Mode::Nominal
+            && current.weather.age(now) > self.inner.config.stale_after;
+        if !stale {
+            return current;
+        }
+        let (weather, energy) = self.inner.synthetic(now);
+        let reason = format!(
+            "live data is {} s old, more than the {} s allowed",
+            current.weather.age(now).as_secs(),
+            self.inner.config.stale_after.as_secs()
+        );
+        tracing::warn!(%reason, "mode estimation: serving synthetic data");
+        let snapshot = Arc::new(WeatherSnapshot {
+            mode: Mode::Estimation,
+            weather,
+            energy,
+            breaker: self.inner.breaker.state(),
+            made_at: now,
+            last_live_at: current.last_live_at,
+            degradation: Some(reason.clone()),
+            incident: current.incident,
+        });
+        // Replace only what was read: a refresh may have just published live data.
+        let replaced = self.inner.snapshot.send_if_modified(|published| {
+            let same = Arc::ptr_eq(published, &current);
+            if same {
+                *published = snapshot.clone();
+            }
+            same
+        });
+        if !replaced {
+            return self.inner.snapshot.borrow().clone();
+        }
+        self.inner.announce(Mode::Nominal, Mode::Estimation, now, reason);
+        snapshot
     }
 
     /// Watch the snapshots as they are published.
@@ -949,6 +990,29 @@ mod tests {
             .build()
             .unwrap();
         assert_eq!(s.snapshot().mode, Mode::Estimation);
+    }
+
+    #[tokio::test]
+    async fn live_data_older_than_stale_after_is_not_served_as_live() {
+        let src = Scripted::new(Behaviour::Live);
+        let (s, clock) = service(src, None);
+        let mut modes = s.mode_changes();
+        s.refresh().await;
+        clock.advance(Duration::from_secs(900));
+        assert_eq!(s.snapshot().mode, Mode::Nominal, "exactly stale_after old is still live");
+        clock.advance(Duration::from_secs(1));
+        let snap = s.snapshot();
+        assert_eq!(snap.mode, Mode::Estimation);
+        assert_eq!(snap.weather.provenance(), Provenance::Synthetic);
+        assert!(snap.degradation.as_deref().unwrap().contains("901 s old"));
+        assert_eq!(modes.try_recv().unwrap().to, Mode::Nominal);
+        assert_eq!(modes.try_recv().unwrap().to, Mode::Estimation);
+        // Published once: the next read does not announce again.
+        assert_eq!(s.snapshot().mode, Mode::Estimation);
+        assert!(modes.try_recv().is_err());
+        // The next refresh brings live data back.
+        s.refresh().await;
+        assert_eq!(s.snapshot().mode, Mode::Nominal);
     }
 
     #[tokio::test]
