@@ -51,7 +51,8 @@ pub struct FailoverConfig {
     #[serde(with = "secs")]
     pub refresh_interval: Duration,
     /// Time before the next attempt after a failed call while the circuit is
-    /// still closed (default 30 s); once open, the breaker's wait rules.
+    /// still closed (default 30 s, never more than `refresh_interval`); once
+    /// open, the breaker's wait rules.
     #[serde(with = "secs")]
     pub retry_interval: Duration,
     /// Live data older than this is never served as live (default 15 min).
@@ -421,7 +422,14 @@ impl FailoverService {
         if !replaced {
             return self.inner.snapshot.borrow().clone();
         }
-        self.inner.announce(Mode::Nominal, Mode::Estimation, now, reason);
+        self.inner
+            .announce(Mode::Nominal, Mode::Estimation, now, reason.clone());
+        if self.inner.journal.is_some() {
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                let service = self.clone();
+                runtime.spawn(async move { service.inner.journal_stale(reason, now).await });
+            }
+        }
         snapshot
     }
 
@@ -472,7 +480,10 @@ impl FailoverService {
     /// probe go.
     pub async fn run(&self, mut shutdown: watch::Receiver<bool>) {
         loop {
-            let outcome = self.refresh().await;
+            let outcome = tokio::select! {
+                outcome = self.refresh() => outcome,
+                _ = shutdown.wait_for(|stop| *stop) => return,
+            };
             let delay = self.next_delay(&outcome);
             tokio::select! {
                 () = self.inner.clock.sleep(delay) => {}
@@ -492,7 +503,7 @@ impl FailoverService {
             RefreshOutcome::Joined => c.retry_interval.min(c.refresh_interval),
             _ => match self.inner.breaker.retry_after() {
                 Some(wait) => wait,
-                None => c.retry_interval,
+                None => c.retry_interval.min(c.refresh_interval),
             },
         };
         delay.max(Duration::from_millis(10))
@@ -643,7 +654,14 @@ impl Inner {
 
     async fn on_failure(&self, error: BreakerError<SourceError>, now: DateTime<Utc>) {
         let previous = self.snapshot.borrow().clone();
-        let reason = error.to_string();
+        // While the breaker refuses calls, keep saying what caused the outage.
+        let reason = match (&error, &previous.degradation) {
+            (BreakerError::Rejected(r), Some(cause)) if previous.mode == Mode::Estimation => {
+                let cause = cause.split(" [circuit").next().unwrap_or(cause);
+                format!("{cause} [{r}]")
+            }
+            _ => error.to_string(),
+        };
         let kind = incident_kind(&error);
         let (weather, energy) = self.synthetic(now);
         let (open_new, incident) = {
@@ -684,6 +702,25 @@ impl Inner {
             self.announce(previous.mode, Mode::Estimation, now, reason);
         } else {
             tracing::debug!(%reason, "still in estimation mode");
+        }
+    }
+
+    /// Journal the switch to estimation made on read because live data went stale.
+    async fn journal_stale(&self, reason: String, now: DateTime<Utc>) {
+        if self.lock().incident.is_some() {
+            return;
+        }
+        let component = self.config.component.clone();
+        let opened = self
+            .journal_value(move |j| {
+                let id = j.open_incident(component, IncidentKind::Other, now, reason)?;
+                j.mode_changed(id, Mode::Nominal, Mode::Estimation, now)?;
+                Ok(id)
+            })
+            .await;
+        let mut state = self.lock();
+        if state.incident.is_none() {
+            state.incident = opened;
         }
     }
 
@@ -868,6 +905,11 @@ mod tests {
                 retry_after: Some(_)
             }
         ));
+        let cause = s.snapshot().degradation.clone().unwrap();
+        assert!(
+            cause.contains("503") && cause.contains("circuit open"),
+            "the first cause is kept: {cause}"
+        );
         assert_eq!(
             src.calls(),
             calls,
@@ -994,12 +1036,18 @@ mod tests {
 
     #[tokio::test]
     async fn live_data_older_than_stale_after_is_not_served_as_live() {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = Journal::open(dir.path().join("j.log")).unwrap();
         let src = Scripted::new(Behaviour::Live);
-        let (s, clock) = service(src, None);
+        let (s, clock) = service(src, Some(journal.clone()));
         let mut modes = s.mode_changes();
         s.refresh().await;
         clock.advance(Duration::from_secs(900));
-        assert_eq!(s.snapshot().mode, Mode::Nominal, "exactly stale_after old is still live");
+        assert_eq!(
+            s.snapshot().mode,
+            Mode::Nominal,
+            "exactly stale_after old is still live"
+        );
         clock.advance(Duration::from_secs(1));
         let snap = s.snapshot();
         assert_eq!(snap.mode, Mode::Estimation);
@@ -1010,9 +1058,16 @@ mod tests {
         // Published once: the next read does not announce again.
         assert_eq!(s.snapshot().mode, Mode::Estimation);
         assert!(modes.try_recv().is_err());
-        // The next refresh brings live data back.
+        // The switch is journaled (from a task: reads never wait on the disk).
+        while s.inner.lock().incident.is_none() {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(journal.open_incidents().len(), 1);
+        // The next refresh brings live data back and closes the incident.
         s.refresh().await;
         assert_eq!(s.snapshot().mode, Mode::Nominal);
+        assert!(journal.open_incidents().is_empty());
+        assert_eq!(journal.incidents(..).len(), 1);
     }
 
     #[tokio::test]

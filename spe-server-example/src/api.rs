@@ -1,17 +1,23 @@
-//! The handlers. They read the current [`Snapshot`] and
-//! never call an upstream, so an answer never waits on a failing source.
+//! The handlers. They read the failover service's current snapshot, its
+//! breaker's metrics and the incident journal, and never call an upstream,
+//! so an answer never waits on a failing source.
 
 use axum::Json;
-use axum::extract::State;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
 use axum::http::header;
 use axum::response::{Html, IntoResponse, Response};
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use spe_core::{KpiConfig, KpiSet, Mode, compute_kpis};
+use spe_core::{
+    BreakerMetrics, BreakerState, Incident, IncidentId, IncidentKind, KpiConfig, KpiSet, Mode,
+    ModeChange, Site, WeatherSnapshot, compute_kpis,
+};
 
+use crate::error::ApiError;
 use crate::series_json::{self, SeriesJson, rfc3339};
-use crate::state::{AppState, Snapshot};
+use crate::state::AppState;
 
 /// The dashboard page, embedded in the binary (no CDN: it works offline).
 pub const INDEX_HTML: &str = include_str!("../assets/index.html");
@@ -20,6 +26,11 @@ pub const INDEX_HTML: &str = include_str!("../assets/index.html");
 const PAGE_CSP: &str = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; \
                         connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; \
                         frame-ancestors 'none'";
+
+/// Incidents listed by `GET /api/incidents` without `?limit=`.
+pub const DEFAULT_INCIDENT_LIMIT: usize = 100;
+/// The largest `?limit=` of `GET /api/incidents`.
+pub const MAX_INCIDENT_LIMIT: usize = 1000;
 
 /// The site as the dashboard shows it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -32,6 +43,48 @@ pub struct SiteView<'a> {
     pub longitude: f64,
     /// IANA time zone name.
     pub timezone: &'static str,
+}
+
+impl<'a> SiteView<'a> {
+    /// The view of `site`.
+    pub fn new(site: &'a Site) -> Self {
+        SiteView {
+            name: site.name(),
+            latitude: site.latitude(),
+            longitude: site.longitude(),
+            timezone: site.timezone().name(),
+        }
+    }
+}
+
+/// The circuit breaker around the live source, as the dashboard shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct BreakerView {
+    /// `closed`, `open`, `half_open` (or `forced_open`, `disabled`).
+    pub state: BreakerState,
+    /// While open: seconds until the next probe may go; `null` otherwise.
+    pub retry_after_s: Option<f64>,
+    /// Failed calls ÷ calls in the breaker's window (0 when empty).
+    pub failure_rate: f64,
+    /// Calls in the breaker's window.
+    pub window_calls: u32,
+    /// Failed probes since the circuit last closed (drives the backoff).
+    pub open_attempt: u32,
+}
+
+impl From<BreakerMetrics> for BreakerView {
+    fn from(m: BreakerMetrics) -> Self {
+        BreakerView {
+            state: m.state,
+            // To the millisecond.
+            retry_after_s: m
+                .retry_after
+                .map(|d| (d.as_secs_f64() * 1000.0).round() / 1000.0),
+            failure_rate: m.failure_rate,
+            window_calls: m.window_calls,
+            open_attempt: m.open_attempt,
+        }
+    }
 }
 
 /// The body of `GET /api/dashboard`.
@@ -53,33 +106,39 @@ pub struct Dashboard<'a> {
     pub supply: SeriesJson<'a>,
     /// The demand forecast; `null` until the forecasting engine is wired in.
     pub forecast: Option<Value>,
-    /// The circuit breaker's state; `null` until the breaker is wired in.
-    pub breaker: Option<Value>,
+    /// The circuit breaker around the live source.
+    pub breaker: BreakerView,
     /// A sentence for the operator in estimation mode; `null` in nominal mode.
-    pub notice: Option<&'a str>,
+    pub notice: Option<String>,
+    /// The open incident's id while there is one; `null` otherwise.
+    pub incident: Option<IncidentId>,
+    /// When live data last arrived (RFC 3339, UTC); `null` if never.
+    pub last_live_at: Option<String>,
 }
 
 impl<'a> Dashboard<'a> {
     /// The dashboard of `snapshot` at `now`: series ages and KPIs are
     /// computed for `now`, so data freshness keeps counting between refreshes.
-    pub fn new(snapshot: &'a Snapshot, now: DateTime<Utc>, kpi_config: &KpiConfig) -> Self {
-        let site = &snapshot.site;
+    pub fn new(
+        site: &'a Site,
+        snapshot: &'a WeatherSnapshot,
+        breaker: BreakerMetrics,
+        now: DateTime<Utc>,
+        kpi_config: &KpiConfig,
+    ) -> Self {
         Dashboard {
             mode: snapshot.mode,
-            generated_at: rfc3339(snapshot.generated_at),
-            site: SiteView {
-                name: site.name(),
-                latitude: site.latitude(),
-                longitude: site.longitude(),
-                timezone: site.timezone().name(),
-            },
+            generated_at: rfc3339(snapshot.made_at),
+            site: SiteView::new(site),
             kpis: compute_kpis(&snapshot.energy, now, kpi_config),
             weather: series_json::weather(&snapshot.weather, now),
             demand: series_json::demand(&snapshot.energy, now),
             supply: series_json::supply(&snapshot.energy, now),
             forecast: None,
-            breaker: None,
-            notice: snapshot.notice.as_deref(),
+            breaker: breaker.into(),
+            notice: snapshot.notice(),
+            incident: snapshot.incident,
+            last_live_at: snapshot.last_live_at.map(rfc3339),
         }
     }
 }
@@ -87,7 +146,15 @@ impl<'a> Dashboard<'a> {
 /// `GET /api/dashboard`.
 pub async fn dashboard(State(state): State<AppState>) -> Response {
     let snapshot = state.snapshot();
-    Json(Dashboard::new(&snapshot, state.now(), state.kpi_config())).into_response()
+    let service = state.service();
+    Json(Dashboard::new(
+        service.site(),
+        &snapshot,
+        service.breaker().metrics(),
+        state.now(),
+        state.kpi_config(),
+    ))
+    .into_response()
 }
 
 /// `GET /livez`: the process is up. Always `{"status":"ok"}`.
@@ -115,10 +182,152 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
     Json(Readiness {
         status: "ready",
         mode: snapshot.mode,
-        degraded: snapshot.is_degraded(),
-        reason: snapshot.reason.as_deref(),
+        degraded: snapshot.mode != Mode::Nominal,
+        reason: snapshot.degradation.as_deref(),
     })
     .into_response()
+}
+
+/// A mode change of an incident, as `GET /api/incidents` shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ModeChangeView {
+    /// The mode before.
+    pub from: Mode,
+    /// The mode after.
+    pub to: Mode,
+    /// When (RFC 3339, UTC).
+    pub at: String,
+}
+
+impl From<&ModeChange> for ModeChangeView {
+    fn from(c: &ModeChange) -> Self {
+        ModeChangeView {
+            from: c.from,
+            to: c.to,
+            at: rfc3339(c.at),
+        }
+    }
+}
+
+/// An incident, as `GET /api/incidents` shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct IncidentView<'a> {
+    /// Its id, a number.
+    pub id: IncidentId,
+    /// The failing component (`weather`, `cache`, `journal`, …).
+    pub component: &'a str,
+    /// What kind of failure (`upstream_timeout`, `upstream_5xx`, …).
+    pub kind: IncidentKind,
+    /// When it began (RFC 3339, UTC).
+    pub start: String,
+    /// When it ended; `null` while open.
+    pub end: Option<String>,
+    /// Whether it is still going on.
+    pub open: bool,
+    /// How long it lasted, or has lasted so far, in whole seconds.
+    pub duration_s: u64,
+    /// The mode changes it caused, oldest first.
+    pub mode_changes: Vec<ModeChangeView>,
+    /// What was known when it began (the first error).
+    pub details: &'a str,
+    /// How it ended; `null` while open.
+    pub resolution: Option<&'a str>,
+}
+
+impl<'a> IncidentView<'a> {
+    /// The view of `incident` at `now` (an open incident lasts until `now`).
+    pub fn new(incident: &'a Incident, now: DateTime<Utc>) -> Self {
+        IncidentView {
+            id: incident.id,
+            component: &incident.component,
+            kind: incident.kind,
+            start: rfc3339(incident.start),
+            end: incident.end.map(rfc3339),
+            open: incident.is_open(),
+            duration_s: u64::try_from(incident.duration(now).num_seconds()).unwrap_or(0),
+            mode_changes: incident.mode_changes.iter().map(Into::into).collect(),
+            details: &incident.details,
+            resolution: incident.resolution.as_deref(),
+        }
+    }
+}
+
+/// The body of `GET /api/incidents`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Incidents<'a> {
+    /// The incidents, newest first.
+    pub incidents: Vec<IncidentView<'a>>,
+    /// Whether the journal is open; `false` when it could not be opened at
+    /// startup (then the list is empty for want of a journal, not of incidents).
+    pub journal_available: bool,
+}
+
+/// The query of `GET /api/incidents`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IncidentsQuery {
+    /// At most this many incidents, newest first: 1 to 1000, default 100.
+    pub limit: Option<String>,
+}
+
+impl IncidentsQuery {
+    /// The limit asked for, validated.
+    pub fn limit(&self) -> Result<usize, ApiError> {
+        let Some(raw) = self.limit.as_deref() else {
+            return Ok(DEFAULT_INCIDENT_LIMIT);
+        };
+        raw.parse::<usize>()
+            .ok()
+            .filter(|n| (1..=MAX_INCIDENT_LIMIT).contains(n))
+            .ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "limit must be a whole number from 1 to {MAX_INCIDENT_LIMIT}, not {raw:?}"
+                ))
+            })
+    }
+}
+
+/// `GET /api/incidents[?limit=N]`: the incident journal, newest first.
+/// Without a journal, an empty list (`"journal_available": false`).
+pub async fn incidents(
+    State(state): State<AppState>,
+    query: Result<Query<IncidentsQuery>, QueryRejection>,
+) -> Response {
+    let limit = match query {
+        Ok(Query(query)) => query.limit(),
+        Err(rejection) => Err(ApiError::bad_request(rejection.body_text())),
+    };
+    let limit = match limit {
+        Ok(limit) => limit,
+        Err(e) => return e.into_response(),
+    };
+    let now = state.now();
+    let Some(journal) = state.journal().cloned() else {
+        return Json(Incidents {
+            incidents: Vec::new(),
+            journal_available: false,
+        })
+        .into_response();
+    };
+    // The journal's lock may be held by an append waiting on the disk: read
+    // it off the async workers.
+    let listed = tokio::task::spawn_blocking(move || {
+        let mut all = journal.incidents(..);
+        all.truncate(limit);
+        all
+    })
+    .await;
+    match listed {
+        Ok(listed) => Json(Incidents {
+            incidents: listed.iter().map(|i| IncidentView::new(i, now)).collect(),
+            journal_available: true,
+        })
+        .into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "reading the incident journal failed");
+            ApiError::internal("the incident journal could not be read").into_response()
+        }
+    }
 }
 
 /// `GET /`: the dashboard page.

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
-use spe_core::{Country, OpenMeteoConfig, Site, SiteError};
+use spe_core::{BreakerConfig, Country, FailoverConfig, OpenMeteoConfig, Site, SiteError};
 
 /// Default latitude (Paris), degrees north.
 pub const DEFAULT_LATITUDE: f64 = 48.85;
@@ -18,6 +18,14 @@ pub const DEFAULT_LATITUDE: f64 = 48.85;
 pub const DEFAULT_LONGITUDE: f64 = 2.35;
 /// Default IANA time zone.
 pub const DEFAULT_TIMEZONE: &str = "Europe/Paris";
+/// How much longer than `--upstream-timeout-ms` the HTTP client itself waits:
+/// the circuit breaker's timeout fires first (and counts as a timeout); the
+/// client's is only a backstop so that no request outlives it for long.
+pub const CLIENT_TIMEOUT_MARGIN: Duration = Duration::from_millis(500);
+/// File name of the incident journal in the data directory.
+pub const JOURNAL_FILE: &str = "incidents.journal";
+/// Directory of the caches in the data directory.
+pub const CACHE_DIR: &str = "cache";
 
 /// The server's settings.
 ///
@@ -33,9 +41,8 @@ pub const DEFAULT_TIMEZONE: &str = "Europe/Paris";
 /// | `SPE_UPSTREAM_TIMEOUT_MS` | `--upstream-timeout-ms` | `5000` |
 /// | `SPE_BREAKER_OPEN_SECS` | `--breaker-open-secs` | `30` |
 ///
-/// `--admin-token`, `--prediction-command` and `--breaker-open-secs` are
-/// accepted and logged, but not used yet: the prediction endpoints and the
-/// circuit breaker arrive in a later version.
+/// `--admin-token` and `--prediction-command` are accepted and logged, but
+/// not used yet: the prediction endpoints arrive in a later version.
 ///
 /// ```
 /// use clap::Parser;
@@ -57,7 +64,7 @@ pub struct Config {
     #[arg(long, env = "SPE_ADDR", default_value = "127.0.0.1:8080")]
     pub addr: SocketAddr,
 
-    /// Directory for caches and journals; created if missing.
+    /// Directory for caches and the incident journal; created if missing.
     #[arg(long, env = "SPE_DATA_DIR", default_value = "./data")]
     pub data_dir: PathBuf,
 
@@ -94,12 +101,14 @@ pub struct Config {
           value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub refresh_secs: u64,
 
-    /// Timeout of one upstream call, milliseconds.
+    /// Timeout of one upstream call, milliseconds (enforced by the circuit
+    /// breaker: a call that takes longer is a failure).
     #[arg(long, env = "SPE_UPSTREAM_TIMEOUT_MS", default_value_t = 5000,
           value_parser = clap::value_parser!(u64).range(1..=600_000))]
     pub upstream_timeout_ms: u64,
 
-    /// First open wait of the circuit breaker, seconds (not used yet).
+    /// First open wait of the circuit breaker, seconds (each failed probe
+    /// doubles it, up to 10 minutes or this value if larger).
     #[arg(long, env = "SPE_BREAKER_OPEN_SECS", default_value_t = 30,
           value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub breaker_open_secs: u64,
@@ -156,13 +165,52 @@ impl Config {
         Duration::from_secs(self.refresh_secs)
     }
 
-    /// The Open-Meteo client's configuration.
+    /// First wait of the open circuit breaker before a probe.
+    pub fn breaker_open_wait(&self) -> Duration {
+        Duration::from_secs(self.breaker_open_secs)
+    }
+
+    /// The Open-Meteo client's configuration. Its own timeout is
+    /// [`CLIENT_TIMEOUT_MARGIN`] above the upstream timeout, so the breaker's
+    /// fires first.
     pub fn open_meteo(&self) -> OpenMeteoConfig {
         OpenMeteoConfig {
             base_url: self.open_meteo_url.clone(),
-            timeout: self.upstream_timeout(),
+            timeout: self.upstream_timeout() + CLIENT_TIMEOUT_MARGIN,
             ..OpenMeteoConfig::default()
         }
+    }
+
+    /// The failover service's settings: refreshes every `--refresh-secs`
+    /// (and retries a failed call no later than that), the breaker's call
+    /// timeout is `--upstream-timeout-ms` and its first open wait
+    /// `--breaker-open-secs`; everything else is spe-core's default.
+    pub fn failover(&self) -> FailoverConfig {
+        let defaults = FailoverConfig::default();
+        let breaker = BreakerConfig::default();
+        let open_wait = self.breaker_open_wait();
+        FailoverConfig {
+            refresh_interval: self.refresh_interval(),
+            retry_interval: defaults.retry_interval.min(self.refresh_interval()),
+            breaker: BreakerConfig {
+                call_timeout: Some(self.upstream_timeout()),
+                open_wait,
+                // An open wait longer than the default cap raises the cap.
+                max_open_wait: breaker.max_open_wait.max(open_wait),
+                ..breaker
+            },
+            ..defaults
+        }
+    }
+
+    /// The incident journal: `<data-dir>/incidents.journal`.
+    pub fn journal_path(&self) -> PathBuf {
+        self.data_dir.join(JOURNAL_FILE)
+    }
+
+    /// The caches' directory: `<data-dir>/cache`.
+    pub fn cache_dir(&self) -> PathBuf {
+        self.data_dir.join(CACHE_DIR)
     }
 }
 
@@ -273,6 +321,42 @@ mod tests {
         assert!(parse(&["--upstream-timeout-ms", "-5"]).is_err());
         assert!(parse(&["--addr", "not-an-address"]).is_err());
         assert!(parse(&["--latitude", "north"]).is_err());
+    }
+
+    #[test]
+    fn failover_settings_follow_the_flags() {
+        let config = parse(&[
+            "--data-dir",
+            "d",
+            "--refresh-secs",
+            "1",
+            "--upstream-timeout-ms",
+            "300",
+            "--breaker-open-secs",
+            "2",
+        ])
+        .expect("parses");
+        let failover = config.failover();
+        assert_eq!(failover.refresh_interval, Duration::from_secs(1));
+        assert_eq!(failover.retry_interval, Duration::from_secs(1));
+        assert_eq!(
+            failover.breaker.call_timeout,
+            Some(Duration::from_millis(300))
+        );
+        assert_eq!(failover.breaker.open_wait, Duration::from_secs(2));
+        assert_eq!(failover.breaker.validate(), Ok(()));
+        assert_eq!(failover.component, FailoverConfig::default().component);
+        assert!(config.open_meteo().timeout > config.upstream_timeout());
+        assert_eq!(config.journal_path(), PathBuf::from("d/incidents.journal"));
+        assert_eq!(config.cache_dir(), PathBuf::from("d/cache"));
+
+        // Defaults: spe-core's retry interval; a long open wait stays valid.
+        let config =
+            parse(&["--refresh-secs", "300", "--breaker-open-secs", "3600"]).expect("parses");
+        let failover = config.failover();
+        assert_eq!(failover.retry_interval, Duration::from_secs(30));
+        assert_eq!(failover.breaker.open_wait, Duration::from_secs(3600));
+        assert_eq!(failover.breaker.validate(), Ok(()));
     }
 
     #[test]

@@ -33,6 +33,11 @@ impl ApiError {
         }
     }
 
+    /// 400 `bad_request` for input the server cannot accept.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::BAD_REQUEST, "bad_request", message)
+    }
+
     /// 404 `not_found` for a path no route serves.
     pub fn not_found(uri: &Uri) -> Self {
         ApiError::new(

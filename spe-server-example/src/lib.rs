@@ -1,45 +1,55 @@
 //! The SP-E example server: the operator dashboard, wired up.
 //!
-//! A thin axum application over `spe-core`, one concern per module:
+//! A thin axum application over `spe-core`: the data logic (live weather
+//! through a circuit breaker, the synthetic estimate behind it, one journaled
+//! incident per outage, the last live weather cached across restarts) lives
+//! in spe-core's [`FailoverService`](spe_core::FailoverService); this crate
+//! wires it up and translates it to HTTP, one concern per module:
 //!
 //! - [`config`]: flags and environment variables ([`Config`]);
-//! - [`state`]: the immutable [`Snapshot`] the handlers read, swapped
-//!   atomically ([`AppState`]);
-//! - [`refresh`]: the background task that builds snapshots, live
-//!   (Open-Meteo, mode `nominal`) or synthetic (mode `estimation`)
-//!   ([`Refresher`]);
+//! - [`app`]: start-up wiring (data directory, incident journal, weather
+//!   cache, Open-Meteo client, failover service) and serving with a graceful
+//!   stop ([`App`]);
+//! - [`state`]: what the handlers read ([`AppState`]);
 //! - [`series_json`]: frames as JSON objects of parallel arrays;
 //! - [`api`]: the handlers; [`routes`]: the router ([`router`]);
 //! - [`error`]: JSON error bodies ([`ApiError`]).
 //!
-//! The handlers only read the current snapshot: no request ever waits on an
-//! upstream. The circuit breaker, predictions, incident journal, exports and
-//! metrics of the full contract arrive in later versions; until then
-//! `/api/dashboard` reports `"forecast": null` and `"breaker": null`.
+//! The handlers only read the service's current snapshot, its breaker's
+//! metrics and the journal: no request ever waits on an upstream.
+//! Predictions, exports and metrics of the full contract arrive in later
+//! versions; until then `/api/dashboard` reports `"forecast": null`.
 //!
 //! ```
-//! use chrono::{TimeZone, Utc};
-//! use spe_core::{Generator, Site, TimeAxis};
-//! use spe_server_example::{AppState, Snapshot, router};
+//! use std::sync::Arc;
+//! use spe_core::{FailoverService, Replay, Site};
+//! use spe_server_example::{AppState, router};
 //!
-//! let now = Utc.with_ymd_and_hms(2026, 1, 15, 10, 0, 0).unwrap();
-//! let frames = Generator::default().generate(&Site::paris(), TimeAxis::new(now, 24).unwrap(), now);
-//! let app = router(AppState::fixed(Snapshot::estimation(Site::paris(), frames, now, "offline")));
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // Any `DataSource` can be the live source; here a one-row recording.
+//! let source = Replay::from_csv_str(
+//!     "time,temperature_2m,shortwave_radiation,cloud_cover,wind_speed_10m\n2020-01-01T00:00Z,1,0,50,3\n",
+//! )?;
+//! let service = FailoverService::builder(Site::paris(), Arc::new(source)).build()?;
+//! let app = router(AppState::new(service, None)); // no incident journal
 //! # let _ = app;
+//! # Ok(()) }
 //! ```
 
 #![warn(missing_docs)]
 
 pub mod api;
+pub mod app;
 pub mod config;
 pub mod error;
-pub mod refresh;
 pub mod routes;
 pub mod series_json;
 pub mod state;
+#[cfg(test)]
+mod test_support;
 
+pub use app::{App, StartError};
 pub use config::Config;
 pub use error::ApiError;
-pub use refresh::Refresher;
 pub use routes::router;
-pub use state::{AppState, Clock, Snapshot};
+pub use state::AppState;

@@ -4,22 +4,20 @@
 //! cargo run --release -p spe-server-example -- --help
 //! ```
 //!
-//! Starts in estimation mode from the synthetic generator, listens, then
-//! refreshes from Open-Meteo in the background every `--refresh-secs`. Logs go
-//! to stderr (`RUST_LOG` filters them; default `info`). Stops cleanly on
-//! Ctrl-C or SIGTERM.
+//! Opens the incident journal and the weather cache in `--data-dir`, builds
+//! spe-core's failover service (its first snapshot is ready before the server
+//! listens: the cached live weather if recent, else the synthetic estimate),
+//! listens, and refreshes from Open-Meteo in the background every
+//! `--refresh-secs` through a circuit breaker. Logs go to stderr (`RUST_LOG`
+//! filters them; default `info`). On Ctrl-C or SIGTERM it stops accepting,
+//! lets the requests in flight finish, stops the refresh loop and exits 0.
 
 use std::io::IsTerminal as _;
 use std::process::ExitCode;
-use std::sync::Arc;
 
-use chrono::Utc;
 use clap::Parser as _;
-use spe_core::{Generator, OpenMeteo};
-use spe_server_example::refresh::STARTUP_REASON;
-use spe_server_example::{AppState, Config, Refresher, router};
+use spe_server_example::{App, Config};
 use tokio::net::TcpListener;
-use tokio::sync::watch;
 use tracing_subscriber::EnvFilter;
 
 /// Exit status for invalid settings (as clap uses for usage errors).
@@ -50,40 +48,9 @@ fn init_tracing() {
 }
 
 async fn run(config: Config) -> Result<(), (u8, String)> {
-    let site = config.site().map_err(|e| {
-        (
-            EXIT_CONFIG,
-            format!("invalid site (--latitude, --longitude, --timezone): {e}"),
-        )
-    })?;
-    let source = OpenMeteo::new(config.open_meteo()).map_err(|e| {
-        (
-            EXIT_CONFIG,
-            format!("invalid Open-Meteo settings (--open-meteo-url, --upstream-timeout-ms): {e}"),
-        )
-    })?;
-    std::fs::create_dir_all(&config.data_dir).map_err(|e| {
-        (
-            EXIT_RUNTIME,
-            format!(
-                "cannot create the data directory {}: {e}",
-                config.data_dir.display()
-            ),
-        )
-    })?;
     log_settings(&config);
-
-    let refresher = Refresher::new(Arc::new(source), Generator::default(), site);
-    // Ready at once, from the synthetic generator: never waits on the network.
-    let initial = refresher
-        .synthetic(Utc::now(), STARTUP_REASON)
-        .map_err(|e| {
-            (
-                EXIT_RUNTIME,
-                format!("cannot build the first snapshot: {e}"),
-            )
-        })?;
-    let (snapshots, receiver) = watch::channel(Arc::new(initial));
+    // Start-up only: opening the journal and the cache reads files.
+    let app = App::open(&config).map_err(|e| (EXIT_CONFIG, e.to_string()))?;
 
     let listener = TcpListener::bind(config.addr).await.map_err(|e| {
         (
@@ -96,12 +63,9 @@ async fn run(config: Config) -> Result<(), (u8, String)> {
         .map_err(|e| (EXIT_RUNTIME, format!("no local address: {e}")))?;
     tracing::info!("listening on http://{local}");
 
-    let refresh = refresher.spawn(config.refresh_interval(), snapshots);
-    let served = axum::serve(listener, router(AppState::new(receiver)))
-        .with_graceful_shutdown(shutdown_signal())
-        .await;
-    refresh.abort();
-    served.map_err(|e| (EXIT_RUNTIME, format!("server error: {e}")))?;
+    app.serve(listener, shutdown_signal())
+        .await
+        .map_err(|e| (EXIT_RUNTIME, format!("server error: {e}")))?;
     tracing::info!("stopped");
     Ok(())
 }
@@ -115,6 +79,7 @@ fn log_settings(config: &Config) {
         timezone = %config.timezone,
         refresh_secs = config.refresh_secs,
         upstream_timeout_ms = config.upstream_timeout_ms,
+        breaker_open_secs = config.breaker_open_secs,
         "settings"
     );
     tracing::info!(
@@ -124,8 +89,7 @@ fn log_settings(config: &Config) {
             "unset"
         },
         prediction_command = config.prediction_command.as_deref().unwrap_or("none"),
-        breaker_open_secs = config.breaker_open_secs,
-        "accepted but not used yet (predictions and circuit breaker arrive later)"
+        "accepted but not used yet (predictions arrive later)"
     );
 }
 

@@ -6,6 +6,7 @@
 //! | `GET /api/dashboard` | the dashboard data (JSON) |
 //! | `GET /livez` | `{"status":"ok"}` |
 //! | `GET /readyz` | `{"status":"ready","mode":…,"degraded":…,"reason":…}` |
+//! | `GET /api/incidents[?limit=N]` | the incident journal, newest first (JSON) |
 //! | anything else | 404, or 405 on a known path, with a JSON error body |
 //!
 //! Every answer carries `X-Content-Type-Options: nosniff`; every answer but
@@ -30,6 +31,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/", get(api::index))
         .route("/api/dashboard", get(api::dashboard))
+        .route("/api/incidents", get(api::incidents))
         .route("/livez", get(api::livez))
         .route("/readyz", get(api::readyz))
         // After the routes: applies to the routes registered so far.
@@ -61,65 +63,56 @@ fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
+    use std::time::Duration;
 
     use axum::body::Body;
     use axum::http::{Method, Request, StatusCode};
-    use chrono::{DateTime, Duration, TimeZone, Utc};
-    use serde_json::Value;
-    use spe_core::{Generator, Provenance, Site, TimeAxis, Window};
+    use chrono::DateTime;
+    use serde_json::{Value, json};
+    use spe_core::{FailoverService, IncidentKind, Journal, ManualClock};
     use tower::ServiceExt as _;
 
     use super::*;
-    use crate::state::Snapshot;
+    use crate::test_support::{Behaviour, TempDir, Upstream, service};
 
-    /// The fixed "now" of these tests: a winter weekday morning.
-    fn now() -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2026, 1, 15, 10, 30, 0)
-            .single()
-            .expect("valid time")
+    /// A router over a failover service on a manual clock, and its parts.
+    struct Rig {
+        app: Router,
+        service: FailoverService,
+        clock: ManualClock,
+        upstream: Arc<Upstream>,
+        journal: Option<Journal>,
+        _dir: TempDir,
     }
 
-    fn axis() -> TimeAxis {
-        Window::new(now(), 2, 7)
-            .and_then(|w| w.axis(&Site::paris()))
-            .expect("valid window")
-    }
-
-    fn estimation() -> Snapshot {
-        let frames = Generator::default().generate(&Site::paris(), axis(), now());
-        Snapshot::estimation(
-            Site::paris(),
-            frames,
-            now(),
-            "open-meteo: connection failed: refused",
-        )
-    }
-
-    /// Live-labelled weather with a gap: the last 5 hours of temperature and
-    /// cloud cover missing, as past Open-Meteo's model horizon.
-    fn nominal() -> Snapshot {
-        let generator = Generator::default();
-        let site = Site::paris();
-        let mut cols = generator.weather(&site, axis(), now()).into_columns();
-        let n = cols.temperature_2m.len();
-        for i in n - 5..n {
-            cols.temperature_2m[i] = None;
-            cols.cloud_cover[i] = None;
+    fn rig_with(behaviour: Behaviour, with_journal: bool) -> Rig {
+        let dir = TempDir::new();
+        let journal = with_journal
+            .then(|| Journal::open(dir.path().join("incidents.journal")).expect("journal"));
+        let upstream = Upstream::new(behaviour);
+        let (service, clock) = service(upstream.clone(), journal.clone());
+        let app = router(AppState::new(service.clone(), journal.clone()));
+        Rig {
+            app,
+            service,
+            clock,
+            upstream,
+            journal,
+            _dir: dir,
         }
-        let weather = spe_core::WeatherFrame::new(axis(), cols, Provenance::Live, now())
-            .expect("valid frame");
-        let energy = generator.twin(&site).energy(&weather).expect("energy");
-        Snapshot::nominal(site, weather, energy, now())
     }
 
-    /// The router over `snapshot`, with the clock 90 s after the snapshot.
-    fn app(snapshot: Snapshot) -> Router {
-        let later = now() + Duration::seconds(90);
-        router(AppState::fixed(snapshot).with_clock(Arc::new(move || later)))
+    /// A rig whose upstream behaves as `behaviour`, after one refresh, with
+    /// the clock moved 90 s on.
+    async fn refreshed(behaviour: Behaviour) -> Rig {
+        let rig = rig_with(behaviour, true);
+        rig.service.refresh().await;
+        rig.clock.advance(Duration::from_secs(90));
+        rig
     }
 
     async fn call(
-        app: Router,
+        app: &Router,
         method: Method,
         uri: &str,
     ) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
@@ -128,7 +121,7 @@ mod tests {
             .uri(uri)
             .body(Body::empty())
             .expect("valid request");
-        let response = app.oneshot(request).await.expect("infallible");
+        let response = app.clone().oneshot(request).await.expect("infallible");
         let status = response.status();
         let headers = response.headers().clone();
         let body = axum::body::to_bytes(response.into_body(), 64 << 20)
@@ -137,7 +130,7 @@ mod tests {
         (status, headers, body.to_vec())
     }
 
-    async fn get_json(app: Router, uri: &str) -> (StatusCode, axum::http::HeaderMap, Value) {
+    async fn get_json(app: &Router, uri: &str) -> (StatusCode, axum::http::HeaderMap, Value) {
         let (status, headers, body) = call(app, Method::GET, uri).await;
         let json = serde_json::from_slice(&body).expect("a JSON body");
         (status, headers, json)
@@ -172,9 +165,23 @@ mod tests {
             .unwrap_or_else(|| panic!("{key} is not an array in {json}"))
     }
 
+    fn keys(json: &Value) -> Vec<&str> {
+        let mut keys: Vec<&str> = json
+            .as_object()
+            .map(|o| o.keys().map(String::as_str).collect())
+            .unwrap_or_default();
+        keys.sort_unstable();
+        keys
+    }
+
+    fn sorted(mut names: Vec<&str>) -> Vec<&str> {
+        names.sort_unstable();
+        names
+    }
+
     /// Checks a series object: `time` of RFC 3339 UTC strings, every column
     /// as long, provenance and age; returns the number of instants.
-    fn check_series(series: &Value, columns: &[&str], provenance: &str) -> usize {
+    fn check_series(series: &Value, columns: &[&str], provenance: &str, age_s: u64) -> usize {
         let times = array(series, "time");
         for t in times {
             let t = t.as_str().expect("a string");
@@ -187,7 +194,7 @@ mod tests {
             assert!(values.iter().all(|v| v.is_null() || v.is_f64()), "{column}");
         }
         assert_eq!(series["provenance"], provenance);
-        assert_eq!(series["age_s"], 90);
+        assert_eq!(series["age_s"], age_s);
         assert_eq!(series.as_object().map(|o| o.len()), Some(columns.len() + 3));
         times.len()
     }
@@ -202,29 +209,38 @@ mod tests {
 
     #[tokio::test]
     async fn dashboard_in_estimation_mode() {
-        let (status, headers, json) = get_json(app(estimation()), "/api/dashboard").await;
+        let rig = refreshed(Behaviour::Refused).await;
+        let (status, headers, json) = get_json(&rig.app, "/api/dashboard").await;
         assert_eq!(status, StatusCode::OK);
         assert_api_headers(&headers);
         assert_eq!(json["mode"], "estimation");
         assert_eq!(json["generated_at"], "2026-01-15T10:30:00Z");
         assert_eq!(
             json["site"],
-            serde_json::json!({"name": "Paris", "latitude": 48.85, "longitude": 2.35, "timezone": "Europe/Paris"})
+            json!({"name": "Paris", "latitude": 48.85, "longitude": 2.35, "timezone": "Europe/Paris"})
         );
-        let n = check_series(&json["weather"], &WEATHER, "synthetic");
-        assert!(n >= 168, "{n} hours");
+        // Ages are counted at the request: 90 s after the refresh.
+        let n = check_series(&json["weather"], &WEATHER, "synthetic", 90);
+        assert_eq!(n, 9 * 24, "2 past days and 7 days from today");
         assert_eq!(json["weather"]["time"][0], "2026-01-12T23:00:00Z"); // local midnight, 2 days back
         assert_eq!(
-            check_series(&json["demand"], &["demand_mw"], "synthetic"),
+            check_series(&json["demand"], &["demand_mw"], "synthetic", 90),
             n
         );
-        assert_eq!(check_series(&json["supply"], &SUPPLY, "synthetic"), n);
+        assert_eq!(check_series(&json["supply"], &SUPPLY, "synthetic", 90), n);
         assert!(json["forecast"].is_null());
-        assert!(json["breaker"].is_null());
         let notice = json["notice"]
             .as_str()
             .expect("a notice in estimation mode");
-        assert!(notice.contains("connection failed"), "{notice}");
+        assert!(notice.contains("connection refused"), "{notice}");
+        // One failed call: below the breaker's minimum, it stays closed.
+        assert_eq!(
+            json["breaker"],
+            json!({"state": "closed", "retry_after_s": null, "failure_rate": 1.0, "window_calls": 1, "open_attempt": 0})
+        );
+        // It never was nominal, but the outage is an incident.
+        assert_eq!(json["incident"], 1);
+        assert!(json["last_live_at"].is_null());
         // KPIs for the hour of the request, synthetic data: every value known.
         let kpis = &json["kpis"];
         assert!(matches!(
@@ -241,37 +257,40 @@ mod tests {
                 "{source}"
             );
         }
-        let keys: Vec<&str> = json
-            .as_object()
-            .map(|o| o.keys().map(String::as_str).collect())
-            .unwrap_or_default();
-        let mut expected = [
-            "mode",
-            "generated_at",
-            "site",
-            "kpis",
-            "weather",
-            "demand",
-            "supply",
-            "forecast",
-            "breaker",
-            "notice",
-        ];
-        expected.sort_unstable();
-        let mut keys = keys;
-        keys.sort_unstable();
-        assert_eq!(keys, expected);
+        assert_eq!(
+            keys(&json),
+            sorted(vec![
+                "mode",
+                "generated_at",
+                "site",
+                "kpis",
+                "weather",
+                "demand",
+                "supply",
+                "forecast",
+                "breaker",
+                "notice",
+                "incident",
+                "last_live_at",
+            ])
+        );
     }
 
     #[tokio::test]
     async fn dashboard_in_nominal_mode_keeps_nulls() {
-        let (status, _, json) = get_json(app(nominal()), "/api/dashboard").await;
+        let rig = refreshed(Behaviour::Live).await;
+        let (status, _, json) = get_json(&rig.app, "/api/dashboard").await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(json["mode"], "nominal");
         assert!(json["notice"].is_null());
-        let n = check_series(&json["weather"], &WEATHER, "live");
-        assert_eq!(check_series(&json["demand"], &["demand_mw"], "live"), n);
-        check_series(&json["supply"], &SUPPLY, "live");
+        assert!(json["incident"].is_null());
+        assert_eq!(json["last_live_at"], "2026-01-15T10:30:00Z");
+        assert_eq!(json["breaker"]["state"], "closed");
+        assert_eq!(json["breaker"]["failure_rate"], 0.0);
+        let n = check_series(&json["weather"], &WEATHER, "live", 90);
+        assert_eq!(check_series(&json["demand"], &["demand_mw"], "live", 90), n);
+        check_series(&json["supply"], &SUPPLY, "live", 90);
+        assert_eq!(json["kpis"]["provenance"]["kind"], "live");
         let temperature = array(&json["weather"], "temperature_2m");
         assert!(temperature[..n - 5].iter().all(Value::is_number));
         assert!(temperature[n - 5..].iter().all(Value::is_null));
@@ -283,38 +302,298 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn livez_and_readyz() {
-        let (status, headers, json) = get_json(app(estimation()), "/livez").await;
-        assert_eq!(status, StatusCode::OK);
-        assert_api_headers(&headers);
-        assert_eq!(json, serde_json::json!({"status": "ok"}));
+    async fn an_outage_opens_the_breaker_and_recovery_closes_the_incident() {
+        let rig = refreshed(Behaviour::Live).await;
+        rig.upstream.set(Behaviour::Unavailable);
+        rig.service.refresh().await;
 
-        let (status, headers, json) = get_json(app(estimation()), "/readyz").await;
-        assert_eq!(status, StatusCode::OK);
-        assert_api_headers(&headers);
-        assert_eq!(json["status"], "ready");
+        let (_, _, json) = get_json(&rig.app, "/api/dashboard").await;
         assert_eq!(json["mode"], "estimation");
-        assert_eq!(json["degraded"], true);
-        assert_eq!(json["reason"], "open-meteo: connection failed: refused");
-
-        let (status, _, json) = get_json(app(nominal()), "/readyz").await;
-        assert_eq!(status, StatusCode::OK);
+        assert_eq!(json["weather"]["provenance"], "synthetic");
+        assert!(
+            json["notice"].as_str().is_some_and(|n| n.contains("503")),
+            "{}",
+            json["notice"]
+        );
+        // One success, one failure: 50 %, the breaker opens for 30 s.
         assert_eq!(
-            json,
-            serde_json::json!({"status": "ready", "mode": "nominal", "degraded": false, "reason": null})
+            json["breaker"],
+            json!({"state": "open", "retry_after_s": 30.0, "failure_rate": 0.5, "window_calls": 2, "open_attempt": 0})
+        );
+        assert_eq!(json["incident"], 1);
+        assert_eq!(json["last_live_at"], "2026-01-15T10:30:00Z");
+
+        let (_, _, ready) = get_json(&rig.app, "/readyz").await;
+        assert_eq!(ready["degraded"], true);
+        assert!(
+            ready["reason"].as_str().is_some_and(|r| r.contains("503")),
+            "{ready}"
+        );
+
+        let (_, _, listed) = get_json(&rig.app, "/api/incidents").await;
+        let open = &listed["incidents"][0];
+        assert_eq!(open["open"], true);
+        assert!(open["end"].is_null());
+        assert!(open["resolution"].is_null());
+        assert_eq!(open["kind"], "upstream_5xx");
+        assert_eq!(open["start"], "2026-01-15T10:31:30Z");
+        assert_eq!(
+            open["mode_changes"],
+            json!([{"from": "nominal", "to": "estimation", "at": "2026-01-15T10:31:30Z"}])
+        );
+
+        // While open, ten seconds on: the wait counts down, the incident lasts.
+        rig.clock.advance(Duration::from_secs(10));
+        let (_, _, json) = get_json(&rig.app, "/api/dashboard").await;
+        assert_eq!(json["breaker"]["retry_after_s"], 20.0);
+        let (_, _, listed) = get_json(&rig.app, "/api/incidents").await;
+        assert_eq!(listed["incidents"][0]["duration_s"], 10);
+
+        // The upstream heals; after the open wait, the probe brings nominal back.
+        rig.upstream.set(Behaviour::Live);
+        rig.clock.advance(Duration::from_secs(20));
+        rig.service.refresh().await;
+        let (_, _, json) = get_json(&rig.app, "/api/dashboard").await;
+        assert_eq!(json["mode"], "nominal");
+        assert!(json["incident"].is_null());
+        assert_eq!(json["breaker"]["state"], "closed");
+        assert_eq!(json["last_live_at"], "2026-01-15T10:32:00Z");
+
+        let (_, _, listed) = get_json(&rig.app, "/api/incidents").await;
+        assert_eq!(listed["journal_available"], true);
+        let incidents = array(&listed, "incidents");
+        assert_eq!(incidents.len(), 1, "{listed}");
+        let closed = &incidents[0];
+        assert_eq!(
+            keys(closed),
+            sorted(vec![
+                "id",
+                "component",
+                "kind",
+                "start",
+                "end",
+                "open",
+                "duration_s",
+                "mode_changes",
+                "details",
+                "resolution",
+            ])
+        );
+        assert_eq!(closed["id"], 1);
+        assert_eq!(closed["component"], "weather");
+        assert_eq!(closed["open"], false);
+        assert_eq!(closed["end"], "2026-01-15T10:32:00Z");
+        assert_eq!(closed["duration_s"], 30);
+        assert!(
+            closed["details"]
+                .as_str()
+                .is_some_and(|d| d.contains("503")),
+            "{closed}"
+        );
+        assert!(closed["resolution"].as_str().is_some_and(|r| !r.is_empty()));
+        assert_eq!(
+            closed["mode_changes"],
+            json!([
+                {"from": "nominal", "to": "estimation", "at": "2026-01-15T10:31:30Z"},
+                {"from": "estimation", "to": "nominal", "at": "2026-01-15T10:32:00Z"},
+            ])
         );
     }
 
     #[tokio::test]
+    async fn readers_never_wait_on_a_hanging_upstream() {
+        let rig = rig_with(Behaviour::Hang, true);
+        let refresh = tokio::spawn({
+            let service = rig.service.clone();
+            async move { service.refresh().await }
+        });
+        // The refresh is stuck inside the breaker's 5 s timeout (manual clock).
+        while rig.clock.sleepers() == 0 {
+            tokio::task::yield_now().await;
+        }
+        for uri in ["/api/dashboard", "/readyz", "/api/incidents", "/livez"] {
+            let (status, _, _) = call(&rig.app, Method::GET, uri).await;
+            assert_eq!(status, StatusCode::OK, "{uri}");
+        }
+        let (_, _, ready) = get_json(&rig.app, "/readyz").await;
+        assert_eq!(ready["reason"], "no live data yet");
+        rig.clock.advance(Duration::from_secs(5));
+        refresh.await.expect("the refresh ends");
+        let (_, _, ready) = get_json(&rig.app, "/readyz").await;
+        assert!(
+            ready["reason"]
+                .as_str()
+                .is_some_and(|r| r.contains("timed out")),
+            "{ready}"
+        );
+        let (_, _, listed) = get_json(&rig.app, "/api/incidents").await;
+        assert_eq!(listed["incidents"][0]["kind"], "upstream_timeout");
+    }
+
+    #[tokio::test]
+    async fn livez_and_readyz() {
+        let rig = refreshed(Behaviour::Refused).await;
+        let (status, headers, json) = get_json(&rig.app, "/livez").await;
+        assert_eq!(status, StatusCode::OK);
+        assert_api_headers(&headers);
+        assert_eq!(json, json!({"status": "ok"}));
+
+        let (status, headers, json) = get_json(&rig.app, "/readyz").await;
+        assert_eq!(status, StatusCode::OK);
+        assert_api_headers(&headers);
+        assert_eq!(
+            json,
+            json!({"status": "ready", "mode": "estimation", "degraded": true, "reason": "open-meteo: connection failed: connection refused"})
+        );
+
+        // Before any refresh: ready at once, on the synthetic estimate.
+        let fresh = rig_with(Behaviour::Live, false);
+        let (status, _, json) = get_json(&fresh.app, "/readyz").await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(
+            json,
+            json!({"status": "ready", "mode": "estimation", "degraded": true, "reason": "no live data yet"})
+        );
+        // The handlers read each new snapshot as it is published.
+        fresh.service.refresh().await;
+        let (status, _, json) = get_json(&fresh.app, "/readyz").await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(
+            json,
+            json!({"status": "ready", "mode": "nominal", "degraded": false, "reason": null})
+        );
+    }
+
+    /// A journal with `n` closed incidents, one minute apart, and a rig over it.
+    async fn rig_with_incidents(n: u32) -> Rig {
+        let rig = rig_with(Behaviour::Live, true);
+        let journal = rig.journal.clone().expect("a journal");
+        let t0 = crate::test_support::t0();
+        for i in 0..n {
+            let start = t0 - chrono::Duration::minutes(i64::from(n - i));
+            let id = journal
+                .open_incident(
+                    "weather",
+                    IncidentKind::UpstreamTimeout,
+                    start,
+                    format!("#{i}"),
+                )
+                .expect("append");
+            journal
+                .close_incident(id, start + chrono::Duration::seconds(20), "recovered")
+                .expect("append");
+        }
+        rig
+    }
+
+    #[tokio::test]
+    async fn incidents_are_listed_newest_first() {
+        let rig = rig_with_incidents(3).await;
+        let (status, headers, json) = get_json(&rig.app, "/api/incidents").await;
+        assert_eq!(status, StatusCode::OK);
+        assert_api_headers(&headers);
+        assert_eq!(keys(&json), ["incidents", "journal_available"]);
+        let ids: Vec<&Value> = array(&json, "incidents").iter().map(|i| &i["id"]).collect();
+        assert_eq!(ids, [3, 2, 1]);
+        assert_eq!(
+            json["incidents"][2],
+            json!({
+                "id": 1,
+                "component": "weather",
+                "kind": "upstream_timeout",
+                "start": "2026-01-15T10:27:00Z",
+                "end": "2026-01-15T10:27:20Z",
+                "open": false,
+                "duration_s": 20,
+                "mode_changes": [],
+                "details": "#0",
+                "resolution": "recovered",
+            })
+        );
+    }
+
+    #[tokio::test]
+    async fn incidents_take_a_limit() {
+        let rig = rig_with_incidents(5).await;
+        for (query, expected) in [
+            ("?limit=2", vec![5, 4]),
+            ("?limit=1", vec![5]),
+            ("?limit=1000", vec![5, 4, 3, 2, 1]),
+            ("?limit=3", vec![5, 4, 3]),
+            ("", vec![5, 4, 3, 2, 1]),
+        ] {
+            let uri = format!("/api/incidents{query}");
+            let (status, _, json) = get_json(&rig.app, &uri).await;
+            assert_eq!(status, StatusCode::OK, "{uri}");
+            let ids: Vec<u64> = array(&json, "incidents")
+                .iter()
+                .filter_map(|i| i["id"].as_u64())
+                .collect();
+            assert_eq!(ids, expected, "{uri}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_bad_limit_is_a_json_400() {
+        let rig = rig_with_incidents(1).await;
+        for query in [
+            "limit=0",
+            "limit=1001",
+            "limit=-1",
+            "limit=abc",
+            "limit=",
+            "limit=2.5",
+            "limit=99999999999999999999999",
+            "limit=1&limit=2",
+            "limt=5",
+        ] {
+            let uri = format!("/api/incidents?{query}");
+            let (status, headers, json) = get_json(&rig.app, &uri).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}: {json}");
+            assert_api_headers(&headers);
+            assert_eq!(json["error"]["code"], "bad_request", "{uri}");
+            assert!(
+                json["error"]["message"]
+                    .as_str()
+                    .is_some_and(|m| !m.is_empty()),
+                "{uri}: {json}"
+            );
+        }
+        let (_, _, json) = get_json(&rig.app, "/api/incidents?limit=0").await;
+        assert_eq!(
+            json["error"]["message"],
+            "limit must be a whole number from 1 to 1000, not \"0\""
+        );
+    }
+
+    #[tokio::test]
+    async fn without_a_journal_the_list_is_empty() {
+        let rig = rig_with(Behaviour::Refused, false);
+        rig.service.refresh().await;
+        let (status, _, json) = get_json(&rig.app, "/api/incidents?limit=5").await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(json, json!({"incidents": [], "journal_available": false}));
+        // A bad limit is still refused.
+        let (status, _, _) = get_json(&rig.app, "/api/incidents?limit=0").await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        // The dashboard has no incident id to show.
+        let (_, _, json) = get_json(&rig.app, "/api/dashboard").await;
+        assert_eq!(json["mode"], "estimation");
+        assert!(json["incident"].is_null());
+    }
+
+    #[tokio::test]
     async fn unknown_paths_get_a_json_404() {
+        let rig = rig_with(Behaviour::Refused, false);
         for uri in [
             "/nope",
             "/api",
             "/api/dashboard/extra",
+            "/api/incidents/1",
             "/api/predictions",
             "/%2e%2e/etc/passwd",
         ] {
-            let (status, headers, json) = get_json(app(estimation()), uri).await;
+            let (status, headers, json) = get_json(&rig.app, uri).await;
             assert_eq!(status, StatusCode::NOT_FOUND, "{uri}");
             assert_api_headers(&headers);
             assert_eq!(json["error"]["code"], "not_found", "{uri}");
@@ -328,12 +607,14 @@ mod tests {
 
     #[tokio::test]
     async fn wrong_methods_get_a_json_405() {
+        let rig = rig_with(Behaviour::Refused, false);
         for (method, uri) in [
             (Method::POST, "/api/dashboard"),
+            (Method::DELETE, "/api/incidents"),
             (Method::DELETE, "/livez"),
             (Method::PUT, "/"),
         ] {
-            let (status, headers, body) = call(app(estimation()), method.clone(), uri).await;
+            let (status, headers, body) = call(&rig.app, method.clone(), uri).await;
             assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{method} {uri}");
             assert_api_headers(&headers);
             let allow = headers
@@ -352,14 +633,18 @@ mod tests {
 
     #[tokio::test]
     async fn head_works_on_the_api() {
-        let (status, _, body) = call(app(estimation()), Method::HEAD, "/api/dashboard").await;
-        assert_eq!(status, StatusCode::OK);
-        assert!(body.is_empty());
+        let rig = rig_with(Behaviour::Refused, true);
+        for uri in ["/api/dashboard", "/api/incidents"] {
+            let (status, _, body) = call(&rig.app, Method::HEAD, uri).await;
+            assert_eq!(status, StatusCode::OK, "{uri}");
+            assert!(body.is_empty(), "{uri}");
+        }
     }
 
     #[tokio::test]
     async fn the_page_is_embedded_and_offline() {
-        let (status, headers, body) = call(app(estimation()), Method::GET, "/").await;
+        let rig = rig_with(Behaviour::Refused, false);
+        let (status, headers, body) = call(&rig.app, Method::GET, "/").await;
         assert_eq!(status, StatusCode::OK);
         let content_type = headers
             .get(header::CONTENT_TYPE)
@@ -383,6 +668,9 @@ mod tests {
         assert!(page.contains("Mode Estimation — données simulées"));
         assert!(page.contains("Estimation mode — simulated data"));
         assert!(page.contains("/api/dashboard"));
+        assert!(page.contains("/api/incidents"));
+        assert!(page.contains(r#"id="breaker""#));
+        assert!(page.contains(r#"id="incident""#));
         // Nothing from outside: the only URL is the SVG namespace, no external script or style.
         let outside = page.replace("http://www.w3.org/2000/svg", "");
         assert!(
@@ -405,7 +693,7 @@ mod tests {
                 header::CACHE_CONTROL,
                 HeaderValue::from_static("no-store"),
             ));
-        let (status, headers, body) = call(app, Method::GET, "/boom").await;
+        let (status, headers, body) = call(&app, Method::GET, "/boom").await;
         assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
         assert_eq!(
             headers
@@ -415,17 +703,5 @@ mod tests {
         );
         let json: Value = serde_json::from_slice(&body).expect("JSON");
         assert_eq!(json["error"]["code"], "internal");
-    }
-
-    #[tokio::test]
-    async fn the_snapshot_is_swapped_atomically() {
-        let (tx, rx) = tokio::sync::watch::channel(Arc::new(estimation()));
-        let state = AppState::new(rx).with_clock(Arc::new(now));
-        let app = router(state);
-        let (_, _, before) = get_json(app.clone(), "/readyz").await;
-        assert_eq!(before["mode"], "estimation");
-        tx.send(Arc::new(nominal())).expect("a receiver");
-        let (_, _, after) = get_json(app, "/readyz").await;
-        assert_eq!(after["mode"], "nominal");
     }
 }

@@ -1,131 +1,35 @@
-//! What the handlers read: an immutable [`Snapshot`] behind an `Arc`, swapped
-//! atomically by the refresh task through a `tokio::sync::watch` channel.
+//! What the handlers read: the [`FailoverService`]'s current snapshot, its
+//! breaker's metrics and the incident journal.
 //!
-//! A handler takes the current `Arc<Snapshot>` (a reference-count bump under
-//! a short read lock) and works from it; it never waits on a refresh and
-//! never calls an upstream.
+//! The failover service (in `spe-core`) owns the data logic: it refreshes
+//! from the live source in the background, falls back to the synthetic
+//! generator, and publishes an immutable snapshot. A handler takes the
+//! current `Arc<WeatherSnapshot>` (a reference-count bump) and works from it;
+//! it never waits on a refresh and never calls an upstream.
 
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use spe_core::{EnergyFrame, KpiConfig, Mode, Site, SyntheticFrames, WeatherFrame};
-use tokio::sync::watch;
+use spe_core::{FailoverService, Journal, KpiConfig, WeatherSnapshot};
 
-/// Everything the dashboard shows, as of one refresh. Never mutated: a
-/// refresh builds a new one and swaps it in.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Snapshot {
-    /// `nominal` when the weather came from the live source, `estimation`
-    /// when it was generated locally.
-    pub mode: Mode,
-    /// When the snapshot was assembled.
-    pub generated_at: DateTime<Utc>,
-    /// The site watched.
-    pub site: Site,
-    /// Hourly weather.
-    pub weather: WeatherFrame,
-    /// Hourly demand and supply by source, computed from [`weather`](Self::weather).
-    pub energy: EnergyFrame,
-    /// Why the service is degraded (machine-oriented, for `/readyz` and the
-    /// logs); `None` in nominal mode.
-    pub reason: Option<String>,
-    /// A sentence for the operator; `None` in nominal mode.
-    pub notice: Option<String>,
-}
-
-impl Snapshot {
-    /// A nominal snapshot from live weather and the energy computed from it.
-    pub fn nominal(
-        site: Site,
-        weather: WeatherFrame,
-        energy: EnergyFrame,
-        generated_at: DateTime<Utc>,
-    ) -> Self {
-        Snapshot {
-            mode: Mode::Nominal,
-            generated_at,
-            site,
-            weather,
-            energy,
-            reason: None,
-            notice: None,
-        }
-    }
-
-    /// An estimation snapshot from synthetic frames; `reason` says why live
-    /// data is not used and ends up in the operator's notice.
-    pub fn estimation(
-        site: Site,
-        frames: SyntheticFrames,
-        generated_at: DateTime<Utc>,
-        reason: impl Into<String>,
-    ) -> Self {
-        let reason = reason.into();
-        let notice = format!(
-            "Live weather data is unavailable ({reason}). The dashboard shows estimates \
-             computed by the local synthetic generator; steering can continue, but check \
-             the figures against other sources."
-        );
-        Snapshot {
-            mode: Mode::Estimation,
-            generated_at,
-            site,
-            weather: frames.weather,
-            energy: frames.energy,
-            reason: Some(reason),
-            notice: Some(notice),
-        }
-    }
-
-    /// Whether the service runs degraded (anything but nominal).
-    pub fn is_degraded(&self) -> bool {
-        self.mode != Mode::Nominal
-    }
-}
-
-/// The current time; injectable so tests can pin it.
-pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
-
-/// The state shared by every handler: the latest snapshot, the clock and the
-/// KPI thresholds. Cheap to clone.
-#[derive(Clone)]
+/// The state shared by every handler: the failover service, the incident
+/// journal (if it could be opened) and the KPI thresholds. Cheap to clone.
+#[derive(Debug, Clone)]
 pub struct AppState {
-    snapshots: watch::Receiver<Arc<Snapshot>>,
-    clock: Clock,
+    service: FailoverService,
+    journal: Option<Journal>,
     kpi_config: Arc<KpiConfig>,
 }
 
-impl std::fmt::Debug for AppState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AppState")
-            .field("snapshot", &*self.snapshots.borrow())
-            .field("kpi_config", &self.kpi_config)
-            .finish_non_exhaustive()
-    }
-}
-
 impl AppState {
-    /// State reading the snapshots published on `snapshots`, with the system
-    /// clock and the default KPI thresholds.
-    pub fn new(snapshots: watch::Receiver<Arc<Snapshot>>) -> Self {
+    /// State reading `service`'s snapshots and `journal`'s incidents (none:
+    /// `/api/incidents` answers an empty list), with the default KPI thresholds.
+    pub fn new(service: FailoverService, journal: Option<Journal>) -> Self {
         AppState {
-            snapshots,
-            clock: Arc::new(Utc::now),
+            service,
+            journal,
             kpi_config: Arc::new(KpiConfig::default()),
         }
-    }
-
-    /// State serving one fixed snapshot forever (tests, demos).
-    pub fn fixed(snapshot: Snapshot) -> Self {
-        // A receiver keeps the last value after its sender is dropped.
-        let (_tx, rx) = watch::channel(Arc::new(snapshot));
-        AppState::new(rx)
-    }
-
-    /// The same state with another clock.
-    pub fn with_clock(mut self, clock: Clock) -> Self {
-        self.clock = clock;
-        self
     }
 
     /// The same state with other KPI thresholds.
@@ -134,14 +38,25 @@ impl AppState {
         self
     }
 
-    /// The latest snapshot.
-    pub fn snapshot(&self) -> Arc<Snapshot> {
-        Arc::clone(&self.snapshots.borrow())
+    /// The failover service.
+    pub fn service(&self) -> &FailoverService {
+        &self.service
     }
 
-    /// The current time.
+    /// The latest snapshot. Never waits.
+    pub fn snapshot(&self) -> Arc<WeatherSnapshot> {
+        self.service.snapshot()
+    }
+
+    /// The incident journal, if there is one.
+    pub fn journal(&self) -> Option<&Journal> {
+        self.journal.as_ref()
+    }
+
+    /// The current time, on the service's clock (so ages and KPIs agree
+    /// with the snapshot's times, and tests can pin it).
     pub fn now(&self) -> DateTime<Utc> {
-        (self.clock)()
+        self.service.now()
     }
 
     /// The KPI thresholds.

@@ -129,21 +129,61 @@ enum PermitKind {
     Closed,
     Probe,
     PassThrough,
+    /// The call has completed: nothing left to release.
+    Done,
 }
 
 /// An admitted call. A probe permit dropped before completion (the call was
 /// cancelled) frees its slot without recording anything.
+///
+/// Two machine words (`shared` and `meta = epoch | kind << 16`): the permit
+/// is moved through `Result`s on the hot path, and word-sized fields keep
+/// those moves free of store-forwarding stalls.
 struct Permit<'a> {
     shared: &'a Shared,
-    kind: PermitKind,
-    epoch: u16,
-    done: bool,
+    meta: u64,
+}
+
+impl<'a> Permit<'a> {
+    #[inline]
+    fn new(shared: &'a Shared, kind: PermitKind, epoch: u16) -> Self {
+        let k = match kind {
+            PermitKind::Closed => 0,
+            PermitKind::Probe => 1,
+            PermitKind::PassThrough => 2,
+            PermitKind::Done => 3,
+        };
+        Permit {
+            shared,
+            meta: u64::from(epoch) | (k << 16),
+        }
+    }
+
+    #[inline]
+    fn kind(&self) -> PermitKind {
+        match self.meta >> 16 {
+            0 => PermitKind::Closed,
+            1 => PermitKind::Probe,
+            2 => PermitKind::PassThrough,
+            _ => PermitKind::Done,
+        }
+    }
+
+    #[inline]
+    fn epoch(&self) -> u16 {
+        self.meta as u16
+    }
+
+    #[inline]
+    fn finish(&mut self) {
+        self.meta = (self.meta & 0xffff) | (3 << 16);
+    }
 }
 
 impl Drop for Permit<'_> {
     fn drop(&mut self) {
-        if !self.done && self.kind == PermitKind::Probe {
-            self.shared.release_probe(self.epoch);
+        if self.kind() == PermitKind::Probe {
+            self.shared.release_probe(self.epoch());
         }
     }
 }
@@ -287,8 +327,8 @@ impl CircuitBreaker {
                 .await
             }
         };
-        if permit.kind == PermitKind::PassThrough {
-            permit.done = true;
+        if permit.kind() == PermitKind::PassThrough {
+            permit.finish();
             return match result {
                 Ok(r) => r.map_err(BreakerError::Inner),
                 Err(after) => Err(BreakerError::Timeout { after }),
@@ -310,8 +350,8 @@ impl CircuitBreaker {
                 )
             }
         };
-        permit.done = true;
         shared.complete(&permit, ending, end);
+        permit.finish();
         out
     }
 
@@ -397,12 +437,7 @@ impl Shared {
             BreakerState::Disabled => PermitKind::PassThrough,
             _ => return self.admit_slow(),
         };
-        Ok(Permit {
-            shared: self,
-            kind,
-            epoch: epoch_of(word),
-            done: false,
-        })
+        Ok(Permit::new(self, kind, epoch_of(word)))
     }
 
     #[cold]
@@ -420,12 +455,7 @@ impl Shared {
         }
         let mut control = self.lock();
         let word = self.word.load(Ordering::Acquire);
-        let permit = |kind, word| Permit {
-            shared: self,
-            kind,
-            epoch: epoch_of(word),
-            done: false,
-        };
+        let permit = |kind, word| Permit::new(self, kind, epoch_of(word));
         match state_of(word) {
             BreakerState::Closed => Ok(permit(PermitKind::Closed, word)),
             BreakerState::Disabled => Ok(permit(PermitKind::PassThrough, word)),
@@ -468,8 +498,8 @@ impl Shared {
     /// Record the end of an admitted call.
     #[inline]
     fn complete(&self, permit: &Permit<'_>, ending: Ending, now: Duration) {
-        match permit.kind {
-            PermitKind::PassThrough => {}
+        match permit.kind() {
+            PermitKind::PassThrough | PermitKind::Done => {}
             PermitKind::Closed => {
                 let outcome = match ending {
                     Ending::Success { slow } => Outcome {
@@ -485,13 +515,13 @@ impl Shared {
                         return;
                     }
                 };
-                if let Some(counts) = self.window.record(permit.epoch, outcome, now) {
+                if let Some(counts) = self.window.record(permit.epoch(), outcome, now) {
                     if let Some(reason) = self.trip_reason(counts) {
-                        self.trip(permit.epoch, reason, now);
+                        self.trip(permit.epoch(), reason, now);
                     }
                 }
             }
-            PermitKind::Probe => self.complete_probe(permit.epoch, ending, now),
+            PermitKind::Probe => self.complete_probe(permit.epoch(), ending, now),
         }
     }
 

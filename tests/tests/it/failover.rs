@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
 use spe_core::{
-    BreakerConfig, BreakerState, FailoverConfig, FailoverService, IncidentKind, Journal, ManualClock, Mode, OpenMeteo,
-    OpenMeteoConfig, Provenance, RefreshOutcome, Site,
+    BreakerConfig, BreakerState, FailoverConfig, FailoverService, IncidentKind, Journal,
+    ManualClock, Mode, OpenMeteo, OpenMeteoConfig, Provenance, RefreshOutcome, Site,
 };
 use spe_tests::{Behavior, FakeOpenMeteo, fixture};
 
@@ -109,15 +109,24 @@ async fn failover_survives_every_misbehaviour_and_recovers_by_itself() {
         assert_eq!(snap.mode, Mode::Nominal, "served from the last good data");
         assert_eq!(snap.weather.provenance(), Provenance::Live);
     }
-    assert!(!refresh.is_finished(), "the refresh is still waiting on the upstream");
+    assert!(
+        !refresh.is_finished(),
+        "the refresh is still waiting on the upstream"
+    );
     r.clock.advance(Duration::from_secs(5));
-    assert!(matches!(refresh.await.unwrap(), RefreshOutcome::TimedOut(_)));
+    assert!(matches!(
+        refresh.await.unwrap(),
+        RefreshOutcome::TimedOut(_)
+    ));
     assert_estimating(&r, IncidentKind::UpstreamTimeout);
     heal(&r).await;
 
     // 2. 503 with a JSON body; 3. a body cut in the middle; 4. garbage.
     let cases = [
-        (Behavior::service_unavailable_json(), IncidentKind::Upstream5xx),
+        (
+            Behavior::service_unavailable_json(),
+            IncidentKind::Upstream5xx,
+        ),
         (
             Behavior::CutBody {
                 body: fixture("paris_72h_last_23_null.json"),
@@ -130,7 +139,10 @@ async fn failover_survives_every_misbehaviour_and_recovers_by_itself() {
     for (behavior, kind) in cases {
         r.fake.set_behavior(behavior.clone());
         let outcome = r.service.refresh().await;
-        assert!(matches!(outcome, RefreshOutcome::Failed(_)), "{behavior:?}: {outcome:?}");
+        assert!(
+            matches!(outcome, RefreshOutcome::Failed(_)),
+            "{behavior:?}: {outcome:?}"
+        );
         assert_estimating(&r, kind);
         // Retrying while it still misbehaves keeps the same incident.
         r.clock.advance(r.service.next_delay(&outcome));
@@ -146,13 +158,23 @@ async fn failover_survives_every_misbehaviour_and_recovers_by_itself() {
     for i in &incidents {
         assert!(!i.is_open(), "{i:?}");
         let changes: Vec<_> = i.mode_changes.iter().map(|c| (c.from, c.to)).collect();
-        assert_eq!(changes, [(Mode::Nominal, Mode::Estimation), (Mode::Estimation, Mode::Nominal)]);
+        assert_eq!(
+            changes,
+            [
+                (Mode::Nominal, Mode::Estimation),
+                (Mode::Estimation, Mode::Nominal)
+            ]
+        );
     }
     let mut events = Vec::new();
     while let Ok(e) = modes.try_recv() {
         events.push((e.from, e.to));
     }
     assert_eq!(events.len(), 10);
-    assert!(events.chunks(2).all(|p| p == [(Mode::Nominal, Mode::Estimation), (Mode::Estimation, Mode::Nominal)]));
+    assert!(events.chunks(2).all(|p| p
+        == [
+            (Mode::Nominal, Mode::Estimation),
+            (Mode::Estimation, Mode::Nominal)
+        ]));
     assert!(r.journal.open_incidents().is_empty());
 }

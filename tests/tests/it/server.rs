@@ -1,5 +1,7 @@
-//! End-to-end smoke tests of the example server: the real binary, spawned on
-//! a free loopback port, talking to a fake Open-Meteo or to nothing at all.
+//! End-to-end tests of the example server: the real binary, spawned on a
+//! free loopback port, talking to a fake Open-Meteo (that misbehaves on
+//! demand: the network chaos drill) or to nothing at all, killed and
+//! restarted on its data directory.
 //!
 //! The binary is built once per test run (`cargo build -p spe-server-example`,
 //! a no-op when it is up to date) into the target directory of this test, or
@@ -18,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use spe_core::WeatherVariable;
-use spe_tests::{FakeOpenMeteo, unused_local_addr};
+use spe_tests::{Behavior, FakeOpenMeteo, unused_local_addr};
 
 /// How long the server may take to print its address.
 const STARTUP: Duration = Duration::from_secs(60);
@@ -26,6 +28,16 @@ const STARTUP: Duration = Duration::from_secs(60);
 const SETTLE: Duration = Duration::from_secs(30);
 /// Pause between two polls.
 const POLL_EVERY: Duration = Duration::from_millis(50);
+/// The chaos drill's settings: refresh every second, a 300 ms upstream
+/// timeout, a breaker that waits 1 s (then 2, 4, 8 s…) before a probe.
+const CHAOS_FLAGS: [&str; 6] = [
+    "--refresh-secs",
+    "1",
+    "--upstream-timeout-ms",
+    "300",
+    "--breaker-open-secs",
+    "1",
+];
 
 /// The target directory this test binary was built into:
 /// `CARGO_TARGET_DIR`, else the one holding this executable
@@ -124,13 +136,33 @@ fn fresh_dir() -> PathBuf {
     std::env::temp_dir().join(format!("spe-server-it-{}-{n}-{nanos}", std::process::id()))
 }
 
+/// A data directory shared by several runs of the server, removed on drop.
+struct DataDir(PathBuf);
+
+impl DataDir {
+    fn new() -> DataDir {
+        DataDir(fresh_dir())
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for DataDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// A running server. Dropping it kills the process (even when an assertion
-/// failed) and removes its data directory.
+/// failed) and, if it made its data directory, removes it.
 struct Server {
     child: Child,
     addr: SocketAddr,
     log: Arc<Mutex<Vec<String>>>,
     data_dir: PathBuf,
+    owns_data_dir: bool,
     http: reqwest::Client,
 }
 
@@ -138,7 +170,9 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.data_dir);
+        if self.owns_data_dir {
+            let _ = std::fs::remove_dir_all(&self.data_dir);
+        }
     }
 }
 
@@ -167,7 +201,20 @@ impl Server {
     /// Start the server on a free loopback port with a fresh data directory,
     /// Open-Meteo at `open_meteo_url`, and `extra` flags.
     fn start(open_meteo_url: &str, extra: &[&str]) -> Server {
-        let data_dir = fresh_dir();
+        Server::launch(fresh_dir(), true, open_meteo_url, extra)
+    }
+
+    /// Start the server on `data_dir`, which outlives it.
+    fn start_in(data_dir: &Path, open_meteo_url: &str, extra: &[&str]) -> Server {
+        Server::launch(data_dir.to_path_buf(), false, open_meteo_url, extra)
+    }
+
+    fn launch(
+        data_dir: PathBuf,
+        owns_data_dir: bool,
+        open_meteo_url: &str,
+        extra: &[&str],
+    ) -> Server {
         let mut child = server_command()
             .arg("--addr")
             .arg("127.0.0.1:0")
@@ -207,6 +254,7 @@ impl Server {
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             log,
             data_dir,
+            owns_data_dir,
             http,
         };
         let deadline = Instant::now() + STARTUP;
@@ -238,6 +286,14 @@ impl Server {
                 }
             }
         }
+    }
+
+    /// Kill the process with SIGKILL (no chance to clean up) and wait for it.
+    fn kill(mut self) {
+        self.child
+            .kill()
+            .unwrap_or_else(|e| panic!("cannot kill the server: {e}"));
+        let _ = self.child.wait();
     }
 
     fn url(&self, path: &str) -> String {
@@ -280,6 +336,79 @@ impl Server {
         serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {path}: not JSON ({e}): {body}"))
     }
 
+    /// GET every read endpoint once, asserting that none answers a 5xx (nor
+    /// anything but 200); returns the dashboard and the readiness.
+    async fn sweep(&self) -> (Value, Value) {
+        let mut dashboard = Value::Null;
+        let mut ready = Value::Null;
+        for path in ["/api/dashboard", "/readyz", "/livez", "/api/incidents", "/"] {
+            let (status, _, body) = self.get(path).await;
+            assert!(
+                status < 500,
+                "GET {path} answered {status}: {body}\nlog:\n{}",
+                self.log_text()
+            );
+            assert_eq!(status, 200, "GET {path}: {body}");
+            match path {
+                "/api/dashboard" => dashboard = parse(path, &body),
+                "/readyz" => ready = parse(path, &body),
+                "/api/incidents" => {
+                    parse(path, &body);
+                }
+                "/" => assert!(body.contains("Mode Estimation"), "GET /: {body}"),
+                _ => {}
+            }
+        }
+        (dashboard, ready)
+    }
+
+    /// Sweep every endpoint (see [`sweep`](Self::sweep)) until `done` holds
+    /// for the dashboard and readiness, within [`SETTLE`].
+    async fn sweep_until(
+        &self,
+        what: &str,
+        done: impl Fn(&Value, &Value) -> bool,
+    ) -> (Value, Value) {
+        let deadline = Instant::now() + SETTLE;
+        loop {
+            let (dashboard, ready) = self.sweep().await;
+            if done(&dashboard, &ready) {
+                return (dashboard, ready);
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{what}: not within {SETTLE:?}; last dashboard mode {}, breaker {}, readyz {ready}\nlog:\n{}",
+                dashboard["mode"],
+                dashboard["breaker"],
+                self.log_text()
+            );
+            tokio::time::sleep(POLL_EVERY).await;
+        }
+    }
+
+    /// The incidents listed by `/api/incidents`.
+    async fn incidents(&self) -> Vec<Value> {
+        let json = self.get_json("/api/incidents", 200).await;
+        assert_eq!(json["journal_available"], true, "{json}");
+        json["incidents"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no incident list: {json}"))
+            .clone()
+    }
+
+    /// Wait until the log has a line containing `needle`, within [`SETTLE`].
+    async fn wait_for_log(&self, needle: &str) {
+        let deadline = Instant::now() + SETTLE;
+        while !self.log_text().contains(needle) {
+            assert!(
+                Instant::now() < deadline,
+                "no {needle:?} in the log within {SETTLE:?}:\n{}",
+                self.log_text()
+            );
+            tokio::time::sleep(POLL_EVERY).await;
+        }
+    }
+
     /// Poll `path` until `done` holds for its JSON, within [`SETTLE`].
     async fn poll_json(&self, path: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value {
         let deadline = Instant::now() + SETTLE;
@@ -298,7 +427,10 @@ impl Server {
     }
 }
 
-/// Checks a series object: `time` and every column of the same length.
+fn parse(path: &str, body: &str) -> Value {
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("GET {path}: not JSON ({e}): {body}"))
+}
+
 /// The weather columns of the dashboard, as Open-Meteo names them.
 const WEATHER_COLUMNS: [&str; 4] = [
     WeatherVariable::ALL[0].name(),
@@ -307,6 +439,7 @@ const WEATHER_COLUMNS: [&str; 4] = [
     WeatherVariable::ALL[3].name(),
 ];
 
+/// Checks a series object: `time` and every column of the same length.
 fn assert_series(series: &Value, columns: &[&str]) -> usize {
     let n = series["time"].as_array().map_or(0, Vec::len);
     assert!(n >= 168, "{n} hours");
@@ -321,6 +454,8 @@ async fn without_network_the_server_runs_in_estimation_mode() {
     let nowhere = format!("http://{}", unused_local_addr());
     let server = Server::start(&nowhere, &["--upstream-timeout-ms", "2000"]);
     assert!(server.data_dir.is_dir(), "the data directory is created");
+    assert!(server.data_dir.join("incidents.journal").is_file());
+    assert!(server.data_dir.join("cache").is_dir());
 
     assert_eq!(
         server.get_json("/livez", 200).await,
@@ -360,8 +495,25 @@ async fn without_network_the_server_runs_in_estimation_mode() {
         n
     );
     assert_eq!(dashboard["site"]["name"], "Paris");
-    assert!(dashboard["breaker"].is_null());
+    assert!(
+        matches!(
+            dashboard["breaker"]["state"].as_str(),
+            Some("closed" | "open" | "half_open")
+        ),
+        "{}",
+        dashboard["breaker"]
+    );
     assert!(dashboard["forecast"].is_null());
+    assert!(dashboard["last_live_at"].is_null());
+
+    // The outage is an incident, open; it changed no mode (never nominal).
+    let incidents = server.incidents().await;
+    assert_eq!(incidents.len(), 1, "{incidents:?}");
+    assert_eq!(incidents[0]["open"], true);
+    assert_eq!(incidents[0]["kind"], "upstream_unreachable");
+    assert_eq!(incidents[0]["component"], "weather");
+    assert_eq!(incidents[0]["mode_changes"], serde_json::json!([]));
+    assert_eq!(dashboard["incident"], incidents[0]["id"]);
 
     let (status, _, page) = server.get("/").await;
     assert_eq!(status, 200);
@@ -410,10 +562,256 @@ async fn with_a_healthy_upstream_the_server_goes_nominal() {
     assert_eq!(request.query_param("latitude"), Some("49.25"));
     assert_eq!(request.query_param("timezone"), Some("America/Vancouver"));
 
+    assert_eq!(dashboard["breaker"]["state"], "closed");
+    assert!(dashboard["incident"].is_null());
+    assert!(dashboard["last_live_at"].is_string());
+
     let ready = server.get_json("/readyz", 200).await;
     assert_eq!(
         ready,
         serde_json::json!({"status": "ready", "mode": "nominal", "degraded": false, "reason": null})
+    );
+    assert_eq!(
+        server.get_json("/api/incidents", 200).await,
+        serde_json::json!({"incidents": [], "journal_available": true})
+    );
+}
+
+/// The continuity plan's "network chaos" drill: the upstream hangs, fails,
+/// talks garbage, drops connections; no read endpoint ever answers a 5xx,
+/// the dashboard goes to estimation mode and stays ready, and comes back to
+/// nominal by itself when the upstream heals. The outage is one incident.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn network_chaos_drill() {
+    let fake = FakeOpenMeteo::start().await;
+    let server = Server::start(&fake.base_url(), &CHAOS_FLAGS);
+    server
+        .sweep_until("nominal mode", |d, _| d["mode"] == "nominal")
+        .await;
+    assert!(server.incidents().await.is_empty());
+
+    let mut estimating = false;
+    for behavior in [
+        Behavior::Hang,
+        Behavior::service_unavailable_json(),
+        Behavior::Garbage,
+        Behavior::Closed,
+    ] {
+        fake.set_behavior(behavior.clone());
+        // Counted after the switch: a later connection got this behaviour.
+        let before = fake.connection_count();
+        let what = format!("the server meeting {behavior:?} in estimation mode");
+        server
+            .sweep_until(&what, |dashboard, ready| {
+                if estimating || dashboard["mode"] == "estimation" {
+                    // Once estimating, it stays so, and says so, while the upstream misbehaves.
+                    assert_eq!(dashboard["mode"], "estimation", "{what}");
+                    assert_eq!(dashboard["weather"]["provenance"], "synthetic");
+                    assert!(dashboard["notice"].as_str().is_some_and(|n| !n.is_empty()));
+                    assert!(dashboard["incident"].is_u64(), "{}", dashboard["incident"]);
+                    assert!(dashboard["kpis"]["demand_mw"]["value"].is_number());
+                    if ready["mode"] == "estimation" {
+                        assert_eq!(ready["status"], "ready");
+                        assert_eq!(ready["degraded"], true, "{ready}");
+                        assert!(ready["reason"].as_str().is_some_and(|r| !r.is_empty()));
+                    }
+                }
+                fake.connection_count() > before && dashboard["mode"] == "estimation"
+            })
+            .await;
+        estimating = true;
+    }
+    // Every call fails: the breaker opens (if it has not yet) and waits.
+    let (dashboard, _) = server
+        .sweep_until("an open breaker", |d, _| d["breaker"]["state"] == "open")
+        .await;
+    assert!(dashboard["breaker"]["retry_after_s"].is_number());
+    let incident = dashboard["incident"].clone();
+
+    // The upstream heals: the breaker's probe brings nominal back by itself.
+    fake.set_behavior(Behavior::Healthy);
+    let (dashboard, ready) = server
+        .sweep_until("back to nominal", |d, _| d["mode"] == "nominal")
+        .await;
+    assert_eq!(dashboard["weather"]["provenance"], "live");
+    assert!(dashboard["notice"].is_null());
+    assert!(dashboard["incident"].is_null());
+    assert_eq!(dashboard["breaker"]["state"], "closed");
+    assert_eq!(ready["degraded"], false);
+
+    // One outage, one incident: closed (the close lands just after the
+    // switch back), with both mode changes.
+    let deadline = Instant::now() + SETTLE;
+    let incidents = loop {
+        let incidents = server.incidents().await;
+        if incidents.iter().all(|i| i["open"] == false) || Instant::now() >= deadline {
+            break incidents;
+        }
+        tokio::time::sleep(POLL_EVERY).await;
+    };
+    assert_eq!(incidents.len(), 1, "{incidents:#?}");
+    let i = &incidents[0];
+    assert_eq!(i["id"], incident);
+    assert_eq!(i["open"], false, "{i}");
+    assert_eq!(i["component"], "weather");
+    assert_eq!(i["kind"], "upstream_timeout", "the drill began with a hang");
+    assert!(i["end"].is_string());
+    assert!(i["duration_s"].as_u64().is_some_and(|d| d >= 1), "{i}");
+    assert!(i["resolution"].as_str().is_some_and(|r| !r.is_empty()));
+    let changes: Vec<(&str, &str)> = i["mode_changes"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|c| {
+                    (
+                        c["from"].as_str().unwrap_or(""),
+                        c["to"].as_str().unwrap_or(""),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(
+        changes,
+        [("nominal", "estimation"), ("estimation", "nominal")],
+        "{i}"
+    );
+}
+
+/// A server killed without warning (SIGKILL) comes back on its data
+/// directory at once, with the upstream down: the incident journal is
+/// intact and the dashboard answers from the first request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_server_restarts_with_its_journal() {
+    let dir = DataDir::new();
+    let fake = FakeOpenMeteo::start().await;
+    let first = Server::start_in(dir.path(), &fake.base_url(), &CHAOS_FLAGS);
+    first
+        .poll_json("/api/dashboard", "nominal mode", |j| j["mode"] == "nominal")
+        .await;
+    // One outage and its recovery, so the journal has something to keep.
+    fake.set_behavior(Behavior::service_unavailable_json());
+    first
+        .poll_json("/api/dashboard", "estimation mode", |j| {
+            j["mode"] == "estimation"
+        })
+        .await;
+    fake.set_behavior(Behavior::Healthy);
+    first
+        .poll_json("/api/dashboard", "nominal again", |j| {
+            j["mode"] == "nominal"
+        })
+        .await;
+    let deadline = Instant::now() + SETTLE;
+    let before = loop {
+        let incidents = first.incidents().await;
+        if incidents.len() == 1 && incidents[0]["open"] == false {
+            break incidents;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "one closed incident: {incidents:#?}"
+        );
+        tokio::time::sleep(POLL_EVERY).await;
+    };
+    first.kill();
+    drop(fake);
+
+    // Back, with the upstream down (nothing listens there).
+    let nowhere = format!("http://{}", unused_local_addr());
+    let second = Server::start_in(dir.path(), &nowhere, &CHAOS_FLAGS);
+    let dashboard = second.get_json("/api/dashboard", 200).await;
+    assert!(dashboard["kpis"]["demand_mw"]["value"].is_number());
+    // The first snapshot was the live weather cached by the first run.
+    second.wait_for_log("first snapshot ready").await;
+    let log = second.log_text();
+    let ready_line = log
+        .lines()
+        .find(|l| l.contains("first snapshot ready"))
+        .unwrap_or_default();
+    assert!(
+        ready_line.contains("mode=nominal") && ready_line.contains("cached"),
+        "{ready_line}"
+    );
+    match dashboard["mode"].as_str() {
+        // Before the first refresh failed: the cached live weather.
+        Some("nominal") => assert_eq!(dashboard["weather"]["provenance"], "cached"),
+        // After: the synthetic estimate.
+        Some("estimation") => assert_eq!(dashboard["weather"]["provenance"], "synthetic"),
+        other => panic!("mode {other:?}"),
+    }
+
+    // The journal of the first run is served unchanged; the dead upstream
+    // is a new incident after it.
+    let after = second.incidents().await;
+    let old_id = before[0]["id"].as_u64().unwrap_or(0);
+    let kept: Vec<&Value> = after
+        .iter()
+        .filter(|i| i["id"].as_u64().is_some_and(|id| id <= old_id))
+        .collect();
+    assert_eq!(kept, before.iter().collect::<Vec<_>>());
+    let deadline = Instant::now() + SETTLE;
+    let newest = loop {
+        let incidents = second.incidents().await;
+        if incidents.len() == before.len() + 1 {
+            break incidents[0].clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "a new incident for the dead upstream: {incidents:#?}"
+        );
+        tokio::time::sleep(POLL_EVERY).await;
+    };
+    assert_eq!(newest["id"], old_id + 1);
+    assert_eq!(newest["open"], true);
+    assert_eq!(newest["kind"], "upstream_unreachable");
+    assert_eq!(
+        newest["mode_changes"][0]["from"], "nominal",
+        "it started nominal, from the cache: {newest}"
+    );
+    let ready = second.get_json("/readyz", 200).await;
+    assert_eq!(ready["degraded"], true);
+}
+
+/// SIGTERM: the server stops accepting, stops its refresh loop and exits 0.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_the_server_cleanly() {
+    let nowhere = format!("http://{}", unused_local_addr());
+    let mut server = Server::start(&nowhere, &[]);
+    assert_eq!(
+        server.get_json("/livez", 200).await,
+        serde_json::json!({"status": "ok"})
+    );
+    let sent = Command::new("kill")
+        .args(["-TERM", &server.child.id().to_string()])
+        .status()
+        .unwrap_or_else(|e| panic!("cannot run kill: {e}"));
+    assert!(sent.success());
+    let deadline = Instant::now() + SETTLE;
+    let status = loop {
+        if let Some(status) = server
+            .child
+            .try_wait()
+            .unwrap_or_else(|e| panic!("cannot wait for the server: {e}"))
+        {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still running {SETTLE:?} after SIGTERM; log:\n{}",
+            server.log_text()
+        );
+        tokio::time::sleep(POLL_EVERY).await;
+    };
+    assert!(status.success(), "{status}; log:\n{}", server.log_text());
+    server.wait_for_log("refresh loop stopped").await;
+    server.wait_for_log("shutting down").await;
+    let log = server.log_text();
+    assert!(
+        log.lines()
+            .any(|l| l.trim_end().ends_with(" stopped") && !l.contains("refresh loop")),
+        "{log}"
     );
 }
 

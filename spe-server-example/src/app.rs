@@ -1,0 +1,561 @@
+//! Start-up wiring and the serving loop: the data directory, the incident
+//! journal, the weather cache, the Open-Meteo client and spe-core's
+//! [`FailoverService`] over them ([`App::open`]); then the HTTP server and the
+//! service's refresh loop, with a graceful stop ([`App::serve`]).
+//!
+//! Availability comes first: a data directory that cannot be created, a
+//! journal that cannot be opened (e.g. a damaged header) or a cache that
+//! cannot be opened is logged at `error` and the server runs without it.
+//! Damage found and repaired at open (cache files quarantined, journal
+//! regions skipped) is journaled as an incident (`cache_corrupt`,
+//! `journal_corrupt`), opened and closed at once. Only invalid settings stop
+//! the start ([`StartError`]).
+
+use std::fmt;
+use std::future::Future;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use spe_core::{
+    Cache, CacheConfig, DataSource, FailoverError, FailoverService, IncidentKind, Journal,
+    LoadReport, OpenMeteo, SiteError, SourceError, WeatherFrame,
+};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::config::Config;
+use crate::routes::router;
+use crate::state::AppState;
+
+/// Name of the weather cache in the cache directory.
+pub const WEATHER_CACHE: &str = "weather";
+/// Component name of incidents about the caches.
+pub const CACHE_COMPONENT: &str = "cache";
+/// Component name of incidents about the journal itself.
+pub const JOURNAL_COMPONENT: &str = "journal";
+/// How long [`App::serve`] waits for the refresh loop to stop once the HTTP
+/// server is done (a refresh in flight is bounded by the upstream timeout).
+const RUN_STOP_GRACE: Duration = Duration::from_secs(10);
+
+/// Why the server cannot start: invalid settings.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum StartError {
+    /// `--latitude`, `--longitude` or `--timezone` is invalid.
+    Site(SiteError),
+    /// `--open-meteo-url` or `--upstream-timeout-ms` is invalid.
+    OpenMeteo(SourceError),
+    /// The failover settings (refresh, breaker) are invalid.
+    Failover(FailoverError),
+}
+
+impl fmt::Display for StartError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StartError::Site(e) => {
+                write!(f, "invalid site (--latitude, --longitude, --timezone): {e}")
+            }
+            StartError::OpenMeteo(e) => write!(
+                f,
+                "invalid Open-Meteo settings (--open-meteo-url, --upstream-timeout-ms): {e}"
+            ),
+            StartError::Failover(e) => write!(
+                f,
+                "invalid failover settings (--refresh-secs, --upstream-timeout-ms, --breaker-open-secs): {e}"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for StartError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            StartError::Site(e) => Some(e),
+            StartError::OpenMeteo(e) => Some(e),
+            StartError::Failover(e) => Some(e),
+        }
+    }
+}
+
+/// The wired-up application: the failover service and the journal it
+/// writes to.
+#[derive(Debug, Clone)]
+pub struct App {
+    service: FailoverService,
+    journal: Option<Journal>,
+}
+
+impl App {
+    /// Wire the application for `config`, with Open-Meteo as the live source.
+    /// Blocking (it opens files): call it at start-up.
+    pub fn open(config: &Config) -> Result<App, StartError> {
+        let source = OpenMeteo::new(config.open_meteo()).map_err(StartError::OpenMeteo)?;
+        App::open_with(config, Arc::new(source))
+    }
+
+    /// Wire the application for `config` with `primary` as the live source.
+    /// Settings are checked before anything is touched on disk. The first
+    /// snapshot is ready when this returns: the cached live weather if recent
+    /// enough, else the synthetic estimate.
+    pub fn open_with(config: &Config, primary: Arc<dyn DataSource>) -> Result<App, StartError> {
+        let site = config.site().map_err(StartError::Site)?;
+        let failover = config.failover();
+        failover
+            .breaker
+            .validate()
+            .map_err(|e| StartError::Failover(e.into()))?;
+
+        let now = Utc::now();
+        if let Err(e) = std::fs::create_dir_all(&config.data_dir) {
+            tracing::error!(
+                data_dir = %config.data_dir.display(),
+                error = %e,
+                "cannot create the data directory; running without what it should hold"
+            );
+        }
+        let journal = open_journal(&config.journal_path(), now);
+        let cache = open_cache(&config.cache_dir(), journal.as_ref(), now);
+
+        let mut builder = FailoverService::builder(site, primary).config(failover);
+        if let Some(journal) = &journal {
+            builder = builder.journal(journal.clone());
+        }
+        if let Some(cache) = cache {
+            builder = builder.cache(cache);
+        }
+        let service = builder.build().map_err(StartError::Failover)?;
+        let first = service.snapshot();
+        tracing::info!(mode = %first.mode, provenance = first.weather.provenance().name(), "first snapshot ready");
+        Ok(App { service, journal })
+    }
+
+    /// The failover service.
+    pub fn service(&self) -> &FailoverService {
+        &self.service
+    }
+
+    /// The incident journal, if it could be opened.
+    pub fn journal(&self) -> Option<&Journal> {
+        self.journal.as_ref()
+    }
+
+    /// The handlers' state.
+    pub fn state(&self) -> AppState {
+        AppState::new(self.service.clone(), self.journal.clone())
+    }
+
+    /// Serve on `listener` and run the service's refresh loop until
+    /// `shutdown` resolves; then stop accepting, let the requests in flight
+    /// finish, stop the refresh loop and wait for it (a refresh in flight is
+    /// bounded by the upstream timeout).
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let (stop, stopped) = watch::channel(false);
+        let refresh = tokio::spawn({
+            let service = self.service.clone();
+            async move { service.run(stopped).await }
+        });
+        let served = axum::serve(listener, router(self.state()))
+            .with_graceful_shutdown(shutdown)
+            .await;
+        let _ = stop.send(true);
+        match tokio::time::timeout(RUN_STOP_GRACE, refresh).await {
+            Ok(Ok(())) => tracing::info!("refresh loop stopped"),
+            Ok(Err(e)) => tracing::error!(error = %e, "the refresh loop failed"),
+            Err(_) => tracing::warn!(
+                "the refresh loop did not stop within {RUN_STOP_GRACE:?}; leaving it behind"
+            ),
+        }
+        served
+    }
+}
+
+/// The file name of `path`, for incident details (no machine paths).
+fn file_name(path: &Path) -> String {
+    path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )
+}
+
+/// Open the journal; on failure log and run without one. Damage skipped in
+/// the middle of the file is journaled as a `journal_corrupt` incident.
+fn open_journal(path: &Path, now: DateTime<Utc>) -> Option<Journal> {
+    let journal = match Journal::open(path) {
+        Ok(journal) => journal,
+        Err(e) => {
+            tracing::error!(
+                path = %path.display(),
+                error = %e,
+                "cannot open the incident journal; running without one (incidents are only logged)"
+            );
+            return None;
+        }
+    };
+    let report = journal.open_report();
+    if report.torn_tail_bytes > 0 {
+        tracing::warn!(
+            bytes = report.torn_tail_bytes,
+            "incident journal: cut a torn last record (an interrupted write)"
+        );
+    }
+    for ignored in &report.ignored_events {
+        tracing::warn!(offset = ignored.offset, reason = %ignored.reason, "incident journal: record left out");
+    }
+    if !report.corrupt_regions.is_empty() {
+        let regions: Vec<String> = report
+            .corrupt_regions
+            .iter()
+            .map(|r| {
+                let reason = serde_json::to_value(r.reason)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_else(|| format!("{:?}", r.reason));
+                format!("{} bytes at offset {} ({reason})", r.len, r.offset)
+            })
+            .collect();
+        let details = format!(
+            "{}: skipped {} damaged region(s): {}",
+            file_name(path),
+            regions.len(),
+            regions.join("; ")
+        );
+        tracing::error!(%details, "incident journal damaged");
+        record_repaired(
+            &journal,
+            JOURNAL_COMPONENT,
+            IncidentKind::JournalCorrupt,
+            now,
+            details,
+            "damaged regions skipped on open; the records around them were read",
+        );
+    }
+    Some(journal)
+}
+
+/// Open the weather cache; on failure log and run without one. Files found
+/// corrupt (quarantined) or unreadable are journaled as a `cache_corrupt`
+/// incident.
+fn open_cache(
+    dir: &Path,
+    journal: Option<&Journal>,
+    now: DateTime<Utc>,
+) -> Option<Cache<WeatherFrame>> {
+    let (cache, report) =
+        match Cache::<WeatherFrame>::open(dir, WEATHER_CACHE, CacheConfig::default()) {
+            Ok(opened) => opened,
+            Err(e) => {
+                tracing::error!(
+                    dir = %dir.display(),
+                    error = %e,
+                    "cannot open the weather cache; running without one"
+                );
+                return None;
+            }
+        };
+    for removed in &report.removed_temp_files {
+        tracing::info!(file = %file_name(removed), "weather cache: removed a write left over from a crash");
+    }
+    if !report.is_clean() {
+        let details = cache_details(&report);
+        tracing::error!(%details, "weather cache damaged");
+        if let Some(journal) = journal {
+            let resolution = match report.loaded {
+                Some(generation) => format!(
+                    "corrupt files set aside; serving generation {generation}"
+                ),
+                None => "corrupt files set aside; no valid generation left, starting without cached weather".to_owned(),
+            };
+            record_repaired(
+                journal,
+                CACHE_COMPONENT,
+                IncidentKind::CacheCorrupt,
+                now,
+                details,
+                resolution,
+            );
+        }
+    }
+    Some(cache)
+}
+
+/// What the cache's load report says, file by file.
+fn cache_details(report: &LoadReport) -> String {
+    let mut parts: Vec<String> = report
+        .quarantined
+        .iter()
+        .map(|q| match &q.moved_to {
+            Some(to) => format!(
+                "quarantined {} ({}) as {}",
+                file_name(&q.path),
+                q.reason,
+                file_name(to)
+            ),
+            None => format!(
+                "{} is corrupt ({}) but could not be moved aside",
+                file_name(&q.path),
+                q.reason
+            ),
+        })
+        .collect();
+    parts.extend(
+        report
+            .unreadable
+            .iter()
+            .map(|u| format!("{} unreadable ({})", file_name(&u.path), u.error)),
+    );
+    format!("{WEATHER_CACHE} cache: {}", parts.join("; "))
+}
+
+/// Journal damage found and repaired at start-up: an incident opened and
+/// closed at once.
+fn record_repaired(
+    journal: &Journal,
+    component: &str,
+    kind: IncidentKind,
+    now: DateTime<Utc>,
+    details: String,
+    resolution: impl Into<String>,
+) {
+    let recorded = journal
+        .open_incident(component, kind, now, details)
+        .and_then(|id| journal.close_incident(id, now, resolution));
+    if let Err(e) = recorded {
+        tracing::error!(error = %e, %kind, "could not journal the incident");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::{Behaviour, TempDir, Upstream};
+    use clap::Parser as _;
+    use spe_core::{Mode, Provenance};
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    fn config(data_dir: &Path) -> Config {
+        let mut args: Vec<std::ffi::OsString> = [
+            "spe-server-example",
+            "--addr",
+            "127.0.0.1:0",
+            "--latitude",
+            "48.85",
+            "--longitude",
+            "2.35",
+            "--timezone",
+            "Europe/Paris",
+            "--data-dir",
+        ]
+        .iter()
+        .map(Into::into)
+        .collect();
+        args.push(data_dir.into());
+        Config::try_parse_from(args).expect("valid flags")
+    }
+
+    fn open(dir: &Path, behaviour: Behaviour) -> App {
+        App::open_with(&config(dir), Upstream::new(behaviour)).expect("starts")
+    }
+
+    #[tokio::test]
+    async fn an_empty_data_directory_is_set_up() {
+        let tmp = TempDir::new();
+        let data = tmp.path().join("nested").join("data");
+        let app = open(&data, Behaviour::Refused);
+        assert!(data.join("incidents.journal").is_file());
+        assert!(data.join("cache").is_dir());
+        let journal = app.journal().expect("a journal");
+        assert!(journal.open_report().created);
+        assert!(journal.incidents(..).is_empty());
+        let first = app.service().snapshot();
+        assert_eq!(first.mode, Mode::Estimation);
+        assert_eq!(first.weather.provenance(), Provenance::Synthetic);
+    }
+
+    #[tokio::test]
+    async fn live_weather_is_cached_and_served_after_a_restart() {
+        let tmp = TempDir::new();
+        let app = open(tmp.path(), Behaviour::Live);
+        app.service().refresh().await;
+        assert_eq!(app.service().snapshot().mode, Mode::Nominal);
+        drop(app);
+        let app = open(tmp.path(), Behaviour::Refused);
+        let first = app.service().snapshot();
+        assert_eq!(first.mode, Mode::Nominal);
+        assert_eq!(first.weather.provenance().name(), "cached");
+    }
+
+    #[tokio::test]
+    async fn a_corrupt_cache_file_is_quarantined_and_journaled() {
+        let tmp = TempDir::new();
+        let cache_dir = tmp.path().join("cache");
+        std::fs::create_dir_all(&cache_dir).expect("mkdir");
+        std::fs::write(
+            cache_dir.join("weather.00000000000000000001.spc"),
+            b"not a cache file",
+        )
+        .expect("write");
+        let app = open(tmp.path(), Behaviour::Refused);
+        let incidents = app.journal().expect("a journal").incidents(..);
+        assert_eq!(incidents.len(), 1, "{incidents:?}");
+        let i = &incidents[0];
+        assert_eq!(i.kind, IncidentKind::CacheCorrupt);
+        assert_eq!(i.component, "cache");
+        assert!(!i.is_open());
+        assert_eq!(i.end, Some(i.start));
+        assert!(
+            i.details
+                .contains("quarantined weather.00000000000000000001.spc (bad magic"),
+            "{}",
+            i.details
+        );
+        assert!(!i.details.contains(&tmp.path().display().to_string()));
+        assert!(!cache_dir.join("weather.00000000000000000001.spc").exists());
+        assert_eq!(app.service().snapshot().mode, Mode::Estimation);
+    }
+
+    #[tokio::test]
+    async fn a_journal_with_a_bad_header_is_left_alone_and_the_server_runs_without_it() {
+        let tmp = TempDir::new();
+        let path = tmp.path().join("incidents.journal");
+        std::fs::write(&path, b"this is not a journal").expect("write");
+        let app = open(tmp.path(), Behaviour::Refused);
+        assert!(app.journal().is_none());
+        assert_eq!(
+            std::fs::read(&path).expect("read"),
+            b"this is not a journal"
+        );
+        // The service works without it.
+        app.service().refresh().await;
+        assert_eq!(app.service().snapshot().mode, Mode::Estimation);
+        assert_eq!(app.service().snapshot().incident, None);
+    }
+
+    #[tokio::test]
+    async fn damage_in_the_middle_of_the_journal_is_journaled() {
+        let tmp = TempDir::new();
+        let path = tmp.path().join("incidents.journal");
+        {
+            let journal = Journal::open(&path).expect("open");
+            for n in 0..3 {
+                let id = journal
+                    .open_incident(
+                        "weather",
+                        IncidentKind::Upstream5xx,
+                        Utc::now(),
+                        format!("{n}"),
+                    )
+                    .expect("append");
+                journal
+                    .close_incident(id, Utc::now(), "ok")
+                    .expect("append");
+            }
+        }
+        // Flip a byte inside the third record's payload: its checksum fails,
+        // valid records follow, so it is mid-file damage.
+        let mut bytes = std::fs::read(&path).expect("read");
+        let magic = [0xE5, 0x4A, 0x52, 0x1D];
+        let frames: Vec<usize> = bytes
+            .windows(4)
+            .enumerate()
+            .filter(|(_, w)| *w == magic)
+            .map(|(i, _)| i)
+            .collect();
+        assert_eq!(frames.len(), 6, "six records");
+        bytes[frames[2] + 20] ^= 0xFF;
+        std::fs::write(&path, &bytes).expect("write");
+
+        let app = open(tmp.path(), Behaviour::Refused);
+        let journal = app.journal().expect("the journal still opens");
+        assert_eq!(journal.open_report().corrupt_regions.len(), 1);
+        let damaged: Vec<_> = journal
+            .incidents(..)
+            .into_iter()
+            .filter(|i| i.kind == IncidentKind::JournalCorrupt)
+            .collect();
+        assert_eq!(damaged.len(), 1, "{damaged:?}");
+        assert_eq!(damaged[0].component, "journal");
+        assert!(!damaged[0].is_open());
+        assert!(
+            damaged[0]
+                .details
+                .starts_with("incidents.journal: skipped 1 damaged region(s):"),
+            "{}",
+            damaged[0].details
+        );
+    }
+
+    #[test]
+    fn invalid_settings_stop_the_start_before_touching_the_disk() {
+        let tmp = TempDir::new();
+        let data = tmp.path().join("data");
+        let mut bad = config(&data);
+        bad.latitude = 95.0;
+        let e = App::open_with(&bad, Upstream::new(Behaviour::Live)).expect_err("invalid");
+        assert!(matches!(e, StartError::Site(_)));
+        assert!(e.to_string().contains("--latitude"), "{e}");
+        assert!(!data.exists());
+
+        let mut bad = config(&data);
+        bad.open_meteo_url = "not a url".into();
+        let e = App::open(&bad).expect_err("invalid");
+        assert!(matches!(e, StartError::OpenMeteo(_)), "{e}");
+        assert!(!data.exists());
+    }
+
+    /// One HTTP/1.1 request on a fresh connection; the whole answer.
+    async fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
+        let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        stream
+            .write_all(
+                format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+                    .as_bytes(),
+            )
+            .await
+            .expect("send");
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).await.expect("read");
+        answer
+    }
+
+    #[tokio::test]
+    async fn serve_runs_the_refresh_loop_and_stops_on_the_signal() {
+        let tmp = TempDir::new();
+        let upstream = Upstream::new(Behaviour::Live);
+        let app = App::open_with(&config(tmp.path()), upstream.clone()).expect("starts");
+        let service = app.service().clone();
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("address");
+        let (signal, shutdown) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(app.serve(listener, async {
+            let _ = shutdown.await;
+        }));
+
+        // The refresh loop runs: live data arrives.
+        let mut snapshots = service.watch();
+        tokio::time::timeout(
+            Duration::from_secs(30),
+            snapshots.wait_for(|s| s.mode == Mode::Nominal),
+        )
+        .await
+        .expect("nominal in time")
+        .expect("the service is alive");
+        let answer = http_get(addr, "/readyz").await;
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        assert!(answer.contains(r#""mode":"nominal""#), "{answer}");
+
+        let _ = signal.send(());
+        tokio::time::timeout(Duration::from_secs(30), server)
+            .await
+            .expect("stops in time")
+            .expect("no panic")
+            .expect("no I/O error");
+        assert!(tokio::net::TcpStream::connect(addr).await.is_err());
+        assert!(upstream.calls() >= 1);
+    }
+}
