@@ -5,6 +5,7 @@ mod breaker;
 mod cache;
 mod calendar;
 mod failover;
+mod forecast;
 mod frame;
 mod journal;
 mod kpi;
@@ -27,6 +28,10 @@ pub use calendar::{Country, DayType, UnknownCountry, easter_sunday};
 pub use failover::{
     FailoverBuilder, FailoverConfig, FailoverError, FailoverService, ModeEvent, RefreshOutcome,
     WeatherSnapshot,
+};
+pub use forecast::{
+    DEFAULT_MAX_GAP, DynFit, Exog, Fit, Forecast, ForecastError, History, Predict,
+    PredictionInterval, fill_gaps, fill_nan_gaps, validate_levels,
 };
 pub use frame::{
     Column, EnergyColumns, EnergyFrame, SupplySource, WeatherColumns, WeatherFrame, WeatherVariable,

@@ -1,0 +1,313 @@
+//! The unfitted/fitted split: a model configuration is fitted on history
+//! ([`Fit`]) and gives a fitted model that forecasts ([`Predict`]).
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use super::ForecastError;
+
+/// Exogenous regressors: named columns of equal length, one row per time step.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Exog {
+    names: Vec<String>,
+    columns: Vec<Vec<f64>>,
+}
+
+impl Exog {
+    /// Columns by name; all the same length and finite.
+    pub fn new(columns: Vec<(String, Vec<f64>)>) -> Result<Self, ForecastError> {
+        let len = columns.first().map_or(0, |(_, c)| c.len());
+        let mut names = Vec::with_capacity(columns.len());
+        let mut cols = Vec::with_capacity(columns.len());
+        for (name, col) in columns {
+            if col.len() != len {
+                return Err(ForecastError::invalid(format!(
+                    "regressor {name:?} has {} rows, expected {len}",
+                    col.len()
+                )));
+            }
+            if let Some((index, value)) = col
+                .iter()
+                .copied()
+                .enumerate()
+                .find(|(_, v)| !v.is_finite())
+            {
+                return Err(ForecastError::NonFinite { index, value });
+            }
+            if names.contains(&name) {
+                return Err(ForecastError::invalid(format!(
+                    "regressor {name:?} given twice"
+                )));
+            }
+            names.push(name);
+            cols.push(col);
+        }
+        Ok(Exog {
+            names,
+            columns: cols,
+        })
+    }
+
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        self.columns.first().map_or(0, Vec::len)
+    }
+
+    /// Whether there is no row.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The column named `name`.
+    pub fn column(&self, name: &str) -> Option<&[f64]> {
+        self.names
+            .iter()
+            .position(|n| n == name)
+            .map(|i| self.columns[i].as_slice())
+    }
+
+    /// The column names.
+    pub fn names(&self) -> &[String] {
+        &self.names
+    }
+}
+
+/// What a model is fitted on: the observations (finite, equally spaced,
+/// oldest first — see [`fill_gaps`](super::fill_gaps) for missing values),
+/// the seasonal periods, and optional regressors aligned with them.
+#[derive(Debug, Clone, Copy)]
+pub struct History<'a> {
+    /// The observations.
+    pub y: &'a [f64],
+    /// Seasonal periods in steps (e.g. `[24, 168]` for hourly data), shortest first.
+    pub periods: &'a [usize],
+    /// Regressors, one row per observation.
+    pub exog: Option<&'a Exog>,
+}
+
+impl<'a> History<'a> {
+    /// A history of plain observations with seasonal periods.
+    pub fn new(y: &'a [f64], periods: &'a [usize]) -> Self {
+        History {
+            y,
+            periods,
+            exog: None,
+        }
+    }
+
+    /// Check the observations are finite and the periods sensible.
+    pub fn validate(&self) -> Result<(), ForecastError> {
+        if let Some((index, value)) = self
+            .y
+            .iter()
+            .copied()
+            .enumerate()
+            .find(|(_, v)| !v.is_finite())
+        {
+            return Err(ForecastError::NonFinite { index, value });
+        }
+        if let Some(p) = self.periods.iter().find(|p| **p < 2) {
+            return Err(ForecastError::invalid(format!(
+                "seasonal period {p} is less than 2"
+            )));
+        }
+        if let Some(exog) = self.exog {
+            if exog.len() != self.y.len() {
+                return Err(ForecastError::invalid(format!(
+                    "regressors have {} rows for {} observations",
+                    exog.len(),
+                    self.y.len()
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A prediction interval at one level.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PredictionInterval {
+    /// Nominal coverage in percent (e.g. 80, 95).
+    pub level: f64,
+    /// Lower bounds, one per step.
+    pub lower: Vec<f64>,
+    /// Upper bounds, one per step.
+    pub upper: Vec<f64>,
+}
+
+/// A forecast: the mean path, prediction intervals, and the model that made it.
+///
+/// ```
+/// use spe_core::{Forecast, PredictionInterval};
+///
+/// let f = Forecast::new(
+///     "seasonal_naive",
+///     vec![10.0, 12.0],
+///     vec![PredictionInterval { level: 80.0, lower: vec![8.0, 9.0], upper: vec![12.0, 15.0] }],
+/// ).unwrap();
+/// assert_eq!(f.horizon(), 2);
+/// assert_eq!(f.lower(80.0), Some(&[8.0, 9.0][..]));
+/// assert_eq!(f.upper(95.0), None);
+/// assert!(Forecast::new("bad", vec![f64::NAN], vec![]).is_err());
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Forecast {
+    model: String,
+    mean: Vec<f64>,
+    intervals: Vec<PredictionInterval>,
+}
+
+/// Check interval levels: each in (0, 100), no duplicate.
+pub fn validate_levels(levels: &[f64]) -> Result<(), ForecastError> {
+    for (i, l) in levels.iter().enumerate() {
+        if !(l.is_finite() && *l > 0.0 && *l < 100.0) {
+            return Err(ForecastError::invalid(format!(
+                "interval level {l} is outside (0, 100)"
+            )));
+        }
+        if levels[..i].contains(l) {
+            return Err(ForecastError::invalid(format!(
+                "interval level {l} given twice"
+            )));
+        }
+    }
+    Ok(())
+}
+
+impl Forecast {
+    /// A validated forecast: finite values, intervals as long as the mean and
+    /// containing it, levels in (0, 100).
+    pub fn new(
+        model: impl Into<String>,
+        mean: Vec<f64>,
+        intervals: Vec<PredictionInterval>,
+    ) -> Result<Self, ForecastError> {
+        if let Some((index, value)) = mean
+            .iter()
+            .copied()
+            .enumerate()
+            .find(|(_, v)| !v.is_finite())
+        {
+            return Err(ForecastError::NonFinite { index, value });
+        }
+        let levels: Vec<f64> = intervals.iter().map(|i| i.level).collect();
+        validate_levels(&levels)?;
+        for pi in &intervals {
+            if pi.lower.len() != mean.len() || pi.upper.len() != mean.len() {
+                return Err(ForecastError::invalid(format!(
+                    "the {} % interval does not have {} steps",
+                    pi.level,
+                    mean.len()
+                )));
+            }
+            for (i, m) in mean.iter().enumerate() {
+                let (lo, hi) = (pi.lower[i], pi.upper[i]);
+                if !(lo.is_finite()
+                    && hi.is_finite()
+                    && lo <= *m + 1e-9 * m.abs().max(1.0)
+                    && *m <= hi + 1e-9 * m.abs().max(1.0))
+                {
+                    return Err(ForecastError::invalid(format!(
+                        "the {} % interval [{lo}, {hi}] at step {i} does not contain the mean {m}",
+                        pi.level
+                    )));
+                }
+            }
+        }
+        Ok(Forecast {
+            model: model.into(),
+            mean,
+            intervals,
+        })
+    }
+
+    /// The model's name.
+    pub fn model(&self) -> &str {
+        &self.model
+    }
+
+    /// The mean path.
+    pub fn mean(&self) -> &[f64] {
+        &self.mean
+    }
+
+    /// Number of steps.
+    pub fn horizon(&self) -> usize {
+        self.mean.len()
+    }
+
+    /// The intervals.
+    pub fn intervals(&self) -> &[PredictionInterval] {
+        &self.intervals
+    }
+
+    /// Lower bounds at `level`, if computed.
+    pub fn lower(&self, level: f64) -> Option<&[f64]> {
+        self.interval(level).map(|i| i.lower.as_slice())
+    }
+
+    /// Upper bounds at `level`, if computed.
+    pub fn upper(&self, level: f64) -> Option<&[f64]> {
+        self.interval(level).map(|i| i.upper.as_slice())
+    }
+
+    fn interval(&self, level: f64) -> Option<&PredictionInterval> {
+        self.intervals
+            .iter()
+            .find(|i| (i.level - level).abs() < 1e-9)
+    }
+
+    /// The same forecast under another model name (e.g. `auto(ets)`).
+    pub fn renamed(mut self, model: impl Into<String>) -> Self {
+        self.model = model.into();
+        self
+    }
+}
+
+/// A model configuration that can be fitted.
+pub trait Fit: Send + Sync + fmt::Debug {
+    /// The fitted model.
+    type Fitted: Predict + 'static;
+
+    /// The model's name (`seasonal_naive`, `ets`, `mstl`, …).
+    fn name(&self) -> String;
+
+    /// Fit on `history`.
+    fn fit(&self, history: &History<'_>) -> Result<Self::Fitted, ForecastError>;
+}
+
+/// A fitted model that forecasts.
+pub trait Predict: Send + Sync + fmt::Debug {
+    /// Forecast `horizon` steps past the end of the history, with intervals
+    /// at `levels` (percent). `future` holds the regressors for the horizon,
+    /// for models that use them.
+    fn predict(
+        &self,
+        horizon: usize,
+        levels: &[f64],
+        future: Option<&Exog>,
+    ) -> Result<Forecast, ForecastError>;
+
+    /// In-sample one-step-ahead residuals (observed − fitted), where defined;
+    /// used for conformal intervals and diagnostics.
+    fn residuals(&self) -> &[f64];
+}
+
+/// An object-safe [`Fit`]: lets `auto` and backtests hold different models.
+pub trait DynFit: Send + Sync + fmt::Debug {
+    /// The model's name.
+    fn name(&self) -> String;
+    /// Fit on `history`, boxing the fitted model.
+    fn fit_dyn(&self, history: &History<'_>) -> Result<Box<dyn Predict>, ForecastError>;
+}
+
+impl<T: Fit> DynFit for T {
+    fn name(&self) -> String {
+        Fit::name(self)
+    }
+
+    fn fit_dyn(&self, history: &History<'_>) -> Result<Box<dyn Predict>, ForecastError> {
+        Ok(Box::new(self.fit(history)?))
+    }
+}
