@@ -30,8 +30,13 @@ pub use failover::{
     WeatherSnapshot,
 };
 pub use forecast::{
-    DEFAULT_MAX_GAP, DynFit, Exog, Fit, Forecast, ForecastError, History, Predict,
-    PredictionInterval, fill_gaps, fill_nan_gaps, validate_levels,
+    AccuracyMetrics, AutoEts, BacktestConfig, BacktestFold, BacktestReport, DEFAULT_MAX_GAP,
+    DynFit, Ets, EtsParams, Exog, Fit, FittedEts, FittedMstl, FittedSeasonalNaive, Forecast,
+    ForecastError, History, IntervalCoverage, MAX_HORIZON, Minimum, Mstl, Naive, NelderMead,
+    Predict, PredictionInterval, SeasonalNaive, Trend, backtest, bias, conformal_intervals,
+    conformal_intervals_pooled, conformal_min_scores, coverage, fill_gaps, fill_nan_gaps, mae,
+    mape, mape_skipped, mase, mase_scale, normal_intervals, normal_quantile, rmse, smape,
+    validate_horizon, validate_levels, z_for_level,
 };
 pub use frame::{
     Column, EnergyColumns, EnergyFrame, SupplySource, WeatherColumns, WeatherFrame, WeatherVariable,

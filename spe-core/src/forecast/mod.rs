@@ -1,12 +1,32 @@
 //! Forecasting: models with an unfitted/fitted split, the missing-value
 //! rule, metrics and backtests.
 
+mod backtest;
 mod error;
+mod ets;
+mod intervals;
+mod metrics;
 mod missing;
 mod model;
+mod mstl;
+mod naive;
+mod optim;
 
+pub use backtest::{
+    AccuracyMetrics, BacktestConfig, BacktestFold, BacktestReport, IntervalCoverage, backtest,
+};
 pub use error::ForecastError;
+pub use ets::{AutoEts, Ets, EtsParams, FittedEts, Trend};
+pub use intervals::{
+    conformal_intervals, conformal_intervals_pooled, conformal_min_scores, normal_intervals,
+    normal_quantile, z_for_level,
+};
+pub use metrics::{bias, coverage, mae, mape, mape_skipped, mase, mase_scale, rmse, smape};
 pub use missing::{DEFAULT_MAX_GAP, fill_gaps, fill_nan_gaps};
 pub use model::{
-    DynFit, Exog, Fit, Forecast, History, Predict, PredictionInterval, validate_levels,
+    DynFit, Exog, Fit, Forecast, History, MAX_HORIZON, Predict, PredictionInterval,
+    validate_horizon, validate_levels,
 };
+pub use mstl::{FittedMstl, Mstl};
+pub use naive::{FittedSeasonalNaive, Naive, SeasonalNaive};
+pub use optim::{Minimum, NelderMead};

@@ -158,6 +158,30 @@ pub struct Forecast {
     intervals: Vec<PredictionInterval>,
 }
 
+/// The longest horizon any model forecasts: ten years of hourly steps. A
+/// larger request is an error, not an attempt to allocate it.
+pub const MAX_HORIZON: usize = 87_600;
+
+/// Check a horizon: at least 1 and at most [`MAX_HORIZON`].
+///
+/// ```
+/// use spe_core::validate_horizon;
+/// assert!(validate_horizon(48).is_ok());
+/// assert!(validate_horizon(0).is_err());
+/// assert!(validate_horizon(usize::MAX).is_err());
+/// ```
+pub fn validate_horizon(horizon: usize) -> Result<(), ForecastError> {
+    if horizon == 0 {
+        return Err(ForecastError::invalid("horizon 0: nothing to forecast"));
+    }
+    if horizon > MAX_HORIZON {
+        return Err(ForecastError::invalid(format!(
+            "horizon {horizon} is more than the {MAX_HORIZON} steps a model forecasts"
+        )));
+    }
+    Ok(())
+}
+
 /// Check interval levels: each in (0, 100), no duplicate.
 pub fn validate_levels(levels: &[f64]) -> Result<(), ForecastError> {
     for (i, l) in levels.iter().enumerate() {

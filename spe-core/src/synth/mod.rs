@@ -11,7 +11,7 @@
 mod calibrate;
 mod config;
 mod energy;
-mod noise;
+pub(crate) mod noise;
 mod solar;
 mod weather;
 

@@ -1,0 +1,777 @@
+//! Multiple seasonal decomposition with ETS on the deseasonalised series:
+//! an MSTL-style model for hourly data with daily and weekly cycles,
+//! documented on [`Mstl`].
+
+use super::ets::standardize;
+use super::{
+    AutoEts, Exog, Fit, FittedEts, Forecast, ForecastError, History, Predict, PredictionInterval,
+    normal_intervals, validate_levels,
+};
+
+/// An MSTL-style model: seasonal components for several periods, ETS on the
+/// deseasonalised series.
+///
+/// # Method
+///
+/// As in MSTL (Bandara, Hyndman & Bergmeir, 2021), each seasonal component is
+/// estimated in turn, shortest period first, from the series minus the other
+/// components' current estimates, and the whole sweep is iterated (2 times by
+/// default). The estimate of one component with period `p` replaces STL's
+/// loess smoothers by moving averages, which are O(n) with a small constant:
+///
+/// 1. **trend**: a centred moving average of order `p` (2×`p` for even `p`),
+///    defined away from the ends (half a period at each end);
+/// 2. **cycle-subseries smoothing**: for each phase (`t mod p`), the mean of
+///    the detrended values of that phase over a window of `k` consecutive
+///    cycles, centred on `t` and shifted inwards near the ends — so the
+///    component's last cycle, the one continued into the future, is the mean
+///    of the last `k` cycles (this is STL's cycle-subseries loess with a
+///    rectangular kernel of degree 0);
+/// 3. **low-pass removal**: the centred moving average of order `p` of the
+///    result is subtracted (STL's low-pass step), so the component has no
+///    level of its own; near the ends the nearest defined value is used.
+///
+/// Why this is enough: the forecast only uses the last cycle of each
+/// component, continued periodically (a seasonal naive of the component).
+/// At the end of the series STL's cycle-subseries loess of degree 0 is a
+/// weighted mean of the last cycles of each phase; the mean of the last `k`
+/// cycles is the same estimator with a rectangular kernel, and moving
+/// averages keep fit + forecast of a year of hourly data to about 10 ms. A
+/// moving average over a whole number of cycles also removes a periodic
+/// component *exactly*, and the default windows are whole multiples of the
+/// ratio between nested periods (14 days for 24 inside 168): a sum of
+/// periodic components is decomposed exactly, and its forecast is exact.
+///
+/// The default windows are 7 + 4·i cycles for the i-th period (11, 15, … as
+/// the MSTL paper's seasonal windows), rounded up to a multiple of the ratio
+/// of any longer period that is a multiple of it.
+///
+/// Periods with fewer than two whole cycles of history are left out (the
+/// fitted model's [`periods`](FittedMstl::periods) says which were used); a
+/// history shorter than two cycles of the shortest period is
+/// [`TooShort`](ForecastError::TooShort). Without any period the model is
+/// ETS on the series.
+///
+/// The deseasonalised series (trend + remainder) is forecast by
+/// [`AutoEts::non_seasonal`](crate::AutoEts::non_seasonal) — ETS(A,N,N),
+/// (A,A,N) or (A,Ad,N) by AICc — and each seasonal component's last cycle is
+/// added back.
+///
+/// # Intervals
+///
+/// The ETS analytic variance of the deseasonalised series ignores that the
+/// seasonal components are estimated, and the ETS model chosen is only an
+/// approximation of the remainder's dynamics (on a year of synthetic hourly
+/// demand its intervals covered 88–92 % at 80 %). The intervals are
+/// therefore calibrated on in-sample errors of the whole procedure: for each
+/// step `h`, over the last (up to 2016) origins `t`, the error of the
+/// forecast made at `t` — the ETS `h`-step forecast from the ETS state at
+/// `t` plus each component's last cycle before `t` — against `yₜ₊ₕ`. The
+/// forecast variance at `h` is their mean square plus twice the estimation
+/// variance `vᵢ` of each component's last cycle (`vᵢ` = per phase, the
+/// sample variance of the detrended values in the last window divided by
+/// the window's length, averaged over phases): the in-sample components are
+/// centred on the data and absorb about `vᵢ` of the errors they are
+/// compared with, and the forecast's components add about `vᵢ` of their
+/// own. The intervals are normal. Steps with fewer than 30 in-sample errors
+/// continue the last calibrated width with the growth of the ETS analytic
+/// standard deviation; a history too short to calibrate falls back on the
+/// ETS analytic intervals. What the history does not show (a holiday in the
+/// horizon, a change of regime) is not included.
+///
+/// Measured coverage: synthetic hourly demand (one-year fits, 120 origins
+/// over a second year, 48-step horizons, two seeds) 82–86 % at 80 % and
+/// 93.6–94.2 % at 95 %; simulated daily + weekly patterns on an ETS(A,N,N)
+/// level (the unit test) 82 % and 95 %.
+///
+/// ```
+/// use spe_core::{Fit, History, Mstl, Predict};
+///
+/// // Four weeks of hourly data: a daily and a weekly cycle on a level.
+/// let y: Vec<f64> = (0..24 * 7 * 4)
+///     .map(|t| 500.0 + 40.0 * ((t % 24) as f64 - 12.0).abs() + 25.0 * ((t / 24) % 7 == 6) as u8 as f64)
+///     .collect();
+/// let fitted = Mstl::new(Some(vec![24, 168])).fit(&History::new(&y, &[])).unwrap();
+/// let f = fitted.predict(48, &[95.0], None).unwrap();
+/// assert!(f.model().starts_with("mstl(24,168)"));
+/// // The next hour is hour 0 of the first day of a week.
+/// assert!((f.mean()[0] - (500.0 + 40.0 * 12.0)).abs() < 1e-6);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mstl {
+    /// Seasonal periods in steps; `None` takes the history's periods.
+    /// Periods with fewer than two whole cycles of history are left out.
+    pub periods: Option<Vec<usize>>,
+    /// Cycles in each period's cycle-subseries window (same order as
+    /// `periods`); `None` for the defaults described in the module
+    /// documentation.
+    pub windows: Option<Vec<usize>>,
+    /// Sweeps over the components (at least 1; 2 by default).
+    pub iterations: usize,
+}
+
+impl Default for Mstl {
+    fn default() -> Self {
+        Mstl {
+            periods: None,
+            windows: None,
+            iterations: 2,
+        }
+    }
+}
+
+impl Mstl {
+    /// A model with these periods (or the history's, if `None`) and default
+    /// windows and iterations.
+    ///
+    /// ```
+    /// use spe_core::Mstl;
+    ///
+    /// assert_eq!(Mstl::new(Some(vec![24, 168])).iterations, 2);
+    /// ```
+    pub fn new(periods: Option<Vec<usize>>) -> Self {
+        Mstl {
+            periods,
+            ..Mstl::default()
+        }
+    }
+}
+
+/// Default cycle-subseries window of the `i`-th of the sorted `periods`.
+fn default_window(periods: &[usize], i: usize) -> usize {
+    let p = periods[i];
+    let base = 7 + 4 * (i + 1);
+    // Least common multiple of the ratios of the longer periods nesting p.
+    let mut r = 1usize;
+    for &q in &periods[i + 1..] {
+        if q % p == 0 {
+            let ratio = q / p;
+            r = lcm(r, ratio).unwrap_or(r);
+        }
+    }
+    if r > base { r } else { base.div_ceil(r) * r }
+}
+
+fn gcd(a: usize, b: usize) -> usize {
+    if b == 0 { a } else { gcd(b, a % b) }
+}
+
+fn lcm(a: usize, b: usize) -> Option<usize> {
+    (a / gcd(a, b).max(1)).checked_mul(b)
+}
+
+/// A fitted [`Mstl`]: the seasonal components, the deseasonalised series
+/// and the ETS model fitted on it.
+///
+/// ```
+/// use spe_core::{Fit, History, Mstl, Predict};
+///
+/// let y: Vec<f64> = (0..24 * 30).map(|t| 10.0 + ((t % 24) as f64).sqrt()).collect();
+/// let fitted = Mstl::default().fit(&History::new(&y, &[24, 168])).unwrap();
+/// assert_eq!(fitted.periods(), &[24, 168]);
+/// assert_eq!(fitted.seasonal(0).unwrap().len(), y.len());
+/// assert_eq!(fitted.residuals().len(), y.len());
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct FittedMstl {
+    periods: Vec<usize>,
+    windows: Vec<usize>,
+    seasonals: Vec<Vec<f64>>,
+    adjusted: Vec<f64>,
+    ets: FittedEts,
+    /// Level and slope of the ETS model after each of the last
+    /// `calib_origins` observations (the calibration origins).
+    calib_level: Vec<f64>,
+    calib_slope: Vec<f64>,
+    /// Estimation variance of the components' last cycles, summed.
+    seasonal_var: f64,
+}
+
+impl FittedMstl {
+    /// The periods decomposed, shortest first.
+    ///
+    /// ```
+    /// use spe_core::{Fit, History, Mstl};
+    ///
+    /// // 100 points: two cycles of 24 fit, two of 168 do not.
+    /// let y: Vec<f64> = (0..100).map(|t| (t % 24) as f64).collect();
+    /// let fitted = Mstl::new(Some(vec![168, 24])).fit(&History::new(&y, &[])).unwrap();
+    /// assert_eq!(fitted.periods(), &[24]);
+    /// ```
+    pub fn periods(&self) -> &[usize] {
+        &self.periods
+    }
+
+    /// The cycle-subseries windows used, one per period.
+    ///
+    /// ```
+    /// use spe_core::{Fit, History, Mstl};
+    ///
+    /// let y: Vec<f64> = (0..24 * 21).map(|t| (t % 24) as f64).collect();
+    /// let fitted = Mstl::default().fit(&History::new(&y, &[24, 168])).unwrap();
+    /// assert_eq!(fitted.windows(), &[14, 15]);
+    /// ```
+    pub fn windows(&self) -> &[usize] {
+        &self.windows
+    }
+
+    /// The seasonal component of the `i`-th period, one value per observation.
+    ///
+    /// ```
+    /// use spe_core::{Fit, History, Mstl};
+    ///
+    /// let y: Vec<f64> = (0..60).map(|t| [1.0, 5.0, 3.0][t % 3]).collect();
+    /// let fitted = Mstl::default().fit(&History::new(&y, &[3])).unwrap();
+    /// assert!((fitted.seasonal(0).unwrap()[1] - 2.0).abs() < 1e-9);
+    /// assert!(fitted.seasonal(1).is_none());
+    /// ```
+    pub fn seasonal(&self, i: usize) -> Option<&[f64]> {
+        self.seasonals.get(i).map(Vec::as_slice)
+    }
+
+    /// The deseasonalised series (trend + remainder) the ETS model was fitted on.
+    ///
+    /// ```
+    /// use spe_core::{Fit, History, Mstl};
+    ///
+    /// let y: Vec<f64> = (0..60).map(|t| [1.0, 5.0, 3.0][t % 3]).collect();
+    /// let fitted = Mstl::default().fit(&History::new(&y, &[3])).unwrap();
+    /// assert!(fitted.adjusted().iter().all(|v| (v - 3.0).abs() < 1e-9));
+    /// ```
+    pub fn adjusted(&self) -> &[f64] {
+        &self.adjusted
+    }
+
+    /// The ETS model of the deseasonalised series.
+    ///
+    /// ```
+    /// use spe_core::{Fit, History, Mstl};
+    ///
+    /// let y: Vec<f64> = (0..60).map(|t| [1.0, 5.0, 3.0][t % 3] + t as f64).collect();
+    /// let fitted = Mstl::default().fit(&History::new(&y, &[3])).unwrap();
+    /// assert_eq!(fitted.ets().model().seasonal, None);
+    /// ```
+    pub fn ets(&self) -> &FittedEts {
+        &self.ets
+    }
+
+    /// Calibrated normal intervals (see [`Mstl`]): at each
+    /// step `h` with at least [`MIN_CALIBRATION_ERRORS`] in-sample `h`-step
+    /// errors, `z·σₕ` with `σₕ²` their mean square plus twice the
+    /// components' estimation variance; beyond, the last such half-width grown like the ETS
+    /// analytic standard deviation; without enough history, the ETS
+    /// analytic intervals.
+    fn intervals(
+        &self,
+        mean: &[f64],
+        sd: &[f64],
+        levels: &[f64],
+    ) -> Result<Vec<PredictionInterval>, ForecastError> {
+        let origins = self.calib_level.len();
+        let first = self.adjusted.len() - origins;
+        let phi = self.ets.phi();
+        // Twice the components' estimation variance: once for the in-sample
+        // errors' optimism, once for the forecast's own estimation error.
+        let extra = 2.0 * self.seasonal_var;
+        let mut sigma = Vec::with_capacity(sd.len());
+        let (mut phi_pow, mut phi_sum) = (1.0, 0.0);
+        let mut last: Option<(f64, f64)> = None; // (σ, analytic sd) at the last calibrated step
+        for (i, sd_h) in sd.iter().enumerate() {
+            let h = i + 1;
+            phi_pow *= phi;
+            phi_sum += phi_pow;
+            let count = origins.saturating_sub(h);
+            if count >= MIN_CALIBRATION_ERRORS {
+                let mut sum_sq = 0.0;
+                for k in 0..count {
+                    let t = first + k;
+                    // y[t+h] minus the forecast made at t: the ETS forecast of
+                    // the deseasonalised series plus each component's last cycle.
+                    let mut e =
+                        self.adjusted[t + h] - self.calib_level[k] - phi_sum * self.calib_slope[k];
+                    for (p, s) in self.periods.iter().zip(&self.seasonals) {
+                        e += s[t + h] - s[t + h - p * h.div_ceil(*p)];
+                    }
+                    sum_sq += e * e;
+                }
+                let s = (sum_sq / count as f64 + extra).sqrt();
+                sigma.push(s);
+                last = Some((s, *sd_h));
+            } else {
+                sigma.push(match last {
+                    Some((s, sd0)) if sd0 > 0.0 => s * sd_h / sd0,
+                    Some((s, _)) => s,
+                    None => *sd_h,
+                });
+            }
+        }
+        normal_intervals(mean, &sigma, levels)
+    }
+
+    fn name(&self) -> String {
+        let periods: Vec<String> = self.periods.iter().map(ToString::to_string).collect();
+        format!("mstl({})+{}", periods.join(","), self.ets.name())
+    }
+}
+
+impl Predict for FittedMstl {
+    /// ETS forecast of the deseasonalised series plus each component's last
+    /// cycle; calibrated normal intervals. `future` is ignored.
+    fn predict(
+        &self,
+        horizon: usize,
+        levels: &[f64],
+        _future: Option<&Exog>,
+    ) -> Result<Forecast, ForecastError> {
+        validate_levels(levels)?;
+        let (mut mean, sd) = self.ets.mean_sd(horizon)?;
+        let n = self.adjusted.len();
+        for (p, s) in self.periods.iter().zip(&self.seasonals) {
+            let last = &s[n - p..];
+            for (h, m) in mean.iter_mut().enumerate() {
+                *m += last[h % p];
+            }
+        }
+        let intervals = self.intervals(&mean, &sd, levels)?;
+        Forecast::new(self.name(), mean, intervals)
+    }
+
+    fn residuals(&self) -> &[f64] {
+        self.ets.residuals()
+    }
+}
+
+impl Fit for Mstl {
+    type Fitted = FittedMstl;
+
+    fn name(&self) -> String {
+        "mstl".into()
+    }
+
+    fn fit(&self, history: &History<'_>) -> Result<FittedMstl, ForecastError> {
+        history.validate()?;
+        let y = history.y;
+        let n = y.len();
+        let given: Vec<usize> = self
+            .periods
+            .clone()
+            .unwrap_or_else(|| history.periods.to_vec());
+        if let Some(p) = given.iter().find(|p| **p < 2) {
+            return Err(ForecastError::invalid(format!(
+                "seasonal period {p} is less than 2"
+            )));
+        }
+        if let Some(w) = &self.windows {
+            if w.len() != given.len() {
+                return Err(ForecastError::invalid(format!(
+                    "{} windows for {} periods",
+                    w.len(),
+                    given.len()
+                )));
+            }
+            if w.contains(&0) {
+                return Err(ForecastError::invalid("a seasonal window of 0 cycles"));
+            }
+        }
+        // Sort by period (windows follow), drop duplicates and periods
+        // without two whole cycles of history.
+        let mut pairs: Vec<(usize, Option<usize>)> = given
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (*p, self.windows.as_ref().map(|w| w[i])))
+            .collect();
+        pairs.sort_by_key(|(p, _)| *p);
+        pairs.dedup_by_key(|(p, _)| *p);
+        let shortest = pairs.first().map(|(p, _)| *p);
+        pairs.retain(|(p, _)| p.checked_mul(2).is_some_and(|two| two <= n));
+        let ets_min = 5;
+        let needed = shortest.map_or(ets_min, |p| p.saturating_mul(2).max(ets_min));
+        if n < needed {
+            return Err(ForecastError::TooShort {
+                model: self.name(),
+                needed,
+                got: n,
+            });
+        }
+        let periods: Vec<usize> = pairs.iter().map(|(p, _)| *p).collect();
+        let windows: Vec<usize> = pairs
+            .iter()
+            .enumerate()
+            .map(|(i, (_, w))| w.unwrap_or_else(|| default_window(&periods, i)))
+            .collect();
+
+        let scaled = standardize(y)?;
+        let z = &scaled.z;
+        let mut work = Work::new(n);
+        let mut seasonals = vec![vec![0.0; n]; periods.len()];
+        let mut deseason = z.clone();
+        let mut variances = vec![0.0; periods.len()];
+        for _ in 0..self.iterations.max(1) {
+            for (i, &p) in periods.iter().enumerate() {
+                for (d, s) in deseason.iter_mut().zip(&seasonals[i]) {
+                    *d += s;
+                }
+                variances[i] = work.seasonal(&deseason, p, windows[i], &mut seasonals[i]);
+                for (d, s) in deseason.iter_mut().zip(&seasonals[i]) {
+                    *d -= s;
+                }
+            }
+        }
+        let (c, sc) = (scaled.center, scaled.scale);
+        let adjusted: Vec<f64> = deseason.iter().map(|v| c + sc * v).collect();
+        for s in &mut seasonals {
+            for v in s.iter_mut() {
+                *v *= sc;
+            }
+        }
+        let ets = AutoEts::non_seasonal().fit(&History::new(&adjusted, &[]))?;
+        let seasonal_var = sc * sc * variances.iter().sum::<f64>();
+        // Calibration origins: the most recent ones with a whole longest
+        // cycle before them.
+        let longest = periods.last().copied().unwrap_or(0);
+        let origins = CALIBRATION_ORIGINS.min(n.saturating_sub(longest));
+        let (mut calib_level, mut calib_slope) = ets.states(&adjusted).unwrap_or_default();
+        calib_level.drain(..n.saturating_sub(origins).min(calib_level.len()));
+        calib_slope.drain(..n.saturating_sub(origins).min(calib_slope.len()));
+        Ok(FittedMstl {
+            periods,
+            windows,
+            seasonals,
+            adjusted,
+            ets,
+            calib_level,
+            calib_slope,
+            seasonal_var,
+        })
+    }
+}
+
+/// Most recent origins whose in-sample errors calibrate the intervals.
+const CALIBRATION_ORIGINS: usize = 2016;
+
+/// Fewest in-sample errors for an empirical interval at one step.
+const MIN_CALIBRATION_ERRORS: usize = 30;
+
+/// Buffers of the decomposition, allocated once per fit.
+struct Work {
+    trend: Vec<f64>,
+    raw: Vec<f64>,
+    prefix: Vec<f64>,
+}
+
+impl Work {
+    fn new(n: usize) -> Self {
+        Work {
+            trend: vec![0.0; n],
+            raw: vec![0.0; n],
+            prefix: Vec::with_capacity(n + n / 2 + 1),
+        }
+    }
+
+    /// The seasonal component of period `p` of `x` into `out`, by the three
+    /// steps described on [`Mstl`], with windows of `k` cycles.
+    /// Requires `x.len() >= 2p`; otherwise `out` is zero.
+    ///
+    /// Returns the estimation variance of the component's last cycle: per
+    /// phase, the sample variance of the detrended values in the last window
+    /// divided by the window's length, averaged over the phases.
+    fn seasonal(&mut self, x: &[f64], p: usize, k: usize, out: &mut [f64]) -> f64 {
+        out.fill(0.0);
+        let Some((a, b)) = super::ets::centred_moving_average(x, p, &mut self.trend) else {
+            return 0.0;
+        };
+        // Per phase, prefix sums of the detrended values at a, …, b.
+        // Phase φ's first time in [a, b] is t0(φ); its values are at t0 + i p.
+        let t0 = |phase: usize| a + (phase + p - a % p) % p;
+        let count = |phase: usize| {
+            let t = t0(phase);
+            if t > b { 0 } else { (b - t) / p + 1 }
+        };
+        self.prefix.clear();
+        let mut offsets = Vec::with_capacity(p);
+        for phase in 0..p {
+            offsets.push(self.prefix.len());
+            let mut acc = 0.0;
+            self.prefix.push(acc);
+            let mut t = t0(phase);
+            while t <= b {
+                acc += x[t] - self.trend[t];
+                self.prefix.push(acc);
+                t += p;
+            }
+        }
+        // Variance of the mean of the last window, per phase.
+        let mut var_sum = 0.0;
+        for (phase, o) in offsets.iter().enumerate() {
+            let c = count(phase);
+            let w = k.min(c);
+            if w < 2 {
+                continue;
+            }
+            let start = c - w;
+            let mean = (self.prefix[o + c] - self.prefix[o + start]) / w as f64;
+            let ss: f64 = (start..c)
+                .map(|i| {
+                    let t = t0(phase) + i * p;
+                    let d = x[t] - self.trend[t] - mean;
+                    d * d
+                })
+                .sum();
+            var_sum += ss / (w - 1) as f64 / w as f64;
+        }
+        let variance = var_sum / p as f64;
+        // Cycle-subseries means over windows of k cycles around each time.
+        for (t, r) in self.raw.iter_mut().enumerate() {
+            let phase = t % p;
+            let c = count(phase);
+            if c == 0 {
+                *r = 0.0;
+                continue;
+            }
+            let w = k.min(c);
+            let first = t0(phase);
+            let i = if t >= first {
+                ((t - first) / p) as isize
+            } else {
+                -(((first - t).div_ceil(p)) as isize)
+            };
+            let start = (i - (w as isize - 1) / 2).clamp(0, (c - w) as isize) as usize;
+            let o = offsets[phase];
+            *r = (self.prefix[o + start + w] - self.prefix[o + start]) / w as f64;
+        }
+        // Remove the low-pass level (centred moving average, held at the ends).
+        let Some((a2, b2)) = super::ets::centred_moving_average(&self.raw, p, &mut self.trend)
+        else {
+            out.copy_from_slice(&self.raw);
+            return variance;
+        };
+        for (t, o) in out.iter_mut().enumerate() {
+            let level = self.trend[t.clamp(a2, b2)];
+            *o = self.raw[t] - level;
+        }
+        variance
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::forecast::ets::tests::Rng;
+    use proptest::prelude::*;
+
+    /// A daily and a weekly pattern (the weekly one not a multiple of the daily).
+    fn pattern(t: usize) -> f64 {
+        let hour = (t % 24) as f64;
+        let day = (t / 24) % 7;
+        30.0 * (std::f64::consts::TAU * hour / 24.0).sin()
+            + 10.0 * (std::f64::consts::TAU * hour / 12.0).cos()
+            + if day >= 5 {
+                -25.0 + hour
+            } else {
+                4.0 * day as f64
+            }
+    }
+
+    #[test]
+    fn default_windows_nest() {
+        assert_eq!(default_window(&[24, 168], 0), 14);
+        assert_eq!(default_window(&[24, 168], 1), 15);
+        assert_eq!(default_window(&[48, 336], 0), 14);
+        assert_eq!(default_window(&[7], 0), 11);
+        assert_eq!(default_window(&[12, 30], 0), 11);
+        assert_eq!(default_window(&[2, 60], 0), 30);
+    }
+
+    #[test]
+    fn pure_multi_seasonal_series_are_forecast_exactly() {
+        for (weeks, slope) in [(5usize, 0.0), (8, 0.0), (6, 0.05)] {
+            let n = 168 * weeks + 7;
+            let y: Vec<f64> = (0..n)
+                .map(|t| 1000.0 + slope * t as f64 + pattern(t))
+                .collect();
+            let fitted = Mstl::new(Some(vec![24, 168]))
+                .fit(&History::new(&y, &[]))
+                .unwrap();
+            let f = fitted.predict(400, &[80.0, 95.0], None).unwrap();
+            for (h, m) in f.mean().iter().enumerate() {
+                let t = n + h;
+                let truth = 1000.0 + slope * t as f64 + pattern(t);
+                assert!(
+                    (m - truth).abs() < 1e-6,
+                    "{weeks} weeks, slope {slope}, h={h}: {m} vs {truth}"
+                );
+            }
+            assert!(fitted.residuals().iter().all(|r| r.abs() < 1e-6));
+        }
+    }
+
+    #[test]
+    fn recovers_the_seasonal_shape_under_noise() {
+        // Patterns plus an ETS(A,N,N) level (α = 0.3, σ = 2).
+        let mut rng = Rng::new(42);
+        let n = 168 * 20;
+        let mut level = 500.0;
+        let y: Vec<f64> = (0..n)
+            .map(|t| {
+                let e = 2.0 * rng.normal();
+                let v = level + pattern(t) + e;
+                level += 0.3 * e;
+                v
+            })
+            .collect();
+        let fitted = Mstl::new(Some(vec![24, 168]))
+            .fit(&History::new(&y, &[]))
+            .unwrap();
+        // The components' sum over the last week matches the centred pattern
+        // (its amplitude is about 60, the noise's standard deviation 2).
+        let mean_pattern = (0..168).map(pattern).sum::<f64>() / 168.0;
+        let dev: Vec<f64> = (n - 168..n)
+            .map(|t| {
+                let s = fitted.seasonal(0).unwrap()[t] + fitted.seasonal(1).unwrap()[t];
+                s - (pattern(t) - mean_pattern)
+            })
+            .collect();
+        let rms = (dev.iter().map(|d| d * d).sum::<f64>() / 168.0).sqrt();
+        let worst = dev.iter().fold(0.0f64, |w, d| w.max(d.abs()));
+        assert!(rms < 1.0 && worst < 3.0, "rms {rms}, worst {worst}");
+        let ets = fitted.ets();
+        assert_eq!(ets.model().seasonal, None);
+        let p = ets.params();
+        assert!((p.alpha - 0.3).abs() < 0.1, "{p:?}");
+        assert!((ets.sigma2().sqrt() - 2.0).abs() < 0.3, "{}", ets.sigma2());
+    }
+
+    #[test]
+    fn intervals_cover_simulated_series() {
+        let (n, h, reps) = (168 * 8, 24, 150);
+        let mut rng = Rng::new(77);
+        let (mut in80, mut in95, mut total) = (0usize, 0usize, 0usize);
+        for _ in 0..reps {
+            let mut level = 100.0;
+            let y: Vec<f64> = (0..n + h)
+                .map(|t| {
+                    let e = rng.normal();
+                    let v = level + pattern(t) + e;
+                    level += 0.5 * e;
+                    v
+                })
+                .collect();
+            let f = Mstl::new(Some(vec![24, 168]))
+                .fit(&History::new(&y[..n], &[]))
+                .unwrap()
+                .predict(h, &[80.0, 95.0], None)
+                .unwrap();
+            for (k, obs) in y[n..].iter().enumerate() {
+                total += 1;
+                let inside =
+                    |lvl| f.lower(lvl).unwrap()[k] <= *obs && *obs <= f.upper(lvl).unwrap()[k];
+                in80 += usize::from(inside(80.0));
+                in95 += usize::from(inside(95.0));
+            }
+        }
+        let c80 = in80 as f64 / total as f64;
+        let c95 = in95 as f64 / total as f64;
+        assert!((0.75..=0.88).contains(&c80), "80 % coverage {c80}");
+        assert!((0.92..=0.985).contains(&c95), "95 % coverage {c95}");
+    }
+
+    #[test]
+    fn constant_and_short_series() {
+        let y = vec![7.25; 400];
+        let fitted = Mstl::default().fit(&History::new(&y, &[24, 168])).unwrap();
+        let f = fitted.predict(100, &[80.0, 95.0], None).unwrap();
+        assert!(f.mean().iter().all(|v| (v - 7.25).abs() < 1e-9));
+        assert!(
+            f.upper(95.0)
+                .unwrap()
+                .iter()
+                .all(|v| (v - 7.25).abs() < 1e-9)
+        );
+        assert_eq!(fitted.periods(), &[24, 168]);
+
+        let short: Vec<f64> = (0..40).map(f64::from).collect();
+        assert!(matches!(
+            Mstl::default().fit(&History::new(&short, &[24, 168])),
+            Err(ForecastError::TooShort {
+                needed: 48,
+                got: 40,
+                ..
+            })
+        ));
+        assert!(matches!(
+            Mstl::default().fit(&History::new(&short[..3], &[])),
+            Err(ForecastError::TooShort {
+                needed: 5,
+                got: 3,
+                ..
+            })
+        ));
+        // Without periods it is ETS on the series.
+        let f = Mstl::default().fit(&History::new(&short, &[])).unwrap();
+        assert!(f.periods().is_empty());
+        assert!(f.predict(5, &[95.0], None).is_ok());
+    }
+
+    #[test]
+    fn invalid_configurations_are_refused() {
+        let y: Vec<f64> = (0..500).map(|t| (t % 24) as f64).collect();
+        let h = History::new(&y, &[]);
+        let bad = |m: Mstl| matches!(m.fit(&h), Err(ForecastError::InvalidArgument(_)));
+        assert!(bad(Mstl::new(Some(vec![1, 24]))));
+        assert!(bad(Mstl {
+            periods: Some(vec![24, 168]),
+            windows: Some(vec![7]),
+            iterations: 2,
+        }));
+        assert!(bad(Mstl {
+            periods: Some(vec![24]),
+            windows: Some(vec![0]),
+            iterations: 2,
+        }));
+        let fitted = Mstl::new(Some(vec![24])).fit(&h).unwrap();
+        assert!(fitted.predict(usize::MAX, &[], None).is_err());
+        assert!(fitted.predict(0, &[], None).is_err());
+        assert!(fitted.predict(2, &[0.0], None).is_err());
+        let mut nan = y.clone();
+        nan[10] = f64::INFINITY;
+        assert!(matches!(
+            Mstl::new(Some(vec![24])).fit(&History::new(&nan, &[])),
+            Err(ForecastError::NonFinite { index: 10, .. })
+        ));
+        // Unsorted, duplicated periods with their windows.
+        let fitted = Mstl {
+            periods: Some(vec![168, 24, 24]),
+            windows: Some(vec![3, 7, 9]),
+            iterations: 1,
+        }
+        .fit(&h)
+        .unwrap();
+        assert_eq!(fitted.periods(), &[24, 168]);
+        assert_eq!(fitted.windows(), &[7, 3]);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+        #[test]
+        fn never_panics_and_stays_finite(
+            y in prop::collection::vec(-1e6..1e6f64, 0..400),
+            p1 in 2usize..40,
+            p2 in 2usize..200,
+            h in 1usize..100,
+        ) {
+            let periods = [p1.min(p2), p1.max(p2)];
+            match Mstl::default().fit(&History::new(&y, &periods)) {
+                Ok(f) => {
+                    prop_assert_eq!(f.residuals().len(), y.len());
+                    prop_assert!(f.residuals().iter().all(|r| r.is_finite()));
+                    let fc = f.predict(h, &[50.0, 80.0, 95.0], None);
+                    prop_assert!(fc.is_ok(), "{:?}", fc);
+                    if let Ok(fc) = fc {
+                        prop_assert!(fc.mean().iter().all(|v| v.is_finite()));
+                    }
+                }
+                Err(e) => prop_assert!(matches!(e, ForecastError::TooShort { .. }), "{e}"),
+            }
+        }
+    }
+}
