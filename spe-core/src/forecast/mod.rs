@@ -11,6 +11,7 @@ mod model;
 mod mstl;
 mod naive;
 mod optim;
+mod regression;
 
 pub use backtest::{
     AccuracyMetrics, BacktestConfig, BacktestFold, BacktestReport, IntervalCoverage, backtest,
@@ -30,3 +31,4 @@ pub use model::{
 pub use mstl::{FittedMstl, Mstl};
 pub use naive::{FittedSeasonalNaive, Naive, SeasonalNaive};
 pub use optim::{Minimum, NelderMead};
+pub use regression::{FittedWeatherRegression, WeatherRegression, calendar_exog};
