@@ -3,7 +3,9 @@
 
 use chrono::{TimeZone, Utc};
 use criterion::{Criterion, criterion_group, criterion_main};
-use spe_core::{AutoEts, DynFit, Generator, History, Mstl, SeasonalNaive, Site, TimeAxis};
+use spe_core::{
+    AutoEts, AutoModel, DynFit, Generator, History, Mstl, SeasonalNaive, Site, TimeAxis,
+};
 use std::hint::black_box;
 
 fn one_year_of_demand() -> Vec<f64> {
@@ -28,6 +30,7 @@ fn fit_predict(c: &mut Criterion) {
         ("seasonal_naive", Box::new(SeasonalNaive::default())),
         ("mstl", Box::new(Mstl::default())),
         ("auto_ets", Box::new(AutoEts::default())),
+        ("auto", Box::new(AutoModel::default())),
     ];
     let mut group = c.benchmark_group("fit_predict_year_hourly");
     group.sample_size(20);

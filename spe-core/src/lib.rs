@@ -30,11 +30,11 @@ pub use failover::{
     WeatherSnapshot,
 };
 pub use forecast::{
-    AccuracyMetrics, AutoEts, BacktestConfig, BacktestFold, BacktestReport, DEFAULT_MAX_GAP,
-    DynFit, Ets, EtsParams, Exog, Fit, FittedEts, FittedMstl, FittedSeasonalNaive,
-    FittedWeatherRegression, Forecast, ForecastError, History, IntervalCoverage, MAX_HORIZON,
-    Minimum, Mstl, Naive, NelderMead, Predict, PredictionInterval, SeasonalNaive, Trend,
-    WeatherRegression, backtest, bias, calendar_exog, conformal_intervals,
+    AccuracyMetrics, AutoEts, AutoModel, BacktestConfig, BacktestFold, BacktestReport,
+    CandidateScore, DEFAULT_MAX_GAP, DynFit, Ets, EtsParams, Exog, Fit, FittedAuto, FittedEts,
+    FittedMstl, FittedSeasonalNaive, FittedWeatherRegression, Forecast, ForecastError, History,
+    IntervalCoverage, MAX_HORIZON, Minimum, Mstl, Naive, NelderMead, Predict, PredictionInterval,
+    SeasonalNaive, Trend, WeatherRegression, backtest, bias, calendar_exog, conformal_intervals,
     conformal_intervals_pooled, conformal_min_scores, coverage, fill_gaps, fill_nan_gaps, mae,
     mape, mape_skipped, mase, mase_scale, normal_intervals, normal_quantile, rmse, smape,
     validate_horizon, validate_levels, z_for_level,

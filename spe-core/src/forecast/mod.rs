@@ -1,6 +1,7 @@
 //! Forecasting: models with an unfitted/fitted split, the missing-value
 //! rule, metrics and backtests.
 
+mod auto;
 mod backtest;
 mod error;
 mod ets;
@@ -13,6 +14,7 @@ mod naive;
 mod optim;
 mod regression;
 
+pub use auto::{AutoModel, CandidateScore, FittedAuto};
 pub use backtest::{
     AccuracyMetrics, BacktestConfig, BacktestFold, BacktestReport, IntervalCoverage, backtest,
 };
