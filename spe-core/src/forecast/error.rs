@@ -61,3 +61,17 @@ impl ForecastError {
         ForecastError::InvalidArgument(message.into())
     }
 }
+
+/// `Err(NonFinite)` for the first NaN or infinite value, the one finiteness
+/// check of the forecasting code.
+pub(crate) fn check_finite(values: &[f64]) -> Result<(), ForecastError> {
+    match values
+        .iter()
+        .copied()
+        .enumerate()
+        .find(|(_, v)| !v.is_finite())
+    {
+        Some((index, value)) => Err(ForecastError::NonFinite { index, value }),
+        None => Ok(()),
+    }
+}

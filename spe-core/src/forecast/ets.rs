@@ -3,6 +3,7 @@
 //! [`AutoEts`], which picks one of them by AICc. The model and its
 //! estimation are documented on [`Ets`].
 
+use super::error::check_finite;
 use super::model::validate_horizon;
 use super::{
     Exog, Fit, Forecast, ForecastError, History, NelderMead, Predict, normal_intervals,
@@ -328,9 +329,7 @@ pub(crate) struct Scaled {
 /// Standardise by the midrange and half-range (1 for a constant series), so
 /// the fit works on values in [−1, 1] whatever the units.
 pub(crate) fn standardize(y: &[f64]) -> Result<Scaled, ForecastError> {
-    if let Some((index, value)) = y.iter().copied().enumerate().find(|(_, v)| !v.is_finite()) {
-        return Err(ForecastError::NonFinite { index, value });
-    }
+    check_finite(y)?;
     let (lo, hi) = y
         .iter()
         .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {

@@ -10,6 +10,7 @@
 //!   Distribution-free: it needs no model of the errors, only that the
 //!   errors of the coming forecast are exchangeable with the backtest's.
 
+use super::error::check_finite;
 use super::{ForecastError, PredictionInterval, validate_levels};
 use crate::synth::noise::inverse_normal_cdf;
 
@@ -271,18 +272,6 @@ fn symmetric(mean: &[f64], half: &[f64], level: f64) -> Result<PredictionInterva
         lower,
         upper,
     })
-}
-
-fn check_finite(values: &[f64]) -> Result<(), ForecastError> {
-    match values
-        .iter()
-        .copied()
-        .enumerate()
-        .find(|(_, v)| !v.is_finite())
-    {
-        Some((index, value)) => Err(ForecastError::NonFinite { index, value }),
-        None => Ok(()),
-    }
 }
 
 /// A tiny deterministic generator for the forecasting tests.

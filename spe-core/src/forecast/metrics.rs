@@ -16,6 +16,7 @@
 //! fraction in [0, 1].
 
 use super::ForecastError;
+use super::error::check_finite;
 
 /// Mean absolute error, `mean |forecast − actual|`.
 ///
@@ -243,18 +244,6 @@ pub(crate) fn check_pair(actual: &[f64], other: &[f64]) -> Result<(), ForecastEr
     }
     check_finite(actual)?;
     check_finite(other)
-}
-
-fn check_finite(values: &[f64]) -> Result<(), ForecastError> {
-    match values
-        .iter()
-        .copied()
-        .enumerate()
-        .find(|(_, v)| !v.is_finite())
-    {
-        Some((index, value)) => Err(ForecastError::NonFinite { index, value }),
-        None => Ok(()),
-    }
 }
 
 fn finite(x: f64) -> Option<f64> {

@@ -6,6 +6,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::ForecastError;
+use super::error::check_finite;
 
 /// Exogenous regressors: named columns of equal length, one row per time step.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -27,14 +28,7 @@ impl Exog {
                     col.len()
                 )));
             }
-            if let Some((index, value)) = col
-                .iter()
-                .copied()
-                .enumerate()
-                .find(|(_, v)| !v.is_finite())
-            {
-                return Err(ForecastError::NonFinite { index, value });
-            }
+            check_finite(&col)?;
             if names.contains(&name) {
                 return Err(ForecastError::invalid(format!(
                     "regressor {name:?} given twice"
@@ -98,15 +92,7 @@ impl<'a> History<'a> {
 
     /// Check the observations are finite and the periods sensible.
     pub fn validate(&self) -> Result<(), ForecastError> {
-        if let Some((index, value)) = self
-            .y
-            .iter()
-            .copied()
-            .enumerate()
-            .find(|(_, v)| !v.is_finite())
-        {
-            return Err(ForecastError::NonFinite { index, value });
-        }
+        check_finite(self.y)?;
         if let Some(p) = self.periods.iter().find(|p| **p < 2) {
             return Err(ForecastError::invalid(format!(
                 "seasonal period {p} is less than 2"
@@ -207,14 +193,7 @@ impl Forecast {
         mean: Vec<f64>,
         intervals: Vec<PredictionInterval>,
     ) -> Result<Self, ForecastError> {
-        if let Some((index, value)) = mean
-            .iter()
-            .copied()
-            .enumerate()
-            .find(|(_, v)| !v.is_finite())
-        {
-            return Err(ForecastError::NonFinite { index, value });
-        }
+        check_finite(&mean)?;
         let levels: Vec<f64> = intervals.iter().map(|i| i.level).collect();
         validate_levels(&levels)?;
         for pi in &intervals {
