@@ -556,7 +556,7 @@ impl Work {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::forecast::ets::tests::Rng;
+    use crate::forecast::ets::tests::{Rng, coverage_80_95};
     use proptest::prelude::*;
 
     /// A daily and a weekly pattern (the weekly one not a multiple of the daily).
@@ -645,7 +645,7 @@ mod tests {
     fn intervals_cover_simulated_series() {
         let (n, h, reps) = (168 * 8, 24, 150);
         let mut rng = Rng::new(77);
-        let (mut in80, mut in95, mut total) = (0usize, 0usize, 0usize);
+        let (mut c80, mut c95) = (0.0, 0.0);
         for _ in 0..reps {
             let mut level = 100.0;
             let y: Vec<f64> = (0..n + h)
@@ -661,16 +661,10 @@ mod tests {
                 .unwrap()
                 .predict(h, &[80.0, 95.0], None)
                 .unwrap();
-            for (k, obs) in y[n..].iter().enumerate() {
-                total += 1;
-                let inside =
-                    |lvl| f.lower(lvl).unwrap()[k] <= *obs && *obs <= f.upper(lvl).unwrap()[k];
-                in80 += usize::from(inside(80.0));
-                in95 += usize::from(inside(95.0));
-            }
+            let (a, b) = coverage_80_95(&f, &y[n..]);
+            c80 += a / reps as f64;
+            c95 += b / reps as f64;
         }
-        let c80 = in80 as f64 / total as f64;
-        let c95 = in95 as f64 / total as f64;
         assert!((0.75..=0.88).contains(&c80), "80 % coverage {c80}");
         assert!((0.92..=0.985).contains(&c95), "95 % coverage {c95}");
     }
