@@ -393,12 +393,13 @@ def machine_lines() -> list[str]:
     commit = command_output(["git", "rev-parse", "--short", "HEAD"])
     # What the figures depend on: the library and this harness.
     dirty = command_output(["git", "status", "--porcelain", "--untracked-files=no", "--", "spe-core", "benches"])
+    changed = [line.split(maxsplit=1)[-1] for line in dirty.splitlines() if line.strip()] if dirty != "unknown" else []
     threads = ", ".join(f"{k}={os.environ.get(k, 'unset')}" for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"))
     return [
         f"- date: {dt.datetime.now(dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}",
         f"- machine: {cpu}, {os.cpu_count()} cores, this run pinned to {affinity} core(s); load average at start {load} (other jobs were running)",
         f"- {platform.system()} {platform.release()}, Python {platform.python_version()}, {command_output(['rustc', '--version'])}",
-        f"- SP-E commit {commit}{' with uncommitted changes in spe-core/ or benches/' if dirty and dirty != 'unknown' else ''}, release build",
+        f"- SP-E commit {commit}{' with uncommitted changes in ' + ', '.join(changed[:6]) + (' …' if len(changed) > 6 else '') if changed else ''}, release build",
         f"- statsforecast {version('statsforecast')}, augurs {version('augurs')}, numpy {version('numpy')}, pandas {version('pandas')}, pmdarima {version('pmdarima')}",
         f"- threads: {threads}",
     ]
@@ -424,7 +425,14 @@ def main(argv: list[str] | None = None) -> int:
         Series("taylor", args.taylor, [48, 336], "England & Wales half-hourly demand, June–August 2000 (Taylor 2003)"),
         Series("hourly", args.hourly, [24, 168], "one year of hourly synthetic demand (SP-E generator, default seed, Paris, 2025)", args.full_repeats),
     ]
-    report = ["# Forecasting comparison: results", "", *machine_lines(), ""]
+    report = [
+        "# Forecasting comparison: results",
+        "",
+        "Written by `benches/compare/run`; protocol, metric definitions and data sources in [README.md](README.md).",
+        "",
+        *machine_lines(),
+        "",
+    ]
     targets, year = [], []
     for series in all_series:
         y = np.asarray(data.read_series(series.path), dtype=float)
