@@ -9,6 +9,7 @@ mod forecast;
 mod frame;
 mod journal;
 mod kpi;
+mod predict;
 mod provenance;
 mod series;
 mod site;
@@ -48,6 +49,13 @@ pub use journal::{
     OpenReport, Retex,
 };
 pub use kpi::{Direction, Kpi, KpiConfig, KpiSet, KpiStatus, SupplyKpis, Threshold, compute_kpis};
+pub use predict::{
+    ChainError, ChainResult, CommandPredictor, CommandPredictorBuilder, DEFAULT_COMMAND_TIMEOUT,
+    DEFAULT_HORIZON, MAX_OUTPUT_BYTES, ModelPredictor, OUTPUT_FILE_ENV, PREDICTION_SCHEMA_VERSION,
+    PREDICTIONS_CACHE_NAME, PredictionChain, PredictionChainBuilder, PredictionRequest,
+    PredictionRequestBuilder, Predictions, Predictor, PredictorError, STDERR_TAIL_BYTES, Tier,
+    TierFailure, check_forecast, parse_predictor_output, request_json,
+};
 pub use provenance::{Mode, ParseModeError, Provenance};
 pub use series::{HOUR, HourlySeries, SeriesError, TimeAxis};
 pub use site::{Site, SiteError};

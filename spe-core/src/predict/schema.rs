@@ -1,0 +1,333 @@
+//! The JSON exchanged with an external prediction command: the request it
+//! reads on stdin ([`request_json`]) and the output it writes
+//! ([`parse_predictor_output`]). The format is documented on
+//! [`CommandPredictor`](super::CommandPredictor).
+
+use std::collections::BTreeMap;
+
+use chrono::SecondsFormat;
+use serde_json::{Map, Value};
+
+use crate::forecast::{Exog, Forecast, PredictionInterval, validate_levels};
+
+use super::{PredictionRequest, PredictorError};
+
+/// The version of the request and output JSON documented on
+/// [`CommandPredictor`](super::CommandPredictor). A command may check the
+/// request's `"version"`; an output may carry `"version": 1`.
+pub const PREDICTION_SCHEMA_VERSION: u32 = 1;
+
+/// The request as the JSON object a prediction command reads on stdin
+/// (schema version [`PREDICTION_SCHEMA_VERSION`]).
+///
+/// ```
+/// use chrono::{TimeZone, Utc};
+/// use spe_core::{PredictionRequest, request_json};
+///
+/// let start = Utc.with_ymd_and_hms(2026, 1, 2, 0, 0, 0).unwrap();
+/// let request = PredictionRequest::builder(start, vec![1.0, 2.5]).horizon(3).build().unwrap();
+/// let json = request_json(&request);
+/// assert_eq!(json["version"], 1);
+/// assert_eq!(json["start"], "2026-01-02T00:00:00Z");
+/// assert_eq!(json["history_start"], "2026-01-01T22:00:00Z");
+/// assert_eq!(json["step_s"], 3600);
+/// assert_eq!(json["horizon"], 3);
+/// assert_eq!(json["season_length"], serde_json::json!([24, 168]));
+/// assert_eq!(json["levels"], serde_json::json!([80, 95]));
+/// assert_eq!(json["history"], serde_json::json!([1.0, 2.5]));
+/// assert!(json["exog"].is_null() && json["exog_future"].is_null());
+/// ```
+pub fn request_json(request: &PredictionRequest) -> Value {
+    let rfc = |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(SecondsFormat::Secs, true);
+    let mut o = Map::new();
+    o.insert("version".into(), PREDICTION_SCHEMA_VERSION.into());
+    o.insert("start".into(), rfc(request.start).into());
+    o.insert("history_start".into(), rfc(request.history_start()).into());
+    o.insert("step_s".into(), request.step_s().into());
+    o.insert("horizon".into(), request.horizon.into());
+    o.insert(
+        "season_length".into(),
+        Value::Array(request.periods.iter().map(|&p| p.into()).collect()),
+    );
+    o.insert(
+        "levels".into(),
+        Value::Array(request.levels.iter().map(|&l| level_value(l)).collect()),
+    );
+    o.insert(
+        "history".into(),
+        Value::Array(request.history.iter().map(|&v| number(v)).collect()),
+    );
+    o.insert("exog".into(), exog_value(request.exog.as_ref()));
+    o.insert(
+        "exog_future".into(),
+        exog_value(request.exog_future.as_ref()),
+    );
+    Value::Object(o)
+}
+
+/// A level as an integer when it is one (`80`, not `80.0`), so that a
+/// script's `f"lower_{level}"` is the key the output needs.
+fn level_value(level: f64) -> Value {
+    if level.fract() == 0.0 && level.abs() < 1e15 {
+        #[allow(clippy::cast_possible_truncation)]
+        Value::from(level as i64)
+    } else {
+        number(level)
+    }
+}
+
+fn number(v: f64) -> Value {
+    serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number)
+}
+
+fn exog_value(exog: Option<&Exog>) -> Value {
+    match exog {
+        None => Value::Null,
+        Some(exog) => Value::Object(
+            exog.names()
+                .iter()
+                .map(|name| {
+                    let column = exog.column(name).unwrap_or_default();
+                    (
+                        name.clone(),
+                        Value::Array(column.iter().map(|&v| number(v)).collect()),
+                    )
+                })
+                .collect(),
+        ),
+    }
+}
+
+/// The key for a level: `lower_80`, `upper_97.5`.
+pub(crate) fn level_key(side: &str, level: f64) -> String {
+    format!("{side}_{level}")
+}
+
+/// Longest accepted `"model"` name, in bytes.
+const MAX_MODEL_NAME: usize = 200;
+
+/// Parses and validates the output of a prediction command (the JSON it
+/// wrote on stdout or in its output file) for a forecast of `horizon`
+/// steps. `default_model` names the forecast when the output has no
+/// `"model"`.
+///
+/// The rules are those of the output schema documented on
+/// [`CommandPredictor`](super::CommandPredictor): a JSON object with `mean`,
+/// optional `lower_<L>`/`upper_<L>` pairs, optional `model`, `version` (1)
+/// and `meta` (ignored); any other key is rejected. Every array has exactly
+/// `horizon` numbers; every interval contains the mean. Intervals at levels
+/// not requested are kept here (the chain keeps only the requested ones).
+/// The error says which key, which index and which value is wrong.
+///
+/// Never panics, whatever the bytes.
+///
+/// ```
+/// use spe_core::parse_predictor_output;
+///
+/// let out = br#"{"mean":[10,11],"lower_80":[9,9.5],"upper_80":[11,12.5],"model":"gbm"}"#;
+/// let f = parse_predictor_output(out, 2, "command").unwrap();
+/// assert_eq!((f.model(), f.mean()), ("gbm", &[10.0, 11.0][..]));
+/// assert_eq!(f.lower(80.0), Some(&[9.0, 9.5][..]));
+///
+/// let err = parse_predictor_output(br#"{"mean":[10,"n/a"]}"#, 2, "command").unwrap_err();
+/// assert_eq!(err.to_string(), r#"unusable output: mean[1] is "n/a", not a number"#);
+/// let err = parse_predictor_output(br#"{"mean":[10]}"#, 2, "command").unwrap_err();
+/// assert!(err.to_string().contains("mean has 1 value, expected 2"));
+/// assert!(parse_predictor_output(b"Traceback (most recent call last)", 2, "command").is_err());
+/// ```
+pub fn parse_predictor_output(
+    bytes: &[u8],
+    horizon: usize,
+    default_model: &str,
+) -> Result<Forecast, PredictorError> {
+    let bad = |m: String| Err(PredictorError::bad_output(m));
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return bad("empty output: expected a JSON object".into());
+    }
+    let value: Value = match serde_json::from_slice(bytes) {
+        Ok(v) => v,
+        Err(e) => return bad(format!("not JSON ({e}); it starts with {}", snippet(bytes))),
+    };
+    let Value::Object(object) = value else {
+        return bad(format!("expected a JSON object, got {}", type_name(&value)));
+    };
+    let mut model = None;
+    let mut mean = None;
+    // level → (lower (key, values), upper (key, values))
+    type Side = Option<(String, Vec<f64>)>;
+    let mut bounds: BTreeMap<LevelKey, (Side, Side)> = BTreeMap::new();
+    for (key, value) in &object {
+        match key.as_str() {
+            "version" => {
+                if value.as_u64() != Some(u64::from(PREDICTION_SCHEMA_VERSION)) {
+                    return bad(format!(
+                        "version is {}, expected {PREDICTION_SCHEMA_VERSION}",
+                        show(value)
+                    ));
+                }
+            }
+            "model" => match value {
+                Value::String(s) if !s.trim().is_empty() && s.len() <= MAX_MODEL_NAME => {
+                    model = Some(s.trim().to_owned());
+                }
+                _ => {
+                    return bad(format!(
+                        "model is {}: expected a non-empty string of at most {MAX_MODEL_NAME} bytes",
+                        show(value)
+                    ));
+                }
+            },
+            "meta" => {}
+            "mean" => mean = Some(numbers(key, value, horizon)?),
+            _ => {
+                let Some((side, level)) = key
+                    .strip_prefix("lower_")
+                    .map(|l| ("lower", l))
+                    .or_else(|| key.strip_prefix("upper_").map(|l| ("upper", l)))
+                else {
+                    return bad(format!(
+                        "unknown key {key:?} (expected mean, lower_<level>, upper_<level>, model, version, meta)"
+                    ));
+                };
+                let Ok(level) = level.parse::<f64>() else {
+                    return bad(format!(
+                        "key {key:?}: {level:?} is not a level in percent (e.g. {side}_80)"
+                    ));
+                };
+                if validate_levels(&[level]).is_err() {
+                    return bad(format!("key {key:?}: level {level} is outside (0, 100)"));
+                }
+                let values = numbers(key, value, horizon)?;
+                let entry = bounds.entry(LevelKey(level)).or_default();
+                let slot = if side == "lower" {
+                    &mut entry.0
+                } else {
+                    &mut entry.1
+                };
+                if let Some((other, _)) = slot {
+                    return bad(format!("level {level} given twice ({other:?} and {key:?})"));
+                }
+                *slot = Some((key.clone(), values));
+            }
+        }
+    }
+    let Some(mean) = mean else {
+        return bad("no \"mean\" key: expected the forecast's mean path".into());
+    };
+    let mut intervals = Vec::with_capacity(bounds.len());
+    for (LevelKey(level), (lower, upper)) in bounds {
+        let ((lower_key, lower), (upper_key, upper)) = match (lower, upper) {
+            (Some(l), Some(u)) => (l, u),
+            (Some((k, _)), None) => {
+                return bad(format!(
+                    "{k:?} has no matching {:?}",
+                    level_key("upper", level)
+                ));
+            }
+            (None, Some((k, _))) => {
+                return bad(format!(
+                    "{k:?} has no matching {:?}",
+                    level_key("lower", level)
+                ));
+            }
+            (None, None) => continue,
+        };
+        for (i, (lo, hi)) in lower.iter().zip(&upper).enumerate() {
+            if lo > hi {
+                return bad(format!(
+                    "{lower_key}[{i}] = {lo} is above {upper_key}[{i}] = {hi}"
+                ));
+            }
+        }
+        intervals.push(PredictionInterval {
+            level,
+            lower,
+            upper,
+        });
+    }
+    let model = model.unwrap_or_else(|| default_model.to_owned());
+    Forecast::new(model, mean, intervals).map_err(|e| PredictorError::bad_output(e.to_string()))
+}
+
+/// A level as a map key, ordered numerically.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct LevelKey(f64);
+
+impl Eq for LevelKey {}
+
+impl PartialOrd for LevelKey {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for LevelKey {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.total_cmp(&other.0)
+    }
+}
+
+fn numbers(key: &str, value: &Value, horizon: usize) -> Result<Vec<f64>, PredictorError> {
+    let Value::Array(items) = value else {
+        return Err(PredictorError::bad_output(format!(
+            "{key} is {}: expected an array of {horizon} numbers",
+            show(value)
+        )));
+    };
+    if items.len() != horizon {
+        return Err(PredictorError::bad_output(format!(
+            "{key} has {} value{}, expected {horizon} (the horizon)",
+            items.len(),
+            if items.len() == 1 { "" } else { "s" }
+        )));
+    }
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, v)| match v.as_f64() {
+            Some(x) if x.is_finite() => Ok(x),
+            _ => Err(PredictorError::bad_output(format!(
+                "{key}[{i}] is {}, not a number",
+                show(v)
+            ))),
+        })
+        .collect()
+}
+
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// A short rendering of a JSON value for an error message.
+fn show(v: &Value) -> String {
+    match v {
+        Value::Array(_) | Value::Object(_) => type_name(v).to_owned(),
+        _ => truncate(&v.to_string(), 60),
+    }
+}
+
+/// The first bytes of a non-JSON output, quoted, for an error message.
+fn snippet(bytes: &[u8]) -> String {
+    let head = &bytes[..bytes.len().min(60)];
+    let text = String::from_utf8_lossy(head);
+    let more = if bytes.len() > head.len() { "…" } else { "" };
+    format!("{:?}{more}", text.trim())
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_owned();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
+}

@@ -1,0 +1,308 @@
+//! `CommandPredictor` with real child processes (`sh` scripts in a tempdir).
+
+use std::path::Path;
+use std::time::Duration;
+
+use super::super::{
+    CommandPredictor, MAX_OUTPUT_BYTES, OUTPUT_FILE_ENV, Predictor, PredictorError,
+    STDERR_TAIL_BYTES,
+};
+use super::{good_output, read_pid, request, script};
+use crate::journal::IncidentKind;
+
+/// `sh <script>`, with the script's directory in `$DIR`.
+fn sh(dir: &Path, script: &Path) -> CommandPredictor {
+    CommandPredictor::builder("/bin/sh")
+        .arg(script)
+        .env("DIR", dir)
+        .timeout(Duration::from_secs(20))
+        .build()
+}
+
+#[tokio::test]
+async fn a_good_script_answers_on_stdout_and_reads_the_request_on_stdin() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = good_output(4, "gbm");
+    let s = script(
+        dir.path(),
+        "good.sh",
+        &format!("cat > \"$DIR/request.json\"\nprintf '%s' '{out}'"),
+    );
+    let f = sh(dir.path(), &s).predict(&request(4)).await.unwrap();
+    assert_eq!(f.model(), "gbm");
+    assert_eq!(f.mean(), &[100.0, 101.0, 102.0, 103.0]);
+    assert_eq!(f.lower(80.0).unwrap()[0], 95.0);
+    let seen: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("request.json")).unwrap())
+            .unwrap();
+    assert_eq!(seen["version"], 1);
+    assert_eq!(seen["horizon"], 4);
+    assert_eq!(seen["history"].as_array().unwrap().len(), 48);
+    assert_eq!(seen["start"], "2026-11-25T00:00:00Z");
+    assert_eq!(seen["levels"], serde_json::json!([80, 95]));
+}
+
+#[tokio::test]
+async fn a_script_can_answer_in_its_output_file_and_a_stale_file_is_never_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = good_output(2, "file-model");
+    let s = script(
+        dir.path(),
+        "file.sh",
+        &format!(
+            "cat > /dev/null\necho 'progress: 50%'\n[ \"$SPE_OUTPUT_FILE\" = predictions.json ] || exit 9\nprintf '%s' '{out}' > \"$SPE_OUTPUT_FILE\""
+        ),
+    );
+    let command = CommandPredictor::builder("/bin/sh")
+        .arg(&s)
+        .current_dir(dir.path())
+        .output_file("predictions.json")
+        .build();
+    let f = command.predict(&request(2)).await.unwrap();
+    assert_eq!(f.model(), "file-model");
+    assert_eq!(
+        command.output_file().unwrap(),
+        Path::new("predictions.json")
+    );
+
+    // A script that exits 0 without writing: the previous file is not taken.
+    let lazy = script(dir.path(), "lazy.sh", "cat > /dev/null\nexit 0");
+    assert!(dir.path().join("predictions.json").exists());
+    let command = CommandPredictor::builder("/bin/sh")
+        .arg(&lazy)
+        .current_dir(dir.path())
+        .output_file("predictions.json")
+        .build();
+    let e = command.predict(&request(2)).await.unwrap_err();
+    assert!(matches!(e, PredictorError::BadOutput { .. }), "{e}");
+    assert!(e.to_string().contains("wrote no"), "{e}");
+    assert_eq!(OUTPUT_FILE_ENV, "SPE_OUTPUT_FILE");
+}
+
+#[tokio::test]
+async fn a_crash_reports_its_exit_code_and_the_end_of_a_flooded_stderr() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = script(
+        dir.path(),
+        "crash.sh",
+        "head -c 1000000 /dev/zero | tr '\\0' 'x' >&2\necho >&2\necho 'ValueError: model exploded' >&2\nexit 3",
+    );
+    let e = sh(dir.path(), &s).predict(&request(4)).await.unwrap_err();
+    let PredictorError::Crashed {
+        status,
+        code,
+        stderr_tail,
+    } = &e
+    else {
+        panic!("{e:?}");
+    };
+    assert_eq!(status, "exit code 3");
+    assert_eq!(*code, Some(3));
+    assert!(
+        stderr_tail.ends_with("ValueError: model exploded"),
+        "{stderr_tail}"
+    );
+    assert!(
+        stderr_tail.len() <= STDERR_TAIL_BYTES + 4,
+        "{}",
+        stderr_tail.len()
+    );
+    assert_eq!(e.incident_kind(), IncidentKind::ModelCrash);
+    assert!(e.to_string().contains("model exploded"));
+}
+
+#[tokio::test]
+async fn a_signal_is_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = script(dir.path(), "segv.sh", "kill -SEGV $$");
+    let e = sh(dir.path(), &s).predict(&request(4)).await.unwrap_err();
+    assert!(
+        matches!(&e, PredictorError::Crashed { code: None, status, .. } if status.starts_with("killed by signal 11")),
+        "{e:?}"
+    );
+}
+
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn a_hanging_script_is_killed_with_its_grandchildren_at_the_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = script(
+        dir.path(),
+        "hang.sh",
+        "echo $$ > \"$DIR/pid\"\nsleep 3600 &\necho $! > \"$DIR/grandchild\"\nwait",
+    );
+    let command = CommandPredictor::builder("/bin/sh")
+        .arg(&s)
+        .env("DIR", dir.path())
+        .timeout(Duration::from_millis(300))
+        .build();
+    let e = command.predict(&request(4)).await.unwrap_err();
+    assert!(
+        matches!(e, PredictorError::TimedOut { after } if after == Duration::from_millis(300)),
+        "{e:?}"
+    );
+    assert_eq!(e.incident_kind(), IncidentKind::ModelTimeout);
+    let pid = read_pid(&dir.path().join("pid")).await;
+    let grandchild = read_pid(&dir.path().join("grandchild")).await;
+    // The child is reaped before `predict` returns; the grandchild got SIGKILL.
+    assert!(!super::alive(pid), "the script {pid} is still running");
+    assert!(
+        super::wait_dead(grandchild).await,
+        "the grandchild {grandchild} is still running"
+    );
+}
+
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn dropping_the_future_kills_the_process_group() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = script(
+        dir.path(),
+        "hang.sh",
+        "sleep 3600 &\necho $! > \"$DIR/grandchild\"\necho $$ > \"$DIR/pid\"\nwait",
+    );
+    let command = sh(dir.path(), &s);
+    let task = tokio::spawn(async move { command.predict(&request(4)).await });
+    let pid = read_pid(&dir.path().join("pid")).await;
+    let grandchild = read_pid(&dir.path().join("grandchild")).await;
+    assert!(super::alive(pid) && super::alive(grandchild));
+    task.abort();
+    assert!(task.await.unwrap_err().is_cancelled());
+    assert!(
+        super::wait_dead(pid).await,
+        "the script {pid} is still running"
+    );
+    assert!(
+        super::wait_dead(grandchild).await,
+        "the grandchild {grandchild} is still running"
+    );
+}
+
+#[tokio::test]
+async fn garbage_wrong_counts_non_numbers_and_crossed_bounds_are_bad_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        ("echo 'Segmentation fault (core dumped)'", "not JSON"),
+        ("head -c 5000 /dev/urandom", "not JSON"),
+        ("echo '{\"mean\":[1,2,3]}'", "mean has 3 values, expected 4"),
+        ("echo '{\"mean\":[1,2,1e999,4]}'", "not JSON"),
+        (
+            "echo '{\"mean\":[1,2,\"inf\",4]}'",
+            "mean[2] is \"inf\", not a number",
+        ),
+        (
+            "echo '{\"mean\":[1,2,3,4],\"lower_80\":[0,1,2,5],\"upper_80\":[2,3,4,4.5]}'",
+            "lower_80[3] = 5 is above upper_80[3] = 4.5",
+        ),
+        ("true", "empty output"),
+    ];
+    for (i, (body, expected)) in cases.iter().enumerate() {
+        let s = script(
+            dir.path(),
+            &format!("bad{i}.sh"),
+            &format!("cat > /dev/null\n{body}"),
+        );
+        let e = sh(dir.path(), &s).predict(&request(4)).await.unwrap_err();
+        assert!(
+            matches!(e, PredictorError::BadOutput { .. }) && e.to_string().contains(expected),
+            "{body}: {e}"
+        );
+        assert_eq!(e.incident_kind(), IncidentKind::ModelBadOutput);
+    }
+}
+
+#[tokio::test]
+async fn a_stdout_flood_is_cut_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = script(
+        dir.path(),
+        "flood.sh",
+        &format!("head -c {} /dev/zero", MAX_OUTPUT_BYTES + 1000),
+    );
+    let e = sh(dir.path(), &s).predict(&request(4)).await.unwrap_err();
+    assert!(e.to_string().contains("more than"), "{e}");
+}
+
+#[tokio::test]
+async fn a_missing_or_deleted_program_cannot_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let gone = dir.path().join("predict.sh");
+    for command in [
+        CommandPredictor::builder(&gone).build(),
+        CommandPredictor::builder(&gone)
+            .memory_limit_bytes(1 << 30)
+            .build(),
+        CommandPredictor::builder("no-such-predictor-anywhere")
+            .memory_limit_bytes(1 << 30)
+            .build(),
+    ] {
+        let e = command.predict(&request(4)).await.unwrap_err();
+        assert!(matches!(e, PredictorError::Spawn { .. }), "{e:?}");
+        assert_eq!(e.incident_kind(), IncidentKind::ModelCrash);
+    }
+    // Run through an interpreter, a deleted script is the interpreter's crash.
+    let e = CommandPredictor::builder("/bin/sh")
+        .arg(&gone)
+        .build()
+        .predict(&request(4))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, PredictorError::Crashed { .. }), "{e:?}");
+}
+
+#[tokio::test]
+async fn a_memory_limit_lets_a_small_command_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = good_output(4, "small");
+    let s = script(
+        dir.path(),
+        "small.sh",
+        &format!("cat > /dev/null\nprintf '%s' '{out}'"),
+    );
+    let command = CommandPredictor::builder("sh")
+        .arg(&s)
+        .memory_limit_bytes(256 << 20)
+        .build();
+    assert_eq!(command.memory_limit_bytes(), Some(256 << 20));
+    let f = command.predict(&request(4)).await.unwrap();
+    assert_eq!(f.model(), "small");
+}
+
+#[tokio::test]
+async fn a_memory_hog_under_a_memory_limit_fails() {
+    let Some(python) = ["python3", "python"].into_iter().find(|p| {
+        std::process::Command::new(p)
+            .arg("-c")
+            .arg("pass")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    }) else {
+        eprintln!("skipped: no python3 to allocate memory with");
+        return;
+    };
+    let command = CommandPredictor::builder(python)
+        .arg("-c")
+        .arg(
+            "import sys\nsys.stdin.read()\nhog = bytearray(1 << 30)\nprint('{\"mean\":[1,2,3,4]}')",
+        )
+        .memory_limit_bytes(256 << 20)
+        .timeout(Duration::from_secs(60))
+        .build();
+    let e = command.predict(&request(4)).await.unwrap_err();
+    assert!(
+        matches!(&e, PredictorError::Crashed { stderr_tail, .. } if stderr_tail.contains("MemoryError")),
+        "{e:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_shell_command_line_runs_through_sh() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = good_output(4, "shell");
+    std::fs::write(dir.path().join("out.json"), &out).unwrap();
+    let command = CommandPredictor::shell("cat > /dev/null && cat 'out.json'")
+        .current_dir(dir.path())
+        .build();
+    assert_eq!(command.name(), "cat > /dev/null && cat 'out.json'");
+    assert_eq!(command.predict(&request(4)).await.unwrap().model(), "shell");
+}
