@@ -9,23 +9,27 @@ use axum::http::header;
 use axum::response::{Html, IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 use spe_core::{
     BreakerMetrics, BreakerState, Incident, IncidentId, IncidentKind, KpiConfig, KpiSet, Mode,
     ModeChange, Site, WeatherSnapshot, compute_kpis,
 };
+use utoipa::ToSchema;
 
 use crate::error::ApiError;
+use crate::metrics::{self, Gauges};
+use crate::openapi::ErrorBody;
+use crate::predictions::DashboardForecastJson;
 use crate::series_json::{self, SeriesJson, rfc3339};
 use crate::state::AppState;
 
 /// The dashboard page, embedded in the binary (no CDN: it works offline).
 pub const INDEX_HTML: &str = include_str!("../assets/index.html");
 
-/// The page's content security policy: nothing but itself and the API.
-const PAGE_CSP: &str = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; \
-                        connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; \
-                        frame-ancestors 'none'";
+/// The page's content security policy: nothing but itself and the API
+/// (its script and style are inline until they move to files of their own).
+pub const PAGE_CSP: &str = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; \
+                            connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; \
+                            frame-ancestors 'none'";
 
 /// Incidents listed by `GET /api/incidents` without `?limit=`.
 pub const DEFAULT_INCIDENT_LIMIT: usize = 100;
@@ -33,7 +37,8 @@ pub const DEFAULT_INCIDENT_LIMIT: usize = 100;
 pub const MAX_INCIDENT_LIMIT: usize = 1000;
 
 /// The site as the dashboard shows it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct SiteView<'a> {
     /// Display name.
     pub name: &'a str,
@@ -58,9 +63,11 @@ impl<'a> SiteView<'a> {
 }
 
 /// The circuit breaker around the live source, as the dashboard shows it.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct BreakerView {
     /// `closed`, `open`, `half_open` (or `forced_open`, `disabled`).
+    #[schema(value_type = crate::openapi::BreakerStateName)]
     pub state: BreakerState,
     /// While open: seconds until the next probe may go; `null` otherwise.
     pub retry_after_s: Option<f64>,
@@ -88,29 +95,36 @@ impl From<BreakerMetrics> for BreakerView {
 }
 
 /// The body of `GET /api/dashboard`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Dashboard<'a> {
     /// `nominal` or `estimation`.
+    #[schema(value_type = crate::openapi::ModeName)]
     pub mode: Mode,
     /// When the data was assembled (RFC 3339, UTC).
     pub generated_at: String,
     /// The site.
     pub site: SiteView<'a>,
     /// The KPIs at the time of the request, with their status levels.
+    #[schema(value_type = crate::openapi::KpiSetSchema)]
     pub kpis: KpiSet,
     /// Hourly weather.
+    #[schema(value_type = crate::openapi::WeatherSeries)]
     pub weather: SeriesJson<'a>,
     /// Hourly demand.
+    #[schema(value_type = crate::openapi::DemandSeries)]
     pub demand: SeriesJson<'a>,
     /// Hourly supply by source.
+    #[schema(value_type = crate::openapi::SupplySeries)]
     pub supply: SeriesJson<'a>,
-    /// The demand forecast; `null` until the forecasting engine is wired in.
-    pub forecast: Option<Value>,
+    /// The demand forecast; `null` when no predictions exist.
+    pub forecast: Option<DashboardForecastJson>,
     /// The circuit breaker around the live source.
     pub breaker: BreakerView,
     /// A sentence for the operator in estimation mode; `null` in nominal mode.
     pub notice: Option<String>,
     /// The open incident's id while there is one; `null` otherwise.
+    #[schema(value_type = Option<u64>)]
     pub incident: Option<IncidentId>,
     /// When live data last arrived (RFC 3339, UTC); `null` if never.
     pub last_live_at: Option<String>,
@@ -144,6 +158,12 @@ impl<'a> Dashboard<'a> {
 }
 
 /// `GET /api/dashboard`.
+#[utoipa::path(
+    get,
+    path = "/api/dashboard",
+    tag = "dashboard",
+    responses((status = 200, description = "What the dashboard shows, at the time of the request", body = Dashboard<'_>))
+)]
 pub async fn dashboard(State(state): State<AppState>) -> Response {
     let snapshot = state.snapshot();
     let service = state.service();
@@ -157,17 +177,33 @@ pub async fn dashboard(State(state): State<AppState>) -> Response {
     .into_response()
 }
 
+/// The body of `GET /livez`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Liveness {
+    /// Always `ok`.
+    pub status: &'static str,
+}
+
 /// `GET /livez`: the process is up. Always `{"status":"ok"}`.
-pub async fn livez() -> Json<Value> {
-    Json(json!({"status": "ok"}))
+#[utoipa::path(
+    get,
+    path = "/livez",
+    tag = "health",
+    responses((status = 200, description = "The process is up", body = Liveness))
+)]
+pub async fn livez() -> Json<Liveness> {
+    Json(Liveness { status: "ok" })
 }
 
 /// The body of `GET /readyz`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Readiness<'a> {
     /// Always `ready`: a snapshot exists from startup on.
     pub status: &'static str,
     /// `nominal` or `estimation`.
+    #[schema(value_type = crate::openapi::ModeName)]
     pub mode: Mode,
     /// Whether the service runs degraded (estimation mode).
     pub degraded: bool,
@@ -177,6 +213,12 @@ pub struct Readiness<'a> {
 
 /// `GET /readyz`: ready to serve, in estimation mode too; the body says
 /// whether the service is degraded and why.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "health",
+    responses((status = 200, description = "Ready, in estimation mode too; the body says whether it is degraded", body = Readiness<'_>))
+)]
 pub async fn readyz(State(state): State<AppState>) -> Response {
     let snapshot = state.snapshot();
     Json(Readiness {
@@ -189,11 +231,14 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
 }
 
 /// A mode change of an incident, as `GET /api/incidents` shows it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ModeChangeView {
     /// The mode before.
+    #[schema(value_type = crate::openapi::ModeName)]
     pub from: Mode,
     /// The mode after.
+    #[schema(value_type = crate::openapi::ModeName)]
     pub to: Mode,
     /// When (RFC 3339, UTC).
     pub at: String,
@@ -210,13 +255,16 @@ impl From<&ModeChange> for ModeChangeView {
 }
 
 /// An incident, as `GET /api/incidents` shows it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct IncidentView<'a> {
     /// Its id, a number.
+    #[schema(value_type = u64)]
     pub id: IncidentId,
     /// The failing component (`weather`, `cache`, `journal`, …).
     pub component: &'a str,
     /// What kind of failure (`upstream_timeout`, `upstream_5xx`, …).
+    #[schema(value_type = crate::openapi::IncidentKindName)]
     pub kind: IncidentKind,
     /// When it began (RFC 3339, UTC).
     pub start: String,
@@ -253,7 +301,8 @@ impl<'a> IncidentView<'a> {
 }
 
 /// The body of `GET /api/incidents`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Incidents<'a> {
     /// The incidents, newest first.
     pub incidents: Vec<IncidentView<'a>>,
@@ -263,10 +312,12 @@ pub struct Incidents<'a> {
 }
 
 /// The query of `GET /api/incidents`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct IncidentsQuery {
     /// At most this many incidents, newest first: 1 to 1000, default 100.
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
     pub limit: Option<String>,
 }
 
@@ -289,6 +340,16 @@ impl IncidentsQuery {
 
 /// `GET /api/incidents[?limit=N]`: the incident journal, newest first.
 /// Without a journal, an empty list (`"journal_available": false`).
+#[utoipa::path(
+    get,
+    path = "/api/incidents",
+    tag = "incidents",
+    params(IncidentsQuery),
+    responses(
+        (status = 200, description = "The incident journal, newest first", body = Incidents<'_>),
+        (status = 400, description = "A bad `limit`, or an unknown parameter", body = ErrorBody),
+    )
+)]
 pub async fn incidents(
     State(state): State<AppState>,
     query: Result<Query<IncidentsQuery>, QueryRejection>,
@@ -331,6 +392,12 @@ pub async fn incidents(
 }
 
 /// `GET /`: the dashboard page.
+#[utoipa::path(
+    get,
+    path = "/",
+    tag = "page",
+    responses((status = 200, description = "The dashboard page", content_type = "text/html", body = String))
+)]
 pub async fn index() -> Response {
     (
         [
@@ -338,6 +405,38 @@ pub async fn index() -> Response {
             (header::CONTENT_SECURITY_POLICY, PAGE_CSP),
         ],
         Html(INDEX_HTML),
+    )
+        .into_response()
+}
+
+/// `GET /metrics`: Prometheus text format (see [`metrics`](crate::metrics)).
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "health",
+    responses((status = 200, description = "Prometheus text format", content_type = "text/plain", body = String))
+)]
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    let snapshot = state.snapshot();
+    let breaker = state.service().breaker().metrics();
+    // The journal's lock may be held by an append waiting on the disk.
+    let open_incidents = match state.journal().cloned() {
+        Some(journal) => tokio::task::spawn_blocking(move || journal.open_incidents().len())
+            .await
+            .ok(),
+        None => None,
+    };
+    let gauges = Gauges {
+        mode: snapshot.mode,
+        breaker_state: breaker.state,
+        breaker_failure_rate: breaker.failure_rate,
+        open_incidents,
+        weather_age: snapshot.age(state.now()),
+        predictions: None,
+    };
+    (
+        [(header::CONTENT_TYPE, metrics::CONTENT_TYPE)],
+        state.metrics().render(&gauges),
     )
         .into_response()
 }

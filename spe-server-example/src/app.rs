@@ -13,6 +13,7 @@
 
 use std::fmt;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,6 +27,8 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::config::Config;
+use crate::layers::Hardening;
+use crate::rate_limit::RateLimiter;
 use crate::routes::router;
 use crate::state::AppState;
 
@@ -79,12 +82,15 @@ impl std::error::Error for StartError {
     }
 }
 
-/// The wired-up application: the failover service and the journal it
-/// writes to.
+/// The wired-up application: the failover service, the journal it writes
+/// to, and the settings of the HTTP edge.
 #[derive(Debug, Clone)]
 pub struct App {
     service: FailoverService,
     journal: Option<Journal>,
+    admin_token: Option<String>,
+    generate_per_minute: u32,
+    hardening: Hardening,
 }
 
 impl App {
@@ -128,7 +134,13 @@ impl App {
         let service = builder.build().map_err(StartError::Failover)?;
         let first = service.snapshot();
         tracing::info!(mode = %first.mode, provenance = first.weather.provenance().name(), "first snapshot ready");
-        Ok(App { service, journal })
+        Ok(App {
+            service,
+            journal,
+            admin_token: config.admin_token.clone(),
+            generate_per_minute: config.generate_per_minute,
+            hardening: config.hardening(),
+        })
     }
 
     /// The failover service.
@@ -144,12 +156,16 @@ impl App {
     /// The handlers' state.
     pub fn state(&self) -> AppState {
         AppState::new(self.service.clone(), self.journal.clone())
+            .with_admin_token(self.admin_token.clone())
+            .with_rate_limiter(RateLimiter::new(self.generate_per_minute))
+            .with_hardening(self.hardening.clone())
     }
 
     /// Serve on `listener` and run the service's refresh loop until
-    /// `shutdown` resolves; then stop accepting, let the requests in flight
-    /// finish, stop the refresh loop and wait for it (a refresh in flight is
-    /// bounded by the upstream timeout).
+    /// `shutdown` resolves; then end the event streams, stop accepting, let
+    /// the requests in flight finish, stop the refresh loop and wait for it
+    /// (a refresh in flight is bounded by the upstream timeout). The journal
+    /// needs no flush: each record is fsynced as it is appended.
     pub async fn serve(
         self,
         listener: TcpListener,
@@ -160,8 +176,15 @@ impl App {
             let service = self.service.clone();
             async move { service.run(stopped).await }
         });
-        let served = axum::serve(listener, router(self.state()))
-            .with_graceful_shutdown(shutdown)
+        let state = self.state();
+        let streams = state.clone();
+        let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                shutdown.await;
+                // Open event streams would hold the graceful stop forever.
+                streams.stop_streams();
+            })
             .await;
         let _ = stop.send(true);
         match tokio::time::timeout(RUN_STOP_GRACE, refresh).await {

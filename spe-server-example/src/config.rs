@@ -12,6 +12,8 @@ use std::time::Duration;
 use clap::Parser;
 use spe_core::{BreakerConfig, Country, FailoverConfig, OpenMeteoConfig, Site, SiteError};
 
+use crate::layers::Hardening;
+
 /// Default latitude (Paris), degrees north.
 pub const DEFAULT_LATITUDE: f64 = 48.85;
 /// Default longitude (Paris), degrees east.
@@ -35,14 +37,18 @@ pub const CACHE_DIR: &str = "cache";
 /// | `SPE_DATA_DIR` | `--data-dir` | `./data` |
 /// | `SPE_OPEN_METEO_URL` | `--open-meteo-url` | `https://api.open-meteo.com` |
 /// | `SPE_LATITUDE`, `SPE_LONGITUDE`, `SPE_TIMEZONE` | `--latitude`, `--longitude`, `--timezone` | `48.85`, `2.35`, `Europe/Paris` |
-/// | `SPE_ADMIN_TOKEN` | `--admin-token` | none |
-/// | `SPE_PREDICTION_COMMAND` | `--prediction-command` | none |
+/// | `SPE_COUNTRY` | `--country` | `auto` (French holidays when the time zone is `Europe/Paris`) |
+/// | `SPE_ADMIN_TOKEN` | `--admin-token` | none: only loopback clients may regenerate predictions |
+/// | `SPE_PREDICTION_COMMAND` | `--prediction-command` | none: the built-in models are the primary predictor |
+/// | `SPE_PREDICTION_TIMEOUT_SECS` | `--prediction-timeout-secs` | `30` |
 /// | `SPE_REFRESH_SECS` | `--refresh-secs` | `300` |
 /// | `SPE_UPSTREAM_TIMEOUT_MS` | `--upstream-timeout-ms` | `5000` |
 /// | `SPE_BREAKER_OPEN_SECS` | `--breaker-open-secs` | `30` |
-///
-/// `--admin-token` and `--prediction-command` are accepted and logged, but
-/// not used yet: the prediction endpoints arrive in a later version.
+/// | `SPE_CORS_ORIGIN` | `--cors-origin` (repeatable, or comma-separated) | none: no CORS |
+/// | `SPE_MAX_BODY_BYTES` | `--max-body-bytes` | `65536` |
+/// | `SPE_MAX_CONCURRENCY` | `--max-concurrency` | `512` |
+/// | `SPE_REQUEST_TIMEOUT_MS` | `--request-timeout-ms` | `10000` |
+/// | `SPE_GENERATE_PER_MINUTE` | `--generate-per-minute` | `6` |
 ///
 /// ```
 /// use clap::Parser;
@@ -88,13 +94,54 @@ pub struct Config {
     #[arg(long, env = "SPE_TIMEZONE", default_value = DEFAULT_TIMEZONE)]
     pub timezone: String,
 
-    /// Bearer token for the admin endpoints (not used yet).
-    #[arg(long, env = "SPE_ADMIN_TOKEN", hide_env_values = true)]
+    /// Bearer token for `POST /api/predictions/generate`. Without one,
+    /// only loopback clients may regenerate.
+    #[arg(long, env = "SPE_ADMIN_TOKEN", hide_env_values = true, value_parser = parse_admin_token)]
     pub admin_token: Option<String>,
 
-    /// External prediction command (not used yet).
-    #[arg(long, env = "SPE_PREDICTION_COMMAND")]
-    pub prediction_command: Option<String>,
+    /// External prediction command, a command line split like a shell does
+    /// (quotes and backslashes; no expansion), e.g. `python3 "my model.py" --fast`.
+    /// Without one, the built-in models are the primary predictor.
+    #[arg(long, env = "SPE_PREDICTION_COMMAND", value_parser = PredictionCommand::parse)]
+    pub prediction_command: Option<PredictionCommand>,
+
+    /// Timeout of one run of the prediction chain's primary predictor, seconds.
+    #[arg(long, env = "SPE_PREDICTION_TIMEOUT_SECS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub prediction_timeout_secs: u64,
+
+    /// Holiday calendar of the site: `auto` (French when the time zone is
+    /// Europe/Paris, none otherwise), `FR` or `none`.
+    #[arg(long, env = "SPE_COUNTRY", default_value = "auto", value_parser = CountrySetting::parse)]
+    pub country: CountrySetting,
+
+    /// Origin allowed to call the API from a browser (CORS), e.g.
+    /// `https://ops.example.com`; repeat the flag or separate with commas.
+    /// None by default: no CORS headers at all.
+    #[arg(long = "cors-origin", env = "SPE_CORS_ORIGIN", value_delimiter = ',', value_parser = parse_origin)]
+    pub cors_origins: Vec<String>,
+
+    /// Largest request body accepted, bytes (larger: 413).
+    #[arg(long, env = "SPE_MAX_BODY_BYTES", default_value_t = 65_536,
+          value_parser = clap::value_parser!(u64).range(1..=(64 << 20)))]
+    pub max_body_bytes: u64,
+
+    /// Requests handled at once; any more are refused at once with 503 and
+    /// `Retry-After` (load shedding).
+    #[arg(long, env = "SPE_MAX_CONCURRENCY", default_value_t = 512,
+          value_parser = clap::value_parser!(u64).range(1..=65_536))]
+    pub max_concurrency: u64,
+
+    /// Time a handler may take to answer, milliseconds (longer: 503).
+    #[arg(long, env = "SPE_REQUEST_TIMEOUT_MS", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u64).range(1..=600_000))]
+    pub request_timeout_ms: u64,
+
+    /// Calls to `POST /api/predictions/generate` allowed per client address
+    /// and minute (also the burst); more get 429 with `Retry-After`.
+    #[arg(long, env = "SPE_GENERATE_PER_MINUTE", default_value_t = 6,
+          value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub generate_per_minute: u32,
 
     /// Seconds between two refreshes of the weather and energy data.
     #[arg(long, env = "SPE_REFRESH_SECS", default_value_t = 300,
@@ -126,6 +173,13 @@ impl fmt::Debug for Config {
             .field("timezone", &self.timezone)
             .field("admin_token", &self.admin_token.as_ref().map(|_| "<set>"))
             .field("prediction_command", &self.prediction_command)
+            .field("prediction_timeout_secs", &self.prediction_timeout_secs)
+            .field("country", &self.country)
+            .field("cors_origins", &self.cors_origins)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("max_concurrency", &self.max_concurrency)
+            .field("request_timeout_ms", &self.request_timeout_ms)
+            .field("generate_per_minute", &self.generate_per_minute)
             .field("refresh_secs", &self.refresh_secs)
             .field("upstream_timeout_ms", &self.upstream_timeout_ms)
             .field("breaker_open_secs", &self.breaker_open_secs)
@@ -137,22 +191,42 @@ impl Config {
     /// The site the dashboard watches, validated.
     ///
     /// The default position is Paris, with the French holiday calendar. Any
-    /// other position is named after its coordinates; the French calendar is
-    /// used when the time zone is `Europe/Paris`, none otherwise.
+    /// other position is named after its coordinates. The holiday calendar
+    /// is `--country`'s; with `auto`, the French one when the time zone is
+    /// `Europe/Paris`, none otherwise.
     pub fn site(&self) -> Result<Site, SiteError> {
+        let country = match self.country {
+            CountrySetting::Fixed(country) => country,
+            CountrySetting::Auto if self.timezone == DEFAULT_TIMEZONE => Country::France,
+            CountrySetting::Auto => Country::None,
+        };
         let is_paris = self.latitude == DEFAULT_LATITUDE
             && self.longitude == DEFAULT_LONGITUDE
             && self.timezone == DEFAULT_TIMEZONE;
-        if is_paris {
+        if is_paris && country == Country::France {
             return Ok(Site::paris());
         }
-        let country = if self.timezone == DEFAULT_TIMEZONE {
-            Country::France
+        let name = if is_paris {
+            "Paris".to_owned()
         } else {
-            Country::None
+            format!("Site {:.4}, {:.4}", self.latitude, self.longitude)
         };
-        let name = format!("Site {:.4}, {:.4}", self.latitude, self.longitude);
         Site::new(name, self.latitude, self.longitude, &self.timezone, country)
+    }
+
+    /// Timeout of one run of the primary predictor.
+    pub fn prediction_timeout(&self) -> Duration {
+        Duration::from_secs(self.prediction_timeout_secs)
+    }
+
+    /// The request limits and browser policy of the HTTP layer.
+    pub fn hardening(&self) -> Hardening {
+        Hardening {
+            max_body_bytes: usize::try_from(self.max_body_bytes).unwrap_or(usize::MAX),
+            max_concurrency: usize::try_from(self.max_concurrency).unwrap_or(usize::MAX),
+            request_timeout: Duration::from_millis(self.request_timeout_ms),
+            cors_origins: self.cors_origins.clone(),
+        }
     }
 
     /// Timeout of one upstream call.
@@ -214,6 +288,135 @@ impl Config {
     }
 }
 
+/// A command line to run: a program and its arguments, split like a POSIX
+/// shell splits words (single and double quotes, backslash escapes) but
+/// without any expansion: no variables, globs, pipes or redirections.
+///
+/// ```
+/// use spe_server_example::config::PredictionCommand;
+///
+/// let command = PredictionCommand::parse(r#"python3 "my model.py" --horizon 48"#).unwrap();
+/// assert_eq!(command.program(), "python3");
+/// assert_eq!(command.args(), ["my model.py", "--horizon", "48"]);
+/// assert_eq!(command.to_string(), "python3 'my model.py' --horizon 48");
+/// assert!(PredictionCommand::parse("  ").is_err());
+/// assert!(PredictionCommand::parse("python3 'unbalanced").is_err());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PredictionCommand {
+    program: String,
+    args: Vec<String>,
+}
+
+impl PredictionCommand {
+    /// Split `line` into a program and its arguments.
+    pub fn parse(line: &str) -> Result<PredictionCommand, String> {
+        let mut words = shell_words::split(line)
+            .map_err(|e| format!("cannot split the command line ({e}): {line:?}"))?
+            .into_iter();
+        let program = words
+            .next()
+            .filter(|p| !p.is_empty())
+            .ok_or_else(|| "the command line is empty".to_owned())?;
+        Ok(PredictionCommand {
+            program,
+            args: words.collect(),
+        })
+    }
+
+    /// The program: a path, or a name looked up in `PATH`.
+    pub fn program(&self) -> &str {
+        &self.program
+    }
+
+    /// Its arguments.
+    pub fn args(&self) -> &[String] {
+        &self.args
+    }
+}
+
+impl fmt::Display for PredictionCommand {
+    /// The command line, quoted so that [`PredictionCommand::parse`] gives it back.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let words = std::iter::once(&self.program).chain(&self.args);
+        f.write_str(&shell_words::join(words))
+    }
+}
+
+/// `--country`: a fixed holiday calendar, or one chosen from the time zone.
+///
+/// ```
+/// use spe_core::Country;
+/// use spe_server_example::config::CountrySetting;
+///
+/// assert_eq!(CountrySetting::parse("auto"), Ok(CountrySetting::Auto));
+/// assert_eq!(CountrySetting::parse("fr"), Ok(CountrySetting::Fixed(Country::France)));
+/// assert_eq!(CountrySetting::parse("none"), Ok(CountrySetting::Fixed(Country::None)));
+/// assert!(CountrySetting::parse("Atlantis").is_err());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum CountrySetting {
+    /// French holidays when the time zone is `Europe/Paris`, none otherwise.
+    #[default]
+    Auto,
+    /// This calendar.
+    Fixed(Country),
+}
+
+impl CountrySetting {
+    /// `auto`, or a country code spe-core knows (`FR`, `none`).
+    pub fn parse(s: &str) -> Result<CountrySetting, String> {
+        if s.eq_ignore_ascii_case("auto") {
+            return Ok(CountrySetting::Auto);
+        }
+        s.parse::<Country>()
+            .map(CountrySetting::Fixed)
+            .map_err(|e| format!("{e}, or \"auto\""))
+    }
+}
+
+/// The largest admin token accepted, bytes.
+pub const MAX_TOKEN_LEN: usize = 1024;
+
+/// An admin token: 1 to [`MAX_TOKEN_LEN`] visible ASCII characters (what
+/// an `Authorization` header can carry), no spaces.
+fn parse_admin_token(token: &str) -> Result<String, String> {
+    if token.is_empty() {
+        return Err("the admin token is empty".into());
+    }
+    if token.len() > MAX_TOKEN_LEN {
+        return Err(format!(
+            "the admin token is longer than {MAX_TOKEN_LEN} bytes"
+        ));
+    }
+    if !token.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err("the admin token must be visible ASCII characters, without spaces".into());
+    }
+    Ok(token.to_owned())
+}
+
+/// A browser origin: `http://host[:port]` or `https://host[:port]`, no path.
+fn parse_origin(origin: &str) -> Result<String, String> {
+    let origin = origin.trim();
+    let rest = origin
+        .strip_prefix("https://")
+        .or_else(|| origin.strip_prefix("http://"))
+        .ok_or_else(|| {
+            format!("{origin:?} is not an origin: it must start with http:// or https://")
+        })?;
+    let valid_host = !rest.is_empty()
+        && rest
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b));
+    if !valid_host {
+        return Err(format!(
+            "{origin:?} is not an origin: scheme://host[:port], without path, query or wildcard"
+        ));
+    }
+    Ok(origin.to_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -253,6 +456,20 @@ mod tests {
             Some(vec!["5000".to_owned()])
         );
         assert_eq!(default("breaker_open_secs"), Some(vec!["30".to_owned()]));
+        assert_eq!(default("country"), Some(vec!["auto".to_owned()]));
+        assert_eq!(
+            default("prediction_timeout_secs"),
+            Some(vec!["30".to_owned()])
+        );
+        assert_eq!(default("max_body_bytes"), Some(vec!["65536".to_owned()]));
+        assert_eq!(default("max_concurrency"), Some(vec!["512".to_owned()]));
+        assert_eq!(
+            default("request_timeout_ms"),
+            Some(vec!["10000".to_owned()])
+        );
+        assert_eq!(default("generate_per_minute"), Some(vec!["6".to_owned()]));
+        assert_eq!(default("cors_origins"), Some(vec![]));
+        assert_eq!(default("admin_token"), Some(vec![]));
         let envs: Vec<_> = d
             .get_arguments()
             .filter_map(|a| a.get_env().map(|e| e.to_string_lossy().into_owned()))
@@ -269,6 +486,13 @@ mod tests {
             "SPE_REFRESH_SECS",
             "SPE_UPSTREAM_TIMEOUT_MS",
             "SPE_BREAKER_OPEN_SECS",
+            "SPE_COUNTRY",
+            "SPE_PREDICTION_TIMEOUT_SECS",
+            "SPE_CORS_ORIGIN",
+            "SPE_MAX_BODY_BYTES",
+            "SPE_MAX_CONCURRENCY",
+            "SPE_REQUEST_TIMEOUT_MS",
+            "SPE_GENERATE_PER_MINUTE",
         ] {
             assert!(envs.iter().any(|e| e == var), "{var} is not wired");
         }
@@ -364,5 +588,104 @@ mod tests {
         let config = parse(&["--admin-token", "s3cret"]).expect("parses");
         assert!(!format!("{config:?}").contains("s3cret"));
         assert_eq!(config.admin_token.as_deref(), Some("s3cret"));
+    }
+
+    #[test]
+    fn the_prediction_command_is_split_like_a_shell_does() {
+        let config = parse(&[
+            "--prediction-command",
+            r#"python3 "my model.py" --out 'a b' \"q\""#,
+            "--prediction-timeout-secs",
+            "5",
+        ])
+        .expect("parses");
+        let command = config.prediction_command.as_ref().expect("a command");
+        assert_eq!(command.program(), "python3");
+        assert_eq!(command.args(), ["my model.py", "--out", "a b", "\"q\""]);
+        // Displayed quoted, so it reads back the same.
+        let again = PredictionCommand::parse(&command.to_string()).expect("parses back");
+        assert_eq!(&again, command);
+        assert_eq!(config.prediction_timeout(), Duration::from_secs(5));
+        for bad in ["", "   ", "python3 'open", r#"x "y"#] {
+            let e = parse(&["--prediction-command", bad]).expect_err(bad);
+            assert_eq!(e.kind(), clap::error::ErrorKind::ValueValidation, "{bad}");
+        }
+        assert!(parse(&["--prediction-timeout-secs", "0"]).is_err());
+    }
+
+    #[test]
+    fn the_country_is_chosen_or_derived() {
+        let site = |args: &[&str]| parse(args).expect("parses").site().expect("a site");
+        assert_eq!(site(&[]), Site::paris());
+        assert_eq!(site(&["--country", "FR"]), Site::paris());
+        let paris_without_holidays = site(&["--country", "none"]);
+        assert_eq!(paris_without_holidays.country(), Country::None);
+        assert_eq!(paris_without_holidays.name(), "Paris");
+        let tokyo = [
+            "--latitude",
+            "35.68",
+            "--longitude",
+            "139.69",
+            "--timezone",
+            "Asia/Tokyo",
+        ];
+        assert_eq!(site(&tokyo).country(), Country::None);
+        let mut tokyo_fr = tokyo.to_vec();
+        tokyo_fr.extend(["--country", "fr"]);
+        assert_eq!(site(&tokyo_fr).country(), Country::France);
+        let lyon = ["--latitude", "45.76", "--longitude", "4.84"];
+        assert_eq!(site(&lyon).country(), Country::France);
+        let e = parse(&["--country", "Atlantis"]).expect_err("unknown");
+        assert!(e.to_string().contains("auto"), "{e}");
+    }
+
+    #[test]
+    fn limits_and_cors_origins() {
+        let config = parse(&[
+            "--max-body-bytes",
+            "1024",
+            "--max-concurrency",
+            "8",
+            "--request-timeout-ms",
+            "1500",
+            "--generate-per-minute",
+            "60",
+            "--cors-origin",
+            "https://ops.example.com,http://localhost:3000",
+            "--cors-origin",
+            "http://[::1]:8081",
+        ])
+        .expect("parses");
+        assert_eq!(
+            config.hardening(),
+            Hardening {
+                max_body_bytes: 1024,
+                max_concurrency: 8,
+                request_timeout: Duration::from_millis(1500),
+                cors_origins: vec![
+                    "https://ops.example.com".into(),
+                    "http://localhost:3000".into(),
+                    "http://[::1]:8081".into(),
+                ],
+            }
+        );
+        assert_eq!(config.generate_per_minute, 60);
+        for bad in [
+            &["--cors-origin", "*"][..],
+            &["--cors-origin", "ops.example.com"],
+            &["--cors-origin", "https://ops.example.com/path"],
+            &["--cors-origin", "ftp://ops.example.com"],
+            &["--max-body-bytes", "0"],
+            &["--max-concurrency", "0"],
+            &["--request-timeout-ms", "0"],
+            &["--generate-per-minute", "0"],
+            &["--admin-token", ""],
+            &["--admin-token", "has space"],
+        ] {
+            assert!(parse(bad).is_err(), "{bad:?}");
+        }
+        let long = "x".repeat(MAX_TOKEN_LEN + 1);
+        assert!(parse(&["--admin-token", &long]).is_err());
+        assert!(parse(&["--admin-token", &long[1..]]).is_ok());
     }
 }

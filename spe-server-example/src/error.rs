@@ -1,7 +1,11 @@
 //! JSON error answers: `{"error": {"code": "...", "message": "..."}}`.
+//!
+//! A 401 carries `WWW-Authenticate: Bearer`; an error made with
+//! [`ApiError::with_retry_after`] (429, load-shedding 503) carries
+//! `Retry-After`.
 
 use axum::Json;
-use axum::http::{Method, StatusCode, Uri};
+use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
@@ -21,6 +25,7 @@ pub struct ApiError {
     status: StatusCode,
     code: &'static str,
     message: String,
+    retry_after_s: Option<u64>,
 }
 
 impl ApiError {
@@ -30,7 +35,35 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            retry_after_s: None,
         }
+    }
+
+    /// The same error, telling the client to retry after `seconds`
+    /// (`Retry-After`; at least 1).
+    pub fn with_retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after_s = Some(seconds.max(1));
+        self
+    }
+
+    /// 401 `unauthorized`: no or a wrong bearer token.
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+    }
+
+    /// 429 `too_many_requests`, retry after `seconds`.
+    pub fn too_many_requests(seconds: u64) -> Self {
+        ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_requests",
+            format!("too many requests; retry in {} s", seconds.max(1)),
+        )
+        .with_retry_after(seconds)
+    }
+
+    /// 503 with this `code`: something the answer needs is not available.
+    pub fn unavailable(code: &'static str, message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, code, message)
     }
 
     /// 400 `bad_request` for input the server cannot accept.
@@ -77,6 +110,11 @@ impl ApiError {
         &self.message
     }
 
+    /// Seconds after which the client may retry, if said.
+    pub fn retry_after(&self) -> Option<u64> {
+        self.retry_after_s
+    }
+
     /// The JSON body.
     pub fn body(&self) -> serde_json::Value {
         json!({"error": {"code": self.code, "message": self.message}})
@@ -99,7 +137,18 @@ impl std::error::Error for ApiError {}
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, Json(self.body())).into_response()
+        let mut response = (self.status, Json(self.body())).into_response();
+        let headers = response.headers_mut();
+        if let Some(seconds) = self.retry_after_s {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        if self.status == StatusCode::UNAUTHORIZED {
+            headers.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"spe\""),
+            );
+        }
+        response
     }
 }
 

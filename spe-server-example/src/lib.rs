@@ -12,13 +12,19 @@
 //!   stop ([`App`]);
 //! - [`state`]: what the handlers read ([`AppState`]);
 //! - [`series_json`]: frames as JSON objects of parallel arrays;
-//! - [`api`]: the handlers; [`routes`]: the router ([`router`]);
+//! - [`api`]: the dashboard, incidents, health and metrics handlers;
+//!   [`events`]: Server-Sent Events; [`export`]: the CSV export;
+//!   [`predictions`]: the prediction endpoints;
+//! - [`routes`]: the router ([`router`]); [`layers`]: the hardening stack
+//!   (timeouts, body limit, load shedding, security headers, CORS, request
+//!   spans, metrics) ([`Hardening`]);
+//! - [`auth`]: the admin check ([`AdminAuth`]); [`rate_limit`]: the rate
+//!   limit of regeneration ([`RateLimiter`]); [`metrics`]: Prometheus
+//!   metrics; [`openapi`]: the OpenAPI document;
 //! - [`error`]: JSON error bodies ([`ApiError`]).
 //!
 //! The handlers only read the service's current snapshot, its breaker's
 //! metrics and the journal: no request ever waits on an upstream.
-//! Predictions, exports and metrics of the full contract arrive in later
-//! versions; until then `/api/dashboard` reports `"forecast": null`.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -40,16 +46,29 @@
 
 pub mod api;
 pub mod app;
+pub mod auth;
 pub mod config;
 pub mod error;
+pub mod events;
+pub mod export;
+pub mod layers;
+pub mod metrics;
+pub mod openapi;
+pub mod predictions;
+pub mod rate_limit;
 pub mod routes;
 pub mod series_json;
 pub mod state;
 #[cfg(test)]
+mod endpoint_tests;
+#[cfg(test)]
 mod test_support;
 
 pub use app::{App, StartError};
+pub use auth::AdminAuth;
 pub use config::Config;
 pub use error::ApiError;
+pub use layers::Hardening;
+pub use rate_limit::RateLimiter;
 pub use routes::router;
 pub use state::AppState;

@@ -83,13 +83,23 @@ fn log_settings(config: &Config) {
         "settings"
     );
     tracing::info!(
+        country = ?config.country,
         admin_token = if config.admin_token.is_some() {
             "set"
         } else {
-            "unset"
+            "unset (loopback clients only may regenerate)"
         },
-        prediction_command = config.prediction_command.as_deref().unwrap_or("none"),
-        "accepted but not used yet (predictions arrive later)"
+        prediction_command = %config
+            .prediction_command
+            .as_ref()
+            .map_or_else(|| "none".to_owned(), ToString::to_string),
+        prediction_timeout_secs = config.prediction_timeout_secs,
+        cors_origins = ?config.cors_origins,
+        max_body_bytes = config.max_body_bytes,
+        max_concurrency = config.max_concurrency,
+        request_timeout_ms = config.request_timeout_ms,
+        generate_per_minute = config.generate_per_minute,
+        "edge settings"
     );
 }
 

@@ -1,163 +1,63 @@
-//! The router: routes, fallbacks and the headers every answer carries.
+//! The router: routes and fallbacks, wrapped in the hardening stack
+//! ([`layers`](crate::layers)).
 //!
 //! | method and path | answer |
 //! |---|---|
 //! | `GET /` | the dashboard page (HTML, embedded) |
 //! | `GET /api/dashboard` | the dashboard data (JSON) |
+//! | `GET /api/events` | Server-Sent Events: `snapshot` on each new snapshot or predictions |
+//! | `GET /api/export.csv` | what the dashboard shows, as CSV |
+//! | `GET /api/incidents[?limit=N]` | the incident journal, newest first (JSON) |
+//! | `GET /api/predictions` | the last good predictions, or 503 `no_predictions` |
+//! | `POST /api/predictions/generate` | regenerate (token or loopback; rate limited) |
+//! | `GET /api/openapi.json` | the OpenAPI document |
 //! | `GET /livez` | `{"status":"ok"}` |
 //! | `GET /readyz` | `{"status":"ready","mode":…,"degraded":…,"reason":…}` |
-//! | `GET /api/incidents[?limit=N]` | the incident journal, newest first (JSON) |
+//! | `GET /metrics` | Prometheus text format |
 //! | anything else | 404, or 405 on a known path, with a JSON error body |
-//!
-//! Every answer carries `X-Content-Type-Options: nosniff`; every answer but
-//! the page carries `Cache-Control: no-store`. A panic in a handler becomes a
-//! JSON 500 instead of a dropped connection.
-
-use std::any::Any;
 
 use axum::Router;
-use axum::http::{HeaderValue, header};
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::set_header::SetResponseHeaderLayer;
+use axum::routing::{get, post};
 
-use crate::api;
-use crate::error::{self, ApiError};
+use crate::error;
 use crate::state::AppState;
+use crate::{api, events, export, layers, openapi, predictions};
 
-/// The application's router over `state`.
+/// The application's router over `state`, hardened with the state's limits.
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let hardening = state.hardening().clone();
+    let metrics = state.metrics().clone();
+    let routes = Router::new()
         .route("/", get(api::index))
         .route("/api/dashboard", get(api::dashboard))
+        .route("/api/events", get(events::events))
+        .route("/api/export.csv", get(export::export_csv))
         .route("/api/incidents", get(api::incidents))
+        .route("/api/predictions", get(predictions::latest))
+        .route("/api/predictions/generate", post(predictions::generate))
+        .route("/api/openapi.json", get(openapi::openapi_json))
         .route("/livez", get(api::livez))
         .route("/readyz", get(api::readyz))
+        .route("/metrics", get(api::metrics))
         // After the routes: applies to the routes registered so far.
         .method_not_allowed_fallback(error::method_not_allowed)
         .fallback(error::not_found)
-        .with_state(state)
-        // Innermost, so its 500 gets the headers below too.
-        .layer(CatchPanicLayer::custom(panic_response))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::CACHE_CONTROL,
-            HeaderValue::from_static("no-store"),
-        ))
-        .layer(SetResponseHeaderLayer::overriding(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        ))
-}
-
-fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
-    let what = panic
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "unknown panic".to_owned());
-    tracing::error!(panic = %what, "a handler panicked");
-    ApiError::internal("internal error; the server keeps running").into_response()
+        .with_state(state);
+    layers::harden(routes, &hardening, metrics)
 }
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
     use std::time::Duration;
 
-    use axum::body::Body;
-    use axum::http::{Method, Request, StatusCode};
+    use axum::http::{Method, StatusCode, header};
     use chrono::DateTime;
     use serde_json::{Value, json};
-    use spe_core::{FailoverService, IncidentKind, Journal, ManualClock};
-    use tower::ServiceExt as _;
+    use spe_core::IncidentKind;
 
-    use super::*;
-    use crate::test_support::{Behaviour, TempDir, Upstream, service};
-
-    /// A router over a failover service on a manual clock, and its parts.
-    struct Rig {
-        app: Router,
-        service: FailoverService,
-        clock: ManualClock,
-        upstream: Arc<Upstream>,
-        journal: Option<Journal>,
-        _dir: TempDir,
-    }
-
-    fn rig_with(behaviour: Behaviour, with_journal: bool) -> Rig {
-        let dir = TempDir::new();
-        let journal = with_journal
-            .then(|| Journal::open(dir.path().join("incidents.journal")).expect("journal"));
-        let upstream = Upstream::new(behaviour);
-        let (service, clock) = service(upstream.clone(), journal.clone());
-        let app = router(AppState::new(service.clone(), journal.clone()));
-        Rig {
-            app,
-            service,
-            clock,
-            upstream,
-            journal,
-            _dir: dir,
-        }
-    }
-
-    /// A rig whose upstream behaves as `behaviour`, after one refresh, with
-    /// the clock moved 90 s on.
-    async fn refreshed(behaviour: Behaviour) -> Rig {
-        let rig = rig_with(behaviour, true);
-        rig.service.refresh().await;
-        rig.clock.advance(Duration::from_secs(90));
-        rig
-    }
-
-    async fn call(
-        app: &Router,
-        method: Method,
-        uri: &str,
-    ) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
-        let request = Request::builder()
-            .method(method)
-            .uri(uri)
-            .body(Body::empty())
-            .expect("valid request");
-        let response = app.clone().oneshot(request).await.expect("infallible");
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = axum::body::to_bytes(response.into_body(), 64 << 20)
-            .await
-            .expect("body");
-        (status, headers, body.to_vec())
-    }
-
-    async fn get_json(app: &Router, uri: &str) -> (StatusCode, axum::http::HeaderMap, Value) {
-        let (status, headers, body) = call(app, Method::GET, uri).await;
-        let json = serde_json::from_slice(&body).expect("a JSON body");
-        (status, headers, json)
-    }
-
-    fn assert_api_headers(headers: &axum::http::HeaderMap) {
-        assert_eq!(
-            headers
-                .get(header::CACHE_CONTROL)
-                .and_then(|v| v.to_str().ok()),
-            Some("no-store")
-        );
-        assert_eq!(
-            headers
-                .get(header::X_CONTENT_TYPE_OPTIONS)
-                .and_then(|v| v.to_str().ok()),
-            Some("nosniff")
-        );
-        let content_type = headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        assert!(
-            content_type.starts_with("application/json"),
-            "{content_type}"
-        );
-    }
+    use crate::test_support::{
+        Behaviour, Rig, assert_api_headers, call, get_json, refreshed, rig_with,
+    };
 
     fn array<'a>(json: &'a Value, key: &str) -> &'a Vec<Value> {
         json[key]
@@ -590,7 +490,7 @@ mod tests {
             "/api",
             "/api/dashboard/extra",
             "/api/incidents/1",
-            "/api/predictions",
+            "/api/predictions/latest",
             "/%2e%2e/etc/passwd",
         ] {
             let (status, headers, json) = get_json(&rig.app, uri).await;
@@ -646,39 +546,28 @@ mod tests {
         let rig = rig_with(Behaviour::Refused, false);
         let (status, headers, body) = call(&rig.app, Method::GET, "/").await;
         assert_eq!(status, StatusCode::OK);
-        let content_type = headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        assert!(content_type.starts_with("text/html"), "{content_type}");
-        assert_eq!(
-            headers
-                .get(header::X_CONTENT_TYPE_OPTIONS)
-                .and_then(|v| v.to_str().ok()),
-            Some("nosniff")
+        let header_of = |name| headers.get(name).and_then(|v| v.to_str().ok());
+        assert!(
+            header_of(header::CONTENT_TYPE).is_some_and(|t| t.starts_with("text/html")),
+            "{headers:?}"
         );
+        assert_eq!(header_of(header::X_CONTENT_TYPE_OPTIONS), Some("nosniff"));
+        assert_eq!(header_of(header::CACHE_CONTROL), Some("no-cache"));
         assert_eq!(
-            headers
-                .get(header::CACHE_CONTROL)
-                .and_then(|v| v.to_str().ok()),
-            Some("no-cache")
+            header_of(header::CONTENT_SECURITY_POLICY),
+            Some(crate::api::PAGE_CSP)
         );
-        assert!(headers.contains_key(header::CONTENT_SECURITY_POLICY));
         let page = String::from_utf8(body).expect("UTF-8");
-        assert!(page.contains("Mode Estimation — données simulées"));
-        assert!(page.contains("Estimation mode — simulated data"));
-        assert!(page.contains("/api/dashboard"));
-        assert!(page.contains("/api/incidents"));
+        assert!(page.contains("Mode Estimation"));
         assert!(page.contains(r#"id="breaker""#));
         assert!(page.contains(r#"id="incident""#));
-        // Nothing from outside: the only URL is the SVG namespace, no external script or style.
+        // Nothing from outside: the only URL is the SVG namespace.
         let outside = page.replace("http://www.w3.org/2000/svg", "");
         assert!(
             !outside.contains("http://")
                 && !outside.contains("https://")
                 && !outside.contains("//cdn")
         );
-        assert!(!page.contains("<script src") && !page.contains("<link"));
     }
 
     #[tokio::test]
@@ -686,13 +575,11 @@ mod tests {
         async fn boom() -> &'static str {
             panic!("boom")
         }
-        let app = Router::new()
-            .route("/boom", get(boom))
-            .layer(CatchPanicLayer::custom(panic_response))
-            .layer(SetResponseHeaderLayer::if_not_present(
-                header::CACHE_CONTROL,
-                HeaderValue::from_static("no-store"),
-            ));
+        let app = crate::layers::harden(
+            axum::Router::new().route("/boom", axum::routing::get(boom)),
+            &crate::Hardening::default(),
+            std::sync::Arc::new(crate::metrics::Metrics::new()),
+        );
         let (status, headers, body) = call(&app, Method::GET, "/boom").await;
         assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
         assert_eq!(

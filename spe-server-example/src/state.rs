@@ -1,5 +1,7 @@
 //! What the handlers read: the [`FailoverService`]'s current snapshot, its
-//! breaker's metrics and the incident journal.
+//! breaker's metrics and the incident journal; and what the edges need:
+//! the admin check, the rate limit, the metrics registry, the HTTP limits
+//! and the signal that ends the event streams at shutdown.
 //!
 //! The failover service (in `spe-core`) owns the data logic: it refreshes
 //! from the live source in the background, falls back to the synthetic
@@ -11,30 +13,86 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use spe_core::{FailoverService, Journal, KpiConfig, WeatherSnapshot};
+use tokio::sync::watch;
 
-/// The state shared by every handler: the failover service, the incident
-/// journal (if it could be opened) and the KPI thresholds. Cheap to clone.
+use crate::auth::AdminAuth;
+use crate::layers::Hardening;
+use crate::metrics::Metrics;
+use crate::rate_limit::RateLimiter;
+
+/// Calls a minute to `POST /api/predictions/generate` per client, by default.
+pub const DEFAULT_GENERATE_PER_MINUTE: u32 = 6;
+
+/// The state shared by every handler. Cheap to clone.
+///
+/// ```
+/// use std::sync::Arc;
+/// use spe_core::{FailoverService, Replay, Site};
+/// use spe_server_example::{AppState, Hardening, RateLimiter};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let source = Replay::from_csv_str(
+///     "time,temperature_2m,shortwave_radiation,cloud_cover,wind_speed_10m\n2020-01-01T00:00Z,1,0,50,3\n",
+/// )?;
+/// let service = FailoverService::builder(Site::paris(), Arc::new(source)).build()?;
+/// let state = AppState::new(service, None)
+///     .with_admin_token(Some("s3cret".to_owned()))
+///     .with_rate_limiter(RateLimiter::new(10))
+///     .with_hardening(Hardening::default());
+/// assert!(state.admin().has_token());
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone)]
 pub struct AppState {
     service: FailoverService,
     journal: Option<Journal>,
     kpi_config: Arc<KpiConfig>,
+    admin: AdminAuth,
+    rate_limiter: RateLimiter,
+    metrics: Arc<Metrics>,
+    hardening: Arc<Hardening>,
+    streams_stop: Arc<watch::Sender<bool>>,
 }
 
 impl AppState {
     /// State reading `service`'s snapshots and `journal`'s incidents (none:
-    /// `/api/incidents` answers an empty list), with the default KPI thresholds.
+    /// `/api/incidents` answers an empty list), with the default KPI
+    /// thresholds, no admin token (loopback clients only), the default rate
+    /// limit and the default HTTP limits.
     pub fn new(service: FailoverService, journal: Option<Journal>) -> Self {
         AppState {
             service,
             journal,
             kpi_config: Arc::new(KpiConfig::default()),
+            admin: AdminAuth::new(None),
+            rate_limiter: RateLimiter::new(DEFAULT_GENERATE_PER_MINUTE),
+            metrics: Arc::new(Metrics::new()),
+            hardening: Arc::new(Hardening::default()),
+            streams_stop: Arc::new(watch::channel(false).0),
         }
     }
 
     /// The same state with other KPI thresholds.
     pub fn with_kpi_config(mut self, config: KpiConfig) -> Self {
         self.kpi_config = Arc::new(config);
+        self
+    }
+
+    /// The same state with this admin token (`None`: loopback clients only).
+    pub fn with_admin_token(mut self, token: Option<String>) -> Self {
+        self.admin = AdminAuth::new(token);
+        self
+    }
+
+    /// The same state with this rate limit on regeneration.
+    pub fn with_rate_limiter(mut self, limiter: RateLimiter) -> Self {
+        self.rate_limiter = limiter;
+        self
+    }
+
+    /// The same state with these HTTP limits and CORS origins.
+    pub fn with_hardening(mut self, hardening: Hardening) -> Self {
+        self.hardening = Arc::new(hardening);
         self
     }
 
@@ -62,5 +120,37 @@ impl AppState {
     /// The KPI thresholds.
     pub fn kpi_config(&self) -> &KpiConfig {
         &self.kpi_config
+    }
+
+    /// The admin check of `POST /api/predictions/generate`.
+    pub fn admin(&self) -> &AdminAuth {
+        &self.admin
+    }
+
+    /// The rate limit of `POST /api/predictions/generate`.
+    pub fn rate_limiter(&self) -> &RateLimiter {
+        &self.rate_limiter
+    }
+
+    /// The metrics registry.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// The HTTP limits and CORS origins.
+    pub fn hardening(&self) -> &Hardening {
+        &self.hardening
+    }
+
+    /// End every event stream (`/api/events`), so a graceful shutdown is
+    /// not held up by clients that never hang up. Streams opened afterwards
+    /// end at once.
+    pub fn stop_streams(&self) {
+        self.streams_stop.send_replace(true);
+    }
+
+    /// A receiver that turns `true` when the streams must end.
+    pub fn streams_stopped(&self) -> watch::Receiver<bool> {
+        self.streams_stop.subscribe()
     }
 }

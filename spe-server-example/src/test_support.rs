@@ -1,17 +1,27 @@
 //! Test doubles shared by the crate's unit tests: an upstream that is live,
 //! failing or hanging on demand, a failover service over it on a manual
-//! clock, and a temporary directory.
+//! clock, a router over it ([`Rig`]) with request helpers, and a temporary
+//! directory.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use async_trait::async_trait;
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use chrono::{DateTime, TimeZone, Utc};
+use serde_json::Value;
 use spe_core::{
     BreakerConfig, DataSource, FailoverConfig, FailoverService, Generator, Journal, ManualClock,
     Provenance, Site, SourceError, WeatherFrame, Window,
 };
+use tower::ServiceExt as _;
+
+use crate::routes::router;
+use crate::state::AppState;
 
 /// How the [`Upstream`] answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -153,4 +163,116 @@ impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
+}
+
+/// A router over a failover service on a manual clock, and its parts.
+pub(crate) struct Rig {
+    pub(crate) app: Router,
+    pub(crate) state: AppState,
+    pub(crate) service: FailoverService,
+    pub(crate) clock: ManualClock,
+    pub(crate) upstream: Arc<Upstream>,
+    pub(crate) journal: Option<Journal>,
+    pub(crate) _dir: TempDir,
+}
+
+/// A rig whose upstream behaves as `behaviour`, its state made by `state`
+/// from the default one.
+pub(crate) fn rig_with_state(
+    behaviour: Behaviour,
+    with_journal: bool,
+    state: impl FnOnce(AppState) -> AppState,
+) -> Rig {
+    let dir = TempDir::new();
+    let journal =
+        with_journal.then(|| Journal::open(dir.path().join("incidents.journal")).expect("journal"));
+    let upstream = Upstream::new(behaviour);
+    let (service, clock) = service(upstream.clone(), journal.clone());
+    let state = state(AppState::new(service.clone(), journal.clone()));
+    let app = router(state.clone());
+    Rig {
+        app,
+        state,
+        service,
+        clock,
+        upstream,
+        journal,
+        _dir: dir,
+    }
+}
+
+/// A rig with the default state.
+pub(crate) fn rig_with(behaviour: Behaviour, with_journal: bool) -> Rig {
+    rig_with_state(behaviour, with_journal, |s| s)
+}
+
+/// A rig whose upstream behaves as `behaviour`, after one refresh, with
+/// the clock moved 90 s on.
+pub(crate) async fn refreshed(behaviour: Behaviour) -> Rig {
+    let rig = rig_with(behaviour, true);
+    rig.service.refresh().await;
+    rig.clock.advance(Duration::from_secs(90));
+    rig
+}
+
+/// Send `request` to `app`: status, headers and the whole body.
+pub(crate) async fn send(app: &Router, request: Request<Body>) -> (StatusCode, HeaderMap, Vec<u8>) {
+    let response = app.clone().oneshot(request).await.expect("infallible");
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = axum::body::to_bytes(response.into_body(), 64 << 20)
+        .await
+        .expect("body");
+    (status, headers, body.to_vec())
+}
+
+/// `method uri` with no body.
+pub(crate) async fn call(
+    app: &Router,
+    method: Method,
+    uri: &str,
+) -> (StatusCode, HeaderMap, Vec<u8>) {
+    let request = Request::builder()
+        .method(method)
+        .uri(uri)
+        .body(Body::empty())
+        .expect("valid request");
+    send(app, request).await
+}
+
+/// `GET uri`, its body as JSON.
+pub(crate) async fn get_json(app: &Router, uri: &str) -> (StatusCode, HeaderMap, Value) {
+    let (status, headers, body) = call(app, Method::GET, uri).await;
+    let json = serde_json::from_slice(&body).unwrap_or_else(|e| {
+        panic!(
+            "GET {uri}: not JSON ({e}): {}",
+            String::from_utf8_lossy(&body)
+        )
+    });
+    (status, headers, json)
+}
+
+/// The value of header `name`, as text.
+pub(crate) fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// The headers of every API answer: no caching, no sniffing, JSON.
+pub(crate) fn assert_api_headers(headers: &HeaderMap) {
+    assert_eq!(header_str(headers, header::CACHE_CONTROL), Some("no-store"));
+    assert_eq!(
+        header_str(headers, header::X_CONTENT_TYPE_OPTIONS),
+        Some("nosniff")
+    );
+    assert_eq!(header_str(headers, header::X_FRAME_OPTIONS), Some("DENY"));
+    assert!(
+        header_str(headers, header::CONTENT_SECURITY_POLICY)
+            .is_some_and(|csp| csp.contains("frame-ancestors 'none'")),
+        "{headers:?}"
+    );
+    let content_type = header_str(headers, header::CONTENT_TYPE).unwrap_or("");
+    assert!(
+        content_type.starts_with("application/json"),
+        "{content_type}"
+    );
 }

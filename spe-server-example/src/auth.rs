@@ -1,0 +1,192 @@
+//! Who may call the admin endpoint (`POST /api/predictions/generate`).
+//!
+//! With a configured token, the request must carry
+//! `Authorization: Bearer <token>`; the comparison takes the same time
+//! whatever the token sent (both sides are padded to [`MAX_TOKEN_LEN`] and
+//! compared with `subtle`'s constant-time equality, lengths included).
+//! Without a token, only loopback clients (`127.0.0.0/8`, `::1`) may call
+//! it, as the SPEC says.
+
+use std::net::SocketAddr;
+
+use axum::http::{HeaderMap, StatusCode, header};
+use subtle::ConstantTimeEq as _;
+
+use crate::config::MAX_TOKEN_LEN;
+use crate::error::ApiError;
+
+/// The admin check: a bearer token, or loopback only when none is set.
+///
+/// ```
+/// use axum::http::{HeaderMap, HeaderValue, header};
+/// use spe_server_example::AdminAuth;
+///
+/// let auth = AdminAuth::new(Some("s3cret".to_owned()));
+/// let mut headers = HeaderMap::new();
+/// assert_eq!(auth.check(&headers, None).unwrap_err().status(), 401);
+/// headers.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer s3cret"));
+/// assert!(auth.check(&headers, None).is_ok());
+///
+/// let loopback_only = AdminAuth::new(None);
+/// assert!(loopback_only.check(&HeaderMap::new(), Some("127.0.0.1:5000".parse().unwrap())).is_ok());
+/// assert_eq!(loopback_only.check(&HeaderMap::new(), Some("192.0.2.7:5000".parse().unwrap())).unwrap_err().status(), 403);
+/// ```
+#[derive(Clone)]
+pub struct AdminAuth {
+    /// The token, zero-padded to [`MAX_TOKEN_LEN`], and its length.
+    token: Option<(Box<[u8; MAX_TOKEN_LEN]>, usize)>,
+}
+
+impl std::fmt::Debug for AdminAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdminAuth")
+            .field("token", &self.token.as_ref().map(|_| "<set>"))
+            .finish()
+    }
+}
+
+/// `bytes` zero-padded to [`MAX_TOKEN_LEN`]; `None` if longer.
+fn padded(bytes: &[u8]) -> Option<Box<[u8; MAX_TOKEN_LEN]>> {
+    let mut buffer = Box::new([0u8; MAX_TOKEN_LEN]);
+    buffer.get_mut(..bytes.len())?.copy_from_slice(bytes);
+    Some(buffer)
+}
+
+impl AdminAuth {
+    /// A check against `token` (`None`: loopback clients only). A token
+    /// longer than [`MAX_TOKEN_LEN`] bytes (which `--admin-token` refuses)
+    /// matches nothing.
+    pub fn new(token: Option<String>) -> Self {
+        let token = token.map(|t| match padded(t.as_bytes()) {
+            Some(buffer) => (buffer, t.len()),
+            None => {
+                tracing::error!("the admin token is too long: no request will match it");
+                (Box::new([0u8; MAX_TOKEN_LEN]), usize::MAX)
+            }
+        });
+        AdminAuth { token }
+    }
+
+    /// Whether a token is configured.
+    pub fn has_token(&self) -> bool {
+        self.token.is_some()
+    }
+
+    /// Allow or refuse a request with these `headers` from `peer` (`None`
+    /// when unknown: then only a token can allow it): 401 for a missing,
+    /// malformed or wrong token; 403 for a non-loopback client when no
+    /// token is configured.
+    pub fn check(&self, headers: &HeaderMap, peer: Option<SocketAddr>) -> Result<(), ApiError> {
+        let Some((expected, expected_len)) = &self.token else {
+            return match peer {
+                Some(peer) if peer.ip().is_loopback() => Ok(()),
+                _ => Err(ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "forbidden",
+                    "no admin token is configured: only loopback clients may do this",
+                )),
+            };
+        };
+        let value = headers.get(header::AUTHORIZATION).ok_or_else(|| {
+            ApiError::unauthorized("an Authorization: Bearer <token> header is required")
+        })?;
+        let sent = value.as_bytes().strip_prefix(b"Bearer ").ok_or_else(|| {
+            ApiError::unauthorized("the Authorization header must be \"Bearer <token>\"")
+        })?;
+        let Some(sent_padded) = padded(sent) else {
+            return Err(ApiError::unauthorized("wrong token"));
+        };
+        let same_bytes = sent_padded[..].ct_eq(&expected[..]);
+        let same_len = (sent.len() as u64).ct_eq(&(*expected_len as u64));
+        if bool::from(same_bytes & same_len) {
+            Ok(())
+        } else {
+            Err(ApiError::unauthorized("wrong token"))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+    use proptest::prelude::*;
+
+    fn bearer(value: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_str(value).expect("a header value"),
+        );
+        headers
+    }
+
+    fn remote() -> Option<SocketAddr> {
+        Some(SocketAddr::from(([192, 0, 2, 7], 4000)))
+    }
+
+    #[test]
+    fn the_right_token_passes_and_nothing_else() {
+        let auth = AdminAuth::new(Some("s3cret-token".into()));
+        assert!(auth.has_token());
+        assert!(auth.check(&bearer("Bearer s3cret-token"), remote()).is_ok());
+        for wrong in [
+            "Bearer s3cret-toke",
+            "Bearer s3cret-token2",
+            "Bearer S3CRET-TOKEN",
+            "bearer s3cret-token",
+            "Bearer  s3cret-token",
+            "Basic czNjcmV0LXRva2Vu",
+            "s3cret-token",
+            "Bearer ",
+        ] {
+            let e = auth.check(&bearer(wrong), remote()).expect_err(wrong);
+            assert_eq!(e.status(), StatusCode::UNAUTHORIZED, "{wrong}");
+            assert_eq!(e.code(), "unauthorized");
+        }
+        let e = auth
+            .check(&HeaderMap::new(), remote())
+            .expect_err("no header");
+        assert_eq!(e.status(), StatusCode::UNAUTHORIZED);
+        // A token is needed even from loopback once one is configured.
+        let local = Some(SocketAddr::from(([127, 0, 0, 1], 4000)));
+        assert!(auth.check(&HeaderMap::new(), local).is_err());
+        let long = format!("Bearer {}", "x".repeat(MAX_TOKEN_LEN + 1));
+        assert!(auth.check(&bearer(&long), remote()).is_err());
+    }
+
+    #[test]
+    fn without_a_token_only_loopback_passes() {
+        let auth = AdminAuth::new(None);
+        assert!(!auth.has_token());
+        for ok in ["127.0.0.1:1", "127.8.9.10:2", "[::1]:3"] {
+            assert!(
+                auth.check(&HeaderMap::new(), ok.parse().ok()).is_ok(),
+                "{ok}"
+            );
+        }
+        for refused in [remote(), "[2001:db8::1]:5".parse().ok(), None] {
+            let e = auth
+                .check(&bearer("Bearer anything"), refused)
+                .expect_err("refused");
+            assert_eq!(e.status(), StatusCode::FORBIDDEN);
+        }
+    }
+
+    #[test]
+    fn debug_hides_the_token() {
+        let auth = AdminAuth::new(Some("s3cret".into()));
+        assert!(!format!("{auth:?}").contains("s3cret"));
+    }
+
+    proptest! {
+        #[test]
+        fn only_the_exact_token_matches(token in "[!-~]{1,64}", sent in "[!-~]{0,64}") {
+            let auth = AdminAuth::new(Some(token.clone()));
+            let ok = auth.check(&bearer(&format!("Bearer {sent}")), remote()).is_ok();
+            prop_assert_eq!(ok, sent == token);
+            let right = format!("Bearer {token}");
+            prop_assert!(auth.check(&bearer(&right), remote()).is_ok());
+        }
+    }
+}

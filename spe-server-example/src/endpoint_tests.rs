@@ -1,0 +1,519 @@
+//! Handler tests (`tower::ServiceExt::oneshot`) of the endpoints beyond the
+//! dashboard's: predictions, regeneration (token, loopback, rate limit,
+//! body limit), events, export, metrics, the OpenAPI document, and the
+//! headers and JSON errors every answer carries.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::connect_info::MockConnectInfo;
+use axum::http::{Method, Request, StatusCode, header};
+use futures_util::StreamExt as _;
+use serde_json::Value;
+use spe_core::ManualClock;
+
+use crate::rate_limit::RateLimiter;
+use crate::test_support::{
+    Behaviour, assert_api_headers, call, get_json, header_str, refreshed, rig_with, rig_with_state,
+    send,
+};
+
+const REMOTE: SocketAddr = SocketAddr::new(
+    std::net::IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 7)),
+    40000,
+);
+const LOCAL: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 40000);
+
+fn from(app: &Router, peer: SocketAddr) -> Router {
+    app.clone().layer(MockConnectInfo(peer))
+}
+
+fn generate(authorization: Option<&str>, body: Body) -> Request<Body> {
+    let mut request = Request::builder()
+        .method(Method::POST)
+        .uri("/api/predictions/generate");
+    if let Some(value) = authorization {
+        request = request.header(header::AUTHORIZATION, value);
+    }
+    request.body(body).expect("valid request")
+}
+
+fn json(body: &[u8]) -> Value {
+    serde_json::from_slice(body)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(body)))
+}
+
+#[tokio::test]
+async fn without_predictions_the_api_answers_a_json_503() {
+    let rig = refreshed(Behaviour::Refused).await;
+    let (status, headers, body) = get_json(&rig.app, "/api/predictions").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_api_headers(&headers);
+    assert_eq!(body["error"]["code"], "no_predictions");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty())
+    );
+}
+
+#[tokio::test]
+async fn regeneration_needs_the_token() {
+    let rig = rig_with_state(Behaviour::Refused, false, |s| {
+        s.with_admin_token(Some("s3cret".into()))
+            .with_rate_limiter(RateLimiter::new(1000))
+    });
+    let app = from(&rig.app, REMOTE);
+    for authorization in [
+        None,
+        Some("Bearer wrong"),
+        Some("Bearer s3cre"),
+        Some("s3cret"),
+        Some("Basic czNjcmV0"),
+    ] {
+        let (status, headers, body) = send(&app, generate(authorization, Body::empty())).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{authorization:?}");
+        assert_api_headers(&headers);
+        assert!(
+            header_str(&headers, header::WWW_AUTHENTICATE).is_some_and(|v| v.starts_with("Bearer"))
+        );
+        assert_eq!(json(&body)["error"]["code"], "unauthorized");
+    }
+    // Loopback needs it too once a token is configured.
+    let (status, _, _) = send(&from(&rig.app, LOCAL), generate(None, Body::empty())).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // The right token gets through to the engine (none in this version).
+    let (status, headers, body) = send(&app, generate(Some("Bearer s3cret"), Body::empty())).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_api_headers(&headers);
+    assert_eq!(
+        json(&body)["error"]["code"],
+        "prediction_engine_unavailable"
+    );
+}
+
+#[tokio::test]
+async fn without_a_token_only_loopback_may_regenerate() {
+    let rig = rig_with_state(Behaviour::Refused, false, |s| {
+        s.with_rate_limiter(RateLimiter::new(1000))
+    });
+    let (status, _, body) = send(
+        &from(&rig.app, REMOTE),
+        generate(Some("Bearer x"), Body::empty()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(json(&body)["error"]["code"], "forbidden");
+    // An unknown peer is not trusted.
+    let (status, _, _) = send(&rig.app, generate(None, Body::empty())).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _, body) = send(&from(&rig.app, LOCAL), generate(None, Body::empty())).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        json(&body)["error"]["code"],
+        "prediction_engine_unavailable"
+    );
+}
+
+#[tokio::test]
+async fn regeneration_is_rate_limited_per_client() {
+    let clock = ManualClock::new();
+    let rig = rig_with_state(Behaviour::Refused, false, |s| {
+        s.with_admin_token(Some("t".into()))
+            .with_rate_limiter(RateLimiter::with_clock(2, clock.clone()))
+    });
+    let app = from(&rig.app, REMOTE);
+    for _ in 0..2 {
+        let (status, _, _) = send(&app, generate(Some("Bearer t"), Body::empty())).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    }
+    // Wrong tokens count too: no guessing at full speed.
+    let (status, headers, body) = send(&app, generate(Some("Bearer guess"), Body::empty())).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert_api_headers(&headers);
+    assert_eq!(header_str(&headers, header::RETRY_AFTER), Some("30"));
+    assert_eq!(json(&body)["error"]["code"], "too_many_requests");
+    // Another client is not held back.
+    let (status, _, _) = send(
+        &from(&rig.app, LOCAL),
+        generate(Some("Bearer t"), Body::empty()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    clock.advance(Duration::from_secs(30));
+    let (status, _, _) = send(&app, generate(Some("Bearer t"), Body::empty())).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+}
+
+#[tokio::test]
+async fn oversized_bodies_get_a_json_413() {
+    let rig = rig_with_state(Behaviour::Refused, false, |s| {
+        s.with_admin_token(Some("t".into()))
+            .with_rate_limiter(RateLimiter::new(1000))
+            .with_hardening(crate::Hardening {
+                max_body_bytes: 1024,
+                ..crate::Hardening::default()
+            })
+    });
+    let app = from(&rig.app, REMOTE);
+    // Announced by Content-Length: refused before the handler runs.
+    let mut request = generate(Some("Bearer t"), Body::from(vec![b'x'; 4096]));
+    request
+        .headers_mut()
+        .insert(header::CONTENT_LENGTH, 4096.into());
+    let (status, headers, body) = send(&app, request).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_api_headers(&headers);
+    assert_eq!(json(&body)["error"]["code"], "payload_too_large");
+    // Streamed without a length: refused when read.
+    let chunks = futures_util::stream::iter((0..8).map(|_| Ok::<_, std::io::Error>(bytes_of(512))));
+    let (status, headers, body) =
+        send(&app, generate(Some("Bearer t"), Body::from_stream(chunks))).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_api_headers(&headers);
+    assert_eq!(json(&body)["error"]["code"], "payload_too_large");
+    // A small one is fine.
+    let (status, _, _) = send(&app, generate(Some("Bearer t"), Body::from("{}"))).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    // On a GET route too.
+    let request = Request::builder()
+        .method(Method::GET)
+        .uri("/api/dashboard")
+        .header(header::CONTENT_LENGTH, 4096)
+        .body(Body::from(vec![b'x'; 4096]))
+        .expect("valid request");
+    let (status, _, body) = send(&app, request).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(json(&body)["error"]["code"], "payload_too_large");
+}
+
+fn bytes_of(n: usize) -> axum::body::Bytes {
+    axum::body::Bytes::from(vec![b'y'; n])
+}
+
+#[tokio::test]
+async fn new_routes_refuse_wrong_methods_with_a_json_405() {
+    let rig = rig_with(Behaviour::Refused, false);
+    for (method, uri, allowed) in [
+        (Method::GET, "/api/predictions/generate", "POST"),
+        (Method::POST, "/api/predictions", "GET"),
+        (Method::POST, "/api/export.csv", "GET"),
+        (Method::DELETE, "/api/events", "GET"),
+        (Method::PUT, "/metrics", "GET"),
+        (Method::POST, "/api/openapi.json", "GET"),
+    ] {
+        let (status, headers, body) = call(&rig.app, method.clone(), uri).await;
+        assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{method} {uri}");
+        assert_api_headers(&headers);
+        assert!(header_str(&headers, header::ALLOW).is_some_and(|a| a.contains(allowed)));
+        assert_eq!(json(&body)["error"]["code"], "method_not_allowed");
+    }
+}
+
+#[tokio::test]
+async fn the_export_is_the_dashboard_as_csv() {
+    let rig = refreshed(Behaviour::Refused).await;
+    let (status, headers, body) = call(&rig.app, Method::GET, "/api/export.csv").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        header_str(&headers, header::CONTENT_TYPE),
+        Some("text/csv; charset=utf-8")
+    );
+    assert_eq!(
+        header_str(&headers, header::CONTENT_DISPOSITION),
+        Some(r#"attachment; filename="spe-export-2026-01-15.csv""#)
+    );
+    assert_eq!(
+        header_str(&headers, header::CACHE_CONTROL),
+        Some("no-store")
+    );
+    let mut reader = csv::Reader::from_reader(body.as_slice());
+    let header_row: Vec<String> = reader
+        .headers()
+        .expect("a header row")
+        .iter()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(header_row, crate::export::header_row());
+    let rows: Vec<csv::StringRecord> = reader.records().map(|r| r.expect("a row")).collect();
+    let (_, _, dashboard) = get_json(&rig.app, "/api/dashboard").await;
+    let times = dashboard["weather"]["time"].as_array().expect("times");
+    assert_eq!(rows.len(), times.len());
+    let column = |name: &str| header_row.iter().position(|h| h == name).expect(name);
+    for (row, time) in rows.iter().zip(times) {
+        assert_eq!(Some(&row[column("time_utc")]), time.as_str());
+        assert_eq!(&row[column("mode")], "estimation");
+        assert_eq!(&row[column("weather_provenance")], "synthetic");
+        assert_eq!(&row[column("energy_provenance")], "synthetic");
+        assert_eq!(&row[column("forecast_mean")], "");
+    }
+    // The values are the dashboard's.
+    let i = 30;
+    let demand: f64 = rows[i][column("demand_mw")].parse().expect("a number");
+    assert_eq!(Some(demand), dashboard["demand"]["demand_mw"][i].as_f64());
+    let temperature: f64 = rows[i][column("temperature_2m")].parse().expect("a number");
+    assert_eq!(
+        Some(temperature),
+        dashboard["weather"]["temperature_2m"][i].as_f64()
+    );
+}
+
+/// The next SSE event of `stream`, skipping keep-alive comments.
+async fn next_event(
+    stream: &mut (impl futures_util::Stream<Item = Result<axum::body::Bytes, axum::Error>> + Unpin),
+) -> Option<(String, Value)> {
+    let mut text = String::new();
+    loop {
+        let chunk = stream.next().await?.expect("a chunk");
+        text.push_str(std::str::from_utf8(&chunk).expect("UTF-8"));
+        if let Some(end) = text.find("\n\n") {
+            let frame = text[..end].to_owned();
+            text.drain(..end + 2);
+            if frame.starts_with(':') {
+                continue;
+            }
+            let field = |name: &str| {
+                frame
+                    .lines()
+                    .find_map(|l| l.strip_prefix(name))
+                    .map(str::to_owned)
+                    .unwrap_or_default()
+            };
+            let data: Value = serde_json::from_str(&field("data: ")).expect("JSON data");
+            return Some((field("event: "), data));
+        }
+    }
+}
+
+#[tokio::test]
+async fn events_follow_the_snapshots_and_end_at_shutdown() {
+    let rig = rig_with(Behaviour::Live, false);
+    let response = tower::ServiceExt::oneshot(
+        rig.app.clone(),
+        Request::builder()
+            .uri("/api/events")
+            .body(Body::empty())
+            .expect("request"),
+    )
+    .await
+    .expect("infallible");
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        header_str(response.headers(), header::CONTENT_TYPE),
+        Some("text/event-stream")
+    );
+    assert_eq!(
+        header_str(response.headers(), header::CACHE_CONTROL),
+        Some("no-cache")
+    );
+    let mut stream = response.into_body().into_data_stream();
+
+    // On connect: the current snapshot.
+    let (name, data) = next_event(&mut stream).await.expect("a first event");
+    assert_eq!(name, "snapshot");
+    assert_eq!(
+        data,
+        serde_json::json!({"mode": "estimation", "generated_at": "2026-01-15T10:30:00Z", "predictions_made_at": null})
+    );
+    // A refresh publishes a new snapshot: live data, nominal.
+    rig.clock.advance(Duration::from_secs(60));
+    rig.service.refresh().await;
+    let (name, data) = next_event(&mut stream).await.expect("a second event");
+    assert_eq!(name, "snapshot");
+    assert_eq!(data["mode"], "nominal");
+    assert_eq!(data["generated_at"], "2026-01-15T10:31:00Z");
+    // Shutdown ends the stream.
+    rig.state.stop_streams();
+    assert!(next_event(&mut stream).await.is_none());
+}
+
+#[tokio::test]
+async fn metrics_count_requests_and_show_the_state() {
+    let rig = refreshed(Behaviour::Refused).await;
+    for uri in [
+        "/api/dashboard",
+        "/api/dashboard",
+        "/nope",
+        "/api/incidents?limit=0",
+    ] {
+        let _ = call(&rig.app, Method::GET, uri).await;
+    }
+    let (status, headers, body) = call(&rig.app, Method::GET, "/metrics").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        header_str(&headers, header::CONTENT_TYPE),
+        Some(crate::metrics::CONTENT_TYPE)
+    );
+    let text = String::from_utf8(body).expect("UTF-8");
+    for line in [
+        r#"spe_http_requests_total{route="/api/dashboard",method="GET",status="2xx"} 2"#,
+        r#"spe_http_requests_total{route="unmatched",method="GET",status="4xx"} 1"#,
+        r#"spe_http_requests_total{route="/api/incidents",method="GET",status="4xx"} 1"#,
+        r#"spe_mode{mode="estimation"} 1"#,
+        r#"spe_breaker_state{state="closed"} 1"#,
+        "spe_breaker_failure_rate 1.0",
+        "spe_open_incidents 1",
+        "spe_journal_available 1",
+        "spe_weather_age_seconds 90.0",
+        "spe_predictions_available 0",
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
+    }
+}
+
+/// The paths of the router, read from `routes.rs` (every `.route("…"`).
+fn routed_paths() -> Vec<String> {
+    let source = include_str!("routes.rs");
+    let source = &source[..source.find("#[cfg(test)]").unwrap_or(source.len())];
+    source
+        .match_indices(".route(\"")
+        .filter_map(|(i, m)| {
+            let rest = &source[i + m.len()..];
+            rest.find('"').map(|end| rest[..end].to_owned())
+        })
+        .collect()
+}
+
+#[test]
+fn every_route_is_in_the_openapi_document() {
+    let doc: Value = serde_json::from_str(crate::openapi::document()).expect("JSON");
+    let paths = doc["paths"].as_object().expect("paths");
+    let routed = routed_paths();
+    assert!(routed.len() >= 11, "{routed:?}");
+    for path in &routed {
+        assert!(
+            paths.contains_key(path),
+            "{path} is routed but not documented"
+        );
+    }
+    for path in paths.keys() {
+        assert!(routed.contains(path), "{path} is documented but not routed");
+    }
+    assert_eq!(doc["openapi"], "3.1.0");
+}
+
+/// The schema the document gives for `method path` answering `status` as
+/// `content_type`, resolvable on its own (the components beside it).
+fn response_schema(
+    doc: &Value,
+    method: &str,
+    path: &str,
+    status: u16,
+    content_type: &str,
+) -> Value {
+    let schema = &doc["paths"][path][method]["responses"][status.to_string()]["content"]
+        [content_type]["schema"];
+    assert!(
+        schema.is_object(),
+        "no schema for {method} {path} {status} {content_type}"
+    );
+    let mut schema = schema.clone();
+    schema["components"] = doc["components"].clone();
+    schema
+}
+
+fn assert_valid(schema: &Value, instance: &Value, what: &str) {
+    let validator =
+        jsonschema::validator_for(schema).unwrap_or_else(|e| panic!("{what}: bad schema: {e}"));
+    let errors: Vec<String> = validator
+        .iter_errors(instance)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .take(5)
+        .collect();
+    assert!(errors.is_empty(), "{what}: {errors:#?}");
+}
+
+#[tokio::test]
+async fn live_answers_match_the_openapi_document() {
+    let doc: Value = serde_json::from_str(crate::openapi::document()).expect("JSON");
+    // Estimation mode with an incident, then nominal: both shapes.
+    let rig = refreshed(Behaviour::Unavailable).await;
+    let app = from(&rig.app, REMOTE);
+    let cases: Vec<(Method, &str, u16)> = vec![
+        (Method::GET, "/api/dashboard", 200),
+        (Method::GET, "/api/incidents", 200),
+        (Method::GET, "/api/incidents?limit=0", 400),
+        (Method::GET, "/readyz", 200),
+        (Method::GET, "/livez", 200),
+        (Method::GET, "/api/predictions", 503),
+        (Method::POST, "/api/predictions/generate", 403),
+        (Method::DELETE, "/api/dashboard", 405),
+        (Method::GET, "/api/openapi.json", 200),
+    ];
+    let mut checked = 0;
+    for round in 0..2 {
+        for (method, uri, status) in &cases {
+            let (got, headers, body) = call(&app, method.clone(), uri).await;
+            assert_eq!(got.as_u16(), *status, "{method} {uri}");
+            let content_type = header_str(&headers, header::CONTENT_TYPE).unwrap_or("");
+            assert!(
+                content_type.starts_with("application/json"),
+                "{method} {uri}"
+            );
+            let path = uri.split('?').next().unwrap_or(uri);
+            // A 405 is documented on the methods the path has.
+            let documented = if *status == 405 {
+                "get".to_owned()
+            } else {
+                method.as_str().to_lowercase()
+            };
+            let schema = response_schema(&doc, &documented, path, *status, "application/json");
+            assert_valid(
+                &schema,
+                &json(&body),
+                &format!("{method} {uri} (round {round})"),
+            );
+            checked += 1;
+        }
+        rig.upstream.set(Behaviour::Live);
+        rig.clock.advance(Duration::from_secs(3600));
+        rig.service.refresh().await;
+    }
+    assert_eq!(checked, 2 * cases.len());
+
+    // Text answers: the right content types.
+    for (uri, content_type) in [
+        ("/", "text/html"),
+        ("/metrics", "text/plain"),
+        ("/api/export.csv", "text/csv"),
+    ] {
+        let (status, headers, _) = call(&app, Method::GET, uri).await;
+        assert_eq!(status, StatusCode::OK, "{uri}");
+        assert!(
+            doc["paths"][uri]["get"]["responses"]["200"]["content"][content_type].is_object(),
+            "{uri}"
+        );
+        assert!(
+            header_str(&headers, header::CONTENT_TYPE).is_some_and(|t| t.starts_with(content_type)),
+            "{uri}"
+        );
+    }
+    // The event data.
+    let schema = response_schema(&doc, "get", "/api/events", 200, "text/event-stream");
+    let event = serde_json::to_value(crate::events::SnapshotEvent::new(&rig.service.snapshot()))
+        .expect("JSON");
+    assert_valid(&schema, &event, "an event");
+    // A 404 anywhere has the error body.
+    let (_, _, body) = call(&app, Method::GET, "/nowhere").await;
+    let schema = response_schema(&doc, "get", "/api/predictions", 503, "application/json");
+    assert_valid(&schema, &json(&body), "a 404");
+}
+
+#[tokio::test]
+async fn the_schema_catches_a_wrong_answer() {
+    // The validation above could not pass by accident.
+    let doc: Value = serde_json::from_str(crate::openapi::document()).expect("JSON");
+    let rig = refreshed(Behaviour::Refused).await;
+    let (_, _, mut dashboard) = get_json(&rig.app, "/api/dashboard").await;
+    let schema = response_schema(&doc, "get", "/api/dashboard", 200, "application/json");
+    assert_valid(&schema, &dashboard, "the dashboard");
+    dashboard["mode"] = "sleeping".into();
+    let validator = jsonschema::validator_for(&schema).expect("a schema");
+    assert!(!validator.is_valid(&dashboard));
+    dashboard["mode"] = "nominal".into();
+    dashboard["weather"]["extra"] = Value::Array(vec![]);
+    assert!(!validator.is_valid(&dashboard));
+}

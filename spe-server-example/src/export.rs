@@ -1,0 +1,144 @@
+//! `GET /api/export.csv`: what the dashboard shows, as CSV.
+//!
+//! One row per hour of the dashboard's window, oldest first, with a header
+//! row: `time_utc` (RFC 3339), the weather columns (Open-Meteo's names),
+//! `demand_mw`, the supply columns by source, the demand forecast's
+//! `forecast_mean`, `forecast_lower_80`, `forecast_upper_80`,
+//! `forecast_lower_95`, `forecast_upper_95` (empty where there is no
+//! forecast), and the provenance of each part: `mode`,
+//! `weather_provenance`, `energy_provenance`, `forecast_provenance`. A
+//! missing value is an empty field. Served as an attachment named
+//! `spe-export-<date of the snapshot, UTC>.csv`.
+
+use axum::extract::State;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use spe_core::{SupplySource, WeatherSnapshot, WeatherVariable};
+
+use crate::error::ApiError;
+use crate::series_json::rfc3339;
+use crate::state::AppState;
+
+/// The content type of the export.
+pub const CONTENT_TYPE: &str = "text/csv; charset=utf-8";
+
+/// The forecast columns of the export, in order.
+pub const FORECAST_COLUMNS: [&str; 5] = [
+    "forecast_mean",
+    "forecast_lower_80",
+    "forecast_upper_80",
+    "forecast_lower_95",
+    "forecast_upper_95",
+];
+
+/// The header row.
+pub fn header_row() -> Vec<&'static str> {
+    let mut row = vec!["time_utc"];
+    row.extend(WeatherVariable::ALL.iter().map(|v| v.name()));
+    row.push("demand_mw");
+    row.extend(SupplySource::ALL.iter().map(|s| s.column()));
+    row.extend(FORECAST_COLUMNS);
+    row.extend([
+        "mode",
+        "weather_provenance",
+        "energy_provenance",
+        "forecast_provenance",
+    ]);
+    row
+}
+
+fn number(value: Option<f64>) -> String {
+    value
+        .filter(|v| v.is_finite())
+        .map(|v| v.to_string())
+        .unwrap_or_default()
+}
+
+/// The CSV of `snapshot`.
+///
+/// ```
+/// use std::sync::Arc;
+/// use spe_core::{FailoverService, Replay, Site};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let source = Replay::from_csv_str(
+///     "time,temperature_2m,shortwave_radiation,cloud_cover,wind_speed_10m\n2020-01-01T00:00Z,1,0,50,3\n",
+/// )?;
+/// let service = FailoverService::builder(Site::paris(), Arc::new(source)).build()?;
+/// let csv = spe_server_example::export::to_csv(&service.snapshot())?;
+/// let text = String::from_utf8(csv)?;
+/// assert!(text.starts_with("time_utc,temperature_2m,"));
+/// assert_eq!(text.lines().count(), 1 + service.snapshot().weather.len());
+/// # Ok(()) }
+/// ```
+pub fn to_csv(snapshot: &WeatherSnapshot) -> Result<Vec<u8>, csv::Error> {
+    let weather = &snapshot.weather;
+    let energy = &snapshot.energy;
+    let mut out = csv::Writer::from_writer(Vec::with_capacity(weather.len() * 160));
+    out.write_record(header_row())?;
+    let mode = snapshot.mode.name();
+    let weather_provenance = weather.provenance().name();
+    let energy_provenance = energy.provenance().name();
+    let energy_axis = energy.axis();
+    for (i, t) in weather.axis().times().enumerate() {
+        let mut row: Vec<String> = Vec::with_capacity(20);
+        row.push(rfc3339(t));
+        for v in WeatherVariable::ALL {
+            row.push(number(weather.columns().get(v).get(i).copied().flatten()));
+        }
+        let j = energy_axis.index_of(t);
+        let at = |column: &[Option<f64>]| number(j.and_then(|j| column.get(j).copied().flatten()));
+        row.push(at(energy.demand_mw()));
+        for s in SupplySource::ALL {
+            row.push(at(energy.supply_of(s)));
+        }
+        // No forecast is wired in yet: empty columns.
+        row.extend(FORECAST_COLUMNS.iter().map(|_| String::new()));
+        row.push(mode.to_owned());
+        row.push(weather_provenance.to_owned());
+        row.push(if j.is_some() { energy_provenance } else { "" }.to_owned());
+        row.push(String::new());
+        out.write_record(&row)?;
+    }
+    out.into_inner()
+        .map_err(|e| csv::Error::from(e.into_error()))
+}
+
+/// `GET /api/export.csv`.
+#[utoipa::path(
+    get,
+    path = "/api/export.csv",
+    tag = "dashboard",
+    responses((
+        status = 200,
+        description = "What the dashboard shows, one row per hour, as an attachment \
+                       `spe-export-<date>.csv`",
+        content_type = "text/csv",
+        body = String,
+    ))
+)]
+pub async fn export_csv(State(state): State<AppState>) -> Response {
+    let snapshot = state.snapshot();
+    let filename = format!(
+        "attachment; filename=\"spe-export-{}.csv\"",
+        snapshot.made_at.format("%Y-%m-%d")
+    );
+    match to_csv(&snapshot) {
+        Ok(body) => {
+            let disposition = HeaderValue::from_str(&filename)
+                .unwrap_or_else(|_| HeaderValue::from_static("attachment"));
+            (
+                [
+                    (header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE)),
+                    (header::CONTENT_DISPOSITION, disposition),
+                ],
+                body,
+            )
+                .into_response()
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "cannot write the CSV export");
+            ApiError::internal("the export could not be written").into_response()
+        }
+    }
+}

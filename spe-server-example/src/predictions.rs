@@ -1,0 +1,188 @@
+//! `GET /api/predictions` and `POST /api/predictions/generate`.
+//!
+//! `GET` serves the last good predictions with their provenance and age,
+//! or a JSON 503 `no_predictions` when none exist. `POST …/generate`
+//! re-runs the prediction engine: it is rate limited per client address
+//! (429 with `Retry-After`), then needs the admin token (401) or, without
+//! a configured token, a loopback client (403).
+//!
+//! The prediction chain is not wired in yet: until it is, `GET` answers
+//! `no_predictions` and an allowed `POST` answers a JSON 503
+//! `prediction_engine_unavailable`.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use axum::extract::rejection::ExtensionRejection;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::error::ApiError;
+use crate::rate_limit::RateLimiter;
+use crate::state::AppState;
+
+/// The forecast of the predictions: parallel arrays over `time`.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ForecastJson {
+    /// The instants (RFC 3339, UTC), one per step.
+    pub time: Vec<String>,
+    /// The mean path.
+    pub mean: Vec<Option<f64>>,
+    /// Lower bound of the 80 % interval; `null` where unknown.
+    pub lower_80: Vec<Option<f64>>,
+    /// Upper bound of the 80 % interval.
+    pub upper_80: Vec<Option<f64>>,
+    /// Lower bound of the 95 % interval.
+    pub lower_95: Vec<Option<f64>>,
+    /// Upper bound of the 95 % interval.
+    pub upper_95: Vec<Option<f64>>,
+}
+
+/// Why a tier of the prediction chain gave nothing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FailureJson {
+    /// `primary`, `fallback` or `cache`.
+    #[schema(value_type = crate::openapi::TierName)]
+    pub tier: String,
+    /// The predictor's name.
+    pub predictor: String,
+    /// The incident kind (`model_crash`, `model_timeout`, …).
+    #[schema(value_type = crate::openapi::IncidentKindName)]
+    pub kind: String,
+    /// What went wrong.
+    pub message: String,
+}
+
+/// The body of `GET /api/predictions`.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PredictionsJson {
+    /// The model that made them.
+    pub model: String,
+    /// The tier that answered: `primary`, `fallback` or `cache`.
+    #[schema(value_type = crate::openapi::TierName)]
+    pub tier: String,
+    /// When they were made (RFC 3339, UTC).
+    pub made_at: String,
+    /// Their age, whole seconds.
+    pub age_s: u64,
+    /// `live` (primary), `fallback` or `cached`.
+    #[schema(value_type = crate::openapi::ProvenanceName)]
+    pub provenance: String,
+    /// Why the tiers above the one that answered failed, in order.
+    pub failures: Vec<FailureJson>,
+    /// A sentence for the operator when the primary did not answer.
+    pub notice: Option<String>,
+    /// The forecast.
+    pub forecast: ForecastJson,
+}
+
+/// The demand forecast as `/api/dashboard` shows it: a series of parallel
+/// arrays like the others, with the model and the tier that made it.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DashboardForecastJson {
+    /// The instants (RFC 3339, UTC), one per step.
+    pub time: Vec<String>,
+    /// The mean path.
+    pub mean: Vec<Option<f64>>,
+    /// Lower bound of the 80 % interval; `null` where unknown.
+    pub lower_80: Vec<Option<f64>>,
+    /// Upper bound of the 80 % interval.
+    pub upper_80: Vec<Option<f64>>,
+    /// Lower bound of the 95 % interval.
+    pub lower_95: Vec<Option<f64>>,
+    /// Upper bound of the 95 % interval.
+    pub upper_95: Vec<Option<f64>>,
+    /// The model that made it.
+    pub model: String,
+    /// The tier that answered: `primary`, `fallback` or `cache`.
+    #[schema(value_type = crate::openapi::TierName)]
+    pub tier: String,
+    /// `live` (primary), `fallback` or `cached`.
+    #[schema(value_type = crate::openapi::ProvenanceName)]
+    pub provenance: String,
+    /// Age of the predictions, whole seconds.
+    pub age_s: u64,
+}
+
+/// The answer to a request body that could not be read: 413 when over the
+/// limit ([`Hardening::max_body_bytes`](crate::Hardening)), else 400.
+fn body_error(error: &axum::Error) -> ApiError {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = source {
+        if e.is::<http_body_util::LengthLimitError>() {
+            return ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                "the request body is too large",
+            );
+        }
+        source = e.source();
+    }
+    ApiError::bad_request(format!("the request body could not be read: {error}"))
+}
+
+/// `GET /api/predictions`.
+#[utoipa::path(
+    get,
+    path = "/api/predictions",
+    tag = "predictions",
+    responses(
+        (status = 200, description = "The last good predictions, with provenance and age", body = PredictionsJson),
+        (status = 503, description = "No predictions exist (`no_predictions`)", body = crate::openapi::ErrorBody),
+    )
+)]
+pub async fn latest(State(_state): State<AppState>) -> Response {
+    ApiError::unavailable(
+        "no_predictions",
+        "no predictions have been made yet; retry after the next refresh",
+    )
+    .into_response()
+}
+
+/// `POST /api/predictions/generate`.
+#[utoipa::path(
+    post,
+    path = "/api/predictions/generate",
+    tag = "predictions",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The new predictions", body = PredictionsJson),
+        (status = 401, description = "No, a malformed or a wrong bearer token", body = crate::openapi::ErrorBody),
+        (status = 403, description = "No token is configured and the client is not on loopback", body = crate::openapi::ErrorBody),
+        (status = 413, description = "The request body is too large", body = crate::openapi::ErrorBody),
+        (status = 429, description = "Rate limited; see `Retry-After`", body = crate::openapi::ErrorBody),
+        (status = 503, description = "Every tier of the prediction chain failed, or there is no engine", body = crate::openapi::ErrorBody),
+    )
+)]
+pub async fn generate(
+    State(state): State<AppState>,
+    connect: Result<ConnectInfo<SocketAddr>, ExtensionRejection>,
+    request: Request,
+) -> Response {
+    // Known when served with connect info (as `App::serve` does).
+    let peer = connect.ok().map(|ConnectInfo(addr)| addr);
+    let client = peer.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |p| p.ip());
+    if let Err(wait) = state.rate_limiter().check(client) {
+        return ApiError::too_many_requests(RateLimiter::retry_after_secs(wait)).into_response();
+    }
+    if let Err(e) = state.admin().check(request.headers(), peer) {
+        tracing::warn!(client = %client, code = e.code(), "regeneration refused");
+        return e.into_response();
+    }
+    // The body is ignored, but read: one over the limit is refused (413)
+    // even without a Content-Length.
+    if let Err(e) = axum::body::to_bytes(request.into_body(), usize::MAX).await {
+        return body_error(&e).into_response();
+    }
+    ApiError::unavailable(
+        "prediction_engine_unavailable",
+        "no prediction engine is wired in this version",
+    )
+    .into_response()
+}
