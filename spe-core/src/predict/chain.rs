@@ -678,12 +678,14 @@ impl Inner {
     /// Run `predictor` in a task of its own under `timeout`.
     async fn call(
         &self,
+        tier: Tier,
         predictor: Arc<dyn Predictor>,
         request: Arc<PredictionRequest>,
         timeout: Duration,
     ) -> Result<Forecast, PredictorError> {
+        let span = tracing::info_span!("prediction_tier", %tier, predictor = %predictor.name());
         let mut task = AbortOnDrop(tokio::spawn(
-            async move { predictor.predict(&request).await },
+            async move { predictor.predict(&request).await }.instrument(span),
         ));
         let sleep = self.clock.sleep(timeout);
         tokio::select! {
@@ -704,6 +706,7 @@ impl Inner {
         let name = self.fallback.name();
         let result = self
             .call(
+                Tier::Fallback,
                 Arc::clone(&self.fallback),
                 Arc::clone(request),
                 self.fallback_timeout,
@@ -741,7 +744,7 @@ impl Inner {
 
         tracing::debug!(predictor = %primary_name, "tier 1: primary");
         let tier1 = self
-            .call(primary, Arc::clone(&request), self.timeout)
+            .call(Tier::Primary, primary, Arc::clone(&request), self.timeout)
             .await
             .and_then(|f| check_forecast(&f, &request));
         match tier1 {
@@ -882,11 +885,12 @@ impl Inner {
 
     /// Journal a run: open, note or close the outage incident of the primary.
     async fn journal_run(self: Arc<Self>, outcome: &Outcome, now: DateTime<Utc>) {
-        let (failures, served) = match outcome {
-            Ok(r) => (r.failures.clone(), describe_served(r)),
+        let (failures, served, served_by) = match outcome {
+            Ok(r) => (r.failures.clone(), describe_served(r, now), r.tier.name()),
             Err(ChainError::NoPredictions { failures }) => (
                 failures.clone(),
                 "nothing served: no cached predictions".to_owned(),
+                "none",
             ),
             Err(_) => return,
         };
@@ -918,9 +922,7 @@ impl Inner {
                 let signature: Vec<String> = failures
                     .iter()
                     .map(|f| format!("{}:{}", f.tier, f.kind))
-                    .chain(std::iter::once(
-                        served.split(':').next().unwrap_or_default().to_owned(),
-                    ))
+                    .chain(std::iter::once(format!("served:{served_by}")))
                     .collect();
                 let signature = signature.join("/");
                 let details = failures
@@ -987,17 +989,18 @@ impl Inner {
     }
 }
 
-/// `served: fallback auto(ets)` / `served: cached predictions made at … (age 3600 s)`.
-fn describe_served(r: &ChainResult) -> String {
+/// `served: fallback auto(ets)` / `served: cached predictions of … made at … (3600 s old)`.
+fn describe_served(r: &ChainResult, now: DateTime<Utc>) -> String {
     match r.tier {
         Tier::Primary => format!("served: primary {}", r.predictions.forecast.model()),
         Tier::Fallback => format!("served: fallback {}", r.predictions.forecast.model()),
         Tier::Cache => format!(
-            "served: cached predictions of {} made at {}",
+            "served: cached predictions of {} made at {} ({} s old)",
             r.predictions.forecast.model(),
             r.predictions
                 .made_at
-                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            r.age(now).as_secs()
         ),
     }
 }

@@ -397,7 +397,9 @@ async fn tier_3_serves_the_last_good_predictions_with_their_age() {
     assert_eq!(chain.cache().unwrap().generations().unwrap().len(), 1);
     let i = &s.journal.open_incidents()[0];
     assert!(
-        i.details.contains("served: cached predictions"),
+        i.details.contains(
+            "served: cached predictions of gbm made at 2026-11-25T00:00:00Z (7200 s old)"
+        ),
         "{}",
         i.details
     );
