@@ -812,3 +812,75 @@ async fn a_failing_cache_write_is_journaled_and_the_answer_still_served() {
     assert!(closed.notes.is_empty());
     assert_eq!(chain.cache().unwrap().generations().unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn a_caller_leaving_does_not_cancel_the_run_for_the_others() {
+    let s = Setup::new();
+    let out = good_output(4, "gbm");
+    let go = s.dir.join("go");
+    let primary = sh_script(
+        &s.dir,
+        "wait.sh",
+        &format!(
+            "cat > /dev/null\necho run >> \"$DIR/runs\"\nwhile [ ! -e \"{}\" ]; do sleep 0.01; done\nprintf '%s' '{out}'",
+            go.display()
+        ),
+    );
+    let chain = s.chain(Some(primary)).build();
+    let spawn = || {
+        let chain = chain.clone();
+        tokio::spawn(async move { chain.generate(request(4)).await })
+    };
+    let (leaving, staying) = (spawn(), spawn());
+    while chain.waiters() < 2 {
+        tokio::task::yield_now().await;
+    }
+    leaving.abort();
+    assert!(leaving.await.unwrap_err().is_cancelled());
+    assert_eq!(chain.waiters(), 1);
+    assert!(chain.is_running());
+    std::fs::write(&go, "").unwrap();
+    let r = staying.await.unwrap().unwrap();
+    assert_eq!(r.tier, Tier::Primary);
+    assert_eq!(
+        std::fs::read_to_string(s.dir.join("runs")).unwrap(),
+        "run\n"
+    );
+}
+
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn the_chain_timeout_kills_a_command_with_a_longer_timeout_of_its_own() {
+    let s = Setup::new();
+    let hang = super::script(&s.dir, "hang.sh", "echo $$ > \"$DIR/pid\"\nsleep 3600");
+    let command = CommandPredictor::builder("/bin/sh")
+        .arg(hang)
+        .env("DIR", &s.dir)
+        .timeout(Duration::from_secs(3600))
+        .build();
+    let chain = PredictionChain::builder()
+        .primary(Arc::new(command))
+        .fallback(Arc::new(SeasonalNaive::default()))
+        .timeout(Duration::from_secs(30))
+        .clock(s.clock.clone(), t0())
+        .build();
+    let run = tokio::spawn({
+        let chain = chain.clone();
+        async move { chain.generate(request(4)).await }
+    });
+    // The command runs: now let the chain's 30 s pass.
+    let pid = super::read_pid(&s.dir.join("pid")).await;
+    s.clock.advance(Duration::from_secs(30));
+    let r = run.await.unwrap().unwrap();
+    assert_eq!(r.tier, Tier::Fallback);
+    assert_eq!(r.failures[0].kind, IncidentKind::ModelTimeout);
+    assert!(
+        r.failures[0].message.contains("30 s"),
+        "{}",
+        r.failures[0].message
+    );
+    assert!(
+        super::wait_dead(pid).await,
+        "the script {pid} is still running"
+    );
+}
