@@ -550,6 +550,12 @@ impl PredictionChain {
         );
         let handle = runtime.spawn(
             async move {
+                // Frees the slot however the task ends (a panic included),
+                // so that no later call joins a run that will never answer.
+                let _slot = ClearFlight {
+                    inner: Arc::clone(&task_inner),
+                    id,
+                };
                 let outcome = Arc::clone(&task_inner)
                     .run(Arc::new(request), task_committed)
                     .await;
@@ -628,21 +634,42 @@ struct WaiterGuard {
 
 impl Drop for WaiterGuard {
     fn drop(&mut self) {
-        let mut slot = self.inner.flight();
-        let Some(flight) = slot.as_mut() else {
-            return;
+        let cancelled = {
+            let mut slot = self.inner.flight();
+            match slot.as_mut() {
+                Some(flight) if flight.id == self.id => {
+                    flight.waiters = flight.waiters.saturating_sub(1);
+                    if flight.waiters == 0 && !flight.committed.load(Ordering::Acquire) {
+                        slot.take().map(|f| f.abort)
+                    } else {
+                        None
+                    }
+                }
+                _ => None,
+            }
         };
-        if flight.id != self.id {
-            return;
-        }
-        flight.waiters = flight.waiters.saturating_sub(1);
-        if flight.waiters == 0 && !flight.committed.load(Ordering::Acquire) {
-            flight.abort.abort();
-            *slot = None;
+        // Outside the lock: the task's own guard takes it when it is dropped.
+        if let Some(abort) = cancelled {
+            abort.abort();
             tracing::info!(
                 run = self.id,
                 "prediction run cancelled: no caller waits for it"
             );
+        }
+    }
+}
+
+/// Held by the run's task: frees the flight slot when the task ends.
+struct ClearFlight {
+    inner: Arc<Inner>,
+    id: u64,
+}
+
+impl Drop for ClearFlight {
+    fn drop(&mut self) {
+        let mut slot = self.inner.flight();
+        if slot.as_ref().is_some_and(|f| f.id == self.id) {
+            *slot = None;
         }
     }
 }
