@@ -10,8 +10,8 @@ use axum::response::{Html, IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use spe_core::{
-    BreakerMetrics, BreakerState, Incident, IncidentId, IncidentKind, KpiConfig, KpiSet, Mode,
-    ModeChange, Site, WeatherSnapshot, compute_kpis,
+    BreakerMetrics, BreakerState, ChainResult, Incident, IncidentId, IncidentKind, KpiConfig,
+    KpiSet, Mode, ModeChange, Site, WeatherSnapshot, compute_kpis,
 };
 use utoipa::ToSchema;
 
@@ -140,6 +140,19 @@ impl<'a> Dashboard<'a> {
         now: DateTime<Utc>,
         kpi_config: &KpiConfig,
     ) -> Self {
+        Dashboard::with_forecast(site, snapshot, breaker, now, kpi_config, None)
+    }
+
+    /// The same with the demand forecast of `predictions` (the chain's
+    /// result and the time to measure its age at).
+    pub fn with_forecast(
+        site: &'a Site,
+        snapshot: &'a WeatherSnapshot,
+        breaker: BreakerMetrics,
+        now: DateTime<Utc>,
+        kpi_config: &KpiConfig,
+        predictions: Option<(&ChainResult, DateTime<Utc>)>,
+    ) -> Self {
         Dashboard {
             mode: snapshot.mode,
             generated_at: rfc3339(snapshot.made_at),
@@ -148,7 +161,7 @@ impl<'a> Dashboard<'a> {
             weather: series_json::weather(&snapshot.weather, now),
             demand: series_json::demand(&snapshot.energy, now),
             supply: series_json::supply(&snapshot.energy, now),
-            forecast: None,
+            forecast: predictions.map(|(result, at)| DashboardForecastJson::new(result, at)),
             breaker: breaker.into(),
             notice: snapshot.notice(),
             incident: snapshot.incident,
@@ -167,12 +180,16 @@ impl<'a> Dashboard<'a> {
 pub async fn dashboard(State(state): State<AppState>) -> Response {
     let snapshot = state.snapshot();
     let service = state.service();
-    Json(Dashboard::new(
+    let predictions = state.latest_predictions();
+    Json(Dashboard::with_forecast(
         service.site(),
         &snapshot,
         service.breaker().metrics(),
         state.now(),
         state.kpi_config(),
+        predictions
+            .as_ref()
+            .map(|(result, at)| (result.as_ref(), *at)),
     ))
     .into_response()
 }
@@ -432,7 +449,9 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
         breaker_failure_rate: breaker.failure_rate,
         open_incidents,
         weather_age: snapshot.age(state.now()),
-        predictions: None,
+        predictions: state
+            .latest_predictions()
+            .map(|(result, at)| (result.tier.name().to_owned(), result.age(at))),
     };
     (
         [(header::CONTENT_TYPE, metrics::CONTENT_TYPE)],

@@ -21,12 +21,13 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use spe_core::{
     Cache, CacheConfig, DataSource, FailoverError, FailoverService, IncidentKind, Journal,
-    LoadReport, OpenMeteo, SiteError, SourceError, WeatherFrame,
+    LoadReport, OpenMeteo, PredictionChain, SiteError, SourceError, WeatherFrame,
 };
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::config::Config;
+use crate::forecasting;
 use crate::layers::Hardening;
 use crate::rate_limit::RateLimiter;
 use crate::routes::router;
@@ -88,6 +89,7 @@ impl std::error::Error for StartError {
 pub struct App {
     service: FailoverService,
     journal: Option<Journal>,
+    predictions: PredictionChain,
     admin_token: Option<String>,
     generate_per_minute: u32,
     hardening: Hardening,
@@ -134,9 +136,19 @@ impl App {
         let service = builder.build().map_err(StartError::Failover)?;
         let first = service.snapshot();
         tracing::info!(mode = %first.mode, provenance = first.weather.provenance().name(), "first snapshot ready");
+        let predictions = forecasting::chain(config, journal.as_ref());
+        match predictions.latest() {
+            Some(cached) => tracing::info!(
+                age_s = cached.age(predictions.now()).as_secs(),
+                model = cached.predictions.forecast.model(),
+                "cached predictions ready"
+            ),
+            None => tracing::info!("no cached predictions yet"),
+        }
         Ok(App {
             service,
             journal,
+            predictions,
             admin_token: config.admin_token.clone(),
             generate_per_minute: config.generate_per_minute,
             hardening: config.hardening(),
@@ -153,9 +165,15 @@ impl App {
         self.journal.as_ref()
     }
 
+    /// The prediction chain.
+    pub fn predictions(&self) -> &PredictionChain {
+        &self.predictions
+    }
+
     /// The handlers' state.
     pub fn state(&self) -> AppState {
         AppState::new(self.service.clone(), self.journal.clone())
+            .with_predictions(self.predictions.clone())
             .with_admin_token(self.admin_token.clone())
             .with_rate_limiter(RateLimiter::new(self.generate_per_minute))
             .with_hardening(self.hardening.clone())
@@ -174,8 +192,14 @@ impl App {
         let (stop, stopped) = watch::channel(false);
         let refresh = tokio::spawn({
             let service = self.service.clone();
+            let stopped = stopped.clone();
             async move { service.run(stopped).await }
         });
+        let predicting = tokio::spawn(forecasting::run(
+            self.service.clone(),
+            self.predictions.clone(),
+            stopped,
+        ));
         let state = self.state();
         let streams = state.clone();
         let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
@@ -187,6 +211,10 @@ impl App {
             })
             .await;
         let _ = stop.send(true);
+        // Dropping a run in flight kills its command: this ends at once.
+        if let Err(e) = predicting.await {
+            tracing::error!(error = %e, "the prediction task failed");
+        }
         match tokio::time::timeout(RUN_STOP_GRACE, refresh).await {
             Ok(Ok(())) => tracing::info!("refresh loop stopped"),
             Ok(Err(e)) => tracing::error!(error = %e, "the refresh loop failed"),

@@ -225,6 +225,7 @@ impl Config {
             max_body_bytes: usize::try_from(self.max_body_bytes).unwrap_or(usize::MAX),
             max_concurrency: usize::try_from(self.max_concurrency).unwrap_or(usize::MAX),
             request_timeout: Duration::from_millis(self.request_timeout_ms),
+            generate_timeout: crate::forecasting::generate_timeout(self),
             cors_origins: self.cors_origins.clone(),
         }
     }
@@ -662,6 +663,7 @@ mod tests {
                 max_body_bytes: 1024,
                 max_concurrency: 8,
                 request_timeout: Duration::from_millis(1500),
+                generate_timeout: Duration::from_secs(30 + 60 + 5),
                 cors_origins: vec![
                     "https://ops.example.com".into(),
                     "http://localhost:3000".into(),

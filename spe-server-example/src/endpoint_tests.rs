@@ -493,8 +493,11 @@ async fn live_answers_match_the_openapi_document() {
     }
     // The event data.
     let schema = response_schema(&doc, "get", "/api/events", 200, "text/event-stream");
-    let event = serde_json::to_value(crate::events::SnapshotEvent::new(&rig.service.snapshot()))
-        .expect("JSON");
+    let event = serde_json::to_value(crate::events::SnapshotEvent::new(
+        &rig.service.snapshot(),
+        None,
+    ))
+    .expect("JSON");
     assert_valid(&schema, &event, "an event");
     // A 404 anywhere has the error body.
     let (_, _, body) = call(&app, Method::GET, "/nowhere").await;
@@ -516,4 +519,210 @@ async fn the_schema_catches_a_wrong_answer() {
     dashboard["mode"] = "nominal".into();
     dashboard["weather"]["extra"] = Value::Array(vec![]);
     assert!(!validator.is_valid(&dashboard));
+}
+
+/// A predictor that counts its runs, can be held until released, and
+/// fails on demand.
+#[derive(Debug)]
+struct Engine {
+    runs: std::sync::atomic::AtomicUsize,
+    hold: tokio::sync::Semaphore,
+    held: std::sync::atomic::AtomicBool,
+    fail: std::sync::atomic::AtomicBool,
+}
+
+impl Default for Engine {
+    fn default() -> Self {
+        Engine {
+            runs: Default::default(),
+            hold: tokio::sync::Semaphore::new(0),
+            held: Default::default(),
+            fail: Default::default(),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl spe_core::Predictor for Engine {
+    fn name(&self) -> String {
+        "test-engine".into()
+    }
+
+    async fn predict(
+        &self,
+        request: &spe_core::PredictionRequest,
+    ) -> Result<spe_core::Forecast, spe_core::PredictorError> {
+        use std::sync::atomic::Ordering;
+        self.runs.fetch_add(1, Ordering::SeqCst);
+        if self.held.load(Ordering::SeqCst) {
+            let _permit = self.hold.acquire().await;
+        }
+        if self.fail.load(Ordering::SeqCst) {
+            return Err(spe_core::PredictorError::crashed(
+                "exit status 1",
+                "Traceback: boom",
+            ));
+        }
+        let model = spe_core::SeasonalNaive::default();
+        let forecast = spe_core::DynFit::fit_dyn(&model, &request.model_history())
+            .and_then(|fitted| fitted.predict(request.horizon, &request.levels, None))
+            .map_err(|e| spe_core::PredictorError::bad_output(e.to_string()))?;
+        Ok(forecast.renamed("test-engine"))
+    }
+}
+
+fn chain_rig(engine: &std::sync::Arc<Engine>) -> crate::test_support::Rig {
+    let chain = spe_core::PredictionChain::builder()
+        .primary(engine.clone())
+        .fallback(std::sync::Arc::new(spe_core::SeasonalNaive::default()))
+        .build();
+    rig_with_state(Behaviour::Refused, true, |s| {
+        s.with_predictions(chain)
+            .with_rate_limiter(RateLimiter::new(1000))
+    })
+}
+
+#[tokio::test]
+async fn regenerated_predictions_are_served_everywhere() {
+    let engine = std::sync::Arc::new(Engine::default());
+    let rig = chain_rig(&engine);
+    rig.service.refresh().await;
+    let app = from(&rig.app, LOCAL);
+    // None yet.
+    let (status, _, _) = get_json(&app, "/api/predictions").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+
+    let (status, headers, body) = send(&app, generate(None, Body::empty())).await;
+    assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+    assert_api_headers(&headers);
+    let made = json(&body);
+    assert_eq!(made["tier"], "primary");
+    assert_eq!(made["provenance"], "live");
+    assert_eq!(made["model"], "test-engine");
+    assert_eq!(made["failures"], serde_json::json!([]));
+    assert!(made["notice"].is_null());
+    let forecast = &made["forecast"];
+    assert_eq!(
+        forecast["time"].as_array().map(Vec::len),
+        Some(crate::forecasting::HORIZON)
+    );
+    // The current hour first (the rig's clock: 10:30).
+    assert_eq!(forecast["time"][0], "2026-01-15T10:00:00Z");
+    for column in ["mean", "lower_80", "upper_80", "lower_95", "upper_95"] {
+        let values = forecast[column].as_array().expect(column);
+        assert_eq!(values.len(), crate::forecasting::HORIZON, "{column}");
+        assert!(values.iter().all(Value::is_number), "{column}");
+    }
+    assert_eq!(engine.runs.load(std::sync::atomic::Ordering::SeqCst), 1);
+
+    let (status, _, served) = get_json(&app, "/api/predictions").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(served["made_at"], made["made_at"]);
+    assert_eq!(served["forecast"], made["forecast"]);
+
+    // The dashboard shows it as a series, the export row by row.
+    let (_, _, dashboard) = get_json(&app, "/api/dashboard").await;
+    let series = &dashboard["forecast"];
+    assert_eq!(series["tier"], "primary");
+    assert_eq!(series["provenance"], "live");
+    assert_eq!(series["mean"], forecast["mean"]);
+    assert_eq!(series["time"], forecast["time"]);
+    let (_, _, csv) = call(&app, Method::GET, "/api/export.csv").await;
+    let text = String::from_utf8(csv).expect("UTF-8");
+    let row = text
+        .lines()
+        .find(|l| l.starts_with("2026-01-15T10:00:00Z,"))
+        .expect("the current hour");
+    let mean = forecast["mean"][0].as_f64().expect("a number");
+    assert!(row.contains(&format!(",{mean},")), "{row}");
+    assert!(row.ends_with(",live"), "{row}");
+    let before = text
+        .lines()
+        .find(|l| l.starts_with("2026-01-15T09:00:00Z,"))
+        .expect("the hour before");
+    assert!(before.ends_with(",synthetic,synthetic,"), "{before}");
+
+    // Metrics know the tier.
+    let (_, _, metrics) = call(&app, Method::GET, "/metrics").await;
+    let metrics = String::from_utf8(metrics).expect("UTF-8");
+    assert!(
+        metrics.contains("spe_prediction_tier{tier=\"primary\"} 1"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("spe_predictions_available 1"));
+
+    // All of it matches the OpenAPI document.
+    let doc: Value = serde_json::from_str(crate::openapi::document()).expect("JSON");
+    for (path, method, instance) in [
+        ("/api/predictions", "get", &served),
+        ("/api/predictions/generate", "post", &made),
+        ("/api/dashboard", "get", &dashboard),
+    ] {
+        let schema = response_schema(&doc, method, path, 200, "application/json");
+        assert_valid(&schema, instance, path);
+    }
+}
+
+#[tokio::test]
+async fn a_failing_engine_falls_back_and_says_so() {
+    let engine = std::sync::Arc::new(Engine::default());
+    engine.fail.store(true, std::sync::atomic::Ordering::SeqCst);
+    let rig = chain_rig(&engine);
+    let app = from(&rig.app, LOCAL);
+    let (status, _, body) = send(&app, generate(None, Body::empty())).await;
+    assert_eq!(status, StatusCode::OK);
+    let made = json(&body);
+    assert_eq!(made["tier"], "fallback");
+    assert_eq!(made["provenance"], "fallback");
+    assert_eq!(made["failures"][0]["tier"], "primary");
+    assert_eq!(made["failures"][0]["kind"], "model_crash");
+    assert_eq!(made["failures"][0]["predictor"], "test-engine");
+    assert!(
+        made["notice"]
+            .as_str()
+            .is_some_and(|n| n.contains("fallback")),
+        "{made}"
+    );
+    let doc: Value = serde_json::from_str(crate::openapi::document()).expect("JSON");
+    let schema = response_schema(
+        &doc,
+        "post",
+        "/api/predictions/generate",
+        200,
+        "application/json",
+    );
+    assert_valid(&schema, &made, "a fallback answer");
+}
+
+// One thread: the calls run only while this test yields, each until it
+// waits on the run, so all twenty have joined it once the engine is called.
+#[tokio::test(flavor = "current_thread")]
+async fn concurrent_regenerations_run_the_engine_once() {
+    use std::sync::atomic::Ordering;
+    let engine = std::sync::Arc::new(Engine::default());
+    engine.held.store(true, Ordering::SeqCst);
+    let rig = chain_rig(&engine);
+    let app = from(&rig.app, LOCAL);
+    let calls: Vec<_> = (0..20)
+        .map(|_| {
+            let app = app.clone();
+            tokio::spawn(async move { send(&app, generate(None, Body::empty())).await })
+        })
+        .collect();
+    // Every call waits on the one run in flight.
+    while engine.runs.load(Ordering::SeqCst) == 0 {
+        tokio::task::yield_now().await;
+    }
+    for _ in 0..20 {
+        tokio::task::yield_now().await;
+    }
+    engine.hold.add_permits(1);
+    let mut made_at = Vec::new();
+    for call in calls {
+        let (status, _, body) = call.await.expect("no panic");
+        assert_eq!(status, StatusCode::OK);
+        made_at.push(json(&body)["made_at"].clone());
+    }
+    assert_eq!(engine.runs.load(Ordering::SeqCst), 1);
+    assert!(made_at.windows(2).all(|w| w[0] == w[1]), "{made_at:?}");
 }

@@ -18,7 +18,7 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::Stream;
 use serde::Serialize;
-use spe_core::{Mode, WeatherSnapshot};
+use spe_core::{ChainResult, Mode, WeatherSnapshot};
 use tokio::sync::watch;
 use utoipa::ToSchema;
 
@@ -44,12 +44,12 @@ pub struct SnapshotEvent {
 }
 
 impl SnapshotEvent {
-    /// The event for `snapshot`, with no predictions yet.
-    pub fn new(snapshot: &WeatherSnapshot) -> Self {
+    /// The event for `snapshot` and the latest `predictions`.
+    pub fn new(snapshot: &WeatherSnapshot, predictions: Option<&ChainResult>) -> Self {
         SnapshotEvent {
             mode: snapshot.mode,
             generated_at: rfc3339(snapshot.made_at),
-            predictions_made_at: None,
+            predictions_made_at: predictions.map(|p| rfc3339(p.predictions.made_at)),
         }
     }
 
@@ -83,14 +83,27 @@ pub async fn events(State(state): State<AppState>) -> Response {
 /// Where a stream is: the receivers it waits on.
 struct Cursor {
     snapshots: watch::Receiver<Arc<WeatherSnapshot>>,
+    /// The chain's answers; a receiver that never changes without a chain.
+    predictions: watch::Receiver<Option<Arc<ChainResult>>>,
+    /// Keeps that receiver open without a chain.
+    _no_chain: Option<watch::Sender<Option<Arc<ChainResult>>>>,
     stop: watch::Receiver<bool>,
     first: bool,
 }
 
 /// The stream of `snapshot` events of `state`, ending at shutdown.
 pub fn snapshot_events(state: &AppState) -> impl Stream<Item = Result<Event, Infallible>> + use<> {
+    let (predictions, no_chain) = match state.predictions() {
+        Some(chain) => (chain.subscribe(), None),
+        None => {
+            let (tx, rx) = watch::channel(None);
+            (rx, Some(tx))
+        }
+    };
     let cursor = Cursor {
         snapshots: state.service().watch(),
+        predictions,
+        _no_chain: no_chain,
         stop: state.streams_stopped(),
         first: true,
     };
@@ -101,12 +114,18 @@ pub fn snapshot_events(state: &AppState) -> impl Stream<Item = Result<Event, Inf
         if !cursor.first {
             tokio::select! {
                 changed = cursor.snapshots.changed() => changed.ok()?,
+                changed = cursor.predictions.changed() => changed.ok()?,
                 // The server stops (or its state is gone).
                 _ = cursor.stop.changed() => return None,
             }
         }
         cursor.first = false;
-        let event = SnapshotEvent::new(&cursor.snapshots.borrow_and_update()).to_event();
+        let predictions = cursor.predictions.borrow_and_update().clone();
+        let event = SnapshotEvent::new(
+            &cursor.snapshots.borrow_and_update(),
+            predictions.as_deref(),
+        )
+        .to_event();
         Some((Ok(event), cursor))
     })
 }

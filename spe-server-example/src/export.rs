@@ -13,7 +13,8 @@
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use spe_core::{SupplySource, WeatherSnapshot, WeatherVariable};
+use chrono::{DateTime, Utc};
+use spe_core::{ChainResult, SupplySource, WeatherSnapshot, WeatherVariable};
 
 use crate::error::ApiError;
 use crate::series_json::rfc3339;
@@ -65,13 +66,27 @@ fn number(value: Option<f64>) -> String {
 ///     "time,temperature_2m,shortwave_radiation,cloud_cover,wind_speed_10m\n2020-01-01T00:00Z,1,0,50,3\n",
 /// )?;
 /// let service = FailoverService::builder(Site::paris(), Arc::new(source)).build()?;
-/// let csv = spe_server_example::export::to_csv(&service.snapshot())?;
+/// let csv = spe_server_example::export::to_csv(&service.snapshot(), None)?;
 /// let text = String::from_utf8(csv)?;
 /// assert!(text.starts_with("time_utc,temperature_2m,"));
 /// assert_eq!(text.lines().count(), 1 + service.snapshot().weather.len());
 /// # Ok(()) }
 /// ```
-pub fn to_csv(snapshot: &WeatherSnapshot) -> Result<Vec<u8>, csv::Error> {
+pub fn to_csv(
+    snapshot: &WeatherSnapshot,
+    predictions: Option<(&ChainResult, DateTime<Utc>)>,
+) -> Result<Vec<u8>, csv::Error> {
+    let forecast = predictions.map(|(result, at)| {
+        let f = &result.predictions.forecast;
+        let columns = [
+            Some(f.mean()),
+            f.lower(80.0),
+            f.upper(80.0),
+            f.lower(95.0),
+            f.upper(95.0),
+        ];
+        (result, result.provenance(at).name(), columns)
+    });
     let weather = &snapshot.weather;
     let energy = &snapshot.energy;
     let mut out = csv::Writer::from_writer(Vec::with_capacity(weather.len() * 160));
@@ -92,16 +107,38 @@ pub fn to_csv(snapshot: &WeatherSnapshot) -> Result<Vec<u8>, csv::Error> {
         for s in SupplySource::ALL {
             row.push(at(energy.supply_of(s)));
         }
-        // No forecast is wired in yet: empty columns.
-        row.extend(FORECAST_COLUMNS.iter().map(|_| String::new()));
+        // The forecast where it has the hour.
+        let step = forecast.as_ref().and_then(|(result, provenance, columns)| {
+            let k = forecast_index(result, t)?;
+            Some((
+                *provenance,
+                columns.map(|c| c.and_then(|c| c.get(k).copied())),
+            ))
+        });
+        match step {
+            Some((_, values)) => row.extend(values.map(number)),
+            None => row.extend(FORECAST_COLUMNS.iter().map(|_| String::new())),
+        }
         row.push(mode.to_owned());
         row.push(weather_provenance.to_owned());
         row.push(if j.is_some() { energy_provenance } else { "" }.to_owned());
-        row.push(String::new());
+        row.push(step.map_or("", |(p, _)| p).to_owned());
         out.write_record(&row)?;
     }
     out.into_inner()
         .map_err(|e| csv::Error::from(e.into_error()))
+}
+
+/// The step of `result`'s forecast at `t`, if it has one.
+fn forecast_index(result: &ChainResult, t: DateTime<Utc>) -> Option<usize> {
+    let p = &result.predictions;
+    let offset = t.signed_duration_since(p.start).num_seconds();
+    let step = i64::try_from(p.step_s).ok().filter(|s| *s > 0)?;
+    if offset < 0 || offset % step != 0 {
+        return None;
+    }
+    let k = usize::try_from(offset / step).ok()?;
+    (k < p.forecast.horizon()).then_some(k)
 }
 
 /// `GET /api/export.csv`.
@@ -123,7 +160,13 @@ pub async fn export_csv(State(state): State<AppState>) -> Response {
         "attachment; filename=\"spe-export-{}.csv\"",
         snapshot.made_at.format("%Y-%m-%d")
     );
-    match to_csv(&snapshot) {
+    let predictions = state.latest_predictions();
+    match to_csv(
+        &snapshot,
+        predictions
+            .as_ref()
+            .map(|(result, at)| (result.as_ref(), *at)),
+    ) {
         Ok(body) => {
             let disposition = HeaderValue::from_str(&filename)
                 .unwrap_or_else(|_| HeaderValue::from_static("attachment"));

@@ -19,8 +19,10 @@
 //!    flight; one more is refused at once with a JSON 503 and
 //!    `Retry-After` instead of queueing;
 //! 7. a request timeout: a handler slower than [`Hardening::request_timeout`]
-//!    gets a JSON 503 (`"code": "timeout"`). Streams (`/api/events`) are
-//!    not cut: the timeout covers the answer's head only;
+//!    ([`Hardening::generate_timeout`] for `POST /api/predictions/generate`,
+//!    which waits on the prediction chain) gets a JSON 503
+//!    (`"code": "timeout"`). Streams (`/api/events`) are not cut: the
+//!    timeout covers the answer's head only;
 //! 8. a body limit: a request body over [`Hardening::max_body_bytes`] gets
 //!    a JSON 413 (at once when `Content-Length` says so, else when read);
 //! 9. a panic in a handler becomes a JSON 500 instead of a dropped connection.
@@ -73,6 +75,9 @@ pub struct Hardening {
     pub max_concurrency: usize,
     /// Time a handler may take to produce its answer's head; longer gets 503.
     pub request_timeout: Duration,
+    /// The same for `POST /api/predictions/generate` (the prediction
+    /// chain's own timeouts bound it; this is a backstop above them).
+    pub generate_timeout: Duration,
     /// Browser origins allowed by CORS (`https://host[:port]`); none: no CORS.
     pub cors_origins: Vec<String>,
 }
@@ -83,6 +88,7 @@ impl Default for Hardening {
             max_body_bytes: 64 * 1024,
             max_concurrency: 512,
             request_timeout: Duration::from_secs(10),
+            generate_timeout: Duration::from_secs(180),
             cors_origins: Vec::new(),
         }
     }
@@ -95,12 +101,18 @@ pub fn harden(router: Router, hardening: &Hardening, metrics: Arc<Metrics>) -> R
         // Innermost, so its 500 gets everything below too.
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(RequestBodyLimitLayer::new(hardening.max_body_bytes))
+        .layer(middleware::from_fn_with_state(
+            Timeouts {
+                default: hardening.request_timeout,
+                generate: hardening.generate_timeout,
+            },
+            request_timeout,
+        ))
         .layer(
             ServiceBuilder::new()
-                .layer(HandleErrorLayer::new(overload_or_timeout))
+                .layer(HandleErrorLayer::new(overload))
                 .load_shed()
-                .layer(GlobalConcurrencyLimitLayer::new(hardening.max_concurrency))
-                .timeout(hardening.request_timeout),
+                .layer(GlobalConcurrencyLimitLayer::new(hardening.max_concurrency)),
         );
     let router = match cors(&hardening.cors_origins) {
         Some(cors) => router.layer(cors),
@@ -173,8 +185,39 @@ fn cors(origins: &[String]) -> Option<CorsLayer> {
     )
 }
 
-/// The answer to a request refused by load shedding or cut by the timeout.
-async fn overload_or_timeout(error: tower::BoxError) -> Response {
+/// The path whose handler waits on the prediction chain.
+const GENERATE_PATH: &str = "/api/predictions/generate";
+
+/// The request timeouts: one for every route, one for regeneration.
+#[derive(Debug, Clone, Copy)]
+struct Timeouts {
+    default: Duration,
+    generate: Duration,
+}
+
+/// Cut a handler that takes longer than its route's timeout.
+async fn request_timeout(
+    State(timeouts): State<Timeouts>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let limit = match request.extensions().get::<MatchedPath>() {
+        Some(path) if path.as_str() == GENERATE_PATH => timeouts.generate,
+        _ => timeouts.default,
+    };
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "timeout",
+            "the request took too long to answer",
+        )
+        .into_response(),
+    }
+}
+
+/// The answer to a request refused by load shedding.
+async fn overload(error: tower::BoxError) -> Response {
     if error.is::<tower::load_shed::error::Overloaded>() {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -182,13 +225,6 @@ async fn overload_or_timeout(error: tower::BoxError) -> Response {
             "the server is handling too many requests; retry shortly",
         )
         .with_retry_after(OVERLOAD_RETRY_AFTER_S)
-        .into_response()
-    } else if error.is::<tower::timeout::error::Elapsed>() {
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "timeout",
-            "the request took too long to answer",
-        )
         .into_response()
     } else {
         tracing::error!(error = %error, "unexpected middleware error");

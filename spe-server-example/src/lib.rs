@@ -51,6 +51,7 @@ pub mod config;
 pub mod error;
 pub mod events;
 pub mod export;
+pub mod forecasting;
 pub mod layers;
 pub mod metrics;
 pub mod openapi;

@@ -1,26 +1,32 @@
 //! `GET /api/predictions` and `POST /api/predictions/generate`.
 //!
-//! `GET` serves the last good predictions with their provenance and age,
-//! or a JSON 503 `no_predictions` when none exist. `POST …/generate`
-//! re-runs the prediction engine: it is rate limited per client address
-//! (429 with `Retry-After`), then needs the admin token (401) or, without
-//! a configured token, a loopback client (403).
-//!
-//! The prediction chain is not wired in yet: until it is, `GET` answers
-//! `no_predictions` and an allowed `POST` answers a JSON 503
-//! `prediction_engine_unavailable`.
+//! `GET` serves the last good predictions of the prediction chain
+//! ([`PredictionChain::latest`]: never waits) with their tier, provenance
+//! and age, or a JSON 503 `no_predictions` when none exist (none made yet
+//! and none cached). `POST …/generate` re-runs the chain for the current
+//! snapshot: it is rate limited per client address (429 with
+//! `Retry-After`), then needs the admin token (401) or, without a
+//! configured token, a loopback client (403). Concurrent calls share one
+//! run (the chain's single flight); the answer is the new result, or a JSON
+//! 503 `prediction_failed` when every tier failed. It is bounded by the
+//! chain's timeouts (see [`forecasting`](crate::forecasting)).
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
+use axum::Json;
 use axum::extract::rejection::ExtensionRejection;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
 use serde::Serialize;
+use spe_core::{ChainResult, Generator};
 use utoipa::ToSchema;
 
 use crate::error::ApiError;
+use crate::forecasting;
 use crate::rate_limit::RateLimiter;
+use crate::series_json::rfc3339;
 use crate::state::AppState;
 
 /// The forecast of the predictions: parallel arrays over `time`.
@@ -110,6 +116,83 @@ pub struct DashboardForecastJson {
     pub age_s: u64,
 }
 
+/// The values of `level`'s bound (`lower` or `upper`), `null` each where
+/// the forecast has no interval at that level.
+fn bound(values: Option<&[f64]>, horizon: usize) -> Vec<Option<f64>> {
+    match values {
+        Some(values) => values.iter().map(|v| v.is_finite().then_some(*v)).collect(),
+        None => vec![None; horizon],
+    }
+}
+
+impl ForecastJson {
+    /// The forecast of `result`.
+    pub fn new(result: &ChainResult) -> Self {
+        let predictions = &result.predictions;
+        let forecast = &predictions.forecast;
+        let horizon = forecast.horizon();
+        ForecastJson {
+            time: predictions.times().into_iter().map(rfc3339).collect(),
+            mean: bound(Some(forecast.mean()), horizon),
+            lower_80: bound(forecast.lower(80.0), horizon),
+            upper_80: bound(forecast.upper(80.0), horizon),
+            lower_95: bound(forecast.lower(95.0), horizon),
+            upper_95: bound(forecast.upper(95.0), horizon),
+        }
+    }
+}
+
+impl PredictionsJson {
+    /// The view of `result` at `now`.
+    pub fn new(result: &ChainResult, now: DateTime<Utc>) -> Self {
+        PredictionsJson {
+            model: result.predictions.forecast.model().to_owned(),
+            tier: result.tier.name().to_owned(),
+            made_at: rfc3339(result.predictions.made_at),
+            age_s: result.age(now).as_secs(),
+            provenance: result.provenance(now).name().to_owned(),
+            failures: result
+                .failures
+                .iter()
+                .map(|f| FailureJson {
+                    tier: f.tier.name().to_owned(),
+                    predictor: f.predictor.clone(),
+                    kind: f.kind.name().to_owned(),
+                    message: f.message.clone(),
+                })
+                .collect(),
+            notice: result.notice(),
+            forecast: ForecastJson::new(result),
+        }
+    }
+}
+
+impl DashboardForecastJson {
+    /// The view of `result` at `now`.
+    pub fn new(result: &ChainResult, now: DateTime<Utc>) -> Self {
+        let ForecastJson {
+            time,
+            mean,
+            lower_80,
+            upper_80,
+            lower_95,
+            upper_95,
+        } = ForecastJson::new(result);
+        DashboardForecastJson {
+            time,
+            mean,
+            lower_80,
+            upper_80,
+            lower_95,
+            upper_95,
+            model: result.predictions.forecast.model().to_owned(),
+            tier: result.tier.name().to_owned(),
+            provenance: result.provenance(now).name().to_owned(),
+            age_s: result.age(now).as_secs(),
+        }
+    }
+}
+
 /// The answer to a request body that could not be read: 413 when over the
 /// limit ([`Hardening::max_body_bytes`](crate::Hardening)), else 400.
 fn body_error(error: &axum::Error) -> ApiError {
@@ -137,12 +220,18 @@ fn body_error(error: &axum::Error) -> ApiError {
         (status = 503, description = "No predictions exist (`no_predictions`)", body = crate::openapi::ErrorBody),
     )
 )]
-pub async fn latest(State(_state): State<AppState>) -> Response {
+pub async fn latest(State(state): State<AppState>) -> Response {
+    match state.latest_predictions() {
+        Some((result, now)) => Json(PredictionsJson::new(&result, now)).into_response(),
+        None => no_predictions().into_response(),
+    }
+}
+
+fn no_predictions() -> ApiError {
     ApiError::unavailable(
         "no_predictions",
-        "no predictions have been made yet; retry after the next refresh",
+        "no predictions exist yet (none made since the start and none cached); retry shortly",
     )
-    .into_response()
 }
 
 /// `POST /api/predictions/generate`.
@@ -180,9 +269,30 @@ pub async fn generate(
     if let Err(e) = axum::body::to_bytes(request.into_body(), usize::MAX).await {
         return body_error(&e).into_response();
     }
-    ApiError::unavailable(
-        "prediction_engine_unavailable",
-        "no prediction engine is wired in this version",
-    )
-    .into_response()
+    let Some(chain) = state.predictions() else {
+        return ApiError::unavailable(
+            "prediction_engine_unavailable",
+            "this server has no prediction engine",
+        )
+        .into_response();
+    };
+    let service = state.service();
+    let request = match forecasting::request(
+        service.site(),
+        &state.snapshot(),
+        &Generator::default(),
+        service.now(),
+    ) {
+        Ok(request) => request,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot build the prediction request");
+            return ApiError::unavailable("prediction_failed", e.to_string()).into_response();
+        }
+    };
+    tracing::info!(client = %client, "regeneration asked");
+    match chain.generate(request).await {
+        Ok(result) => Json(PredictionsJson::new(&result, chain.now())).into_response(),
+        // Every tier failed (`NoPredictions`), or the run was interrupted.
+        Err(e) => ApiError::unavailable("prediction_failed", e.to_string()).into_response(),
+    }
 }

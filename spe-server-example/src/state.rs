@@ -12,7 +12,9 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use spe_core::{FailoverService, Journal, KpiConfig, WeatherSnapshot};
+use spe_core::{
+    ChainResult, FailoverService, Journal, KpiConfig, PredictionChain, WeatherSnapshot,
+};
 use tokio::sync::watch;
 
 use crate::auth::AdminAuth;
@@ -52,6 +54,7 @@ pub struct AppState {
     metrics: Arc<Metrics>,
     hardening: Arc<Hardening>,
     streams_stop: Arc<watch::Sender<bool>>,
+    predictions: Option<PredictionChain>,
 }
 
 impl AppState {
@@ -69,7 +72,26 @@ impl AppState {
             metrics: Arc::new(Metrics::new()),
             hardening: Arc::new(Hardening::default()),
             streams_stop: Arc::new(watch::channel(false).0),
+            predictions: None,
         }
+    }
+
+    /// The same state with this prediction chain (none: `/api/predictions`
+    /// answers 503 and `"forecast"` is `null`).
+    pub fn with_predictions(mut self, chain: PredictionChain) -> Self {
+        self.predictions = Some(chain);
+        self
+    }
+
+    /// The prediction chain, if there is one.
+    pub fn predictions(&self) -> Option<&PredictionChain> {
+        self.predictions.as_ref()
+    }
+
+    /// The last predictions and the time to measure their age at. Never waits.
+    pub fn latest_predictions(&self) -> Option<(Arc<ChainResult>, DateTime<Utc>)> {
+        let chain = self.predictions.as_ref()?;
+        Some((chain.latest()?, chain.now()))
     }
 
     /// The same state with other KPI thresholds.

@@ -830,3 +830,280 @@ fn an_invalid_site_stops_the_server_with_a_clear_message() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("latitude 95"), "{stderr}");
 }
+
+/// A prediction engine for the drills: an executable script that answers
+/// as its `mode` file says (`good`, `slow`, `crash`, `hang`, `garbage`,
+/// `vanish`: deletes itself and crashes) and appends a line to `runs` at
+/// each start.
+struct Engine {
+    dir: DataDir,
+}
+
+impl Engine {
+    fn new(mode: &str) -> Engine {
+        let dir = DataDir::new();
+        std::fs::create_dir_all(dir.path()).unwrap();
+        let script = dir.path().join("engine.sh");
+        let mean = vec!["500.5"; 48].join(",");
+        std::fs::write(
+            &script,
+            format!(
+                r#"#!/bin/sh
+here=$(dirname "$0")
+echo run >> "$here/runs"
+cat > /dev/null
+case "$(cat "$here/mode")" in
+  good) ;;
+  slow) sleep 1 ;;
+  crash) echo "Traceback: boom" >&2; exit 3 ;;
+  hang) sleep 60 ;;
+  garbage) echo "this is not JSON"; exit 0 ;;
+  vanish) rm -f -- "$0"; exit 1 ;;
+esac
+echo '{{"mean": [{mean}], "model": "drill-engine"}}'
+"#
+            ),
+        )
+        .unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        let engine = Engine { dir };
+        engine.set(mode);
+        engine
+    }
+
+    fn set(&self, mode: &str) {
+        std::fs::write(self.dir.path().join("mode"), mode).unwrap();
+    }
+
+    fn command(&self) -> String {
+        self.dir.path().join("engine.sh").display().to_string()
+    }
+
+    fn runs(&self) -> usize {
+        std::fs::read_to_string(self.dir.path().join("runs"))
+            .map(|s| s.lines().count())
+            .unwrap_or(0)
+    }
+}
+
+impl Server {
+    /// POST `/api/predictions/generate` with this `Authorization`: status and JSON.
+    async fn generate(&self, authorization: Option<&str>) -> (u16, Value) {
+        let mut request = self.http.post(self.url("/api/predictions/generate"));
+        if let Some(value) = authorization {
+            request = request.header("authorization", value);
+        }
+        let response = request
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("POST generate: {e}; log:\n{}", self.log_text()));
+        let status = response.status().as_u16();
+        let body = response.text().await.unwrap_or_default();
+        (status, parse("POST /api/predictions/generate", &body))
+    }
+}
+
+/// The continuity plan's "Python crash" drill: the prediction engine
+/// crashes, hangs, prints garbage, deletes itself mid-run; the API serves
+/// the statistical fallback or the cached predictions with their age, and
+/// the server keeps running. Regeneration needs the token, and concurrent
+/// calls share one run of the engine.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prediction_engine_crash_drill() {
+    let engine = Engine::new("good");
+    let data = DataDir::new();
+    let nowhere = format!("http://{}", unused_local_addr());
+    let command = engine.command();
+    let flags = [
+        "--prediction-command",
+        command.as_str(),
+        "--prediction-timeout-secs",
+        "3",
+        "--admin-token",
+        "drill-token",
+        "--generate-per-minute",
+        "1000",
+    ];
+    let server = Server::start_in(data.path(), &nowhere, &flags);
+
+    // The token is required.
+    for authorization in [None, Some("Bearer wrong"), Some("drill-token")] {
+        let (status, body) = server.generate(authorization).await;
+        assert_eq!(status, 401, "{authorization:?}: {body}");
+        assert_eq!(body["error"]["code"], "unauthorized");
+    }
+    let token = Some("Bearer drill-token");
+    let (status, good) = server.generate(token).await;
+    assert_eq!(status, 200, "{good}");
+    assert_eq!(good["tier"], "primary");
+    assert_eq!(good["model"], "drill-engine");
+    assert_eq!(good["forecast"]["mean"][0], 500.5);
+
+    // Twenty concurrent calls: one run of the engine.
+    engine.set("slow");
+    let before = engine.runs();
+    let calls: Vec<_> = (0..20).map(|_| server.generate(token)).collect();
+    let answers = futures_join_all(calls).await;
+    assert!(
+        answers
+            .iter()
+            .all(|(s, b)| *s == 200 && b["tier"] == "primary"),
+        "{answers:?}"
+    );
+    assert_eq!(engine.runs() - before, 1, "one run for twenty calls");
+
+    // Every way the engine can fail: the fallback answers, says why, and
+    // the server stays up.
+    for (mode, kind) in [
+        ("crash", "model_crash"),
+        ("hang", "model_timeout"),
+        ("garbage", "model_bad_output"),
+        ("vanish", "model_crash"),
+        ("good", ""), // deleted: it cannot even start
+    ] {
+        engine.set(mode);
+        let (status, answer) = server.generate(token).await;
+        assert_eq!(status, 200, "{mode}: {answer}");
+        assert_eq!(answer["tier"], "fallback", "{mode}: {answer}");
+        assert_eq!(answer["provenance"], "fallback");
+        assert_eq!(answer["failures"][0]["tier"], "primary", "{mode}");
+        if !kind.is_empty() {
+            assert_eq!(answer["failures"][0]["kind"], kind, "{mode}: {answer}");
+        }
+        assert!(answer["notice"].as_str().is_some_and(|n| !n.is_empty()));
+        let served = server.get_json("/api/predictions", 200).await;
+        assert_eq!(served["tier"], "fallback");
+        let dashboard = server.get_json("/api/dashboard", 200).await;
+        assert_eq!(dashboard["forecast"]["tier"], "fallback");
+        assert_eq!(server.get_json("/livez", 200).await["status"], "ok");
+    }
+    assert!(!Path::new(&command).exists(), "the engine deleted itself");
+    let incidents = server.incidents().await;
+    assert!(
+        incidents.iter().any(|i| i["component"] == "prediction"),
+        "{incidents:#?}"
+    );
+    server.kill();
+
+    // Restarted with no engine at all: the cached predictions, with their age.
+    let second = Server::start_in(data.path(), &nowhere, &flags);
+    let cached = second.get_json("/api/predictions", 200).await;
+    assert!(
+        matches!(cached["tier"].as_str(), Some("cache" | "fallback")),
+        "{cached}"
+    );
+    assert!(cached["age_s"].is_u64());
+    assert_eq!(second.get_json("/livez", 200).await["status"], "ok");
+}
+
+/// With no predictions at all (an engine stuck in its first run, nothing
+/// cached), `/api/predictions` is a clean JSON 503, and the rest answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_predictions_the_api_answers_503() {
+    let engine = Engine::new("hang");
+    let nowhere = format!("http://{}", unused_local_addr());
+    let command = engine.command();
+    let server = Server::start(
+        &nowhere,
+        &[
+            "--prediction-command",
+            command.as_str(),
+            "--prediction-timeout-secs",
+            "60",
+        ],
+    );
+    let (status, cache, body) = server.get("/api/predictions").await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(cache.as_deref(), Some("no-store"));
+    assert_eq!(
+        parse("/api/predictions", &body)["error"]["code"],
+        "no_predictions"
+    );
+    let dashboard = server.get_json("/api/dashboard", 200).await;
+    assert!(dashboard["forecast"].is_null());
+}
+
+/// Bad input over real HTTP: JSON errors, never a 500.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_gets_json_errors() {
+    let nowhere = format!("http://{}", unused_local_addr());
+    let server = Server::start(&nowhere, &["--max-body-bytes", "1024"]);
+    let big = server
+        .http
+        .post(server.url("/api/predictions/generate"))
+        .body(vec![b'x'; 100_000])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(big.status().as_u16(), 413);
+    let body: Value = big.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "payload_too_large");
+    let missing = server.get_json("/api/nothing/here", 404).await;
+    assert_eq!(missing["error"]["code"], "not_found");
+    let wrong = server
+        .http
+        .delete(server.url("/api/dashboard"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status().as_u16(), 405);
+    let body: Value = wrong.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "method_not_allowed");
+    for query in [
+        "limit=abc",
+        "limit=0",
+        "limit=99999999999999999999",
+        "what=ever",
+    ] {
+        let bad = server
+            .get_json(&format!("/api/incidents?{query}"), 400)
+            .await;
+        assert_eq!(bad["error"]["code"], "bad_request", "{query}");
+    }
+    // No token configured, but this client is on loopback: it may regenerate.
+    let (status, body) = server.generate(None).await;
+    assert_eq!(status, 200, "{body}");
+    let doc = server.get_json("/api/openapi.json", 200).await;
+    assert!(doc["paths"]["/api/predictions/generate"]["post"].is_object());
+    let (status, _, metrics) = server.get("/metrics").await;
+    assert_eq!(status, 200);
+    assert!(
+        metrics.contains("spe_http_requests_total{route=\"/api/incidents\""),
+        "{metrics}"
+    );
+}
+
+/// Await every future, in order.
+async fn futures_join_all<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output> {
+    let handles: Vec<_> = futures.into_iter().map(Box::pin).collect();
+    let mut out = Vec::with_capacity(handles.len());
+    // Polled together: a join over all of them.
+    let mut pending: Vec<_> = handles.into_iter().map(Some).collect();
+    let mut results: Vec<Option<F::Output>> = pending.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut done = true;
+        for (slot, result) in pending.iter_mut().zip(results.iter_mut()) {
+            if let Some(fut) = slot {
+                match fut.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => {
+                        *result = Some(v);
+                        *slot = None;
+                    }
+                    std::task::Poll::Pending => done = false,
+                }
+            }
+        }
+        if done {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    })
+    .await;
+    out.extend(results.into_iter().flatten());
+    out
+}

@@ -1,0 +1,185 @@
+//! The demand forecast: spe-core's [`PredictionChain`] wired to the
+//! server's settings and fed from the failover service's snapshots.
+//!
+//! - [`chain`]: the chain for a [`Config`]: `--prediction-command` as the
+//!   primary predictor (else the built-in models), `--prediction-timeout-secs`,
+//!   the crash-safe predictions cache in the data directory (so the last
+//!   good predictions survive a restart) and the incident journal;
+//! - [`request`]: what the chain is asked: [`HISTORY_HOURS`] of hourly
+//!   demand up to the current hour, forecast [`HORIZON`] hours ahead with
+//!   daily and weekly seasonality and 80 % and 95 % intervals;
+//! - [`run`]: the background task that runs the chain after the weather
+//!   refreshes (at most once per [`MIN_INTERVAL`]), so handlers only read
+//!   [`PredictionChain::latest`] and never wait on the engine.
+//!
+//! The demand history is the energy twin's: the snapshot's demand where it
+//! has the hour (live weather in nominal mode), the synthetic generator's
+//! for the older hours. A long-term history store would replace the
+//! latter; it belongs in spe-core.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, DurationRound as _, Utc};
+use spe_core::{
+    ChainError, CommandPredictor, FailoverService, Generator, Journal, PredictionChain,
+    PredictionRequest, Site, TimeAxis, WeatherSnapshot,
+};
+use tokio::sync::watch;
+
+use crate::config::Config;
+
+/// Hours forecast.
+pub const HORIZON: usize = 48;
+/// Hours of demand history given to the predictors: four weeks.
+pub const HISTORY_HOURS: usize = 28 * 24;
+/// Seasonal periods, hours: a day and a week.
+pub const PERIODS: [usize; 2] = [24, 168];
+/// Interval levels, percent.
+pub const LEVELS: [f64; 2] = [80.0, 95.0];
+/// Timeout of the statistical fallback model.
+pub const FALLBACK_TIMEOUT: Duration = Duration::from_secs(60);
+/// The least time between two background runs.
+pub const MIN_INTERVAL: Duration = Duration::from_secs(60);
+
+/// How long `POST /api/predictions/generate` may take for `config`: the
+/// primary's timeout, then the fallback's, and a margin.
+pub fn generate_timeout(config: &Config) -> Duration {
+    config.prediction_timeout() + FALLBACK_TIMEOUT + Duration::from_secs(5)
+}
+
+/// The prediction chain for `config`, journaling into `journal`. Opens the
+/// predictions cache in `<data-dir>/cache` (blocking: call it at start-up);
+/// without one (it cannot be opened) the chain runs with no tier 3.
+pub fn chain(config: &Config, journal: Option<&Journal>) -> PredictionChain {
+    let mut builder = PredictionChain::builder()
+        .timeout(config.prediction_timeout())
+        .fallback_timeout(FALLBACK_TIMEOUT);
+    if let Some(command) = &config.prediction_command {
+        let primary = CommandPredictor::builder(command.program())
+            .args(command.args())
+            .timeout(config.prediction_timeout())
+            .name(command.to_string())
+            .build();
+        builder = builder.primary(Arc::new(primary));
+    }
+    match PredictionChain::open_cache(config.cache_dir()) {
+        Ok((cache, report)) => builder = builder.cache(cache).cache_report(report),
+        Err(e) => tracing::error!(
+            error = %e,
+            "cannot open the predictions cache; predictions will not survive a restart"
+        ),
+    }
+    if let Some(journal) = journal {
+        builder = builder.journal(journal.clone());
+    }
+    builder.build()
+}
+
+/// The chain's request at `now`: [`HISTORY_HOURS`] of hourly demand before
+/// the current hour (the snapshot's where it has the hour, else the
+/// synthetic generator's), forecast from the current hour.
+///
+/// # Errors
+///
+/// [`ChainError::InvalidRequest`] if `now` is out of the calendar's range
+/// or the history has a gap neither source fills.
+///
+/// ```
+/// use std::sync::Arc;
+/// use spe_core::{FailoverService, Generator, Replay, Site};
+/// use spe_server_example::forecasting::{HISTORY_HOURS, HORIZON, request};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let source = Replay::from_csv_str(
+///     "time,temperature_2m,shortwave_radiation,cloud_cover,wind_speed_10m\n2020-01-01T00:00Z,1,0,50,3\n",
+/// )?;
+/// let service = FailoverService::builder(Site::paris(), Arc::new(source)).build()?;
+/// let r = request(service.site(), &service.snapshot(), &Generator::default(), service.now())?;
+/// assert_eq!((r.history.len(), r.horizon), (HISTORY_HOURS, HORIZON));
+/// # Ok(()) }
+/// ```
+pub fn request(
+    site: &Site,
+    snapshot: &WeatherSnapshot,
+    generator: &Generator,
+    now: DateTime<Utc>,
+) -> Result<PredictionRequest, ChainError> {
+    let invalid = |what: String| ChainError::InvalidRequest(what);
+    let start = now
+        .duration_trunc(chrono::Duration::hours(1))
+        .map_err(|e| invalid(format!("cannot round {now} to the hour: {e}")))?;
+    let hours = i64::try_from(HISTORY_HOURS).unwrap_or(i64::MAX);
+    let history_start = start
+        .checked_sub_signed(chrono::Duration::hours(hours))
+        .ok_or_else(|| invalid(format!("no history before {start}")))?;
+    let axis = TimeAxis::new(history_start, HISTORY_HOURS).map_err(|e| invalid(e.to_string()))?;
+    let synthetic = generator.generate(site, axis, now).energy;
+    let energy = &snapshot.energy;
+    let observed = energy.axis();
+    let history = axis
+        .times()
+        .enumerate()
+        .map(|(i, t)| {
+            observed
+                .index_of(t)
+                .and_then(|j| energy.demand_mw().get(j).copied().flatten())
+                .or_else(|| synthetic.demand_mw().get(i).copied().flatten())
+                .filter(|v| v.is_finite())
+                .ok_or_else(|| invalid(format!("no demand for {t}")))
+        })
+        .collect::<Result<Vec<f64>, ChainError>>()?;
+    PredictionRequest::builder(start, history)
+        .horizon(HORIZON)
+        .periods(PERIODS.to_vec())
+        .levels(LEVELS.to_vec())
+        .build()
+}
+
+/// Run the chain once for the service's current snapshot; log the outcome.
+pub async fn run_once(service: &FailoverService, chain: &PredictionChain, generator: &Generator) {
+    let snapshot = service.snapshot();
+    let request = match request(service.site(), &snapshot, generator, service.now()) {
+        Ok(request) => request,
+        Err(e) => {
+            tracing::warn!(error = %e, "no prediction request");
+            return;
+        }
+    };
+    match chain.generate(request).await {
+        Ok(result) => tracing::info!(
+            tier = %result.tier,
+            model = result.predictions.forecast.model(),
+            failures = result.failures.len(),
+            "predictions made"
+        ),
+        Err(e) => tracing::warn!(error = %e, "no predictions"),
+    }
+}
+
+/// The background task: run the chain now, then after each new snapshot,
+/// at most once per [`MIN_INTERVAL`], until `stop` turns `true` (a run in
+/// flight is then dropped: the chain kills its command).
+pub async fn run(
+    service: FailoverService,
+    chain: PredictionChain,
+    mut stop: watch::Receiver<bool>,
+) {
+    let generator = Generator::default();
+    let mut snapshots = service.watch();
+    loop {
+        snapshots.borrow_and_update();
+        tokio::select! {
+            () = run_once(&service, &chain, &generator) => {},
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        tokio::select! {
+            () = tokio::time::sleep(MIN_INTERVAL) => {},
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        tokio::select! {
+            changed = snapshots.changed() => if changed.is_err() { return },
+            _ = stop.wait_for(|s| *s) => return,
+        }
+    }
+}
