@@ -46,7 +46,9 @@
 
 pub mod api;
 pub mod app;
+pub mod assets;
 pub mod auth;
+pub mod charts;
 pub mod config;
 pub mod error;
 pub mod events;

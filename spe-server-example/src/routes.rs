@@ -14,6 +14,8 @@
 //! | `GET /livez` | `{"status":"ok"}` |
 //! | `GET /readyz` | `{"status":"ready","mode":…,"degraded":…,"reason":…}` |
 //! | `GET /metrics` | Prometheus text format |
+//! | `GET /api/charts/{name}.svg` | a chart of the dashboard, SVG ([`charts`](crate::charts)) |
+//! | `GET /assets/{file}` | the page's scripts, styles and icon ([`assets`](crate::assets)) |
 //! | anything else | 404, or 405 on a known path, with a JSON error body |
 
 use axum::Router;
@@ -21,7 +23,7 @@ use axum::routing::{get, post};
 
 use crate::error;
 use crate::state::AppState;
-use crate::{api, events, export, layers, openapi, predictions};
+use crate::{api, assets, charts, events, export, layers, openapi, predictions};
 
 /// The application's router over `state`, hardened with the state's limits.
 pub fn router(state: AppState) -> Router {
@@ -39,6 +41,8 @@ pub fn router(state: AppState) -> Router {
         .route("/livez", get(api::livez))
         .route("/readyz", get(api::readyz))
         .route("/metrics", get(api::metrics))
+        .route("/api/charts/{name}", get(charts::chart))
+        .route("/assets/{file}", get(assets::asset))
         // After the routes: applies to the routes registered so far.
         .method_not_allowed_fallback(error::method_not_allowed)
         .fallback(error::not_found)

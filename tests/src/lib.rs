@@ -3,11 +3,15 @@
 //! - [`FakeOpenMeteo`]: a fake Open-Meteo forecast API on loopback whose
 //!   behaviour ([`Behavior`]) can be switched at run time: healthy, error
 //!   statuses, hanging, cut bodies, garbage, closed or reset connections.
+//! - [`ServerProcess`]: the example server as a real process on a free
+//!   loopback port, killed on drop.
 //! - [`unused_local_addr`]: a loopback address nobody listens on.
 
 pub mod fake_open_meteo;
+pub mod server_proc;
 
 pub use fake_open_meteo::{Behavior, FakeOpenMeteo, RecordedRequest, fixture, generate_forecast};
+pub use server_proc::ServerProcess;
 
 /// A `127.0.0.1` address with no listener: binds a port, takes its number,
 /// and closes it again, so connecting to it is refused.

@@ -1,0 +1,427 @@
+// SP-E dashboard: fetches /api/dashboard and /api/incidents, renders the KPI
+// tiles, the mode banner, the breaker state, the charts (SVG drawn by the
+// server at /api/charts/{name}.svg) and the incident timeline; follows the
+// server's events (/api/events, Server-Sent Events) to update without
+// reloading, polling every 30 s when they are unavailable.
+"use strict";
+
+import { applyStatic, detectLang, locale, storeLang, t } from "./i18n.js";
+
+const POLL_MS = 30000;
+const AGE_TICK_MS = 5000;
+const INCIDENT_LIMIT = 20;
+const CHARTS = ["weather", "demand", "supply", "balance"];
+const SOURCES = ["solar", "wind", "other", "imports"];
+// Tiles in order: [key in kpis, label key].
+const KPI_TILES = [
+  "demand_mw", "supply_mw", "balance_mw", "coverage_ratio", "renewable_share",
+  "peak_demand_mw", "data_freshness_s", "forecast_error", "self_sufficiency",
+];
+const BREAKER_LEVEL = {
+  closed: "ok", open: "critical", half_open: "warning", forced_open: "critical", disabled: "warning",
+};
+
+const state = {
+  lang: detectLang(),
+  data: null,
+  incidents: null,
+  journalAvailable: true,
+  fetchedAt: 0,
+  updatedAt: null,
+  chartVersion: null,
+  chartLang: null,
+  poll: null,
+  live: "connecting",
+};
+
+function $(id) { return document.getElementById(id); }
+
+function known(v) { return v !== null && v !== undefined && Number.isFinite(v); }
+
+function number(v, digits) {
+  return new Intl.NumberFormat(locale(state.lang), {
+    minimumFractionDigits: digits || 0, maximumFractionDigits: digits || 0,
+  }).format(v);
+}
+
+function duration(s) {
+  if (!known(s)) return "—";
+  s = Math.max(0, Math.round(s));
+  if (s < 120) return s + " s";
+  if (s < 7200) return Math.round(s / 60) + " min";
+  if (s < 172800) return number(s / 3600, 1) + " h";
+  return number(s / 86400, 1) + (state.lang === "fr" ? " j" : " d");
+}
+
+// A time in the site's time zone (the charts' axis), falling back to the browser's.
+function when(iso, withDate) {
+  if (!iso) return "—";
+  const date = new Date(iso);
+  if (Number.isNaN(date.getTime())) return "—";
+  const options = withDate === false
+    ? { hour: "2-digit", minute: "2-digit" }
+    : { dateStyle: "short", timeStyle: "short" };
+  const tz = state.data && state.data.site && state.data.site.timezone;
+  try {
+    return new Intl.DateTimeFormat(locale(state.lang), tz ? { ...options, timeZone: tz } : options).format(date);
+  } catch (e) {
+    return new Intl.DateTimeFormat(locale(state.lang), options).format(date);
+  }
+}
+
+function formatKpi(kpi) {
+  if (!kpi || !known(kpi.value)) return "—";
+  const v = kpi.value;
+  switch (kpi.unit) {
+    case "ratio": return number(v * 100, 1) + " %";
+    case "%": return number(v, 1) + " %";
+    case "s": return duration(v);
+    case "MW": return number(v) + " MW";
+    default: return number(v, 2) + (kpi.unit ? " " + kpi.unit : "");
+  }
+}
+
+function statusOf(kpi) {
+  if (!kpi) return "na";
+  return ["ok", "warning", "critical"].includes(kpi.status) ? kpi.status : "warning";
+}
+
+// The forecast error KPI, under whatever name the server gives it.
+function forecastErrorKpi(kpis) {
+  const name = Object.keys(kpis).find(k => k.startsWith("forecast_error"));
+  return name ? kpis[name] : null;
+}
+
+function el(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+function tile(name, labelKey, kpi, swatch) {
+  const status = statusOf(kpi);
+  const article = el("article", "tile " + status);
+  article.dataset.kpi = name;
+  const label = el("h3", "label");
+  if (swatch) label.append(el("span", "swatch " + swatch));
+  label.append(t(state.lang, labelKey));
+  const value = el("p", "value", formatKpi(kpi));
+  const statusLine = el("p", "status", t(state.lang, "status_" + status));
+  article.append(label, value, statusLine);
+  if (!kpi) {
+    article.append(el("p", "sub", t(state.lang, "kpi_not_available")));
+  } else if (name === "peak_demand_mw" && kpi.at) {
+    article.append(el("p", "sub", t(state.lang, "kpi_at", { time: when(kpi.at, false) })));
+  }
+  return article;
+}
+
+function renderTiles(kpis) {
+  const tiles = KPI_TILES.map(name => {
+    const kpi = name === "forecast_error" ? forecastErrorKpi(kpis) : kpis[name];
+    return tile(name, "kpi_" + name, kpi || null);
+  });
+  const bySource = kpis.supply_by_source || {};
+  for (const source of SOURCES) {
+    tiles.push(tile(source + "_mw", "kpi_" + source, bySource[source] || null, source));
+  }
+  $("tiles").replaceChildren(...tiles);
+  $("tiles").setAttribute("aria-busy", "false");
+}
+
+function renderBreaker(b) {
+  const pill = $("breaker");
+  if (!b) { pill.textContent = "—"; pill.className = "pill"; return; }
+  const parts = [t(state.lang, "breaker_" + b.state)];
+  if (known(b.retry_after_s)) parts.push(t(state.lang, "breaker_retry", { time: duration(b.retry_after_s) }));
+  if (b.window_calls) {
+    parts.push(t(state.lang, "breaker_failures", { rate: number(b.failure_rate * 100) + " %", calls: b.window_calls }));
+  }
+  pill.textContent = parts.join(" · ");
+  pill.className = "pill " + (BREAKER_LEVEL[b.state] || "warning");
+  pill.dataset.state = b.state;
+}
+
+function renderAge() {
+  const data = state.data;
+  if (!data || !data.weather) return;
+  const elapsed = (Date.now() - state.fetchedAt) / 1000;
+  $("age").textContent = duration(data.weather.age_s + elapsed);
+}
+
+function chartAlt(name, data) {
+  const k = data.kpis || {};
+  const site = (data.site && data.site.name) || "";
+  const now = Date.now();
+  const nearest = series => {
+    const times = (series && series.time) || [];
+    let best = -1;
+    times.forEach((iso, i) => { if (Date.parse(iso) <= now) best = i; });
+    return best;
+  };
+  switch (name) {
+    case "weather": {
+      const w = data.weather || {};
+      const i = nearest(w);
+      const temp = i >= 0 && known(w.temperature_2m[i]) ? number(w.temperature_2m[i], 1) + " °C" : "—";
+      const wind = i >= 0 && known(w.wind_speed_10m[i]) ? number(w.wind_speed_10m[i], 1) + " m/s" : "—";
+      return t(state.lang, "alt_weather", { site, temp, wind });
+    }
+    case "demand":
+      return t(state.lang, "alt_demand", {
+        site, demand: formatKpi(k.demand_mw), peak: formatKpi(k.peak_demand_mw),
+        forecast: t(state.lang, data.forecast ? "alt_forecast_yes" : "alt_forecast_no"),
+      });
+    case "supply":
+      return t(state.lang, "alt_supply", { site, supply: formatKpi(k.supply_mw), share: formatKpi(k.renewable_share) });
+    default:
+      return t(state.lang, "alt_balance", { site, balance: formatKpi(k.balance_mw) });
+  }
+}
+
+// Reload the chart images when the data or the language changed.
+function renderCharts(data) {
+  const version = data.generated_at || "";
+  const reload = version !== state.chartVersion || state.lang !== state.chartLang;
+  for (const img of document.querySelectorAll("img[data-chart]")) {
+    const name = img.dataset.chart;
+    img.alt = chartAlt(name, data);
+    if (reload) {
+      const query = new URLSearchParams({ lang: state.lang, v: version });
+      img.src = "/api/charts/" + encodeURIComponent(name) + ".svg?" + query.toString();
+    }
+  }
+  state.chartVersion = version;
+  state.chartLang = state.lang;
+  $("cap-weather").textContent = t(state.lang, "cap_weather");
+  $("cap-demand").textContent = t(state.lang, data.forecast ? "cap_demand" : "cap_demand_no_forecast");
+  $("cap-supply").textContent = t(state.lang, "cap_supply");
+  $("cap-balance").textContent = t(state.lang, "cap_balance");
+}
+
+function renderIncidentNotice(data) {
+  const box = $("incident");
+  if (data.incident === null || data.incident === undefined) {
+    box.hidden = true;
+    box.textContent = "";
+    return;
+  }
+  box.textContent = t(state.lang, "incident_open_banner", { id: data.incident });
+  box.hidden = false;
+}
+
+function render() {
+  const data = state.data;
+  if (!data) return;
+  const estimation = data.mode === "estimation";
+  $("banner").hidden = !estimation;
+  $("notice").textContent = estimation && data.notice ? data.notice : "";
+  document.body.dataset.mode = data.mode;
+  $("mode").textContent = t(state.lang, "mode_" + data.mode);
+  const site = data.site || {};
+  $("site").textContent = site.name + " (" + number(site.latitude, 2) + ", " + number(site.longitude, 2) + ", " + site.timezone + ")";
+  const provenance = data.weather && data.weather.provenance;
+  $("provenance").textContent = provenance ? t(state.lang, "prov_" + provenance) : "—";
+  renderAge();
+  $("last-live").textContent = data.last_live_at ? when(data.last_live_at) : t(state.lang, "never");
+  $("generated").textContent = when(data.generated_at);
+  $("report-time").textContent = when(data.generated_at);
+  renderBreaker(data.breaker);
+  renderIncidentNotice(data);
+  renderTiles(data.kpis || {});
+  renderCharts(data);
+}
+
+function renderTimeline() {
+  const list = state.incidents || [];
+  const items = list.map(incident => {
+    const item = el("li", "event " + (incident.open ? "open" : "closed"));
+    const head = el("p", "event-head");
+    const time = el("time", "event-time", when(incident.start));
+    time.dateTime = incident.start;
+    head.append(time, " ", el("strong", null, "#" + incident.id + " " + incident.component + " — " + incident.kind), " ",
+      el("span", "pill " + (incident.open ? "critical" : "ok"), t(state.lang, incident.open ? "incident_open" : "incident_closed")), " ",
+      el("span", "muted", t(state.lang, "incident_duration", { time: duration(incident.duration_s) })));
+    item.append(head);
+    const changes = (incident.mode_changes || []).map(c =>
+      t(state.lang, "mode_" + c.from) + " → " + t(state.lang, "mode_" + c.to) + " (" + when(c.at) + ")");
+    if (changes.length) item.append(el("p", "event-changes", t(state.lang, "incident_changes") + " : " + changes.join(", ")));
+    const details = incident.resolution ? incident.details + " — " + incident.resolution : incident.details;
+    if (details) item.append(el("p", "event-details", details));
+    return item;
+  });
+  $("timeline").replaceChildren(...items);
+  $("timeline").hidden = items.length === 0;
+  $("no-incidents").hidden = items.length !== 0 || !state.journalAvailable;
+  $("journal-missing").hidden = state.journalAvailable;
+}
+
+function renderUpdated() {
+  $("updated").textContent = state.updatedAt
+    ? t(state.lang, "updated_at", { time: state.updatedAt.toLocaleTimeString(locale(state.lang)) })
+    : "";
+}
+
+function renderLive() {
+  $("live").textContent = t(state.lang, "live_" + state.live);
+}
+
+let refreshing = null;
+let refreshAgain = false;
+
+// Fetch the dashboard and the incidents; concurrent calls coalesce into one
+// more fetch after the one in flight.
+async function refresh() {
+  if (refreshing) { refreshAgain = true; return refreshing; }
+  refreshing = (async () => {
+    do {
+      refreshAgain = false;
+      await fetchAll();
+    } while (refreshAgain);
+  })();
+  try { await refreshing; } finally { refreshing = null; }
+}
+
+async function fetchAll() {
+  try {
+    const response = await fetch("/api/dashboard", { cache: "no-store" });
+    if (!response.ok) throw new Error("HTTP " + response.status);
+    state.data = await response.json();
+    state.fetchedAt = Date.now();
+    render();
+    $("offline").hidden = true;
+    state.updatedAt = new Date();
+    renderUpdated();
+  } catch (e) {
+    $("offline").hidden = false;
+  }
+  try {
+    const response = await fetch("/api/incidents?limit=" + INCIDENT_LIMIT, { cache: "no-store" });
+    if (response.ok) {
+      const body = await response.json();
+      state.incidents = body.incidents || [];
+      state.journalAvailable = body.journal_available !== false;
+      renderTimeline();
+    }
+  } catch (e) {
+    // The dashboard above matters more; the timeline shows again at the next update.
+  }
+}
+
+function startPolling() {
+  if (state.poll === null) state.poll = setInterval(refresh, POLL_MS);
+  state.live = "poll";
+  renderLive();
+}
+
+function stopPolling() {
+  if (state.poll !== null) clearInterval(state.poll);
+  state.poll = null;
+}
+
+// Follow the server's events; fall back to polling while they fail.
+function connectEvents() {
+  if (!("EventSource" in window)) { startPolling(); return; }
+  const events = new EventSource("/api/events");
+  events.addEventListener("open", () => {
+    stopPolling();
+    state.live = "sse";
+    renderLive();
+  });
+  events.addEventListener("snapshot", () => { refresh(); });
+  events.addEventListener("error", () => {
+    // The browser reconnects by itself unless the answer was not an event
+    // stream (then readyState is CLOSED: retry later). Poll meanwhile.
+    startPolling();
+    if (events.readyState === EventSource.CLOSED) setTimeout(connectEvents, POLL_MS);
+  });
+}
+
+function setLang(lang) {
+  state.lang = lang;
+  storeLang(lang);
+  applyStatic(lang);
+  renderLive();
+  renderUpdated();
+  render();
+  renderTimeline();
+}
+
+function showStatus(text, level) {
+  const box = $("action-status");
+  box.textContent = text;
+  box.className = level || "";
+  box.hidden = false;
+}
+
+async function errorMessage(response) {
+  try {
+    const body = await response.json();
+    return (body && body.error && body.error.message) || response.statusText;
+  } catch (e) {
+    return response.statusText;
+  }
+}
+
+async function regenerate(token) {
+  showStatus(t(state.lang, "regen_running"), "info");
+  const headers = { "Accept": "application/json" };
+  if (token) headers["Authorization"] = "Bearer " + token;
+  let response;
+  try {
+    response = await fetch("/api/predictions/generate", { method: "POST", headers, cache: "no-store" });
+  } catch (e) {
+    showStatus(t(state.lang, "regen_network"), "critical");
+    return;
+  }
+  if (response.ok) {
+    let body = {};
+    try { body = await response.json(); } catch (e) { /* an empty body is fine */ }
+    showStatus(t(state.lang, "regen_ok", { model: body.model || "?", tier: body.tier || "?" }), "ok");
+    refresh();
+    return;
+  }
+  const message = await errorMessage(response);
+  switch (response.status) {
+    case 401: showStatus(t(state.lang, "regen_401"), "critical"); break;
+    case 403: showStatus(t(state.lang, "regen_403", { message }), "critical"); break;
+    case 429: {
+      const retry = Number(response.headers.get("Retry-After"));
+      showStatus(t(state.lang, "regen_429", { retry: retry > 0 ? duration(retry) : t(state.lang, "retry_soon") }), "warning");
+      break;
+    }
+    case 503: showStatus(t(state.lang, "regen_503", { message }), "warning"); break;
+    default: showStatus(t(state.lang, "regen_other", { status: response.status, message }), "critical");
+  }
+}
+
+function wireActions() {
+  for (const button of document.querySelectorAll("button[data-lang]")) {
+    button.addEventListener("click", () => setLang(button.dataset.lang));
+  }
+  const dialog = $("token-dialog");
+  $("regenerate").addEventListener("click", () => {
+    $("token").value = "";
+    if (typeof dialog.showModal === "function") {
+      dialog.showModal();
+    } else {
+      regenerate(window.prompt(t(state.lang, "token_label")) || "");
+    }
+  });
+  $("token-cancel").addEventListener("click", () => dialog.close());
+  $("token-form").addEventListener("submit", event => {
+    event.preventDefault();
+    const token = $("token").value.trim();
+    dialog.close();
+    regenerate(token);
+  });
+  $("print").addEventListener("click", () => window.print());
+}
+
+applyStatic(state.lang);
+renderLive();
+wireActions();
+refresh();
+connectEvents();
+setInterval(renderAge, AGE_TICK_MS);

@@ -1,0 +1,410 @@
+//! The dashboard in a real headless browser: Debian's `chromium` driven over
+//! WebDriver (`chromedriver`, with the `fantoccini` client), against the
+//! real server binary on loopback and a fake Open-Meteo that goes down and
+//! heals on demand.
+//!
+//! The test loads `/`, waits for the KPI tiles and the charts, checks that
+//! the estimation banner shows while the upstream is down, disappears when it
+//! heals and comes back when it fails again (live updates: the page is never
+//! reloaded), switches to French, and saves screenshots to
+//! `<target>/screenshots/` (`dashboard.png`, `dashboard-estimation.png`).
+//! Nothing waits on a fixed sleep: the DOM is polled until a deadline.
+//!
+//! Needs `chromium` and `chromedriver` (`apt-get install -y chromium
+//! chromium-driver`; `.ci/run` installs them), found on `PATH` or through
+//! `SPE_CHROMIUM` and `SPE_CHROMEDRIVER`. Without them the test fails and
+//! says so, unless `SPE_SKIP_BROWSER=1`.
+
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use hyper_util::client::legacy::connect::HttpConnector;
+use serde_json::{Value, json};
+use spe_tests::server_proc::{self, fresh_dir};
+use spe_tests::{Behavior, FakeOpenMeteo, ServerProcess, unused_local_addr};
+
+/// How long chromedriver may take to listen, and a page to show something.
+const STARTUP: Duration = Duration::from_secs(60);
+/// How long a change on the server may take to show on the page: a refresh
+/// (every second here), then an event, or at worst the page's 30 s poll.
+const SETTLE: Duration = Duration::from_secs(75);
+/// Pause between two looks at the page.
+const POLL_EVERY: Duration = Duration::from_millis(100);
+/// Refresh every second; a 300 ms upstream timeout; a breaker that waits 1 s
+/// before its first probe.
+const SERVER_FLAGS: [&str; 6] = [
+    "--refresh-secs",
+    "1",
+    "--upstream-timeout-ms",
+    "300",
+    "--breaker-open-secs",
+    "1",
+];
+
+/// The first of `names` found as a file on `PATH` (or `$var`, if set).
+fn find_program(var: &str, names: &[&str]) -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os(var) {
+        return Some(PathBuf::from(path));
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .flat_map(|dir| names.iter().map(move |n| dir.join(n)))
+        .find(|p| p.is_file())
+}
+
+/// A running chromedriver on a free loopback port, killed on drop.
+struct Driver {
+    child: Child,
+    url: String,
+    log: PathBuf,
+}
+
+impl Driver {
+    fn start(program: &Path) -> Driver {
+        let port = unused_local_addr().port();
+        let log = fresh_dir("spe-chromedriver").with_extension("log");
+        let child = Command::new(program)
+            .arg(format!("--port={port}"))
+            .arg(format!("--log-path={}", log.display()))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", program.display()));
+        let driver = Driver {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+            log,
+        };
+        let deadline = Instant::now() + STARTUP;
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "chromedriver did not listen on port {port} within {STARTUP:?}; log:\n{}",
+                driver.log_text()
+            );
+            std::thread::sleep(POLL_EVERY);
+        }
+        driver
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.log);
+    }
+}
+
+/// A WebDriver session on headless Chromium, in a window tall enough for the
+/// whole page, preferring English (as a browser in an English locale).
+async fn browser(driver: &Driver, chromium: &Path) -> Client {
+    let capabilities = json!({
+        "browserName": "chrome",
+        "goog:chromeOptions": {
+            "binary": chromium,
+            "args": [
+                "--headless=new",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-dev-shm-usage",
+                "--no-first-run",
+                "--no-default-browser-check",
+                "--window-size=1280,3200",
+                "--lang=en-US",
+            ],
+            "prefs": {"intl.accept_languages": "en-US,en"},
+        },
+    });
+    let Value::Object(capabilities) = capabilities else {
+        unreachable!("a JSON object")
+    };
+    ClientBuilder::new(HttpConnector::new())
+        .capabilities(capabilities)
+        .connect(&driver.url)
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot open a Chromium session through chromedriver: {e}\nchromedriver log:\n{}",
+                driver.log_text()
+            )
+        })
+}
+
+/// Run `script` (a function body returning a value) in the page.
+async fn js(client: &Client, script: &str) -> Value {
+    client
+        .execute(script, vec![])
+        .await
+        .unwrap_or_else(|e| panic!("script failed: {e}\n{script}"))
+}
+
+/// Poll `script` until it returns something other than `false`, `null` or
+/// `undefined`, within `within`; returns that value.
+async fn wait_for(
+    client: &Client,
+    server: &ServerProcess,
+    what: &str,
+    within: Duration,
+    script: &str,
+) -> Value {
+    let deadline = Instant::now() + within;
+    loop {
+        let value = js(client, script).await;
+        if !matches!(value, Value::Null | Value::Bool(false)) {
+            return value;
+        }
+        if Instant::now() >= deadline {
+            let state = js(client, PAGE_STATE).await;
+            panic!(
+                "{what}: not within {within:?}\npage: {state:#}\nserver log:\n{}",
+                server.log_text()
+            );
+        }
+        tokio::time::sleep(POLL_EVERY).await;
+    }
+}
+
+/// What the page shows, for failure messages.
+const PAGE_STATE: &str = r#"
+    const text = id => { const e = document.getElementById(id); return e ? e.textContent : null; };
+    return {
+        lang: document.documentElement.lang,
+        banner_hidden: document.getElementById("banner").hidden,
+        mode: text("mode"), live: text("live"), offline_hidden: document.getElementById("offline").hidden,
+        tiles: document.querySelectorAll('#tiles .tile').length,
+        charts: [...document.querySelectorAll("img[data-chart]")].map(i => [i.src, i.complete, i.naturalWidth]),
+    };
+"#;
+
+/// Whether the banner is shown, as the browser lays it out.
+const BANNER_SHOWN: &str = r#"
+    const b = document.getElementById("banner");
+    return !b.hidden && b.getBoundingClientRect().height > 0 && getComputedStyle(b).display !== "none";
+"#;
+
+/// Whether every chart image is loaded in `lang` (its natural size is the
+/// SVG's: 960 wide).
+fn charts_loaded(lang: &str) -> String {
+    format!(
+        r#"
+        const imgs = [...document.querySelectorAll("img[data-chart]")];
+        return imgs.length === 4 && imgs.every(i =>
+            i.src.includes("lang={lang}") && i.complete && i.naturalWidth === 960 && i.alt.length > 20);
+        "#
+    )
+}
+
+async fn screenshot(client: &Client, name: &str) -> PathBuf {
+    let png = client
+        .screenshot()
+        .await
+        .unwrap_or_else(|e| panic!("screenshot failed: {e}"));
+    assert!(png.starts_with(b"\x89PNG"), "not a PNG");
+    let dir = server_proc::target_dir().join("screenshots");
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    let path = dir.join(name);
+    std::fs::write(&path, png).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    path
+}
+
+/// The scenario, on a page of `server` whose upstream is `fake` (down at first).
+async fn scenario(client: Client, server: Arc<ServerProcess>, fake: Arc<FakeOpenMeteo>) {
+    let client = &client;
+    let server = &*server;
+    client
+        .goto(&server.url("/"))
+        .await
+        .unwrap_or_else(|e| panic!("cannot load the page: {e}"));
+
+    // The KPI tiles: 9 indicators and 4 sources, with values.
+    wait_for(
+        client,
+        server,
+        "the KPI tiles",
+        STARTUP,
+        r#"return document.querySelectorAll('#tiles .tile').length >= 13;"#,
+    )
+    .await;
+    let demand = js(
+        client,
+        r#"return document.querySelector('#tiles [data-kpi="demand_mw"] .value').textContent;"#,
+    )
+    .await;
+    assert!(
+        demand
+            .as_str()
+            .is_some_and(|v| v.ends_with(" MW") && v.chars().any(|c| c.is_ascii_digit())),
+        "demand tile: {demand}"
+    );
+    // An English browser gets English labels.
+    assert_eq!(
+        js(client, "return document.documentElement.lang;").await,
+        "en"
+    );
+    let label = js(
+        client,
+        r#"return document.querySelector('#tiles [data-kpi="demand_mw"] .label').textContent;"#,
+    )
+    .await;
+    assert_eq!(label, "Demand");
+
+    // The upstream is down: estimation mode, the banner shows.
+    wait_for(
+        client,
+        server,
+        "the estimation banner",
+        SETTLE,
+        BANNER_SHOWN,
+    )
+    .await;
+    let banner = client
+        .find(Locator::Css("#banner"))
+        .await
+        .unwrap_or_else(|e| panic!("no banner: {e}"));
+    assert!(banner.is_displayed().await.unwrap_or(false));
+    let text = banner.text().await.unwrap_or_default();
+    assert!(text.contains("Estimation mode — simulated data"), "{text}");
+    assert!(
+        text.contains("Mode Estimation — données simulées"),
+        "{text}"
+    );
+    assert_eq!(
+        js(
+            client,
+            r#"return document.getElementById("mode").textContent;"#
+        )
+        .await,
+        "estimation"
+    );
+    wait_for(client, server, "the charts", SETTLE, &charts_loaded("en")).await;
+    let shot = screenshot(client, "dashboard-estimation.png").await;
+    assert!(shot.is_file());
+
+    // Heal the upstream: the banner goes, without a reload.
+    js(client, "window.speNoReload = 42; return true;").await;
+    fake.set_behavior(Behavior::Healthy);
+    wait_for(
+        client,
+        server,
+        "the banner to disappear after the upstream healed",
+        SETTLE,
+        r#"return document.getElementById("banner").hidden && document.getElementById("mode").textContent === "nominal";"#,
+    )
+    .await;
+    assert!(!banner.is_displayed().await.unwrap_or(true));
+    assert_eq!(
+        js(client, "return window.speNoReload;").await,
+        42,
+        "the page was reloaded"
+    );
+
+    // French, by the switch: labels, the page's language and the charts.
+    client
+        .find(Locator::Css(r#"button[data-lang="fr"]"#))
+        .await
+        .unwrap_or_else(|e| panic!("no language switch: {e}"))
+        .click()
+        .await
+        .unwrap_or_else(|e| panic!("cannot click the switch: {e}"));
+    wait_for(
+        client,
+        server,
+        "French labels",
+        SETTLE,
+        r#"return document.documentElement.lang === "fr"
+            && document.querySelector('#tiles [data-kpi="demand_mw"] .label').textContent === "Demande"
+            && document.getElementById("kpi-title").textContent === "Indicateurs de l'heure";"#,
+    )
+    .await;
+    assert_eq!(
+        js(client, r#"return document.querySelector('button[data-lang="fr"]').getAttribute("aria-pressed");"#).await,
+        "true"
+    );
+    wait_for(
+        client,
+        server,
+        "the charts in French",
+        SETTLE,
+        &charts_loaded("fr"),
+    )
+    .await;
+    let shot = screenshot(client, "dashboard.png").await;
+    assert!(shot.is_file());
+
+    // Down again: the banner comes back, live.
+    fake.set_behavior(Behavior::service_unavailable_json());
+    wait_for(
+        client,
+        server,
+        "the banner to come back",
+        SETTLE,
+        BANNER_SHOWN,
+    )
+    .await;
+    assert_eq!(
+        js(client, "return window.speNoReload;").await,
+        42,
+        "the page was reloaded"
+    );
+    let incidents = wait_for(
+        client,
+        server,
+        "the incident timeline",
+        SETTLE,
+        r#"const n = document.querySelectorAll('#timeline li').length; return n > 0 ? n : false;"#,
+    )
+    .await;
+    assert!(incidents.as_u64().is_some_and(|n| n >= 1), "{incidents}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_in_a_headless_browser() {
+    if std::env::var_os("SPE_SKIP_BROWSER").is_some_and(|v| v == "1") {
+        eprintln!("SPE_SKIP_BROWSER=1: the browser test is skipped");
+        return;
+    }
+    let chromium = find_program(
+        "SPE_CHROMIUM",
+        &["chromium", "chromium-browser", "google-chrome"],
+    );
+    let chromedriver = find_program("SPE_CHROMEDRIVER", &["chromedriver"]);
+    let (Some(chromium), Some(chromedriver)) = (chromium, chromedriver) else {
+        panic!(
+            "the browser test needs chromium and chromedriver on PATH (Debian: apt-get install -y \
+             chromium chromium-driver; or set SPE_CHROMIUM and SPE_CHROMEDRIVER), \
+             or SPE_SKIP_BROWSER=1 to skip it"
+        );
+    };
+
+    let fake = Arc::new(FakeOpenMeteo::start_with(Behavior::service_unavailable_json()).await);
+    let server = Arc::new(ServerProcess::start(&fake.base_url(), &SERVER_FLAGS));
+    let driver = Driver::start(&chromedriver);
+    let client = browser(&driver, &chromium).await;
+
+    // The scenario runs as its own task so that a failed assertion still
+    // closes the browser before the test fails.
+    let outcome = tokio::spawn(scenario(
+        client.clone(),
+        Arc::clone(&server),
+        Arc::clone(&fake),
+    ))
+    .await;
+    let _ = client.close().await;
+    drop(driver);
+    if let Err(e) = outcome {
+        match e.try_into_panic() {
+            Ok(panic) => std::panic::resume_unwind(panic),
+            Err(e) => panic!("the browser scenario did not finish: {e}"),
+        }
+    }
+}
