@@ -7,7 +7,10 @@
 use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 use pyo3::exceptions::{PyOverflowError, PyTypeError};
 use pyo3::prelude::*;
-use pyo3::types::{PyDateAccess, PyDateTime, PyDelta, PyDeltaAccess, PyString, PyTimeAccess};
+use pyo3::types::{
+    PyBool, PyDateAccess, PyDateTime, PyDelta, PyDeltaAccess, PyString, PyTimeAccess,
+};
+use spe_core::MAX_HORIZON;
 
 use crate::errors::Error;
 
@@ -52,6 +55,138 @@ pub fn hours(obj: &Bound<'_, PyAny>) -> PyResult<usize> {
     }
 }
 
+/// An integer argument `name` in `min..=max`; `hint` says what to pass instead.
+pub fn int_in(
+    obj: &Bound<'_, PyAny>,
+    name: &str,
+    min: usize,
+    max: usize,
+    hint: &str,
+) -> PyResult<usize> {
+    let out_of_range = || Error::config(format!("{name}={} is out of range: {hint}", display(obj)));
+    if obj.is_instance_of::<PyBool>() {
+        return Err(PyTypeError::new_err(format!(
+            "{name} must be an integer, not bool"
+        )));
+    }
+    match obj.extract::<i64>() {
+        Ok(v) => usize::try_from(v)
+            .ok()
+            .filter(|v| (min..=max).contains(v))
+            .ok_or_else(|| out_of_range().into()),
+        Err(e) if e.is_instance_of::<PyOverflowError>(obj.py()) => Err(out_of_range().into()),
+        Err(e) => Err(not_an_integer(name, obj, e)),
+    }
+}
+
+/// `horizon`: steps to forecast, 1 to [`MAX_HORIZON`].
+pub fn horizon(obj: &Bound<'_, PyAny>) -> PyResult<usize> {
+    int_in(
+        obj,
+        "horizon",
+        1,
+        MAX_HORIZON,
+        &format!("forecast 1 to {MAX_HORIZON} steps (ten years of hours)"),
+    )
+}
+
+/// `season_length`: an integer or a sequence of integers (seasonal periods
+/// in steps, e.g. `24` or `(24, 168)` for hourly data). 1 means "no
+/// season" and is dropped; the result is sorted, without duplicates.
+pub fn season_length(obj: &Bound<'_, PyAny>) -> PyResult<Vec<usize>> {
+    const HINT: &str = "give the seasonal period in steps, at least 1 \
+        (24 for a daily cycle in hourly data, (24, 168) for daily and weekly; 1 for none)";
+    let one = |item: &Bound<'_, PyAny>| int_in(item, "season_length", 1, MAX_HORIZON, HINT);
+    if obj.is_instance_of::<PyString>() {
+        return Err(PyTypeError::new_err(
+            "season_length must be an integer or a sequence of integers, not str",
+        ));
+    }
+    let mut periods = match obj.try_iter() {
+        // A sequence: a list, tuple, range or numpy array of integers.
+        Ok(items) => items
+            .map(|item| one(&item?))
+            .collect::<PyResult<Vec<_>>>()?,
+        Err(_) => vec![one(obj)?],
+    };
+    periods.retain(|p| *p > 1);
+    periods.sort_unstable();
+    periods.dedup();
+    Ok(periods)
+}
+
+/// `levels`: interval levels in percent, a number or a sequence of numbers,
+/// each strictly between 0 and 100, without duplicates.
+pub fn levels(obj: &Bound<'_, PyAny>) -> PyResult<Vec<f64>> {
+    let values: Vec<f64> = if let Ok(v) = obj.extract::<f64>() {
+        vec![v]
+    } else if obj.is_instance_of::<PyString>() {
+        return Err(PyTypeError::new_err(
+            "levels must be numbers (percent), not str",
+        ));
+    } else {
+        match obj.try_iter() {
+            Ok(items) => items
+                .map(|item| {
+                    let item = item?;
+                    item.extract::<f64>().map_err(|_| {
+                        PyTypeError::new_err(format!(
+                            "levels must be numbers (percent), not {}",
+                            type_name(&item)
+                        ))
+                    })
+                })
+                .collect::<PyResult<_>>()?,
+            Err(_) => {
+                return Err(PyTypeError::new_err(format!(
+                    "levels must be a number or a sequence of numbers (percent), not {}",
+                    type_name(obj)
+                )));
+            }
+        }
+    };
+    for (i, level) in values.iter().enumerate() {
+        if !(level.is_finite() && *level > 0.0 && *level < 100.0) {
+            return Err(Error::config(format!(
+                "levels: {level} is not a percentage strictly between 0 and 100: \
+                 use e.g. levels=(80, 95)"
+            ))
+            .into());
+        }
+        if values[..i].contains(level) {
+            return Err(Error::config(format!(
+                "levels: {level} is given twice: give each level once"
+            ))
+            .into());
+        }
+    }
+    Ok(values)
+}
+
+/// A duration in seconds: a finite, non-negative number.
+pub fn seconds(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<std::time::Duration> {
+    let value: f64 = if obj.is_instance_of::<PyBool>() {
+        return Err(PyTypeError::new_err(format!(
+            "{name} must be a number of seconds, not bool"
+        )));
+    } else {
+        obj.extract().map_err(|_| {
+            PyTypeError::new_err(format!(
+                "{name} must be a number of seconds, not {}",
+                type_name(obj)
+            ))
+        })?
+    };
+    if !(value.is_finite() && value >= 0.0) {
+        return Err(Error::config(format!(
+            "{name}={value} is not a duration: give a finite number of seconds, 0 or more"
+        ))
+        .into());
+    }
+    std::time::Duration::try_from_secs_f64(value)
+        .map_err(|_| Error::config(format!("{name}={value} seconds is too long")).into())
+}
+
 /// The `TypeError` for a non-integer `name`, or `err` itself if it is something else.
 fn not_an_integer(name: &str, obj: &Bound<'_, PyAny>, err: PyErr) -> PyErr {
     if !err.is_instance_of::<PyTypeError>(obj.py()) {
@@ -62,32 +197,45 @@ fn not_an_integer(name: &str, obj: &Bound<'_, PyAny>, err: PyErr) -> PyErr {
     e
 }
 
-fn type_name(obj: &Bound<'_, PyAny>) -> String {
-    obj.get_type()
-        .name()
-        .map(|n| n.to_string())
-        .unwrap_or_else(|_| "<unknown type>".to_owned())
-}
+pub use crate::arrays::type_name;
 
 /// `start`: an RFC 3339 string with a UTC offset, or a timezone-aware `datetime`.
 ///
 /// Naive datetimes (and strings without an offset) are refused: Python reads
 /// them as local time, and guessing would shift every value by hours.
 pub fn start(obj: &Bound<'_, PyAny>) -> PyResult<DateTime<Utc>> {
+    instant(obj, "start")
+}
+
+/// An instant argument `name`, read as [`start`] is.
+pub fn instant(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<DateTime<Utc>> {
     if let Ok(text) = obj.cast::<PyString>() {
-        return Ok(parse_rfc3339(text.to_str()?)?);
+        return Ok(parse_rfc3339_arg(text.to_str()?, name)?);
     }
     if let Ok(dt) = obj.cast::<PyDateTime>() {
-        return from_datetime(dt);
+        return from_datetime(dt, name);
     }
     Err(PyTypeError::new_err(format!(
-        "start must be an RFC 3339 string such as {START_EXAMPLE} or a timezone-aware \
+        "{name} must be an RFC 3339 string such as {START_EXAMPLE} or a timezone-aware \
          datetime.datetime, not {}",
         type_name(obj)
     )))
 }
 
+/// An optional instant: `None` is now.
+pub fn instant_or_now(obj: Option<&Bound<'_, PyAny>>, name: &str) -> PyResult<DateTime<Utc>> {
+    match obj.filter(|o| !o.is_none()) {
+        Some(o) => instant(o, name),
+        None => Ok(Utc::now()),
+    }
+}
+
+#[cfg(test)]
 fn parse_rfc3339(text: &str) -> Result<DateTime<Utc>, Error> {
+    parse_rfc3339_arg(text, "start")
+}
+
+fn parse_rfc3339_arg(text: &str, name: &str) -> Result<DateTime<Utc>, Error> {
     match DateTime::parse_from_rfc3339(text.trim()) {
         Ok(t) => Ok(t.with_timezone(&Utc)),
         Err(e) => {
@@ -96,23 +244,23 @@ fn parse_rfc3339(text: &str) -> Result<DateTime<Utc>, Error> {
                 .or_else(|_| NaiveDateTime::parse_from_str(text.trim(), "%Y-%m-%dT%H:%M"));
             Err(if naive.is_ok() {
                 Error::config(format!(
-                    "start={text:?} has no UTC offset: append \"Z\" for UTC (e.g. {START_EXAMPLE}) \
+                    "{name}={text:?} has no UTC offset: append \"Z\" for UTC (e.g. {START_EXAMPLE}) \
                      or the site's offset such as \"+01:00\""
                 ))
             } else {
                 Error::config(format!(
-                    "start={text:?} is not an RFC 3339 timestamp ({e}): write it like {START_EXAMPLE}"
+                    "{name}={text:?} is not an RFC 3339 timestamp ({e}): write it like {START_EXAMPLE}"
                 ))
             })
         }
     }
 }
 
-fn from_datetime(dt: &Bound<'_, PyDateTime>) -> PyResult<DateTime<Utc>> {
+fn from_datetime(dt: &Bound<'_, PyDateTime>, name: &str) -> PyResult<DateTime<Utc>> {
     let offset = dt.call_method0("utcoffset")?;
     if offset.is_none() {
         return Err(Error::config(format!(
-            "start={} is a naive datetime: give it a time zone, e.g. \
+            "{name}={} is a naive datetime: give it a time zone, e.g. \
              datetime(2026, 1, 1, tzinfo=timezone.utc), or pass {START_EXAMPLE}",
             display(dt)
         ))
@@ -124,7 +272,7 @@ fn from_datetime(dt: &Bound<'_, PyDateTime>) -> PyResult<DateTime<Utc>> {
         + Duration::microseconds(offset.get_microseconds().into());
     let invalid = || {
         Error::config(format!(
-            "start={} is not a valid date and time",
+            "{name}={} is not a valid date and time",
             display(dt)
         ))
     };

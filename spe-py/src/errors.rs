@@ -13,12 +13,16 @@
 
 use std::fmt;
 
-use pyo3::exceptions::{PyException, PyValueError};
+use pyo3::exceptions::{PyException, PyOSError, PyTimeoutError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyDict, PyTuple, PyType};
+use pyo3::types::{PyDict, PyFloat, PyString, PyTuple, PyType};
 
-use spe_core::{SeriesError, SiteError, UnknownCountry};
+use spe_core::{
+    BreakerConfigError, CacheError, CalibrationError, ConfigError as SynthConfigError,
+    DEFAULT_MAX_GAP, FailoverError, Fault, ForecastError, JournalError, MIN_CALIBRATION_HOURS,
+    Rejected, SeriesError, SiteError, SourceError, UnknownCountry,
+};
 
 /// The module the exception classes say they belong to.
 const PUBLIC_MODULE: &str = "spe";
@@ -30,14 +34,30 @@ pub enum SpeException {
     SpeError,
     /// `spe.ConfigError(SpeError, ValueError)`: an invalid argument or setting.
     ConfigError,
+    /// `spe.ForecastError(SpeError)`: a model could not be fitted or could not forecast.
+    ForecastError,
+    /// `spe.ForecastInputError(ForecastError, ConfigError)`: the series or a
+    /// forecasting argument cannot be used as given (too short, NaN gaps too
+    /// long, bad horizon or level, missing regressors).
+    ForecastInputError,
+    /// `spe.CircuitOpenError(SpeError)`: a circuit breaker refused the call.
+    CircuitOpenError,
+    /// `spe.UpstreamError(SpeError)`: an upstream (the weather API) failed.
+    UpstreamError,
+    /// `spe.CallTimeoutError(UpstreamError, TimeoutError)`: a call ran past its timeout.
+    CallTimeoutError,
+    /// `spe.CacheCorruptError(SpeError)`: a cache file is corrupt.
+    CacheCorruptError,
+    /// `spe.JournalError(SpeError, OSError)`: the incident journal cannot be used.
+    JournalError,
 }
 
 /// How to build one exception class.
 struct Spec {
     name: &'static str,
-    /// The SP-E parent (`None` only for the root).
-    parent: Option<SpeException>,
-    /// A built-in base besides the SP-E parent, e.g. `ValueError`.
+    /// The SP-E parents (the first is the primary one; empty only for the root).
+    parents: &'static [SpeException],
+    /// A built-in base besides the SP-E parents, e.g. `ValueError`.
     builtin: Option<fn(Python<'_>) -> Bound<'_, PyType>>,
     doc: &'static str,
 }
@@ -49,22 +69,90 @@ static TYPES: [PyOnceLock<Py<PyType>>; COUNT] = [const { PyOnceLock::new() }; CO
 
 impl SpeException {
     /// Every class, parents before their children.
-    pub const ALL: [SpeException; 2] = [SpeException::SpeError, SpeException::ConfigError];
+    pub const ALL: [SpeException; 9] = [
+        SpeException::SpeError,
+        SpeException::ConfigError,
+        SpeException::ForecastError,
+        SpeException::ForecastInputError,
+        SpeException::CircuitOpenError,
+        SpeException::UpstreamError,
+        SpeException::CallTimeoutError,
+        SpeException::CacheCorruptError,
+        SpeException::JournalError,
+    ];
 
     fn spec(self) -> Spec {
+        use SpeException as E;
         match self {
-            SpeException::SpeError => Spec {
+            E::SpeError => Spec {
                 name: "SpeError",
-                parent: None,
+                parents: &[],
                 builtin: Some(|py| py.get_type::<PyException>()),
                 doc: "Base class of every exception SP-E raises.",
             },
-            SpeException::ConfigError => Spec {
+            E::ConfigError => Spec {
                 name: "ConfigError",
-                parent: Some(SpeException::SpeError),
+                parents: &[E::SpeError],
                 builtin: Some(|py| py.get_type::<PyValueError>()),
                 doc: "An invalid argument or setting: the message says which one and how to fix it.\n\n\
                       Also a ``ValueError``.",
+            },
+            E::ForecastError => Spec {
+                name: "ForecastError",
+                parents: &[E::SpeError],
+                builtin: None,
+                doc: "A model could not be fitted or could not forecast.\n\n\
+                      Bad input raises the subclass ``ForecastInputError`` (also a ``ValueError``); \
+                      what remains is a model failing on valid data (e.g. a singular regression).",
+            },
+            E::ForecastInputError => Spec {
+                name: "ForecastInputError",
+                parents: &[E::ForecastError, E::ConfigError],
+                builtin: None,
+                doc: "The series or a forecasting argument cannot be used as given: too short \
+                      for the model, a gap of missing values too long to fill, a bad horizon, \
+                      level or season length, missing regressors.\n\n\
+                      Both a ``ForecastError`` and a ``ConfigError`` (so a ``ValueError``).",
+            },
+            E::CircuitOpenError => Spec {
+                name: "CircuitOpenError",
+                parents: &[E::SpeError],
+                builtin: None,
+                doc: "A circuit breaker refused the call without running it.\n\n\
+                      ``retry_after_s`` is the time in seconds until the breaker lets a probe \
+                      through (``None`` while forced open); ``state`` is the state that refused \
+                      the call (``\"open\"``, ``\"half_open\"`` or ``\"forced_open\"``).",
+            },
+            E::UpstreamError => Spec {
+                name: "UpstreamError",
+                parents: &[E::SpeError],
+                builtin: None,
+                doc: "An upstream (the weather API) failed: no answer, HTTP error, bad body.\n\n\
+                      ``status`` is the HTTP status if the upstream answered with one (else \
+                      ``None``); ``fault`` is ``\"upstream\"`` (5xx, timeout, bad data) or \
+                      ``\"request\"`` (4xx: the request was wrong).",
+            },
+            E::CallTimeoutError => Spec {
+                name: "CallTimeoutError",
+                parents: &[E::UpstreamError],
+                builtin: Some(|py| py.get_type::<PyTimeoutError>()),
+                doc: "A call ran past its timeout (``timeout_s``) and was abandoned.\n\n\
+                      Also a ``TimeoutError``.",
+            },
+            E::CacheCorruptError => Spec {
+                name: "CacheCorruptError",
+                parents: &[E::SpeError],
+                builtin: None,
+                doc: "A cache file is corrupt (bad checksum, truncated, unknown format); \
+                      SP-E quarantines such files and serves an older generation when it can.",
+            },
+            E::JournalError => Spec {
+                name: "JournalError",
+                parents: &[E::SpeError],
+                builtin: Some(|py| py.get_type::<PyOSError>()),
+                doc: "The incident journal cannot be opened, read or written (I/O error, not \
+                      a journal file, unsupported version, already open in this process).\n\n\
+                      Also an ``OSError``.",
             },
         }
     }
@@ -83,8 +171,8 @@ impl SpeException {
 
     fn create(self, py: Python<'_>) -> PyResult<Py<PyType>> {
         let spec = self.spec();
-        let mut bases = Vec::with_capacity(2);
-        if let Some(parent) = spec.parent {
+        let mut bases = Vec::with_capacity(3);
+        for parent in spec.parents {
             bases.push(parent.type_object(py)?.clone());
         }
         if let Some(builtin) = spec.builtin {
@@ -95,7 +183,7 @@ impl SpeException {
         namespace.set_item("__qualname__", spec.name)?;
         namespace.set_item("__doc__", spec.doc)?;
         // `type(name, bases, namespace)`: unlike `create_exception!`, this
-        // allows several bases (an SP-E parent and a built-in).
+        // allows several bases (SP-E parents and a built-in).
         let class =
             py.get_type::<PyType>()
                 .call1((spec.name, PyTuple::new(py, bases)?, namespace))?;
@@ -108,6 +196,23 @@ impl SpeException {
             Ok(class) => PyErr::from_type(class.clone(), message.into()),
             Err(e) => e,
         }
+    }
+
+    /// A Python exception of this class with `message` and attributes.
+    pub fn new_err_with(
+        self,
+        py: Python<'_>,
+        message: impl Into<String>,
+        attributes: &[(&str, Bound<'_, PyAny>)],
+    ) -> PyErr {
+        let build = || -> PyResult<PyErr> {
+            let value = self.type_object(py)?.call1((message.into(),))?;
+            for (name, v) in attributes {
+                value.setattr(*name, v)?;
+            }
+            Ok(PyErr::from_value(value))
+        };
+        build().unwrap_or_else(|e| e)
     }
 }
 
@@ -123,8 +228,11 @@ pub fn register(module: &Bound<'_, PyModule>) -> PyResult<()> {
 /// An error of the binding or of spe-core, on its way to Python.
 ///
 /// Functions return `Result<T, Error>` (or `PyResult<T>` and use `?`): the
-/// conversion to `PyErr` picks the exception class and the message.
+/// conversion to `PyErr` picks the exception class (variant by variant, see
+/// [`Error::exception`]), the message (what was wrong and how to fix it) and
+/// the exception's attributes.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum Error {
     /// A bad argument detected by the binding itself; the message says how to fix it.
     Config(String),
@@ -132,8 +240,40 @@ pub enum Error {
     Site(SiteError),
     /// An unknown holiday calendar.
     Country(UnknownCountry),
-    /// An invalid time axis.
+    /// An invalid time axis or frame.
     Series(SeriesError),
+    /// A forecasting error; `context` says which series or argument (may be empty).
+    Forecast {
+        /// Where it happened, e.g. `"series 3"`; empty for a single series.
+        context: String,
+        /// The error.
+        error: ForecastError,
+    },
+    /// Invalid circuit breaker settings.
+    BreakerConfig(BreakerConfigError),
+    /// A circuit breaker refused a call.
+    Rejected(Rejected),
+    /// A call ran past its timeout.
+    Timeout {
+        /// What timed out.
+        what: String,
+        /// The timeout, seconds.
+        after_s: f64,
+    },
+    /// A data source failed.
+    Source(SourceError),
+    /// Invalid failover settings.
+    Failover(FailoverError),
+    /// The incident journal failed.
+    Journal(JournalError),
+    /// A cache could not be opened or written.
+    Cache(CacheError),
+    /// A corrupt cache file.
+    CacheCorrupt(String),
+    /// Calibration of the generator failed.
+    Calibration(CalibrationError),
+    /// Invalid generator parameters.
+    SynthConfig(SynthConfigError),
 }
 
 impl Error {
@@ -142,13 +282,128 @@ impl Error {
         Error::Config(message.into())
     }
 
+    /// A [`Error::Forecast`] about `context` (e.g. `"series 3"`).
+    pub fn forecast(context: impl Into<String>, error: ForecastError) -> Self {
+        Error::Forecast {
+            context: context.into(),
+            error,
+        }
+    }
+
     /// The class the error is raised as.
     pub fn exception(&self) -> SpeException {
+        use SpeException as E;
         match self {
-            Error::Config(_) | Error::Site(_) | Error::Country(_) | Error::Series(_) => {
-                SpeException::ConfigError
-            }
+            Error::Config(_)
+            | Error::Site(_)
+            | Error::Country(_)
+            | Error::Series(_)
+            | Error::BreakerConfig(_)
+            | Error::Failover(_)
+            | Error::Calibration(_)
+            | Error::SynthConfig(_) => E::ConfigError,
+            Error::Forecast { error, .. } => match error {
+                ForecastError::FitFailed { .. } => E::ForecastError,
+                ForecastError::TooShort { .. }
+                | ForecastError::NonFinite { .. }
+                | ForecastError::GapTooLong { .. }
+                | ForecastError::MissingTail(_)
+                | ForecastError::InvalidArgument(_)
+                | ForecastError::MissingRegressors(_) => E::ForecastInputError,
+                _ => E::ForecastError,
+            },
+            Error::Rejected(_) => E::CircuitOpenError,
+            Error::Timeout { .. } => E::CallTimeoutError,
+            Error::Source(e) => match e {
+                SourceError::InvalidRequest(_) => E::ConfigError,
+                SourceError::Timeout { .. } => E::CallTimeoutError,
+                _ => E::UpstreamError,
+            },
+            Error::Journal(_) => E::JournalError,
+            Error::Cache(e) => match e {
+                CacheError::InvalidName { .. } | CacheError::InvalidConfig(_) => E::ConfigError,
+                _ => E::SpeError,
+            },
+            Error::CacheCorrupt(_) => E::CacheCorruptError,
         }
+    }
+
+    /// The attributes the exception carries (`retry_after_s`, `status`, …).
+    fn attributes<'py>(&self, py: Python<'py>) -> PyResult<Vec<(&'static str, Bound<'py, PyAny>)>> {
+        let none = || py.None().into_bound(py);
+        Ok(match self {
+            Error::Rejected(r) => vec![
+                (
+                    "retry_after_s",
+                    match r.retry_after {
+                        Some(d) => PyFloat::new(py, d.as_secs_f64()).into_any(),
+                        None => none(),
+                    },
+                ),
+                ("state", PyString::new(py, r.state.name()).into_any()),
+            ],
+            Error::Timeout { after_s, .. } => {
+                vec![("timeout_s", PyFloat::new(py, *after_s).into_any())]
+            }
+            Error::Source(e) => {
+                let status = match e.status() {
+                    Some(s) => s.into_pyobject(py)?.into_any(),
+                    None => none(),
+                };
+                let fault = match e.fault() {
+                    Fault::Request => "request",
+                    _ => "upstream",
+                };
+                let mut attrs = vec![
+                    ("status", status),
+                    ("fault", PyString::new(py, fault).into_any()),
+                ];
+                if let SourceError::Timeout { after, .. } = e {
+                    attrs.push((
+                        "timeout_s",
+                        PyFloat::new(py, after.as_secs_f64()).into_any(),
+                    ));
+                }
+                attrs
+            }
+            _ => Vec::new(),
+        })
+    }
+}
+
+/// The forecasting message: what was wrong, and how to fix it.
+fn forecast_message(f: &mut fmt::Formatter<'_>, error: &ForecastError) -> fmt::Result {
+    match error {
+        ForecastError::TooShort { model, needed, got } => write!(
+            f,
+            "{model} needs at least {needed} observations, got {got}: pass a longer history, \
+             fewer folds or a shorter horizon, or a model that needs less \
+             (model=\"naive\" needs 2, \"seasonal_naive\" one season plus one)"
+        ),
+        ForecastError::NonFinite { index, value } => write!(
+            f,
+            "value at index {index} is {value}, not a finite number: in a series to forecast, \
+             NaN marks a missing value (gaps of up to {DEFAULT_MAX_GAP} are interpolated) and \
+             infinities must be replaced; regressors and forecasts must be finite"
+        ),
+        ForecastError::GapTooLong { start, len, max } => write!(
+            f,
+            "{len} consecutive missing values (NaN) from index {start}: at most {max} are \
+             interpolated; fill the gap yourself or start the series after it"
+        ),
+        ForecastError::MissingTail(n) => write!(
+            f,
+            "the last {n} values are missing (NaN): cut them off (y[:-{n}]) so the forecast \
+             starts where the data ends"
+        ),
+        ForecastError::InvalidArgument(m) => write!(f, "invalid argument: {m}"),
+        ForecastError::MissingRegressors(m) => write!(
+            f,
+            "{m}: model=\"regression\" needs exog= (the history's regressors) and exog_future= \
+             (their values over the horizon), with columns \"temperature_2m\", \"hour\" and \
+             \"day_type\" (see spe.calendar_exog)"
+        ),
+        other => write!(f, "{other}"),
     }
 }
 
@@ -185,32 +440,92 @@ impl fmt::Display for Error {
                 start.to_rfc3339()
             ),
             Error::Series(e) => write!(f, "{e}"),
+            Error::Forecast { context, error } => {
+                if !context.is_empty() {
+                    write!(f, "{context}: ")?;
+                }
+                forecast_message(f, error)
+            }
+            Error::BreakerConfig(BreakerConfigError::Invalid {
+                name,
+                value,
+                expected,
+            }) => write!(
+                f,
+                "circuit breaker setting {name}={value} is invalid: expected {expected}"
+            ),
+            Error::BreakerConfig(e) => write!(f, "{e}"),
+            Error::Rejected(r) => match r.retry_after {
+                Some(d) => write!(
+                    f,
+                    "circuit {}: the call was refused without running; retry in {:.1} s \
+                     (retry_after_s), or serve a fallback meanwhile",
+                    r.state.name(),
+                    d.as_secs_f64()
+                ),
+                None => write!(
+                    f,
+                    "circuit {}: calls are refused until the breaker is reset (breaker.reset())",
+                    r.state.name()
+                ),
+            },
+            Error::Timeout { what, after_s } => write!(
+                f,
+                "{what} did not finish within timeout_s={after_s}: it was abandoned \
+                 (raise timeout_s if it is just slow)"
+            ),
+            Error::Source(e) => write!(f, "{e}"),
+            Error::Failover(e) => write!(f, "{e}"),
+            Error::Journal(e) => write!(f, "{e}"),
+            Error::Cache(e) => write!(f, "{e}"),
+            Error::CacheCorrupt(m) => f.write_str(m),
+            Error::Calibration(e) => write!(
+                f,
+                "{e}: calibrate() needs at least {MIN_CALIBRATION_HOURS} hours of recorded \
+                 temperature_2m (and demand_mw overlapping it to fit demand)"
+            ),
+            Error::SynthConfig(e) => write!(f, "{e}"),
         }
     }
 }
 
 impl std::error::Error for Error {}
 
-impl From<SiteError> for Error {
-    fn from(e: SiteError) -> Self {
-        Error::Site(e)
-    }
+macro_rules! from_error {
+    ($($variant:ident($ty:ty)),* $(,)?) => {
+        $(impl From<$ty> for Error {
+            fn from(e: $ty) -> Self {
+                Error::$variant(e)
+            }
+        })*
+    };
 }
 
-impl From<UnknownCountry> for Error {
-    fn from(e: UnknownCountry) -> Self {
-        Error::Country(e)
-    }
-}
+from_error!(
+    Site(SiteError),
+    Country(UnknownCountry),
+    Series(SeriesError),
+    BreakerConfig(BreakerConfigError),
+    Rejected(Rejected),
+    Source(SourceError),
+    Failover(FailoverError),
+    Journal(JournalError),
+    Cache(CacheError),
+    Calibration(CalibrationError),
+    SynthConfig(SynthConfigError),
+);
 
-impl From<SeriesError> for Error {
-    fn from(e: SeriesError) -> Self {
-        Error::Series(e)
+impl From<ForecastError> for Error {
+    fn from(e: ForecastError) -> Self {
+        Error::forecast("", e)
     }
 }
 
 impl From<Error> for PyErr {
     fn from(e: Error) -> Self {
-        Python::attach(|py| e.exception().new_err(py, e.to_string()))
+        Python::attach(|py| match e.attributes(py) {
+            Ok(attributes) => e.exception().new_err_with(py, e.to_string(), &attributes),
+            Err(err) => err,
+        })
     }
 }

@@ -14,8 +14,17 @@
 //! tests check them against it with `mypy.stubtest`.
 
 pub mod args;
+pub mod arrays;
+pub mod backtest;
+pub mod breaker;
+pub mod convert;
 pub mod errors;
+pub mod forecast;
+pub mod frames;
+pub mod journal;
+pub mod kpi;
 pub mod synthetic;
+pub mod weather;
 
 use pyo3::prelude::*;
 
@@ -28,5 +37,18 @@ fn _spe(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", VERSION)?;
     errors::register(m)?;
     m.add_class::<synthetic::SyntheticGenerator>()?;
+    m.add_class::<forecast::Forecast>()?;
+    m.add_class::<breaker::CircuitBreaker>()?;
+    m.add_class::<breaker::Call>()?;
+    m.add_class::<breaker::ManualClock>()?;
+    m.add_function(wrap_pyfunction!(forecast::forecast, m)?)?;
+    m.add_function(wrap_pyfunction!(forecast::forecast_many, m)?)?;
+    m.add_function(wrap_pyfunction!(backtest::backtest, m)?)?;
+    m.add_function(wrap_pyfunction!(forecast::calendar_exog, m)?)?;
+    m.add_function(wrap_pyfunction!(kpi::compute_kpis, m)?)?;
+    m.add_class::<journal::Journal>()?;
+    m.add_class::<journal::Retex>()?;
+    m.add_class::<weather::WeatherService>()?;
+    m.add_class::<weather::WeatherSnapshot>()?;
     Ok(())
 }

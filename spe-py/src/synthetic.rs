@@ -9,10 +9,13 @@ use numpy::datetime::{Datetime, units::Nanoseconds};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyFloat, PyString};
 
-use spe_core::{Country, Generator, Site, SupplySource, TimeAxis, WeatherVariable};
+use spe_core::{
+    Country, Generator, HourlySeries, Provenance, Site, SupplySource, SynthConfig, TimeAxis,
+    WeatherFrame, WeatherVariable,
+};
 
-use crate::args;
 use crate::errors::Error;
+use crate::{args, convert, frames};
 
 /// The default seed: spe-core's (`SynthConfig::default().seed`), so Python
 /// and the example server show the same estimate for the same site.
@@ -53,7 +56,7 @@ struct Columns {
 }
 
 impl SyntheticGenerator {
-    /// A generator for a site, checked.
+    /// A generator for a site, checked, with default parameters.
     pub fn build(
         seed: u64,
         latitude: f64,
@@ -61,12 +64,56 @@ impl SyntheticGenerator {
         timezone: &str,
         country: &str,
     ) -> Result<Self, Error> {
+        Self::build_with(seed, latitude, longitude, timezone, country, None)
+    }
+
+    /// A generator for a site, checked, with the given parameters (the
+    /// seed of `config` is replaced by `seed`).
+    pub fn build_with(
+        seed: u64,
+        latitude: f64,
+        longitude: f64,
+        timezone: &str,
+        country: &str,
+        config: Option<SynthConfig>,
+    ) -> Result<Self, Error> {
         let country: Country = country.parse()?;
         let site = Site::new(SITE_NAME, latitude, longitude, timezone, country)?;
-        Ok(SyntheticGenerator {
-            generator: Generator::with_seed(seed),
-            site,
-        })
+        let generator = match config {
+            Some(config) => Generator::new(SynthConfig { seed, ..config })?,
+            None => Generator::with_seed(seed),
+        };
+        Ok(SyntheticGenerator { generator, site })
+    }
+
+    /// The core generator.
+    pub fn generator(&self) -> &Generator {
+        &self.generator
+    }
+
+    /// The site.
+    pub fn site(&self) -> &Site {
+        &self.site
+    }
+
+    fn has_default_params(&self) -> bool {
+        let config = self.generator.config();
+        *config
+            == SynthConfig {
+                seed: config.seed,
+                ..SynthConfig::default()
+            }
+    }
+
+    /// The parameters as Python sees them (everything but the seed), or
+    /// `None` when they are the defaults.
+    fn params_dict<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        if self.has_default_params() {
+            return Ok(None);
+        }
+        let params = convert::to_python(py, self.generator.config())?;
+        params.del_item("seed")?;
+        Ok(Some(params))
     }
 
     /// The columns for `axis`: pure Rust, runs without the GIL.
@@ -120,11 +167,12 @@ impl SyntheticGenerator {
         longitude = 2.35,
         timezone = "Europe/Paris",
         country = "FR",
+        params = None,
     ))]
     // Spelled out so `inspect.signature` shows the seed (a constant would show
     // as `...`); the Python tests check it against the defaults in force.
     #[pyo3(
-        text_signature = "(seed=6168614, latitude=48.85, longitude=2.35, timezone='Europe/Paris', country='FR')"
+        text_signature = "(seed=6168614, latitude=48.85, longitude=2.35, timezone='Europe/Paris', country='FR', params=None)"
     )]
     fn new(
         #[pyo3(from_py_with = args::seed)] seed: u64,
@@ -132,8 +180,69 @@ impl SyntheticGenerator {
         longitude: f64,
         timezone: &str,
         country: &str,
+        params: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
-        Ok(Self::build(seed, latitude, longitude, timezone, country)?)
+        let config = match params.filter(|p| !p.is_none()) {
+            Some(p) => {
+                if p.cast::<PyDict>()
+                    .is_ok_and(|d| d.contains("seed").unwrap_or(false))
+                {
+                    return Err(Error::config(
+                        "params has a \"seed\" entry: pass the seed as seed= instead",
+                    )
+                    .into());
+                }
+                Some(convert::from_python::<SynthConfig>(p, "params")?)
+            }
+            None => None,
+        };
+        Ok(Self::build_with(
+            seed, latitude, longitude, timezone, country, config,
+        )?)
+    }
+
+    /// The generator's parameters (climate, demand, PV, wind, grid) as a
+    /// dict, or ``None`` for the defaults; ``calibrate`` changes them.
+    #[getter]
+    fn params<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        self.params_dict(py)
+    }
+
+    /// Fit the climate (and the demand model, given ``demand_mw``) to a
+    /// recorded history (compiled core of ``calibrate``; use that).
+    ///
+    /// ``history`` is a dict of arrays with ``time`` (hourly, UTC) and
+    /// ``temperature_2m`` (°C), optionally ``wind_speed_10m`` and
+    /// ``demand_mw``; NaN marks a missing value. Returns the fitted
+    /// parameters (for ``params=``) and the report.
+    fn _calibrate<'py>(
+        &self,
+        py: Python<'py>,
+        history: &Bound<'py, PyAny>,
+    ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
+        let axis = frames::hourly_axis(history, "the calibration history")?;
+        let columns = frames::weather_columns(history, axis.len())?;
+        let weather =
+            WeatherFrame::new(axis, columns, Provenance::Live, axis.end()).map_err(Error::from)?;
+        let has_demand = history
+            .call_method1("__contains__", ("demand_mw",))
+            .and_then(|b| b.extract::<bool>())
+            .unwrap_or(false);
+        let demand = if has_demand {
+            let values = frames::optional_column(history, "demand_mw", axis.len())?;
+            Some(HourlySeries::new(axis.start(), values).map_err(Error::from)?)
+        } else {
+            None
+        };
+        let (fitted, report) = py
+            .detach(|| {
+                self.generator
+                    .calibrate(&self.site, &weather, demand.as_ref())
+            })
+            .map_err(Error::from)?;
+        let params = convert::to_python(py, fitted.config())?;
+        params.del_item("seed")?;
+        Ok((params, convert::to_python(py, &report)?))
     }
 
     /// The seed of every random stream.
@@ -218,8 +327,13 @@ impl SyntheticGenerator {
     fn __repr__(slf: &Bound<'_, Self>) -> PyResult<String> {
         let py = slf.py();
         let this = slf.get();
+        let params = if this.has_default_params() {
+            ""
+        } else {
+            ", params={...}"
+        };
         Ok(format!(
-            "{}(seed={}, latitude={}, longitude={}, timezone={}, country={})",
+            "{}(seed={}, latitude={}, longitude={}, timezone={}, country={}{params})",
             slf.get_type().qualname()?,
             this.seed(),
             PyFloat::new(py, this.latitude()).repr()?,
@@ -237,6 +351,9 @@ impl SyntheticGenerator {
         kwargs.set_item("longitude", self.longitude())?;
         kwargs.set_item("timezone", self.timezone())?;
         kwargs.set_item("country", self.country())?;
+        if let Some(params) = self.params_dict(py)? {
+            kwargs.set_item("params", params)?;
+        }
         Ok(((), kwargs))
     }
 }

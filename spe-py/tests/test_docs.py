@@ -10,12 +10,25 @@ import spe
 import spe._spe
 import spe._synthetic
 
+# Every public object whose docstring has examples; each example runs.
 DOCUMENTED = {
     "spe": spe,
     "spe.SyntheticGenerator": spe.SyntheticGenerator,
     "spe.SyntheticGenerator.frame": spe.SyntheticGenerator.frame,
+    "spe.SyntheticGenerator.calibrate": spe.SyntheticGenerator.calibrate,
     "spe._spe.SyntheticGenerator": spe._spe.SyntheticGenerator,
     "spe._spe.SyntheticGenerator.arrays": spe._spe.SyntheticGenerator.arrays,
+    "spe.forecast": spe.forecast,
+    "spe.forecast_many": spe.forecast_many,
+    "spe.backtest": spe.backtest,
+    "spe.calendar_exog": spe.calendar_exog,
+    "spe.compute_kpis": spe.compute_kpis,
+    "spe.Forecast": spe.Forecast,
+    "spe.CircuitBreaker": spe.CircuitBreaker,
+    "spe.CircuitBreaker.acall": spe.CircuitBreaker.acall,
+    "spe.ManualClock": spe.ManualClock,
+    "spe.Journal": spe.Journal,
+    "spe.WeatherService": spe.WeatherService,
 }
 
 

@@ -27,11 +27,46 @@ def test_version_is_the_crate_version() -> None:
         assert spe.__version__ == declared.group(1)
 
 
+EXCEPTIONS = [
+    "SpeError",
+    "ConfigError",
+    "ForecastError",
+    "ForecastInputError",
+    "CircuitOpenError",
+    "UpstreamError",
+    "CallTimeoutError",
+    "CacheCorruptError",
+    "JournalError",
+]
+
+CLASSES = [
+    "CircuitBreaker",
+    "Forecast",
+    "Journal",
+    "ManualClock",
+    "Retex",
+    "SyntheticGenerator",
+    "WeatherService",
+    "WeatherSnapshot",
+]
+
+FUNCTIONS = [
+    "backtest",
+    "calendar_exog",
+    "compute_kpis",
+    "forecast",
+    "forecast_many",
+]
+
+
 def test_public_names() -> None:
-    assert sorted(spe.__all__) == ["ConfigError", "SpeError", "SyntheticGenerator", "__version__"]
+    assert sorted(spe.__all__) == sorted(EXCEPTIONS + CLASSES + FUNCTIONS + ["__version__"])
     for name in spe.__all__:
         assert hasattr(spe, name)
-    assert sorted(spe._spe.__all__) == sorted(spe.__all__)
+    # The compiled module holds the same names (the package wraps some in
+    # Python), plus the low-level pieces the wrappers use.
+    assert set(spe._spe.__all__) - set(spe.__all__) <= {"_Call", "_Tier1"}
+    assert set(spe.__all__) - set(spe._spe.__all__) <= {"ResilientForecaster"}
 
 
 def test_exception_hierarchy() -> None:
@@ -39,11 +74,32 @@ def test_exception_hierarchy() -> None:
     assert not issubclass(spe.SpeError, ValueError)
     assert issubclass(spe.ConfigError, spe.SpeError)
     assert issubclass(spe.ConfigError, ValueError)
+    assert issubclass(spe.ForecastError, spe.SpeError)
+    assert not issubclass(spe.ForecastError, ValueError)
+    assert issubclass(spe.ForecastInputError, spe.ForecastError)
+    assert issubclass(spe.ForecastInputError, spe.ConfigError)
+    assert issubclass(spe.ForecastInputError, ValueError)
+    assert issubclass(spe.CircuitOpenError, spe.SpeError)
+    assert issubclass(spe.CallTimeoutError, spe.UpstreamError)
+    assert issubclass(spe.CallTimeoutError, TimeoutError)
+    assert issubclass(spe.JournalError, OSError)
+    assert issubclass(spe.CacheCorruptError, spe.SpeError)
     assert spe.ConfigError is spe._spe.ConfigError
-    for exc in (spe.SpeError, spe.ConfigError):
+    for name in EXCEPTIONS:
+        exc = getattr(spe, name)
         assert exc.__module__ == "spe"
         assert exc.__doc__
-        assert getattr(spe, exc.__qualname__) is exc
+        assert exc.__qualname__ == name
+        assert getattr(spe._spe, name) is exc
+
+
+def test_every_class_has_a_repr_and_docs() -> None:
+    for name in CLASSES:
+        cls = getattr(spe, name)
+        assert cls.__doc__, name
+        assert "__repr__" in {k for c in cls.__mro__[:-1] for k in vars(c)}, name
+    for name in FUNCTIONS:
+        assert getattr(spe, name).__doc__, name
 
 
 def test_exceptions_can_be_raised_caught_and_pickled() -> None:
@@ -51,17 +107,22 @@ def test_exceptions_can_be_raised_caught_and_pickled() -> None:
 
     with pytest.raises(spe.SpeError, match="boom"):
         raise spe.ConfigError("boom")
-    err = pickle.loads(pickle.dumps(spe.ConfigError("why and how to fix")))
-    assert type(err) is spe.ConfigError
-    assert err.args == ("why and how to fix",)
+    for name in EXCEPTIONS:
+        exc = getattr(spe, name)
+        err = pickle.loads(pickle.dumps(exc("why and how to fix")))
+        assert type(err) is exc
+        assert err.args == ("why and how to fix",)
 
 
 def test_docstrings() -> None:
     assert spe.__doc__ and ">>>" in spe.__doc__
     cls = spe.SyntheticGenerator
     assert cls.__doc__ and ">>>" in cls.__doc__
-    for method in (cls.arrays, cls.frame):
+    for method in (cls.arrays, cls.frame, cls.calibrate):
         assert method.__doc__ and ">>>" in method.__doc__
+    for name in FUNCTIONS:
+        doc = getattr(spe, name).__doc__
+        assert doc and ">>>" in doc, name
 
 
 def test_typing_files_ship_with_the_package() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 import numpy as np
-from hypothesis import given, settings
+from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 import spe
@@ -50,3 +50,76 @@ def test_any_window_agrees_with_a_larger_one(seed: int, offset: int, hours: int)
     part = gen.arrays(datetime(2026, 3, 28, tzinfo=timezone.utc) + timedelta(hours=offset), hours)
     for name in whole:
         np.testing.assert_array_equal(part[name], whole[name][offset : offset + hours], err_msg=name)
+
+
+# --- forecasting --------------------------------------------------------------
+
+FORECAST_MODELS = ["auto", "seasonal_naive", "naive", "ets", "mstl"]
+
+
+@settings(max_examples=120, deadline=None)
+@given(
+    y=st.lists(st.floats(min_value=-1e6, max_value=1e6, allow_nan=False), min_size=0, max_size=400),
+    horizon=st.integers(min_value=1, max_value=60),
+    season=st.one_of(st.integers(min_value=1, max_value=60),
+                     st.lists(st.integers(min_value=1, max_value=200), min_size=1, max_size=3)),
+    model=st.sampled_from(FORECAST_MODELS),
+    levels=st.lists(st.floats(min_value=0.5, max_value=99.5), max_size=3, unique=True),
+)
+def test_forecast_never_panics_and_is_finite(
+    y: list[float], horizon: int, season: int | list[int], model: str, levels: list[float]
+) -> None:
+    """Any finite series: a finite forecast with ordered intervals, or a clean SpeError."""
+    try:
+        fc = spe.forecast(y, horizon, season, model=model, levels=levels)
+    except spe.SpeError as e:
+        assert str(e)  # a message, not a panic (PanicException is not an SpeError)
+        event("refused")
+        return
+    event("forecast")
+    assert fc.mean.shape == (horizon,)
+    assert np.isfinite(fc.mean).all()
+    for level in levels:
+        lower, upper = fc.lower(level), fc.upper(level)
+        assert np.isfinite(lower).all() and np.isfinite(upper).all()
+        assert (lower <= fc.mean + 1e-6 * np.abs(fc.mean).clip(1)).all()
+        assert (fc.mean <= upper + 1e-6 * np.abs(fc.mean).clip(1)).all()
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    ys=st.lists(
+        st.lists(st.floats(min_value=-1e3, max_value=1e3, allow_nan=False), min_size=0, max_size=120),
+        min_size=0,
+        max_size=6,
+    ),
+    model=st.sampled_from(FORECAST_MODELS),
+)
+def test_forecast_many_agrees_with_forecast(ys: list[list[float]], model: str) -> None:
+    """In parallel or one by one, the same forecasts (or the same failures)."""
+    many = spe.forecast_many(ys, 12, 24, model=model, on_error="skip", n_jobs=3) if ys else []
+    assert len(many) == len(ys)
+    for y, fc in zip(ys, many):
+        try:
+            one = spe.forecast(y, 12, 24, model=model)
+        except spe.SpeError:
+            assert fc is None
+            continue
+        assert fc is not None
+        np.testing.assert_array_equal(fc.mean, one.mean)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    y=st.lists(st.floats(min_value=-1e6, max_value=1e6, allow_nan=False), min_size=0, max_size=300),
+    folds=st.integers(min_value=1, max_value=6),
+    horizon=st.integers(min_value=1, max_value=30),
+)
+def test_backtest_never_panics(y: list[float], folds: int, horizon: int) -> None:
+    try:
+        scores = spe.backtest(y, horizon, 24, model="seasonal_naive", folds=folds)
+    except spe.SpeError:
+        return
+    assert scores["folds"] == folds
+    for key in ("mape", "smape", "mase", "rmse", "mae", "bias"):
+        assert scores[key] is None or np.isfinite(scores[key]), key

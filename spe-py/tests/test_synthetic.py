@@ -143,9 +143,10 @@ def test_default_site_is_paris_and_default_seed_is_stable() -> None:
 def test_signature_shows_the_defaults_in_force() -> None:
     default = spe.SyntheticGenerator()
     params = inspect.signature(spe.SyntheticGenerator).parameters
-    assert list(params) == ["seed", "latitude", "longitude", "timezone", "country"]
+    assert list(params) == ["seed", "latitude", "longitude", "timezone", "country", "params"]
     for name, param in params.items():
         assert param.default == getattr(default, name), name
+    assert default.params is None
 
 
 # --- frame ------------------------------------------------------------------

@@ -23,12 +23,53 @@ raises :class:`ConfigError`, which is also a :class:`ValueError`:
 ConfigError
 """
 
-from spe._spe import ConfigError, SpeError, __version__
+from spe._breaker import CircuitBreaker
+from spe._forecast import forecast, forecast_many
+from spe._kpi import compute_kpis
+from spe._spe import (
+    CacheCorruptError,
+    CallTimeoutError,
+    CircuitOpenError,
+    ConfigError,
+    Forecast,
+    ForecastError,
+    ForecastInputError,
+    Journal,
+    JournalError,
+    ManualClock,
+    Retex,
+    SpeError,
+    UpstreamError,
+    WeatherService,
+    WeatherSnapshot,
+    __version__,
+    backtest,
+    calendar_exog,
+)
 from spe._synthetic import SyntheticGenerator
 
 __all__ = [
+    "CacheCorruptError",
+    "CallTimeoutError",
+    "CircuitBreaker",
+    "CircuitOpenError",
     "ConfigError",
+    "Forecast",
+    "ForecastError",
+    "ForecastInputError",
+    "Journal",
+    "JournalError",
+    "ManualClock",
+    "Retex",
     "SpeError",
     "SyntheticGenerator",
+    "UpstreamError",
+    "WeatherService",
+    "WeatherSnapshot",
     "__version__",
+    "backtest",
+    "calendar_exog",
+    "compute_kpis",
+    "forecast",
+    "forecast_many",
 ]

@@ -4,21 +4,83 @@ Type stubs of the extension module ``spe._spe``; ``mypy.stubtest spe`` checks
 them against the module (see tests/test_package.py).
 """
 
+from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any, SupportsIndex
+from os import PathLike
+from pathlib import Path
+from typing import Any, Literal, SupportsIndex, final
 
+import numpy as np
 import numpy.typing as npt
+import pandas as pd
 from typing_extensions import Self, disjoint_base
 
-__all__ = ["__version__", "SpeError", "ConfigError", "SyntheticGenerator"]
+__all__ = [
+    "__version__",
+    "SpeError",
+    "ConfigError",
+    "ForecastError",
+    "ForecastInputError",
+    "CircuitOpenError",
+    "UpstreamError",
+    "CallTimeoutError",
+    "CacheCorruptError",
+    "JournalError",
+    "SyntheticGenerator",
+    "Forecast",
+    "forecast",
+    "forecast_many",
+    "backtest",
+    "calendar_exog",
+    "compute_kpis",
+    "CircuitBreaker",
+    "_Call",
+    "ManualClock",
+    "Journal",
+    "Retex",
+    "WeatherService",
+    "WeatherSnapshot",
+]
 
 __version__: str
+
+_Instant = str | datetime
+_FloatArray = npt.NDArray[np.float64]
 
 class SpeError(Exception):
     """Base class of every exception SP-E raises."""
 
 class ConfigError(SpeError, ValueError):
     """An invalid argument or setting; also a ``ValueError``."""
+
+class ForecastError(SpeError):
+    """A model could not be fitted or could not forecast."""
+
+class ForecastInputError(ForecastError, ConfigError):
+    """The series or a forecasting argument cannot be used as given."""
+
+class CircuitOpenError(SpeError):
+    """A circuit breaker refused the call without running it."""
+
+    retry_after_s: float | None
+    state: str
+
+class UpstreamError(SpeError):
+    """An upstream (the weather API) failed."""
+
+    status: int | None
+    fault: str
+
+class CallTimeoutError(UpstreamError, TimeoutError):
+    """A call ran past its timeout and was abandoned."""
+
+    timeout_s: float
+
+class CacheCorruptError(SpeError):
+    """A cache file is corrupt."""
+
+class JournalError(SpeError, OSError):
+    """The incident journal cannot be used."""
 
 @disjoint_base
 class SyntheticGenerator:
@@ -31,6 +93,7 @@ class SyntheticGenerator:
         longitude: float = 2.35,
         timezone: str = "Europe/Paris",
         country: str = "FR",
+        params: Mapping[str, Any] | None = None,
     ) -> Self: ...
     @property
     def seed(self) -> int:
@@ -47,11 +110,338 @@ class SyntheticGenerator:
     @property
     def country(self) -> str:
         """Holiday calendar: ``"FR"`` or ``"none"``."""
-    def arrays(self, start: str | datetime, hours: SupportsIndex) -> dict[str, npt.NDArray[Any]]:
+    @property
+    def params(self) -> dict[str, Any] | None:
+        """The generator's parameters, or ``None`` for the defaults."""
+    def arrays(self, start: _Instant, hours: SupportsIndex) -> dict[str, npt.NDArray[Any]]:
         """Hourly synthetic weather, demand and supply as numpy arrays.
 
         ``time`` is ``datetime64[ns]`` (UTC, hourly from ``start``); the other
         arrays are ``float64``, NaN where a value is missing.
         """
+    def _calibrate(self, history: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Fit the parameters to a recorded history: ``(params, report)``."""
     def __getnewargs_ex__(self) -> tuple[tuple[()], dict[str, Any]]:
         """Pickle and copy support: rebuilt from its arguments."""
+
+@final
+class Forecast:
+    """A forecast: the mean path, prediction intervals and the model that made it."""
+
+    def __new__(
+        cls,
+        model: str,
+        mean: npt.ArrayLike,
+        intervals: Mapping[float, tuple[npt.ArrayLike, npt.ArrayLike]] | None = None,
+        index: Any = None,
+    ) -> Self: ...
+    @property
+    def model(self) -> str:
+        """The model that made the forecast."""
+    @property
+    def mean(self) -> _FloatArray:
+        """The mean path (read-only)."""
+    @property
+    def horizon(self) -> int:
+        """Number of steps."""
+    @property
+    def levels(self) -> tuple[float, ...]:
+        """The interval levels (percent)."""
+    @property
+    def index(self) -> Any:
+        """The time index of the steps, or ``None``."""
+    @property
+    def scores(self) -> list[dict[str, Any]] | None:
+        """For ``model="auto"``: each candidate's backtest score."""
+    def lower(self, level: float) -> _FloatArray:
+        """Lower bounds of the ``level`` % interval."""
+    def upper(self, level: float) -> _FloatArray:
+        """Upper bounds of the ``level`` % interval."""
+    def with_index(self, index: Any) -> Forecast:
+        """The same forecast on another time index."""
+    def to_dict(self) -> dict[str, _FloatArray]:
+        """``mean``, ``lower_<level>``, ``upper_<level>``."""
+    def to_pandas(self) -> pd.DataFrame:
+        """The forecast as a pandas DataFrame."""
+    def __len__(self) -> int: ...
+    def __getnewargs_ex__(self) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        """Pickle and copy support."""
+
+def forecast(
+    y: npt.ArrayLike,
+    horizon: SupportsIndex,
+    season_length: SupportsIndex | Sequence[SupportsIndex],
+    model: str = "auto",
+    levels: float | Sequence[float] | None = None,
+    exog: Mapping[str, npt.ArrayLike] | None = None,
+    exog_future: Mapping[str, npt.ArrayLike] | None = None,
+) -> Forecast:
+    """Forecast one series (use ``spe.forecast``)."""
+
+def forecast_many(
+    ys: Any,
+    horizon: SupportsIndex,
+    season_length: SupportsIndex | Sequence[SupportsIndex],
+    model: str = "auto",
+    levels: float | Sequence[float] | None = None,
+    n_jobs: SupportsIndex | None = None,
+    on_error: str = "raise",
+) -> list[Forecast | None]:
+    """Forecast many series in parallel (use ``spe.forecast_many``)."""
+
+def backtest(
+    y: npt.ArrayLike,
+    horizon: SupportsIndex,
+    season_length: SupportsIndex | Sequence[SupportsIndex],
+    model: str = "auto",
+    folds: SupportsIndex | None = 3,
+    step: SupportsIndex | None = None,
+    levels: float | Sequence[float] | None = (80, 95),
+) -> dict[str, Any]:
+    """A rolling-origin backtest of ``model`` on ``y``; returns its scores."""
+
+def calendar_exog(
+    start: _Instant,
+    temperature: npt.ArrayLike,
+    timezone: str = "Europe/Paris",
+    country: str = "FR",
+) -> dict[str, _FloatArray]:
+    """The regressors of ``model="regression"``."""
+
+def compute_kpis(
+    energy: Mapping[str, Any],
+    now: _Instant | None = None,
+    produced_at: _Instant | None = None,
+    provenance: str = "live",
+    available_capacity_mw: float | None = None,
+) -> dict[str, Any]:
+    """The KPIs of hourly energy data (use ``spe.compute_kpis``)."""
+
+@final
+class ManualClock:
+    """A clock that moves only when told to."""
+
+    def __new__(cls) -> Self: ...
+    @property
+    def now_s(self) -> float:
+        """Seconds since the clock was made."""
+    def advance(self, seconds: float) -> None:
+        """Move the clock forward by ``seconds``."""
+
+@final
+class _Call:
+    """A call admitted by a circuit breaker."""
+
+    def success(self) -> bool:
+        """The call returned normally; ``True`` if it was late."""
+    def failure(self, exc: BaseException) -> bool:
+        """The call raised ``exc``; ``True`` if it counted as a failure."""
+    def timed_out(self) -> CallTimeoutError:
+        """The call ran past the timeout; returns the error to raise."""
+    def cancel(self) -> None:
+        """The call was cancelled: nothing is recorded."""
+    @property
+    def elapsed_s(self) -> float:
+        """Seconds since the call was admitted."""
+
+@disjoint_base
+class CircuitBreaker:
+    """A circuit breaker (use ``spe.CircuitBreaker``)."""
+
+    def __new__(
+        cls,
+        timeout_s: float | None = 5.0,
+        failure_rate: float = 0.5,
+        open_s: float = 30.0,
+        *,
+        minimum_calls: int = 2,
+        window: int = 10,
+        window_s: int | None = None,
+        slow_call_s: float = 3.0,
+        slow_call_rate: float = 0.8,
+        backoff: float = 2.0,
+        max_open_s: float = 600.0,
+        jitter: float = 0.1,
+        half_open_probes: int = 1,
+        ignore: type[BaseException] | Sequence[type[BaseException]] | None = None,
+        clock: ManualClock | None = None,
+    ) -> Self: ...
+    @property
+    def state(self) -> str:
+        """``closed``, ``open``, ``half_open``, ``forced_open`` or ``disabled``."""
+    @property
+    def retry_after_s(self) -> float | None:
+        """Seconds until an open circuit lets a probe through."""
+    @property
+    def timeout_s(self) -> float | None:
+        """The call timeout in seconds, or ``None``."""
+    @property
+    def clock(self) -> ManualClock | None:
+        """The manual clock, or ``None``."""
+    @property
+    def ignore(self) -> tuple[type[BaseException], ...]:
+        """Exception types that count neither as success nor as failure."""
+    def config(self) -> dict[str, Any]:
+        """The settings, as keyword arguments of the constructor."""
+    def metrics(self) -> dict[str, Any]:
+        """A snapshot of the counters."""
+    def force_open(self) -> None:
+        """Refuse every call until ``reset``."""
+    def disable(self) -> None:
+        """Let every call through and record nothing, until ``reset``."""
+    def reset(self) -> None:
+        """Back to closed."""
+    def _admit(self) -> _Call:
+        """Ask for permission to make one call."""
+    def __getnewargs_ex__(self) -> tuple[tuple[()], dict[str, Any]]:
+        """Pickle and copy support."""
+
+@final
+class Retex:
+    """A post-incident review over a period."""
+
+    @property
+    def availability_percent(self) -> float:
+        """Availability over the period, percent."""
+    @property
+    def incident_count(self) -> int:
+        """Incidents overlapping the period."""
+    @property
+    def downtime_s(self) -> float:
+        """Seconds of downtime in the period."""
+    @property
+    def mttr_s(self) -> float | None:
+        """Mean time to recovery, seconds."""
+    def to_dict(self) -> dict[str, Any]:
+        """Everything as a dict."""
+    def to_markdown(self) -> str:
+        """The review as a Markdown report."""
+
+@final
+class Journal:
+    """The incident journal."""
+
+    def __new__(cls, path: str | PathLike[str]) -> Self: ...
+    @property
+    def path(self) -> Path:
+        """The journal's file."""
+    @property
+    def open_report(self) -> dict[str, Any]:
+        """What opening found."""
+    def incidents(
+        self, start: _Instant | None = None, end: _Instant | None = None
+    ) -> list[dict[str, Any]]:
+        """The incidents overlapping ``[start, end]``, newest first."""
+    def open_incidents(self) -> list[dict[str, Any]]:
+        """The incidents still open, newest first."""
+    def incident(self, id: int) -> dict[str, Any] | None:
+        """The incident with this id, or ``None``."""
+    def open_incident(
+        self, component: str, kind: str, details: str = "", at: _Instant | None = None
+    ) -> int:
+        """Record a new incident; returns its id."""
+    def mode_changed(
+        self, id: int, from_mode: str, to_mode: str, at: _Instant | None = None
+    ) -> None:
+        """Record a mode change of incident ``id``."""
+    def note(self, id: int, details: str, at: _Instant | None = None) -> None:
+        """Add a note to incident ``id``."""
+    def close_incident(
+        self, id: int, details: str = "", at: _Instant | None = None
+    ) -> dict[str, Any]:
+        """Record the end of incident ``id``."""
+    def retex(
+        self,
+        start: _Instant | None = None,
+        end: _Instant | None = None,
+        now: _Instant | None = None,
+    ) -> Retex:
+        """The post-incident review of ``[start, end]``."""
+    def __getnewargs__(self) -> tuple[Path]:
+        """Pickle support: reopened from its path."""
+
+@final
+class WeatherSnapshot:
+    """What the weather service serves at one instant."""
+
+    @property
+    def mode(self) -> Literal["nominal", "estimation"]:
+        """``nominal`` or ``estimation``."""
+    @property
+    def provenance(self) -> str:
+        """``live``, ``cached`` or ``synthetic``."""
+    @property
+    def age_s(self) -> float:
+        """Age of the weather in seconds."""
+    @property
+    def breaker_state(self) -> str:
+        """The breaker's state when the snapshot was made."""
+    @property
+    def made_at(self) -> datetime:
+        """When the snapshot was made (UTC)."""
+    @property
+    def last_live_at(self) -> datetime | None:
+        """When live data last arrived."""
+    @property
+    def degradation(self) -> str | None:
+        """Why the service is in estimation mode."""
+    @property
+    def notice(self) -> str | None:
+        """The operator's notice in estimation mode."""
+    @property
+    def incident_id(self) -> int | None:
+        """The open incident's id in the journal."""
+    @property
+    def outcome(self) -> str | None:
+        """What the refresh before this snapshot did."""
+    def arrays(self) -> dict[str, npt.NDArray[Any]]:
+        """The hourly values as numpy arrays."""
+    def frame(self) -> pd.DataFrame:
+        """The hourly values as a pandas DataFrame."""
+    def kpis(self, now: _Instant | None = None) -> dict[str, Any]:
+        """The dashboard's KPIs."""
+    def __len__(self) -> int: ...
+
+@final
+class WeatherService:
+    """Weather for a site that never fails."""
+
+    def __new__(
+        cls,
+        latitude: float = 48.85,
+        longitude: float = 2.35,
+        base_url: str | None = None,
+        *,
+        timezone: str = "Europe/Paris",
+        country: str = "FR",
+        timeout_s: float = 5.0,
+        past_days: int = 2,
+        forecast_days: int = 7,
+        stale_after_s: float = 900.0,
+        seed: SupportsIndex = 6168614,
+        breaker: CircuitBreaker | None = None,
+        generator: SyntheticGenerator | None = None,
+        journal: Journal | None = None,
+        clock: ManualClock | None = None,
+    ) -> Self: ...
+    def fetch(self) -> WeatherSnapshot:
+        """Ask the weather API once, then return the snapshot."""
+    def snapshot(self) -> WeatherSnapshot:
+        """The current snapshot, without calling the API."""
+    def fetch_live(self) -> WeatherSnapshot:
+        """One call to the weather API, without failover."""
+    @property
+    def mode(self) -> Literal["nominal", "estimation"]:
+        """``nominal`` or ``estimation``, now."""
+    @property
+    def breaker_state(self) -> str:
+        """The breaker's state."""
+    @property
+    def endpoint(self) -> str:
+        """The Open-Meteo endpoint called."""
+    def breaker_metrics(self) -> dict[str, Any]:
+        """The breaker's counters."""
+    def __getnewargs_ex__(
+        self,
+    ) -> tuple[tuple[float, float, str | None], dict[str, Any]]:
+        """Pickle and copy support."""

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, SupportsIndex
+from typing import TYPE_CHECKING, Any, SupportsIndex
 
 from spe import _spe
+from spe._frames import to_arrays
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -27,7 +28,10 @@ class SyntheticGenerator(_spe.SyntheticGenerator):
     example server uses, so both show the same estimate); ``latitude`` and
     ``longitude`` are in degrees (north, east); ``timezone`` is an IANA name
     whose local hours drive the demand profile; ``country`` picks the public
-    holidays (``"FR"``, or ``"none"`` to ignore them).
+    holidays (``"FR"``, or ``"none"`` to ignore them). ``params`` overrides
+    the generator's parameters (a dict as :attr:`params` gives; partial
+    dicts keep the defaults elsewhere): :meth:`calibrate` fits them to a
+    real site.
 
     Same seed and site give the same values for a given hour, whatever window
     is asked for: two overlapping windows agree exactly on their overlap.
@@ -81,3 +85,44 @@ class SyntheticGenerator(_spe.SyntheticGenerator):
         time = columns.pop("time")
         index = pd.DatetimeIndex(time, name="time", freq=pd.offsets.Hour()).tz_localize("UTC")
         return pd.DataFrame(columns, index=index)
+
+    def calibrate(self, history: Any) -> tuple[SyntheticGenerator, dict[str, Any]]:
+        """Fit the generator to a site's recorded history.
+
+        ``history`` is a pandas DataFrame on a timezone-aware hourly
+        ``DatetimeIndex`` (or a dict of arrays with a UTC ``time`` array, as
+        :meth:`arrays` returns) with ``temperature_2m`` (°C, at least 168
+        hours; about a year or more fits the annual cycle too), and optionally
+        ``wind_speed_10m`` (m/s) and ``demand_mw`` (MW). NaN marks a missing
+        hour. The climate (temperature cycles and noise, mean wind) and,
+        given demand, the demand model (base, weekend factors, heating and
+        cooling sensitivity) are fitted; the rest is kept.
+
+        Returns ``(generator, report)``: a new generator with the fitted
+        parameters (same seed and site; see ``params``) so estimation mode
+        stays close to the real site, and a dict of what was fitted and how
+        well (``temperature``, ``wind_mean_ms``, ``demand`` with
+        ``r_squared`` and ``rmse_mw``, ``hours_used``).
+
+        Raises :class:`spe.ConfigError` if the history is too short or
+        degenerate (the message says what is missing).
+
+        >>> import spe
+        >>> real = spe.SyntheticGenerator(seed=1, params={"climate": {"temp_mean_c": 8.0}})
+        >>> history = real.frame("2025-01-01T00:00:00Z", hours=2 * 8760)
+        >>> fitted, report = spe.SyntheticGenerator(seed=7).calibrate(history)
+        >>> round(report["temperature"]["mean_c"])
+        8
+        >>> fitted.params["climate"]["temp_mean_c"] == report["temperature"]["mean_c"]
+        True
+        """
+        params, report = self._calibrate(to_arrays(history, "calibrate()"))
+        generator = type(self)(
+            seed=self.seed,
+            latitude=self.latitude,
+            longitude=self.longitude,
+            timezone=self.timezone,
+            country=self.country,
+            params=params,
+        )
+        return generator, report

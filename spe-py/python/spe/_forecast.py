@@ -1,0 +1,149 @@
+"""Forecasting: one series, many series, and the time index of the result."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal, SupportsIndex, Union
+
+import numpy.typing as npt
+
+from spe import _spe
+from spe._spe import Forecast
+
+__all__ = ["forecast", "forecast_many"]
+
+SeasonLength = Union[SupportsIndex, Sequence[SupportsIndex]]
+Levels = Union[float, Sequence[float], None]
+
+
+def forecast(
+    y: npt.ArrayLike,
+    horizon: SupportsIndex,
+    season_length: SeasonLength,
+    model: str = "auto",
+    levels: Levels = (80, 95),
+    exog: Mapping[str, npt.ArrayLike] | None = None,
+    exog_future: Mapping[str, npt.ArrayLike] | None = None,
+) -> Forecast:
+    """Forecast ``horizon`` steps of the series ``y`` with prediction intervals.
+
+    ``y`` is any 1-D array-like of numbers (list, numpy array of any float
+    dtype or strides, pandas Series), oldest first, equally spaced. NaN
+    (or ``None``, ``pd.NA``) marks a missing value: gaps of up to 6 values
+    are interpolated; a longer gap, or missing values at the end, raise
+    :class:`spe.ForecastInputError` saying what to do.
+
+    ``season_length`` is the seasonal period in steps, or several: ``24``
+    for the daily cycle of hourly data, ``(24, 168)`` for daily and weekly
+    (1 for none). ``levels`` are the interval levels in percent.
+
+    ``model`` is one of ``"auto"`` (the best of seasonal naive, MSTL and
+    ETS by a backtest on the history; ``fc.scores`` has each one's score),
+    ``"seasonal_naive"``, ``"naive"``, ``"ets"`` (alias ``"auto_ets"``: the
+    best of six ETS models by AICc), ``"mstl"`` (multi-seasonal
+    decomposition plus ETS) and ``"regression"`` (demand on heating and
+    cooling degrees, hour and day type: needs ``exog``, the regressors over
+    the history, and ``exog_future``, over the horizon, each a dict or
+    DataFrame with columns ``temperature_2m``, ``hour`` and ``day_type`` —
+    :func:`spe.calendar_exog` builds them).
+
+    When ``y`` is a pandas Series on a regular ``DatetimeIndex``, the
+    forecast's ``index`` continues it (and :meth:`Forecast.to_pandas` uses
+    it). The fitting runs in Rust without holding the GIL.
+
+    Raises :class:`spe.ForecastInputError` (a ``ValueError``) for input the
+    model cannot use, :class:`spe.ForecastError` if a model fails on valid
+    data, :class:`spe.ConfigError` for a bad argument.
+
+    >>> import numpy as np, spe
+    >>> t = np.arange(24 * 14)
+    >>> y = 100 + 10 * np.sin(2 * np.pi * t / 24)
+    >>> fc = spe.forecast(y, horizon=48, season_length=24, model="seasonal_naive")
+    >>> fc.model, fc.mean.shape, fc.levels
+    ('seasonal_naive', (48,), (80, 95))
+    >>> bool((fc.lower(95) <= fc.mean).all() and (fc.mean <= fc.upper(95)).all())
+    True
+    >>> spe.forecast(y, horizon=24, season_length=(24, 168)).model.startswith("auto(")
+    True
+    """
+    fc = _spe.forecast(y, horizon, season_length, model, levels, exog, exog_future)
+    index = _future_index(y, exog_future, fc.horizon)
+    return fc if index is None else fc.with_index(index)
+
+
+def forecast_many(
+    ys: npt.ArrayLike | Sequence[npt.ArrayLike],
+    horizon: SupportsIndex,
+    season_length: SeasonLength,
+    model: str = "auto",
+    levels: Levels = (80, 95),
+    n_jobs: SupportsIndex | None = None,
+    on_error: Literal["raise", "skip"] = "raise",
+) -> list[Forecast | None]:
+    """Forecast many series at once, in parallel across cores.
+
+    ``ys`` is a 2-D array-like (one series per row) or a sequence of 1-D
+    array-likes (lengths may differ; pandas Series keep their index, as in
+    :func:`forecast`). The other arguments are those of :func:`forecast`
+    (``model="regression"`` is not available here). ``n_jobs`` is the number
+    of threads (default: one per core); the series are shared among them
+    in Rust, without the GIL.
+
+    Returns one :class:`Forecast` per series, in order. A series that
+    cannot be forecast raises (``on_error="raise"``, the default: the
+    message names the series) or leaves ``None`` in its place
+    (``on_error="skip"``).
+
+    >>> import numpy as np, spe
+    >>> t = np.arange(24 * 14)
+    >>> Y = np.stack([k + np.sin(2 * np.pi * t / 24) for k in range(1, 6)])
+    >>> fcs = spe.forecast_many(Y, horizon=24, season_length=24, model="mstl")
+    >>> len(fcs), fcs[4].mean.shape, fcs[0].model.startswith("mstl")
+    (5, (24,), True)
+    >>> spe.forecast_many([Y[0], [1.0]], 24, 24, model="naive", on_error="skip")[1] is None
+    True
+    """
+    fcs: list[Forecast | None] = _spe.forecast_many(
+        ys, horizon, season_length, model, levels, n_jobs, on_error
+    )
+    if isinstance(ys, (list, tuple)):
+        for i, (y, fc) in enumerate(zip(ys, fcs)):
+            if fc is not None:
+                index = _future_index(y, None, fc.horizon)
+                if index is not None:
+                    fcs[i] = fc.with_index(index)
+    return fcs
+
+
+def _future_index(y: Any, exog_future: Any, horizon: int) -> Any:
+    """The time index of the forecast steps, if the inputs tell it.
+
+    The index of ``exog_future`` when it is a pandas object with one entry
+    per step; else, for a pandas Series ``y`` on a ``DatetimeIndex`` with a
+    known or inferable frequency, the ``horizon`` steps after its end.
+    """
+    future_index = getattr(exog_future, "index", None)
+    if future_index is not None and _is_datetime_index(future_index) and len(future_index) == horizon:
+        return future_index
+    index = getattr(y, "index", None)
+    if index is None or not _is_datetime_index(index) or len(index) < 3:
+        return None
+    import pandas as pd
+
+    freq = index.freq
+    if freq is None:
+        try:
+            inferred = pd.infer_freq(index)
+        except (TypeError, ValueError):
+            return None
+        if inferred is None:
+            return None
+        freq = pd.tseries.frequencies.to_offset(inferred)
+    return pd.date_range(start=index[-1] + freq, periods=horizon, freq=freq, name=index.name)
+
+
+def _is_datetime_index(index: Any) -> bool:
+    import sys
+
+    pd = sys.modules.get("pandas")
+    return pd is not None and isinstance(index, pd.DatetimeIndex)

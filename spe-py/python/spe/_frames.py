@@ -1,0 +1,71 @@
+"""pandas at the edges: DataFrames in and out of the compiled core."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, cast
+
+from spe._spe import ConfigError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["import_pandas", "to_arrays", "to_frame"]
+
+
+def import_pandas(what: str) -> Any:
+    """pandas, or an ``ImportError`` that says how to get it."""
+    try:
+        import pandas as pd
+    except ImportError as e:
+        raise ImportError(
+            f"{what} needs pandas, which is not installed: pip install 'spe[pandas]' "
+            "(or pip install pandas)",
+            name="pandas",
+        ) from e
+    return pd
+
+
+def to_arrays(data: Any, what: str) -> Mapping[str, Any]:
+    """Hourly data as a mapping with a ``time`` entry, for the compiled core.
+
+    A pandas DataFrame gives its columns and, as ``time``, its
+    timezone-aware ``DatetimeIndex`` (or its ``time`` column); a mapping
+    (e.g. what ``SyntheticGenerator.arrays`` returns) is used as is.
+    """
+    if hasattr(data, "columns") and hasattr(data, "index"):
+        columns: dict[str, Any] = {str(c): data[c] for c in data.columns}
+        if "time" not in columns:
+            pd = import_pandas(what)
+            index = data.index
+            if not isinstance(index, pd.DatetimeIndex):
+                raise TypeError(
+                    f"{what}: the DataFrame needs a DatetimeIndex (or a 'time' column), "
+                    f"not a {type(index).__name__}"
+                )
+            if index.tz is None:
+                raise ConfigError(
+                    f"{what}: the DatetimeIndex has no time zone: localize it "
+                    "(df.tz_localize('UTC'), or the site's zone) so hours are not guessed"
+                )
+            columns["time"] = index.tz_convert("UTC").tz_localize(None).to_numpy("datetime64[ns]")
+        return columns
+    if isinstance(data, Mapping):
+        return data
+    raise TypeError(
+        f"{what} must be a pandas DataFrame on a DatetimeIndex or a dict of arrays with a "
+        f"'time' array, not {type(data).__name__}"
+    )
+
+
+def to_frame(arrays: dict[str, Any], attrs: Mapping[str, Any]) -> pd.DataFrame:
+    """A dict of arrays with ``time`` (UTC, hourly) as a DataFrame on a UTC index."""
+    pandas = import_pandas("this method")
+    columns = dict(arrays)
+    time = columns.pop("time")
+    index = pandas.DatetimeIndex(time, name="time").tz_localize("UTC")
+    if len(index) > 0:
+        index.freq = pandas.offsets.Hour()
+    df = pandas.DataFrame(columns, index=index)
+    df.attrs.update(attrs)
+    return cast("pd.DataFrame", df)

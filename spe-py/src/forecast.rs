@@ -1,0 +1,809 @@
+//! `spe.forecast`, `spe.forecast_many` and the `spe.Forecast` result.
+//!
+//! The work ([`run`]) is pure Rust on owned vectors: the arguments are
+//! converted with the GIL held, then the models run with it released
+//! (`forecast_many` spreads the series over scoped threads, one per core by
+//! default), and the results become numpy arrays without a copy.
+
+use std::num::NonZeroUsize;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use numpy::{PyArray1, PyUntypedArrayMethods};
+use pyo3::exceptions::PyImportError;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyFloat, PyList, PyString, PyTuple};
+
+use spe_core::{
+    AutoEts, AutoModel, CandidateScore, DEFAULT_MAX_GAP, DynFit, Exog, Fit,
+    Forecast as CoreForecast, ForecastError, History, Mstl, Naive, Predict, PredictionInterval,
+    SeasonalNaive, WeatherRegression, fill_nan_gaps, validate_horizon, validate_levels,
+};
+
+use crate::args;
+use crate::arrays::{self, readonly};
+use crate::errors::Error;
+
+/// The models `model=` accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModelName {
+    /// Choose by backtest among seasonal naive, MSTL and AutoEts.
+    Auto,
+    /// Last season repeated.
+    SeasonalNaive,
+    /// Last value repeated.
+    Naive,
+    /// ETS, the best of six by AICc.
+    Ets,
+    /// MSTL-style decomposition with ETS on the adjusted series.
+    Mstl,
+    /// Regression on weather and calendar (needs regressors).
+    Regression,
+}
+
+impl ModelName {
+    /// Every accepted name and the model it selects.
+    pub const NAMES: [(&'static str, ModelName); 7] = [
+        ("auto", ModelName::Auto),
+        ("seasonal_naive", ModelName::SeasonalNaive),
+        ("naive", ModelName::Naive),
+        ("ets", ModelName::Ets),
+        ("auto_ets", ModelName::Ets),
+        ("mstl", ModelName::Mstl),
+        ("regression", ModelName::Regression),
+    ];
+
+    /// Parse `model=`: case-insensitive, `-` and `_` alike.
+    pub fn parse(name: &str) -> Result<Self, Error> {
+        let key = name.trim().to_ascii_lowercase().replace('-', "_");
+        Self::NAMES
+            .iter()
+            .find(|(n, _)| *n == key)
+            .map(|(_, m)| *m)
+            .ok_or_else(|| {
+                let names: Vec<String> =
+                    Self::NAMES.iter().map(|(n, _)| format!("{n:?}")).collect();
+                Error::config(format!(
+                    "model={name:?} is not a model SP-E knows: use one of {}",
+                    names.join(", ")
+                ))
+            })
+    }
+
+    /// Whether the model uses regressors.
+    pub fn uses_exog(self) -> bool {
+        self == ModelName::Regression
+    }
+
+    fn model(self) -> Arc<dyn DynFit> {
+        match self {
+            ModelName::Auto => Arc::new(AutoModel::default()),
+            ModelName::SeasonalNaive => Arc::new(SeasonalNaive::new()),
+            ModelName::Naive => Arc::new(Naive),
+            ModelName::Ets => Arc::new(AutoEts::default()),
+            ModelName::Mstl => Arc::new(Mstl::default()),
+            ModelName::Regression => Arc::new(WeatherRegression::default()),
+        }
+    }
+
+    /// The model as a trait object (for backtests).
+    pub fn dyn_fit(self) -> Arc<dyn DynFit> {
+        self.model()
+    }
+}
+
+/// `model=` as a [`ModelName`] (a `from_py_with` converter).
+pub fn model_arg(obj: &Bound<'_, PyAny>) -> PyResult<ModelName> {
+    let name: &str = obj.extract().map_err(|_| {
+        pyo3::exceptions::PyTypeError::new_err(format!(
+            "model must be a model name such as \"auto\", not {}",
+            arrays::type_name(obj)
+        ))
+    })?;
+    Ok(ModelName::parse(name)?)
+}
+
+/// What to forecast, checked.
+#[derive(Debug, Clone)]
+pub struct Spec {
+    /// The model.
+    pub model: ModelName,
+    /// Steps ahead.
+    pub horizon: usize,
+    /// Seasonal periods, shortest first.
+    pub periods: Vec<usize>,
+    /// Interval levels, percent.
+    pub levels: Vec<f64>,
+}
+
+/// A forecast and, for `auto`, every candidate's score.
+#[derive(Debug)]
+pub struct Outcome {
+    /// The forecast.
+    pub forecast: CoreForecast,
+    /// The candidates' backtest scores (`auto` only).
+    pub scores: Option<Vec<CandidateScore>>,
+}
+
+/// Forecast one series: fill short NaN gaps (the missing-value rule), fit,
+/// forecast. Pure Rust: runs without the GIL.
+pub fn run(
+    spec: &Spec,
+    y: &[f64],
+    exog: Option<&Exog>,
+    future: Option<&Exog>,
+) -> Result<Outcome, ForecastError> {
+    validate_horizon(spec.horizon)?;
+    validate_levels(&spec.levels)?;
+    let y = fill_nan_gaps(y, DEFAULT_MAX_GAP)?;
+    let history = History {
+        y: &y,
+        periods: &spec.periods,
+        exog,
+    };
+    if spec.model == ModelName::Auto {
+        let fitted = AutoModel::default().fit(&history)?;
+        let forecast = fitted.predict(spec.horizon, &spec.levels, future)?;
+        return Ok(Outcome {
+            forecast,
+            scores: Some(fitted.scores().to_vec()),
+        });
+    }
+    let fitted = spec.model.model().fit_dyn(&history)?;
+    Ok(Outcome {
+        forecast: fitted.predict(spec.horizon, &spec.levels, future)?,
+        scores: None,
+    })
+}
+
+/// The threads `forecast_many` uses: `n_jobs`, or one per core.
+fn threads(n_jobs: Option<usize>, series: usize) -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, NonZeroUsize::get);
+    n_jobs.unwrap_or(cores).clamp(1, series.max(1))
+}
+
+/// Forecast every series on `threads` scoped threads (dynamic scheduling:
+/// each thread takes the next series when it is done with one). Results in
+/// input order.
+pub fn run_many(
+    spec: &Spec,
+    series: &[Vec<f64>],
+    threads: usize,
+) -> Vec<Result<Outcome, ForecastError>> {
+    if threads <= 1 || series.len() <= 1 {
+        return series.iter().map(|y| run(spec, y, None, None)).collect();
+    }
+    let next = AtomicUsize::new(0);
+    let mut done: Vec<(usize, Result<Outcome, ForecastError>)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut out = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(y) = series.get(i) else { break };
+                        out.push((i, run(spec, y, None, None)));
+                    }
+                    out
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            // A panic in a model: the series left without a result report it below.
+            .flat_map(|w| w.join().unwrap_or_default())
+            .collect()
+    });
+    done.sort_by_key(|(i, _)| *i);
+    let mut results: Vec<Result<Outcome, ForecastError>> = Vec::with_capacity(series.len());
+    let mut done = done.into_iter().peekable();
+    for i in 0..series.len() {
+        match done.next_if(|(j, _)| *j == i) {
+            Some((_, r)) => results.push(r),
+            None => results.push(Err(ForecastError::FitFailed {
+                model: format!("{:?}", spec.model),
+                reason: "the model panicked (a bug: please report it)".into(),
+            })),
+        }
+    }
+    results
+}
+
+/// The label of a level in column names: `80`, `97.5`.
+pub fn level_label(level: f64) -> String {
+    if level.fract() == 0.0 && level.abs() < 1e15 {
+        format!("{}", level as i64)
+    } else {
+        format!("{level}")
+    }
+}
+
+/// `(level, lower, upper)` of one interval.
+type Interval = (f64, Py<PyArray1<f64>>, Py<PyArray1<f64>>);
+
+/// A forecast: the mean path, prediction intervals and the model that made it.
+///
+/// Returned by :func:`spe.forecast` and :func:`spe.forecast_many`; also
+/// built from your own model's output with
+/// ``Forecast(model, mean, intervals={80: (lower, upper)})`` (checked:
+/// finite values, intervals as long as the mean and containing it).
+///
+/// The arrays are read-only numpy ``float64`` arrays (``.copy()`` gives a
+/// writable one). ``index`` is the time index of the forecast steps when
+/// known (a pandas ``DatetimeIndex`` continuing the history's), else
+/// ``None``. Pickles (and so crosses process boundaries) with its arrays.
+///
+/// >>> import numpy as np, spe
+/// >>> fc = spe.Forecast("mine", [1.0, 2.0], intervals={80: ([0.5, 1.0], [1.5, 3.0])})
+/// >>> fc
+/// Forecast(model='mine', horizon=2, levels=(80,))
+/// >>> fc.upper(80)
+/// array([1.5, 3. ])
+/// >>> fc.mean.flags.writeable
+/// False
+#[pyclass(module = "spe", name = "Forecast", frozen)]
+pub struct Forecast {
+    model: String,
+    mean: Py<PyArray1<f64>>,
+    /// In the order asked.
+    intervals: Vec<Interval>,
+    index: Option<Py<PyAny>>,
+    scores: Option<Vec<CandidateScore>>,
+}
+
+impl Forecast {
+    /// A Python forecast from a core one (arrays handed over without a copy).
+    pub fn from_outcome(py: Python<'_>, outcome: Outcome) -> PyResult<Self> {
+        let Outcome { forecast, scores } = outcome;
+        let model = forecast.model().to_owned();
+        let intervals = forecast.intervals().to_vec();
+        let mean = forecast.mean().to_vec();
+        Ok(Forecast {
+            model,
+            mean: readonly(py, mean)?.unbind(),
+            intervals: intervals
+                .into_iter()
+                .map(|pi| {
+                    Ok((
+                        pi.level,
+                        readonly(py, pi.lower)?.unbind(),
+                        readonly(py, pi.upper)?.unbind(),
+                    ))
+                })
+                .collect::<PyResult<_>>()?,
+            index: None,
+            scores,
+        })
+    }
+
+    /// The horizon.
+    pub fn len(&self, py: Python<'_>) -> usize {
+        self.mean.bind(py).len()
+    }
+
+    fn interval(&self, level: f64) -> Result<&Interval, Error> {
+        self.intervals
+            .iter()
+            .find(|(l, _, _)| (l - level).abs() < 1e-9)
+            .ok_or_else(|| {
+                let have: Vec<String> = self.intervals.iter().map(|(l, _, _)| level_label(*l)).collect();
+                Error::config(if have.is_empty() {
+                    format!(
+                        "this forecast has no intervals (levels=()): ask for them, e.g. levels=({}, 95)",
+                        level_label(level)
+                    )
+                } else {
+                    format!(
+                        "this forecast has no {} % interval, only {}: ask for it with levels=(..., {})",
+                        level_label(level),
+                        have.join(", "),
+                        level_label(level)
+                    )
+                })
+            })
+    }
+
+    /// The same forecast with another index (no copy of the arrays).
+    fn reindexed(&self, py: Python<'_>, index: Option<Py<PyAny>>) -> Self {
+        Forecast {
+            model: self.model.clone(),
+            mean: self.mean.clone_ref(py),
+            intervals: self
+                .intervals
+                .iter()
+                .map(|(l, lo, hi)| (*l, lo.clone_ref(py), hi.clone_ref(py)))
+                .collect(),
+            index,
+            scores: self.scores.clone(),
+        }
+    }
+}
+
+/// A 1-D float array argument as a vector, for the `Forecast` constructor.
+fn vector_arg(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<Vec<f64>> {
+    arrays::float_vector(obj, name)
+}
+
+#[pymethods]
+impl Forecast {
+    #[new]
+    #[pyo3(signature = (model, mean, intervals = None, index = None))]
+    fn new(
+        py: Python<'_>,
+        model: String,
+        mean: &Bound<'_, PyAny>,
+        intervals: Option<&Bound<'_, PyAny>>,
+        index: Option<Py<PyAny>>,
+    ) -> PyResult<Self> {
+        let mean = vector_arg(mean, "mean")?;
+        let mut pis = Vec::new();
+        if let Some(intervals) = intervals.filter(|i| !i.is_none()) {
+            let items = intervals.call_method0("items").map_err(|_| {
+                pyo3::exceptions::PyTypeError::new_err(
+                    "intervals must be a dict {level: (lower, upper)}",
+                )
+            })?;
+            for item in items.try_iter()? {
+                let (level, bounds): (f64, (Bound<'_, PyAny>, Bound<'_, PyAny>)) =
+                    item?.extract().map_err(|_| {
+                        pyo3::exceptions::PyTypeError::new_err(
+                            "intervals must be a dict {level: (lower, upper)} with a number as level",
+                        )
+                    })?;
+                let label = level_label(level);
+                pis.push(PredictionInterval {
+                    level,
+                    lower: vector_arg(&bounds.0, &format!("intervals[{label}] lower"))?,
+                    upper: vector_arg(&bounds.1, &format!("intervals[{label}] upper"))?,
+                });
+            }
+        }
+        let forecast =
+            CoreForecast::new(model, mean, pis).map_err(|e| Error::forecast("Forecast", e))?;
+        let mut out = Forecast::from_outcome(
+            py,
+            Outcome {
+                forecast,
+                scores: None,
+            },
+        )?;
+        if let Some(index) = index.filter(|i| !i.is_none(py)) {
+            check_index(py, &index, out.len(py))?;
+            out.index = Some(index);
+        }
+        Ok(out)
+    }
+
+    /// The model that made the forecast (``"auto(mstl)"``: ``auto`` chose ``mstl``).
+    #[getter]
+    fn model(&self) -> &str {
+        &self.model
+    }
+
+    /// The mean path, one value per step (read-only ``float64`` array).
+    #[getter]
+    fn mean(&self, py: Python<'_>) -> Py<PyArray1<f64>> {
+        self.mean.clone_ref(py)
+    }
+
+    /// Number of steps.
+    #[getter]
+    fn horizon(&self, py: Python<'_>) -> usize {
+        self.len(py)
+    }
+
+    /// The interval levels (percent), in the order asked.
+    #[getter]
+    fn levels<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        PyTuple::new(
+            py,
+            self.intervals.iter().map(|(l, _, _)| level_object(py, *l)),
+        )
+    }
+
+    /// The time index of the steps (pandas), or ``None``.
+    #[getter]
+    fn index(&self, py: Python<'_>) -> Option<Py<PyAny>> {
+        self.index.as_ref().map(|i| i.clone_ref(py))
+    }
+
+    /// For ``model="auto"``: each candidate's backtest score (a list of dicts
+    /// with ``model``, ``mase``, ``rmse`` and ``error``), else ``None``.
+    #[getter]
+    fn scores<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyList>>> {
+        let Some(scores) = &self.scores else {
+            return Ok(None);
+        };
+        let list = PyList::empty(py);
+        for s in scores {
+            let d = PyDict::new(py);
+            d.set_item("model", &s.model)?;
+            d.set_item("mase", s.mase)?;
+            d.set_item("rmse", s.rmse)?;
+            d.set_item("error", s.error.as_deref())?;
+            list.append(d)?;
+        }
+        Ok(Some(list))
+    }
+
+    /// Lower bounds of the ``level`` % interval (read-only array).
+    ///
+    /// Raises ``spe.ConfigError`` if the forecast has no interval at that level.
+    fn lower(&self, py: Python<'_>, level: f64) -> PyResult<Py<PyArray1<f64>>> {
+        Ok(self.interval(level)?.1.clone_ref(py))
+    }
+
+    /// Upper bounds of the ``level`` % interval (read-only array).
+    ///
+    /// Raises ``spe.ConfigError`` if the forecast has no interval at that level.
+    fn upper(&self, py: Python<'_>, level: f64) -> PyResult<Py<PyArray1<f64>>> {
+        Ok(self.interval(level)?.2.clone_ref(py))
+    }
+
+    /// The same forecast on another time index (``len(index) == horizon``);
+    /// the arrays are shared, not copied.
+    fn with_index(&self, py: Python<'_>, index: Py<PyAny>) -> PyResult<Self> {
+        if index.is_none(py) {
+            return Ok(self.reindexed(py, None));
+        }
+        check_index(py, &index, self.len(py))?;
+        Ok(self.reindexed(py, Some(index)))
+    }
+
+    /// The columns as a dict of arrays: ``mean``, then ``lower_<level>`` and
+    /// ``upper_<level>`` for each level (``lower_80``, ``upper_80``, …).
+    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        d.set_item("mean", self.mean.bind(py))?;
+        for (level, lower, upper) in &self.intervals {
+            let label = level_label(*level);
+            d.set_item(format!("lower_{label}"), lower.bind(py))?;
+            d.set_item(format!("upper_{label}"), upper.bind(py))?;
+        }
+        Ok(d)
+    }
+
+    /// The forecast as a pandas DataFrame: the columns of :meth:`to_dict`,
+    /// indexed by :attr:`index` when known, else by the step number
+    /// (1 to ``horizon``, named ``step``). ``df.attrs["model"]`` is the model.
+    ///
+    /// Needs pandas (``pip install 'spe[pandas]'``).
+    fn to_pandas<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let pd = py.import("pandas").map_err(|e| {
+            let err = PyImportError::new_err(
+                "Forecast.to_pandas() needs pandas, which is not installed: pip install 'spe[pandas]' \
+                 (or pip install pandas); Forecast.to_dict() gives the same columns as numpy arrays",
+            );
+            err.set_cause(py, Some(e));
+            err
+        })?;
+        let index = match &self.index {
+            Some(index) => index.bind(py).clone(),
+            None => {
+                let kwargs = PyDict::new(py);
+                kwargs.set_item("name", "step")?;
+                pd.getattr("RangeIndex")?
+                    .call((1, self.len(py) + 1), Some(&kwargs))?
+            }
+        };
+        let kwargs = PyDict::new(py);
+        kwargs.set_item("index", index)?;
+        let df = pd
+            .getattr("DataFrame")?
+            .call((self.to_dict(py)?,), Some(&kwargs))?;
+        df.getattr("attrs")?.set_item("model", &self.model)?;
+        Ok(df)
+    }
+
+    fn __len__(&self, py: Python<'_>) -> usize {
+        self.len(py)
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        Ok(format!(
+            "Forecast(model={}, horizon={}, levels={})",
+            PyString::new(py, &self.model).repr()?,
+            self.len(py),
+            self.levels(py)?.repr()?
+        ))
+    }
+
+    /// Pickle and copy support: rebuilt from its arrays.
+    fn __getnewargs_ex__<'py>(
+        &self,
+        py: Python<'py>,
+    ) -> PyResult<(Bound<'py, PyTuple>, Bound<'py, PyDict>)> {
+        let intervals = PyDict::new(py);
+        for (level, lower, upper) in &self.intervals {
+            intervals.set_item(level_object(py, *level), (lower.bind(py), upper.bind(py)))?;
+        }
+        let kwargs = PyDict::new(py);
+        kwargs.set_item("intervals", intervals)?;
+        kwargs.set_item("index", self.index.as_ref().map(|i| i.bind(py)))?;
+        Ok((
+            PyTuple::new(
+                py,
+                [
+                    PyString::new(py, &self.model).into_any(),
+                    self.mean.bind(py).clone().into_any(),
+                ],
+            )?,
+            kwargs,
+        ))
+    }
+}
+
+/// A level as Python shows it: `80` for a whole number, `97.5` otherwise.
+fn level_object(py: Python<'_>, level: f64) -> Bound<'_, PyAny> {
+    if level.fract() == 0.0 && level.abs() < 1e15 {
+        match (level as i64).into_pyobject(py) {
+            Ok(i) => i.into_any(),
+            Err(never) => match never {},
+        }
+    } else {
+        PyFloat::new(py, level).into_any()
+    }
+}
+
+fn check_index(py: Python<'_>, index: &Py<PyAny>, horizon: usize) -> PyResult<()> {
+    let len = index.bind(py).len().map_err(|_| {
+        pyo3::exceptions::PyTypeError::new_err("index must be a sequence (e.g. a pandas Index)")
+    })?;
+    if len != horizon {
+        return Err(Error::config(format!(
+            "index has {len} entries for a forecast of {horizon} steps: give one per step"
+        ))
+        .into());
+    }
+    Ok(())
+}
+
+/// Regressors for a model: refused for models that do not use them.
+fn regressors(
+    model: ModelName,
+    exog: Option<&Bound<'_, PyAny>>,
+    future: Option<&Bound<'_, PyAny>>,
+) -> PyResult<(Option<Exog>, Option<Exog>)> {
+    let exog = exog.filter(|e| !e.is_none());
+    let future = future.filter(|e| !e.is_none());
+    if !model.uses_exog() && (exog.is_some() || future.is_some()) {
+        return Err(Error::config(
+            "exog and exog_future are used only by model=\"regression\": \
+             drop them, or choose that model",
+        )
+        .into());
+    }
+    Ok((
+        exog.map(|e| arrays::exog(e, "exog")).transpose()?,
+        future.map(|e| arrays::exog(e, "exog_future")).transpose()?,
+    ))
+}
+
+/// Forecast one series (the compiled core of ``spe.forecast``; use that).
+#[pyfunction]
+#[pyo3(signature = (y, horizon, season_length, model = ModelName::Auto, levels = None, exog = None, exog_future = None))]
+#[pyo3(
+    text_signature = "(y, horizon, season_length, model='auto', levels=None, exog=None, exog_future=None)"
+)]
+#[allow(clippy::too_many_arguments)]
+pub fn forecast(
+    py: Python<'_>,
+    y: &Bound<'_, PyAny>,
+    #[pyo3(from_py_with = args::horizon)] horizon: usize,
+    #[pyo3(from_py_with = args::season_length)] season_length: Vec<usize>,
+    #[pyo3(from_py_with = model_arg)] model: ModelName,
+    levels: Option<&Bound<'_, PyAny>>,
+    exog: Option<&Bound<'_, PyAny>>,
+    exog_future: Option<&Bound<'_, PyAny>>,
+) -> PyResult<Forecast> {
+    let spec = Spec {
+        model,
+        horizon,
+        periods: season_length,
+        levels: levels_or_default(levels)?,
+    };
+    let values = arrays::float_vector(y, "y")?;
+    let (exog, future) = regressors(model, exog, exog_future)?;
+    let outcome = py
+        .detach(|| run(&spec, &values, exog.as_ref(), future.as_ref()))
+        .map_err(Error::from)?;
+    Forecast::from_outcome(py, outcome)
+}
+
+/// `levels=None` means the default (80, 95).
+pub fn levels_or_default(levels: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<f64>> {
+    match levels.filter(|l| !l.is_none()) {
+        Some(l) => args::levels(l),
+        None => Ok(vec![80.0, 95.0]),
+    }
+}
+
+/// The regressors of ``model="regression"`` for ``len(temperature)`` hours
+/// from ``start``, as a dict of arrays.
+///
+/// ``temperature_2m`` is ``temperature`` (°C, one value per hour, finite);
+/// ``hour`` is the local hour (0–23) and ``day_type`` the local day's type
+/// (0 working day, 1 Saturday, 2 Sunday or public holiday) at a site in
+/// ``timezone`` with the holidays of ``country`` (``"FR"`` or ``"none"``).
+/// ``start`` is read as in :meth:`SyntheticGenerator.arrays`. Use it for
+/// the history (``exog=``) and, with the forecast temperatures, for the
+/// horizon (``exog_future=``).
+///
+/// >>> import spe
+/// >>> x = spe.calendar_exog("2026-07-13T22:00:00Z", [20.0] * 3)   # 14 July, Paris
+/// >>> sorted(x), x["hour"].tolist(), x["day_type"].tolist()
+/// (['day_type', 'hour', 'temperature_2m'], [0.0, 1.0, 2.0], [2.0, 2.0, 2.0])
+#[pyfunction]
+#[pyo3(signature = (start, temperature, timezone = "Europe/Paris", country = "FR"))]
+pub fn calendar_exog<'py>(
+    py: Python<'py>,
+    #[pyo3(from_py_with = args::start)] start: chrono::DateTime<chrono::Utc>,
+    temperature: &Bound<'py, PyAny>,
+    timezone: &str,
+    country: &str,
+) -> PyResult<Bound<'py, PyDict>> {
+    let temperature = arrays::float_vector(temperature, "temperature")?;
+    let country: spe_core::Country = country.parse().map_err(Error::from)?;
+    let site = spe_core::Site::new("spe-py", 0.0, 0.0, timezone, country).map_err(Error::from)?;
+    let axis = spe_core::TimeAxis::new(start, temperature.len()).map_err(Error::from)?;
+    let exog = spe_core::calendar_exog(&site, axis, &temperature)
+        .map_err(|e| Error::forecast("temperature", e))?;
+    let out = PyDict::new(py);
+    for name in exog.names() {
+        if let Some(column) = exog.column(name) {
+            out.set_item(name, readonly(py, column.to_vec())?)?;
+        }
+    }
+    Ok(out)
+}
+
+/// What `forecast_many` does with a series that fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OnError {
+    Raise,
+    Skip,
+}
+
+/// Forecast many series in parallel (the compiled core of ``spe.forecast_many``; use that).
+#[pyfunction]
+#[pyo3(signature = (ys, horizon, season_length, model = ModelName::Auto, levels = None, n_jobs = None, on_error = "raise"))]
+#[pyo3(
+    text_signature = "(ys, horizon, season_length, model='auto', levels=None, n_jobs=None, on_error='raise')"
+)]
+#[allow(clippy::too_many_arguments)]
+pub fn forecast_many<'py>(
+    py: Python<'py>,
+    ys: &Bound<'py, PyAny>,
+    #[pyo3(from_py_with = args::horizon)] horizon: usize,
+    #[pyo3(from_py_with = args::season_length)] season_length: Vec<usize>,
+    #[pyo3(from_py_with = model_arg)] model: ModelName,
+    levels: Option<&Bound<'py, PyAny>>,
+    n_jobs: Option<&Bound<'py, PyAny>>,
+    on_error: &str,
+) -> PyResult<Bound<'py, PyList>> {
+    if model.uses_exog() {
+        return Err(Error::config(
+            "forecast_many does not take regressors, so it cannot run model=\"regression\": \
+             call spe.forecast per series with exog= and exog_future=",
+        )
+        .into());
+    }
+    let on_error = match on_error {
+        "raise" => OnError::Raise,
+        "skip" => OnError::Skip,
+        other => {
+            return Err(Error::config(format!(
+                "on_error={other:?} is not an option: use \"raise\" (the first failing series \
+                 raises) or \"skip\" (None in its place)"
+            ))
+            .into());
+        }
+    };
+    let n_jobs = match n_jobs.filter(|n| !n.is_none()) {
+        Some(n) => Some(args::int_in(
+            n,
+            "n_jobs",
+            1,
+            4096,
+            "give the number of threads, 1 or more (None: one per core)",
+        )?),
+        None => None,
+    };
+    let spec = Spec {
+        model,
+        horizon,
+        periods: season_length,
+        levels: levels_or_default(levels)?,
+    };
+    let series = arrays::float_vectors(ys, "Y")?;
+    let threads = threads(n_jobs, series.len());
+    let results = py.detach(|| run_many(&spec, &series, threads));
+    let out = PyList::empty(py);
+    for (i, result) in results.into_iter().enumerate() {
+        match result {
+            Ok(outcome) => out.append(Forecast::from_outcome(py, outcome)?)?,
+            Err(e) if on_error == OnError::Skip => {
+                tracing::debug!(series = i, error = %e, "forecast_many: series skipped");
+                out.append(py.None())?;
+            }
+            Err(e) => return Err(Error::forecast(format!("series {i}"), e).into()),
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn daily(n: usize) -> Vec<f64> {
+        (0..n)
+            .map(|t| 100.0 + 10.0 * ((t % 24) as f64 / 24.0 * std::f64::consts::TAU).sin())
+            .collect()
+    }
+
+    fn spec(model: ModelName) -> Spec {
+        Spec {
+            model,
+            horizon: 24,
+            periods: vec![24],
+            levels: vec![80.0, 95.0],
+        }
+    }
+
+    #[test]
+    fn model_names() {
+        assert_eq!(ModelName::parse("AUTO").unwrap(), ModelName::Auto);
+        assert_eq!(ModelName::parse("auto-ets").unwrap(), ModelName::Ets);
+        assert_eq!(ModelName::parse(" mstl ").unwrap(), ModelName::Mstl);
+        let message = ModelName::parse("prophet").unwrap_err().to_string();
+        assert!(message.contains("\"seasonal_naive\""), "{message}");
+    }
+
+    #[test]
+    fn short_gaps_are_filled_long_ones_refused() {
+        let mut y = daily(24 * 7);
+        y[30] = f64::NAN;
+        let out = run(&spec(ModelName::SeasonalNaive), &y, None, None).unwrap();
+        assert_eq!(out.forecast.horizon(), 24);
+        for v in &mut y[40..60] {
+            *v = f64::NAN;
+        }
+        assert!(matches!(
+            run(&spec(ModelName::SeasonalNaive), &y, None, None),
+            Err(ForecastError::GapTooLong { start: 40, .. })
+        ));
+    }
+
+    #[test]
+    fn many_matches_one_by_one_in_order() {
+        let series: Vec<Vec<f64>> = (0..7)
+            .map(|k| daily(24 * 7).iter().map(|v| v * (1.0 + k as f64)).collect())
+            .chain([vec![1.0]])
+            .collect();
+        let s = spec(ModelName::SeasonalNaive);
+        let parallel = run_many(&s, &series, 3);
+        assert_eq!(parallel.len(), series.len());
+        for (y, p) in series.iter().zip(&parallel) {
+            match (run(&s, y, None, None), p) {
+                (Ok(a), Ok(b)) => assert_eq!(a.forecast, b.forecast),
+                (Err(a), Err(b)) => assert_eq!(&a, b),
+                (a, b) => panic!("{a:?} vs {b:?}"),
+            }
+        }
+        assert!(parallel[7].is_err());
+    }
+
+    #[test]
+    fn level_labels() {
+        assert_eq!(level_label(80.0), "80");
+        assert_eq!(level_label(97.5), "97.5");
+    }
+
+    #[test]
+    fn thread_count() {
+        assert_eq!(threads(Some(8), 3), 3);
+        assert_eq!(threads(Some(2), 100), 2);
+        assert_eq!(threads(None, 0), 1);
+    }
+}

@@ -1,0 +1,413 @@
+//! `spe.Journal` and `spe.Retex`: the incident journal and its review.
+
+use chrono::{DateTime, TimeDelta, Utc};
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList, PyString};
+
+use spe_core::{
+    Incident, IncidentId, IncidentKind, Journal as CoreJournal, Mode, Retex as CoreRetex,
+};
+
+use crate::args;
+use crate::convert;
+use crate::errors::Error;
+
+/// An incident as a dict (datetimes timezone-aware, UTC).
+pub fn incident_dict<'py>(
+    py: Python<'py>,
+    incident: &Incident,
+    now: DateTime<Utc>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("id", incident.id.get())?;
+    d.set_item("component", &incident.component)?;
+    d.set_item("kind", incident.kind.name())?;
+    d.set_item("start", incident.start)?;
+    d.set_item("end", incident.end)?;
+    d.set_item("is_open", incident.is_open())?;
+    d.set_item("duration_s", seconds(incident.duration(now)))?;
+    d.set_item("details", &incident.details)?;
+    d.set_item("resolution", incident.resolution.as_deref())?;
+    let changes = PyList::empty(py);
+    for change in &incident.mode_changes {
+        let c = PyDict::new(py);
+        c.set_item("at", change.at)?;
+        c.set_item("from", change.from.name())?;
+        c.set_item("to", change.to.name())?;
+        changes.append(c)?;
+    }
+    d.set_item("mode_changes", changes)?;
+    let notes = PyList::empty(py);
+    for (at, text) in &incident.notes {
+        notes.append((*at, text))?;
+    }
+    d.set_item("notes", notes)?;
+    Ok(d)
+}
+
+fn seconds(d: TimeDelta) -> f64 {
+    d.num_milliseconds() as f64 / 1000.0
+}
+
+fn kind(name: &str) -> Result<IncidentKind, Error> {
+    let quoted = serde_json::Value::String(name.to_owned());
+    match serde_json::from_value::<IncidentKind>(quoted) {
+        Ok(k) if k.name() == name => Ok(k),
+        _ => Err(Error::config(format!(
+            "kind={name:?} is not an incident kind: use one of \"upstream_timeout\", \
+             \"upstream_5xx\", \"upstream_unreachable\", \"upstream_rejected\", \"bad_payload\", \
+             \"model_crash\", \"model_timeout\", \"model_bad_output\", \"cache_corrupt\", \
+             \"store_corrupt\", \"journal_corrupt\", \"disk_error\", \"other\""
+        ))),
+    }
+}
+
+fn mode(name: &str, arg: &str) -> Result<Mode, Error> {
+    name.parse::<Mode>().map_err(|_| {
+        Error::config(format!(
+            "{arg}={name:?} is not a mode: use \"nominal\" or \"estimation\""
+        ))
+    })
+}
+
+/// The incident journal: an append-only, crash-safe record of every
+/// incident (start, end, component, cause, mode changes), for the
+/// post-incident review (RETEX).
+///
+/// Opens (or creates, with its directories) the journal file at ``path``,
+/// the one the example server writes (``<data dir>/incidents.journal``).
+/// Each record is checksummed and fsynced; a torn tail left by a crash is
+/// cut off and damage mid-file is skipped, both reported in
+/// :attr:`open_report`. A file that is not a journal is refused, untouched.
+/// One process opens a journal once: share the object (threads may use it
+/// concurrently). Pickles as its path (reopened on unpickling, so in
+/// another process).
+///
+/// Raises :class:`spe.JournalError` (an ``OSError``) if the file cannot be
+/// used.
+///
+/// >>> import spe, tempfile, os
+/// >>> journal = spe.Journal(os.path.join(tempfile.mkdtemp(), "incidents.journal"))
+/// >>> i = journal.open_incident("open-meteo", "upstream_5xx", "HTTP 503", at="2026-03-01T08:00:00Z")
+/// >>> journal.mode_changed(i, "nominal", "estimation", at="2026-03-01T08:00:00Z")
+/// >>> journal.close_incident(i, "probe ok", at="2026-03-01T08:30:00Z")["duration_s"]
+/// 1800.0
+/// >>> r = journal.retex("2026-03-01T00:00:00Z", "2026-03-02T00:00:00Z")
+/// >>> r.incident_count, round(r.availability_percent, 3)
+/// (1, 97.917)
+/// >>> r.to_markdown().splitlines()[0]
+/// '# RETEX — incident review'
+#[pyclass(module = "spe", name = "Journal", frozen)]
+pub struct Journal {
+    journal: CoreJournal,
+}
+
+impl Journal {
+    /// The core journal (clones share it).
+    pub fn core(&self) -> &CoreJournal {
+        &self.journal
+    }
+}
+
+#[pymethods]
+impl Journal {
+    #[new]
+    fn new(py: Python<'_>, path: std::path::PathBuf) -> PyResult<Self> {
+        let journal = py
+            .detach(|| CoreJournal::open(&path))
+            .map_err(Error::from)?;
+        Ok(Journal { journal })
+    }
+
+    /// The journal's file.
+    #[getter]
+    fn path(&self) -> std::path::PathBuf {
+        self.journal.path().to_path_buf()
+    }
+
+    /// What opening found: ``created``, ``records_read``,
+    /// ``torn_tail_bytes``, ``corrupt_regions`` (skipped damage) and
+    /// ``ignored_events``.
+    #[getter]
+    fn open_report<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        convert::to_python(py, self.journal.open_report())
+    }
+
+    /// The incidents overlapping ``[start, end]`` (both optional: open-ended),
+    /// newest first, as dicts: ``id``, ``component``, ``kind``, ``start``,
+    /// ``end`` (``None`` while open), ``is_open``, ``duration_s`` (up to now
+    /// while open), ``details``, ``resolution``, ``mode_changes`` (dicts with
+    /// ``at``, ``from``, ``to``) and ``notes`` (``(at, text)`` pairs).
+    #[pyo3(signature = (start = None, end = None))]
+    fn incidents<'py>(
+        &self,
+        py: Python<'py>,
+        start: Option<&Bound<'py, PyAny>>,
+        end: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let start = start
+            .filter(|s| !s.is_none())
+            .map(|s| args::instant(s, "start"))
+            .transpose()?;
+        let end = end
+            .filter(|s| !s.is_none())
+            .map(|s| args::instant(s, "end"))
+            .transpose()?;
+        let found = match (start, end) {
+            (Some(a), Some(b)) => self.journal.incidents(a..=b),
+            (Some(a), None) => self.journal.incidents(a..),
+            (None, Some(b)) => self.journal.incidents(..=b),
+            (None, None) => self.journal.incidents(..),
+        };
+        let now = Utc::now();
+        let out = PyList::empty(py);
+        for incident in &found {
+            out.append(incident_dict(py, incident, now)?)?;
+        }
+        Ok(out)
+    }
+
+    /// The incidents still open, newest first (dicts as :meth:`incidents`).
+    fn open_incidents<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let now = Utc::now();
+        let out = PyList::empty(py);
+        for incident in &self.journal.open_incidents() {
+            out.append(incident_dict(py, incident, now)?)?;
+        }
+        Ok(out)
+    }
+
+    /// The incident with this id, or ``None``.
+    fn incident<'py>(&self, py: Python<'py>, id: u64) -> PyResult<Option<Bound<'py, PyDict>>> {
+        self.journal
+            .incident(IncidentId(id))
+            .map(|i| incident_dict(py, &i, Utc::now()))
+            .transpose()
+    }
+
+    /// Record a new incident; returns its id. ``kind`` is one of
+    /// ``"upstream_timeout"``, ``"upstream_5xx"``, ``"upstream_unreachable"``,
+    /// ``"upstream_rejected"``, ``"bad_payload"``, ``"model_crash"``,
+    /// ``"model_timeout"``, ``"model_bad_output"``, ``"cache_corrupt"``,
+    /// ``"store_corrupt"``, ``"journal_corrupt"``, ``"disk_error"``,
+    /// ``"other"``. ``at`` defaults to now. Durable when it returns.
+    #[pyo3(signature = (component, kind, details = String::new(), at = None))]
+    #[pyo3(text_signature = "($self, component, kind, details='', at=None)")]
+    fn open_incident(
+        &self,
+        py: Python<'_>,
+        component: String,
+        kind: &str,
+        details: String,
+        at: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<u64> {
+        let kind = self::kind(kind)?;
+        let at = args::instant_or_now(at, "at")?;
+        let id = py
+            .detach(|| self.journal.open_incident(component, kind, at, details))
+            .map_err(Error::from)?;
+        Ok(id.get())
+    }
+
+    /// Record that incident ``id`` moved the service from mode ``from_mode``
+    /// to ``to_mode`` (``"nominal"`` or ``"estimation"``).
+    #[pyo3(signature = (id, from_mode, to_mode, at = None))]
+    fn mode_changed(
+        &self,
+        py: Python<'_>,
+        id: u64,
+        from_mode: &str,
+        to_mode: &str,
+        at: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        let from = mode(from_mode, "from_mode")?;
+        let to = mode(to_mode, "to_mode")?;
+        let at = args::instant_or_now(at, "at")?;
+        py.detach(|| self.journal.mode_changed(IncidentId(id), from, to, at))
+            .map_err(Error::from)?;
+        Ok(())
+    }
+
+    /// Add a note to incident ``id`` (open or closed).
+    #[pyo3(signature = (id, details, at = None))]
+    fn note(
+        &self,
+        py: Python<'_>,
+        id: u64,
+        details: String,
+        at: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        let at = args::instant_or_now(at, "at")?;
+        py.detach(|| self.journal.note(IncidentId(id), at, details))
+            .map_err(Error::from)?;
+        Ok(())
+    }
+
+    /// Record the end of incident ``id``; returns the closed incident
+    /// (a dict as :meth:`incidents`). Closing twice raises ``JournalError``.
+    #[pyo3(signature = (id, details = String::new(), at = None))]
+    #[pyo3(text_signature = "($self, id, details='', at=None)")]
+    fn close_incident<'py>(
+        &self,
+        py: Python<'py>,
+        id: u64,
+        details: String,
+        at: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let at = args::instant_or_now(at, "at")?;
+        let closed = py
+            .detach(|| self.journal.close_incident(IncidentId(id), at, details))
+            .map_err(Error::from)?;
+        incident_dict(py, &closed, at)
+    }
+
+    /// The post-incident review of ``[start, end]``: availability, downtime,
+    /// MTTR, longest outage, counts by kind and component, the incidents.
+    /// ``end`` and ``now`` default to now; ``start`` to 30 days before ``end``.
+    /// Open incidents last until ``now``.
+    #[pyo3(signature = (start = None, end = None, now = None))]
+    fn retex(
+        &self,
+        start: Option<&Bound<'_, PyAny>>,
+        end: Option<&Bound<'_, PyAny>>,
+        now: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Retex> {
+        let now = args::instant_or_now(now, "now")?;
+        let end = match end.filter(|e| !e.is_none()) {
+            Some(e) => args::instant(e, "end")?,
+            None => now,
+        };
+        let start = match start.filter(|s| !s.is_none()) {
+            Some(s) => args::instant(s, "start")?,
+            None => end - TimeDelta::days(30),
+        };
+        if start > end {
+            return Err(Error::config(format!(
+                "start={} is after end={}: give the period oldest first",
+                start.to_rfc3339(),
+                end.to_rfc3339()
+            ))
+            .into());
+        }
+        Ok(Retex {
+            retex: self.journal.retex(start, end, now),
+        })
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        Ok(format!(
+            "Journal({})",
+            PyString::new(py, &self.journal.path().display().to_string()).repr()?
+        ))
+    }
+
+    /// Pickle support: reopened from its path.
+    fn __getnewargs__(&self) -> (std::path::PathBuf,) {
+        (self.journal.path().to_path_buf(),)
+    }
+}
+
+/// A post-incident review (RETEX) over a period: what
+/// :meth:`Journal.retex` returns.
+///
+/// Availability counts every incident as unavailability of the live data
+/// path (the dashboard keeps serving estimates meanwhile); overlapping
+/// incidents count once.
+#[pyclass(module = "spe", name = "Retex", frozen)]
+pub struct Retex {
+    retex: CoreRetex,
+}
+
+#[pymethods]
+impl Retex {
+    /// Availability over the period, percent (100 without incidents).
+    #[getter]
+    fn availability_percent(&self) -> f64 {
+        self.retex.availability_percent()
+    }
+
+    /// Incidents overlapping the period.
+    #[getter]
+    fn incident_count(&self) -> usize {
+        self.retex.incident_count
+    }
+
+    /// Seconds of downtime in the period (the union of the incidents).
+    #[getter]
+    fn downtime_s(&self) -> f64 {
+        seconds(self.retex.downtime)
+    }
+
+    /// Mean time to recovery of the closed incidents, seconds, or ``None``.
+    #[getter]
+    fn mttr_s(&self) -> Option<f64> {
+        self.retex.mttr.map(seconds)
+    }
+
+    /// Everything as a dict: ``period_start``, ``period_end``,
+    /// ``generated_at``, ``availability`` (0–1), ``availability_percent``,
+    /// ``downtime_s``, ``incident_count``, ``still_open``, ``mttr_s``,
+    /// ``longest_outage`` (``id``, ``component``, ``duration_s``),
+    /// ``by_kind``, ``by_component`` (``incidents``, ``downtime_s``,
+    /// ``availability``) and ``incidents`` (dicts as :meth:`Journal.incidents`).
+    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let r = &self.retex;
+        let d = PyDict::new(py);
+        d.set_item("period_start", r.period_start)?;
+        d.set_item("period_end", r.period_end)?;
+        d.set_item("generated_at", r.generated_at)?;
+        d.set_item("availability", r.availability)?;
+        d.set_item("availability_percent", r.availability_percent())?;
+        d.set_item("downtime_s", seconds(r.downtime))?;
+        d.set_item("incident_count", r.incident_count)?;
+        d.set_item("still_open", r.still_open)?;
+        d.set_item("mttr_s", r.mttr.map(seconds))?;
+        let longest = match &r.longest_outage {
+            Some(l) => {
+                let o = PyDict::new(py);
+                o.set_item("id", l.id.get())?;
+                o.set_item("component", &l.component)?;
+                o.set_item("duration_s", seconds(l.duration))?;
+                Some(o)
+            }
+            None => None,
+        };
+        d.set_item("longest_outage", longest)?;
+        let by_kind = PyDict::new(py);
+        for (kind, count) in &r.by_kind {
+            by_kind.set_item(kind.name(), count)?;
+        }
+        d.set_item("by_kind", by_kind)?;
+        let by_component = PyDict::new(py);
+        for (component, figures) in &r.by_component {
+            let f = PyDict::new(py);
+            f.set_item("incidents", figures.incidents)?;
+            f.set_item("downtime_s", seconds(figures.downtime))?;
+            f.set_item("availability", figures.availability)?;
+            by_component.set_item(component, f)?;
+        }
+        d.set_item("by_component", by_component)?;
+        let incidents = PyList::empty(py);
+        for incident in &r.incidents {
+            incidents.append(incident_dict(py, incident, r.generated_at)?)?;
+        }
+        d.set_item("incidents", incidents)?;
+        Ok(d)
+    }
+
+    /// The review as a Markdown report (summary table, counts by kind and
+    /// component, incident table newest first), for the RETEX meeting.
+    fn to_markdown(&self) -> String {
+        self.retex.to_markdown()
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "Retex(period_start='{}', period_end='{}', incident_count={}, availability_percent={:.3})",
+            self.retex.period_start.to_rfc3339(),
+            self.retex.period_end.to_rfc3339(),
+            self.retex.incident_count,
+            self.retex.availability_percent()
+        )
+    }
+}

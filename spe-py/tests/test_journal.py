@@ -1,0 +1,122 @@
+"""spe.Journal and spe.Retex: incidents on disk, the RETEX report."""
+
+from __future__ import annotations
+
+import pickle
+import subprocess
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+import spe
+
+T0 = "2026-03-01T08:00:00Z"
+
+
+def test_incidents_survive_reopening(tmp_path: Path) -> None:
+    path = tmp_path / "nested" / "incidents.journal"
+    journal = spe.Journal(path)
+    assert journal.open_report["created"] is True
+    a = journal.open_incident("open-meteo", "upstream_timeout", "5 s", at=T0)
+    journal.mode_changed(a, "nominal", "estimation", at=T0)
+    journal.note(a, "also HTTP 503 twice", at="2026-03-01T08:10:00Z")
+    closed = journal.close_incident(a, "probe ok", at="2026-03-01T09:00:00Z")
+    b = journal.open_incident("prediction-engine", "model_crash", "exit 1", at="2026-03-01T10:00:00Z")
+    assert (a, b) == (1, 2)
+    assert closed["duration_s"] == 3600.0 and closed["resolution"] == "probe ok"
+    del journal
+    # Another process reads what this one wrote (and fsynced).
+    code = (
+        "import spe, sys; j = spe.Journal(sys.argv[1]); "
+        "print([(i['id'], i['kind'], i['is_open']) for i in j.incidents()])"
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    assert out == "[(2, 'model_crash', True), (1, 'upstream_timeout', False)]"
+    again = spe.Journal(path)
+    assert again.open_report["created"] is False and again.open_report["records_read"] == 5
+    first = again.incident(1)
+    assert first is not None
+    assert first["start"] == datetime(2026, 3, 1, 8, tzinfo=timezone.utc)
+    assert first["mode_changes"] == [
+        {"at": datetime(2026, 3, 1, 8, tzinfo=timezone.utc), "from": "nominal", "to": "estimation"}
+    ]
+    assert first["notes"] == [(datetime(2026, 3, 1, 8, 10, tzinfo=timezone.utc), "also HTTP 503 twice")]
+    assert [i["id"] for i in again.open_incidents()] == [2]
+    assert again.incident(99) is None
+    assert [i["id"] for i in again.incidents(start="2026-03-01T09:30:00Z")] == [2]
+    assert [i["id"] for i in again.incidents(end="2026-03-01T08:30:00Z")] == [1]
+
+
+def test_retex_figures_and_markdown(tmp_path: Path) -> None:
+    journal = spe.Journal(tmp_path / "j")
+    a = journal.open_incident("open-meteo", "upstream_timeout", at="2026-01-01T10:00:00Z")
+    journal.close_incident(a, at="2026-01-01T11:00:00Z")
+    b = journal.open_incident("open-meteo", "upstream_5xx", at="2026-01-01T10:30:00Z")
+    journal.close_incident(b, at="2026-01-01T12:30:00Z")
+    r = journal.retex("2026-01-01T00:00:00Z", "2026-01-11T00:00:00Z", now="2026-01-11T00:00:00Z")
+    assert r.incident_count == 2
+    assert r.downtime_s == 150 * 60  # 1 h and 2 h overlapping by 30 min
+    assert r.availability_percent == pytest.approx(100 * (1 - 9000 / 864000))
+    assert r.mttr_s == 90 * 60
+    d = r.to_dict()
+    assert d["longest_outage"]["id"] == b
+    assert d["by_kind"] == {"upstream_timeout": 1, "upstream_5xx": 1}
+    assert d["by_component"]["open-meteo"]["incidents"] == 2
+    assert [i["id"] for i in d["incidents"]] == [b, a]
+    md = r.to_markdown()
+    assert md.startswith("# RETEX") and "| Availability | 98.958 % |" in md
+    assert repr(r).startswith("Retex(period_start='2026-01-01T00:00:00+00:00'")
+    empty = spe.Journal(tmp_path / "empty").retex()
+    assert empty.availability_percent == 100.0 and empty.mttr_s is None
+
+
+def test_errors(tmp_path: Path) -> None:
+    journal = spe.Journal(tmp_path / "j")
+    with pytest.raises(spe.JournalError, match="already open in this process"):
+        spe.Journal(tmp_path / "j")
+    not_a_journal = tmp_path / "notes.txt"
+    not_a_journal.write_text("hello")
+    with pytest.raises(spe.JournalError, match="not an SP-E incident journal") as info:
+        spe.Journal(not_a_journal)
+    assert isinstance(info.value, OSError)
+    assert not_a_journal.read_text() == "hello"  # left untouched
+    with pytest.raises(spe.ConfigError, match="not an incident kind"):
+        journal.open_incident("x", "meteor")
+    with pytest.raises(spe.ConfigError, match="not a mode"):
+        journal.mode_changed(1, "nominal", "panic")
+    with pytest.raises(spe.JournalError, match="unknown incident #7"):
+        journal.close_incident(7)
+    i = journal.open_incident("x", "other")
+    journal.close_incident(i)
+    with pytest.raises(spe.JournalError, match="already closed"):
+        journal.close_incident(i)
+    with pytest.raises(spe.ConfigError, match="no UTC offset"):
+        journal.open_incident("x", "other", at="2026-01-01T00:00:00")
+    with pytest.raises(spe.ConfigError, match="after end"):
+        journal.retex("2026-02-01T00:00:00Z", "2026-01-01T00:00:00Z")
+
+
+def test_torn_tail_is_cut_off(tmp_path: Path) -> None:
+    path = tmp_path / "j"
+    journal = spe.Journal(path)
+    journal.open_incident("x", "other", "kept")
+    del journal
+    with path.open("ab") as f:
+        f.write(b"\x00\x01\x02 half a record")
+    again = spe.Journal(path)
+    assert again.open_report["torn_tail_bytes"] > 0
+    assert [i["details"] for i in again.incidents()] == ["kept"]
+
+
+def test_repr_and_pickle(tmp_path: Path) -> None:
+    journal = spe.Journal(tmp_path / "j")
+    assert repr(journal) == f"Journal({str(tmp_path / 'j')!r})"
+    assert journal.path == tmp_path / "j"
+    data = pickle.dumps(journal)
+    code = "import pickle, sys; print(pickle.loads(sys.stdin.buffer.read()).path)"
+    del journal  # one open journal per process: unpickle after closing
+    out = subprocess.run([sys.executable, "-c", code], input=data, capture_output=True, check=True)
+    assert out.stdout.decode().strip() == str(tmp_path / "j")

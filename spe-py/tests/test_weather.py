@@ -1,0 +1,199 @@
+"""spe.WeatherService against a local Open-Meteo look-alike (real HTTP on 127.0.0.1)."""
+
+from __future__ import annotations
+
+import http.server
+import pickle
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import spe
+
+FIXTURE = (Path(__file__).parent / "data" / "paris_72h_last_23_null.json").read_bytes()
+
+
+class FakeOpenMeteo:
+    """A local HTTP server that answers like Open-Meteo, or fails as told.
+
+    ``behaviour`` is ``"ok"`` (the fixture), ``"503"`` (HTTP 503 with a
+    non-JSON body) or ``"hang"`` (no answer until the server stops).
+    """
+
+    def __init__(self) -> None:
+        self.behaviour = "ok"
+        self.requests: list[str] = []
+        self.release = threading.Event()
+        fake = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+                fake.requests.append(self.path)
+                if fake.behaviour == "ok":
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(FIXTURE)))
+                    self.end_headers()
+                    self.wfile.write(FIXTURE)
+                elif fake.behaviour == "503":
+                    body = b"<html>503 Service Unavailable</html>"
+                    self.send_response(503)
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                else:
+                    fake.release.wait(30)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def close(self) -> None:
+        self.release.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def upstream() -> Iterator[FakeOpenMeteo]:
+    fake = FakeOpenMeteo()
+    yield fake
+    fake.close()
+
+
+def test_live_weather_from_the_api(upstream: FakeOpenMeteo) -> None:
+    service = spe.WeatherService(48.85, 2.35, base_url=upstream.url, timeout_s=2.0)
+    assert service.endpoint == f"{upstream.url}/v1/forecast"
+    snap = service.fetch()
+    assert (snap.mode, snap.provenance, snap.outcome) == ("nominal", "live", "live")
+    assert snap.notice is None and snap.degradation is None
+    assert len(snap) == 72
+    assert upstream.requests[0].startswith("/v1/forecast?latitude=48.85&longitude=2.35")
+    a = snap.arrays()
+    assert a["time"][0] == np.datetime64("2026-01-14T23:00:00", "ns")  # 00:00 Paris
+    assert np.isnan(a["temperature_2m"][-23:]).all()  # nulls past the model's horizon
+    assert np.isfinite(a["temperature_2m"][:49]).all()
+    assert np.isfinite(a["demand_mw"]).any()
+    assert service.mode == "nominal" and service.breaker_state == "closed"
+
+
+def test_live_frame_carries_provenance_and_mode(upstream: FakeOpenMeteo) -> None:
+    pd = pytest.importorskip("pandas")
+    snap = spe.WeatherService(base_url=upstream.url).fetch()
+    df = snap.frame()
+    assert isinstance(df.index, pd.DatetimeIndex) and str(df.index.tz) == "UTC"
+    assert df.attrs["mode"] == "nominal" and df.attrs["provenance"] == "live"
+    assert list(df.columns)[:4] == ["temperature_2m", "shortwave_radiation", "cloud_cover",
+                                    "wind_speed_10m"]
+
+
+def test_http_503_switches_to_the_estimate(upstream: FakeOpenMeteo) -> None:
+    upstream.behaviour = "503"
+    service = spe.WeatherService(base_url=upstream.url, timeout_s=2.0, past_days=1, forecast_days=2)
+    snap = service.fetch()
+    assert (snap.mode, snap.provenance) == ("estimation", "synthetic")
+    assert "HTTP 503" in (snap.degradation or "")
+    assert snap.notice is not None and "simulated estimates" in snap.notice
+    assert len(snap) == 3 * 24
+    assert np.isfinite(snap.arrays()["demand_mw"]).all()
+    with pytest.raises(spe.UpstreamError) as info:
+        service.fetch_live()
+    assert info.value.status == 503 and info.value.fault == "upstream"
+
+
+def test_a_hanging_api_times_out_into_the_estimate(upstream: FakeOpenMeteo) -> None:
+    upstream.behaviour = "hang"
+    service = spe.WeatherService(base_url=upstream.url, timeout_s=0.3)
+    snap = service.fetch()
+    assert (snap.mode, snap.provenance) == ("estimation", "synthetic")
+    assert "0.3" in (snap.outcome or "") or "300ms" in (snap.outcome or ""), snap.outcome
+    with pytest.raises(spe.CallTimeoutError) as info:
+        service.fetch_live()
+    assert isinstance(info.value, TimeoutError)
+
+
+def test_the_breaker_opens_then_a_probe_brings_it_back(upstream: FakeOpenMeteo) -> None:
+    upstream.behaviour = "503"
+    clock = spe.ManualClock()
+    breaker = spe.CircuitBreaker(open_s=30.0, jitter=0.0)
+    service = spe.WeatherService(base_url=upstream.url, timeout_s=2.0, breaker=breaker, clock=clock)
+    service.fetch()
+    service.fetch()
+    assert service.breaker_state == "open"
+    before = len(upstream.requests)
+    snap = service.fetch()  # refused by the open circuit: the API is not called
+    assert snap.outcome == "rejected" and len(upstream.requests) == before
+    assert snap.mode == "estimation"
+    with pytest.raises(spe.CircuitOpenError) as info:
+        service.fetch_live()
+    assert info.value.retry_after_s == pytest.approx(30.0)
+    upstream.behaviour = "ok"
+    clock.advance(30)
+    snap = service.fetch()  # the half-open probe succeeds
+    assert (snap.mode, snap.provenance, snap.outcome) == ("nominal", "live", "live")
+    assert service.breaker_state == "closed"
+    assert len(upstream.requests) == before + 1
+    assert service.breaker_metrics()["transitions"] == 3  # open, half_open, closed
+
+
+def test_no_network_at_all_still_serves() -> None:
+    service = spe.WeatherService(base_url="http://127.0.0.1:9", timeout_s=1.0)
+    assert service.snapshot().mode == "estimation"
+    snap = service.fetch()
+    assert snap.mode == "estimation" and "connection" in (snap.degradation or "")
+    kpis = snap.kpis()
+    assert kpis["demand_mw"]["value"] is not None
+
+
+def test_outages_are_journaled(upstream: FakeOpenMeteo, tmp_path: Path) -> None:
+    journal = spe.Journal(tmp_path / "incidents.journal")
+    service = spe.WeatherService(base_url=upstream.url, timeout_s=2.0, journal=journal)
+    assert service.fetch().mode == "nominal"
+    upstream.behaviour = "503"
+    snap = service.fetch()
+    assert snap.mode == "estimation" and snap.incident_id is not None
+    [incident] = journal.open_incidents()
+    assert incident["id"] == snap.incident_id
+    assert incident["kind"] == "upstream_5xx" and incident["component"] == "weather"
+    assert [(c["from"], c["to"]) for c in incident["mode_changes"]] == [("nominal", "estimation")]
+
+
+def test_calibrated_generator_makes_the_estimate() -> None:
+    gen = spe.SyntheticGenerator(seed=3, params={"demand": {"base_mw": 5000.0}})
+    service = spe.WeatherService(base_url="http://127.0.0.1:9", timeout_s=1.0, generator=gen)
+    default = spe.WeatherService(base_url="http://127.0.0.1:9", timeout_s=1.0, seed=3)
+    big = np.nanmean(service.snapshot().arrays()["demand_mw"])
+    normal = np.nanmean(default.snapshot().arrays()["demand_mw"])
+    assert big > 3 * normal
+
+
+def test_bad_settings() -> None:
+    with pytest.raises(spe.ConfigError, match="base URL|base_url|absolute"):
+        spe.WeatherService(base_url="not a url")
+    with pytest.raises(spe.ConfigError, match="timeout_s=0"):
+        spe.WeatherService(timeout_s=0)
+    with pytest.raises(spe.ConfigError, match="latitude=91"):
+        spe.WeatherService(91.0, 0.0)
+    with pytest.raises(spe.ConfigError, match="forecast_days"):
+        spe.WeatherService(forecast_days=40)
+
+
+def test_repr_and_pickle(upstream: FakeOpenMeteo) -> None:
+    breaker = spe.CircuitBreaker(open_s=5.0)
+    service = spe.WeatherService(45.0, 5.0, base_url=upstream.url, timeout_s=1.5, breaker=breaker)
+    assert repr(service) == (
+        f"WeatherService(latitude=45.0, longitude=5.0, endpoint='{upstream.url}/v1/forecast', "
+        "mode='estimation')"
+    )
+    other = pickle.loads(pickle.dumps(service))
+    assert repr(other) == repr(service)
+    assert other.fetch().mode == "nominal"
+    assert repr(other.snapshot()).startswith("WeatherSnapshot(mode='nominal', provenance='live'")
