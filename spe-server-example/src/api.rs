@@ -25,11 +25,11 @@ use crate::state::AppState;
 /// The dashboard page, embedded in the binary (no CDN: it works offline).
 pub const INDEX_HTML: &str = include_str!("../assets/index.html");
 
-/// The page's content security policy: nothing but itself and the API
-/// (its script and style are inline until they move to files of their own).
-pub const PAGE_CSP: &str = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; \
-                            connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; \
-                            frame-ancestors 'none'";
+/// The page's content security policy: scripts, styles, images and API
+/// calls from this origin only (no inline script or style), never framed.
+pub const PAGE_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
+                            img-src 'self' data:; connect-src 'self'; base-uri 'none'; \
+                            form-action 'none'; frame-ancestors 'none'";
 
 /// Incidents listed by `GET /api/incidents` without `?limit=`.
 pub const DEFAULT_INCIDENT_LIMIT: usize = 100;

@@ -21,8 +21,10 @@ use std::sync::OnceLock;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use utoipa::openapi::path::{HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn};
+use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+use utoipa::openapi::{ContentBuilder, PathItem, Ref, Required, ResponseBuilder, ResponsesBuilder};
 use utoipa::{Modify, OpenApi, ToSchema};
 
 use crate::api;
@@ -270,6 +272,48 @@ pub struct ErrorBody {
     pub error: ErrorDetail,
 }
 
+/// A `GET` answering `content_type` on 200, a JSON 404 for an unknown
+/// `{param}`, and a JSON 400 if `bad_request` says why.
+fn file_operation(
+    tag: &str,
+    summary: &str,
+    param: &str,
+    param_description: &str,
+    content_type: &str,
+    bad_request: Option<&str>,
+) -> PathItem {
+    let text = ObjectBuilder::new().schema_type(Type::String).build();
+    let mut responses = ResponsesBuilder::new()
+        .response(
+            "200",
+            ResponseBuilder::new().description(summary).content(
+                content_type,
+                ContentBuilder::new().schema(Some(text.clone())).build(),
+            ),
+        )
+        .response(
+            "404",
+            error_response(&format!("No such {param} (`not_found`)")),
+        );
+    if let Some(why) = bad_request {
+        responses = responses.response("400", error_response(why));
+    }
+    let operation = OperationBuilder::new()
+        .tag(tag)
+        .summary(Some(summary))
+        .parameter(
+            ParameterBuilder::new()
+                .name(param)
+                .parameter_in(ParameterIn::Path)
+                .required(Required::True)
+                .description(Some(param_description))
+                .schema(Some(text)),
+        )
+        .responses(responses.build())
+        .build();
+    PathItem::new(HttpMethod::Get, operation)
+}
+
 /// A JSON error answer.
 fn error_response(description: &str) -> utoipa::openapi::Response {
     ResponseBuilder::new()
@@ -290,6 +334,29 @@ struct Common;
 
 impl Modify for Common {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        openapi.paths.paths.insert(
+            "/api/charts/{name}".to_owned(),
+            file_operation(
+                "dashboard",
+                "A chart of the dashboard, SVG",
+                "name",
+                "`weather.svg`, `demand.svg`, `supply.svg` or `balance.svg`; \
+                 `?lang=fr|en` chooses the labels' language",
+                "image/svg+xml",
+                Some("An unknown `lang` (`bad_request`)"),
+            ),
+        );
+        openapi.paths.paths.insert(
+            "/assets/{file}".to_owned(),
+            file_operation(
+                "page",
+                "A file of the dashboard page (script, style, icon)",
+                "file",
+                "`app.js`, `i18n.js`, `app.css`, `print.css`, `favicon.svg`",
+                "text/plain",
+                None,
+            ),
+        );
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "bearer",

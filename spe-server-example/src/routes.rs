@@ -572,6 +572,11 @@ mod tests {
                 && !outside.contains("https://")
                 && !outside.contains("//cdn")
         );
+        // No inline script (the CSP would block it): scripts come from /assets/.
+        for (i, _) in page.match_indices("<script") {
+            let tag = &page[i..page[i..].find('>').map_or(page.len(), |e| i + e)];
+            assert!(tag.contains(r#"src="/assets/"#), "{tag}");
+        }
     }
 
     #[tokio::test]
