@@ -192,6 +192,11 @@ pub struct KpiConfig {
     pub self_sufficiency: Threshold,
     /// Age of the data, seconds.
     pub data_freshness_s: Threshold,
+    /// Mean absolute percentage error of the demand forecast over the last
+    /// day, percent (see [`forecast_error_kpi`]). Default: warning from 5 %,
+    /// critical from 10 % — a day-ahead demand forecast for a site usually
+    /// stays within a few percent; 10 % means the plan built on it is wrong.
+    pub forecast_error_pct: Threshold,
 }
 
 impl Default for KpiConfig {
@@ -205,6 +210,7 @@ impl Default for KpiConfig {
             available_capacity_mw: None,
             self_sufficiency: Threshold::lower_is_worse(0.7, 0.5),
             data_freshness_s: Threshold::higher_is_worse(900.0, 3600.0),
+            forecast_error_pct: Threshold::higher_is_worse(5.0, 10.0),
         }
     }
 }
@@ -349,6 +355,10 @@ pub struct KpiSet {
     pub self_sufficiency: Kpi,
     /// Age of the data at `now`, whole seconds; `at` is when it was produced.
     pub data_freshness_s: Kpi,
+    /// Error of the day-ahead demand forecast over the last day, percent
+    /// (MAPE); unknown (status `ok`) unless set with [`forecast_error_kpi`]
+    /// (as [`compute_kpis_with_forecast`] does).
+    pub forecast_error_pct: Kpi,
 }
 
 impl KpiSet {
@@ -358,7 +368,8 @@ impl KpiSet {
     }
 
     /// Every KPI, in dashboard order: demand, supply, supply by source,
-    /// balance, coverage, renewable share, peak, self-sufficiency, freshness.
+    /// balance, coverage, renewable share, peak, self-sufficiency, freshness,
+    /// forecast error.
     pub fn iter(&self) -> impl Iterator<Item = &Kpi> {
         [&self.demand_mw, &self.supply_mw]
             .into_iter()
@@ -370,6 +381,7 @@ impl KpiSet {
                 &self.peak_demand_mw,
                 &self.self_sufficiency,
                 &self.data_freshness_s,
+                &self.forecast_error_pct,
             ])
     }
 
@@ -395,6 +407,7 @@ impl Serialize for KpiSet {
             peak_demand_mw: &'a Kpi,
             self_sufficiency: &'a Kpi,
             data_freshness_s: &'a Kpi,
+            forecast_error_pct: &'a Kpi,
         }
         Repr {
             computed_at: &self.computed_at,
@@ -409,6 +422,7 @@ impl Serialize for KpiSet {
             peak_demand_mw: &self.peak_demand_mw,
             self_sufficiency: &self.self_sufficiency,
             data_freshness_s: &self.data_freshness_s,
+            forecast_error_pct: &self.forecast_error_pct,
         }
         .serialize(serializer)
     }
@@ -465,13 +479,15 @@ fn hour_index(axis_start: DateTime<Utc>, now: DateTime<Utc>) -> i64 {
 /// | `peak_demand_mw` | highest demand over the 24 h ending at the current hour, `at` its hour | MW | [`KpiConfig::peak_capacity_fraction`] on peak ÷ [`KpiConfig::available_capacity_mw`] |
 /// | `self_sufficiency` | (supply − imports) ÷ demand | ratio | [`KpiConfig::self_sufficiency`] |
 /// | `data_freshness_s` | age of the data ([`EnergyFrame::age`]) | s | [`KpiConfig::data_freshness_s`] |
+/// | `forecast_error_pct` | unknown here: see [`compute_kpis_with_forecast`] | % | [`KpiConfig::forecast_error_pct`] |
 ///
 /// # Unknown values
 ///
 /// A KPI whose value cannot be known — missing data, a ratio over a zero
 /// demand or supply, a sum too large to represent — has `value: None` and
 /// status [`KpiStatus::Warning`]: the operator is told that something needs a
-/// look, without the alarm of a `critical` that the data does not support.
+/// look, without the alarm of a `critical` that the data does not support
+/// (the forecast error is the exception: see [`forecast_error_kpi`]).
 /// A zero demand makes the balance's status a warning too (it is judged as a
 /// fraction of demand), though its value in MW is known: a site drawing
 /// nothing is more likely a metering fault than a real state. Values are never
@@ -609,7 +625,110 @@ pub fn compute_kpis(frame: &EnergyFrame, now: DateTime<Utc>, config: &KpiConfig)
             config.data_freshness_s.status(age_s),
             Some(frame.produced_at()),
         ),
+        forecast_error_pct: Kpi::new(FORECAST_ERROR, None, PERCENT, KpiStatus::Ok, None),
     }
+}
+
+const FORECAST_ERROR: &str = "forecast_error_pct";
+const PERCENT: &str = "%";
+
+/// How many of the last day's hours must have both an actual demand and a
+/// forecast for [`forecast_error_kpi`] to give a value.
+pub const FORECAST_ERROR_MIN_HOURS: usize = 12;
+
+/// The lead time of the forecasts [`forecast_error_kpi`] judges: a day.
+pub const DAY_AHEAD: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+/// The KPI `forecast_error_pct`: the mean absolute percentage error of the
+/// demand forecast over the last day — the 24 whole hours before the hour
+/// containing `now` — comparing each hour's actual demand in `frame` with
+/// `forecast(hour)`, the value predicted for it (typically a day ahead:
+/// [`PredictionArchive::forecast_for`](crate::PredictionArchive::forecast_for)
+/// with [`DAY_AHEAD`]).
+///
+/// Hours with a missing actual, a zero actual (a percentage of nothing) or no
+/// forecast are skipped; with fewer than [`FORECAST_ERROR_MIN_HOURS`] left the
+/// value is unknown. Unlike the other KPIs, an unknown forecast error has
+/// status `ok`: it means no forecast was made a day before (a fresh start, a
+/// new site), which is not a fault of the site — a failing prediction engine
+/// is reported by the prediction chain's incidents, not here. `at` is the
+/// last hour judged. Never panics; the value is finite or `None`.
+///
+/// ```
+/// use chrono::{Duration, TimeZone, Utc};
+/// use spe_core::{EnergyColumns, EnergyFrame, KpiConfig, KpiStatus, Provenance, TimeAxis, forecast_error_kpi};
+///
+/// let start = Utc.with_ymd_and_hms(2026, 6, 1, 0, 0, 0).unwrap();
+/// let demand: Vec<Option<f64>> = (0..48).map(|_| Some(1000.0)).collect();
+/// let none = vec![None; 48];
+/// let cols = EnergyColumns {
+///     demand_mw: demand, solar_mw: none.clone(), wind_mw: none.clone(),
+///     other_mw: none.clone(), imports_mw: none,
+/// };
+/// let frame = EnergyFrame::new(TimeAxis::new(start, 48).unwrap(), cols, Provenance::Live, start).unwrap();
+/// let now = start + Duration::hours(40) + Duration::minutes(10);
+/// // Predicted 1060 MW for every hour: 6 % off.
+/// let kpi = forecast_error_kpi(&frame, now, &KpiConfig::default(), |_| Some(1060.0));
+/// assert!((kpi.value.unwrap() - 6.0).abs() < 1e-9);
+/// assert_eq!(kpi.status, KpiStatus::Warning);
+/// assert_eq!(kpi.at, Some(start + Duration::hours(39)));
+/// // No forecast for the last day: unknown.
+/// assert_eq!(forecast_error_kpi(&frame, now, &KpiConfig::default(), |_| None).value, None);
+/// ```
+pub fn forecast_error_kpi(
+    frame: &EnergyFrame,
+    now: DateTime<Utc>,
+    config: &KpiConfig,
+    forecast: impl Fn(DateTime<Utc>) -> Option<f64>,
+) -> Kpi {
+    let axis = frame.axis();
+    let demand = &frame.columns().demand_mw;
+    let now_index = hour_index(axis.start(), now);
+    let mut sum = 0.0;
+    let mut count = 0usize;
+    let mut last = None;
+    for k in (now_index - 24)..now_index {
+        let Some(i) = usize::try_from(k).ok().filter(|i| *i < axis.len()) else {
+            continue;
+        };
+        let time = axis.time(i);
+        let (Some(actual), Some(predicted)) = (demand[i], forecast(time)) else {
+            continue;
+        };
+        if actual == 0.0 || !actual.is_finite() || !predicted.is_finite() {
+            continue;
+        }
+        let ape = ((predicted - actual) / actual).abs() * 100.0;
+        if !ape.is_finite() {
+            continue;
+        }
+        sum += ape;
+        count += 1;
+        last = Some(time);
+    }
+    let value = (count >= FORECAST_ERROR_MIN_HOURS)
+        .then(|| sum / count as f64)
+        .and_then(finite);
+    Kpi::new(
+        FORECAST_ERROR,
+        value,
+        PERCENT,
+        value.map_or(KpiStatus::Ok, |v| config.forecast_error_pct.status(v)),
+        value.and(last),
+    )
+}
+
+/// [`compute_kpis`], plus the forecast error of the last day from
+/// `forecast` (see [`forecast_error_kpi`]).
+pub fn compute_kpis_with_forecast(
+    frame: &EnergyFrame,
+    now: DateTime<Utc>,
+    config: &KpiConfig,
+    forecast: impl Fn(DateTime<Utc>) -> Option<f64>,
+) -> KpiSet {
+    let mut kpis = compute_kpis(frame, now, config);
+    kpis.forecast_error_pct = forecast_error_kpi(frame, now, config, forecast);
+    kpis
 }
 
 #[cfg(test)]
@@ -682,10 +801,14 @@ mod tests {
         assert_eq!(k.provenance, Provenance::Live);
         assert!(k.iter().all(|x| x.status == KpiStatus::Ok), "{k:#?}");
         assert_eq!(k.status(), KpiStatus::Ok);
-        assert_eq!(k.iter().count(), 12);
+        assert_eq!(k.iter().count(), 13);
         assert_eq!(k.get("wind_mw").unwrap().value, Some(150.0));
         assert!(k.get("nope").is_none());
-        assert!(k.iter().all(|x| x.at == Some(t0())));
+        assert!(
+            k.iter()
+                .filter(|x| x.name != "forecast_error_pct")
+                .all(|x| x.at == Some(t0()))
+        );
     }
 
     #[test]
@@ -984,7 +1107,9 @@ mod tests {
             for kpi in k.iter() {
                 prop_assert!(kpi.value.is_none_or(f64::is_finite), "{kpi:?}");
                 if kpi.value.is_none() {
-                    prop_assert_eq!(kpi.status, KpiStatus::Warning);
+                    // An unknown forecast error is `ok` (no day-old forecast).
+                    let expected = if kpi.name == "forecast_error_pct" { KpiStatus::Ok } else { KpiStatus::Warning };
+                    prop_assert_eq!(kpi.status, expected);
                 }
                 if let Some(at) = kpi.at {
                     if kpi.name != "data_freshness_s" {
@@ -1006,6 +1131,109 @@ mod tests {
                     (Some(x), Some(y)) => prop_assert!((x - y).abs() <= 1e-15 * y.abs().max(1e-300)),
                     other => prop_assert!(false, "{other:?}"),
                 }
+            }
+        }
+    }
+
+    fn demand_frame(demand: Vec<Option<f64>>) -> EnergyFrame {
+        let n = demand.len();
+        let none = vec![None; n];
+        let cols = EnergyColumns {
+            demand_mw: demand,
+            solar_mw: none.clone(),
+            wind_mw: none.clone(),
+            other_mw: none.clone(),
+            imports_mw: none,
+        };
+        EnergyFrame::new(
+            TimeAxis::new(t0(), n).unwrap(),
+            cols,
+            Provenance::Live,
+            t0(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn forecast_error_judges_the_24_hours_before_the_current_one() {
+        // Demand 100 everywhere; the forecast is right except in hour 30
+        // (the current hour, not judged) and hour 5 (outside the day).
+        let frame = demand_frame(vec![Some(100.0); 48]);
+        let forecast = |t: DateTime<Utc>| {
+            let h = (t - t0()).num_hours();
+            Some(if h == 30 || h == 5 {
+                1000.0
+            } else if h == 29 {
+                124.0
+            } else {
+                100.0
+            })
+        };
+        let now = h(30) + Duration::minutes(59);
+        let kpi = forecast_error_kpi(&frame, now, &KpiConfig::default(), forecast);
+        assert!((kpi.value.unwrap() - 1.0).abs() < 1e-12); // 24 % over 24 hours
+        assert_eq!(kpi.status, KpiStatus::Ok);
+        assert_eq!(kpi.at, Some(h(29)));
+        let kpis = compute_kpis_with_forecast(&frame, now, &KpiConfig::default(), forecast);
+        assert_eq!(kpis.get("forecast_error_pct"), Some(&kpi));
+        assert_eq!(
+            serde_json::to_value(&kpis).unwrap()["forecast_error_pct"]["unit"],
+            "%"
+        );
+    }
+
+    #[test]
+    fn forecast_error_needs_twelve_judged_hours() {
+        // Hours 7..=18 missing or zero: 12 hours are left of the day 6..30.
+        let demand = (0..48)
+            .map(|i| match i {
+                7..=12 => None,
+                13..=18 => Some(0.0),
+                _ => Some(200.0),
+            })
+            .collect();
+        let frame = demand_frame(demand);
+        let forecast = |t: DateTime<Utc>| {
+            Some(if (t - t0()).num_hours() < 25 {
+                220.0
+            } else {
+                f64::NAN
+            })
+        };
+        let kpi = forecast_error_kpi(&frame, h(30), &KpiConfig::default(), forecast);
+        assert_eq!(kpi.value, None);
+        assert_eq!(kpi.status, KpiStatus::Ok);
+        assert_eq!(kpi.at, None);
+        // With a finite forecast everywhere: 12 hours, 15 % off: critical.
+        let kpi = forecast_error_kpi(&frame, h(30), &KpiConfig::default(), |_| Some(230.0));
+        assert!((kpi.value.unwrap() - 15.0).abs() < 1e-9);
+        assert_eq!(kpi.status, KpiStatus::Critical);
+        // Before the frame, or with no forecast: unknown.
+        assert_eq!(
+            forecast_error_kpi(&frame, h(-3), &KpiConfig::default(), |_| Some(1.0)).value,
+            None
+        );
+        assert_eq!(
+            compute_kpis(&frame, h(30), &KpiConfig::default())
+                .forecast_error_pct
+                .value,
+            None
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn forecast_error_is_finite_and_never_panics(
+            demand in proptest::collection::vec(proptest::option::of(0f64..1e300), 0..80),
+            predicted in proptest::collection::vec(proptest::option::of(proptest::num::f64::ANY), 80),
+            now_h in -100i64..200,
+        ) {
+            let frame = demand_frame(demand);
+            let kpi = forecast_error_kpi(&frame, h(now_h), &KpiConfig::default(), |t| {
+                usize::try_from((t - t0()).num_hours()).ok().and_then(|i| predicted.get(i).copied().flatten())
+            });
+            if let Some(v) = kpi.value {
+                prop_assert!(v.is_finite() && v >= 0.0);
             }
         }
     }

@@ -48,13 +48,17 @@ pub use journal::{
     IncidentId, IncidentKind, Journal, JournalError, JournalEvent, LongestOutage, ModeChange,
     OpenReport, Retex,
 };
-pub use kpi::{Direction, Kpi, KpiConfig, KpiSet, KpiStatus, SupplyKpis, Threshold, compute_kpis};
+pub use kpi::{
+    DAY_AHEAD, Direction, FORECAST_ERROR_MIN_HOURS, Kpi, KpiConfig, KpiSet, KpiStatus, SupplyKpis,
+    Threshold, compute_kpis, compute_kpis_with_forecast, forecast_error_kpi,
+};
 pub use predict::{
-    ChainError, ChainResult, CommandPredictor, CommandPredictorBuilder, DEFAULT_COMMAND_TIMEOUT,
-    DEFAULT_HORIZON, MAX_OUTPUT_BYTES, ModelPredictor, OUTPUT_FILE_ENV, PREDICTION_SCHEMA_VERSION,
-    PREDICTIONS_CACHE_NAME, PredictionChain, PredictionChainBuilder, PredictionRequest,
-    PredictionRequestBuilder, Predictions, Predictor, PredictorError, STDERR_TAIL_BYTES, Tier,
-    TierFailure, check_forecast, parse_predictor_output, request_json,
+    ArchiveConfig, ChainError, ChainResult, CommandPredictor, CommandPredictorBuilder,
+    DEFAULT_COMMAND_TIMEOUT, DEFAULT_HORIZON, MAX_OUTPUT_BYTES, ModelPredictor, OUTPUT_FILE_ENV,
+    PREDICTION_ARCHIVE_NAME, PREDICTION_SCHEMA_VERSION, PREDICTIONS_CACHE_NAME, PredictionArchive,
+    PredictionChain, PredictionChainBuilder, PredictionRequest, PredictionRequestBuilder,
+    Predictions, Predictor, PredictorError, STDERR_TAIL_BYTES, Tier, TierFailure, check_forecast,
+    parse_predictor_output, request_json,
 };
 pub use provenance::{Mode, ParseModeError, Provenance};
 pub use series::{HOUR, HourlySeries, SeriesError, TimeAxis};

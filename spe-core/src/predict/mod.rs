@@ -34,6 +34,7 @@
 //! primary an hour ago and served again from the cache are tier `cache`
 //! (their [`Predictions::tier`] still says the primary made them).
 
+mod archive;
 mod chain;
 mod command;
 mod error;
@@ -53,6 +54,7 @@ use crate::forecast::Forecast;
 use crate::journal::IncidentKind;
 use crate::provenance::Provenance;
 
+pub use archive::{ArchiveConfig, PREDICTION_ARCHIVE_NAME, PredictionArchive};
 pub use chain::{PREDICTIONS_CACHE_NAME, PredictionChain, PredictionChainBuilder};
 pub use command::{
     CommandPredictor, CommandPredictorBuilder, DEFAULT_COMMAND_TIMEOUT, MAX_OUTPUT_BYTES,
