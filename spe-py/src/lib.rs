@@ -23,6 +23,7 @@ pub mod forecast;
 pub mod frames;
 pub mod journal;
 pub mod kpi;
+pub mod resilient;
 pub mod synthetic;
 pub mod weather;
 
@@ -50,5 +51,7 @@ fn _spe(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<journal::Retex>()?;
     m.add_class::<weather::WeatherService>()?;
     m.add_class::<weather::WeatherSnapshot>()?;
+    m.add_class::<resilient::ResilientForecaster>()?;
+    m.add_class::<resilient::Prediction>()?;
     Ok(())
 }

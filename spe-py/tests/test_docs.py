@@ -29,6 +29,7 @@ DOCUMENTED = {
     "spe.ManualClock": spe.ManualClock,
     "spe.Journal": spe.Journal,
     "spe.WeatherService": spe.WeatherService,
+    "spe.ResilientForecaster": spe.ResilientForecaster,
 }
 
 

@@ -133,12 +133,11 @@ def _future_index(y: Any, exog_future: Any, horizon: int) -> Any:
     freq = index.freq
     if freq is None:
         try:
-            inferred = pd.infer_freq(index)
+            freq = pd.DatetimeIndex(index, freq="infer").freq
         except (TypeError, ValueError):
             return None
-        if inferred is None:
+        if freq is None:
             return None
-        freq = pd.tseries.frequencies.to_offset(inferred)
     return pd.date_range(start=index[-1] + freq, periods=horizon, freq=freq, name=index.name)
 
 

@@ -59,13 +59,12 @@ def to_arrays(data: Any, what: str) -> Mapping[str, Any]:
 
 
 def to_frame(arrays: dict[str, Any], attrs: Mapping[str, Any]) -> pd.DataFrame:
-    """A dict of arrays with ``time`` (UTC, hourly) as a DataFrame on a UTC index."""
+    """A dict of arrays with ``time`` (UTC, regular) as a DataFrame on a UTC index."""
     pandas = import_pandas("this method")
     columns = dict(arrays)
     time = columns.pop("time")
-    index = pandas.DatetimeIndex(time, name="time").tz_localize("UTC")
-    if len(index) > 0:
-        index.freq = pandas.offsets.Hour()
+    index = pandas.DatetimeIndex(time, name="time", freq="infer" if len(time) >= 3 else None)
+    index = index.tz_localize("UTC")
     df = pandas.DataFrame(columns, index=index)
     df.attrs.update(attrs)
     return cast("pd.DataFrame", df)

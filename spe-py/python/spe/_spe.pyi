@@ -4,7 +4,7 @@ Type stubs of the extension module ``spe._spe``; ``mypy.stubtest spe`` checks
 them against the module (see tests/test_package.py).
 """
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from os import PathLike
 from pathlib import Path
@@ -40,6 +40,8 @@ __all__ = [
     "Retex",
     "WeatherService",
     "WeatherSnapshot",
+    "ResilientForecaster",
+    "Prediction",
 ]
 
 __version__: str
@@ -445,3 +447,93 @@ class WeatherService:
         self,
     ) -> tuple[tuple[float, float, str | None], dict[str, Any]]:
         """Pickle and copy support."""
+
+@final
+class Prediction:
+    """What ``ResilientForecaster.predict`` answers."""
+
+    @property
+    def tier(self) -> Literal["primary", "fallback", "cache"]:
+        """The tier that answered."""
+    @property
+    def provenance(self) -> Literal["live", "fallback", "cached"]:
+        """``live``, ``fallback`` or ``cached``."""
+    @property
+    def model(self) -> str:
+        """The model that made the forecast."""
+    @property
+    def forecast(self) -> Forecast:
+        """The forecast."""
+    @property
+    def mean(self) -> _FloatArray:
+        """The mean path."""
+    def lower(self, level: float) -> _FloatArray:
+        """Lower bounds of the ``level`` % interval."""
+    def upper(self, level: float) -> _FloatArray:
+        """Upper bounds of the ``level`` % interval."""
+    @property
+    def failures(self) -> list[dict[str, str]]:
+        """Why the tiers above this one failed."""
+    @property
+    def notice(self) -> str | None:
+        """A sentence for an operator."""
+    @property
+    def made_at(self) -> datetime:
+        """When the predictions were made."""
+    @property
+    def age_s(self) -> float:
+        """Seconds since the predictions were made."""
+    @property
+    def intervals_from(self) -> str | None:
+        """The model whose intervals were borrowed."""
+    @property
+    def times(self) -> npt.NDArray[np.datetime64]:
+        """The time of each step (UTC)."""
+    def to_pandas(self) -> pd.DataFrame:
+        """The forecast as a DataFrame on a UTC index."""
+    def __len__(self) -> int: ...
+
+@final
+class ResilientForecaster:
+    """Your model, with SP-E's fallback around it."""
+
+    def __new__(
+        cls,
+        primary: Callable[[_FloatArray, int], Any],
+        fallback: str = "auto",
+        timeout_s: float = 5.0,
+        cache_dir: str | PathLike[str] | None = None,
+        *,
+        fallback_timeout_s: float = 120.0,
+        journal: Journal | None = None,
+        on_corrupt_cache: Literal["quarantine", "raise"] = "quarantine",
+        clock: ManualClock | None = None,
+    ) -> Self: ...
+    def predict(
+        self,
+        history: npt.ArrayLike,
+        horizon: SupportsIndex = 48,
+        season_length: SupportsIndex | Sequence[SupportsIndex] | None = None,
+        levels: float | Sequence[float] | None = None,
+        start: _Instant | None = None,
+        step_s: SupportsIndex | None = None,
+        exog: Mapping[str, npt.ArrayLike] | None = None,
+        exog_future: Mapping[str, npt.ArrayLike] | None = None,
+    ) -> Prediction:
+        """Forecast: your model, else the fallback, else the last good predictions."""
+    def latest(self) -> Prediction | None:
+        """The last answer, or the cached predictions after a restart."""
+    @property
+    def cache_report(self) -> dict[str, Any] | None:
+        """What opening ``cache_dir`` found."""
+    @property
+    def primary(self) -> Callable[[_FloatArray, int], Any]:
+        """The primary callable."""
+    @property
+    def fallback(self) -> str:
+        """The fallback model's name."""
+    @property
+    def timeout_s(self) -> float:
+        """The primary's timeout, seconds."""
+    def __getnewargs_ex__(self) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        """Pickle support."""

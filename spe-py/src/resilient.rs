@@ -1,0 +1,879 @@
+//! `spe.ResilientForecaster`: spe-core's prediction chain with a Python
+//! callable as tier 1, and `spe.Prediction`, what it answers.
+//!
+//! The callable runs in a dedicated OS thread that holds the GIL only while
+//! Python code runs (the thread attaches to call it and to read its answer);
+//! the chain awaits it under its timeout. A Python thread cannot be killed:
+//! on a timeout the chain stops waiting and moves on (fallback, cache), the
+//! callable finishes in the background and its answer is dropped. The
+//! interpreter is never blocked by it — unless the callable itself holds
+//! the GIL without releasing it (a C extension that never lets go).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Timelike, Utc};
+use numpy::{PyArray1, PyArrayDyn, PyArrayMethods, PyUntypedArrayMethods};
+use pyo3::exceptions::PyTypeError;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyFloat, PyList, PyString, PyTuple};
+
+use spe_core::{
+    ChainError, ChainResult, Exog, Forecast as CoreForecast, LoadReport, PredictionChain,
+    PredictionInterval, PredictionRequest, Predictor, PredictorError,
+};
+
+use crate::arrays;
+use crate::breaker::ManualClock;
+use crate::errors::{Error, SpeException};
+use crate::forecast::{Forecast, ModelName, Outcome, level_label, levels_or_default, model_arg};
+use crate::journal::Journal;
+
+/// Longest traceback kept from a failing callable, in bytes.
+const TRACEBACK_BYTES: usize = 4096;
+
+/// A Python callable as tier 1 of the chain: `primary(history, horizon)`.
+#[derive(Debug)]
+struct PyPredictor {
+    callable: Arc<Py<PyAny>>,
+    name: String,
+}
+
+#[async_trait]
+impl Predictor for PyPredictor {
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+
+    async fn predict(&self, request: &PredictionRequest) -> Result<CoreForecast, PredictorError> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let callable = Arc::clone(&self.callable);
+        let name = self.name.clone();
+        let history = request.history.clone();
+        let horizon = request.horizon;
+        std::thread::Builder::new()
+            .name("spe-py-primary".into())
+            .spawn(move || {
+                let answer =
+                    Python::attach(|py| call_primary(py, &callable, &name, history, horizon));
+                // The chain may have stopped waiting (timeout): nobody to tell.
+                let _ = tx.send(answer);
+            })
+            .map_err(|e| PredictorError::crashed("could not start a thread", e.to_string()))?;
+        rx.await.unwrap_or_else(|_| {
+            Err(PredictorError::crashed(
+                "its thread ended without an answer",
+                "",
+            ))
+        })
+    }
+}
+
+/// Call the primary and read its answer (the GIL held).
+fn call_primary(
+    py: Python<'_>,
+    callable: &Py<PyAny>,
+    name: &str,
+    history: Vec<f64>,
+    horizon: usize,
+) -> Result<CoreForecast, PredictorError> {
+    let history = PyArray1::from_vec(py, history);
+    let answer = callable
+        .bind(py)
+        .call1((history, horizon))
+        .map_err(|e| raised(py, &e))?;
+    read_answer(&answer, name, horizon)
+}
+
+/// A `Crashed` error for an exception: its type and the end of its traceback.
+fn raised(py: Python<'_>, err: &PyErr) -> PredictorError {
+    let kind = err
+        .get_type(py)
+        .name()
+        .map(|n| n.to_string())
+        .unwrap_or_else(|_| "an exception".into());
+    let text = py
+        .import("traceback")
+        .and_then(|tb| {
+            tb.call_method1(
+                "format_exception",
+                (err.get_type(py), err.value(py), err.traceback(py)),
+            )
+        })
+        .and_then(|lines| lines.extract::<Vec<String>>())
+        .map(|lines| lines.concat())
+        .unwrap_or_else(|_| err.to_string());
+    let start = text.len().saturating_sub(TRACEBACK_BYTES);
+    let start = (start..text.len())
+        .find(|i| text.is_char_boundary(*i))
+        .unwrap_or(text.len());
+    PredictorError::crashed(format!("raised {kind}"), text[start..].trim_end())
+}
+
+/// `(level, lower, upper)` as they are read from a returned dict.
+type Bounds = (f64, Option<Vec<f64>>, Option<Vec<f64>>);
+
+/// The callable's answer as a forecast: an array of `horizon` numbers, or a
+/// dict with `mean` and optional `lower_<L>`/`upper_<L>` pairs (and `model`).
+fn read_answer(
+    answer: &Bound<'_, PyAny>,
+    name: &str,
+    horizon: usize,
+) -> Result<CoreForecast, PredictorError> {
+    let bad = |m: String| PredictorError::bad_output(m);
+    if answer.is_none() {
+        return Err(bad(format!(
+            "returned None: return an array of {horizon} numbers, or a dict with \"mean\""
+        )));
+    }
+    if !answer.hasattr("keys").unwrap_or(false) {
+        let mean = values(answer, "the returned array", horizon)?;
+        return CoreForecast::new(name, mean, Vec::new()).map_err(|e| bad(e.to_string()));
+    }
+    let keys: Vec<String> = answer
+        .call_method0("keys")
+        .and_then(|k| k.try_iter()?.map(|k| k?.extract::<String>()).collect())
+        .map_err(|_| bad("the returned dict has keys that are not strings".into()))?;
+    let get = |key: &str| answer.get_item(key).map_err(|e| bad(format!("{key}: {e}")));
+    let mut mean = None;
+    let mut model = name.to_owned();
+    let mut bounds: Vec<Bounds> = Vec::new();
+    for key in &keys {
+        if key == "mean" {
+            mean = Some(values(&get(key)?, "mean", horizon)?);
+        } else if key == "model" {
+            model = get(key)?
+                .extract::<String>()
+                .map_err(|_| bad("\"model\" is not a string".into()))?;
+        } else if let Some((side, level)) = key
+            .strip_prefix("lower_")
+            .map(|l| ("lower", l))
+            .or_else(|| key.strip_prefix("upper_").map(|l| ("upper", l)))
+        {
+            let level: f64 = level
+                .parse()
+                .map_err(|_| bad(format!("{key:?}: the level after {side}_ is not a number")))?;
+            let column = values(&get(key)?, key, horizon)?;
+            let slot = match bounds.iter().position(|(l, _, _)| *l == level) {
+                Some(i) => i,
+                None => {
+                    bounds.push((level, None, None));
+                    bounds.len() - 1
+                }
+            };
+            if side == "lower" {
+                bounds[slot].1 = Some(column);
+            } else {
+                bounds[slot].2 = Some(column);
+            }
+        } else {
+            return Err(bad(format!(
+                "unknown key {key:?} in the returned dict: expected \"mean\", \
+                 \"lower_<level>\"/\"upper_<level>\" pairs and \"model\""
+            )));
+        }
+    }
+    let Some(mean) = mean else {
+        return Err(bad("the returned dict has no \"mean\"".into()));
+    };
+    let mut intervals = Vec::with_capacity(bounds.len());
+    for (level, lower, upper) in bounds {
+        let label = level_label(level);
+        match (lower, upper) {
+            (Some(lower), Some(upper)) => {
+                if let Some(i) = (0..horizon).find(|&i| lower[i] > upper[i]) {
+                    return Err(bad(format!(
+                        "lower_{label}[{i}] = {} is above upper_{label}[{i}] = {}",
+                        lower[i], upper[i]
+                    )));
+                }
+                intervals.push(PredictionInterval {
+                    level,
+                    lower,
+                    upper,
+                });
+            }
+            (Some(_), None) => return Err(bad(format!("lower_{label} has no upper_{label}"))),
+            (None, _) => return Err(bad(format!("upper_{label} has no lower_{label}"))),
+        }
+    }
+    CoreForecast::new(model, mean, intervals).map_err(|e| bad(e.to_string()))
+}
+
+/// `horizon` finite numbers from an array-like, or why not.
+fn values(obj: &Bound<'_, PyAny>, what: &str, horizon: usize) -> Result<Vec<f64>, PredictorError> {
+    let bad = |m: String| PredictorError::bad_output(m);
+    let array = arrays::numpy(obj.py())
+        .and_then(|np| np.call_method1("asarray", (obj, "float64")))
+        .and_then(|a| Ok(a.cast_into::<PyArrayDyn<f64>>()?))
+        .map_err(|_| {
+            bad(format!(
+                "{what} is a {}, not an array of numbers",
+                arrays::type_name(obj)
+            ))
+        })?;
+    if array.ndim() != 1 {
+        return Err(bad(format!(
+            "{what} has shape {:?}: expected {horizon} numbers (1-D)",
+            array.shape()
+        )));
+    }
+    let values: Vec<f64> = array.readonly().as_array().iter().copied().collect();
+    if values.len() != horizon {
+        return Err(bad(format!(
+            "{what} has {} value{}, expected {horizon} (the horizon)",
+            values.len(),
+            if values.len() == 1 { "" } else { "s" }
+        )));
+    }
+    if let Some((i, v)) = values.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+        return Err(bad(format!("{what}[{i}] is {v}, not a finite number")));
+    }
+    Ok(values)
+}
+
+/// The answer of :meth:`ResilientForecaster.predict`: the forecast, which
+/// tier made it and why the tiers above failed.
+///
+/// ``tier`` is ``"primary"`` (your model), ``"fallback"`` (the statistical
+/// model, because yours failed) or ``"cache"`` (the last good predictions,
+/// because both failed); ``provenance`` is ``"live"``, ``"fallback"`` or
+/// ``"cached"`` accordingly. ``failures`` lists why the tiers above
+/// ``tier`` failed (dicts with ``tier``, ``predictor``, ``kind`` —
+/// ``"model_crash"``, ``"model_timeout"`` or ``"model_bad_output"`` — and
+/// ``message``); ``notice`` says it in a sentence for an operator.
+#[pyclass(module = "spe", name = "Prediction", frozen)]
+pub struct Prediction {
+    result: Arc<ChainResult>,
+    now: DateTime<Utc>,
+    forecast: Py<Forecast>,
+}
+
+impl Prediction {
+    fn new(py: Python<'_>, result: Arc<ChainResult>, now: DateTime<Utc>) -> PyResult<Self> {
+        let forecast = Forecast::from_outcome(
+            py,
+            Outcome {
+                forecast: result.predictions.forecast.clone(),
+                scores: None,
+            },
+        )?;
+        Ok(Prediction {
+            result,
+            now,
+            forecast: Py::new(py, forecast)?,
+        })
+    }
+}
+
+#[pymethods]
+impl Prediction {
+    /// ``"primary"``, ``"fallback"`` or ``"cache"``.
+    #[getter]
+    fn tier(&self) -> &'static str {
+        self.result.tier.name()
+    }
+
+    /// ``"live"`` (primary), ``"fallback"`` or ``"cached"``.
+    #[getter]
+    fn provenance(&self) -> &'static str {
+        self.result.provenance(self.now).name()
+    }
+
+    /// The model that made the forecast (for a cached answer: the model
+    /// that made it then).
+    #[getter]
+    fn model(&self) -> String {
+        self.result.predictions.forecast.model().to_owned()
+    }
+
+    /// The forecast (a :class:`spe.Forecast`).
+    #[getter]
+    fn forecast(&self, py: Python<'_>) -> Py<Forecast> {
+        self.forecast.clone_ref(py)
+    }
+
+    /// The mean path (read-only array).
+    #[getter]
+    fn mean(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        Ok(self.forecast.bind(py).getattr("mean")?.unbind())
+    }
+
+    /// Lower bounds of the ``level`` % interval.
+    fn lower(&self, py: Python<'_>, level: f64) -> PyResult<Py<PyAny>> {
+        Ok(self
+            .forecast
+            .bind(py)
+            .call_method1("lower", (level,))?
+            .unbind())
+    }
+
+    /// Upper bounds of the ``level`` % interval.
+    fn upper(&self, py: Python<'_>, level: f64) -> PyResult<Py<PyAny>> {
+        Ok(self
+            .forecast
+            .bind(py)
+            .call_method1("upper", (level,))?
+            .unbind())
+    }
+
+    /// Why the tiers above this one failed, in tier order.
+    #[getter]
+    fn failures<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let out = PyList::empty(py);
+        for f in &self.result.failures {
+            let d = PyDict::new(py);
+            d.set_item("tier", f.tier.name())?;
+            d.set_item("predictor", &f.predictor)?;
+            d.set_item("kind", f.kind.name())?;
+            d.set_item("message", &f.message)?;
+            out.append(d)?;
+        }
+        Ok(out)
+    }
+
+    /// A sentence for an operator when your model did not answer, else ``None``.
+    #[getter]
+    fn notice(&self) -> Option<String> {
+        self.result.notice()
+    }
+
+    /// When the predictions were made (UTC).
+    #[getter]
+    fn made_at(&self) -> DateTime<Utc> {
+        self.result.predictions.made_at
+    }
+
+    /// Seconds since the predictions were made (non-zero for the cache tier).
+    #[getter]
+    fn age_s(&self) -> f64 {
+        self.result.age(self.now).as_secs_f64()
+    }
+
+    /// The model whose intervals were borrowed when yours gave none at a
+    /// requested level (the fallback's), else ``None``.
+    #[getter]
+    fn intervals_from(&self) -> Option<String> {
+        self.result.predictions.intervals_from.clone()
+    }
+
+    /// The time of each step (``datetime64[ns]``, UTC).
+    #[getter]
+    fn times<'py>(
+        &self,
+        py: Python<'py>,
+    ) -> Bound<'py, PyArray1<numpy::datetime::Datetime<numpy::datetime::units::Nanoseconds>>> {
+        let times = self
+            .result
+            .predictions
+            .times()
+            .into_iter()
+            .map(|t| numpy::datetime::Datetime::from(t.timestamp_nanos_opt().unwrap_or(i64::MIN)))
+            .collect();
+        PyArray1::from_vec(py, times)
+    }
+
+    /// The forecast as a DataFrame on a UTC ``DatetimeIndex`` (``mean``,
+    /// ``lower_<L>``, ``upper_<L>``); ``df.attrs`` holds ``tier``,
+    /// ``provenance``, ``model``, ``age_s`` and ``notice``.
+    fn to_pandas<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let columns = self
+            .forecast
+            .bind(py)
+            .call_method0("to_dict")?
+            .cast_into::<PyDict>()?;
+        let data = PyDict::new(py);
+        data.set_item("time", self.times(py))?;
+        for (k, v) in columns.iter() {
+            data.set_item(k, v)?;
+        }
+        let attrs = PyDict::new(py);
+        attrs.set_item("tier", self.tier())?;
+        attrs.set_item("provenance", self.provenance())?;
+        attrs.set_item("model", self.model())?;
+        attrs.set_item("age_s", self.age_s())?;
+        attrs.set_item("notice", self.notice())?;
+        crate::frames::to_pandas(py, data, attrs)
+    }
+
+    fn __len__(&self) -> usize {
+        self.result.predictions.forecast.horizon()
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        Ok(format!(
+            "Prediction(tier='{}', model={}, horizon={}, provenance='{}')",
+            self.tier(),
+            PyString::new(py, &self.model()).repr()?,
+            self.__len__(),
+            self.provenance()
+        ))
+    }
+}
+
+/// Your model, with SP-E's fallback around it: a forecaster that always
+/// answers, and says which model did.
+///
+/// ``primary`` is any callable ``primary(history, horizon)``: it gets the
+/// history as a numpy ``float64`` array (oldest first) and the number of
+/// steps to forecast, and returns ``horizon`` numbers (any array-like), or
+/// a dict with ``"mean"`` and optional ``"lower_80"``/``"upper_80"``,
+/// ``"lower_95"``/``"upper_95"`` (any ``lower_<L>``/``upper_<L>`` pairs) and
+/// ``"model"`` (a name). Requested levels it does not give are derived from
+/// the fallback's interval widths around your mean.
+///
+/// :meth:`predict` runs three tiers:
+///
+/// 1. **primary**, your callable, in a thread of its own under
+///    ``timeout_s``. It fails if it raises, runs past the timeout, or
+///    returns the wrong shape, NaN, infinities or intervals that do not
+///    contain the mean. A Python thread cannot be killed: past the timeout
+///    the forecaster stops waiting and the call ends in the background (its
+///    answer is dropped); the interpreter is not blocked.
+/// 2. **fallback**, if the primary failed: a statistical model
+///    (``fallback``: ``"auto"`` by default, or any ``model=`` name of
+///    :func:`spe.forecast`) fitted on the same history, under
+///    ``fallback_timeout_s``.
+/// 3. **cache**, if both failed: the last good predictions, kept crash-safe
+///    in ``cache_dir`` (several checksummed generations; a corrupt file is
+///    quarantined and an older one served), so they survive a restart.
+///    Without ``cache_dir``, or with an empty cache, :class:`spe.ForecastError`
+///    is raised (its ``failures`` says why each tier failed).
+///
+/// With ``journal`` (a :class:`spe.Journal`), each outage of your model is
+/// one incident (component ``prediction``). ``on_corrupt_cache="raise"``
+/// raises :class:`spe.CacheCorruptError` when corrupt cache files are found
+/// at start (they are quarantined first, so the next start succeeds);
+/// ``"quarantine"`` (the default) reports them in :attr:`cache_report`.
+/// ``clock`` (a :class:`spe.ManualClock`) drives the timeouts in tests.
+///
+/// Pickles with its settings when ``primary`` pickles (a module-level
+/// function does; a lambda does not, and says so).
+///
+/// >>> import numpy as np, spe
+/// >>> def my_model(history, horizon):
+/// ...     return np.full(horizon, history[-24:].mean())
+/// >>> rf = spe.ResilientForecaster(primary=my_model, fallback="seasonal_naive", timeout_s=5.0)
+/// >>> history = 100 + 10 * np.sin(np.arange(24 * 14) * 2 * np.pi / 24)
+/// >>> p = rf.predict(history, horizon=24, season_length=24)
+/// >>> p.tier, p.model, p.intervals_from
+/// ('primary', 'my_model', 'seasonal_naive')
+/// >>> def broken(history, horizon):
+/// ...     raise RuntimeError("model server down")
+/// >>> p = spe.ResilientForecaster(primary=broken, fallback="seasonal_naive").predict(
+/// ...     history, horizon=24, season_length=24)
+/// >>> p.tier, p.failures[0]["kind"], p.provenance
+/// ('fallback', 'model_crash', 'fallback')
+#[pyclass(module = "spe", name = "ResilientForecaster", frozen)]
+pub struct ResilientForecaster {
+    chain: PredictionChain,
+    runtime: tokio::runtime::Runtime,
+    primary: Py<PyAny>,
+    fallback: ModelName,
+    fallback_name: String,
+    timeout_s: f64,
+    fallback_timeout_s: f64,
+    cache_dir: Option<std::path::PathBuf>,
+    journal: Option<Py<Journal>>,
+    cache_report: Option<LoadReport>,
+}
+
+fn callable_name(callable: &Bound<'_, PyAny>) -> String {
+    for attr in ["__qualname__", "__name__"] {
+        if let Ok(name) = callable.getattr(attr).and_then(|n| n.extract::<String>()) {
+            return name;
+        }
+    }
+    callable
+        .get_type()
+        .name()
+        .map(|n| n.to_string())
+        .unwrap_or_else(|_| "primary".into())
+}
+
+fn positive_seconds(value: f64, name: &str) -> Result<Duration, Error> {
+    if !(value.is_finite() && value > 0.0) {
+        return Err(Error::config(format!(
+            "{name}={value} is not a timeout: give a number of seconds more than 0"
+        )));
+    }
+    Duration::try_from_secs_f64(value)
+        .map_err(|_| Error::config(format!("{name}={value} seconds is too long")))
+}
+
+/// The next whole hour after now (UTC): the default start of a forecast.
+fn next_hour(now: DateTime<Utc>) -> DateTime<Utc> {
+    let floor = now
+        .with_minute(0)
+        .and_then(|t| t.with_second(0))
+        .and_then(|t| t.with_nanosecond(0))
+        .unwrap_or(now);
+    floor + chrono::Duration::hours(1)
+}
+
+/// `start` and `step` from a pandas Series on a DatetimeIndex, if it is one.
+fn from_index(history: &Bound<'_, PyAny>) -> PyResult<Option<(DateTime<Utc>, Option<Duration>)>> {
+    let Ok(index) = history.getattr("index") else {
+        return Ok(None);
+    };
+    if !index.hasattr("tz")? || !index.hasattr("freq")? {
+        return Ok(None);
+    }
+    let n = index.len()?;
+    if n == 0 {
+        return Ok(None);
+    }
+    let last = crate::args::instant(&index.get_item(n - 1)?, "the history's last timestamp")?;
+    if n < 2 {
+        return Ok(Some((last, None)));
+    }
+    let before = crate::args::instant(&index.get_item(n - 2)?, "the history's timestamps")?;
+    let step = (last - before).to_std().ok().filter(|d| !d.is_zero());
+    Ok(Some((
+        last + chrono::Duration::from_std(step.unwrap_or_default()).unwrap_or_default(),
+        step,
+    )))
+}
+
+fn cache_report_dict<'py>(py: Python<'py>, report: &LoadReport) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("loaded", report.loaded)?;
+    let quarantined = PyList::empty(py);
+    for q in &report.quarantined {
+        let e = PyDict::new(py);
+        e.set_item("path", &q.path)?;
+        e.set_item("moved_to", q.moved_to.as_ref())?;
+        e.set_item("generation", q.generation)?;
+        e.set_item("reason", q.reason.to_string())?;
+        quarantined.append(e)?;
+    }
+    d.set_item("quarantined", quarantined)?;
+    let unreadable = PyList::empty(py);
+    for u in &report.unreadable {
+        unreadable.append((&u.path, &u.error))?;
+    }
+    d.set_item("unreadable", unreadable)?;
+    Ok(d)
+}
+
+#[pymethods]
+impl ResilientForecaster {
+    #[new]
+    #[pyo3(signature = (
+        primary,
+        fallback = ModelName::Auto,
+        timeout_s = 5.0,
+        cache_dir = None,
+        *,
+        fallback_timeout_s = 120.0,
+        journal = None,
+        on_corrupt_cache = "quarantine",
+        clock = None,
+    ))]
+    #[pyo3(
+        text_signature = "(primary, fallback='auto', timeout_s=5.0, cache_dir=None, *, \
+                          fallback_timeout_s=120.0, journal=None, on_corrupt_cache='quarantine', clock=None)"
+    )]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        primary: Bound<'_, PyAny>,
+        #[pyo3(from_py_with = model_arg)] fallback: ModelName,
+        timeout_s: f64,
+        cache_dir: Option<std::path::PathBuf>,
+        fallback_timeout_s: f64,
+        journal: Option<Py<Journal>>,
+        on_corrupt_cache: &str,
+        clock: Option<Py<ManualClock>>,
+    ) -> PyResult<Self> {
+        if !primary.is_callable() {
+            return Err(PyTypeError::new_err(format!(
+                "primary must be a callable primary(history, horizon), not {}",
+                arrays::type_name(&primary)
+            )));
+        }
+        let raise_on_corrupt = match on_corrupt_cache {
+            "quarantine" => false,
+            "raise" => true,
+            other => {
+                return Err(Error::config(format!(
+                    "on_corrupt_cache={other:?} is not an option: use \"quarantine\" or \"raise\""
+                ))
+                .into());
+            }
+        };
+        let timeout = positive_seconds(timeout_s, "timeout_s")?;
+        let fallback_timeout = positive_seconds(fallback_timeout_s, "fallback_timeout_s")?;
+        let name = callable_name(&primary);
+        let predictor = PyPredictor {
+            callable: Arc::new(primary.clone().unbind()),
+            name,
+        };
+        let fallback_model = fallback.dyn_fit();
+        let fallback_name = fallback_model.name();
+        let mut builder = PredictionChain::builder()
+            .primary(Arc::new(predictor))
+            .fallback(fallback_model)
+            .timeout(timeout)
+            .fallback_timeout(fallback_timeout);
+        let mut cache_report = None;
+        if let Some(dir) = &cache_dir {
+            let (cache, report) = py
+                .detach(|| PredictionChain::open_cache(dir))
+                .map_err(Error::from)?;
+            if raise_on_corrupt && !report.quarantined.is_empty() {
+                let files: Vec<String> = report
+                    .quarantined
+                    .iter()
+                    .map(|q| format!("{} ({})", q.path.display(), q.reason))
+                    .collect();
+                return Err(Error::CacheCorrupt(format!(
+                    "corrupt prediction cache files were found and quarantined: {}; the next \
+                     start serves the newest good generation (on_corrupt_cache=\"quarantine\" \
+                     continues without raising)",
+                    files.join(", ")
+                ))
+                .into());
+            }
+            builder = builder.cache(cache).cache_report(report.clone());
+            cache_report = Some(report);
+        }
+        if let Some(j) = &journal {
+            builder = builder.journal(j.get().core().clone());
+        }
+        if let Some(c) = &clock {
+            builder = builder.clock(c.get().core().clone(), Utc::now());
+        }
+        let chain = py.detach(|| builder.build());
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| Error::config(format!("cannot start the forecaster's runtime: {e}")))?;
+        Ok(ResilientForecaster {
+            chain,
+            runtime,
+            primary: primary.unbind(),
+            fallback,
+            fallback_name,
+            timeout_s,
+            fallback_timeout_s,
+            cache_dir,
+            journal,
+            cache_report,
+        })
+    }
+
+    /// Forecast ``horizon`` steps after ``history``: your model, else the
+    /// fallback, else the last good predictions. Returns a
+    /// :class:`spe.Prediction` that says which tier answered and why.
+    ///
+    /// ``history`` is any 1-D array-like of numbers (NaN gaps of up to 6
+    /// values are interpolated first, as in :func:`spe.forecast`);
+    /// ``season_length`` the seasonal periods for the fallback (default:
+    /// ``(24, 168)`` for hourly steps); ``levels`` the interval levels.
+    /// ``start`` is the time of the first forecast step and ``step_s`` the
+    /// seconds between steps: by default, from a pandas Series' regular
+    /// ``DatetimeIndex``, else the next whole hour (UTC) and 3600.
+    /// ``exog``/``exog_future`` are regressors for a ``"regression"``
+    /// fallback. Concurrent calls share one run. The work runs with the GIL
+    /// released.
+    ///
+    /// Raises :class:`spe.ForecastError` when every tier failed (its
+    /// ``failures`` attribute lists why), :class:`spe.ConfigError` for a bad
+    /// request.
+    #[pyo3(signature = (history, horizon = 48, season_length = None, levels = None, start = None, step_s = None, exog = None, exog_future = None))]
+    #[allow(clippy::too_many_arguments)]
+    fn predict(
+        &self,
+        py: Python<'_>,
+        history: &Bound<'_, PyAny>,
+        #[pyo3(from_py_with = crate::args::horizon)] horizon: usize,
+        season_length: Option<&Bound<'_, PyAny>>,
+        levels: Option<&Bound<'_, PyAny>>,
+        start: Option<&Bound<'_, PyAny>>,
+        step_s: Option<&Bound<'_, PyAny>>,
+        exog: Option<&Bound<'_, PyAny>>,
+        exog_future: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Prediction> {
+        let values = arrays::float_vector(history, "history")?;
+        let values = spe_core::fill_nan_gaps(&values, spe_core::DEFAULT_MAX_GAP)
+            .map_err(|e| Error::forecast("history", e))?;
+        let indexed = from_index(history)?;
+        let step = match step_s.filter(|s| !s.is_none()) {
+            Some(s) => Duration::from_secs(crate::args::int_in(
+                s,
+                "step_s",
+                1,
+                366 * 86_400,
+                "give the seconds between steps, 1 or more (3600 for hourly data)",
+            )? as u64),
+            None => indexed
+                .and_then(|(_, step)| step)
+                .unwrap_or(Duration::from_secs(3600)),
+        };
+        let start = match start.filter(|s| !s.is_none()) {
+            Some(s) => crate::args::instant(s, "start")?,
+            None => match indexed {
+                Some((next, _)) => next,
+                None => next_hour(self.chain.now()),
+            },
+        };
+        let mut builder = PredictionRequest::builder(start, values)
+            .horizon(horizon)
+            .step(step)
+            .levels(levels_or_default(levels)?);
+        if let Some(s) = season_length.filter(|s| !s.is_none()) {
+            builder = builder.periods(crate::args::season_length(s)?);
+        }
+        match (
+            exog.filter(|e| !e.is_none()),
+            exog_future.filter(|e| !e.is_none()),
+        ) {
+            (None, None) => {}
+            (Some(e), Some(f)) => {
+                let e: Exog = arrays::exog(e, "exog")?;
+                let f: Exog = arrays::exog(f, "exog_future")?;
+                builder = builder.exog(e, f);
+            }
+            _ => {
+                return Err(Error::config(
+                    "give both exog (over the history) and exog_future (over the horizon), or neither",
+                )
+                .into());
+            }
+        }
+        let request = builder.build().map_err(chain_error)?;
+        let result = py
+            .detach(|| self.runtime.block_on(self.chain.generate(request)))
+            .map_err(chain_error)?;
+        Prediction::new(py, result, self.chain.now())
+    }
+
+    /// The last answer (of any tier) or, after a restart with ``cache_dir``,
+    /// the cached predictions (tier ``"cache"``); ``None`` if there is none.
+    /// Never runs a model.
+    fn latest(&self, py: Python<'_>) -> PyResult<Option<Prediction>> {
+        self.chain
+            .latest()
+            .map(|r| Prediction::new(py, r, self.chain.now()))
+            .transpose()
+    }
+
+    /// What opening ``cache_dir`` found (``loaded`` generation,
+    /// ``quarantined`` corrupt files, ``unreadable`` files), or ``None``
+    /// without a cache.
+    #[getter]
+    fn cache_report<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyDict>>> {
+        self.cache_report
+            .as_ref()
+            .map(|r| cache_report_dict(py, r))
+            .transpose()
+    }
+
+    /// The primary callable.
+    #[getter]
+    fn primary(&self, py: Python<'_>) -> Py<PyAny> {
+        self.primary.clone_ref(py)
+    }
+
+    /// The fallback model's name.
+    #[getter]
+    fn fallback(&self) -> &str {
+        &self.fallback_name
+    }
+
+    /// The primary's timeout, seconds.
+    #[getter]
+    fn timeout_s(&self) -> f64 {
+        self.timeout_s
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        let primary = self.chain.primary_name();
+        let cache = match &self.cache_dir {
+            Some(d) => PyString::new(py, &d.display().to_string())
+                .repr()?
+                .to_string(),
+            None => "None".into(),
+        };
+        Ok(format!(
+            "ResilientForecaster(primary={}, fallback={}, timeout_s={}, cache_dir={cache})",
+            PyString::new(py, &primary).repr()?,
+            PyString::new(py, &self.fallback_name).repr()?,
+            PyFloat::new(py, self.timeout_s).repr()?,
+        ))
+    }
+
+    /// Pickle support: rebuilt from its settings, if the primary pickles
+    /// (the cache and the journal are reopened from their paths; a
+    /// ``ManualClock`` is replaced by the system clock).
+    fn __getnewargs_ex__<'py>(&self, py: Python<'py>) -> PyResult<NewArgs<'py>> {
+        let pickle = py.import("pickle")?;
+        if let Err(e) = pickle.call_method1("dumps", (self.primary.bind(py),)) {
+            let err = PyTypeError::new_err(format!(
+                "this ResilientForecaster cannot be pickled: its primary {} cannot be ({e}); \
+                 define the model as a module-level function (or a picklable object), or build \
+                 the forecaster in the other process",
+                self.primary
+                    .bind(py)
+                    .repr()
+                    .map(|r| r.to_string())
+                    .unwrap_or_default()
+            ));
+            err.set_cause(py, Some(e));
+            return Err(err);
+        }
+        let fallback = ModelName::NAMES
+            .iter()
+            .find(|(_, m)| *m == self.fallback)
+            .map_or("auto", |(n, _)| n);
+        let args = PyTuple::new(
+            py,
+            [
+                self.primary.bind(py).clone(),
+                PyString::new(py, fallback).into_any(),
+                PyFloat::new(py, self.timeout_s).into_any(),
+                self.cache_dir.clone().into_pyobject(py)?.into_any(),
+            ],
+        )?;
+        let kwargs = PyDict::new(py);
+        kwargs.set_item("fallback_timeout_s", self.fallback_timeout_s)?;
+        kwargs.set_item("journal", self.journal.as_ref().map(|j| j.bind(py)))?;
+        Ok((args, kwargs))
+    }
+}
+
+/// `__getnewargs_ex__`: the positional and keyword arguments.
+type NewArgs<'py> = (Bound<'py, PyTuple>, Bound<'py, PyDict>);
+
+/// A chain error as a Python exception.
+fn chain_error(e: ChainError) -> PyErr {
+    Python::attach(|py| match e {
+        ChainError::NoPredictions { failures } => {
+            let list = PyList::empty(py);
+            for f in &failures {
+                let d = PyDict::new(py);
+                let _ = d.set_item("tier", f.tier.name());
+                let _ = d.set_item("predictor", &f.predictor);
+                let _ = d.set_item("kind", f.kind.name());
+                let _ = d.set_item("message", &f.message);
+                let _ = list.append(d);
+            }
+            let why: Vec<String> = failures.iter().map(ToString::to_string).collect();
+            let mut message = String::from("no predictions: ");
+            if !why.is_empty() {
+                message.push_str(&why.join("; "));
+                message.push_str("; ");
+            }
+            message.push_str(
+                "and no cached predictions to fall back on (give cache_dir= to keep the last good ones)",
+            );
+            SpeException::ForecastError.new_err_with(py, message, &[("failures", list.into_any())])
+        }
+        ChainError::InvalidRequest(m) => {
+            SpeException::ConfigError.new_err(py, format!("invalid prediction request: {m}"))
+        }
+        other => SpeException::SpeError.new_err(py, other.to_string()),
+    })
+}

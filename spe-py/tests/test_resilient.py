@@ -1,0 +1,282 @@
+"""spe.ResilientForecaster: a Python model as tier 1, then the fallback, then the cache."""
+
+from __future__ import annotations
+
+import pickle
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import spe
+
+HISTORY = 100 + 10 * np.sin(np.arange(24 * 14) * 2 * np.pi / 24)
+HORIZON = 24
+
+
+def mean_model(history: np.ndarray, horizon: int) -> np.ndarray:
+    """A module-level model (so it pickles): the mean of the last day."""
+    return np.full(horizon, history[-24:].mean())
+
+
+def predict(primary: Callable[..., Any], **kwargs: Any) -> spe.Prediction:
+    settings: dict[str, Any] = {"fallback": "seasonal_naive", "timeout_s": 5.0}
+    settings.update(kwargs)
+    return spe.ResilientForecaster(primary, **settings).predict(HISTORY, HORIZON, season_length=24)
+
+
+# --- tier 1 answers -----------------------------------------------------------
+
+
+def test_the_primary_answers_with_an_array() -> None:
+    calls: list[tuple[np.ndarray, int]] = []
+
+    def model(history: np.ndarray, horizon: int) -> list[float]:
+        calls.append((history, horizon))
+        return [float(v) for v in mean_model(history, horizon)]
+
+    p = predict(model)
+    assert (p.tier, p.provenance, p.model, p.failures, p.notice) == (
+        "primary", "live", "test_the_primary_answers_with_an_array.<locals>.model", [], None
+    )
+    [(history, horizon)] = calls
+    assert isinstance(history, np.ndarray) and history.dtype == np.float64
+    np.testing.assert_array_equal(history, HISTORY)
+    assert horizon == HORIZON
+    np.testing.assert_allclose(p.mean, HISTORY[-24:].mean())
+    # No intervals given: borrowed from the fallback around the primary's mean.
+    assert p.intervals_from == "seasonal_naive"
+    assert p.forecast.levels == (80, 95)
+    assert (p.lower(95) <= p.mean).all() and (p.mean <= p.upper(95)).all()
+
+
+def test_the_primary_answers_with_a_dict() -> None:
+    def model(history: np.ndarray, horizon: int) -> dict[str, Any]:
+        mean = np.full(horizon, 100.0)
+        return {"mean": mean, "lower_80": mean - 5, "upper_80": mean + 5, "lower_95": mean - 9,
+                "upper_95": mean + 9, "model": "gbm-v3"}
+
+    p = predict(model)
+    assert (p.tier, p.model, p.intervals_from) == ("primary", "gbm-v3", None)
+    np.testing.assert_array_equal(p.upper(80), np.full(HORIZON, 105.0))
+    np.testing.assert_array_equal(p.lower(95), np.full(HORIZON, 91.0))
+
+
+# --- tier 1 fails: the fallback answers ----------------------------------------
+
+
+def raises(history: np.ndarray, horizon: int) -> np.ndarray:
+    raise ValueError("the feature store is down")
+
+
+BAD_ANSWERS: dict[str, tuple[Callable[[np.ndarray, int], Any], str, str]] = {
+    "raises": (raises, "model_crash", "raised ValueError"),
+    "too long": (lambda h, n: np.ones(n + 1), "model_bad_output", "25 values, expected 24"),
+    "too short": (lambda h, n: [1.0], "model_bad_output", "1 value, expected 24"),
+    "2-D": (lambda h, n: np.ones((n, 2)), "model_bad_output", "shape"),
+    "NaN": (lambda h, n: np.r_[np.ones(n - 1), np.nan], "model_bad_output", "[23] is NaN"),
+    "infinity": (lambda h, n: np.r_[np.inf, np.ones(n - 1)], "model_bad_output", "[0] is inf"),
+    "None": (lambda h, n: None, "model_bad_output", "returned None"),
+    "text": (lambda h, n: "forty-two", "model_bad_output", "not an array of numbers"),
+    "no mean": (lambda h, n: {"lower_80": np.ones(n)}, "model_bad_output", 'no "mean"'),
+    "unknown key": (lambda h, n: {"mean": np.ones(n), "median": 1}, "model_bad_output", '"median"'),
+    "lower above upper": (
+        lambda h, n: {"mean": np.ones(n), "lower_80": np.full(n, 2.0), "upper_80": np.zeros(n)},
+        "model_bad_output",
+        "above upper_80",
+    ),
+    "half an interval": (
+        lambda h, n: {"mean": np.ones(n), "lower_80": np.zeros(n)},
+        "model_bad_output",
+        "lower_80 has no upper_80",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_ANSWERS))
+def test_a_failing_primary_is_replaced_by_the_fallback(case: str) -> None:
+    model, kind, message = BAD_ANSWERS[case]
+    p = predict(model)
+    assert (p.tier, p.provenance, p.model) == ("fallback", "fallback", "seasonal_naive")
+    [failure] = p.failures
+    assert failure["tier"] == "primary" and failure["kind"] == kind
+    assert message in failure["message"], failure["message"]
+    assert p.notice is not None and "statistical fallback" in p.notice
+    assert np.isfinite(p.mean).all() and len(p) == HORIZON
+
+
+def test_the_traceback_of_an_exception_is_kept() -> None:
+    [failure] = predict(raises).failures
+    assert "Traceback" in failure["message"] and "the feature store is down" in failure["message"]
+
+
+def test_a_hanging_primary_times_out_without_blocking() -> None:
+    """Timed on a manual clock: the test moves it once the model is running."""
+    clock = spe.ManualClock()
+    started, release = threading.Event(), threading.Event()
+
+    def hangs(history: np.ndarray, horizon: int) -> np.ndarray:
+        started.set()
+        release.wait(30)
+        return np.ones(horizon)
+
+    def advance_once_started() -> None:
+        if started.wait(30):
+            clock.advance(5.0)
+
+    mover = threading.Thread(target=advance_once_started)
+    mover.start()
+    try:
+        p = predict(hangs, clock=clock)
+    finally:
+        release.set()
+        mover.join()
+    assert p.tier == "fallback"
+    [failure] = p.failures
+    assert failure["kind"] == "model_timeout" and "no answer within 5 s" in failure["message"]
+
+
+def test_a_slow_primary_under_the_timeout_answers() -> None:
+    clock = spe.ManualClock()
+
+    def slow(history: np.ndarray, horizon: int) -> np.ndarray:
+        clock.advance(4.9)
+        return mean_model(history, horizon)
+
+    assert predict(slow, clock=clock).tier == "primary"
+
+
+# --- tier 3: the cache ----------------------------------------------------------
+
+
+def test_the_cache_serves_when_both_fail_even_after_a_restart(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    good = spe.ResilientForecaster(mean_model, fallback="seasonal_naive", cache_dir=cache)
+    first = good.predict(HISTORY, HORIZON, season_length=24)
+    assert first.tier == "primary"
+    del good
+    # A new process-like start: the cached predictions are there at once.
+    bad = spe.ResilientForecaster(raises, fallback="seasonal_naive", cache_dir=cache)
+    assert bad.cache_report == {"loaded": 1, "quarantined": [], "unreadable": []}
+    latest = bad.latest()
+    assert latest is not None and latest.tier == "cache"
+    # The fallback cannot fit 10 points with a daily season: tier 3 answers.
+    p = bad.predict(HISTORY[:10], HORIZON, season_length=24)
+    assert (p.tier, p.provenance) == ("cache", "cached")
+    assert [f["tier"] for f in p.failures] == ["primary", "fallback"]
+    assert p.failures[1]["message"].startswith("seasonal naive")
+    np.testing.assert_array_equal(p.mean, first.mean)
+    assert p.model == first.model
+    assert p.notice is not None and "last good predictions" in p.notice
+
+
+def test_no_tier_left_raises_with_the_failures() -> None:
+    rf = spe.ResilientForecaster(raises, fallback="seasonal_naive")
+    with pytest.raises(spe.ForecastError, match="no cached predictions") as info:
+        rf.predict(HISTORY[:10], HORIZON, season_length=24)
+    failures = info.value.failures  # type: ignore[attr-defined]
+    assert [f["tier"] for f in failures] == ["primary", "fallback"]
+    assert failures[0]["kind"] == "model_crash"
+
+
+def test_a_corrupt_cache_is_quarantined_or_raised(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    spe.ResilientForecaster(mean_model, cache_dir=cache).predict(HISTORY, HORIZON, season_length=24)
+    [generation] = list(cache.glob("predictions.*"))
+    data = bytearray(generation.read_bytes())
+    data[-5] ^= 0xFF
+    generation.write_bytes(bytes(data))
+    with pytest.raises(spe.CacheCorruptError, match="quarantined"):
+        spe.ResilientForecaster(mean_model, cache_dir=cache, on_corrupt_cache="raise")
+    # Quarantined by the first open: the next start is clean (and empty).
+    rf = spe.ResilientForecaster(mean_model, cache_dir=cache, on_corrupt_cache="raise")
+    assert rf.latest() is None
+    assert rf.cache_report is not None and rf.cache_report["loaded"] is None
+
+
+def test_failures_are_journaled(tmp_path: Path) -> None:
+    journal = spe.Journal(tmp_path / "incidents.journal")
+    rf = spe.ResilientForecaster(raises, fallback="seasonal_naive", journal=journal)
+    rf.predict(HISTORY, HORIZON, season_length=24)
+    [incident] = journal.open_incidents()
+    assert (incident["component"], incident["kind"]) == ("prediction", "model_crash")
+
+
+# --- requests -------------------------------------------------------------------
+
+
+def test_time_axis_from_a_pandas_index() -> None:
+    pd = pytest.importorskip("pandas")
+    index = pd.date_range("2026-01-01", periods=HISTORY.size, freq="15min", tz="UTC")
+    rf = spe.ResilientForecaster(mean_model, fallback="naive")
+    p = rf.predict(pd.Series(HISTORY, index=index), horizon=4, season_length=96)
+    assert p.times[0] == np.datetime64((index[-1] + pd.Timedelta("15min")).tz_localize(None), "ns")
+    df = p.to_pandas()
+    assert df.index.freqstr == "15min" and df.attrs["tier"] == "primary"
+    p = rf.predict(HISTORY, horizon=3, start="2026-05-01T00:00:00Z", step_s=60)
+    assert p.times[-1] == np.datetime64("2026-05-01T00:02:00", "ns")
+
+
+def test_missing_values_in_the_history() -> None:
+    history = HISTORY.copy()
+    history[50:53] = np.nan
+    seen: list[np.ndarray] = []
+
+    def model(h: np.ndarray, n: int) -> np.ndarray:
+        seen.append(h)
+        return np.ones(n)
+
+    spe.ResilientForecaster(model).predict(history, HORIZON, season_length=24)
+    assert np.isfinite(seen[0]).all()
+    history[-1] = np.nan
+    with pytest.raises(spe.ForecastInputError, match="history: the last 1 values"):
+        spe.ResilientForecaster(model).predict(history, HORIZON)
+
+
+def test_bad_settings() -> None:
+    with pytest.raises(TypeError, match="callable"):
+        spe.ResilientForecaster(42)  # type: ignore[arg-type]
+    with pytest.raises(spe.ConfigError, match="timeout_s=0"):
+        spe.ResilientForecaster(mean_model, timeout_s=0)
+    with pytest.raises(spe.ConfigError, match="use one of"):
+        spe.ResilientForecaster(mean_model, fallback="prophet")
+    with pytest.raises(spe.ConfigError, match="on_corrupt_cache"):
+        spe.ResilientForecaster(mean_model, on_corrupt_cache="ignore")  # type: ignore[arg-type]
+    rf = spe.ResilientForecaster(mean_model)
+    with pytest.raises(spe.ConfigError, match="horizon=0"):
+        rf.predict(HISTORY, 0)
+    with pytest.raises(spe.ConfigError, match="exog_future"):
+        rf.predict(HISTORY, 24, exog={"temperature_2m": HISTORY})
+
+
+# --- the object -----------------------------------------------------------------
+
+
+def test_repr_and_pickle(tmp_path: Path) -> None:
+    rf = spe.ResilientForecaster(mean_model, fallback="mstl", timeout_s=2.0, cache_dir=tmp_path)
+    assert repr(rf) == (
+        f"ResilientForecaster(primary='mean_model', fallback='mstl', timeout_s=2.0, "
+        f"cache_dir={str(tmp_path)!r})"
+    )
+    p = rf.predict(HISTORY, HORIZON, season_length=24)
+    assert repr(p) == "Prediction(tier='primary', model='mean_model', horizon=24, provenance='live')"
+    # Unpickled in another process: the same settings, the cache reopened.
+    code = (
+        "import pickle, sys; rf = pickle.loads(sys.stdin.buffer.read()); "
+        "print(repr(rf)); print(rf.latest().tier)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], input=pickle.dumps(rf),
+                         capture_output=True, check=True, cwd=Path(__file__).parent)
+    lines = out.stdout.decode().splitlines()
+    assert lines == [repr(rf), "cache"]
+
+
+def test_a_lambda_primary_says_why_it_cannot_be_pickled() -> None:
+    rf = spe.ResilientForecaster(lambda h, n: np.ones(n))
+    with pytest.raises(TypeError, match="module-level function"):
+        pickle.dumps(rf)
