@@ -1,21 +1,57 @@
-//! `auto`: choose a model by a rolling-origin backtest on the history.
+//! `auto`: choose a model by a rolling-origin backtest on recent history,
+//! documented on [`AutoModel`].
 
 use std::sync::Arc;
 
 use super::{
     AutoEts, BacktestConfig, DynFit, Exog, Fit, Forecast, ForecastError, History, Mstl, Predict,
-    SeasonalNaive, backtest,
+    SeasonalNaive, WeatherRegression, backtest_with_exog,
 };
 
 /// Picks, among candidate models, the one with the lowest MASE (ties and
-/// undefined MASE broken by RMSE) in a rolling-origin backtest on the
-/// history, then fits it on the whole history.
+/// undefined MASE broken by RMSE) in a rolling-origin backtest on recent
+/// history, then fits it — and only it — on the whole history.
 ///
-/// Candidates that cannot be backtested (too little history, a model that
-/// needs regressors the backtest does not pass) are skipped and reported in
-/// [`FittedAuto::scores`]; if none can, the error of the last one is
-/// returned. The default candidates are the seasonal naive, the MSTL-style
-/// model and AutoEts; the backtest uses 2 folds of 24 steps.
+/// # Candidates
+///
+/// The default candidates, in this order:
+///
+/// 1. [`SeasonalNaive`] (the weekly one for hourly data with two weeks of
+///    history);
+/// 2. [`Mstl::default`]: long seasonal windows (14 days and 15 weeks for
+///    hourly data), for stable seasonal shapes;
+/// 3. [`Mstl::short`]: short windows (7 days and 3 weeks), for shapes
+///    that drift;
+/// 4. [`AutoEts`], only when the history has at most one seasonal period
+///    (with several, ETS models only the shortest and MSTL models them
+///    all: it is skipped, and says so in its score);
+/// 5. [`WeatherRegression`], only when the history has regressors
+///    ([`History::exog`], see [`calendar_exog`](crate::calendar_exog)):
+///    without them its backtest fails with
+///    [`MissingRegressors`](ForecastError::MissingRegressors), which its
+///    score reports. When it is chosen, [`Predict::predict`] needs the
+///    regressors of the horizon in `future`.
+///
+/// Candidates that cannot be backtested (too little history, missing
+/// regressors, a model error) are skipped and reported in
+/// [`FittedAuto::scores`]; if none can, the first candidate's error is
+/// returned (a missing-regressors error only if every candidate failed so).
+///
+/// # Backtest
+///
+/// [`backtest_with_exog`] with `folds` origins `horizon` steps apart (4 of
+/// 48 steps by default), refitting at each origin, on the **recent
+/// history**: the last `recent` observations, by default `folds·horizon`
+/// plus twelve cycles of the longest period (twelve weeks of hourly data;
+/// 480 observations without a period, or ten horizons if more). Recent
+/// data says more about the next days than last year's, and fitting on it
+/// keeps the backtest fast. A history too short for the folds gets shorter
+/// folds (down to one step each); one too short for any backtest (fewer
+/// than two cycles of the shortest period and one step) is fitted with the
+/// first candidate that fits.
+///
+/// The backtest scores point forecasts only; the chosen model's intervals
+/// are its own (see each model), and the forecast is named `auto(<model>)`.
 ///
 /// ```
 /// use spe_core::{AutoModel, Fit, History, Predict};
@@ -25,16 +61,23 @@ use super::{
 /// let fitted = AutoModel::default().fit(&History::new(&y, &[24])).unwrap();
 /// let f = fitted.predict(24, &[80.0], None).unwrap();
 /// assert!(f.model().starts_with("auto("));
-/// assert_eq!(fitted.scores().len(), 3);
+/// assert_eq!(fitted.scores().len(), 5);
+/// // No regressors in the history: the regression is skipped, and says why.
+/// let regression = &fitted.scores()[4];
+/// assert_eq!(regression.model, "weather_regression");
+/// assert!(regression.error.as_deref().unwrap().contains("regressors"));
 /// ```
 #[derive(Debug, Clone)]
 pub struct AutoModel {
     /// The models to choose from.
     pub candidates: Vec<Arc<dyn DynFit>>,
-    /// Steps forecast in each backtest fold.
+    /// Steps forecast in each backtest fold (default 48).
     pub horizon: usize,
-    /// Backtest folds.
+    /// Backtest folds (default 4).
     pub folds: usize,
+    /// Observations of recent history the backtest uses; `None` for the
+    /// default described above.
+    pub recent: Option<usize>,
 }
 
 impl Default for AutoModel {
@@ -43,11 +86,34 @@ impl Default for AutoModel {
             candidates: vec![
                 Arc::new(SeasonalNaive::default()),
                 Arc::new(Mstl::default()),
-                Arc::new(AutoEts::default()),
+                Arc::new(Mstl::short()),
+                Arc::new(OnePeriod(AutoEts::default())),
+                Arc::new(WeatherRegression::default()),
             ],
-            horizon: 24,
-            folds: 2,
+            horizon: 48,
+            folds: 4,
+            recent: None,
         }
+    }
+}
+
+/// [`AutoEts`] as a candidate of `auto`: refused for histories with more
+/// than one seasonal period.
+#[derive(Debug, Clone)]
+struct OnePeriod(AutoEts);
+
+impl DynFit for OnePeriod {
+    fn name(&self) -> String {
+        Fit::name(&self.0)
+    }
+
+    fn fit_dyn(&self, history: &History<'_>) -> Result<Box<dyn Predict>, ForecastError> {
+        if history.periods.len() > 1 {
+            return Err(ForecastError::invalid(
+                "auto_ets models one seasonal period: skipped for several (mstl models them all)",
+            ));
+        }
+        self.0.fit_dyn(history)
     }
 }
 
@@ -91,6 +157,56 @@ fn rank(s: &CandidateScore) -> (f64, f64) {
     )
 }
 
+/// The error `auto` returns when no candidate works: the first one, except
+/// that a missing-regressors error (the regression on a history without
+/// them) gives way to any other.
+fn keep_error(kept: &mut Option<ForecastError>, e: ForecastError) {
+    let replace = match kept {
+        None => true,
+        Some(ForecastError::MissingRegressors(_)) => {
+            !matches!(e, ForecastError::MissingRegressors(_))
+        }
+        Some(_) => false,
+    };
+    if replace {
+        *kept = Some(e);
+    }
+}
+
+/// Observations of recent history the backtest uses by default.
+fn default_recent(periods: &[usize], horizon: usize, folds: usize) -> usize {
+    let cycles = periods
+        .iter()
+        .max()
+        .map_or(0, |p| p.saturating_mul(12))
+        .max(horizon.saturating_mul(10))
+        .max(480);
+    folds.saturating_mul(horizon).saturating_add(cycles)
+}
+
+impl AutoModel {
+    /// The backtest of the recent `n` observations: `(first index, folds,
+    /// horizon)`, with the folds shortened to fit; `None` when no backtest
+    /// fits.
+    fn plan(&self, n: usize, periods: &[usize]) -> Option<(usize, usize, usize)> {
+        let folds = self.folds.max(1);
+        let horizon = self.horizon.max(1);
+        let recent = self
+            .recent
+            .unwrap_or_else(|| default_recent(periods, horizon, folds))
+            .min(n);
+        // The least training data worth fitting: two cycles of the shortest
+        // period (MSTL's minimum), at least 5 observations (ETS's).
+        let min_train = periods
+            .iter()
+            .min()
+            .map_or(5, |p| p.saturating_mul(2).max(5));
+        let room = recent.checked_sub(min_train)?;
+        let horizon = horizon.min(room / folds);
+        (horizon >= 1).then_some((n - recent, folds, horizon))
+    }
+}
+
 impl Fit for AutoModel {
     type Fitted = FittedAuto;
 
@@ -105,11 +221,24 @@ impl Fit for AutoModel {
                 "auto needs at least one candidate model",
             ));
         }
-        let config = BacktestConfig::new(self.horizon, self.folds);
+        let n = history.y.len();
+        let Some((start, folds, horizon)) = self.plan(n, history.periods) else {
+            return self.first_that_fits(history);
+        };
+        let config = BacktestConfig::new(horizon, folds).with_levels([]);
+        let recent_exog = history.exog.map(|x| x.rows(start..n)).transpose()?;
+        let recent_y = &history.y[start..];
         let mut scores = Vec::with_capacity(self.candidates.len());
-        let mut last_error = None;
+        let mut kept_error = None;
         for candidate in &self.candidates {
-            let score = match backtest(candidate.as_ref(), history.y, history.periods, &config) {
+            let report = backtest_with_exog(
+                candidate.as_ref(),
+                recent_y,
+                history.periods,
+                recent_exog.as_ref(),
+                &config,
+            );
+            scores.push(match report {
                 Ok(report) => CandidateScore {
                     model: candidate.name(),
                     mase: report.overall.mase,
@@ -123,33 +252,72 @@ impl Fit for AutoModel {
                         rmse: None,
                         error: Some(e.to_string()),
                     };
-                    last_error = Some(e);
+                    keep_error(&mut kept_error, e);
                     score
                 }
-            };
-            scores.push(score);
+            });
         }
-        let best = scores
+        let mut order: Vec<usize> = (0..scores.len())
+            .filter(|i| scores[*i].error.is_none())
+            .collect();
+        order.sort_by(|a, b| {
+            rank(&scores[*a])
+                .partial_cmp(&rank(&scores[*b]))
+                .unwrap_or(std::cmp::Ordering::Equal)
+        });
+        // Only the winner is fitted on the whole history; should that fail,
+        // the runner-up, and so on.
+        for i in order {
+            match self.candidates[i].fit_dyn(history) {
+                Ok(inner) => {
+                    tracing::debug!(chosen = %scores[i].model, folds, horizon, "auto model selection");
+                    return Ok(FittedAuto {
+                        chosen: scores[i].model.clone(),
+                        inner,
+                        scores,
+                    });
+                }
+                Err(e) => {
+                    scores[i].error = Some(e.to_string());
+                    keep_error(&mut kept_error, e);
+                }
+            }
+        }
+        Err(kept_error
+            .unwrap_or_else(|| ForecastError::invalid("no candidate could be backtested")))
+    }
+}
+
+impl AutoModel {
+    /// Without room for a backtest: the first candidate that fits.
+    fn first_that_fits(&self, history: &History<'_>) -> Result<FittedAuto, ForecastError> {
+        let mut scores: Vec<CandidateScore> = self
+            .candidates
             .iter()
-            .enumerate()
-            .filter(|(_, s)| s.error.is_none())
-            .min_by(|(_, a), (_, b)| {
-                rank(a)
-                    .partial_cmp(&rank(b))
-                    .unwrap_or(std::cmp::Ordering::Equal)
+            .map(|c| CandidateScore {
+                model: c.name(),
+                mase: None,
+                rmse: None,
+                error: Some("not backtested: the history is too short for a backtest".into()),
             })
-            .map(|(i, _)| i);
-        let Some(best) = best else {
-            return Err(last_error
-                .unwrap_or_else(|| ForecastError::invalid("no candidate could be backtested")));
-        };
-        let inner = self.candidates[best].fit_dyn(history)?;
-        tracing::debug!(chosen = %scores[best].model, "auto model selection");
-        Ok(FittedAuto {
-            chosen: scores[best].model.clone(),
-            inner,
-            scores,
-        })
+            .collect();
+        let mut kept_error = None;
+        for (i, candidate) in self.candidates.iter().enumerate() {
+            match candidate.fit_dyn(history) {
+                Ok(inner) => {
+                    return Ok(FittedAuto {
+                        chosen: scores[i].model.clone(),
+                        inner,
+                        scores,
+                    });
+                }
+                Err(e) => {
+                    scores[i].error = Some(e.to_string());
+                    keep_error(&mut kept_error, e);
+                }
+            }
+        }
+        Err(kept_error.unwrap_or_else(|| ForecastError::invalid("no candidate could be fitted")))
     }
 }
 
@@ -254,15 +422,36 @@ mod tests {
 
     #[test]
     fn bad_input_is_a_clean_error() {
-        assert!(
-            AutoModel::default()
-                .fit(&History::new(&[1.0, f64::NAN], &[24]))
-                .is_err()
-        );
-        assert!(
-            AutoModel::default()
-                .fit(&History::new(&[1.0; 10], &[24]))
-                .is_err()
-        );
+        assert!(matches!(
+            AutoModel::default().fit(&History::new(&[1.0, f64::NAN], &[24])),
+            Err(ForecastError::NonFinite { index: 1, .. })
+        ));
+        // Too short for every candidate.
+        assert!(matches!(
+            AutoModel::default().fit(&History::new(&[1.0; 3], &[24])),
+            Err(ForecastError::TooShort { .. })
+        ));
+        assert!(matches!(
+            AutoModel::default().fit(&History::new(&[1.0; 10], &[24, 168])),
+            Err(ForecastError::TooShort { .. } | ForecastError::InvalidArgument(_))
+        ));
+    }
+
+    #[test]
+    fn short_histories_get_short_folds_or_the_first_model_that_fits() {
+        // Ten points with a daily period: no backtest, ETS (non-seasonal) fits.
+        let y: Vec<f64> = (0..10).map(|t| 5.0 + (t % 3) as f64).collect();
+        let fitted = AutoModel::default().fit(&History::new(&y, &[24])).unwrap();
+        assert_eq!(fitted.chosen(), "auto_ets");
+        assert!(fitted.scores().iter().all(|s| s.mase.is_none()));
+        assert!(fitted.predict(5, &[80.0], None).is_ok());
+        // Three days of hourly data: folds shortened to fit, still a backtest.
+        let y = seasonal(72);
+        let fitted = AutoModel::default()
+            .fit(&History::new(&y, &[24, 168]))
+            .unwrap();
+        assert!(fitted.scores().iter().any(|s| s.mase.is_some()));
+        let f = fitted.predict(48, &[80.0, 95.0], None).unwrap();
+        assert_eq!(f.horizon(), 48);
     }
 }

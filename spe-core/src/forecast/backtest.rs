@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use super::metrics::{self, running_mean};
 use super::{
-    DynFit, Forecast, ForecastError, History, PredictionInterval, conformal_intervals,
+    DynFit, Exog, Forecast, ForecastError, History, PredictionInterval, conformal_intervals,
     validate_levels,
 };
 
@@ -368,7 +368,8 @@ impl BacktestReport {
 /// no time; time the call yourself.
 ///
 /// The models see no regressors here (`History::exog` is `None`): a model
-/// that needs them fails with its own error.
+/// that needs them fails with its own error. [`backtest_with_exog`] passes
+/// them.
 ///
 /// Errors: an invalid configuration or a non-finite value
 /// ([`ForecastError::InvalidArgument`], [`ForecastError::NonFinite`]); a
@@ -394,9 +395,51 @@ pub fn backtest(
     periods: &[usize],
     config: &BacktestConfig,
 ) -> Result<BacktestReport, ForecastError> {
+    backtest_with_exog(model, y, periods, None, config)
+}
+
+/// [`backtest`] with regressors: `exog` has one row per observation of `y`,
+/// and each fold passes its slices to the model — the rows of the training
+/// data in [`History::exog`] (`exog[..origin]`), and the rows of the window
+/// it forecasts as the `future` regressors of
+/// [`Predict::predict`](super::Predict::predict) (`exog[origin .. origin +
+/// horizon]`; with `refit: false`, the rows from the first origin to the
+/// end). In a real forecast the future regressors are themselves forecasts
+/// (tomorrow's weather); here they are the values that were observed, so
+/// the scores of a model that uses them are optimistic by the error of
+/// those forecasts.
+///
+/// With `exog: None` this is exactly [`backtest`]. Errors: those of
+/// [`backtest`], and regressors whose length is not the series'
+/// ([`ForecastError::InvalidArgument`]).
+///
+/// ```
+/// use spe_core::{BacktestConfig, Exog, WeatherRegression, backtest_with_exog};
+///
+/// // Five weeks of demand that rises by 30 MW per degree below 16 °C.
+/// let n = 24 * 35;
+/// let temperature: Vec<f64> = (0..n).map(|t| 8.0 + 6.0 * (t as f64 / 50.0).sin()).collect();
+/// let y: Vec<f64> = temperature.iter().map(|t| 500.0 + 30.0 * (16.0 - t).max(0.0)).collect();
+/// let exog = Exog::new(vec![
+///     ("temperature_2m".into(), temperature),
+///     ("hour".into(), (0..n).map(|t| (t % 24) as f64).collect()),
+///     ("day_type".into(), vec![0.0; n]),
+/// ])
+/// .unwrap();
+/// let model = WeatherRegression::with_bases(16.0, 22.0);
+/// let report = backtest_with_exog(&model, &y, &[24], Some(&exog), &BacktestConfig::new(24, 3)).unwrap();
+/// assert!(report.overall.rmse.unwrap() < 1e-6);
+/// ```
+pub fn backtest_with_exog(
+    model: &dyn DynFit,
+    y: &[f64],
+    periods: &[usize],
+    exog: Option<&Exog>,
+    config: &BacktestConfig,
+) -> Result<BacktestReport, ForecastError> {
     let name = model.name();
     let origins = config.origins_for(&name, y.len())?;
-    History::new(y, periods).validate()?;
+    History { y, periods, exog }.validate()?;
     let n = y.len();
     let horizon = config.horizon;
     let levels = config.levels.as_slice();
@@ -406,27 +449,36 @@ pub fn backtest(
         .unwrap_or(1);
     // A model's TooShort at origin `o` means the whole backtest needs the
     // model's minimum plus the `n − o` observations after the origin.
+    let rows = |range: std::ops::Range<usize>| exog.map(|x| x.rows(range)).transpose();
     let fit = |origin: usize| {
-        model
-            .fit_dyn(&History::new(&y[..origin], periods))
-            .map_err(|e| match e {
-                ForecastError::TooShort { needed, .. } => ForecastError::TooShort {
-                    model: config.label(&name),
-                    needed: needed.saturating_add(n - origin),
-                    got: n,
-                },
-                other => other,
-            })
+        let past = rows(0..origin)?;
+        let history = History {
+            y: &y[..origin],
+            periods,
+            exog: past.as_ref(),
+        };
+        model.fit_dyn(&history).map_err(|e| match e {
+            ForecastError::TooShort { needed, .. } => ForecastError::TooShort {
+                model: config.label(&name),
+                needed: needed.saturating_add(n - origin),
+                got: n,
+            },
+            other => other,
+        })
     };
 
     let forecasts: Vec<Forecast> = if config.refit {
         origins
             .iter()
-            .map(|&origin| fit(origin)?.predict(horizon, levels, None))
+            .map(|&origin| {
+                let future = rows(origin..origin + horizon)?;
+                fit(origin)?.predict(horizon, levels, future.as_ref())
+            })
             .collect::<Result<_, _>>()?
     } else {
         let first = origins[0];
-        let long = fit(first)?.predict(n - first, levels, None)?;
+        let future = rows(first..n)?;
+        let long = fit(first)?.predict(n - first, levels, future.as_ref())?;
         check_forecast(&name, &long, n - first, levels)?;
         origins
             .iter()
@@ -681,6 +733,102 @@ mod tests {
         assert_eq!(
             BacktestConfig::new(10, 3).origins(100).unwrap(),
             vec![70, 80, 90]
+        );
+    }
+
+    /// A model that forecasts its future regressor "x" and records the
+    /// rows of regressors it was fitted on.
+    #[derive(Debug, Default)]
+    struct Echo {
+        fitted_rows: Mutex<Vec<usize>>,
+    }
+
+    #[derive(Debug)]
+    struct EchoFitted;
+
+    impl Fit for Echo {
+        type Fitted = EchoFitted;
+        fn name(&self) -> String {
+            "echo".into()
+        }
+        fn fit(&self, history: &History<'_>) -> Result<EchoFitted, ForecastError> {
+            let exog = history
+                .exog
+                .ok_or_else(|| ForecastError::MissingRegressors("echo needs x".into()))?;
+            assert_eq!(exog.len(), history.y.len());
+            if let Ok(mut v) = self.fitted_rows.lock() {
+                v.push(exog.len());
+            }
+            Ok(EchoFitted)
+        }
+    }
+
+    impl Predict for EchoFitted {
+        fn predict(
+            &self,
+            horizon: usize,
+            levels: &[f64],
+            future: Option<&Exog>,
+        ) -> Result<Forecast, ForecastError> {
+            let x = future
+                .and_then(|f| f.column("x"))
+                .ok_or_else(|| ForecastError::MissingRegressors("echo needs future x".into()))?;
+            assert_eq!(x.len(), horizon);
+            let intervals = levels
+                .iter()
+                .map(|&level| PredictionInterval {
+                    level,
+                    lower: x.to_vec(),
+                    upper: x.to_vec(),
+                })
+                .collect();
+            Forecast::new("echo", x.to_vec(), intervals)
+        }
+        fn residuals(&self) -> &[f64] {
+            &[]
+        }
+    }
+
+    #[test]
+    fn regressors_are_sliced_per_fold() {
+        let n = 100;
+        let y: Vec<f64> = (0..n).map(|t| (t * t % 17) as f64).collect();
+        // The regressor is the series itself: echoing it is a perfect forecast.
+        let exog = Exog::new(vec![("x".into(), y.clone())]).unwrap();
+        for refit in [true, false] {
+            let config = BacktestConfig::new(10, 3).with_step(5).with_refit(refit);
+            let echo = Echo::default();
+            let report = backtest_with_exog(&echo, &y, &[], Some(&exog), &config).unwrap();
+            let fitted = echo.fitted_rows.lock().unwrap().clone();
+            assert_eq!(fitted, if refit { vec![80, 85, 90] } else { vec![80] });
+            for fold in &report.folds {
+                assert_eq!(fold.forecast.mean(), fold.actual.as_slice());
+            }
+            assert_eq!(report.overall.rmse, Some(0.0));
+            assert_eq!(report.coverage(95.0), Some(1.0));
+        }
+        // Without regressors the model's own error comes back.
+        assert!(matches!(
+            backtest(&Echo::default(), &y, &[], &BacktestConfig::new(10, 3)),
+            Err(ForecastError::MissingRegressors(_))
+        ));
+        // Regressors of the wrong length are refused up front.
+        let short = Exog::new(vec![("x".into(), y[..99].to_vec())]).unwrap();
+        assert!(matches!(
+            backtest_with_exog(
+                &Echo::default(),
+                &y,
+                &[],
+                Some(&short),
+                &BacktestConfig::new(10, 3)
+            ),
+            Err(ForecastError::InvalidArgument(_))
+        ));
+        // The same result as `backtest` for a model without regressors.
+        let config = BacktestConfig::new(7, 4);
+        assert_eq!(
+            backtest_with_exog(&SeasonalNaive::new(), &y, &[5], Some(&exog), &config).unwrap(),
+            backtest(&SeasonalNaive::new(), &y, &[5], &config).unwrap()
         );
     }
 

@@ -520,6 +520,36 @@ impl FittedEts {
         Some((ls, bs))
     }
 
+    /// One-step errors of a non-seasonal model with its fitted smoothing
+    /// parameters run over `y` from the initial level and slope of a line
+    /// through its first (up to 10) values, in the series' units (empty for
+    /// seasonal models).
+    pub(crate) fn errors_over(&self, y: &[f64]) -> Vec<f64> {
+        if self.spec.seasonal() {
+            return Vec::new();
+        }
+        let EtsParams {
+            alpha: a,
+            beta: bt,
+            phi: ph,
+            ..
+        } = self.params;
+        let z: Vec<f64> = y
+            .iter()
+            .map(|v| v / self.scale - self.center / self.scale)
+            .collect();
+        let (mut l, mut b) = initial_line(&z, self.spec.trend.has_slope());
+        z.iter()
+            .map(|&v| {
+                let pr = l + ph * b;
+                let e = v - pr;
+                l = pr + a * e;
+                b = ph * b + bt * e;
+                self.scale * e
+            })
+            .collect()
+    }
+
     /// The damping φ (1 without damping).
     pub(crate) fn phi(&self) -> f64 {
         self.params.phi

@@ -17,6 +17,7 @@ mod regression;
 pub use auto::{AutoModel, CandidateScore, FittedAuto};
 pub use backtest::{
     AccuracyMetrics, BacktestConfig, BacktestFold, BacktestReport, IntervalCoverage, backtest,
+    backtest_with_exog,
 };
 pub use error::ForecastError;
 pub use ets::{AutoEts, Ets, EtsParams, FittedEts, Trend};

@@ -65,6 +65,37 @@ impl Exog {
     pub fn names(&self) -> &[String] {
         &self.names
     }
+
+    /// The rows `range` of every column, as a new `Exog` (what a backtest
+    /// fold fits on, or forecasts with). Errors: a range past the last row
+    /// or reversed.
+    ///
+    /// ```
+    /// use spe_core::Exog;
+    ///
+    /// let exog = Exog::new(vec![("t".into(), vec![1.0, 2.0, 3.0, 4.0])]).unwrap();
+    /// let tail = exog.rows(2..4).unwrap();
+    /// assert_eq!(tail.column("t"), Some(&[3.0, 4.0][..]));
+    /// assert!(exog.rows(3..5).is_err());
+    /// ```
+    pub fn rows(&self, range: std::ops::Range<usize>) -> Result<Exog, ForecastError> {
+        if range.start > range.end || range.end > self.len() {
+            return Err(ForecastError::invalid(format!(
+                "rows {}..{} of regressors with {} rows",
+                range.start,
+                range.end,
+                self.len()
+            )));
+        }
+        Ok(Exog {
+            names: self.names.clone(),
+            columns: self
+                .columns
+                .iter()
+                .map(|c| c[range.clone()].to_vec())
+                .collect(),
+        })
+    }
 }
 
 /// What a model is fitted on: the observations (finite, equally spaced,

@@ -4,8 +4,8 @@
 
 use super::ets::standardize;
 use super::{
-    AutoEts, Exog, Fit, FittedEts, Forecast, ForecastError, History, Predict, PredictionInterval,
-    normal_intervals, validate_levels,
+    Ets, Exog, Fit, FittedEts, Forecast, ForecastError, History, Predict, PredictionInterval,
+    Trend, normal_intervals, validate_levels,
 };
 
 /// An MSTL-style model: seasonal components for several periods, ETS on the
@@ -52,10 +52,18 @@ use super::{
 /// [`TooShort`](ForecastError::TooShort). Without any period the model is
 /// ETS on the series.
 ///
-/// The deseasonalised series (trend + remainder) is forecast by
-/// [`AutoEts::non_seasonal`](crate::AutoEts::non_seasonal) — ETS(A,N,N),
-/// (A,A,N) or (A,Ad,N) by AICc — and each seasonal component's last cycle is
-/// added back.
+/// The deseasonalised series (trend + remainder) is forecast by a
+/// non-seasonal ETS model — (A,N,N), (A,Ad,N) or (A,A,N) — and each seasonal
+/// component's last cycle is added back. The ETS models are fitted on the
+/// recent part of the deseasonalised series (the last 2016 observations
+/// plus one longest cycle: twelve weeks of hourly data), and the one kept
+/// is the one whose in-sample forecasts 1 to `2·p` steps ahead (`p` the
+/// shortest period, within 8 to 336 steps) have the least mean squared
+/// error — a trended model only if it beats ETS(A,N,N) by 20 %. Not AICc:
+/// AICc scores one-step forecasts, and on hourly demand it picks a damped
+/// trend that extrapolates the last hours' slope into the next two days
+/// (on a year of synthetic hourly demand, MASE 1.29 against 0.93 with the
+/// flat level chosen here).
 ///
 /// # Intervals
 ///
@@ -108,6 +116,9 @@ pub struct Mstl {
     pub windows: Option<Vec<usize>>,
     /// Sweeps over the components (at least 1; 2 by default).
     pub iterations: usize,
+    /// With `windows: None`, use the short default windows (see
+    /// [`Mstl::short`]) instead of the long ones.
+    pub short_windows: bool,
 }
 
 impl Default for Mstl {
@@ -116,6 +127,7 @@ impl Default for Mstl {
             periods: None,
             windows: None,
             iterations: 2,
+            short_windows: false,
         }
     }
 }
@@ -135,12 +147,35 @@ impl Mstl {
             ..Mstl::default()
         }
     }
+
+    /// The history's periods with **short** windows: 3 cycles, rounded up
+    /// to a multiple of the ratio of any longer period that nests the period
+    /// (7 days and 3 weeks for hourly data with periods 24 and 168). The
+    /// components follow a changing seasonal shape faster than with the
+    /// long default windows, at the price of noisier estimates; `auto`
+    /// tries both. Its name is `mstl_short`.
+    ///
+    /// ```
+    /// use spe_core::{Fit, History, Mstl};
+    ///
+    /// let y: Vec<f64> = (0..24 * 28).map(|t| (t % 24) as f64 + ((t / 24) % 7) as f64).collect();
+    /// let fitted = Mstl::short().fit(&History::new(&y, &[24, 168])).unwrap();
+    /// assert_eq!(fitted.windows(), &[7, 3]);
+    /// assert_eq!(Fit::name(&Mstl::short()), "mstl_short");
+    /// ```
+    pub fn short() -> Self {
+        Mstl {
+            short_windows: true,
+            ..Mstl::default()
+        }
+    }
 }
 
-/// Default cycle-subseries window of the `i`-th of the sorted `periods`.
-fn default_window(periods: &[usize], i: usize) -> usize {
+/// Default cycle-subseries window of the `i`-th of the sorted `periods`
+/// (long, or short with `short`).
+fn default_window(periods: &[usize], i: usize, short: bool) -> usize {
     let p = periods[i];
-    let base = 7 + 4 * (i + 1);
+    let base = if short { 3 } else { 7 + 4 * (i + 1) };
     // Least common multiple of the ratios of the longer periods nesting p.
     let mut r = 1usize;
     for &q in &periods[i + 1..] {
@@ -185,6 +220,8 @@ pub struct FittedMstl {
     calib_slope: Vec<f64>,
     /// Estimation variance of the components' last cycles, summed.
     seasonal_var: f64,
+    /// One-step errors of the ETS model over the whole adjusted series.
+    residuals: Vec<f64>,
 }
 
 impl FittedMstl {
@@ -337,7 +374,7 @@ impl Predict for FittedMstl {
     }
 
     fn residuals(&self) -> &[f64] {
-        self.ets.residuals()
+        &self.residuals
     }
 }
 
@@ -345,7 +382,11 @@ impl Fit for Mstl {
     type Fitted = FittedMstl;
 
     fn name(&self) -> String {
-        "mstl".into()
+        if self.short_windows && self.windows.is_none() {
+            "mstl_short".into()
+        } else {
+            "mstl".into()
+        }
     }
 
     fn fit(&self, history: &History<'_>) -> Result<FittedMstl, ForecastError> {
@@ -397,7 +438,7 @@ impl Fit for Mstl {
         let windows: Vec<usize> = pairs
             .iter()
             .enumerate()
-            .map(|(i, (_, w))| w.unwrap_or_else(|| default_window(&periods, i)))
+            .map(|(i, (_, w))| w.unwrap_or_else(|| default_window(&periods, i, self.short_windows)))
             .collect();
 
         let scaled = standardize(y)?;
@@ -424,15 +465,23 @@ impl Fit for Mstl {
                 *v *= sc;
             }
         }
-        let ets = AutoEts::non_seasonal().fit(&History::new(&adjusted, &[]))?;
         let seasonal_var = sc * sc * variances.iter().sum::<f64>();
+        // The adjusted series' model, fitted on the most recent observations:
+        // the calibration origins and the longest cycle before them.
+        let longest = periods.last().copied().unwrap_or(0);
+        let window = n.min(CALIBRATION_ORIGINS + longest);
+        let recent = &adjusted[n - window..];
+        let lead = selection_lead(&periods);
+        let ets = choose_trend(recent, lead)?;
         // Calibration origins: the most recent ones with a whole longest
         // cycle before them.
-        let longest = periods.last().copied().unwrap_or(0);
-        let origins = CALIBRATION_ORIGINS.min(n.saturating_sub(longest));
-        let (mut calib_level, mut calib_slope) = ets.states(&adjusted).unwrap_or_default();
-        calib_level.drain(..n.saturating_sub(origins).min(calib_level.len()));
-        calib_slope.drain(..n.saturating_sub(origins).min(calib_slope.len()));
+        let origins = CALIBRATION_ORIGINS
+            .min(n.saturating_sub(longest))
+            .min(window);
+        let (mut calib_level, mut calib_slope) = ets.states(recent).unwrap_or_default();
+        calib_level.drain(..window.saturating_sub(origins).min(calib_level.len()));
+        calib_slope.drain(..window.saturating_sub(origins).min(calib_slope.len()));
+        let residuals = ets.errors_over(&adjusted);
         Ok(FittedMstl {
             periods,
             windows,
@@ -442,12 +491,88 @@ impl Fit for Mstl {
             calib_level,
             calib_slope,
             seasonal_var,
+            residuals,
         })
     }
 }
 
 /// Most recent origins whose in-sample errors calibrate the intervals.
 const CALIBRATION_ORIGINS: usize = 2016;
+
+/// The steps ahead whose in-sample errors choose the trend of the adjusted
+/// series: two cycles of the shortest period, within 8 to 336 (8 without
+/// periods).
+fn selection_lead(periods: &[usize]) -> usize {
+    periods
+        .first()
+        .map_or(8, |p| p.saturating_mul(2))
+        .clamp(8, 336)
+}
+
+/// ETS(A,N,N), (A,A,N) and (A,Ad,N) fitted on `x` (the adjusted series'
+/// recent part); the one whose in-sample forecasts 1 to `lead` steps ahead
+/// have the least mean squared error, over the origins after the first
+/// quarter of `x` (ties to the simpler model). Forms `x` is too short for are
+/// skipped; ETS(A,N,N) needs 5 observations.
+fn choose_trend(x: &[f64], lead: usize) -> Result<FittedEts, ForecastError> {
+    let history = History::new(x, &[]);
+    let mut best: Option<(f64, FittedEts)> = None;
+    for trend in [Trend::None, Trend::Damped, Trend::Additive] {
+        let model = Ets::new(trend, None);
+        if x.len() < model.min_len() && trend != Trend::None {
+            continue;
+        }
+        let fitted = model.fit(&history)?;
+        let score = multi_step_mse(&fitted, x, lead);
+        let score = if trend == Trend::None {
+            score
+        } else {
+            score / TREND_GAIN
+        };
+        if best.as_ref().is_none_or(|(b, _)| score < *b) {
+            best = Some((score, fitted));
+        }
+    }
+    best.map(|(_, f)| f).ok_or_else(|| ForecastError::TooShort {
+        model: "mstl".into(),
+        needed: 5,
+        got: x.len(),
+    })
+}
+
+const TREND_GAIN: f64 = 0.8;
+
+/// Mean squared in-sample error of `fitted`'s forecasts 1 to `lead` steps
+/// ahead of `x`, from the origins after the first quarter (infinite if there
+/// is none or it is not finite).
+fn multi_step_mse(fitted: &FittedEts, x: &[f64], lead: usize) -> f64 {
+    let Some((level, slope)) = fitted.states(x) else {
+        return f64::INFINITY;
+    };
+    let phi = fitted.phi();
+    let mut phi_sums = Vec::with_capacity(lead);
+    let (mut pow, mut sum) = (1.0, 0.0);
+    for _ in 0..lead {
+        pow *= phi;
+        sum += pow;
+        phi_sums.push(sum);
+    }
+    let n = x.len();
+    let (mut total, mut count) = (0.0, 0usize);
+    for k in n / 4..n.saturating_sub(1) {
+        for (h, ps) in phi_sums.iter().enumerate().take(n - 1 - k) {
+            let e = x[k + 1 + h] - level[k] - ps * slope[k];
+            total += e * e;
+            count += 1;
+        }
+    }
+    let mse = total / count.max(1) as f64;
+    if count > 0 && mse.is_finite() {
+        mse
+    } else {
+        f64::INFINITY
+    }
+}
 
 /// Fewest in-sample errors for an empirical interval at one step.
 const MIN_CALIBRATION_ERRORS: usize = 30;
@@ -574,12 +699,15 @@ mod tests {
 
     #[test]
     fn default_windows_nest() {
-        assert_eq!(default_window(&[24, 168], 0), 14);
-        assert_eq!(default_window(&[24, 168], 1), 15);
-        assert_eq!(default_window(&[48, 336], 0), 14);
-        assert_eq!(default_window(&[7], 0), 11);
-        assert_eq!(default_window(&[12, 30], 0), 11);
-        assert_eq!(default_window(&[2, 60], 0), 30);
+        assert_eq!(default_window(&[24, 168], 0, false), 14);
+        assert_eq!(default_window(&[24, 168], 1, false), 15);
+        assert_eq!(default_window(&[48, 336], 0, false), 14);
+        assert_eq!(default_window(&[7], 0, false), 11);
+        assert_eq!(default_window(&[12, 30], 0, false), 11);
+        assert_eq!(default_window(&[2, 60], 0, false), 30);
+        assert_eq!(default_window(&[24, 168], 0, true), 7);
+        assert_eq!(default_window(&[24, 168], 1, true), 3);
+        assert_eq!(default_window(&[7], 0, true), 3);
     }
 
     #[test]
@@ -716,11 +844,13 @@ mod tests {
             periods: Some(vec![24, 168]),
             windows: Some(vec![7]),
             iterations: 2,
+            short_windows: false,
         }));
         assert!(bad(Mstl {
             periods: Some(vec![24]),
             windows: Some(vec![0]),
             iterations: 2,
+            short_windows: false,
         }));
         let fitted = Mstl::new(Some(vec![24])).fit(&h).unwrap();
         assert!(fitted.predict(usize::MAX, &[], None).is_err());
@@ -737,6 +867,7 @@ mod tests {
             periods: Some(vec![168, 24, 24]),
             windows: Some(vec![3, 7, 9]),
             iterations: 1,
+            short_windows: false,
         }
         .fit(&h)
         .unwrap();
