@@ -109,7 +109,7 @@ function tile(name, labelKey, kpi, swatch) {
   const value = el("p", "value", formatKpi(kpi));
   const statusLine = el("p", "status", t(state.lang, "status_" + status));
   article.append(label, value, statusLine);
-  if (!kpi) {
+  if (!kpi || (name === "forecast_error" && !known(kpi.value))) {
     article.append(el("p", "sub", t(state.lang, "kpi_not_available")));
   } else if (name === "peak_demand_mw" && kpi.at) {
     article.append(el("p", "sub", t(state.lang, "kpi_at", { time: when(kpi.at, false) })));
@@ -141,6 +141,13 @@ function renderBreaker(b) {
   pill.textContent = parts.join(" · ");
   pill.className = "pill " + (BREAKER_LEVEL[b.state] || "warning");
   pill.dataset.state = b.state;
+}
+
+function renderPredictions(f) {
+  if (!f) { $("predictions").textContent = t(state.lang, "predictions_none"); return; }
+  $("predictions").textContent = t(state.lang, "predictions_made", {
+    model: f.model, tier: t(state.lang, "tier_" + f.tier), age: duration(f.age_s),
+  });
 }
 
 function renderAge() {
@@ -180,9 +187,17 @@ function chartAlt(name, data) {
   }
 }
 
+// What the charts are drawn from: the snapshot, and the forecast (which can
+// change without a new snapshot).
+function chartVersion(data) {
+  const f = data.forecast;
+  const forecast = f ? [f.model, f.tier, (f.time || [])[0], (f.mean || []).slice(0, 4).join(",")].join(";") : "none";
+  return (data.generated_at || "") + "|" + forecast;
+}
+
 // Reload the chart images when the data or the language changed.
 function renderCharts(data) {
-  const version = data.generated_at || "";
+  const version = chartVersion(data);
   const reload = version !== state.chartVersion || state.lang !== state.chartLang;
   for (const img of document.querySelectorAll("img[data-chart]")) {
     const name = img.dataset.chart;
@@ -228,6 +243,7 @@ function render() {
   $("generated").textContent = when(data.generated_at);
   $("report-time").textContent = when(data.generated_at);
   renderBreaker(data.breaker);
+  renderPredictions(data.forecast);
   renderIncidentNotice(data);
   renderTiles(data.kpis || {});
   renderCharts(data);

@@ -423,6 +423,9 @@ mod tests {
             "live_sse",
             "live_poll",
             "live_connecting",
+            "tier_primary",
+            "tier_fallback",
+            "tier_cache",
         ];
         for key in built {
             assert!(fr.contains(key), "{key}");

@@ -52,7 +52,7 @@ use plotters::coord::types::{RangedCoordf64, RangedCoordi64};
 use plotters::element::DashedPathElement;
 use plotters::prelude::*;
 use serde::Deserialize;
-use spe_core::{Mode, Site, SupplySource, WeatherSnapshot};
+use spe_core::{ChainResult, Mode, Site, SupplySource, WeatherSnapshot};
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -199,6 +199,41 @@ pub struct ForecastBands {
     pub lower_95: Vec<Option<f64>>,
     /// Upper bound of the 95 % interval, MW.
     pub upper_95: Vec<Option<f64>>,
+    /// The model that made it (for the legend; may be empty).
+    pub model: String,
+    /// The tier of the prediction chain that answered: `primary`,
+    /// `fallback` or `cache` (may be empty).
+    pub tier: String,
+}
+
+impl ForecastBands {
+    /// The bands of the prediction chain's `result`: the mean, and the 80 %
+    /// and 95 % intervals where the forecast has them (missing otherwise).
+    pub fn from_result(result: &ChainResult) -> Self {
+        let predictions = &result.predictions;
+        let forecast = &predictions.forecast;
+        let time = predictions.times();
+        let column = |values: Option<&[f64]>| -> Vec<Option<f64>> {
+            (0..time.len())
+                .map(|i| {
+                    values
+                        .and_then(|v| v.get(i))
+                        .copied()
+                        .and_then(|v| finite(Some(v)))
+                })
+                .collect()
+        };
+        ForecastBands {
+            mean: column(Some(forecast.mean())),
+            lower_80: column(forecast.lower(80.0)),
+            upper_80: column(forecast.upper(80.0)),
+            lower_95: column(forecast.lower(95.0)),
+            upper_95: column(forecast.upper(95.0)),
+            time,
+            model: forecast.model().to_owned(),
+            tier: result.tier.name().to_owned(),
+        }
+    }
 }
 
 /// What the charts draw, taken from one snapshot: the site (for its time
@@ -343,7 +378,11 @@ pub async fn chart(
         Err(e) => return e.into_response(),
     };
     let snapshot = state.snapshot();
-    let data = ChartData::from_snapshot(state.service().site(), &snapshot, state.now());
+    let forecast = state
+        .latest_predictions()
+        .map(|(result, _)| ForecastBands::from_result(&result));
+    let data = ChartData::from_snapshot(state.service().site(), &snapshot, state.now())
+        .with_forecast(forecast);
     match render(name, &data, lang) {
         Ok(svg) => (
             [
@@ -719,6 +758,27 @@ fn draw_now(
     Ok(())
 }
 
+/// The forecast's legend: `Prévision (moyenne) — auto, secours`.
+fn forecast_label(f: &ForecastBands, lang: Lang) -> String {
+    let mut label = lang
+        .pick("Prévision (moyenne)", "Forecast (mean)")
+        .to_owned();
+    let tier = match f.tier.as_str() {
+        "fallback" => lang.pick("secours", "fallback"),
+        "cache" => lang.pick("en cache", "cached"),
+        _ => "",
+    };
+    let details: Vec<&str> = [f.model.as_str(), tier]
+        .into_iter()
+        .filter(|s| !s.is_empty())
+        .collect();
+    if !details.is_empty() {
+        label.push_str(" — ");
+        label.push_str(&details.join(", "));
+    }
+    label
+}
+
 /// Height of the title and note band above a single chart (pixels).
 const HEAD: u32 = 56;
 
@@ -876,7 +936,7 @@ fn demand_chart(root: &Area<'_>, data: &ChartData, lang: Lang) -> Result<(), Cha
                     .into_iter()
                     .map(|r| PathElement::new(r, style)),
             )?
-            .label(lang.pick("Prévision (moyenne)", "Forecast (mean)"))
+            .label(forecast_label(f, lang))
             .legend(line_mark(style));
     }
     draw_now(&mut chart, &scale, &xr, &yr, data.now)?;
@@ -1284,6 +1344,8 @@ mod tests {
             upper_80: column(50.0),
             lower_95: column(-90.0),
             upper_95: column(90.0),
+            model: "mstl".to_owned(),
+            tier: "fallback".to_owned(),
         }
     }
 
@@ -1421,7 +1483,7 @@ mod tests {
         for label in [
             "Intervalle 80 %",
             "Intervalle 95 %",
-            "Prévision (moyenne)",
+            "Prévision (moyenne) — mstl, secours",
             "Demande réelle",
             "maintenant",
             "Puissance (MW)",
@@ -1576,6 +1638,49 @@ mod tests {
                 assert!(texts.contains("Paris"), "{uri}");
             }
         }
+    }
+
+    #[tokio::test]
+    async fn the_demand_chart_shows_the_latest_predictions() {
+        use std::sync::Arc;
+
+        let chain = spe_core::PredictionChain::builder()
+            .primary(Arc::new(spe_core::ModelPredictor::new(Arc::new(
+                spe_core::SeasonalNaive::default(),
+            ))))
+            .fallback(Arc::new(spe_core::SeasonalNaive::default()))
+            .build();
+        let rig = crate::test_support::rig_with_state(Behaviour::Live, false, |s| {
+            s.with_predictions(chain.clone())
+        });
+        rig.service.refresh().await;
+        let uri = "/api/charts/demand.svg?lang=en";
+        let (_, _, before) = call(&rig.app, Method::GET, uri).await;
+        let before = svg_texts(&String::from_utf8(before).expect("UTF-8")).join("\n");
+        assert!(before.contains("Forecast unavailable"), "{before}");
+
+        crate::forecasting::run_once(&rig.service, &chain, &spe_core::Generator::default()).await;
+        let (result, _) = rig.state.latest_predictions().expect("predictions made");
+        let bands = ForecastBands::from_result(&result);
+        assert_eq!(bands.time.len(), result.predictions.forecast.horizon());
+        assert!(bands.mean.iter().all(Option::is_some));
+        assert!(
+            bands
+                .upper_95
+                .iter()
+                .zip(&bands.upper_80)
+                .all(|(a, b)| a >= b)
+        );
+        assert_eq!(bands.tier, "primary");
+
+        let (status, _, after) = call(&rig.app, Method::GET, uri).await;
+        assert_eq!(status, StatusCode::OK);
+        let after = svg_texts(&String::from_utf8(after).expect("UTF-8")).join("\n");
+        assert!(!after.contains("Forecast unavailable"), "{after}");
+        for label in ["80 % interval", "95 % interval", "Forecast (mean) — "] {
+            assert!(after.contains(label), "{label} not in {after}");
+        }
+        assert!(after.contains(&bands.model), "{after}");
     }
 
     #[tokio::test]

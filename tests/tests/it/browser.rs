@@ -258,6 +258,17 @@ async fn scenario(client: Client, server: Arc<ServerProcess>, fake: Arc<FakeOpen
     .await;
     assert_eq!(label, "Demand");
 
+    // The built-in models' predictions reach the page and the demand chart's caption.
+    wait_for(
+        client,
+        server,
+        "the predictions",
+        SETTLE,
+        r#"const p = document.getElementById("predictions").textContent;
+            return p.includes(" ago") && document.getElementById("cap-demand").textContent.includes("80 %");"#,
+    )
+    .await;
+
     // The upstream is down: estimation mode, the banner shows.
     wait_for(
         client,
