@@ -48,7 +48,9 @@ const SERVER_FLAGS: [&str; 6] = [
 /// The first of `names` found as a file on `PATH` (or `$var`, if set).
 fn find_program(var: &str, names: &[&str]) -> Option<PathBuf> {
     if let Some(path) = std::env::var_os(var) {
-        return Some(PathBuf::from(path));
+        let path = PathBuf::from(path);
+        assert!(path.is_file(), "{var}={} is not a file", path.display());
+        return Some(path);
     }
     let path = std::env::var_os("PATH")?;
     std::env::split_paths(&path)
