@@ -340,6 +340,7 @@ impl Predict for FittedAuto {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::forecast::intervals::test_rng::XorShift;
 
     /// A model that can never be fitted.
     #[derive(Debug)]
@@ -418,6 +419,132 @@ mod tests {
             ..AutoModel::default()
         };
         assert!(none.fit(&History::new(&y, &[24])).is_err());
+    }
+
+    /// Hourly calendar and temperature regressors for `n` steps from a
+    /// Monday midnight, and demand driven by them (plus `noise_sd` noise).
+    fn weather_driven(n: usize, noise_sd: f64, seed: u64) -> (Vec<f64>, Exog) {
+        let mut rng = XorShift::new(seed);
+        let mut anomaly = 0.0;
+        let mut temperature = Vec::with_capacity(n);
+        for t in 0..n {
+            anomaly = 0.98 * anomaly + 0.5 * rng.normal();
+            let hour = (t % 24) as f64;
+            temperature
+                .push(8.0 + 5.0 * (std::f64::consts::TAU * (hour - 9.0) / 24.0).sin() + anomaly);
+        }
+        let hour: Vec<f64> = (0..n).map(|t| (t % 24) as f64).collect();
+        let day_type: Vec<f64> = (0..n)
+            .map(|t| match (t / 24) % 7 {
+                5 => 1.0,
+                6 => 2.0,
+                _ => 0.0,
+            })
+            .collect();
+        let y = (0..n)
+            .map(|t| {
+                let shape = 80.0 * (std::f64::consts::TAU * (hour[t] - 14.0) / 24.0).cos();
+                let day = [0.0, -60.0, -100.0][day_type[t] as usize];
+                1000.0
+                    + shape
+                    + day
+                    + 40.0 * (15.0 - temperature[t]).max(0.0)
+                    + noise_sd * rng.normal()
+            })
+            .collect();
+        let exog = Exog::new(vec![
+            (WeatherRegression::TEMPERATURE.into(), temperature),
+            (WeatherRegression::HOUR.into(), hour),
+            (WeatherRegression::DAY_TYPE.into(), day_type),
+        ])
+        .unwrap();
+        (y, exog)
+    }
+
+    #[test]
+    fn with_regressors_the_weather_regression_competes_and_wins_when_weather_drives_demand() {
+        let (n, h) = (24 * 7 * 8, 48);
+        let (y, exog) = weather_driven(n + h, 5.0, 1);
+        let past = exog.rows(0..n).unwrap();
+        let future = exog.rows(n..n + h).unwrap();
+        let history = History {
+            y: &y[..n],
+            periods: &[24, 168],
+            exog: Some(&past),
+        };
+        let fitted = AutoModel::default().fit(&history).unwrap();
+        assert_eq!(
+            fitted.chosen(),
+            "weather_regression",
+            "{:?}",
+            fitted.scores()
+        );
+        let regression = fitted
+            .scores()
+            .iter()
+            .find(|s| s.model == "weather_regression")
+            .unwrap();
+        assert!(regression.error.is_none());
+        // The chosen model needs the horizon's regressors.
+        assert!(matches!(
+            fitted.predict(h, &[80.0], None),
+            Err(ForecastError::MissingRegressors(_))
+        ));
+        let f = fitted.predict(h, &[80.0, 95.0], Some(&future)).unwrap();
+        assert_eq!(f.model(), "auto(weather_regression)");
+        let mae = crate::forecast::mae(&y[n..], f.mean()).unwrap().unwrap();
+        assert!(mae < 10.0, "{mae}");
+        // Without regressors the same history picks a univariate model and
+        // reports why the regression was skipped.
+        let bare = AutoModel::default()
+            .fit(&History::new(&y[..n], &[24, 168]))
+            .unwrap();
+        assert_ne!(bare.chosen(), "weather_regression");
+        let skipped = bare
+            .scores()
+            .iter()
+            .find(|s| s.model == "weather_regression")
+            .unwrap();
+        assert!(skipped.error.as_deref().unwrap().contains("regressors"));
+    }
+
+    /// Coverage of auto's intervals on a simulated process: an ETS(A,N,N)
+    /// level (α = 0.3) plus a daily and a weekly pattern, 80 forecasts of
+    /// 24 steps from six-week histories.
+    #[test]
+    fn auto_intervals_cover_at_their_nominal_rate() {
+        let (n, h, reps) = (168 * 6, 24, 80);
+        let mut rng = XorShift::new(5);
+        let (mut c80, mut c95) = (0.0, 0.0);
+        for _ in 0..reps {
+            let mut level = 100.0;
+            let y: Vec<f64> = (0..n + h)
+                .map(|t| {
+                    let e = 2.0 * rng.normal();
+                    let hour = (t % 24) as f64;
+                    let weekend = if (t / 24) % 7 >= 5 { -15.0 } else { 0.0 };
+                    let v =
+                        level + 20.0 * (std::f64::consts::TAU * hour / 24.0).sin() + weekend + e;
+                    level += 0.3 * e;
+                    v
+                })
+                .collect();
+            let f = AutoModel::default()
+                .fit(&History::new(&y[..n], &[24, 168]))
+                .unwrap()
+                .predict(h, &[80.0, 95.0], None)
+                .unwrap();
+            let actual = &y[n..];
+            let cover = |level| {
+                crate::forecast::coverage(actual, f.lower(level).unwrap(), f.upper(level).unwrap())
+                    .unwrap()
+                    .unwrap()
+            };
+            c80 += cover(80.0) / reps as f64;
+            c95 += cover(95.0) / reps as f64;
+        }
+        assert!((0.74..=0.88).contains(&c80), "80 % coverage {c80}");
+        assert!((0.91..=0.985).contains(&c95), "95 % coverage {c95}");
     }
 
     #[test]

@@ -78,6 +78,13 @@ pub fn normal_intervals(
         )));
     }
     check_finite(mean)?;
+    if let Some(step) = sd.iter().position(|s| s.is_infinite()) {
+        return Err(ForecastError::invalid(format!(
+            "the forecast standard deviation at step {} overflows f64: the series' values \
+             are too large for intervals (rescale them)",
+            step + 1
+        )));
+    }
     check_finite(sd)?;
     if let Some(s) = sd.iter().find(|s| **s < 0.0) {
         return Err(ForecastError::invalid(format!(

@@ -12,6 +12,8 @@ mod model;
 mod mstl;
 mod naive;
 mod optim;
+#[cfg(test)]
+mod proptests;
 mod regression;
 
 pub use auto::{AutoModel, CandidateScore, FittedAuto};

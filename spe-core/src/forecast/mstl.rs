@@ -218,8 +218,11 @@ pub struct FittedMstl {
     /// `calib_origins` observations (the calibration origins).
     calib_level: Vec<f64>,
     calib_slope: Vec<f64>,
-    /// Estimation variance of the components' last cycles, summed.
+    /// Estimation variance of the components' last cycles, summed, in
+    /// units of `unit²`.
     seasonal_var: f64,
+    /// The scale of the series (half its range, or 1).
+    unit: f64,
     /// One-step errors of the ETS model over the whole adjusted series.
     residuals: Vec<f64>,
 }
@@ -309,6 +312,8 @@ impl FittedMstl {
         let phi = self.ets.phi();
         // Twice the components' estimation variance: once for the in-sample
         // errors' optimism, once for the forecast's own estimation error.
+        // Computed in units of the series' scale, so squares never overflow.
+        let unit = self.unit;
         let extra = 2.0 * self.seasonal_var;
         let mut sigma = Vec::with_capacity(sd.len());
         let (mut phi_pow, mut phi_sum) = (1.0, 0.0);
@@ -324,19 +329,20 @@ impl FittedMstl {
                     let t = first + k;
                     // y[t+h] minus the forecast made at t: the ETS forecast of
                     // the deseasonalised series plus each component's last cycle.
-                    let mut e =
-                        self.adjusted[t + h] - self.calib_level[k] - phi_sum * self.calib_slope[k];
+                    let mut e = self.adjusted[t + h] / unit
+                        - self.calib_level[k] / unit
+                        - phi_sum * (self.calib_slope[k] / unit);
                     for (p, s) in self.periods.iter().zip(&self.seasonals) {
-                        e += s[t + h] - s[t + h - p * h.div_ceil(*p)];
+                        e += s[t + h] / unit - s[t + h - p * h.div_ceil(*p)] / unit;
                     }
                     sum_sq += e * e;
                 }
-                let s = (sum_sq / count as f64 + extra).sqrt();
+                let s = unit * (sum_sq / count as f64 + extra).sqrt();
                 sigma.push(s);
                 last = Some((s, *sd_h));
             } else {
                 sigma.push(match last {
-                    Some((s, sd0)) if sd0 > 0.0 => s * sd_h / sd0,
+                    Some((s, sd0)) if sd0 > 0.0 => s * (sd_h / sd0),
                     Some((s, _)) => s,
                     None => *sd_h,
                 });
@@ -465,7 +471,7 @@ impl Fit for Mstl {
                 *v *= sc;
             }
         }
-        let seasonal_var = sc * sc * variances.iter().sum::<f64>();
+        let seasonal_var = variances.iter().sum::<f64>();
         // The adjusted series' model, fitted on the most recent observations:
         // the calibration origins and the longest cycle before them.
         let longest = periods.last().copied().unwrap_or(0);
@@ -491,6 +497,7 @@ impl Fit for Mstl {
             calib_level,
             calib_slope,
             seasonal_var,
+            unit: sc,
             residuals,
         })
     }
@@ -558,10 +565,13 @@ fn multi_step_mse(fitted: &FittedEts, x: &[f64], lead: usize) -> f64 {
         phi_sums.push(sum);
     }
     let n = x.len();
+    // Errors in units of the largest magnitude, so squares never overflow.
+    let unit = x.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    let unit = if unit > 0.0 { unit } else { 1.0 };
     let (mut total, mut count) = (0.0, 0usize);
     for k in n / 4..n.saturating_sub(1) {
         for (h, ps) in phi_sums.iter().enumerate().take(n - 1 - k) {
-            let e = x[k + 1 + h] - level[k] - ps * slope[k];
+            let e = x[k + 1 + h] / unit - level[k] / unit - ps * (slope[k] / unit);
             total += e * e;
             count += 1;
         }

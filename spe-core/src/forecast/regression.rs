@@ -960,6 +960,40 @@ mod tests {
         assert_eq!(fc.intervals().len(), 2);
     }
 
+    /// Coverage of the normal intervals on the simulated year (independent
+    /// noise): 10 forecasts of 48 hours at the end of the year.
+    #[test]
+    fn intervals_cover_at_their_nominal_rate() {
+        let sim = simulate(150.0, 13);
+        let n = sim.y.len();
+        let (mut c80, mut c95) = (0.0, 0.0);
+        let origins: Vec<usize> = (0..10).map(|k| n - 48 * (10 - k)).collect();
+        for &o in &origins {
+            let (past, rest) = split(&sim.exog, o);
+            let (future, _) = split(&rest, 48);
+            let history = History {
+                y: &sim.y[..o],
+                periods: &[24, 168],
+                exog: Some(&past),
+            };
+            let f = WeatherRegression::default()
+                .fit(&history)
+                .unwrap()
+                .predict(48, &[80.0, 95.0], Some(&future))
+                .unwrap();
+            let actual = &sim.y[o..o + 48];
+            let cover = |level| {
+                crate::forecast::coverage(actual, f.lower(level).unwrap(), f.upper(level).unwrap())
+                    .unwrap()
+                    .unwrap()
+            };
+            c80 += cover(80.0) / origins.len() as f64;
+            c95 += cover(95.0) / origins.len() as f64;
+        }
+        assert!((0.74..=0.86).contains(&c80), "80 % coverage {c80}");
+        assert!((0.91..=0.99).contains(&c95), "95 % coverage {c95}");
+    }
+
     #[test]
     fn missing_regressors_are_clear_errors() {
         let sim = simulate(10.0, 9);
