@@ -5,16 +5,18 @@
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
-use axum::http::header;
+use axum::http::{HeaderValue, header};
 use axum::response::{Html, IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use spe_core::{
-    BreakerMetrics, BreakerState, ChainResult, Incident, IncidentId, IncidentKind, KpiConfig,
-    KpiSet, Mode, ModeChange, Site, WeatherSnapshot, compute_kpis,
+    BreakerMetrics, BreakerState, ChainResult, Incident, IncidentId, IncidentKind, KpiSet, Mode,
+    ModeChange, Site, WeatherSnapshot,
 };
 use utoipa::ToSchema;
 
+use crate::archive::ForecastArchive;
+use crate::dashboard_cache::DashboardKey;
 use crate::error::ApiError;
 use crate::metrics::{self, Gauges};
 use crate::openapi::ErrorBody;
@@ -119,8 +121,6 @@ pub struct Dashboard<'a> {
     pub supply: SeriesJson<'a>,
     /// The demand forecast; `null` when no predictions exist.
     pub forecast: Option<DashboardForecastJson>,
-    /// The circuit breaker around the live source.
-    pub breaker: BreakerView,
     /// A sentence for the operator in estimation mode; `null` in nominal mode.
     pub notice: Option<String>,
     /// The open incident's id while there is one; `null` otherwise.
@@ -128,19 +128,45 @@ pub struct Dashboard<'a> {
     pub incident: Option<IncidentId>,
     /// When live data last arrived (RFC 3339, UTC); `null` if never.
     pub last_live_at: Option<String>,
+    /// The circuit breaker around the live source, at the time of the
+    /// request. (Serialized last: the server reuses the rest of the body
+    /// for a second and writes this part for each request, see
+    /// [`dashboard_cache`](crate::dashboard_cache).)
+    pub breaker: BreakerView,
 }
 
 impl<'a> Dashboard<'a> {
-    /// The dashboard of `snapshot` at `now`: series ages and KPIs are
-    /// computed for `now`, so data freshness keeps counting between refreshes.
+    /// The dashboard of `snapshot` at `now` with these `kpis` (see
+    /// [`AppState::kpis`]): series ages are computed for `now`, so data
+    /// freshness keeps counting between refreshes.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use spe_core::{FailoverService, KpiConfig, Replay, Site, compute_kpis};
+    /// use spe_server_example::api::Dashboard;
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let source = Replay::from_csv_str(
+    /// #     "time,temperature_2m,shortwave_radiation,cloud_cover,wind_speed_10m\n2020-01-01T00:00Z,1,0,50,3\n",
+    /// # )?;
+    /// let service = FailoverService::builder(Site::paris(), Arc::new(source)).build()?;
+    /// let snapshot = service.snapshot();
+    /// let now = service.now();
+    /// let kpis = compute_kpis(&snapshot.energy, now, &KpiConfig::default());
+    /// let dashboard = Dashboard::new(service.site(), &snapshot, service.breaker().metrics(), now, kpis);
+    /// let json = serde_json::to_string(&dashboard)?;
+    /// assert!(json.starts_with(r#"{"mode":"estimation","#));
+    /// assert!(json.contains(r#""forecast_error_pct":{"name":"forecast_error_pct","value":null"#));
+    /// # Ok(()) }
+    /// ```
     pub fn new(
         site: &'a Site,
         snapshot: &'a WeatherSnapshot,
         breaker: BreakerMetrics,
         now: DateTime<Utc>,
-        kpi_config: &KpiConfig,
+        kpis: KpiSet,
     ) -> Self {
-        Dashboard::with_forecast(site, snapshot, breaker, now, kpi_config, None)
+        Dashboard::with_forecast(site, snapshot, breaker, now, kpis, None)
     }
 
     /// The same with the demand forecast of `predictions` (the chain's
@@ -148,51 +174,71 @@ impl<'a> Dashboard<'a> {
     pub fn with_forecast(
         site: &'a Site,
         snapshot: &'a WeatherSnapshot,
-        breaker: BreakerMetrics,
+        breaker: impl Into<BreakerView>,
         now: DateTime<Utc>,
-        kpi_config: &KpiConfig,
+        kpis: KpiSet,
         predictions: Option<(&ChainResult, DateTime<Utc>)>,
     ) -> Self {
         Dashboard {
             mode: snapshot.mode,
             generated_at: rfc3339(snapshot.made_at),
             site: SiteView::new(site),
-            kpis: compute_kpis(&snapshot.energy, now, kpi_config),
+            kpis,
             weather: series_json::weather(&snapshot.weather, now),
             demand: series_json::demand(&snapshot.energy, now),
             supply: series_json::supply(&snapshot.energy, now),
             forecast: predictions.map(|(result, at)| DashboardForecastJson::new(result, at)),
-            breaker: breaker.into(),
             notice: snapshot.notice(),
             incident: snapshot.incident,
             last_live_at: snapshot.last_live_at.map(rfc3339),
+            breaker: breaker.into(),
         }
     }
 }
 
-/// `GET /api/dashboard`.
+/// `GET /api/dashboard`. The body is built once per second of the clock
+/// (and per snapshot, predictions and archive revision) and reused, with
+/// the breaker of each request (see [`dashboard_cache`](crate::dashboard_cache)):
+/// ages and KPIs are those of the request's whole second.
 #[utoipa::path(
     get,
     path = "/api/dashboard",
     tag = "dashboard",
-    responses((status = 200, description = "What the dashboard shows, at the time of the request", body = Dashboard<'_>))
+    responses((status = 200, description = "What the dashboard shows, at the time of the request (to the second)", body = Dashboard<'_>))
 )]
 pub async fn dashboard(State(state): State<AppState>) -> Response {
-    let snapshot = state.snapshot();
     let service = state.service();
-    let predictions = state.latest_predictions();
-    Json(Dashboard::with_forecast(
-        service.site(),
-        &snapshot,
-        service.breaker().metrics(),
+    let breaker = BreakerView::from(service.breaker().metrics());
+    let key = DashboardKey::new(
+        state.snapshot(),
+        state.latest_predictions(),
+        state.archive().map_or(0, ForecastArchive::revision),
         state.now(),
-        state.kpi_config(),
-        predictions
-            .as_ref()
-            .map(|(result, at)| (result.as_ref(), *at)),
-    ))
-    .into_response()
+    );
+    let body = state.dashboard_cache().body(key, breaker, |key, breaker| {
+        let kpis = state.kpis(&key.snapshot, key.now);
+        serde_json::to_vec(&Dashboard::with_forecast(
+            service.site(),
+            &key.snapshot,
+            *breaker,
+            key.now,
+            kpis,
+            key.predictions
+                .as_ref()
+                .map(|(result, at)| (result.as_ref(), *at)),
+        ))
+    });
+    match body {
+        Ok(body) => ([(header::CONTENT_TYPE, JSON)], body).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot serialize the dashboard");
+            ApiError::internal("the dashboard could not be written").into_response()
+        }
+    }
 }
+
+/// The content type of JSON answers.
+const JSON: HeaderValue = HeaderValue::from_static("application/json");
 
 /// The body of `GET /livez`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
@@ -443,15 +489,22 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
             .ok(),
         None => None,
     };
+    let now = state.now();
+    let forecast_error_pct = state.archive().and_then(|archive| {
+        archive
+            .forecast_error(&snapshot.energy, now, state.kpi_config())
+            .value
+    });
     let gauges = Gauges {
         mode: snapshot.mode,
         breaker_state: breaker.state,
         breaker_failure_rate: breaker.failure_rate,
         open_incidents,
-        weather_age: snapshot.age(state.now()),
+        weather_age: snapshot.age(now),
         predictions: state
             .latest_predictions()
             .map(|(result, at)| (result.tier.name().to_owned(), result.age(at))),
+        forecast_error_pct,
     };
     (
         [(header::CONTENT_TYPE, metrics::CONTENT_TYPE)],

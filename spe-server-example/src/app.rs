@@ -1,13 +1,20 @@
 //! Start-up wiring and the serving loop: the data directory, the incident
 //! journal, the weather cache, the Open-Meteo client and spe-core's
-//! [`FailoverService`] over them ([`App::open`]); then the HTTP server and the
-//! service's refresh loop, with a graceful stop ([`App::serve`]).
+//! [`FailoverService`] over them, the prediction chain and the prediction
+//! archive ([`App::open`]); then the HTTP server, the service's refresh
+//! loop, the prediction runs and the archiving of their answers, with a
+//! graceful stop ([`App::serve`]).
+//!
+//! Nothing at start-up waits on the network or on a prediction: the first
+//! snapshot is the cached live weather or the synthetic estimate, the first
+//! fetch and the first prediction run start in the background once the
+//! server listens, so `/readyz` answers 200 (degraded) at once.
 //!
 //! Availability comes first: a data directory that cannot be created, a
 //! journal that cannot be opened (e.g. a damaged header) or a cache that
 //! cannot be opened is logged at `error` and the server runs without it.
-//! Damage found and repaired at open (cache files quarantined, journal
-//! regions skipped) is journaled as an incident (`cache_corrupt`,
+//! Damage found and repaired at open (cache or archive files quarantined,
+//! journal regions skipped) is journaled as an incident (`cache_corrupt`,
 //! `journal_corrupt`), opened and closed at once. Only invalid settings stop
 //! the start ([`StartError`]).
 
@@ -26,6 +33,7 @@ use spe_core::{
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::archive::{self, ForecastArchive};
 use crate::config::Config;
 use crate::forecasting;
 use crate::layers::Hardening;
@@ -90,6 +98,7 @@ pub struct App {
     service: FailoverService,
     journal: Option<Journal>,
     predictions: PredictionChain,
+    archive: Option<ForecastArchive>,
     admin_token: Option<String>,
     generate_per_minute: u32,
     hardening: Hardening,
@@ -145,10 +154,12 @@ impl App {
             ),
             None => tracing::info!("no cached predictions yet"),
         }
+        let archive = ForecastArchive::open(&config.cache_dir(), journal.as_ref(), now);
         Ok(App {
             service,
             journal,
             predictions,
+            archive,
             admin_token: config.admin_token.clone(),
             generate_per_minute: config.generate_per_minute,
             hardening: config.hardening(),
@@ -170,13 +181,22 @@ impl App {
         &self.predictions
     }
 
+    /// The archive of past predictions, if it could be opened.
+    pub fn archive(&self) -> Option<&ForecastArchive> {
+        self.archive.as_ref()
+    }
+
     /// The handlers' state.
     pub fn state(&self) -> AppState {
-        AppState::new(self.service.clone(), self.journal.clone())
+        let state = AppState::new(self.service.clone(), self.journal.clone())
             .with_predictions(self.predictions.clone())
             .with_admin_token(self.admin_token.clone())
             .with_rate_limiter(RateLimiter::new(self.generate_per_minute))
-            .with_hardening(self.hardening.clone())
+            .with_hardening(self.hardening.clone());
+        match &self.archive {
+            Some(archive) => state.with_archive(archive.clone()),
+            None => state,
+        }
     }
 
     /// Serve on `listener` and run the service's refresh loop until
@@ -194,6 +214,14 @@ impl App {
             let service = self.service.clone();
             let stopped = stopped.clone();
             async move { service.run(stopped).await }
+        });
+        // Subscribed before the first run can publish.
+        let archiving = self.archive.clone().map(|archive| {
+            tokio::spawn(archive::record_results(
+                archive,
+                self.predictions.clone(),
+                stopped.clone(),
+            ))
         });
         let predicting = tokio::spawn(forecasting::run(
             self.service.clone(),
@@ -214,6 +242,12 @@ impl App {
         // Dropping a run in flight kills its command: this ends at once.
         if let Err(e) = predicting.await {
             tracing::error!(error = %e, "the prediction task failed");
+        }
+        // An archive write in flight finishes (one fsync) before this ends.
+        if let Some(archiving) = archiving
+            && let Err(e) = archiving.await
+        {
+            tracing::error!(error = %e, "the archiving task failed");
         }
         match tokio::time::timeout(RUN_STOP_GRACE, refresh).await {
             Ok(Ok(())) => tracing::info!("refresh loop stopped"),
@@ -309,34 +343,53 @@ fn open_cache(
                 return None;
             }
         };
-    for removed in &report.removed_temp_files {
-        tracing::info!(file = %file_name(removed), "weather cache: removed a write left over from a crash");
-    }
-    if !report.is_clean() {
-        let details = cache_details(&report);
-        tracing::error!(%details, "weather cache damaged");
-        if let Some(journal) = journal {
-            let resolution = match report.loaded {
-                Some(generation) => format!(
-                    "corrupt files set aside; serving generation {generation}"
-                ),
-                None => "corrupt files set aside; no valid generation left, starting without cached weather".to_owned(),
-            };
-            record_repaired(
-                journal,
-                CACHE_COMPONENT,
-                IncidentKind::CacheCorrupt,
-                now,
-                details,
-                resolution,
-            );
-        }
-    }
+    journal_cache_report(
+        journal,
+        WEATHER_CACHE,
+        &report,
+        now,
+        "starting without cached weather",
+    );
     Some(cache)
 }
 
-/// What the cache's load report says, file by file.
-fn cache_details(report: &LoadReport) -> String {
+/// Log what opening the cache `name` found, and journal its damage (files
+/// quarantined or unreadable) as a `cache_corrupt` incident, opened and
+/// closed at once; `without` says how the server starts when no valid
+/// generation is left.
+pub(crate) fn journal_cache_report(
+    journal: Option<&Journal>,
+    name: &str,
+    report: &LoadReport,
+    now: DateTime<Utc>,
+    without: &str,
+) {
+    for removed in &report.removed_temp_files {
+        tracing::info!(cache = name, file = %file_name(removed), "removed a cache write left over from a crash");
+    }
+    if report.is_clean() {
+        return;
+    }
+    let details = cache_details(name, report);
+    tracing::error!(%details, "cache damaged");
+    if let Some(journal) = journal {
+        let resolution = match report.loaded {
+            Some(generation) => format!("corrupt files set aside; serving generation {generation}"),
+            None => format!("corrupt files set aside; no valid generation left, {without}"),
+        };
+        record_repaired(
+            journal,
+            CACHE_COMPONENT,
+            IncidentKind::CacheCorrupt,
+            now,
+            details,
+            resolution,
+        );
+    }
+}
+
+/// What the load report of the cache `name` says, file by file.
+fn cache_details(name: &str, report: &LoadReport) -> String {
     let mut parts: Vec<String> = report
         .quarantined
         .iter()
@@ -360,7 +413,7 @@ fn cache_details(report: &LoadReport) -> String {
             .iter()
             .map(|u| format!("{} unreadable ({})", file_name(&u.path), u.error)),
     );
-    format!("{WEATHER_CACHE} cache: {}", parts.join("; "))
+    format!("{name} cache: {}", parts.join("; "))
 }
 
 /// Journal damage found and repaired at start-up: an incident opened and
@@ -422,6 +475,7 @@ mod tests {
         assert!(data.join("cache").is_dir());
         let journal = app.journal().expect("a journal");
         assert!(journal.open_report().created);
+        assert!(app.archive().is_some_and(ForecastArchive::is_empty));
         assert!(journal.incidents(..).is_empty());
         let first = app.service().snapshot();
         assert_eq!(first.mode, Mode::Estimation);

@@ -726,3 +726,151 @@ async fn concurrent_regenerations_run_the_engine_once() {
     assert_eq!(engine.runs.load(Ordering::SeqCst), 1);
     assert!(made_at.windows(2).all(|w| w[0] == w[1]), "{made_at:?}");
 }
+
+/// Day-ahead predictions for the last day before `now`'s hour, made two days
+/// before it: the demand of `snapshot` times 1.10 on even hours and 0.98 on
+/// odd ones, so their error is 10 % and 2 % by turns: a MAPE of 6 %.
+fn day_old_predictions(
+    snapshot: &spe_core::WeatherSnapshot,
+    now: chrono::DateTime<chrono::Utc>,
+) -> spe_core::Predictions {
+    use chrono::{DurationRound as _, Timelike as _};
+    let hour = now
+        .duration_trunc(chrono::Duration::hours(1))
+        .expect("an hour");
+    let start = hour - chrono::Duration::hours(48);
+    let energy = &snapshot.energy;
+    let mean: Vec<f64> = (0..48)
+        .map(|i| {
+            let t = start + chrono::Duration::hours(i);
+            if i < 24 {
+                return 1000.0; // before the last day: not judged
+            }
+            let actual = energy
+                .axis()
+                .index_of(t)
+                .and_then(|j| energy.demand_mw()[j])
+                .expect("a demand for each hour of the last day");
+            actual * if t.hour() % 2 == 0 { 1.10 } else { 0.98 }
+        })
+        .collect();
+    spe_core::Predictions {
+        start,
+        step_s: 3600,
+        forecast: spe_core::Forecast::new("day-old", mean, vec![]).expect("valid"),
+        made_at: start,
+        tier: spe_core::Tier::Primary,
+        intervals_from: None,
+    }
+}
+
+/// The value of the metric line `name value`.
+fn metric(text: &str, name: &str) -> Option<f64> {
+    text.lines().find_map(|l| {
+        l.strip_prefix(name)
+            .and_then(|rest| rest.strip_prefix(' '))
+            .and_then(|v| v.parse().ok())
+    })
+}
+
+#[tokio::test]
+async fn the_forecast_error_of_the_last_day_is_served_everywhere() {
+    let archive = crate::archive::ForecastArchive::in_memory();
+    let rig = rig_with_state(Behaviour::Refused, false, |s| {
+        s.with_archive(archive.clone())
+    });
+    rig.service.refresh().await;
+    let now = rig.service.now();
+
+    // An empty archive: unknown, and no worry (status ok).
+    let (status, _, dashboard) = get_json(&rig.app, "/api/dashboard").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        dashboard["kpis"]["forecast_error_pct"],
+        serde_json::json!({"name": "forecast_error_pct", "value": null, "unit": "%", "status": "ok", "at": null})
+    );
+    let (_, _, body) = call(&rig.app, Method::GET, "/metrics").await;
+    let text = String::from_utf8(body).expect("UTF-8");
+    assert!(
+        text.lines().any(|l| l == "spe_forecast_error_pct NaN"),
+        "{text}"
+    );
+
+    // Day-old predictions in the archive: a MAPE of 6 %, a warning (5 to 10 %).
+    let snapshot = rig.service.snapshot();
+    let recorded = archive
+        .record(&day_old_predictions(&snapshot, now), now)
+        .expect("recorded");
+    assert!(recorded);
+    // The same second: the dashboard is not the cached one of before.
+    let (_, _, dashboard) = get_json(&rig.app, "/api/dashboard").await;
+    let kpi = &dashboard["kpis"]["forecast_error_pct"];
+    let value = kpi["value"].as_f64().expect("a value");
+    assert!((value - 6.0).abs() < 1e-9, "{kpi}");
+    assert_eq!(kpi["unit"], "%");
+    assert_eq!(kpi["status"], "warning");
+    assert_eq!(kpi["at"], "2026-01-15T09:00:00Z", "the last hour judged");
+    assert!(matches!(
+        dashboard["kpis"]["status"].as_str(),
+        Some("warning" | "critical")
+    ));
+    // It matches the OpenAPI document with a value too.
+    let doc: Value = serde_json::from_str(crate::openapi::document()).expect("JSON");
+    let schema = response_schema(&doc, "get", "/api/dashboard", 200, "application/json");
+    assert_valid(&schema, &dashboard, "the dashboard with a forecast error");
+
+    // The metrics' gauge.
+    let (_, _, body) = call(&rig.app, Method::GET, "/metrics").await;
+    let text = String::from_utf8(body).expect("UTF-8");
+    let gauge = metric(&text, "spe_forecast_error_pct").expect("the gauge");
+    assert!((gauge - 6.0).abs() < 1e-9, "{text}");
+
+    // The export: each hour's day-ahead forecast and its error; their mean
+    // over the last day is the KPI.
+    let (status, _, body) = call(&rig.app, Method::GET, "/api/export.csv").await;
+    assert_eq!(status, StatusCode::OK);
+    let mut reader = csv::Reader::from_reader(body.as_slice());
+    let header_row: Vec<String> = reader
+        .headers()
+        .expect("a header row")
+        .iter()
+        .map(str::to_owned)
+        .collect();
+    let column = |name: &str| header_row.iter().position(|h| h == name).expect(name);
+    let rows: Vec<csv::StringRecord> = reader.records().map(|r| r.expect("a row")).collect();
+    let row_at = |time: &str| {
+        rows.iter()
+            .find(|r| &r[column("time_utc")] == time)
+            .unwrap_or_else(|| panic!("no row at {time}"))
+    };
+    let number = |row: &csv::StringRecord, name: &str| -> f64 {
+        row[column(name)]
+            .parse()
+            .unwrap_or_else(|e| panic!("{name}: {e}"))
+    };
+    let even = row_at("2026-01-15T08:00:00Z");
+    let odd = row_at("2026-01-15T09:00:00Z");
+    assert!(
+        (number(even, "forecast_day_ahead_mw") / number(even, "demand_mw") - 1.10).abs() < 1e-9
+    );
+    assert!((number(even, "forecast_day_ahead_error_pct") - 10.0).abs() < 1e-9);
+    assert!((number(odd, "forecast_day_ahead_error_pct") - 2.0).abs() < 1e-9);
+    let errors: Vec<f64> = rows
+        .iter()
+        .filter(|r| {
+            let t = &r[column("time_utc")];
+            ("2026-01-14T10:00:00Z".."2026-01-15T10:00:00Z").contains(&t)
+        })
+        .map(|r| number(r, "forecast_day_ahead_error_pct"))
+        .collect();
+    assert_eq!(errors.len(), 24);
+    let mean = errors.iter().sum::<f64>() / 24.0;
+    assert!((mean - value).abs() < 1e-9);
+    // Before the archived predictions' day, and from the current hour on
+    // (less than a day ahead of them), nothing.
+    for time in ["2026-01-13T09:00:00Z", "2026-01-15T10:00:00Z"] {
+        let row = row_at(time);
+        assert_eq!(&row[column("forecast_day_ahead_mw")], "", "{time}");
+        assert_eq!(&row[column("forecast_day_ahead_error_pct")], "", "{time}");
+    }
+}

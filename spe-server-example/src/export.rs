@@ -5,7 +5,12 @@
 //! `demand_mw`, the supply columns by source, the demand forecast's
 //! `forecast_mean`, `forecast_lower_80`, `forecast_upper_80`,
 //! `forecast_lower_95`, `forecast_upper_95` (empty where there is no
-//! forecast), and the provenance of each part: `mode`,
+//! forecast), the day-ahead check behind the KPI `forecast_error_pct`
+//! (`forecast_day_ahead_mw`: the demand predicted for the hour at least a
+//! day before it, from the prediction archive; `forecast_day_ahead_error_pct`:
+//! its absolute error in percent of the demand, where both are known — the
+//! KPI is their mean over the last 24 whole hours), and the provenance of
+//! each part: `mode`,
 //! `weather_provenance`, `energy_provenance`, `forecast_provenance`. A
 //! missing value is an empty field. Served as an attachment named
 //! `spe-export-<date of the snapshot, UTC>.csv`.
@@ -16,6 +21,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use spe_core::{ChainResult, SupplySource, WeatherSnapshot, WeatherVariable};
 
+use crate::archive::ForecastArchive;
 use crate::error::ApiError;
 use crate::series_json::rfc3339;
 use crate::state::AppState;
@@ -32,6 +38,9 @@ pub const FORECAST_COLUMNS: [&str; 5] = [
     "forecast_upper_95",
 ];
 
+/// The day-ahead columns of the export, in order.
+pub const DAY_AHEAD_COLUMNS: [&str; 2] = ["forecast_day_ahead_mw", "forecast_day_ahead_error_pct"];
+
 /// The header row.
 pub fn header_row() -> Vec<&'static str> {
     let mut row = vec!["time_utc"];
@@ -39,6 +48,7 @@ pub fn header_row() -> Vec<&'static str> {
     row.push("demand_mw");
     row.extend(SupplySource::ALL.iter().map(|s| s.column()));
     row.extend(FORECAST_COLUMNS);
+    row.extend(DAY_AHEAD_COLUMNS);
     row.extend([
         "mode",
         "weather_provenance",
@@ -55,7 +65,9 @@ fn number(value: Option<f64>) -> String {
         .unwrap_or_default()
 }
 
-/// The CSV of `snapshot`.
+/// The CSV of `snapshot`, with the forecast of `predictions` (the
+/// chain's answer and the time to measure its age at) and the day-ahead
+/// forecasts of `archive`.
 ///
 /// ```
 /// use std::sync::Arc;
@@ -66,7 +78,7 @@ fn number(value: Option<f64>) -> String {
 ///     "time,temperature_2m,shortwave_radiation,cloud_cover,wind_speed_10m\n2020-01-01T00:00Z,1,0,50,3\n",
 /// )?;
 /// let service = FailoverService::builder(Site::paris(), Arc::new(source)).build()?;
-/// let csv = spe_server_example::export::to_csv(&service.snapshot(), None)?;
+/// let csv = spe_server_example::export::to_csv(&service.snapshot(), None, None)?;
 /// let text = String::from_utf8(csv)?;
 /// assert!(text.starts_with("time_utc,temperature_2m,"));
 /// assert_eq!(text.lines().count(), 1 + service.snapshot().weather.len());
@@ -75,6 +87,7 @@ fn number(value: Option<f64>) -> String {
 pub fn to_csv(
     snapshot: &WeatherSnapshot,
     predictions: Option<(&ChainResult, DateTime<Utc>)>,
+    archive: Option<&ForecastArchive>,
 ) -> Result<Vec<u8>, csv::Error> {
     let forecast = predictions.map(|(result, at)| {
         let f = &result.predictions.forecast;
@@ -96,16 +109,17 @@ pub fn to_csv(
     let energy_provenance = energy.provenance().name();
     let energy_axis = energy.axis();
     for (i, t) in weather.axis().times().enumerate() {
-        let mut row: Vec<String> = Vec::with_capacity(20);
+        let mut row: Vec<String> = Vec::with_capacity(24);
         row.push(rfc3339(t));
         for v in WeatherVariable::ALL {
             row.push(number(weather.columns().get(v).get(i).copied().flatten()));
         }
         let j = energy_axis.index_of(t);
-        let at = |column: &[Option<f64>]| number(j.and_then(|j| column.get(j).copied().flatten()));
-        row.push(at(energy.demand_mw()));
+        let at = |column: &[Option<f64>]| j.and_then(|j| column.get(j).copied().flatten());
+        let demand = at(energy.demand_mw());
+        row.push(number(demand));
         for s in SupplySource::ALL {
-            row.push(at(energy.supply_of(s)));
+            row.push(number(at(energy.supply_of(s))));
         }
         // The forecast where it has the hour.
         let step = forecast.as_ref().and_then(|(result, provenance, columns)| {
@@ -119,6 +133,9 @@ pub fn to_csv(
             Some((_, values)) => row.extend(values.map(number)),
             None => row.extend(FORECAST_COLUMNS.iter().map(|_| String::new())),
         }
+        let day_ahead = archive.and_then(|a| a.day_ahead(t));
+        row.push(number(day_ahead));
+        row.push(number(day_ahead_error_pct(demand, day_ahead)));
         row.push(mode.to_owned());
         row.push(weather_provenance.to_owned());
         row.push(if j.is_some() { energy_provenance } else { "" }.to_owned());
@@ -127,6 +144,16 @@ pub fn to_csv(
     }
     out.into_inner()
         .map_err(|e| csv::Error::from(e.into_error()))
+}
+
+/// `|predicted − actual| ÷ actual × 100`, as the KPI counts an hour: not
+/// for a missing or zero actual.
+fn day_ahead_error_pct(actual: Option<f64>, predicted: Option<f64>) -> Option<f64> {
+    let (actual, predicted) = (actual?, predicted?);
+    if actual == 0.0 {
+        return None;
+    }
+    Some(((predicted - actual) / actual).abs() * 100.0).filter(|e| e.is_finite())
 }
 
 /// The step of `result`'s forecast at `t`, if it has one.
@@ -166,6 +193,7 @@ pub async fn export_csv(State(state): State<AppState>) -> Response {
         predictions
             .as_ref()
             .map(|(result, at)| (result.as_ref(), *at)),
+        state.archive(),
     ) {
         Ok(body) => {
             let disposition = HeaderValue::from_str(&filename)

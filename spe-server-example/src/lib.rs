@@ -14,7 +14,10 @@
 //! - [`series_json`]: frames as JSON objects of parallel arrays;
 //! - [`api`]: the dashboard, incidents, health and metrics handlers;
 //!   [`events`]: Server-Sent Events; [`export`]: the CSV export;
-//!   [`predictions`]: the prediction endpoints;
+//!   [`predictions`]: the prediction endpoints; [`dashboard_cache`]: the
+//!   dashboard's body, built once a second and reused;
+//! - [`archive`]: past predictions, kept to compute the forecast error of
+//!   the last day;
 //! - [`routes`]: the router ([`router`]); [`layers`]: the hardening stack
 //!   (timeouts, body limit, load shedding, security headers, CORS, request
 //!   spans, metrics) ([`Hardening`]);
@@ -46,10 +49,14 @@
 
 pub mod api;
 pub mod app;
+pub mod archive;
 pub mod assets;
 pub mod auth;
 pub mod charts;
 pub mod config;
+pub mod dashboard_cache;
+#[cfg(test)]
+mod endpoint_tests;
 pub mod error;
 pub mod events;
 pub mod export;
@@ -62,8 +69,6 @@ pub mod rate_limit;
 pub mod routes;
 pub mod series_json;
 pub mod state;
-#[cfg(test)]
-mod endpoint_tests;
 #[cfg(test)]
 mod test_support;
 

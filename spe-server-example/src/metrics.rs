@@ -20,7 +20,10 @@
 //!   estimation mode);
 //! - `spe_predictions_available`: 1 if predictions can be served;
 //! - `spe_predictions_age_seconds`: their age (NaN when none);
-//! - `spe_prediction_tier{tier}`: 1 for the tier that made them.
+//! - `spe_prediction_tier{tier}`: 1 for the tier that made them;
+//! - `spe_forecast_error_pct`: the forecast error of the last day, percent
+//!   (the KPI `forecast_error_pct`: day-ahead MAPE of the demand; NaN while
+//!   unknown).
 
 use std::fmt::Write as _;
 use std::sync::atomic::AtomicU64;
@@ -96,6 +99,8 @@ pub struct Gauges {
     pub weather_age: Duration,
     /// The predictions served: their tier's name and age; `None` if none.
     pub predictions: Option<(String, Duration)>,
+    /// The forecast error of the last day, percent; `None` while unknown.
+    pub forecast_error_pct: Option<f64>,
 }
 
 /// The server's metrics registry.
@@ -115,10 +120,12 @@ pub struct Gauges {
 ///     open_incidents: Some(1),
 ///     weather_age: Duration::from_secs(90),
 ///     predictions: None,
+///     forecast_error_pct: Some(4.2),
 /// });
 /// assert!(text.contains(r#"spe_http_requests_total{route="/api/dashboard",method="GET",status="2xx"} 1"#));
 /// assert!(text.contains(r#"spe_mode{mode="estimation"} 1"#));
 /// assert!(text.contains("spe_open_incidents 1"));
+/// assert!(text.contains("spe_forecast_error_pct 4.2"));
 /// assert!(text.ends_with("# EOF\n"));
 /// ```
 #[derive(Debug)]
@@ -135,6 +142,7 @@ pub struct Metrics {
     predictions_available: Gauge,
     predictions_age: Gauge<f64, AtomicU64>,
     prediction_tier: Family<TierLabels, Gauge>,
+    forecast_error_pct: Gauge<f64, AtomicU64>,
     /// Held while gauges are set and the registry encoded, so two scrapes
     /// never interleave.
     scrape: Mutex<()>,
@@ -162,6 +170,7 @@ impl Metrics {
         let predictions_available = Gauge::default();
         let predictions_age = Gauge::<f64, AtomicU64>::default();
         let prediction_tier = Family::<TierLabels, Gauge>::default();
+        let forecast_error_pct = Gauge::<f64, AtomicU64>::default();
         registry.register(
             "http_requests",
             "HTTP requests by matched route, method and status class",
@@ -217,6 +226,12 @@ impl Metrics {
             "1 for the tier of the prediction chain that made the predictions served",
             prediction_tier.clone(),
         );
+        registry.register(
+            "forecast_error_pct",
+            "Forecast error of the last day: mean absolute percentage error of the demand \
+             predicted a day ahead, over the last 24 hours (NaN while unknown)",
+            forecast_error_pct.clone(),
+        );
         Metrics {
             registry,
             requests,
@@ -230,6 +245,7 @@ impl Metrics {
             predictions_available,
             predictions_age,
             prediction_tier,
+            forecast_error_pct,
             scrape: Mutex::new(()),
         }
     }
@@ -294,6 +310,8 @@ impl Metrics {
                 self.predictions_age.set(f64::NAN);
             }
         }
+        self.forecast_error_pct
+            .set(gauges.forecast_error_pct.unwrap_or(f64::NAN));
         let mut text = String::new();
         if let Err(e) = encode(&mut text, &self.registry) {
             // Only a formatter error, which writing to a String never gives.
@@ -341,6 +359,7 @@ mod tests {
             open_incidents: None,
             weather_age: Duration::from_millis(1500),
             predictions: Some(("fallback".into(), Duration::from_secs(60))),
+            forecast_error_pct: Some(6.5),
         }
     }
 
@@ -359,6 +378,7 @@ mod tests {
             "spe_predictions_available 1",
             "spe_predictions_age_seconds 60.0",
             r#"spe_prediction_tier{tier="fallback"} 1"#,
+            "spe_forecast_error_pct 6.5",
         ] {
             assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
         }
@@ -366,8 +386,13 @@ mod tests {
         let text = metrics.render(&Gauges {
             predictions: None,
             open_incidents: Some(2),
+            forecast_error_pct: None,
             ..gauges()
         });
+        assert!(
+            text.lines().any(|l| l == "spe_forecast_error_pct NaN"),
+            "{text}"
+        );
         assert!(!text.contains("spe_prediction_tier{"), "{text}");
         assert!(text.lines().any(|l| l == "spe_predictions_age_seconds NaN"));
         assert!(text.lines().any(|l| l == "spe_open_incidents 2"));

@@ -147,7 +147,7 @@ pub struct KpiSchema {
     pub name: String,
     /// The value; `null` when unknown.
     pub value: Option<f64>,
-    /// `MW`, `ratio` (1.0 = 100 %) or `s`.
+    /// `MW`, `ratio` (1.0 = 100 %), `s` or `%`.
     pub unit: String,
     /// How worrying the value is.
     pub status: KpiStatusName,
@@ -197,6 +197,11 @@ pub struct KpiSetSchema {
     pub self_sufficiency: KpiSchema,
     /// Age of the data, seconds.
     pub data_freshness_s: KpiSchema,
+    /// Forecast error of the last day, `%`: the mean absolute percentage
+    /// error, over the 24 whole hours before the current one, of the demand
+    /// predicted for each hour at least a day before it. `null` (status
+    /// `ok`) until day-old predictions exist, e.g. after a fresh start.
+    pub forecast_error_pct: KpiSchema,
 }
 
 /// Hourly weather: parallel arrays over `time`, Open-Meteo's column names.

@@ -1,5 +1,6 @@
 //! What the handlers read: the [`FailoverService`]'s current snapshot, its
-//! breaker's metrics and the incident journal; and what the edges need:
+//! breaker's metrics, the incident journal, the prediction chain's latest
+//! answer and the archive of past predictions; and what the edges need:
 //! the admin check, the rate limit, the metrics registry, the HTTP limits
 //! and the signal that ends the event streams at shutdown.
 //!
@@ -13,11 +14,14 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use spe_core::{
-    ChainResult, FailoverService, Journal, KpiConfig, PredictionChain, WeatherSnapshot,
+    ChainResult, FailoverService, Journal, KpiConfig, KpiSet, PredictionChain, WeatherSnapshot,
+    compute_kpis,
 };
 use tokio::sync::watch;
 
+use crate::archive::ForecastArchive;
 use crate::auth::AdminAuth;
+use crate::dashboard_cache::DashboardCache;
 use crate::layers::Hardening;
 use crate::metrics::Metrics;
 use crate::rate_limit::RateLimiter;
@@ -55,6 +59,8 @@ pub struct AppState {
     hardening: Arc<Hardening>,
     streams_stop: Arc<watch::Sender<bool>>,
     predictions: Option<PredictionChain>,
+    archive: Option<ForecastArchive>,
+    dashboard_cache: Arc<DashboardCache>,
 }
 
 impl AppState {
@@ -73,7 +79,36 @@ impl AppState {
             hardening: Arc::new(Hardening::default()),
             streams_stop: Arc::new(watch::channel(false).0),
             predictions: None,
+            archive: None,
+            dashboard_cache: Arc::new(DashboardCache::default()),
         }
+    }
+
+    /// The same state with this archive of past predictions (none: the
+    /// forecast error of the last day is unknown).
+    pub fn with_archive(mut self, archive: ForecastArchive) -> Self {
+        self.archive = Some(archive);
+        self
+    }
+
+    /// The archive of past predictions, if there is one.
+    pub fn archive(&self) -> Option<&ForecastArchive> {
+        self.archive.as_ref()
+    }
+
+    /// The KPIs of `snapshot` at `now`, with the forecast error of the last
+    /// day when there is an archive.
+    pub fn kpis(&self, snapshot: &WeatherSnapshot, now: DateTime<Utc>) -> KpiSet {
+        match &self.archive {
+            Some(archive) => archive.kpis(&snapshot.energy, now, &self.kpi_config),
+            None => compute_kpis(&snapshot.energy, now, &self.kpi_config),
+        }
+    }
+
+    /// The serialized dashboard of the current second (see
+    /// [`dashboard_cache`](crate::dashboard_cache)).
+    pub fn dashboard_cache(&self) -> &DashboardCache {
+        &self.dashboard_cache
     }
 
     /// The same state with this prediction chain (none: `/api/predictions`
