@@ -612,6 +612,30 @@ impl Predict for FittedEts {
     }
 }
 
+impl Ets {
+    /// Fit a non-seasonal model with a single Nelder–Mead search (no
+    /// restart): for MSTL's trend candidates, whose parameters only need to
+    /// be good, not polished.
+    pub(crate) fn fit_quick(&self, y: &[f64]) -> Result<FittedEts, ForecastError> {
+        let spec = self.spec()?;
+        if spec.seasonal() {
+            return Err(ForecastError::invalid(
+                "fit_quick fits non-seasonal models only",
+            ));
+        }
+        let needed = spec.min_len();
+        if y.len() < needed {
+            return Err(ForecastError::TooShort {
+                model: spec.name(),
+                needed,
+                got: y.len(),
+            });
+        }
+        let scaled = standardize(y)?;
+        fit_scaled_with(spec, &scaled, 0)
+    }
+}
+
 impl Fit for Ets {
     type Fitted = FittedEts;
 
@@ -758,12 +782,22 @@ impl Fit for AutoEts {
 // Estimation.
 
 fn fit_scaled(spec: Spec, scaled: &Scaled) -> Result<FittedEts, ForecastError> {
+    fit_scaled_with(spec, scaled, optimizer().restarts)
+}
+
+/// [`fit_scaled`] with `restarts` Nelder–Mead restarts for non-seasonal
+/// models.
+fn fit_scaled_with(
+    spec: Spec,
+    scaled: &Scaled,
+    restarts: usize,
+) -> Result<FittedEts, ForecastError> {
     let z = &scaled.z;
     let n = z.len();
     let (params, l0, b0, mut season) = if spec.seasonal() {
         fit_seasonal(spec, z)?
     } else {
-        let (p, l0, b0) = fit_nonseasonal(spec, z)?;
+        let (p, l0, b0) = fit_nonseasonal(spec, z, restarts)?;
         (p, l0, b0, Vec::new())
     };
     let mut resid = vec![0.0; n];
@@ -827,10 +861,17 @@ fn scan(spec: Spec, loss: &mut impl FnMut(&[f64]) -> f64) -> Vec<f64> {
 
 /// Minimise `loss` over the search box from `start`, with initial simplex
 /// steps of `step` times the box widths.
-fn search(spec: Spec, loss: &mut impl FnMut(&[f64]) -> f64, start: &[f64], step: f64) -> Vec<f64> {
+fn search(
+    spec: Spec,
+    loss: &mut impl FnMut(&[f64]) -> f64,
+    start: &[f64],
+    step: f64,
+    restarts: usize,
+) -> Vec<f64> {
     let (lo, hi) = spec.bounds();
     let nm = NelderMead {
         initial_step: step,
+        restarts,
         ..optimizer()
     };
     match nm.minimize(loss, start, &lo, &hi) {
@@ -841,12 +882,16 @@ fn search(spec: Spec, loss: &mut impl FnMut(&[f64]) -> f64, start: &[f64], step:
 }
 
 /// Non-seasonal: the initial level and slope are concentrated out of the loss.
-fn fit_nonseasonal(spec: Spec, z: &[f64]) -> Result<(EtsParams, f64, f64), ForecastError> {
+fn fit_nonseasonal(
+    spec: Spec,
+    z: &[f64],
+    restarts: usize,
+) -> Result<(EtsParams, f64, f64), ForecastError> {
     let trend = spec.trend.has_slope();
     let (lh, bh) = initial_line(z, trend);
     let mut loss = |x: &[f64]| concentrated(z, &spec.decode(x), lh, bh, trend).0;
     let start = scan(spec, &mut loss);
-    let x = search(spec, &mut loss, &start, 0.1);
+    let x = search(spec, &mut loss, &start, 0.1, restarts);
     let params = spec.decode(&x);
     let (_, dl, db) = concentrated(z, &params, lh, bh, trend);
     Ok((params, lh + dl, bh + db))
@@ -1060,6 +1105,7 @@ fn fit_seasonal(spec: Spec, z: &[f64]) -> Result<(EtsParams, f64, f64, Vec<f64>)
                 },
                 &x,
                 if round == 1 { 0.1 } else { 0.05 },
+                optimizer().restarts,
             );
         }
         let params = spec.decode(&x);

@@ -522,14 +522,13 @@ fn selection_lead(periods: &[usize]) -> usize {
 /// quarter of `x` (ties to the simpler model). Forms `x` is too short for are
 /// skipped; ETS(A,N,N) needs 5 observations.
 fn choose_trend(x: &[f64], lead: usize) -> Result<FittedEts, ForecastError> {
-    let history = History::new(x, &[]);
     let mut best: Option<(f64, FittedEts)> = None;
     for trend in [Trend::None, Trend::Damped, Trend::Additive] {
         let model = Ets::new(trend, None);
         if x.len() < model.min_len() && trend != Trend::None {
             continue;
         }
-        let fitted = model.fit(&history)?;
+        let fitted = model.fit_quick(x)?;
         let score = multi_step_mse(&fitted, x, lead);
         let score = if trend == Trend::None {
             score
