@@ -1,5 +1,21 @@
 //! Forecasting: models with an unfitted/fitted split, the missing-value
 //! rule, metrics and backtests.
+//!
+//! - `model`: [`Fit`] → [`Predict`], [`DynFit`], [`History`], [`Exog`],
+//!   [`Forecast`] with validated intervals, the horizon cap;
+//! - `missing`: the missing-value rule ([`fill_gaps`]: short gaps
+//!   interpolated, long gaps and a missing tail refused, nothing dropped);
+//! - the models: `naive` ([`SeasonalNaive`], [`Naive`]), `ets` ([`Ets`],
+//!   [`AutoEts`]), `mstl` ([`Mstl`], [`Mstl::short`]), `regression`
+//!   ([`WeatherRegression`], [`calendar_exog`]) and `auto` ([`AutoModel`],
+//!   the choice by backtest); each documents its intervals and their
+//!   measured coverage;
+//! - `backtest` ([`backtest`], [`backtest_with_exog`]), `metrics`,
+//!   `intervals` (normal and split-conformal), `optim` (bounded
+//!   Nelder–Mead).
+//!
+//! The figures (speed, accuracy against statsforecast and augurs, interval
+//! coverage) are in the crate's README, section *Forecasting*.
 
 mod auto;
 mod backtest;
