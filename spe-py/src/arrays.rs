@@ -39,7 +39,6 @@ pub fn type_name(obj: &Bound<'_, PyAny>) -> String {
 /// `obj` as a float64 numpy array of any dimension (no copy when it already is one).
 fn float_array<'py>(obj: &Bound<'py, PyAny>, name: &str) -> PyResult<Bound<'py, PyArrayDyn<f64>>> {
     let py = obj.py();
-    let np = numpy(py)?;
     let not_numbers = |cause: PyErr| {
         let e = PyTypeError::new_err(format!(
             "{name} must be an array-like of numbers (a list, numpy array or pandas Series), \
@@ -65,10 +64,20 @@ fn float_array<'py>(obj: &Bound<'py, PyAny>, name: &str) -> PyResult<Bound<'py, 
     } else {
         obj.clone()
     };
-    let array = np
-        .call_method1("asarray", (values, "float64"))
-        .map_err(not_numbers)?;
+    let array = aligned_float64(&values).map_err(not_numbers)?;
     Ok(array.cast_into::<PyArrayDyn<f64>>()?)
+}
+
+/// `np.require(obj, "float64", "A")`: a float64 array whose data is aligned
+/// (no copy when it already is). Arrays can arrive misaligned — pickle
+/// protocol 5 out-of-band buffers (Dask, multiprocessing), `np.frombuffer`
+/// at an odd offset — and Rust must never read them in place.
+pub fn aligned_float64<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    let np = numpy(obj.py())?;
+    let kwargs = PyDict::new(obj.py());
+    kwargs.set_item("dtype", "float64")?;
+    kwargs.set_item("requirements", "A")?;
+    np.call_method("require", (obj,), Some(&kwargs))
 }
 
 /// A 1-D array-like of numbers as an owned vector; NaN for missing values.

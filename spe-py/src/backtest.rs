@@ -4,8 +4,8 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
 use spe_core::{
-    AccuracyMetrics, BacktestConfig, BacktestReport, DEFAULT_MAX_GAP, ForecastError,
-    backtest as core_backtest, fill_nan_gaps,
+    AccuracyMetrics, BacktestConfig, BacktestReport, DEFAULT_MAX_GAP, Exog, ForecastError,
+    backtest_with_exog, fill_nan_gaps,
 };
 
 use crate::args;
@@ -19,10 +19,11 @@ fn run(
     y: &[f64],
     periods: &[usize],
     model: ModelName,
+    exog: Option<&Exog>,
     config: &BacktestConfig,
 ) -> Result<BacktestReport, ForecastError> {
     let y = fill_nan_gaps(y, DEFAULT_MAX_GAP)?;
-    core_backtest(model.dyn_fit().as_ref(), &y, periods, config)
+    backtest_with_exog(model.dyn_fit().as_ref(), &y, periods, exog, config)
 }
 
 /// The scores of `metrics` into `d`.
@@ -62,8 +63,11 @@ fn level_key(py: Python<'_>, level: f64) -> PyResult<Bound<'_, PyAny>> {
 /// before it and forecasts the next ``horizon`` steps, which are scored
 /// against what happened. ``y``, ``season_length``, ``model`` and
 /// ``levels`` are as in :func:`spe.forecast` (NaN gaps of up to 6 values are
-/// interpolated first); ``model="regression"`` is not available here (it
-/// needs regressors).
+/// interpolated first). ``exog`` (a dict or DataFrame of regressors, one row
+/// per observation, as in :func:`spe.forecast`) serves ``model="regression"``
+/// and ``"auto"``: each fold sees the rows before its origin as history and
+/// the rows of its window as the future regressors — the observed weather,
+/// so those scores are optimistic by the error of a real weather forecast.
 ///
 /// Returns a dict, pooled over all folds: ``mape`` and ``smape`` (percent;
 /// MAPE leaves out zero actuals, counted in ``mape_skipped``), ``mase``
@@ -88,9 +92,9 @@ fn level_key(py: Python<'_>, level: f64) -> PyResult<Bound<'_, PyAny>> {
 /// >>> 0.5 < scores["mase"] < 2.0
 /// True
 #[pyfunction]
-#[pyo3(signature = (y, horizon, season_length, model = ModelName::Auto, folds = None, step = None, levels = None))]
+#[pyo3(signature = (y, horizon, season_length, model = ModelName::Auto, folds = None, step = None, levels = None, exog = None))]
 #[pyo3(
-    text_signature = "(y, horizon, season_length, model='auto', folds=3, step=None, levels=(80, 95))"
+    text_signature = "(y, horizon, season_length, model='auto', folds=3, step=None, levels=(80, 95), exog=None)"
 )]
 #[allow(clippy::too_many_arguments)]
 pub fn backtest<'py>(
@@ -102,14 +106,28 @@ pub fn backtest<'py>(
     folds: Option<&Bound<'py, PyAny>>,
     step: Option<&Bound<'py, PyAny>>,
     levels: Option<&Bound<'py, PyAny>>,
+    exog: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyDict>> {
-    if model.uses_exog() {
-        return Err(Error::config(
-            "backtest does not take regressors, so it cannot run model=\"regression\": \
-             backtest it by hand with spe.forecast(exog=..., exog_future=...) at a few origins",
-        )
-        .into());
-    }
+    let exog = match exog.filter(|e| !e.is_none()) {
+        Some(_) if !model.accepts_exog() => {
+            return Err(Error::config(
+                "exog is used only by model=\"regression\" and model=\"auto\": drop it, or \
+                 choose one of those",
+            )
+            .into());
+        }
+        Some(e) => Some(arrays::exog(e, "exog")?),
+        None if model.needs_exog() => {
+            return Err(Error::forecast(
+                "",
+                ForecastError::MissingRegressors(
+                    "model=\"regression\" is backtested on its regressors: exog is missing".into(),
+                ),
+            )
+            .into());
+        }
+        None => None,
+    };
     const FOLD_HINT: &str = "give the number of origins, 1 to 10000";
     let folds = match folds.filter(|f| !f.is_none()) {
         Some(f) => args::int_in(f, "folds", 1, 10_000, FOLD_HINT)?,
@@ -130,7 +148,7 @@ pub fn backtest<'py>(
         .with_levels(levels_or_default(levels)?);
     let values = arrays::float_vector(y, "y")?;
     let report = py
-        .detach(|| run(&values, &season_length, model, &config))
+        .detach(|| run(&values, &season_length, model, exog.as_ref(), &config))
         .map_err(Error::from)?;
 
     let out = PyDict::new(py);

@@ -2,14 +2,25 @@
 //!
 //! One hierarchy, rooted at `spe.SpeError`. Exceptions about bad arguments
 //! also derive from the matching built-in (`ConfigError` is a `ValueError`), so
-//! `except ValueError` keeps working for callers that know nothing of SP-E.
+//! `except ValueError` keeps working for callers that know nothing of SP-E:
+//!
+//! ```text
+//! SpeError(Exception)
+//! ├── ConfigError(SpeError, ValueError)        bad argument or setting
+//! │   └── ForecastInputError(ForecastError, ConfigError)
+//! ├── ForecastError(SpeError)                  a model failed; no tier answered
+//! ├── CircuitOpenError(SpeError)               .retry_after_s, .state
+//! ├── UpstreamError(SpeError)                  .status, .fault
+//! │   └── CallTimeoutError(UpstreamError, TimeoutError)   .timeout_s
+//! ├── CacheCorruptError(SpeError)
+//! └── JournalError(SpeError, OSError)
+//! ```
 //!
 //! The classes are created once per process, when the module is first
 //! imported, with `__module__ = "spe"` so tracebacks and pickles name them as
-//! users import them. Adding one (`CircuitOpenError`, `UpstreamError`, …)
-//! means: a variant of [`SpeException`], its line in `SpeException::spec`,
-//! its stub in `python/spe/_spe.pyi`, and the mapping of the Rust errors that
-//! raise it in [`Error`].
+//! users import them. Adding one means: a variant of [`SpeException`], its
+//! line in `SpeException::spec`, its stub in `python/spe/_spe.pyi`, and the
+//! mapping of the Rust errors that raise it in [`Error`].
 
 use std::fmt;
 
@@ -399,9 +410,10 @@ fn forecast_message(f: &mut fmt::Formatter<'_>, error: &ForecastError) -> fmt::R
         ForecastError::InvalidArgument(m) => write!(f, "invalid argument: {m}"),
         ForecastError::MissingRegressors(m) => write!(
             f,
-            "{m}: model=\"regression\" needs exog= (the history's regressors) and exog_future= \
-             (their values over the horizon), with columns \"temperature_2m\", \"hour\" and \
-             \"day_type\" (see spe.calendar_exog)"
+            "{m}: the weather regression (model=\"regression\", or \"auto\" with regressors) \
+             needs exog= (the history's regressors) and exog_future= (their values over the \
+             horizon), with columns \"temperature_2m\", \"hour\" and \"day_type\" \
+             (see spe.calendar_exog)"
         ),
         other => write!(f, "{other}"),
     }

@@ -70,9 +70,15 @@ impl ModelName {
             })
     }
 
-    /// Whether the model uses regressors.
-    pub fn uses_exog(self) -> bool {
+    /// Whether the model needs regressors (`regression`).
+    pub fn needs_exog(self) -> bool {
         self == ModelName::Regression
+    }
+
+    /// Whether the model can use regressors (`regression`, and `auto`,
+    /// which then has the regression among its candidates).
+    pub fn accepts_exog(self) -> bool {
+        matches!(self, ModelName::Regression | ModelName::Auto)
     }
 
     fn model(self) -> Arc<dyn DynFit> {
@@ -558,7 +564,8 @@ fn check_index(py: Python<'_>, index: &Py<PyAny>, horizon: usize) -> PyResult<()
     Ok(())
 }
 
-/// Regressors for a model: refused for models that do not use them.
+/// Regressors for a model: refused for models that cannot use them, and
+/// both parts needed (the history's and the horizon's).
 fn regressors(
     model: ModelName,
     exog: Option<&Bound<'_, PyAny>>,
@@ -566,12 +573,25 @@ fn regressors(
 ) -> PyResult<(Option<Exog>, Option<Exog>)> {
     let exog = exog.filter(|e| !e.is_none());
     let future = future.filter(|e| !e.is_none());
-    if !model.uses_exog() && (exog.is_some() || future.is_some()) {
+    if !model.accepts_exog() && (exog.is_some() || future.is_some()) {
         return Err(Error::config(
-            "exog and exog_future are used only by model=\"regression\": \
-             drop them, or choose that model",
+            "exog and exog_future are used only by model=\"regression\" and model=\"auto\": \
+             drop them, or choose one of those",
         )
         .into());
+    }
+    let missing = |what: &str| {
+        Error::forecast(
+            "",
+            ForecastError::MissingRegressors(format!("{what} is missing")),
+        )
+    };
+    match (&exog, &future) {
+        (Some(_), None) => {
+            return Err(missing("exog_future (the regressors over the horizon)").into());
+        }
+        (None, Some(_)) => return Err(missing("exog (the regressors over the history)").into()),
+        _ => {}
     }
     Ok((
         exog.map(|e| arrays::exog(e, "exog")).transpose()?,
@@ -681,7 +701,7 @@ pub fn forecast_many<'py>(
     n_jobs: Option<&Bound<'py, PyAny>>,
     on_error: &str,
 ) -> PyResult<Bound<'py, PyList>> {
-    if model.uses_exog() {
+    if model.needs_exog() {
         return Err(Error::config(
             "forecast_many does not take regressors, so it cannot run model=\"regression\": \
              call spe.forecast per series with exog= and exog_future=",

@@ -1,14 +1,20 @@
 //! Python binding of SP-E: the compiled module `spe._spe`.
 //!
 //! Users import the `spe` package (`python/spe/`), which re-exports this
-//! module and adds what needs Python libraries (pandas). Layout:
+//! module and adds what is better written in Python (pandas time indexes,
+//! the breaker's `call`/`acall`/decorator). The binding is thin: each module
+//! converts Python arguments, calls spe-core with the GIL released, and hands
+//! results back (numpy arrays without a copy); the logic lives in spe-core.
 //!
 //! - [`errors`]: the exception hierarchy (`spe.SpeError` and its subclasses)
-//!   and the mapping of Rust errors to it;
-//! - [`args`]: conversion and checking of Python arguments;
-//! - one module per Python-facing area ([`synthetic`] for now), each a thin
-//!   `#[pyclass]` over spe-core that releases the GIL for the work itself and
-//!   hands results to numpy without copying.
+//!   and the mapping of spe-core's errors onto it, variant by variant;
+//! - [`args`], [`arrays`], [`frames`], [`convert`]: Python values in and out
+//!   (checked scalars, float array-likes, hourly frames, serde structures);
+//! - one module per Python concern: [`synthetic`] (generator, calibration),
+//!   [`forecast`] (`forecast`, `forecast_many`, `Forecast`), [`backtest`],
+//!   [`breaker`] (`CircuitBreaker`, `ManualClock`), [`weather`]
+//!   (`WeatherService`), [`journal`] (`Journal`, `Retex`), [`kpi`]
+//!   (`compute_kpis`), [`resilient`] (`ResilientForecaster`, `Prediction`).
 //!
 //! The type stubs (`python/spe/_spe.pyi`) describe this module; the Python
 //! tests check them against it with `mypy.stubtest`.

@@ -204,8 +204,7 @@ fn read_answer(
 /// `horizon` finite numbers from an array-like, or why not.
 fn values(obj: &Bound<'_, PyAny>, what: &str, horizon: usize) -> Result<Vec<f64>, PredictorError> {
     let bad = |m: String| PredictorError::bad_output(m);
-    let array = arrays::numpy(obj.py())
-        .and_then(|np| np.call_method1("asarray", (obj, "float64")))
+    let array = arrays::aligned_float64(obj)
         .and_then(|a| Ok(a.cast_into::<PyArrayDyn<f64>>()?))
         .map_err(|_| {
             bad(format!(

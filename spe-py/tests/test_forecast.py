@@ -58,9 +58,15 @@ def test_auto_reports_its_candidates(demand: np.ndarray) -> None:
     assert fc.model.startswith("auto(")
     assert fc.scores is not None
     names = [s["model"] for s in fc.scores]
-    assert names == ["seasonal_naive", "mstl", "auto_ets"]
+    assert {"seasonal_naive", "mstl", "weather_regression"} <= set(names)
     chosen = fc.model[len("auto(") : -1]
     assert chosen in names
+    for score in fc.scores:
+        assert set(score) == {"model", "mase", "rmse", "error"}
+        assert (score["error"] is None) == (score["rmse"] is not None), score
+    # No regressors: the regression is skipped and says why.
+    [regression] = [s for s in fc.scores if s["model"] == "weather_regression"]
+    assert "regressors" in regression["error"]
     assert spe.forecast(demand, 24, 24, model="naive").scores is None
 
 
@@ -151,6 +157,27 @@ def test_any_float_array_like_gives_the_same_forecast() -> None:
     assert spe.forecast(ints, 24, 24, model="seasonal_naive").mean.tolist() == list(range(24))
 
 
+def misaligned(values: np.ndarray) -> np.ndarray:
+    """The same values in a buffer whose data is not 8-byte aligned (as pickle
+    protocol 5 out-of-band buffers can be: Dask, multiprocessing)."""
+    raw = bytearray(values.astype(np.float64).nbytes + 1)
+    out = np.frombuffer(raw, dtype=np.float64, offset=1, count=values.size).reshape(values.shape)
+    assert not out.flags.aligned
+    out[...] = values
+    return out
+
+
+def test_misaligned_arrays_are_read_safely() -> None:
+    reference = spe.forecast(DAILY, 24, 24, model="seasonal_naive").mean
+    np.testing.assert_array_equal(spe.forecast(misaligned(DAILY), 24, 24, model="seasonal_naive").mean,
+                                  reference)
+    Y = misaligned(np.stack([DAILY, DAILY * 2]))
+    many = spe.forecast_many(Y, 24, 24, model="seasonal_naive")
+    np.testing.assert_array_equal(many[0].mean, reference)  # type: ignore[union-attr]
+    scores = spe.backtest(misaligned(DAILY), 24, 24, model="naive")
+    assert scores["folds"] == 3
+
+
 def test_pandas_series_with_missing_values() -> None:
     pd = pytest.importorskip("pandas")
     y = pd.Series(DAILY, dtype="Float64")
@@ -203,6 +230,8 @@ def test_too_short_says_what_is_needed() -> None:
         ({"levels": (80, 80)}, spe.ConfigError, "given twice"),
         ({"levels": "80"}, TypeError, "levels must be numbers"),
         ({"exog": {"temperature_2m": [1.0]}}, spe.ConfigError, 'only by model="regression"'),
+        ({"exog": {"temperature_2m": [1.0]}, "model": "auto"}, spe.ForecastInputError,
+         "exog_future"),
     ],
 )
 def test_bad_arguments(kwargs: dict[str, object], error: type[Exception], pattern: str) -> None:
@@ -250,6 +279,32 @@ def test_regression_on_weather_and_calendar() -> None:
     with pytest.raises(spe.ForecastInputError, match="rows"):
         spe.forecast(history["demand_mw"][:-1], 48, 24, model="regression", exog=exog,
                      exog_future=exog_future)
+
+
+def test_auto_with_regressors_can_choose_the_regression() -> None:
+    gen = spe.SyntheticGenerator(seed=11)
+    history = gen.arrays("2026-01-05T00:00:00Z", hours=24 * 7 * 8)
+    future = gen.arrays("2026-03-02T00:00:00Z", hours=48)
+    exog = spe.calendar_exog("2026-01-05T00:00:00Z", history["temperature_2m"])
+    exog_future = spe.calendar_exog("2026-03-02T00:00:00Z", future["temperature_2m"])
+    fc = spe.forecast(history["demand_mw"], 48, (24, 168), model="auto", exog=exog,
+                      exog_future=exog_future)
+    assert fc.scores is not None
+    [regression] = [s for s in fc.scores if s["model"] == "weather_regression"]
+    assert regression["error"] is None and regression["mase"] is not None
+    assert np.isfinite(fc.mean).all()
+
+
+def test_backtest_of_the_regression() -> None:
+    gen = spe.SyntheticGenerator(seed=5)
+    history = gen.arrays("2026-01-05T00:00:00Z", hours=24 * 35)
+    exog = spe.calendar_exog("2026-01-05T00:00:00Z", history["temperature_2m"])
+    scores = spe.backtest(history["demand_mw"], 24, 24, model="regression", folds=3, exog=exog)
+    assert scores["model"] == "weather_regression" and scores["mape"] < 10
+    with pytest.raises(spe.ForecastInputError, match="exog is missing"):
+        spe.backtest(history["demand_mw"], 24, 24, model="regression")
+    with pytest.raises(spe.ConfigError, match="exog is used only"):
+        spe.backtest(history["demand_mw"], 24, 24, model="mstl", exog=exog)
 
 
 def test_regression_takes_a_dataframe_and_keeps_its_index() -> None:
@@ -365,8 +420,6 @@ def test_backtest_step_and_errors() -> None:
         spe.backtest(DAILY[:60], 24, 24, model="seasonal_naive", folds=3)
     with pytest.raises(spe.ConfigError, match="folds=0"):
         spe.backtest(DAILY, 24, 24, folds=0)
-    with pytest.raises(spe.ConfigError, match="regression"):
-        spe.backtest(DAILY, 24, 24, model="regression")
 
 
 # --- beyond one process -------------------------------------------------------

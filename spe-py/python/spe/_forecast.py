@@ -37,15 +37,17 @@ def forecast(
     for the daily cycle of hourly data, ``(24, 168)`` for daily and weekly
     (1 for none). ``levels`` are the interval levels in percent.
 
-    ``model`` is one of ``"auto"`` (the best of seasonal naive, MSTL and
-    ETS by a backtest on the history; ``fc.scores`` has each one's score),
+    ``model`` is one of ``"auto"`` (the best of seasonal naive, two MSTL
+    variants, ETS and — given regressors — the weather regression, by a
+    backtest on recent history; ``fc.scores`` has each one's score),
     ``"seasonal_naive"``, ``"naive"``, ``"ets"`` (alias ``"auto_ets"``: the
     best of six ETS models by AICc), ``"mstl"`` (multi-seasonal
     decomposition plus ETS) and ``"regression"`` (demand on heating and
-    cooling degrees, hour and day type: needs ``exog``, the regressors over
-    the history, and ``exog_future``, over the horizon, each a dict or
-    DataFrame with columns ``temperature_2m``, ``hour`` and ``day_type`` —
-    :func:`spe.calendar_exog` builds them).
+    cooling degrees, hour and day type). The regression needs ``exog``, the
+    regressors over the history, and ``exog_future``, over the horizon, each
+    a dict or DataFrame with columns ``temperature_2m``, ``hour`` and
+    ``day_type`` (:func:`spe.calendar_exog` builds them); ``"auto"`` takes
+    them too.
 
     When ``y`` is a pandas Series on a regular ``DatetimeIndex``, the
     forecast's ``index`` continues it (and :meth:`Forecast.to_pandas` uses

@@ -199,6 +199,7 @@ def backtest(
     folds: SupportsIndex | None = 3,
     step: SupportsIndex | None = None,
     levels: float | Sequence[float] | None = (80, 95),
+    exog: Mapping[str, npt.ArrayLike] | None = None,
 ) -> dict[str, Any]:
     """A rolling-origin backtest of ``model`` on ``y``; returns its scores."""
 
