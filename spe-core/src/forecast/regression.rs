@@ -415,18 +415,35 @@ fn design_row(
     (idx, val, m)
 }
 
-/// Least squares at `bases`; `None` if the design is singular.
-fn solve_at(data: &Data, layout: &Layout, bases: (f64, f64)) -> Option<Solution> {
-    let temps = &data.inputs.temperature;
-    let heating_present = temps.iter().any(|t| degrees(*t, bases).0 > 0.0);
-    let cooling_present = temps.iter().any(|t| degrees(*t, bases).1 > 0.0);
-    let heating_col = heating_present.then_some(layout.fixed);
-    let cooling_col = cooling_present.then_some(layout.fixed + usize::from(heating_present));
-    let k = layout.fixed + usize::from(heating_present) + usize::from(cooling_present);
-    let cols = (heating_col, cooling_col);
+/// The fixed columns' (intercept, trend, calendar cells) part of the
+/// normal equations, equilibrated and Cholesky-factorised once per fit:
+/// every pair of base temperatures shares it, and only the degree columns
+/// change. Extending this factor by the degree columns
+/// ([`solve_at`]) performs exactly the operations of a Cholesky
+/// factorisation of the whole matrix, in the same order, at O(k²) per pair
+/// instead of O(k³).
+struct FixedFactor {
+    /// Number of fixed columns.
+    k: usize,
+    /// Lower-triangular factor of the equilibrated fixed block, row-major `k × k`.
+    l: Vec<f64>,
+    /// Equilibration: `1 / √diag`.
+    scale: Vec<f64>,
+    /// The forward-substituted right-hand side of the fixed rows.
+    z: Vec<f64>,
+}
 
-    let mut gram = vec![0.0; k * k];
-    let mut rhs = vec![0.0; k];
+/// Accumulate the upper triangle of `XᵀX` and `Xᵀy` of the design at
+/// `bases` (with degree columns `cols`) into `gram` (`k × k`) and `rhs`.
+fn normal_equations(
+    data: &Data,
+    layout: &Layout,
+    bases: (f64, f64),
+    cols: (Option<usize>, Option<usize>),
+    gram: &mut [f64],
+    rhs: &mut [f64],
+    k: usize,
+) {
     for i in 0..data.y.len() {
         let (idx, val, m) = design_row(data, layout, i, bases, cols);
         for a in 0..m {
@@ -436,7 +453,157 @@ fn solve_at(data: &Data, layout: &Layout, bases: (f64, f64)) -> Option<Solution>
             }
         }
     }
-    let beta = cholesky_solve(&mut gram, &rhs, k)?;
+}
+
+/// Factorise the fixed columns' block; `None` if they are collinear.
+fn factor_fixed(data: &Data, layout: &Layout) -> Option<FixedFactor> {
+    let k = layout.fixed;
+    let mut gram = vec![0.0; k * k];
+    let mut rhs = vec![0.0; k];
+    normal_equations(
+        data,
+        layout,
+        (0.0, 0.0),
+        (None, None),
+        &mut gram,
+        &mut rhs,
+        k,
+    );
+    let scale = cholesky_factor(&mut gram, k)?;
+    let z = forward(&gram, &rhs, &scale, k, 0, Vec::new());
+    Some(FixedFactor {
+        k,
+        l: gram,
+        scale,
+        z,
+    })
+}
+
+/// Equilibrate `gram` (upper triangle filled, `k × k` row-major) to a unit
+/// diagonal and factorise it in place (lower triangle); returns the
+/// equilibration, or `None` if a column is collinear with the previous
+/// ones (see [`SINGULAR_TOL`]).
+fn cholesky_factor(gram: &mut [f64], k: usize) -> Option<Vec<f64>> {
+    let mut scale = vec![0.0; k];
+    for (i, s) in scale.iter_mut().enumerate() {
+        let d = gram[i * k + i];
+        if !(d.is_finite() && d > 0.0) {
+            return None;
+        }
+        *s = 1.0 / d.sqrt();
+    }
+    for i in 0..k {
+        for j in 0..=i {
+            gram[i * k + j] = gram[j * k + i] * scale[i] * scale[j];
+        }
+    }
+    factor_columns(gram, k, 0)?;
+    Some(scale)
+}
+
+/// The Cholesky column sweep on the equilibrated lower triangle of `l`
+/// (`k × k`), for the rows from `first` on: the columns before `first` are
+/// already factorised for rows before `first`.
+fn factor_columns(l: &mut [f64], k: usize, first: usize) -> Option<()> {
+    for j in 0..k {
+        if j >= first {
+            let d = l[j * k + j] - (0..j).map(|m| l[j * k + m].powi(2)).sum::<f64>();
+            if d.is_nan() || d <= SINGULAR_TOL {
+                return None;
+            }
+            l[j * k + j] = d.sqrt();
+        }
+        let pivot = l[j * k + j];
+        for i in (j + 1).max(first)..k {
+            let s: f64 = (0..j).map(|m| l[i * k + m] * l[j * k + m]).sum();
+            l[i * k + j] = (l[i * k + j] - s) / pivot;
+        }
+    }
+    Some(())
+}
+
+/// Forward substitution of the equilibrated right-hand side for rows
+/// `first..k`, continuing `z` (the rows before `first`).
+fn forward(
+    l: &[f64],
+    rhs: &[f64],
+    scale: &[f64],
+    k: usize,
+    first: usize,
+    mut z: Vec<f64>,
+) -> Vec<f64> {
+    for i in first..k {
+        let zi = rhs[i] * scale[i];
+        let s: f64 = (0..i).map(|m| l[i * k + m] * z[m]).sum();
+        z.push((zi - s) / l[i * k + i]);
+    }
+    z
+}
+
+/// Least squares at `bases`; `None` if the design is singular.
+fn solve_at(
+    data: &Data,
+    layout: &Layout,
+    fixed: &FixedFactor,
+    bases: (f64, f64),
+) -> Option<Solution> {
+    let temps = &data.inputs.temperature;
+    let heating_present = temps.iter().any(|t| degrees(*t, bases).0 > 0.0);
+    let cooling_present = temps.iter().any(|t| degrees(*t, bases).1 > 0.0);
+    let heating_col = heating_present.then_some(layout.fixed);
+    let cooling_col = cooling_present.then_some(layout.fixed + usize::from(heating_present));
+    let kf = fixed.k;
+    let k = kf + usize::from(heating_present) + usize::from(cooling_present);
+    let cols = (heating_col, cooling_col);
+
+    // The degree columns' rows of the normal equations: the fixed block is
+    // accumulated too (it is the same for every pair) only when there is
+    // no degree column, which costs nothing then.
+    let mut gram = vec![0.0; k * k];
+    let mut rhs = vec![0.0; k];
+    if k > kf {
+        for i in 0..data.y.len() {
+            let (idx, val, m) = design_row(data, layout, i, bases, cols);
+            for a in 0..m {
+                if idx[a] >= kf {
+                    rhs[idx[a]] += val[a] * data.y[i];
+                }
+                for b in a..m {
+                    if idx[b] >= kf {
+                        gram[idx[a] * k + idx[b]] += val[a] * val[b];
+                    }
+                }
+            }
+        }
+    }
+    // The factor: the fixed block as factorised once, then the degree rows
+    // equilibrated and swept exactly as a factorisation of the whole would.
+    let mut scale = fixed.scale.clone();
+    for i in kf..k {
+        let d = gram[i * k + i];
+        if !(d.is_finite() && d > 0.0) {
+            return None;
+        }
+        scale.push(1.0 / d.sqrt());
+    }
+    for i in 0..kf {
+        gram[i * k..i * k + kf].copy_from_slice(&fixed.l[i * kf..(i + 1) * kf]);
+    }
+    for i in kf..k {
+        for j in 0..=i {
+            gram[i * k + j] = gram[j * k + i] * scale[i] * scale[j];
+        }
+    }
+    factor_columns(&mut gram, k, kf)?;
+    let mut z = forward(&gram, &rhs, &scale, k, kf, fixed.z.clone());
+    for i in (0..k).rev() {
+        let s: f64 = (i + 1..k).map(|m| gram[m * k + i] * z[m]).sum();
+        z[i] = (z[i] - s) / gram[i * k + i];
+    }
+    let beta: Vec<f64> = z.iter().zip(&scale).map(|(v, s)| v * s).collect();
+    if !beta.iter().all(|b| b.is_finite()) {
+        return None;
+    }
     let sse = (0..data.y.len())
         .map(|i| {
             let (idx, val, m) = design_row(data, layout, i, bases, cols);
@@ -451,49 +618,6 @@ fn solve_at(data: &Data, layout: &Layout, bases: (f64, f64)) -> Option<Solution>
         cooling_col,
         sse,
     })
-}
-
-/// Solve `G β = r` for the symmetric positive definite `G` (upper triangle
-/// filled, `k × k` row-major), equilibrated to a unit diagonal; `None` if a
-/// column is collinear with the previous ones (see [`SINGULAR_TOL`]).
-fn cholesky_solve(gram: &mut [f64], rhs: &[f64], k: usize) -> Option<Vec<f64>> {
-    let mut scale = vec![0.0; k];
-    for (i, s) in scale.iter_mut().enumerate() {
-        let d = gram[i * k + i];
-        if !(d.is_finite() && d > 0.0) {
-            return None;
-        }
-        *s = 1.0 / d.sqrt();
-    }
-    // Lower triangle L of the equilibrated matrix, stored row-major in place.
-    for i in 0..k {
-        for j in 0..=i {
-            gram[i * k + j] = gram[j * k + i] * scale[i] * scale[j];
-        }
-    }
-    for j in 0..k {
-        let d = gram[j * k + j] - (0..j).map(|m| gram[j * k + m].powi(2)).sum::<f64>();
-        if d.is_nan() || d <= SINGULAR_TOL {
-            return None;
-        }
-        let l = d.sqrt();
-        gram[j * k + j] = l;
-        for i in j + 1..k {
-            let s: f64 = (0..j).map(|m| gram[i * k + m] * gram[j * k + m]).sum();
-            gram[i * k + j] = (gram[i * k + j] - s) / l;
-        }
-    }
-    let mut z: Vec<f64> = rhs.iter().zip(&scale).map(|(r, s)| r * s).collect();
-    for i in 0..k {
-        let s: f64 = (0..i).map(|m| gram[i * k + m] * z[m]).sum();
-        z[i] = (z[i] - s) / gram[i * k + i];
-    }
-    for i in (0..k).rev() {
-        let s: f64 = (i + 1..k).map(|m| gram[m * k + i] * z[m]).sum();
-        z[i] = (z[i] - s) / gram[i * k + i];
-    }
-    let beta: Vec<f64> = z.iter().zip(&scale).map(|(v, s)| v * s).collect();
-    beta.iter().all(|b| b.is_finite()).then_some(beta)
 }
 
 /// Grid points from `lo` to `hi` by `step`.
@@ -564,7 +688,7 @@ impl Fit for WeatherRegression {
         let solution = if self.fit_bases {
             search_bases(&data, &layout, configured)
         } else {
-            solve_at(&data, &layout, configured)
+            factor_fixed(&data, &layout).and_then(|f| solve_at(&data, &layout, &f, configured))
         }
         .ok_or_else(|| ForecastError::FitFailed {
             model: MODEL.to_string(),
@@ -621,12 +745,13 @@ impl Fit for WeatherRegression {
 /// The bases minimising the SSE over the grid (coarse, then refined), ties
 /// to the pair closest to `anchor`.
 fn search_bases(data: &Data, layout: &Layout, anchor: (f64, f64)) -> Option<Solution> {
+    let fixed = factor_fixed(data, layout)?;
     let mut best: Option<(Solution, f64)> = None;
     let consider = |best: &mut Option<(Solution, f64)>, bases: (f64, f64)| {
         if bases.0 > bases.1 {
             return;
         }
-        let Some(s) = solve_at(data, layout, bases) else {
+        let Some(s) = solve_at(data, layout, &fixed, bases) else {
             return;
         };
         let dist = (bases.0 - anchor.0).abs() + (bases.1 - anchor.1).abs();
@@ -912,6 +1037,46 @@ mod tests {
         );
         assert_eq!(f.residuals().len(), sim.y.len());
         assert_eq!(f.hour_effect(24, DayType::Working), None);
+    }
+
+    /// Extending the fixed columns' factor by the degree columns gives
+    /// exactly the solution of the whole normal equations factorised at once.
+    #[test]
+    fn the_shared_fixed_factor_changes_nothing() {
+        let sim = simulate(150.0, 17);
+        let n = 24 * 60;
+        let inputs = read_inputs(&sim.exog.rows(0..n).unwrap(), "test").unwrap();
+        let mut seen = [false; CELLS];
+        for g in &inputs.cell {
+            seen[*g] = true;
+        }
+        let layout = Layout::new(true, &seen);
+        let data = Data {
+            y: sim.y[..n]
+                .iter()
+                .map(|v| (v - 20_000.0) / 2_000.0)
+                .collect(),
+            trend: (0..n).map(|i| i as f64 / n as f64 - 0.5).collect(),
+            inputs,
+        };
+        let fixed = factor_fixed(&data, &layout).unwrap();
+        for bases in [(10.0, 18.0), (15.0, 22.0), (18.0, 26.0), (-50.0, 60.0)] {
+            let s = solve_at(&data, &layout, &fixed, bases).unwrap();
+            // The whole matrix at once.
+            let k = s.beta.len();
+            let mut gram = vec![0.0; k * k];
+            let mut rhs = vec![0.0; k];
+            let cols = (s.heating_col, s.cooling_col);
+            normal_equations(&data, &layout, bases, cols, &mut gram, &mut rhs, k);
+            let scale = cholesky_factor(&mut gram, k).unwrap();
+            let mut z = forward(&gram, &rhs, &scale, k, 0, Vec::new());
+            for i in (0..k).rev() {
+                let t: f64 = (i + 1..k).map(|m| gram[m * k + i] * z[m]).sum();
+                z[i] = (z[i] - t) / gram[i * k + i];
+            }
+            let beta: Vec<f64> = z.iter().zip(&scale).map(|(v, s)| v * s).collect();
+            assert_eq!(s.beta, beta, "{bases:?}");
+        }
     }
 
     #[test]
