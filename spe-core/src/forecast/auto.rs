@@ -42,8 +42,8 @@ use super::{
 /// [`backtest_with_exog`] with `folds` origins `horizon` steps apart (4 of
 /// 48 steps by default), refitting at each origin, on the **recent
 /// history**: the last `recent` observations, by default `folds·horizon`
-/// plus twelve cycles of the longest period (twelve weeks of hourly data;
-/// 480 observations without a period, or ten horizons if more). Recent
+/// plus the largest of twelve cycles of the longest period (twelve weeks of
+/// hourly data), ten horizons and 480 observations. Recent
 /// data says more about the next days than last year's, and fitting on it
 /// keeps the backtest fast. A history too short for the folds gets shorter
 /// folds (down to one step each); one too short for any backtest (fewer
@@ -226,6 +226,13 @@ impl Fit for AutoModel {
             return Err(ForecastError::invalid(
                 "auto needs at least one candidate model",
             ));
+        }
+        if self.horizon == 0 || self.folds == 0 {
+            return Err(ForecastError::invalid(format!(
+                "auto's backtest needs at least one fold of at least one step \
+                 (horizon {}, folds {})",
+                self.horizon, self.folds
+            )));
         }
         let n = history.y.len();
         let Some((start, folds, horizon)) = self.plan(n, history.periods) else {
@@ -475,6 +482,17 @@ mod tests {
             ..AutoModel::default()
         };
         assert!(none.fit(&History::new(&y, &[24])).is_err());
+        for (horizon, folds) in [(0, 4), (48, 0)] {
+            let bad = AutoModel {
+                horizon,
+                folds,
+                ..AutoModel::default()
+            };
+            assert!(matches!(
+                bad.fit(&History::new(&y, &[24])),
+                Err(ForecastError::InvalidArgument(_))
+            ));
+        }
     }
 
     /// Hourly calendar and temperature regressors for `n` steps from a
