@@ -25,6 +25,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::serve::ListenerExt as _;
 use chrono::{DateTime, Utc};
 use spe_core::{
     Cache, CacheConfig, DataSource, FailoverError, FailoverService, IncidentKind, Journal,
@@ -231,6 +232,12 @@ impl App {
         let state = self.state();
         let streams = state.clone();
         let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+        // No Nagle delay on the last segment of an answer.
+        let listener = listener.tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+            }
+        });
         let served = axum::serve(listener, app)
             .with_graceful_shutdown(async move {
                 shutdown.await;

@@ -29,7 +29,8 @@ use crate::rate_limit::RateLimiter;
 /// Calls a minute to `POST /api/predictions/generate` per client, by default.
 pub const DEFAULT_GENERATE_PER_MINUTE: u32 = 6;
 
-/// The state shared by every handler. Cheap to clone.
+/// The state shared by every handler. Cheap to clone (one reference
+/// count: axum clones it for every request).
 ///
 /// ```
 /// use std::sync::Arc;
@@ -50,6 +51,12 @@ pub const DEFAULT_GENERATE_PER_MINUTE: u32 = 6;
 /// ```
 #[derive(Debug, Clone)]
 pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+/// What the state holds; copied on write by the `with_*` methods.
+#[derive(Debug, Clone)]
+struct Inner {
     service: FailoverService,
     journal: Option<Journal>,
     kpi_config: Arc<KpiConfig>,
@@ -69,7 +76,7 @@ impl AppState {
     /// thresholds, no admin token (loopback clients only), the default rate
     /// limit and the default HTTP limits.
     pub fn new(service: FailoverService, journal: Option<Journal>) -> Self {
-        AppState {
+        let inner = Inner {
             service,
             journal,
             kpi_config: Arc::new(KpiConfig::default()),
@@ -81,133 +88,141 @@ impl AppState {
             predictions: None,
             archive: None,
             dashboard_cache: Arc::new(DashboardCache::default()),
+        };
+        AppState {
+            inner: Arc::new(inner),
         }
+    }
+
+    /// The state to change (copied if shared).
+    fn inner_mut(&mut self) -> &mut Inner {
+        Arc::make_mut(&mut self.inner)
     }
 
     /// The same state with this archive of past predictions (none: the
     /// forecast error of the last day is unknown).
     pub fn with_archive(mut self, archive: ForecastArchive) -> Self {
-        self.archive = Some(archive);
+        self.inner_mut().archive = Some(archive);
         self
     }
 
     /// The archive of past predictions, if there is one.
     pub fn archive(&self) -> Option<&ForecastArchive> {
-        self.archive.as_ref()
+        self.inner.archive.as_ref()
     }
 
     /// The KPIs of `snapshot` at `now`, with the forecast error of the last
     /// day when there is an archive.
     pub fn kpis(&self, snapshot: &WeatherSnapshot, now: DateTime<Utc>) -> KpiSet {
-        match &self.archive {
-            Some(archive) => archive.kpis(&snapshot.energy, now, &self.kpi_config),
-            None => compute_kpis(&snapshot.energy, now, &self.kpi_config),
+        match &self.inner.archive {
+            Some(archive) => archive.kpis(&snapshot.energy, now, &self.inner.kpi_config),
+            None => compute_kpis(&snapshot.energy, now, &self.inner.kpi_config),
         }
     }
 
     /// The serialized dashboard of the current second (see
     /// [`dashboard_cache`](crate::dashboard_cache)).
     pub fn dashboard_cache(&self) -> &DashboardCache {
-        &self.dashboard_cache
+        &self.inner.dashboard_cache
     }
 
     /// The same state with this prediction chain (none: `/api/predictions`
     /// answers 503 and `"forecast"` is `null`).
     pub fn with_predictions(mut self, chain: PredictionChain) -> Self {
-        self.predictions = Some(chain);
+        self.inner_mut().predictions = Some(chain);
         self
     }
 
     /// The prediction chain, if there is one.
     pub fn predictions(&self) -> Option<&PredictionChain> {
-        self.predictions.as_ref()
+        self.inner.predictions.as_ref()
     }
 
     /// The last predictions and the time to measure their age at. Never waits.
     pub fn latest_predictions(&self) -> Option<(Arc<ChainResult>, DateTime<Utc>)> {
-        let chain = self.predictions.as_ref()?;
+        let chain = self.inner.predictions.as_ref()?;
         Some((chain.latest()?, chain.now()))
     }
 
     /// The same state with other KPI thresholds.
     pub fn with_kpi_config(mut self, config: KpiConfig) -> Self {
-        self.kpi_config = Arc::new(config);
+        self.inner_mut().kpi_config = Arc::new(config);
         self
     }
 
     /// The same state with this admin token (`None`: loopback clients only).
     pub fn with_admin_token(mut self, token: Option<String>) -> Self {
-        self.admin = AdminAuth::new(token);
+        self.inner_mut().admin = AdminAuth::new(token);
         self
     }
 
     /// The same state with this rate limit on regeneration.
     pub fn with_rate_limiter(mut self, limiter: RateLimiter) -> Self {
-        self.rate_limiter = limiter;
+        self.inner_mut().rate_limiter = limiter;
         self
     }
 
     /// The same state with these HTTP limits and CORS origins.
     pub fn with_hardening(mut self, hardening: Hardening) -> Self {
-        self.hardening = Arc::new(hardening);
+        self.inner_mut().hardening = Arc::new(hardening);
         self
     }
 
     /// The failover service.
     pub fn service(&self) -> &FailoverService {
-        &self.service
+        &self.inner.service
     }
 
     /// The latest snapshot. Never waits.
     pub fn snapshot(&self) -> Arc<WeatherSnapshot> {
-        self.service.snapshot()
+        self.inner.service.snapshot()
     }
 
     /// The incident journal, if there is one.
     pub fn journal(&self) -> Option<&Journal> {
-        self.journal.as_ref()
+        self.inner.journal.as_ref()
     }
 
     /// The current time, on the service's clock (so ages and KPIs agree
     /// with the snapshot's times, and tests can pin it).
     pub fn now(&self) -> DateTime<Utc> {
-        self.service.now()
+        self.inner.service.now()
     }
 
     /// The KPI thresholds.
     pub fn kpi_config(&self) -> &KpiConfig {
-        &self.kpi_config
+        &self.inner.kpi_config
     }
 
     /// The admin check of `POST /api/predictions/generate`.
     pub fn admin(&self) -> &AdminAuth {
-        &self.admin
+        &self.inner.admin
     }
 
     /// The rate limit of `POST /api/predictions/generate`.
     pub fn rate_limiter(&self) -> &RateLimiter {
-        &self.rate_limiter
+        &self.inner.rate_limiter
     }
 
     /// The metrics registry.
     pub fn metrics(&self) -> &Arc<Metrics> {
-        &self.metrics
+        &self.inner.metrics
     }
 
     /// The HTTP limits and CORS origins.
     pub fn hardening(&self) -> &Hardening {
-        &self.hardening
+        &self.inner.hardening
     }
 
     /// End every event stream (`/api/events`), so a graceful shutdown is
     /// not held up by clients that never hang up. Streams opened afterwards
     /// end at once.
     pub fn stop_streams(&self) {
-        self.streams_stop.send_replace(true);
+        self.inner.streams_stop.send_replace(true);
     }
 
     /// A receiver that turns `true` when the streams must end.
     pub fn streams_stopped(&self) -> watch::Receiver<bool> {
-        self.streams_stop.subscribe()
+        self.inner.streams_stop.subscribe()
     }
 }
