@@ -280,3 +280,24 @@ def test_a_lambda_primary_says_why_it_cannot_be_pickled() -> None:
     rf = spe.ResilientForecaster(lambda h, n: np.ones(n))
     with pytest.raises(TypeError, match="module-level function"):
         pickle.dumps(rf)
+
+
+def test_threads_can_predict_at_once() -> None:
+    """Concurrent calls (they share a run when they overlap) all get an answer."""
+    rf = spe.ResilientForecaster(mean_model, fallback="naive")
+    results: list[str] = []
+    lock = threading.Lock()
+
+    def work() -> None:
+        p = rf.predict(HISTORY, HORIZON, season_length=24)
+        with lock:
+            results.append(p.tier)
+
+    threads = [threading.Thread(target=work) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == ["primary"] * 6
+    latest = rf.latest()
+    assert latest is not None and latest.tier == "primary"

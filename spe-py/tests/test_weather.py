@@ -197,3 +197,23 @@ def test_repr_and_pickle(upstream: FakeOpenMeteo) -> None:
     assert repr(other) == repr(service)
     assert other.fetch().mode == "nominal"
     assert repr(other.snapshot()).startswith("WeatherSnapshot(mode='nominal', provenance='live'")
+
+
+def test_threads_can_fetch_at_once(upstream: FakeOpenMeteo) -> None:
+    service = spe.WeatherService(base_url=upstream.url, timeout_s=2.0)
+    modes: list[str] = []
+    lock = threading.Lock()
+
+    def work() -> None:
+        snap = service.fetch()
+        with lock:
+            modes.append(snap.mode)
+
+    threads = [threading.Thread(target=work) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert modes == ["nominal"] * 6
+    # Overlapping fetches share one request.
+    assert 1 <= len(upstream.requests) <= 6
