@@ -81,7 +81,8 @@ impl ModelName {
         matches!(self, ModelName::Regression | ModelName::Auto)
     }
 
-    fn model(self) -> Arc<dyn DynFit> {
+    /// The model with its default settings, as a trait object.
+    pub fn dyn_fit(self) -> Arc<dyn DynFit> {
         match self {
             ModelName::Auto => Arc::new(AutoModel::default()),
             ModelName::SeasonalNaive => Arc::new(SeasonalNaive::new()),
@@ -90,11 +91,6 @@ impl ModelName {
             ModelName::Mstl => Arc::new(Mstl::default()),
             ModelName::Regression => Arc::new(WeatherRegression::default()),
         }
-    }
-
-    /// The model as a trait object (for backtests).
-    pub fn dyn_fit(self) -> Arc<dyn DynFit> {
-        self.model()
     }
 }
 
@@ -155,7 +151,7 @@ pub fn run(
             scores: Some(fitted.scores().to_vec()),
         });
     }
-    let fitted = spec.model.model().fit_dyn(&history)?;
+    let fitted = spec.model.dyn_fit().fit_dyn(&history)?;
     Ok(Outcome {
         forecast: fitted.predict(spec.horizon, &spec.levels, future)?,
         scores: None,
