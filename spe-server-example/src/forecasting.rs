@@ -7,15 +7,20 @@
 //!   good predictions survive a restart) and the incident journal;
 //! - [`request`]: what the chain is asked: [`HISTORY_HOURS`] of hourly
 //!   demand up to the current hour, forecast [`HORIZON`] hours ahead with
-//!   daily and weekly seasonality and 80 % and 95 % intervals;
+//!   daily and weekly seasonality and 80 % and 95 % intervals, with the
+//!   weather and calendar regressors of the history and of the horizon
+//!   (temperature, local hour, day type: see [`calendar_exog`]), so the
+//!   built-in models may choose the weather regression;
 //! - [`run`]: the background task that runs the chain after the weather
 //!   refreshes (at most once per [`MIN_INTERVAL`]), so handlers only read
 //!   [`PredictionChain::latest`] and never wait on the engine.
 //!
 //! The demand history is the energy twin's: the snapshot's demand where it
 //! has the hour (live weather in nominal mode), the synthetic generator's
-//! for the older hours. A long-term history store would replace the
-//! latter; it belongs in spe-core.
+//! for the older hours. The temperatures likewise: the snapshot's where it
+//! has them (the live forecast over the horizon in nominal mode), the
+//! generator's elsewhere. A long-term history store would replace the
+//! generator's past; it belongs in spe-core.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,7 +28,8 @@ use std::time::Duration;
 use chrono::{DateTime, DurationRound as _, Utc};
 use spe_core::{
     ChainError, CommandPredictor, FailoverService, Generator, Journal, PredictionChain,
-    PredictionRequest, Site, TimeAxis, WeatherSnapshot,
+    PredictionRequest, Site, TimeAxis, WeatherFrame, WeatherSnapshot, WeatherVariable,
+    calendar_exog,
 };
 use tokio::sync::watch;
 
@@ -78,7 +84,9 @@ pub fn chain(config: &Config, journal: Option<&Journal>) -> PredictionChain {
 
 /// The chain's request at `now`: [`HISTORY_HOURS`] of hourly demand before
 /// the current hour (the snapshot's where it has the hour, else the
-/// synthetic generator's), forecast from the current hour.
+/// synthetic generator's), forecast from the current hour, with the
+/// regressors of [`calendar_exog`] over the history and the horizon (the
+/// temperature likewise from the snapshot, else the generator).
 ///
 /// # Errors
 ///
@@ -97,6 +105,9 @@ pub fn chain(config: &Config, journal: Option<&Journal>) -> PredictionChain {
 /// let service = FailoverService::builder(Site::paris(), Arc::new(source)).build()?;
 /// let r = request(service.site(), &service.snapshot(), &Generator::default(), service.now())?;
 /// assert_eq!((r.history.len(), r.horizon), (HISTORY_HOURS, HORIZON));
+/// let (past, future) = (r.exog.as_ref().unwrap(), r.exog_future.as_ref().unwrap());
+/// assert_eq!((past.len(), future.len()), (HISTORY_HOURS, HORIZON));
+/// assert!(future.column("temperature_2m").is_some());
 /// # Ok(()) }
 /// ```
 pub fn request(
@@ -114,7 +125,12 @@ pub fn request(
         .checked_sub_signed(chrono::Duration::hours(hours))
         .ok_or_else(|| invalid(format!("no history before {start}")))?;
     let axis = TimeAxis::new(history_start, HISTORY_HOURS).map_err(|e| invalid(e.to_string()))?;
-    let synthetic = generator.generate(site, axis, now).energy;
+    let future_axis = TimeAxis::new(start, HORIZON).map_err(|e| invalid(e.to_string()))?;
+    // The generator over the history and the horizon, in one run.
+    let whole = TimeAxis::new(history_start, HISTORY_HOURS + HORIZON)
+        .map_err(|e| invalid(e.to_string()))?;
+    let generated = generator.generate(site, whole, now);
+    let synthetic = &generated.energy;
     let energy = &snapshot.energy;
     let observed = energy.axis();
     let history = axis
@@ -129,11 +145,42 @@ pub fn request(
                 .ok_or_else(|| invalid(format!("no demand for {t}")))
         })
         .collect::<Result<Vec<f64>, ChainError>>()?;
+    let exog = |axis: TimeAxis| {
+        let temperature = temperatures(&snapshot.weather, &generated.weather, axis)?;
+        calendar_exog(site, axis, &temperature).map_err(|e| invalid(e.to_string()))
+    };
     PredictionRequest::builder(start, history)
         .horizon(HORIZON)
         .periods(PERIODS.to_vec())
         .levels(LEVELS.to_vec())
+        .exog(exog(axis)?, exog(future_axis)?)
         .build()
+}
+
+/// The temperature of each hour of `axis`: `observed`'s where it has a
+/// finite value, else `synthetic`'s.
+fn temperatures(
+    observed: &WeatherFrame,
+    synthetic: &WeatherFrame,
+    axis: TimeAxis,
+) -> Result<Vec<f64>, ChainError> {
+    let value = |frame: &WeatherFrame, t| {
+        let i = frame.axis().index_of(t)?;
+        frame
+            .columns()
+            .get(WeatherVariable::Temperature2m)
+            .get(i)
+            .copied()
+            .flatten()
+            .filter(|v| v.is_finite())
+    };
+    axis.times()
+        .map(|t| {
+            value(observed, t)
+                .or_else(|| value(synthetic, t))
+                .ok_or_else(|| ChainError::InvalidRequest(format!("no temperature for {t}")))
+        })
+        .collect()
 }
 
 /// Run the chain once for the service's current snapshot; log the outcome.
@@ -181,5 +228,63 @@ pub async fn run(
             changed = snapshots.changed() => if changed.is_err() { return },
             _ = stop.wait_for(|s| *s) => return,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::{Behaviour, rig_with};
+    use chrono::{Duration, TimeZone as _};
+
+    fn temperature_at(frame: &WeatherFrame, t: DateTime<Utc>) -> Option<f64> {
+        let i = frame.axis().index_of(t)?;
+        frame
+            .columns()
+            .get(WeatherVariable::Temperature2m)
+            .get(i)
+            .copied()
+            .flatten()
+    }
+
+    #[tokio::test]
+    async fn the_regressors_are_the_snapshots_weather_and_the_generators_before_it() {
+        let rig = rig_with(Behaviour::Live, false);
+        rig.service.refresh().await;
+        let snapshot = rig.service.snapshot();
+        let now = rig.service.now();
+        let generator = Generator::default();
+        let r = request(rig.service.site(), &snapshot, &generator, now).expect("a request");
+        let start = Utc
+            .with_ymd_and_hms(2026, 1, 15, 10, 0, 0)
+            .single()
+            .expect("valid");
+        assert_eq!(r.start, start);
+        let past = r.exog.as_ref().expect("history regressors");
+        let future = r.exog_future.as_ref().expect("horizon regressors");
+        let past_t = past.column("temperature_2m").expect("temperature");
+        let future_t = future.column("temperature_2m").expect("temperature");
+        // Over the horizon: the live forecast of the snapshot.
+        for (i, value) in future_t.iter().enumerate() {
+            let t = start + Duration::hours(i64::try_from(i).expect("small"));
+            assert_eq!(Some(*value), temperature_at(&snapshot.weather, t), "{t}");
+        }
+        // Four weeks back, before the snapshot's window: the generator's.
+        let history_start = start - Duration::hours(i64::try_from(HISTORY_HOURS).expect("small"));
+        let whole = TimeAxis::new(history_start, HISTORY_HOURS + HORIZON).expect("axis");
+        let generated = generator.generate(rig.service.site(), whole, now).weather;
+        assert!(snapshot.weather.axis().index_of(history_start).is_none());
+        assert_eq!(Some(past_t[0]), temperature_at(&generated, history_start));
+        // The last hour of the history is in the snapshot: its value.
+        let last = start - Duration::hours(1);
+        assert_eq!(
+            Some(past_t[HISTORY_HOURS - 1]),
+            temperature_at(&snapshot.weather, last)
+        );
+        // The calendar: local hours (Paris, UTC+1 in January) and day types.
+        assert_eq!(future.column("hour").expect("hour")[0], 11.0);
+        let day_type = future.column("day_type").expect("day type");
+        assert_eq!(day_type[0], 0.0, "a Thursday");
+        assert_eq!(day_type[47], 1.0, "Saturday 10:00 local");
     }
 }
