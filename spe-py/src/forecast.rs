@@ -27,7 +27,9 @@ use crate::errors::Error;
 /// The models `model=` accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ModelName {
-    /// Choose by backtest among seasonal naive, MSTL and AutoEts.
+    /// Choose by a rolling-origin backtest on recent history among seasonal
+    /// naive, MSTL (two window settings), AutoEts (one period only) and, when
+    /// regressors are given, the weather regression.
     Auto,
     /// Last season repeated.
     SeasonalNaive,
