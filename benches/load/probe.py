@@ -10,8 +10,10 @@ the restart check. Standard library only; loopback (127.0.0.1) only.
     probe.py compare BEFORE AFTER          # exit 1 if they differ
     probe.py parse wrk|oha OUTPUT          # one round's figures as JSON
     probe.py cpu PID                       # the process's CPU time so far, seconds
-    probe.py round TOOL OUTPUT CPU0 CPU1 LOAD  # a round's figures with CPU per request
-    probe.py summary ROUNDS                # the medians of a file of rounds
+    probe.py busy                          # the machine's CPU time so far, seconds
+    probe.py round TOOL OUTPUT SECONDS SERVER_CPU0 SERVER_CPU1 BUSY0 BUSY1 CLIENT_TIME
+                                           # a round's figures, CPU per request, others' load
+    probe.py summary ROUNDS                # medians of all rounds and of the quiet ones
     probe.py rounds-table ROUNDS           # the rounds as Markdown table rows
 """
 
@@ -206,32 +208,67 @@ def cpu(pid):
     print(ticks / os.sysconf("SC_CLK_TCK"))
 
 
+def busy():
+    """CPU time spent by the whole machine so far (every CPU, not idle),
+    seconds."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = fields[:8]
+    print((user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK"))
+
+
+def quiet(rounds):
+    """The rounds during which other processes used less than QUIET cores."""
+    return [r for r in rounds if r.get("others_cores") is not None and r["others_cores"] < QUIET]
+
+
+QUIET = 0.15
+
+
 def summary(path):
     """The median of the rounds, each figure on its own, on one line:
     requests/s, p50 (ms), p99 (ms), server CPU per request (µs), errors
     (all rounds)."""
     rounds = [json.loads(line) for line in open(path) if line.strip()]
+    print(medians(rounds), len(quiet(rounds)), medians(quiet(rounds)))
+
+
+def medians(rounds):
+    """requests/s, p50, p99, CPU per request (medians) and errors (sum), on
+    one line; dashes without rounds."""
+    if not rounds:
+        return "- - - - -"
     def median(key):
         return statistics.median(r[key] for r in rounds)
     errors = sum(r["errors"] for r in rounds)
-    print(f"{median('rps'):.0f} {median('p50_ms'):.2f} {median('p99_ms'):.2f} "
-          f"{median('cpu_us_per_request'):.1f} {errors}")
+    return (f"{median('rps'):.0f} {median('p50_ms'):.2f} {median('p99_ms'):.2f} "
+            f"{median('cpu_us_per_request'):.1f} {errors}")
 
 
 def rounds_table(path):
     """The rounds as the rows of a Markdown table."""
     for i, r in enumerate((json.loads(line) for line in open(path) if line.strip()), 1):
-        print(f"| {i} | {r['load_before']:.2f} | {r['rps']:.0f} | {r['p50_ms']:.2f} ms | "
+        others = "?" if r["others_cores"] is None else f"{r['others_cores']:.2f}"
+        print(f"| {i} | {others} | {r['rps']:.0f} | {r['p50_ms']:.2f} ms | "
               f"{r['p99_ms']:.2f} ms | {r['cpu_us_per_request']:.1f} µs | {r['errors']} |")
 
 
-def round_figures(tool, out, cpu_before, cpu_after, load_before):
+def round_figures(tool, out, seconds, server_cpu0, server_cpu1, busy0, busy1, client_time):
     """One round's figures (see parse) with the server's CPU time per
-    request and the load average before it, as JSON."""
+    request and the cores used by other processes than the server and the
+    load generator during the round (None if the generator's CPU time is
+    unknown), as JSON."""
     figures = figures_of(tool, out)
-    cpu_s = float(cpu_after) - float(cpu_before)
-    figures["cpu_us_per_request"] = cpu_s * 1e6 / max(figures["requests"], 1)
-    figures["load_before"] = float(load_before)
+    server_s = float(server_cpu1) - float(server_cpu0)
+    figures["cpu_us_per_request"] = server_s * 1e6 / max(figures["requests"], 1)
+    figures["others_cores"] = None
+    try:
+        with open(client_time) as f:
+            client_s = sum(float(x) for x in f.read().split()[-2:])
+        others = float(busy1) - float(busy0) - server_s - client_s
+        figures["others_cores"] = max(others, 0.0) / float(seconds)
+    except (OSError, ValueError):
+        pass
     print(json.dumps(figures))
 
 
@@ -260,8 +297,10 @@ def main():
         summary(args[1])
     elif command == "rounds-table" and len(args) == 2:
         rounds_table(args[1])
-    elif command == "round" and len(args) == 6:
+    elif command == "round" and len(args) == 9:
         round_figures(*args[1:])
+    elif command == "busy" and len(args) == 1:
+        busy()
     else:
         sys.exit(__doc__)
 
