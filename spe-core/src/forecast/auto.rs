@@ -4,13 +4,14 @@
 use std::sync::Arc;
 
 use super::{
-    AutoEts, BacktestConfig, DynFit, Exog, Fit, Forecast, ForecastError, History, Mstl, Predict,
-    SeasonalNaive, WeatherRegression, backtest_with_exog,
+    AutoEts, BacktestConfig, BacktestReport, DynFit, Exog, Fit, Forecast, ForecastError, History,
+    Mstl, Predict, SeasonalNaive, WeatherRegression, backtest_with_exog,
 };
 
-/// Picks, among candidate models, the one with the lowest MASE (ties and
-/// undefined MASE broken by RMSE) in a rolling-origin backtest on recent
-/// history, then fits it — and only it — on the whole history.
+/// Picks, among candidate models, the one with the lowest geometric mean of
+/// its per-fold MASE (ties and undefined MASE broken by the pooled MASE,
+/// then RMSE) in a rolling-origin backtest on recent history, then fits it
+/// — and only it — on the whole history.
 ///
 /// # Candidates
 ///
@@ -49,6 +50,16 @@ use super::{
 /// folds (down to one step each); one too short for any backtest (fewer
 /// than two cycles of the shortest period and one step) is fitted with the
 /// first candidate that fits.
+///
+/// **Why the geometric mean of the folds' MASE** rather than the MASE pooled
+/// over all folds: with 4 folds, one hard fold (a holiday, a jump of the
+/// level) dominates a pooled mean and decides the choice by itself; the
+/// geometric mean compares the candidates by their typical ratio of errors
+/// fold by fold. On the comparison series (8 origins × 48 steps, see the
+/// crate's README) it chose long MSTL windows on the synthetic hourly year
+/// at every origin (MASE 0.612 instead of 0.673 with the pooled mean) and
+/// short ones on Taylor's half-hourly demand at 7 of 8 (0.139 instead of
+/// 0.140), at no extra cost.
 ///
 /// The backtest scores point forecasts only; the chosen model's intervals
 /// are its own (see each model), and the forecast is named `auto(<model>)`.
@@ -132,6 +143,9 @@ pub struct CandidateScore {
     pub mase: Option<f64>,
     /// Its backtest RMSE, if it could be computed.
     pub rmse: Option<f64>,
+    /// The geometric mean of its folds' MASE (the folds with a defined
+    /// MASE), which ranks the candidates; `None` if no fold has one.
+    pub geo_mase: Option<f64>,
     /// Why it could not be backtested, if so.
     pub error: Option<String>,
 }
@@ -156,11 +170,29 @@ impl FittedAuto {
     }
 }
 
-fn rank(s: &CandidateScore) -> (f64, f64) {
+fn rank(s: &CandidateScore) -> (f64, f64, f64) {
     (
+        s.geo_mase.unwrap_or(f64::INFINITY),
         s.mase.unwrap_or(f64::INFINITY),
         s.rmse.unwrap_or(f64::INFINITY),
     )
+}
+
+/// The geometric mean of the folds' MASE, over the folds where it is
+/// defined (a MASE of 0 counts as the smallest positive number, so a
+/// perfect fold ranks first without making the mean undefined).
+fn geometric_mean_mase(report: &BacktestReport) -> Option<f64> {
+    let logs: Vec<f64> = report
+        .folds
+        .iter()
+        .filter_map(|f| f.metrics.mase)
+        .map(|m| m.max(f64::MIN_POSITIVE).ln())
+        .collect();
+    if logs.is_empty() {
+        return None;
+    }
+    let g = (logs.iter().sum::<f64>() / logs.len() as f64).exp();
+    g.is_finite().then_some(g)
 }
 
 /// The error `auto` returns when no candidate works: the first one, except
@@ -256,6 +288,7 @@ impl Fit for AutoModel {
                     model: candidate.name(),
                     mase: report.overall.mase,
                     rmse: report.overall.rmse,
+                    geo_mase: geometric_mean_mase(&report),
                     error: None,
                 },
                 Err(e) => {
@@ -263,6 +296,7 @@ impl Fit for AutoModel {
                         model: candidate.name(),
                         mase: None,
                         rmse: None,
+                        geo_mase: None,
                         error: Some(e.to_string()),
                     };
                     keep_error(&mut kept_error, e);
@@ -294,7 +328,7 @@ impl Fit for AutoModel {
                     // Backtested, but not fittable on the whole history:
                     // reported like a candidate that could not be backtested.
                     let score = &mut scores[i];
-                    (score.mase, score.rmse) = (None, None);
+                    (score.mase, score.rmse, score.geo_mase) = (None, None, None);
                     score.error = Some(format!("fit on the whole history: {e}"));
                     keep_error(&mut kept_error, e);
                 }
@@ -315,6 +349,7 @@ impl AutoModel {
                 model: c.name(),
                 mase: None,
                 rmse: None,
+                geo_mase: None,
                 error: Some("not backtested: the history is too short for a backtest".into()),
             })
             .collect();
@@ -457,6 +492,99 @@ mod tests {
                 .contains("whole history")
         );
         assert!(fitted.scores()[1].mase.is_some());
+    }
+
+    /// Forecasts the true future of `y` plus `offset`, or plus `spike`
+    /// when fitted on exactly `spike_at` observations; histories shorter
+    /// than `y` are taken to start at `start` (auto's recent history).
+    #[derive(Debug)]
+    struct Oracle {
+        name: &'static str,
+        y: Vec<f64>,
+        start: usize,
+        offset: f64,
+        spike: f64,
+        spike_at: usize,
+    }
+
+    #[derive(Debug)]
+    struct FittedOracle {
+        future: Vec<f64>,
+        shift: f64,
+    }
+
+    impl DynFit for Oracle {
+        fn name(&self) -> String {
+            self.name.into()
+        }
+        fn fit_dyn(&self, history: &History<'_>) -> Result<Box<dyn Predict>, ForecastError> {
+            let n = history.y.len();
+            let shift = if n == self.spike_at {
+                self.spike
+            } else {
+                self.offset
+            };
+            let first = if n < self.y.len() { self.start + n } else { n };
+            Ok(Box::new(FittedOracle {
+                future: self.y[first.min(self.y.len())..].to_vec(),
+                shift,
+            }))
+        }
+    }
+
+    impl Predict for FittedOracle {
+        fn predict(
+            &self,
+            horizon: usize,
+            _: &[f64],
+            _: Option<&Exog>,
+        ) -> Result<Forecast, ForecastError> {
+            let mean = (0..horizon)
+                .map(|h| self.future.get(h).copied().unwrap_or(0.0) + self.shift)
+                .collect();
+            Forecast::new("oracle", mean, vec![])
+        }
+        fn residuals(&self) -> &[f64] {
+            &[]
+        }
+    }
+
+    #[test]
+    fn one_bad_fold_does_not_decide_the_choice() {
+        // Four folds of 48 steps; "spiky" is off by 1 except on the last
+        // fold (off by 100), "steady" is off by 10 everywhere. Pooled MASE
+        // prefers steady (25.75 against 10 units), the geometric mean of the
+        // folds' MASE spiky (100^¼ ≈ 3.2 against 10 units).
+        let y = seasonal(24 * 7 * 14);
+        let recent = 1000;
+        let model = |name, offset, spike| -> Arc<dyn DynFit> {
+            Arc::new(Oracle {
+                name,
+                y: y.clone(),
+                start: y.len() - recent,
+                offset,
+                spike,
+                // The last fold's origin in the recent history.
+                spike_at: recent - 48,
+            })
+        };
+        let auto = AutoModel {
+            candidates: vec![model("steady", 10.0, 10.0), model("spiky", 1.0, 100.0)],
+            recent: Some(recent),
+            ..AutoModel::default()
+        };
+        let fitted = auto.fit(&History::new(&y, &[24, 168])).unwrap();
+        let [steady, spiky] = fitted.scores() else {
+            panic!("{:?}", fitted.scores())
+        };
+        assert!(
+            steady.mase.unwrap() < spiky.mase.unwrap(),
+            "{steady:?} {spiky:?}"
+        );
+        assert!(spiky.geo_mase.unwrap() < steady.geo_mase.unwrap());
+        let ratio = steady.geo_mase.unwrap() / spiky.geo_mase.unwrap();
+        assert!((ratio - 10.0 / 100f64.powf(0.25)).abs() < 1e-9, "{ratio}");
+        assert_eq!(fitted.chosen(), "spiky");
     }
 
     #[test]
