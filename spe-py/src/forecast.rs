@@ -412,7 +412,9 @@ impl Forecast {
     }
 
     /// For ``model="auto"``: each candidate's backtest score (a list of dicts
-    /// with ``model``, ``mase``, ``rmse`` and ``error``), else ``None``.
+    /// with ``model``, ``mase`` (pooled over the folds), ``geo_mase`` (the
+    /// geometric mean of the folds' MASE, which ``auto`` ranks by),
+    /// ``rmse`` and ``error``), else ``None``.
     #[getter]
     fn scores<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyList>>> {
         let Some(scores) = &self.scores else {
@@ -423,6 +425,7 @@ impl Forecast {
             let d = PyDict::new(py);
             d.set_item("model", &s.model)?;
             d.set_item("mase", s.mase)?;
+            d.set_item("geo_mase", s.geo_mase)?;
             d.set_item("rmse", s.rmse)?;
             d.set_item("error", s.error.as_deref())?;
             list.append(d)?;

@@ -62,7 +62,7 @@ def test_auto_reports_its_candidates(demand: np.ndarray) -> None:
     chosen = fc.model[len("auto(") : -1]
     assert chosen in names
     for score in fc.scores:
-        assert set(score) == {"model", "mase", "rmse", "error"}
+        assert set(score) == {"model", "mase", "geo_mase", "rmse", "error"}
         assert (score["error"] is None) == (score["rmse"] is not None), score
     # No regressors: the regression is skipped and says why.
     [regression] = [s for s in fc.scores if s["model"] == "weather_regression"]
