@@ -124,7 +124,7 @@ pub fn fresh_dir(prefix: &str) -> PathBuf {
 }
 
 /// The address in a log line `... listening on http://127.0.0.1:PORT`.
-fn listening_addr(line: &str) -> Option<SocketAddr> {
+pub fn listening_addr(line: &str) -> Option<SocketAddr> {
     const MARK: &str = "listening on http://";
     let rest = &line[line.find(MARK)? + MARK.len()..];
     let end = rest

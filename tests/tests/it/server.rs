@@ -3,7 +3,8 @@
 //! demand: the network chaos drill) or to nothing at all, killed and
 //! restarted on its data directory.
 //!
-//! The binary is built once per test run (`cargo build -p spe-server-example`,
+//! The binary is built once per test run (`spe_tests::server_proc::server_binary`:
+//! `cargo build -p spe-server-example`,
 //! a no-op when it is up to date) into the target directory of this test, or
 //! taken from `SPE_SERVER_EXAMPLE_BIN` if set. Nothing waits on a fixed
 //! sleep: the server's address is read from its log, and state changes are
@@ -13,13 +14,13 @@ use std::io::{BufRead as _, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use spe_core::WeatherVariable;
+use spe_tests::server_proc::{self, listening_addr, server_binary};
 use spe_tests::{Behavior, FakeOpenMeteo, unused_local_addr};
 
 /// How long the server may take to print its address.
@@ -39,101 +40,9 @@ const CHAOS_FLAGS: [&str; 6] = [
     "1",
 ];
 
-/// The target directory this test binary was built into:
-/// `CARGO_TARGET_DIR`, else the one holding this executable
-/// (`<target>/<profile>/deps/it-…`), else `<workspace>/target`.
-fn target_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
-        let dir = PathBuf::from(dir);
-        return if dir.is_absolute() {
-            dir
-        } else {
-            workspace_dir().join(dir)
-        };
-    }
-    std::env::current_exe()
-        .ok()
-        .and_then(|exe| Some(exe.parent()?.parent()?.parent()?.to_path_buf()))
-        .unwrap_or_else(|| workspace_dir().join("target"))
-}
-
-fn workspace_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-/// Whether this test binary was built with the release profile.
-fn release_profile() -> bool {
-    std::env::current_exe()
-        .ok()
-        .and_then(|exe| Some(exe.parent()?.parent()?.file_name()? == "release"))
-        .unwrap_or(false)
-}
-
-/// The server binary, built once for all the tests of this run.
-fn server_binary() -> &'static Path {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        if let Some(bin) = std::env::var_os("SPE_SERVER_EXAMPLE_BIN") {
-            return PathBuf::from(bin);
-        }
-        let target = target_dir();
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let mut build = Command::new(cargo);
-        // Drop what `cargo test` set for this test binary: build scripts
-        // watch some of it (ring reruns when CARGO_MANIFEST_DIR changes),
-        // and inheriting it would rebuild half the tree on every run.
-        for (key, _) in std::env::vars_os() {
-            let key_str = key.to_string_lossy();
-            if key_str.starts_with("CARGO_PKG_")
-                || [
-                    "CARGO_MANIFEST_DIR",
-                    "CARGO_MANIFEST_PATH",
-                    "CARGO_CRATE_NAME",
-                    "CARGO_BIN_NAME",
-                    "CARGO_PRIMARY_PACKAGE",
-                    "CARGO_TARGET_TMPDIR",
-                    "OUT_DIR",
-                ]
-                .contains(&key_str.as_ref())
-            {
-                build.env_remove(&key);
-            }
-        }
-        build
-            .current_dir(workspace_dir())
-            .args(["build", "-p", "spe-server-example", "--target-dir"])
-            .arg(&target);
-        let profile = if release_profile() {
-            build.arg("--release");
-            "release"
-        } else {
-            "debug"
-        };
-        let out = build
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run cargo to build spe-server-example: {e}"));
-        assert!(
-            out.status.success(),
-            "cargo build -p spe-server-example failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let bin = target.join(profile).join(format!(
-            "spe-server-example{}",
-            std::env::consts::EXE_SUFFIX
-        ));
-        assert!(bin.is_file(), "no server binary at {}", bin.display());
-        bin
-    })
-}
-
 /// A fresh, not yet existing directory under the system temp dir.
 fn fresh_dir() -> PathBuf {
-    static COUNT: AtomicUsize = AtomicUsize::new(0);
-    let n = COUNT.fetch_add(1, Ordering::Relaxed);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    std::env::temp_dir().join(format!("spe-server-it-{}-{n}-{nanos}", std::process::id()))
+    server_proc::fresh_dir("spe-server-it")
 }
 
 /// A data directory shared by several runs of the server, removed on drop.
@@ -186,15 +95,6 @@ fn server_command() -> Command {
     }
     cmd.env("RUST_LOG", "info").env("NO_COLOR", "1");
     cmd
-}
-
-/// The address in a log line `... listening on http://127.0.0.1:PORT`.
-fn listening_addr(line: &str) -> Option<SocketAddr> {
-    let rest = &line[line.find("listening on http://")? + "listening on http://".len()..];
-    let end = rest
-        .find(|c: char| c.is_whitespace() || c == '\u{1b}')
-        .unwrap_or(rest.len());
-    rest[..end].parse().ok()
 }
 
 impl Server {
