@@ -28,8 +28,8 @@ use crate::errors::Error;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ModelName {
     /// Choose by a rolling-origin backtest on recent history among seasonal
-    /// naive, MSTL (two window settings), AutoEts (one period only) and, when
-    /// regressors are given, the weather regression.
+    /// naive, MSTL (moving averages and loess), AutoEts (one period only)
+    /// and, when regressors are given, the weather regression.
     Auto,
     /// Last season repeated.
     SeasonalNaive,
@@ -39,19 +39,23 @@ pub enum ModelName {
     Ets,
     /// MSTL-style decomposition with ETS on the adjusted series.
     Mstl,
+    /// MSTL with STL's loess smoothers (tricube weights, the MSTL paper's
+    /// windows).
+    MstlLoess,
     /// Regression on weather and calendar (needs regressors).
     Regression,
 }
 
 impl ModelName {
     /// Every accepted name and the model it selects.
-    pub const NAMES: [(&'static str, ModelName); 7] = [
+    pub const NAMES: [(&'static str, ModelName); 8] = [
         ("auto", ModelName::Auto),
         ("seasonal_naive", ModelName::SeasonalNaive),
         ("naive", ModelName::Naive),
         ("ets", ModelName::Ets),
         ("auto_ets", ModelName::Ets),
         ("mstl", ModelName::Mstl),
+        ("mstl_loess", ModelName::MstlLoess),
         ("regression", ModelName::Regression),
     ];
 
@@ -91,6 +95,7 @@ impl ModelName {
             ModelName::Naive => Arc::new(Naive),
             ModelName::Ets => Arc::new(AutoEts::default()),
             ModelName::Mstl => Arc::new(Mstl::default()),
+            ModelName::MstlLoess => Arc::new(Mstl::loess()),
             ModelName::Regression => Arc::new(WeatherRegression::default()),
         }
     }

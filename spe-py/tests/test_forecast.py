@@ -16,7 +16,7 @@ import spe
 
 HOURS = np.arange(24 * 21)
 DAILY = 100 + 10 * np.sin(2 * np.pi * HOURS / 24) + np.random.default_rng(3).normal(0, 1, HOURS.size)
-MODELS = ["auto", "seasonal_naive", "naive", "ets", "auto_ets", "mstl"]
+MODELS = ["auto", "seasonal_naive", "naive", "ets", "auto_ets", "mstl", "mstl_loess"]
 
 
 @pytest.fixture(scope="module")

@@ -32,7 +32,8 @@ const USAGE: &str = "\
 usage:
   forecast_compare synth OUT.csv
   forecast_compare backtest INPUT.csv --periods P1,P2 [--horizon 48] [--origins 8]
-                   [--models auto,seasonal_naive,mstl,auto_ets] [--full-repeats 0]
+                   [--models auto,seasonal_naive,mstl,mstl_loess,auto_ets]
+                   (also: mstl_short) [--full-repeats 0]
 
 synth     writes one year of hourly synthetic demand (default seed, Paris, 2025)
 backtest  rolling-origin backtest of SP-E's models; JSON on stdout
@@ -197,6 +198,7 @@ impl BacktestOptions {
             "auto".to_string(),
             "seasonal_naive".to_string(),
             "mstl".to_string(),
+            "mstl_loess".to_string(),
             "auto_ets".to_string(),
         ];
         let mut full_repeats = 0;
@@ -263,10 +265,12 @@ fn model_named(name: &str) -> Result<Box<dyn DynFit>, CompareError> {
         "auto" => Box::new(AutoModel::default()),
         "seasonal_naive" => Box::new(SeasonalNaive::default()),
         "mstl" => Box::new(Mstl::default()),
+        "mstl_short" => Box::new(Mstl::short()),
+        "mstl_loess" => Box::new(Mstl::loess()),
         "auto_ets" => Box::new(AutoEts::default()),
         other => {
             return Err(CompareError::Usage(format!(
-                "unknown model {other:?} (auto, seasonal_naive, mstl, auto_ets)"
+                "unknown model {other:?} (auto, seasonal_naive, mstl, mstl_short, mstl_loess, auto_ets)"
             )));
         }
     })

@@ -31,6 +31,7 @@ mod optim;
 #[cfg(test)]
 mod proptests;
 mod regression;
+mod stl;
 
 pub use auto::{AutoModel, CandidateScore, FittedAuto};
 pub use backtest::{
@@ -49,7 +50,8 @@ pub use model::{
     DynFit, Exog, Fit, Forecast, History, MAX_HORIZON, Predict, PredictionInterval,
     validate_horizon, validate_levels,
 };
-pub use mstl::{FittedMstl, Mstl};
+pub use mstl::{FittedMstl, Mstl, Smoother};
 pub use naive::{FittedSeasonalNaive, Naive, SeasonalNaive};
 pub use optim::{Minimum, NelderMead};
 pub use regression::{FittedWeatherRegression, WeatherRegression, calendar_exog};
+pub use stl::{Stl, StlDecomposition};

@@ -3,6 +3,7 @@
 //! documented on [`Mstl`].
 
 use super::ets::standardize;
+use super::stl::{Spans, Stl, StlWork, end_weight_square_sum};
 use super::{
     Ets, Exog, Fit, FittedEts, Forecast, ForecastError, History, Predict, PredictionInterval,
     Trend, normal_intervals, validate_levels,
@@ -119,6 +120,24 @@ pub struct Mstl {
     /// With `windows: None`, use the short default windows (see
     /// [`Mstl::short`]) instead of the long ones.
     pub short_windows: bool,
+    /// How each component is estimated: moving averages (the default) or
+    /// STL's loess (see [`Mstl::loess`]).
+    pub smoother: Smoother,
+}
+
+/// How [`Mstl`] estimates each seasonal component.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Smoother {
+    /// Moving averages: a centred trend and rectangular cycle-subseries
+    /// windows (the three steps in [`Mstl`]'s documentation). Exact on sums
+    /// of periodic components; every cycle in a window counts the same.
+    #[default]
+    MovingAverage,
+    /// [`Stl`]'s loess: tricube-weighted cycle-subseries windows, so the
+    /// most recent cycles count most, and a loess trend that reaches the
+    /// ends of the series. Follows a drifting seasonal shape sooner.
+    Loess,
 }
 
 impl Default for Mstl {
@@ -128,6 +147,7 @@ impl Default for Mstl {
             windows: None,
             iterations: 2,
             short_windows: false,
+            smoother: Smoother::MovingAverage,
         }
     }
 }
@@ -169,13 +189,37 @@ impl Mstl {
             ..Mstl::default()
         }
     }
+
+    /// The history's periods, each component estimated by [`Stl`] (loess,
+    /// as in the MSTL paper and its implementations in R, statsmodels and
+    /// statsforecast) with the paper's seasonal windows, 7 + 4·i cycles for
+    /// the i-th period (11 and 15). Its name is `mstl_loess`.
+    ///
+    /// ```
+    /// use spe_core::{Fit, History, Mstl};
+    ///
+    /// let y: Vec<f64> = (0..24 * 28).map(|t| (t % 24) as f64 + ((t / 24) % 7) as f64).collect();
+    /// let fitted = Mstl::loess().fit(&History::new(&y, &[24, 168])).unwrap();
+    /// assert_eq!(fitted.windows(), &[11, 15]);
+    /// assert_eq!(Fit::name(&Mstl::loess()), "mstl_loess");
+    /// ```
+    pub fn loess() -> Self {
+        Mstl {
+            smoother: Smoother::Loess,
+            ..Mstl::default()
+        }
+    }
 }
 
 /// Default cycle-subseries window of the `i`-th of the sorted `periods`
 /// (long, or short with `short`).
-fn default_window(periods: &[usize], i: usize, short: bool) -> usize {
+fn default_window(periods: &[usize], i: usize, short: bool, smoother: Smoother) -> usize {
     let p = periods[i];
     let base = if short { 3 } else { 7 + 4 * (i + 1) };
+    if smoother == Smoother::Loess {
+        // Tricube weights fade: no whole number of nested cycles to keep.
+        return base | 1;
+    }
     // Least common multiple of the ratios of the longer periods nesting p.
     let mut r = 1usize;
     for &q in &periods[i + 1..] {
@@ -388,10 +432,12 @@ impl Fit for Mstl {
     type Fitted = FittedMstl;
 
     fn name(&self) -> String {
-        if self.short_windows && self.windows.is_none() {
-            "mstl_short".into()
-        } else {
-            "mstl".into()
+        let short = self.short_windows && self.windows.is_none();
+        match (self.smoother, short) {
+            (Smoother::MovingAverage, false) => "mstl".into(),
+            (Smoother::MovingAverage, true) => "mstl_short".into(),
+            (Smoother::Loess, false) => "mstl_loess".into(),
+            (Smoother::Loess, true) => "mstl_loess_short".into(),
         }
     }
 
@@ -444,26 +490,45 @@ impl Fit for Mstl {
         let windows: Vec<usize> = pairs
             .iter()
             .enumerate()
-            .map(|(i, (_, w))| w.unwrap_or_else(|| default_window(&periods, i, self.short_windows)))
+            .map(|(i, (_, w))| {
+                w.unwrap_or_else(|| default_window(&periods, i, self.short_windows, self.smoother))
+            })
             .collect();
 
         let scaled = standardize(y)?;
         let z = &scaled.z;
-        let mut work = Work::new(n);
         let mut seasonals = vec![vec![0.0; n]; periods.len()];
         let mut deseason = z.clone();
-        let mut variances = vec![0.0; periods.len()];
-        for _ in 0..self.iterations.max(1) {
-            for (i, &p) in periods.iter().enumerate() {
-                for (d, s) in deseason.iter_mut().zip(&seasonals[i]) {
-                    *d += s;
-                }
-                variances[i] = work.seasonal(&deseason, p, windows[i], &mut seasonals[i]);
-                for (d, s) in deseason.iter_mut().zip(&seasonals[i]) {
-                    *d -= s;
-                }
+        let variances = match self.smoother {
+            Smoother::MovingAverage => {
+                let mut work = Work::new(n);
+                sweep(
+                    &mut deseason,
+                    &mut seasonals,
+                    self.iterations,
+                    |i, x, out| work.seasonal(x, periods[i], windows[i], out),
+                )
             }
-        }
+            Smoother::Loess => {
+                let mut work = StlWork::new(n, periods.last().copied().unwrap_or(0));
+                let mut trend = vec![0.0; n];
+                let spans = periods
+                    .iter()
+                    .zip(&windows)
+                    .map(|(p, w)| Stl::new(*p, *w).spans())
+                    .collect::<Result<Vec<_>, _>>()?;
+                sweep(
+                    &mut deseason,
+                    &mut seasonals,
+                    self.iterations,
+                    |i, x, out| {
+                        trend.fill(0.0);
+                        work.run(x, &spans[i], out, &mut trend);
+                        loess_variance(x, &trend, &spans[i])
+                    },
+                )
+            }
+        };
         let (c, sc) = (scaled.center, scaled.scale);
         let adjusted: Vec<f64> = deseason.iter().map(|v| c + sc * v).collect();
         for s in &mut seasonals {
@@ -500,6 +565,58 @@ impl Fit for Mstl {
             unit: sc,
             residuals,
         })
+    }
+}
+
+/// MSTL's sweeps: `iterations` times, for each component `i` in turn, add
+/// it back to `deseason`, re-estimate it with `estimate(i, deseason,
+/// seasonal)` (which returns the estimation variance of its last cycle) and
+/// take it out again. Returns each component's last variance.
+fn sweep(
+    deseason: &mut [f64],
+    seasonals: &mut [Vec<f64>],
+    iterations: usize,
+    mut estimate: impl FnMut(usize, &[f64], &mut [f64]) -> f64,
+) -> Vec<f64> {
+    let mut variances = vec![0.0; seasonals.len()];
+    for _ in 0..iterations.max(1) {
+        for (i, seasonal) in seasonals.iter_mut().enumerate() {
+            for (d, s) in deseason.iter_mut().zip(seasonal.iter()) {
+                *d += s;
+            }
+            variances[i] = estimate(i, deseason, seasonal);
+            for (d, s) in deseason.iter_mut().zip(seasonal.iter()) {
+                *d -= s;
+            }
+        }
+    }
+    variances
+}
+
+/// Estimation variance of a loess component's last cycle: per phase, the
+/// sample variance of the detrended values `x − trend` over the last
+/// window, times the sum of the squared end weights of the tricube loess
+/// (one over its effective number of cycles); averaged over the phases.
+fn loess_variance(x: &[f64], trend: &[f64], spans: &Spans) -> f64 {
+    let (n, p, span) = (x.len(), spans.period, spans.seasonal);
+    let mut total = 0.0;
+    let mut phases = 0usize;
+    for j in 0..p.min(n) {
+        let k = (n - 1 - j) / p + 1;
+        let w = span.min(k);
+        if w < 2 {
+            continue;
+        }
+        let values = (k - w..k).map(|i| x[i * p + j] - trend[i * p + j]);
+        let mean = values.clone().sum::<f64>() / w as f64;
+        let ss: f64 = values.map(|v| (v - mean) * (v - mean)).sum();
+        total += ss / (w - 1) as f64 * end_weight_square_sum(span, k);
+        phases += 1;
+    }
+    if phases == 0 {
+        0.0
+    } else {
+        total / phases as f64
     }
 }
 
@@ -693,6 +810,9 @@ mod tests {
     use crate::forecast::ets::tests::{Rng, coverage_80_95};
     use proptest::prelude::*;
 
+    /// Largest error of `mstl_loess` on a pure daily + weekly pattern.
+    const LOESS_PURE_TOLERANCE: f64 = 1.0;
+
     /// A daily and a weekly pattern (the weekly one not a multiple of the daily).
     fn pattern(t: usize) -> f64 {
         let hour = (t % 24) as f64;
@@ -708,15 +828,21 @@ mod tests {
 
     #[test]
     fn default_windows_nest() {
-        assert_eq!(default_window(&[24, 168], 0, false), 14);
-        assert_eq!(default_window(&[24, 168], 1, false), 15);
-        assert_eq!(default_window(&[48, 336], 0, false), 14);
-        assert_eq!(default_window(&[7], 0, false), 11);
-        assert_eq!(default_window(&[12, 30], 0, false), 11);
-        assert_eq!(default_window(&[2, 60], 0, false), 30);
-        assert_eq!(default_window(&[24, 168], 0, true), 7);
-        assert_eq!(default_window(&[24, 168], 1, true), 3);
-        assert_eq!(default_window(&[7], 0, true), 3);
+        let ma = Smoother::MovingAverage;
+        assert_eq!(default_window(&[24, 168], 0, false, ma), 14);
+        assert_eq!(default_window(&[24, 168], 1, false, ma), 15);
+        assert_eq!(default_window(&[48, 336], 0, false, ma), 14);
+        assert_eq!(default_window(&[7], 0, false, ma), 11);
+        assert_eq!(default_window(&[12, 30], 0, false, ma), 11);
+        assert_eq!(default_window(&[2, 60], 0, false, ma), 30);
+        assert_eq!(default_window(&[24, 168], 0, true, ma), 7);
+        assert_eq!(default_window(&[24, 168], 1, true, ma), 3);
+        assert_eq!(default_window(&[7], 0, true, ma), 3);
+        // Loess: the paper's odd windows, no nesting.
+        let lo = Smoother::Loess;
+        assert_eq!(default_window(&[24, 168], 0, false, lo), 11);
+        assert_eq!(default_window(&[24, 168], 1, false, lo), 15);
+        assert_eq!(default_window(&[24, 168], 0, true, lo), 3);
     }
 
     #[test]
@@ -743,6 +869,41 @@ mod tests {
     }
 
     #[test]
+    fn loess_forecasts_pure_multi_seasonal_series_closely() {
+        // Tricube windows do not remove the weekly pattern from the daily
+        // component exactly (moving averages over whole weeks do), but the
+        // components' sum still continues the pattern.
+        for (weeks, slope) in [(5usize, 0.0), (8, 0.0), (6, 0.05)] {
+            let n = 168 * weeks + 7;
+            let y: Vec<f64> = (0..n)
+                .map(|t| 1000.0 + slope * t as f64 + pattern(t))
+                .collect();
+            let fitted = Mstl {
+                periods: Some(vec![24, 168]),
+                ..Mstl::loess()
+            }
+            .fit(&History::new(&y, &[]))
+            .unwrap();
+            assert!(fitted.name().starts_with("mstl(24,168)"));
+            let f = fitted.predict(336, &[80.0, 95.0], None).unwrap();
+            let worst = f
+                .mean()
+                .iter()
+                .enumerate()
+                .map(|(h, m)| {
+                    let t = n + h;
+                    (m - (1000.0 + slope * t as f64 + pattern(t))).abs()
+                })
+                .fold(0.0f64, f64::max);
+            // The pattern's range is about 90.
+            assert!(
+                worst < LOESS_PURE_TOLERANCE,
+                "{weeks} weeks, slope {slope}: {worst}"
+            );
+        }
+    }
+
+    #[test]
     fn recovers_the_seasonal_shape_under_noise() {
         // Patterns plus an ETS(A,N,N) level (α = 0.3, σ = 2).
         let mut rng = Rng::new(42);
@@ -756,9 +917,19 @@ mod tests {
                 v
             })
             .collect();
-        let fitted = Mstl::new(Some(vec![24, 168]))
+        for smoother in [Smoother::MovingAverage, Smoother::Loess] {
+            let fitted = Mstl {
+                periods: Some(vec![24, 168]),
+                smoother,
+                ..Mstl::default()
+            }
             .fit(&History::new(&y, &[]))
             .unwrap();
+            check_recovered(&fitted, n, smoother);
+        }
+    }
+
+    fn check_recovered(fitted: &FittedMstl, n: usize, smoother: Smoother) {
         // The components' sum over the last week matches the centred pattern
         // (its amplitude is about 60, the noise's standard deviation 2).
         let mean_pattern = (0..168).map(pattern).sum::<f64>() / 168.0;
@@ -770,16 +941,42 @@ mod tests {
             .collect();
         let rms = (dev.iter().map(|d| d * d).sum::<f64>() / 168.0).sqrt();
         let worst = dev.iter().fold(0.0f64, |w, d| w.max(d.abs()));
-        assert!(rms < 1.0 && worst < 3.0, "rms {rms}, worst {worst}");
+        // Tricube weights count fewer cycles: a noisier estimate.
+        let (max_rms, max_worst) = match smoother {
+            Smoother::Loess => (1.5, 4.0),
+            _ => (1.0, 3.0),
+        };
+        assert!(
+            rms < max_rms && worst < max_worst,
+            "{smoother:?}: rms {rms}, worst {worst}"
+        );
         let ets = fitted.ets();
         assert_eq!(ets.model().seasonal, None);
         let p = ets.params();
-        assert!((p.alpha - 0.3).abs() < 0.1, "{p:?}");
-        assert!((ets.sigma2().sqrt() - 2.0).abs() < 0.3, "{}", ets.sigma2());
+        assert!((p.alpha - 0.3).abs() < 0.1, "{smoother:?}: {p:?}");
+        // With loess, what the daily component keeps of the weekly pattern
+        // (see `loess_forecasts_pure_multi_seasonal_series_closely`) adds
+        // to the one-step errors.
+        let max_excess = if smoother == Smoother::Loess {
+            1.0
+        } else {
+            0.3
+        };
+        let sigma = ets.sigma2().sqrt();
+        assert!((sigma - 2.0).abs() < max_excess, "{smoother:?}: σ {sigma}");
     }
 
     #[test]
     fn intervals_cover_simulated_series() {
+        intervals_cover(Smoother::MovingAverage);
+    }
+
+    #[test]
+    fn loess_intervals_cover_simulated_series() {
+        intervals_cover(Smoother::Loess);
+    }
+
+    fn intervals_cover(smoother: Smoother) {
         let (n, h, reps) = (168 * 8, 24, 150);
         let mut rng = Rng::new(77);
         let (mut c80, mut c95) = (0.0, 0.0);
@@ -793,32 +990,44 @@ mod tests {
                     v
                 })
                 .collect();
-            let f = Mstl::new(Some(vec![24, 168]))
-                .fit(&History::new(&y[..n], &[]))
-                .unwrap()
-                .predict(h, &[80.0, 95.0], None)
-                .unwrap();
+            let f = Mstl {
+                periods: Some(vec![24, 168]),
+                smoother,
+                ..Mstl::default()
+            }
+            .fit(&History::new(&y[..n], &[]))
+            .unwrap()
+            .predict(h, &[80.0, 95.0], None)
+            .unwrap();
             let (a, b) = coverage_80_95(&f, &y[n..]);
             c80 += a / reps as f64;
             c95 += b / reps as f64;
         }
-        assert!((0.75..=0.88).contains(&c80), "80 % coverage {c80}");
-        assert!((0.92..=0.985).contains(&c95), "95 % coverage {c95}");
+        assert!(
+            (0.75..=0.88).contains(&c80),
+            "{smoother:?}: 80 % coverage {c80}"
+        );
+        assert!(
+            (0.92..=0.985).contains(&c95),
+            "{smoother:?}: 95 % coverage {c95}"
+        );
     }
 
     #[test]
     fn constant_and_short_series() {
         let y = vec![7.25; 400];
-        let fitted = Mstl::default().fit(&History::new(&y, &[24, 168])).unwrap();
-        let f = fitted.predict(100, &[80.0, 95.0], None).unwrap();
-        assert!(f.mean().iter().all(|v| (v - 7.25).abs() < 1e-9));
-        assert!(
-            f.upper(95.0)
-                .unwrap()
-                .iter()
-                .all(|v| (v - 7.25).abs() < 1e-9)
-        );
-        assert_eq!(fitted.periods(), &[24, 168]);
+        for model in [Mstl::default(), Mstl::loess()] {
+            let fitted = model.fit(&History::new(&y, &[24, 168])).unwrap();
+            let f = fitted.predict(100, &[80.0, 95.0], None).unwrap();
+            assert!(f.mean().iter().all(|v| (v - 7.25).abs() < 1e-9));
+            assert!(
+                f.upper(95.0)
+                    .unwrap()
+                    .iter()
+                    .all(|v| (v - 7.25).abs() < 1e-9)
+            );
+            assert_eq!(fitted.periods(), &[24, 168]);
+        }
 
         let short: Vec<f64> = (0..40).map(f64::from).collect();
         assert!(matches!(
@@ -852,14 +1061,12 @@ mod tests {
         assert!(bad(Mstl {
             periods: Some(vec![24, 168]),
             windows: Some(vec![7]),
-            iterations: 2,
-            short_windows: false,
+            ..Mstl::default()
         }));
         assert!(bad(Mstl {
             periods: Some(vec![24]),
             windows: Some(vec![0]),
-            iterations: 2,
-            short_windows: false,
+            ..Mstl::default()
         }));
         let fitted = Mstl::new(Some(vec![24])).fit(&h).unwrap();
         assert!(fitted.predict(usize::MAX, &[], None).is_err());
@@ -876,7 +1083,7 @@ mod tests {
             periods: Some(vec![168, 24, 24]),
             windows: Some(vec![3, 7, 9]),
             iterations: 1,
-            short_windows: false,
+            ..Mstl::default()
         }
         .fit(&h)
         .unwrap();
@@ -892,9 +1099,11 @@ mod tests {
             p1 in 2usize..40,
             p2 in 2usize..200,
             h in 1usize..100,
+            loess in any::<bool>(),
         ) {
             let periods = [p1.min(p2), p1.max(p2)];
-            match Mstl::default().fit(&History::new(&y, &periods)) {
+            let model = if loess { Mstl::loess() } else { Mstl::default() };
+            match model.fit(&History::new(&y, &periods)) {
                 Ok(f) => {
                     prop_assert_eq!(f.residuals().len(), y.len());
                     prop_assert!(f.residuals().iter().all(|r| r.is_finite()));

@@ -92,6 +92,7 @@ fn models() -> Vec<Arc<dyn DynFit>> {
         Arc::new(AutoEts::default()),
         Arc::new(Mstl::default()),
         Arc::new(Mstl::short()),
+        Arc::new(Mstl::loess()),
         Arc::new(WeatherRegression::default()),
         Arc::new(AutoModel::default()),
     ]

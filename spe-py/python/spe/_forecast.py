@@ -38,11 +38,12 @@ def forecast(
     (1 for none). ``levels`` are the interval levels in percent.
 
     ``model`` is one of ``"auto"`` (the best of seasonal naive, two MSTL
-    variants, ETS and — given regressors — the weather regression, by a
+    smoothers, ETS and — given regressors — the weather regression, by a
     backtest on recent history; ``fc.scores`` has each one's score),
     ``"seasonal_naive"``, ``"naive"``, ``"ets"`` (alias ``"auto_ets"``: the
     best of six ETS models by AICc), ``"mstl"`` (multi-seasonal
-    decomposition plus ETS) and ``"regression"`` (demand on heating and
+    decomposition by moving averages plus ETS), ``"mstl_loess"`` (the same
+    with STL's loess, which follows a drifting seasonal shape sooner) and ``"regression"`` (demand on heating and
     cooling degrees, hour and day type). The regression needs ``exog``, the
     regressors over the history, and ``exog_future``, over the horizon, each
     a dict or DataFrame with columns ``temperature_2m``, ``hour`` and
