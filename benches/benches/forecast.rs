@@ -43,6 +43,7 @@ fn fit_predict(c: &mut Criterion) {
         ("seasonal_naive", Box::new(SeasonalNaive::default())),
         ("mstl", Box::new(Mstl::default())),
         ("mstl_short", Box::new(Mstl::short())),
+        ("mstl_loess", Box::new(Mstl::loess())),
         ("auto_ets", Box::new(AutoEts::default())),
         ("auto", Box::new(AutoModel::default())),
     ];

@@ -269,7 +269,8 @@ def rust_models(binary: Path, series: Series, horizon: int, n_origins: int) -> l
 # What a row's model does that its name does not say.
 NOTES = {
     "spe-core seasonal_naive": "longest period covered twice (weekly here)",
-    "spe-core mstl": "MSTL-style + ETS on the adjusted series",
+    "spe-core mstl_loess": "MSTL with STL's loess (tricube windows 11, 15) + ETS",
+    "spe-core mstl": "MSTL-style (moving averages) + ETS on the adjusted series",
     "spe-core auto_ets": "6 ETS candidates by AICc, period = shortest",
 }
 

@@ -58,16 +58,16 @@ use super::{
 /// level) dominates a pooled mean and decides the choice by itself; the
 /// geometric mean compares the candidates by their typical ratio of errors
 /// fold by fold. On the comparison series (8 origins × 48 steps, see the
-/// crate's README) it chose long MSTL windows on the synthetic hourly year
-/// at every origin (MASE 0.612 instead of 0.673 with the pooled mean) and
-/// short ones on Taylor's half-hourly demand at 7 of 8 (0.139 instead of
-/// 0.140), at no extra cost.
+/// crate's README) it chose the moving-average MSTL on the synthetic hourly
+/// year at every origin (MASE 0.612 instead of 0.673 with the pooled mean)
+/// and the loess MSTL on Taylor's half-hourly demand at 7 of 8, at no
+/// extra cost.
 ///
 /// The backtest scores point forecasts only; the chosen model's intervals
 /// are its own (see each model), and the forecast is named `auto(<model>)`.
 ///
 /// Cost: the candidates' fits on recent history plus one fit of the winner
-/// on the whole history — about 29 ms for a year of hourly data with
+/// on the whole history — about 35 ms for a year of hourly data with
 /// periods 24 and 168 on one core of the project's machine (the regression,
 /// when the history has regressors, adds about 85 ms). Accuracy against
 /// statsforecast and augurs: see the crate's README, section *Forecasting*.

@@ -47,6 +47,22 @@ use super::{
 /// the MSTL paper's seasonal windows), rounded up to a multiple of the ratio
 /// of any longer period that is a multiple of it.
 ///
+/// **Loess smoother** ([`Mstl::loess`], [`Smoother::Loess`]): each
+/// component is instead estimated by [`Stl`], as in the MSTL paper and its
+/// implementations (R's `mstl`, statsmodels, statsforecast): tricube-weighted
+/// cycle-subseries windows (11 and 15 cycles by default, odd, not rounded to
+/// nested cycles), STL's low-pass filter and a loess trend that reaches the
+/// ends of the series. The most recent cycles count most and the last half
+/// cycle of data is used (moving averages leave it out), so a seasonal
+/// shape that drifts — summer demand as the days shorten — is followed
+/// sooner; a periodic pattern is no longer decomposed exactly (within about
+/// 1 % of its range). On Taylor's half-hourly demand its forecasts score
+/// like statsforecast's MSTL (MASE 0.137, see the crate's README) at about
+/// 6 ms instead of 1.6 s; a year of hourly data takes about 10 ms. The
+/// estimation variance of a component's last cycle (for the intervals
+/// below) is the per-phase variance over the last window times the sum of
+/// the squared tricube weights of the end estimate.
+///
 /// Periods with fewer than two whole cycles of history are left out (the
 /// fitted model's [`periods`](FittedMstl::periods) says which were used); a
 /// history shorter than two cycles of the shortest period is

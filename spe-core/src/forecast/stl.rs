@@ -447,16 +447,17 @@ fn weighted_sums(
     let (h9, h1) = (0.999 * h, 0.001 * h);
     let inv_h = if h > 0.0 { 1.0 / h } else { 0.0 };
     let (mut sw, mut swd, mut swdd, mut swy, mut swdy) = (0.0, 0.0, 0.0, 0.0, 0.0);
-    for (j, v) in y.iter().enumerate().take(right + 1).skip(left) {
-        let d = j as f64 - xs;
+    let mut d = left as f64 - xs;
+    for v in &y[left..=right] {
         let r = d.abs();
-        let w = if r > h9 {
-            continue;
-        } else if r <= h1 {
+        // Tricube; the reference's cut-offs at 0.001·h and 0.999·h.
+        let q = r * inv_h;
+        let c = 1.0 - q * q * q;
+        let w = if r <= h1 {
             1.0
+        } else if r > h9 {
+            0.0
         } else {
-            let q = r * inv_h;
-            let c = 1.0 - q * q * q;
             c * c * c
         };
         let wd = w * d;
@@ -465,6 +466,7 @@ fn weighted_sums(
         swdd += wd * d;
         swy += w * v;
         swdy += wd * v;
+        d += 1.0;
     }
     (sw, swd, swdd, swy, swdy)
 }
