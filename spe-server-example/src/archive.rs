@@ -48,6 +48,7 @@ use crate::app;
 ///     made_at: made,
 ///     tier: Tier::Primary,
 ///     intervals_from: None,
+///     inputs: spe_core::Provenance::Live,
 /// };
 /// assert!(archive.record(&predictions, made).unwrap());
 /// assert_eq!(archive.revision(), 1);
@@ -227,6 +228,7 @@ mod tests {
             made_at,
             tier: Tier::Fallback,
             intervals_from: None,
+            inputs: spe_core::Provenance::Live,
         }
     }
 

@@ -597,10 +597,20 @@ async fn regenerated_predictions_are_served_everywhere() {
     assert_api_headers(&headers);
     let made = json(&body);
     assert_eq!(made["tier"], "primary");
-    assert_eq!(made["provenance"], "live");
+    // The upstream is refused: estimation mode, so the engine's predictions
+    // were made from synthetic history and must not pass for live ones.
+    assert_eq!(rig.service.snapshot().mode, spe_core::Mode::Estimation);
+    assert_eq!(made["provenance"], "synthetic");
+    assert_eq!(made["inputs"], "synthetic");
     assert_eq!(made["model"], "test-engine");
     assert_eq!(made["failures"], serde_json::json!([]));
-    assert!(made["notice"].is_null());
+    assert!(
+        made["notice"]
+            .as_str()
+            .is_some_and(|n| n.contains("estimated (synthetic) history")),
+        "{}",
+        made["notice"]
+    );
     let forecast = &made["forecast"];
     assert_eq!(
         forecast["time"].as_array().map(Vec::len),
@@ -624,7 +634,8 @@ async fn regenerated_predictions_are_served_everywhere() {
     let (_, _, dashboard) = get_json(&app, "/api/dashboard").await;
     let series = &dashboard["forecast"];
     assert_eq!(series["tier"], "primary");
-    assert_eq!(series["provenance"], "live");
+    assert_eq!(series["provenance"], "synthetic");
+    assert_eq!(series["inputs"], "synthetic");
     assert_eq!(series["mean"], forecast["mean"]);
     assert_eq!(series["time"], forecast["time"]);
     let (_, _, csv) = call(&app, Method::GET, "/api/export.csv").await;
@@ -635,7 +646,11 @@ async fn regenerated_predictions_are_served_everywhere() {
         .expect("the current hour");
     let mean = forecast["mean"][0].as_f64().expect("a number");
     assert!(row.contains(&format!(",{mean},")), "{row}");
-    assert!(row.ends_with(",live"), "{row}");
+    // Weather, energy and forecast all estimated.
+    assert!(
+        row.ends_with(",estimation,synthetic,synthetic,synthetic"),
+        "{row}"
+    );
     let before = text
         .lines()
         .find(|l| l.starts_with("2026-01-15T09:00:00Z,"))
@@ -761,6 +776,7 @@ fn day_old_predictions(
         made_at: start,
         tier: spe_core::Tier::Primary,
         intervals_from: None,
+        inputs: spe_core::Provenance::Live,
     }
 }
 

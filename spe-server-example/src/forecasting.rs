@@ -108,6 +108,8 @@ pub fn chain(config: &Config, journal: Option<&Journal>) -> PredictionChain {
 /// let (past, future) = (r.exog.as_ref().unwrap(), r.exog_future.as_ref().unwrap());
 /// assert_eq!((past.len(), future.len()), (HISTORY_HOURS, HORIZON));
 /// assert!(future.column("temperature_2m").is_some());
+/// // The history's provenance is the snapshot's.
+/// assert_eq!(r.inputs, service.snapshot().energy.provenance());
 /// # Ok(()) }
 /// ```
 pub fn request(
@@ -154,6 +156,9 @@ pub fn request(
         .periods(PERIODS.to_vec())
         .levels(LEVELS.to_vec())
         .exog(exog(axis)?, exog(future_axis)?)
+        // The recent hours, the ones that matter most, are the snapshot's:
+        // estimated ones must not give predictions that pass for live.
+        .inputs(energy.provenance())
         .build()
 }
 

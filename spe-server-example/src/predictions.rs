@@ -76,9 +76,14 @@ pub struct PredictionsJson {
     pub made_at: String,
     /// Their age, whole seconds.
     pub age_s: u64,
-    /// `live` (primary), `fallback` or `cached`.
+    /// `live` (primary), `fallback` or `cached`; `synthetic` for primary
+    /// predictions made from an estimated history (estimation mode).
     #[schema(value_type = crate::openapi::ProvenanceName)]
     pub provenance: String,
+    /// Where the history the predictions were made from came from: `live`,
+    /// or `synthetic` in estimation mode (`cached` after a warm restart).
+    #[schema(value_type = crate::openapi::ProvenanceName)]
+    pub inputs: String,
     /// Why the tiers above the one that answered failed, in order.
     pub failures: Vec<FailureJson>,
     /// A sentence for the operator when the primary did not answer.
@@ -109,9 +114,13 @@ pub struct DashboardForecastJson {
     /// The tier that answered: `primary`, `fallback` or `cache`.
     #[schema(value_type = crate::openapi::TierName)]
     pub tier: String,
-    /// `live` (primary), `fallback` or `cached`.
+    /// `live` (primary), `fallback` or `cached`; `synthetic` for primary
+    /// predictions made from an estimated history (estimation mode).
     #[schema(value_type = crate::openapi::ProvenanceName)]
     pub provenance: String,
+    /// Where the history the predictions were made from came from.
+    #[schema(value_type = crate::openapi::ProvenanceName)]
+    pub inputs: String,
     /// Age of the predictions, whole seconds.
     pub age_s: u64,
 }
@@ -151,6 +160,7 @@ impl PredictionsJson {
             made_at: rfc3339(result.predictions.made_at),
             age_s: result.age(now).as_secs(),
             provenance: result.provenance(now).name().to_owned(),
+            inputs: result.predictions.inputs.name().to_owned(),
             failures: result
                 .failures
                 .iter()
@@ -188,6 +198,7 @@ impl DashboardForecastJson {
             model: result.predictions.forecast.model().to_owned(),
             tier: result.tier.name().to_owned(),
             provenance: result.provenance(now).name().to_owned(),
+            inputs: result.predictions.inputs.name().to_owned(),
             age_s: result.age(now).as_secs(),
         }
     }

@@ -67,6 +67,7 @@ impl Default for ArchiveConfig {
 ///     made_at: t0 + chrono::Duration::hours(made_h),
 ///     tier: Tier::Primary,
 ///     intervals_from: None,
+///     inputs: spe_core::Provenance::Live,
 /// };
 /// let archive = PredictionArchive::in_memory(ArchiveConfig::default());
 /// archive.record(&predictions(0, 100.0), t0).unwrap();
@@ -242,6 +243,7 @@ mod tests {
             made_at: hours(made_h),
             tier: Tier::Fallback,
             intervals_from: None,
+            inputs: crate::Provenance::Live,
         }
     }
 

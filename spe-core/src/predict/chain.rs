@@ -831,6 +831,7 @@ impl Inner {
                     made_at: now,
                     tier,
                     intervals_from,
+                    inputs: request.inputs,
                 };
                 if let Some(cache) = &self.cache {
                     let written = cache.put_async(predictions.clone(), now).await;

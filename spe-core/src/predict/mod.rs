@@ -169,6 +169,7 @@ impl std::fmt::Display for TierFailure {
 ///     made_at: start,
 ///     tier: Tier::Fallback,
 ///     intervals_from: None,
+///     inputs: spe_core::Provenance::Live,
 /// };
 /// assert_eq!(p.times()[1], Utc.with_ymd_and_hms(2026, 1, 1, 1, 0, 0).unwrap());
 /// assert!(p.validate().is_ok());
@@ -189,6 +190,15 @@ pub struct Predictions {
     /// whose interval half-widths were borrowed (the fallback).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub intervals_from: Option<String>,
+    /// Where the history they were made from came from
+    /// ([`PredictionRequest::inputs`]); predictions cached before this field
+    /// existed read as [`Provenance::Live`].
+    #[serde(default = "live")]
+    pub inputs: Provenance,
+}
+
+fn live() -> Provenance {
+    Provenance::Live
 }
 
 impl Predictions {
@@ -199,7 +209,7 @@ impl Predictions {
     /// # use spe_core::{Forecast, Predictions, Tier};
     /// # let start = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
     /// # let p = Predictions { start, step_s: 900, forecast: Forecast::new("m", vec![1.0; 4], vec![]).unwrap(),
-    /// #     made_at: start, tier: Tier::Primary, intervals_from: None };
+    /// #     made_at: start, tier: Tier::Primary, intervals_from: None, inputs: spe_core::Provenance::Live };
     /// assert_eq!(p.time(3), Some(Utc.with_ymd_and_hms(2026, 1, 1, 0, 45, 0).unwrap()));
     /// assert_eq!(p.time(4), None);
     /// ```
@@ -256,7 +266,7 @@ impl Predictions {
 /// let made = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
 /// let predictions = Predictions { start: made, step_s: 3600,
 ///     forecast: Forecast::new("auto(ets)", vec![1.0], vec![]).unwrap(),
-///     made_at: made, tier: Tier::Primary, intervals_from: None };
+///     made_at: made, tier: Tier::Primary, intervals_from: None, inputs: spe_core::Provenance::Live };
 /// let result = ChainResult { predictions, tier: Tier::Cache, failures: vec![] };
 /// let now = made + chrono::Duration::hours(2);
 /// assert_eq!(result.age(now), Duration::from_secs(7200));
@@ -286,10 +296,28 @@ impl ChainResult {
     }
 
     /// Where the predictions come from, as the module documentation's table
-    /// says: `live` (primary), `fallback`, or `cached` with the age at `now`.
+    /// says: `live` (primary), `fallback`, or `cached` with the age at `now`
+    /// — except that primary predictions made from a history that was not
+    /// live take the history's provenance (`synthetic` in estimation mode):
+    /// they never pass for live ones. The history's provenance is always in
+    /// [`Predictions::inputs`].
+    ///
+    /// ```
+    /// # use chrono::Utc;
+    /// use spe_core::{ChainResult, Forecast, Predictions, Provenance, Tier};
+    ///
+    /// let now = Utc::now();
+    /// let predictions = Predictions { start: now, step_s: 3600,
+    ///     forecast: Forecast::new("auto(mstl)", vec![1.0], vec![]).unwrap(),
+    ///     made_at: now, tier: Tier::Primary, intervals_from: None,
+    ///     inputs: Provenance::Synthetic };
+    /// let r = ChainResult { predictions, tier: Tier::Primary, failures: vec![] };
+    /// assert_eq!(r.provenance(now), Provenance::Synthetic);
+    /// assert!(r.notice().unwrap().contains("estimated"));
+    /// ```
     pub fn provenance(&self, now: DateTime<Utc>) -> Provenance {
         match self.tier {
-            Tier::Primary => Provenance::Live,
+            Tier::Primary => self.predictions.inputs,
             Tier::Fallback => Provenance::Fallback,
             Tier::Cache => Provenance::cached(self.age(now)),
         }
@@ -302,7 +330,7 @@ impl ChainResult {
     /// # use spe_core::{ChainResult, Forecast, Predictions, Tier};
     /// # let p = Predictions { start: Utc::now(), step_s: 3600,
     /// #     forecast: Forecast::new("auto(ets)", vec![1.0], vec![]).unwrap(),
-    /// #     made_at: Utc::now(), tier: Tier::Fallback, intervals_from: None };
+    /// #     made_at: Utc::now(), tier: Tier::Fallback, intervals_from: None, inputs: spe_core::Provenance::Live };
     /// let r = ChainResult { predictions: p, tier: Tier::Fallback, failures: vec![] };
     /// assert!(r.notice().unwrap().contains("statistical fallback"));
     /// ```
@@ -312,7 +340,7 @@ impl ChainResult {
             .first()
             .map(|f| format!(" ({})", f.message))
             .unwrap_or_default();
-        match self.tier {
+        let tier = match self.tier {
             Tier::Primary => None,
             Tier::Fallback => Some(format!(
                 "Primary prediction engine unavailable{why}: showing the statistical fallback ({}).",
@@ -324,13 +352,24 @@ impl ChainResult {
                     .made_at
                     .to_rfc3339_opts(SecondsFormat::Secs, true)
             )),
+        };
+        let inputs = match self.predictions.inputs {
+            Provenance::Live => None,
+            Provenance::Synthetic => Some(
+                "Made from estimated (synthetic) history, not from live measurements.".to_owned(),
+            ),
+            other => Some(format!("Made from {} history.", other.name())),
+        };
+        match (tier, inputs) {
+            (Some(t), Some(i)) => Some(format!("{t} {i}")),
+            (t, i) => t.or(i),
         }
     }
 
     /// The result as the JSON the dashboard and `GET /api/predictions`
     /// serve: parallel arrays `time` (RFC 3339, UTC), `mean`,
     /// `lower_<L>`/`upper_<L>` for each level (`lower_80`, `upper_80`,
-    /// `lower_95`, `upper_95`), and `model`, `tier`, `provenance`, `age_s`,
+    /// `lower_95`, `upper_95`), and `model`, `tier`, `provenance`, `inputs`, `age_s`,
     /// `made_at`, `step_s`, `intervals_from`, `failures`, `notice`.
     pub fn to_json(&self, now: DateTime<Utc>) -> Value {
         let p = &self.predictions;
@@ -355,6 +394,7 @@ impl ChainResult {
         o.insert("model".into(), p.forecast.model().into());
         o.insert("tier".into(), self.tier.name().into());
         o.insert("provenance".into(), self.provenance(now).name().into());
+        o.insert("inputs".into(), p.inputs.name().into());
         o.insert("age_s".into(), self.age(now).as_secs().into());
         o.insert("made_at".into(), rfc(p.made_at));
         o.insert("step_s".into(), p.step_s.into());

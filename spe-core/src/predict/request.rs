@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+use crate::Provenance;
 use crate::forecast::{Exog, History, validate_horizon, validate_levels};
 
 use super::ChainError;
@@ -62,6 +63,10 @@ pub struct PredictionRequest {
     pub exog: Option<Exog>,
     /// Regressors over the horizon (one row per step, same columns as `exog`).
     pub exog_future: Option<Exog>,
+    /// Where the history came from (default [`Provenance::Live`]): a history
+    /// estimated by the synthetic generator gives predictions whose
+    /// [`ChainResult::provenance`](crate::ChainResult::provenance) says so.
+    pub inputs: Provenance,
 }
 
 impl PredictionRequest {
@@ -85,6 +90,7 @@ impl PredictionRequest {
                 levels: vec![80.0, 95.0],
                 exog: None,
                 exog_future: None,
+                inputs: Provenance::Live,
             },
             periods_set: false,
         }
@@ -262,6 +268,25 @@ impl PredictionRequestBuilder {
     pub fn exog(mut self, history: Exog, future: Exog) -> Self {
         self.request.exog = Some(history);
         self.request.exog_future = Some(future);
+        self
+    }
+
+    /// Where the history came from (default [`Provenance::Live`]): pass
+    /// [`Provenance::Synthetic`] for a history estimated in estimation mode,
+    /// so that the predictions do not pass for live ones.
+    ///
+    /// ```
+    /// # use chrono::Utc;
+    /// use spe_core::{PredictionRequest, Provenance};
+    ///
+    /// let r = PredictionRequest::builder(Utc::now(), vec![1.0; 48])
+    ///     .inputs(Provenance::Synthetic)
+    ///     .build()
+    ///     .unwrap();
+    /// assert_eq!(r.inputs, Provenance::Synthetic);
+    /// ```
+    pub fn inputs(mut self, inputs: Provenance) -> Self {
+        self.request.inputs = inputs;
         self
     }
 

@@ -638,6 +638,73 @@ async fn dropping_the_last_caller_cancels_the_run_and_kills_the_child() {
 }
 
 #[tokio::test]
+async fn predictions_from_estimated_history_never_pass_for_live_ones() {
+    let s = Setup::new();
+    let mut estimated = request(4);
+    estimated.inputs = Provenance::Synthetic;
+    {
+        let chain = s.chain(Some(Fake::new(Scripted::Answer(good(4))))).build();
+        let r = chain.generate(estimated).await.unwrap();
+        assert_eq!(r.tier, Tier::Primary);
+        assert_eq!(r.provenance(chain.now()), Provenance::Synthetic);
+        assert_eq!(r.predictions.inputs, Provenance::Synthetic);
+        assert!(
+            r.notice()
+                .unwrap()
+                .contains("estimated (synthetic) history")
+        );
+        let json = r.to_json(chain.now());
+        assert_eq!(
+            (json["provenance"].as_str(), json["inputs"].as_str()),
+            (Some("synthetic"), Some("synthetic"))
+        );
+        // Live history again: live predictions.
+        let r = chain.generate(request(4)).await.unwrap();
+        assert_eq!(r.provenance(chain.now()), Provenance::Live);
+        assert_eq!(r.notice(), None);
+        // The fallback says it is the fallback, and where its history came from.
+        let mut estimated = request(4);
+        estimated.inputs = Provenance::Synthetic;
+        let chain = s.chain(Some(Fake::new(Scripted::Fail))).build();
+        let r = chain.generate(estimated).await.unwrap();
+        assert_eq!(r.provenance(chain.now()), Provenance::Fallback);
+        let notice = r.notice().unwrap();
+        assert!(
+            notice.contains("statistical fallback") && notice.contains("estimated"),
+            "{notice}"
+        );
+    }
+    // The cache keeps where the history came from across a restart.
+    let (cache, report) = PredictionChain::open_cache(s.cache_dir()).unwrap();
+    let chain = PredictionChain::builder()
+        .cache(cache)
+        .cache_report(report)
+        .clock(ManualClock::new(), t0())
+        .build();
+    let latest = chain.latest().unwrap();
+    assert_eq!(latest.predictions.inputs, Provenance::Synthetic);
+    assert_eq!(latest.predictions.tier, Tier::Fallback);
+}
+
+#[test]
+fn predictions_cached_before_the_inputs_field_read_as_live() {
+    let mut json = serde_json::to_value(Predictions {
+        start: t0(),
+        step_s: 3600,
+        forecast: good(2),
+        made_at: t0(),
+        tier: Tier::Primary,
+        intervals_from: None,
+        inputs: Provenance::Synthetic,
+    })
+    .unwrap();
+    assert_eq!(json["inputs"]["kind"], "synthetic");
+    json.as_object_mut().unwrap().remove("inputs");
+    let old: Predictions = serde_json::from_value(json).unwrap();
+    assert_eq!(old.inputs, Provenance::Live);
+}
+
+#[tokio::test]
 async fn a_restarted_chain_serves_the_cache_with_its_age() {
     let s = Setup::new();
     {
@@ -773,6 +840,7 @@ async fn invalid_cached_predictions_are_not_served() {
         made_at: t0(),
         tier: Tier::Cache,
         intervals_from: None,
+        inputs: crate::Provenance::Live,
     };
     cache.put(bad, t0()).unwrap();
     drop(cache);
