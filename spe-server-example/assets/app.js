@@ -145,9 +145,15 @@ function renderBreaker(b) {
 
 function renderPredictions(f) {
   if (!f) { $("predictions").textContent = t(state.lang, "predictions_none"); return; }
-  $("predictions").textContent = t(state.lang, "predictions_made", {
+  let text = t(state.lang, "predictions_made", {
     model: f.model, tier: t(state.lang, "tier_" + f.tier), age: duration(f.age_s),
   });
+  // Predictions made from estimated history say so (provenance of the inputs).
+  if (f.inputs && f.inputs !== "live") {
+    text += " · " + t(state.lang, "predictions_inputs", { provenance: t(state.lang, "prov_" + f.inputs) });
+  }
+  $("predictions").textContent = text;
+  $("predictions").dataset.inputs = f.inputs || "";
 }
 
 function renderAge() {

@@ -270,6 +270,19 @@ async fn scenario(client: Client, server: Arc<ServerProcess>, fake: Arc<FakeOpen
             return p.includes(" ago") && document.getElementById("cap-demand").textContent.includes("80 %");"#,
     )
     .await;
+    // Made while the upstream is down: from synthetic history, and the page says so.
+    let predictions = js(
+        client,
+        r#"const p = document.getElementById("predictions"); return [p.dataset.inputs, p.textContent];"#,
+    )
+    .await;
+    assert_eq!(predictions[0], "synthetic", "{predictions}");
+    assert!(
+        predictions[1]
+            .as_str()
+            .is_some_and(|t| t.contains("from synthetic history")),
+        "{predictions}"
+    );
 
     // The upstream is down: estimation mode, the banner shows.
     wait_for(
