@@ -274,10 +274,20 @@ impl Prediction {
         self.result.tier.name()
     }
 
-    /// ``"live"`` (primary), ``"fallback"`` or ``"cached"``.
+    /// ``"live"`` (primary), ``"fallback"`` or ``"cached"``; ``"synthetic"``
+    /// for your model's predictions made from a history passed with
+    /// ``inputs="synthetic"``.
     #[getter]
     fn provenance(&self) -> &'static str {
         self.result.provenance(self.now).name()
+    }
+
+    /// Where the history they were made from came from: ``"live"`` or
+    /// ``"synthetic"`` (the ``inputs`` given to
+    /// :meth:`ResilientForecaster.predict`).
+    #[getter]
+    fn inputs(&self) -> &'static str {
+        self.result.predictions.inputs.name()
     }
 
     /// The model that made the forecast (for a cached answer: the model
@@ -375,7 +385,7 @@ impl Prediction {
 
     /// The forecast as a DataFrame on a UTC ``DatetimeIndex`` (``mean``,
     /// ``lower_<L>``, ``upper_<L>``); ``df.attrs`` holds ``tier``,
-    /// ``provenance``, ``model``, ``age_s`` and ``notice``.
+    /// ``provenance``, ``inputs``, ``model``, ``age_s`` and ``notice``.
     fn to_pandas<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let columns = self
             .forecast
@@ -390,6 +400,7 @@ impl Prediction {
         let attrs = PyDict::new(py);
         attrs.set_item("tier", self.tier())?;
         attrs.set_item("provenance", self.provenance())?;
+        attrs.set_item("inputs", self.inputs())?;
         attrs.set_item("model", self.model())?;
         attrs.set_item("age_s", self.age_s())?;
         attrs.set_item("notice", self.notice())?;
@@ -675,13 +686,16 @@ impl ResilientForecaster {
     /// seconds between steps: by default, from a pandas Series' regular
     /// ``DatetimeIndex``, else the next whole hour (UTC) and 3600.
     /// ``exog``/``exog_future`` are regressors for a ``"regression"``
-    /// fallback. Concurrent calls share one run. The work runs with the GIL
-    /// released.
+    /// fallback. ``inputs`` says where the history came from: ``"live"``
+    /// (the default) or ``"synthetic"`` for an estimated history, so that
+    /// your model's predictions then say ``provenance == "synthetic"`` and
+    /// never pass for live ones. Concurrent calls share one run. The work
+    /// runs with the GIL released.
     ///
     /// Raises :class:`spe.ForecastError` when every tier failed (its
     /// ``failures`` attribute lists why), :class:`spe.ConfigError` for a bad
     /// request.
-    #[pyo3(signature = (history, horizon = 48, season_length = None, levels = None, start = None, step_s = None, exog = None, exog_future = None))]
+    #[pyo3(signature = (history, horizon = 48, season_length = None, levels = None, start = None, step_s = None, exog = None, exog_future = None, inputs = "live"))]
     #[allow(clippy::too_many_arguments)]
     fn predict(
         &self,
@@ -694,7 +708,18 @@ impl ResilientForecaster {
         step_s: Option<&Bound<'_, PyAny>>,
         exog: Option<&Bound<'_, PyAny>>,
         exog_future: Option<&Bound<'_, PyAny>>,
+        inputs: &str,
     ) -> PyResult<Prediction> {
+        let inputs = match inputs {
+            "live" => spe_core::Provenance::Live,
+            "synthetic" => spe_core::Provenance::Synthetic,
+            other => {
+                return Err(Error::config(format!(
+                    "inputs={other:?}: give \"live\" or \"synthetic\" (an estimated history)"
+                ))
+                .into());
+            }
+        };
         let values = arrays::float_vector(history, "history")?;
         let values = spe_core::fill_nan_gaps(&values, spe_core::DEFAULT_MAX_GAP)
             .map_err(|e| Error::forecast("history", e))?;
@@ -719,6 +744,7 @@ impl ResilientForecaster {
             },
         };
         let mut builder = PredictionRequest::builder(start, values)
+            .inputs(inputs)
             .horizon(horizon)
             .step(step)
             .levels(levels_or_default(levels)?);

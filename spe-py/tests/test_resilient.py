@@ -175,6 +175,18 @@ def test_the_cache_serves_when_both_fail_even_after_a_restart(tmp_path: Path) ->
     assert p.notice is not None and "last good predictions" in p.notice
 
 
+def test_predictions_from_an_estimated_history_never_pass_for_live(tmp_path: Path) -> None:
+    rf = spe.ResilientForecaster(mean_model, fallback="seasonal_naive", cache_dir=tmp_path / "cache")
+    p = rf.predict(HISTORY, HORIZON, season_length=24, inputs="synthetic")
+    assert (p.tier, p.provenance, p.inputs) == ("primary", "synthetic", "synthetic")
+    assert p.notice is not None and "estimated (synthetic) history" in p.notice
+    assert p.to_pandas().attrs["inputs"] == "synthetic"
+    live = rf.predict(HISTORY, HORIZON, season_length=24)
+    assert (live.provenance, live.inputs, live.notice) == ("live", "live", None)
+    with pytest.raises(spe.ConfigError, match='inputs="cached"'):
+        rf.predict(HISTORY, HORIZON, season_length=24, inputs="cached")
+
+
 def test_no_tier_left_raises_with_the_failures() -> None:
     rf = spe.ResilientForecaster(raises, fallback="seasonal_naive")
     with pytest.raises(spe.ForecastError, match="no cached predictions") as info:

@@ -218,6 +218,8 @@ impl Mstl {
     /// let fitted = Mstl::loess().fit(&History::new(&y, &[24, 168])).unwrap();
     /// assert_eq!(fitted.windows(), &[11, 15]);
     /// assert_eq!(Fit::name(&Mstl::loess()), "mstl_loess");
+    /// let f = spe_core::Predict::predict(&fitted, 24, &[80.0], None).unwrap();
+    /// assert!(f.model().starts_with("mstl_loess(24,168)+ets("));
     /// ```
     pub fn loess() -> Self {
         Mstl {
@@ -285,6 +287,8 @@ pub struct FittedMstl {
     unit: f64,
     /// One-step errors of the ETS model over the whole adjusted series.
     residuals: Vec<f64>,
+    /// How the components were estimated (names the forecasts).
+    smoother: Smoother,
 }
 
 impl FittedMstl {
@@ -413,7 +417,11 @@ impl FittedMstl {
 
     fn name(&self) -> String {
         let periods: Vec<String> = self.periods.iter().map(ToString::to_string).collect();
-        format!("mstl({})+{}", periods.join(","), self.ets.name())
+        let family = match self.smoother {
+            Smoother::Loess => "mstl_loess",
+            _ => "mstl",
+        };
+        format!("{family}({})+{}", periods.join(","), self.ets.name())
     }
 }
 
@@ -580,6 +588,7 @@ impl Fit for Mstl {
             seasonal_var,
             unit: sc,
             residuals,
+            smoother: self.smoother,
         })
     }
 }
@@ -900,7 +909,7 @@ mod tests {
             }
             .fit(&History::new(&y, &[]))
             .unwrap();
-            assert!(fitted.name().starts_with("mstl(24,168)"));
+            assert!(fitted.name().starts_with("mstl_loess(24,168)+ets("));
             let f = fitted.predict(336, &[80.0, 95.0], None).unwrap();
             let worst = f
                 .mean()

@@ -457,8 +457,11 @@ class Prediction:
     def tier(self) -> Literal["primary", "fallback", "cache"]:
         """The tier that answered."""
     @property
-    def provenance(self) -> Literal["live", "fallback", "cached"]:
-        """``live``, ``fallback`` or ``cached``."""
+    def provenance(self) -> Literal["live", "fallback", "cached", "synthetic"]:
+        """``live``, ``fallback`` or ``cached``; ``synthetic`` from an estimated history."""
+    @property
+    def inputs(self) -> Literal["live", "synthetic"]:
+        """Where the history came from."""
     @property
     def model(self) -> str:
         """The model that made the forecast."""
@@ -520,6 +523,7 @@ class ResilientForecaster:
         step_s: SupportsIndex | None = None,
         exog: Mapping[str, npt.ArrayLike] | None = None,
         exog_future: Mapping[str, npt.ArrayLike] | None = None,
+        inputs: Literal["live", "synthetic"] = "live",
     ) -> Prediction:
         """Forecast: your model, else the fallback, else the last good predictions."""
     def latest(self) -> Prediction | None:
