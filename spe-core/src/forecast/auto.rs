@@ -138,6 +138,7 @@ impl DynFit for OnePeriod {
 
 /// A candidate's backtest score.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct CandidateScore {
     /// The candidate's name.
     pub model: String,
