@@ -135,12 +135,28 @@ pub fn listening_addr(line: &str) -> Option<SocketAddr> {
 
 /// A running `spe-server-example`. Dropping it kills the process (even when
 /// an assertion failed) and removes its data directory.
+/// The server binary with no ambient `SPE_*` setting, logging at `info`
+/// without colours: the base of every run of the server in the tests.
+pub fn server_command() -> Command {
+    let mut command = Command::new(server_binary());
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("SPE_") {
+            command.env_remove(key);
+        }
+    }
+    command.env("RUST_LOG", "info").env("NO_COLOR", "1");
+    command
+}
+
+/// A running server. Dropping it kills the process (even when an assertion
+/// failed) and, if it made its data directory, removes it.
 #[derive(Debug)]
 pub struct ServerProcess {
     child: Child,
     addr: SocketAddr,
     log: Arc<Mutex<Vec<String>>>,
     data_dir: PathBuf,
+    owns_data_dir: bool,
 }
 
 impl ServerProcess {
@@ -153,16 +169,26 @@ impl ServerProcess {
     /// If the server cannot be built or started, or does not listen within
     /// [`STARTUP`] (the message has its log).
     pub fn start(open_meteo_url: &str, extra: &[&str]) -> ServerProcess {
-        let data_dir = fresh_dir("spe-server-proc");
-        let mut command = Command::new(server_binary());
-        for (key, _) in std::env::vars_os() {
-            if key.to_string_lossy().starts_with("SPE_") {
-                command.env_remove(key);
-            }
-        }
-        let mut child = command
-            .env("RUST_LOG", "info")
-            .env("NO_COLOR", "1")
+        Self::launch(fresh_dir("spe-server-proc"), true, open_meteo_url, extra)
+    }
+
+    /// Like [`ServerProcess::start`], on `data_dir`, which outlives it (a
+    /// restart on the same directory).
+    ///
+    /// # Panics
+    ///
+    /// As [`ServerProcess::start`].
+    pub fn start_in(data_dir: &Path, open_meteo_url: &str, extra: &[&str]) -> ServerProcess {
+        Self::launch(data_dir.to_path_buf(), false, open_meteo_url, extra)
+    }
+
+    fn launch(
+        data_dir: PathBuf,
+        owns_data_dir: bool,
+        open_meteo_url: &str,
+        extra: &[&str],
+    ) -> ServerProcess {
+        let mut child = server_command()
             .arg("--addr")
             .arg("127.0.0.1:0")
             .arg("--data-dir")
@@ -196,6 +222,7 @@ impl ServerProcess {
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             log,
             data_dir,
+            owns_data_dir,
         };
         let deadline = Instant::now() + STARTUP;
         loop {
@@ -226,6 +253,32 @@ impl ServerProcess {
         }
     }
 
+    /// Kill the process with SIGKILL (no chance to clean up) and wait for it.
+    ///
+    /// # Panics
+    ///
+    /// If the signal cannot be sent.
+    pub fn kill(mut self) {
+        self.child
+            .kill()
+            .unwrap_or_else(|e| panic!("cannot kill the server: {e}"));
+        let _ = self.child.wait();
+    }
+
+    /// The process id.
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Its exit status if it has exited, without waiting.
+    ///
+    /// # Errors
+    ///
+    /// As [`Child::try_wait`].
+    pub fn try_wait(&mut self) -> std::io::Result<Option<std::process::ExitStatus>> {
+        self.child.try_wait()
+    }
+
     /// Where it listens.
     pub fn addr(&self) -> SocketAddr {
         self.addr
@@ -254,7 +307,9 @@ impl Drop for ServerProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.data_dir);
+        if self.owns_data_dir {
+            let _ = std::fs::remove_dir_all(&self.data_dir);
+        }
     }
 }
 

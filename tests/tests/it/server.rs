@@ -10,21 +10,16 @@
 //! sleep: the server's address is read from its log, and state changes are
 //! awaited by polling with a deadline.
 
-use std::io::{BufRead as _, BufReader};
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use spe_core::WeatherVariable;
-use spe_tests::server_proc::{self, listening_addr, server_binary};
+use spe_tests::ServerProcess;
+use spe_tests::server_proc::{self, server_command};
 use spe_tests::{Behavior, FakeOpenMeteo, unused_local_addr};
 
-/// How long the server may take to print its address.
-const STARTUP: Duration = Duration::from_secs(60);
 /// How long a state change (a refresh) may take to show.
 const SETTLE: Duration = Duration::from_secs(30);
 /// Pause between two polls.
@@ -64,85 +59,26 @@ impl Drop for DataDir {
     }
 }
 
-/// A running server. Dropping it kills the process (even when an assertion
-/// failed) and, if it made its data directory, removes it.
+/// A running server ([`ServerProcess`]: killed on drop, its own data
+/// directory removed) with an HTTP client.
 struct Server {
-    child: Child,
-    addr: SocketAddr,
-    log: Arc<Mutex<Vec<String>>>,
-    data_dir: PathBuf,
-    owns_data_dir: bool,
+    process: ServerProcess,
     http: reqwest::Client,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if self.owns_data_dir {
-            let _ = std::fs::remove_dir_all(&self.data_dir);
-        }
-    }
-}
-
-/// The base command: the server binary with no ambient `SPE_*` setting.
-fn server_command() -> Command {
-    let mut cmd = Command::new(server_binary());
-    for (key, _) in std::env::vars_os() {
-        if key.to_string_lossy().starts_with("SPE_") {
-            cmd.env_remove(key);
-        }
-    }
-    cmd.env("RUST_LOG", "info").env("NO_COLOR", "1");
-    cmd
 }
 
 impl Server {
     /// Start the server on a free loopback port with a fresh data directory,
     /// Open-Meteo at `open_meteo_url`, and `extra` flags.
     fn start(open_meteo_url: &str, extra: &[&str]) -> Server {
-        Server::launch(fresh_dir(), true, open_meteo_url, extra)
+        Server::with(ServerProcess::start(open_meteo_url, extra))
     }
 
     /// Start the server on `data_dir`, which outlives it.
     fn start_in(data_dir: &Path, open_meteo_url: &str, extra: &[&str]) -> Server {
-        Server::launch(data_dir.to_path_buf(), false, open_meteo_url, extra)
+        Server::with(ServerProcess::start_in(data_dir, open_meteo_url, extra))
     }
 
-    fn launch(
-        data_dir: PathBuf,
-        owns_data_dir: bool,
-        open_meteo_url: &str,
-        extra: &[&str],
-    ) -> Server {
-        let mut child = server_command()
-            .arg("--addr")
-            .arg("127.0.0.1:0")
-            .arg("--data-dir")
-            .arg(&data_dir)
-            .arg("--open-meteo-url")
-            .arg(open_meteo_url)
-            .args(extra)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", server_binary().display()));
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let (lines_tx, lines_rx) = mpsc::channel();
-        if let Some(stderr) = child.stderr.take() {
-            let log = Arc::clone(&log);
-            // Drains the log until the process ends, so it never blocks on a full pipe.
-            std::thread::spawn(move || {
-                for line in BufReader::new(stderr).lines() {
-                    let Ok(line) = line else { break };
-                    log.lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .push(line.clone());
-                    let _ = lines_tx.send(line);
-                }
-            });
-        }
+    fn with(process: ServerProcess) -> Server {
         let http = reqwest::Client::builder()
             .no_proxy()
             // A guard against a hang, not a timing assertion: a debug build
@@ -150,65 +86,25 @@ impl Server {
             .timeout(Duration::from_secs(60))
             .build()
             .unwrap_or_else(|e| panic!("cannot build the HTTP client: {e}"));
-        // The guard exists before the wait, so a failed start still kills the process.
-        let mut server = Server {
-            child,
-            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-            log,
-            data_dir,
-            owns_data_dir,
-            http,
-        };
-        let deadline = Instant::now() + STARTUP;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match lines_rx.recv_timeout(left) {
-                Ok(line) => {
-                    if let Some(addr) = listening_addr(&line) {
-                        server.addr = addr;
-                        return server;
-                    }
-                }
-                Err(mpsc::RecvTimeoutError::Timeout) => {
-                    panic!(
-                        "no 'listening on' within {STARTUP:?}; log:\n{}",
-                        server.log_text()
-                    )
-                }
-                Err(mpsc::RecvTimeoutError::Disconnected) => {
-                    let status = server
-                        .child
-                        .wait()
-                        .map(|s| s.to_string())
-                        .unwrap_or_default();
-                    panic!(
-                        "the server exited ({status}) before listening; log:\n{}",
-                        server.log_text()
-                    )
-                }
-            }
-        }
+        Server { process, http }
     }
 
     /// Kill the process with SIGKILL (no chance to clean up) and wait for it.
-    fn kill(mut self) {
-        self.child
-            .kill()
-            .unwrap_or_else(|e| panic!("cannot kill the server: {e}"));
-        let _ = self.child.wait();
+    fn kill(self) {
+        self.process.kill();
     }
 
     /// Send SIGTERM and wait (within [`SETTLE`]) for the process to exit.
     async fn terminate(&mut self) -> std::process::ExitStatus {
         let sent = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
+            .args(["-TERM", &self.process.id().to_string()])
             .status()
             .unwrap_or_else(|e| panic!("cannot run kill: {e}"));
         assert!(sent.success());
         let deadline = Instant::now() + SETTLE;
         loop {
             if let Some(status) = self
-                .child
+                .process
                 .try_wait()
                 .unwrap_or_else(|e| panic!("cannot wait for the server: {e}"))
             {
@@ -224,14 +120,11 @@ impl Server {
     }
 
     fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
+        self.process.url(path)
     }
 
     fn log_text(&self) -> String {
-        self.log
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .join("\n")
+        self.process.log_text()
     }
 
     /// GET `path`: status, `Cache-Control` and body.
@@ -380,9 +273,10 @@ fn assert_series(series: &Value, columns: &[&str]) -> usize {
 async fn without_network_the_server_runs_in_estimation_mode() {
     let nowhere = format!("http://{}", unused_local_addr());
     let server = Server::start(&nowhere, &["--upstream-timeout-ms", "2000"]);
-    assert!(server.data_dir.is_dir(), "the data directory is created");
-    assert!(server.data_dir.join("incidents.journal").is_file());
-    assert!(server.data_dir.join("cache").is_dir());
+    let data_dir = server.process.data_dir();
+    assert!(data_dir.is_dir(), "the data directory is created");
+    assert!(data_dir.join("incidents.journal").is_file());
+    assert!(data_dir.join("cache").is_dir());
 
     assert_eq!(
         server.get_json("/livez", 200).await,
@@ -1048,7 +942,7 @@ async fn ready_at_once_with_the_first_fetch_and_prediction_pending() {
     let mut flags = vec!["--upstream-timeout-ms", "60000"];
     flags.extend(STUCK_ENGINE);
     let mut server = Server::start(&fake.base_url(), &flags);
-    let data_dir = server.data_dir.clone();
+    let data_dir = server.process.data_dir().to_path_buf();
 
     let ready = server.get_json("/readyz", 200).await;
     assert_eq!(
