@@ -18,6 +18,11 @@
 //!
 //! The type stubs (`python/spe/_spe.pyi`) describe this module; the Python
 //! tests check them against it with `mypy.stubtest`.
+//!
+//! The doc comments of the `#[pyclass]`es and `#[pyfunction]`s are their
+//! Python docstrings, in Python's syntax (`p.failures[0]["kind"]` in a
+//! doctest is not a Rust link); rustdoc's link checks are off for them.
+#![allow(rustdoc::broken_intra_doc_links, rustdoc::private_intra_doc_links)]
 
 pub mod args;
 pub mod arrays;

@@ -472,7 +472,7 @@ pub async fn index() -> Response {
         .into_response()
 }
 
-/// `GET /metrics`: Prometheus text format (see [`metrics`](crate::metrics)).
+/// `GET /metrics`: Prometheus text format (see [`metrics`](mod@crate::metrics)).
 #[utoipa::path(
     get,
     path = "/metrics",

@@ -1,7 +1,7 @@
 //! `GET /api/predictions` and `POST /api/predictions/generate`.
 //!
 //! `GET` serves the last good predictions of the prediction chain
-//! ([`PredictionChain::latest`]: never waits) with their tier, provenance
+//! ([`PredictionChain::latest`](spe_core::PredictionChain::latest): never waits) with their tier, provenance
 //! and age, or a JSON 503 `no_predictions` when none exist (none made yet
 //! and none cached). `POST …/generate` re-runs the chain for the current
 //! snapshot: it is rate limited per client address (429 with
@@ -9,7 +9,7 @@
 //! configured token, a loopback client (403). Concurrent calls share one
 //! run (the chain's single flight); the answer is the new result, or a JSON
 //! 503 `prediction_failed` when every tier failed. It is bounded by the
-//! chain's timeouts (see [`forecasting`](crate::forecasting)).
+//! chain's timeouts (see [`forecasting`]).
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 

@@ -1,5 +1,5 @@
 //! The router: routes and fallbacks, wrapped in the hardening stack
-//! ([`layers`](crate::layers)).
+//! ([`layers`]).
 //!
 //! | method and path | answer |
 //! |---|---|
@@ -14,8 +14,8 @@
 //! | `GET /livez` | `{"status":"ok"}` |
 //! | `GET /readyz` | `{"status":"ready","mode":…,"degraded":…,"reason":…}` |
 //! | `GET /metrics` | Prometheus text format |
-//! | `GET /api/charts/{name}.svg` | a chart of the dashboard, SVG ([`charts`](crate::charts)) |
-//! | `GET /assets/{file}` | the page's scripts, styles and icon ([`assets`](crate::assets)) |
+//! | `GET /api/charts/{name}.svg` | a chart of the dashboard, SVG ([`charts`]) |
+//! | `GET /assets/{file}` | the page's scripts, styles and icon ([`assets`]) |
 //! | anything else | 404, or 405 on a known path, with a JSON error body |
 
 use axum::Router;
