@@ -67,7 +67,7 @@ use super::{
 /// are its own (see each model), and the forecast is named `auto(<model>)`.
 ///
 /// Cost: the candidates' fits on recent history plus one fit of the winner
-/// on the whole history — about 35 ms for a year of hourly data with
+/// on the whole history — about 28 ms for a year of hourly data with
 /// periods 24 and 168 on one core of the project's machine (the regression,
 /// when the history has regressors, adds about 85 ms). Accuracy against
 /// statsforecast and augurs: see the crate's README, section *Forecasting*.
