@@ -631,6 +631,8 @@ fn loess_variance(x: &[f64], trend: &[f64], spans: &Spans) -> f64 {
     let (n, p, span) = (x.len(), spans.period, spans.seasonal);
     let mut total = 0.0;
     let mut phases = 0usize;
+    // Phases have one of two lengths: the end weights of the last one seen.
+    let mut weights: Option<(usize, f64)> = None;
     for j in 0..p.min(n) {
         let k = (n - 1 - j) / p + 1;
         let w = span.min(k);
@@ -640,7 +642,15 @@ fn loess_variance(x: &[f64], trend: &[f64], spans: &Spans) -> f64 {
         let values = (k - w..k).map(|i| x[i * p + j] - trend[i * p + j]);
         let mean = values.clone().sum::<f64>() / w as f64;
         let ss: f64 = values.map(|v| (v - mean) * (v - mean)).sum();
-        total += ss / (w - 1) as f64 * end_weight_square_sum(span, k);
+        let factor = match weights {
+            Some((seen, f)) if seen == k => f,
+            _ => {
+                let f = end_weight_square_sum(span, k);
+                weights = Some((k, f));
+                f
+            }
+        };
+        total += ss / (w - 1) as f64 * factor;
         phases += 1;
     }
     if phases == 0 {

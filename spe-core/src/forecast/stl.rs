@@ -414,10 +414,7 @@ fn smooth(y: &[f64], span: usize, degree: u8, jump: usize, out: &mut [f64]) {
 fn estimate(y: &[f64], span: usize, degree: u8, xs: f64, left: usize, right: usize) -> Option<f64> {
     let n = y.len();
     let range = n as f64 - 1.0;
-    let mut h = (xs - left as f64).max(right as f64 - xs);
-    if span > n {
-        h += ((span - n) / 2) as f64;
-    }
+    let h = half_width(n, span, xs, left, right);
     let (sw, swd, swdd, swy, swdy) = weighted_sums(y, xs, h, left, right);
     if sw <= 0.0 {
         return None;
@@ -434,9 +431,34 @@ fn estimate(y: &[f64], span: usize, degree: u8, xs: f64, left: usize, right: usi
     Some(mean_y)
 }
 
+/// The loess half-width at `xs` over `left..=right` of a series of `n`
+/// values: the farther end, widened when `span` exceeds the series.
+fn half_width(n: usize, span: usize, xs: f64, left: usize, right: usize) -> f64 {
+    let h = (xs - left as f64).max(right as f64 - xs);
+    if span > n {
+        h + ((span - n) / 2) as f64
+    } else {
+        h
+    }
+}
+
+/// The tricube weight at distance `r` for half-width `h`: 1 within
+/// `0.001·h`, 0 beyond `0.999·h` (the reference implementation's cut-offs),
+/// `(1 − (r/h)³)³` in between.
+fn tricube(r: f64, h: f64) -> f64 {
+    if r <= 0.001 * h {
+        1.0
+    } else if r > 0.999 * h {
+        0.0
+    } else {
+        let q = r / h;
+        let c = 1.0 - q * q * q;
+        c * c * c
+    }
+}
+
 /// Σw, Σw·d, Σw·d², Σw·y, Σw·d·y over `left..=right`, with `d = j − xs` and
-/// `w` the tricube weight of `|d| / h` (1 within `0.001·h`, 0 beyond
-/// `0.999·h`, as in the reference implementation).
+/// `w` the [`tricube`] weight of `|d|`.
 fn weighted_sums(
     y: &[f64],
     xs: f64,
@@ -444,22 +466,10 @@ fn weighted_sums(
     left: usize,
     right: usize,
 ) -> (f64, f64, f64, f64, f64) {
-    let (h9, h1) = (0.999 * h, 0.001 * h);
-    let inv_h = if h > 0.0 { 1.0 / h } else { 0.0 };
     let (mut sw, mut swd, mut swdd, mut swy, mut swdy) = (0.0, 0.0, 0.0, 0.0, 0.0);
     let mut d = left as f64 - xs;
     for v in &y[left..=right] {
-        let r = d.abs();
-        // Tricube; the reference's cut-offs at 0.001·h and 0.999·h.
-        let q = r * inv_h;
-        let c = 1.0 - q * q * q;
-        let w = if r <= h1 {
-            1.0
-        } else if r > h9 {
-            0.0
-        } else {
-            c * c * c
-        };
+        let w = tricube(d.abs(), h);
         let wd = w * d;
         sw += w;
         swd += wd;
@@ -479,19 +489,13 @@ pub(crate) fn end_weight_square_sum(span: usize, k: usize) -> f64 {
     if k == 0 {
         return 0.0;
     }
-    // The weights are those of a degree-0 estimate at the last cycle: the
-    // estimate's response to each value, measured one value at a time.
-    let left = k.saturating_sub(span);
-    let mut unit = vec![0.0; k];
-    let mut sum_sq = 0.0;
-    for j in left..k {
-        unit[j] = 1.0;
-        if let Some(w) = estimate(&unit, span, 0, (k - 1) as f64, left, k - 1) {
-            sum_sq += w * w;
-        }
-        unit[j] = 0.0;
-    }
-    if sum_sq > 0.0 { sum_sq } else { 1.0 }
+    // The window and half-width of `estimate` at the last cycle.
+    let (left, xs) = (k.saturating_sub(span), (k - 1) as f64);
+    let h = half_width(k, span, xs, left, k - 1);
+    let (sum, sum_sq) = (left..k)
+        .map(|j| tricube(xs - j as f64, h))
+        .fold((0.0, 0.0), |(s, q), w| (s + w, q + w * w));
+    if sum > 0.0 { sum_sq / (sum * sum) } else { 1.0 }
 }
 
 #[cfg(test)]
