@@ -577,7 +577,11 @@ impl Inner {
         let _enter = span.enter();
         let result = self
             .breaker
-            .call(|| self.primary.fetch(&self.site, &window))
+            .call(|| async {
+                let frame = self.primary.fetch(&self.site, &window).await?;
+                window.check_answer(&self.site, self.primary.name(), &frame)?;
+                Ok::<_, SourceError>(frame)
+            })
             .await;
         let now = self.now();
         match result {
@@ -774,6 +778,8 @@ mod tests {
     #[derive(Debug, Clone)]
     enum Behaviour {
         Live,
+        /// Weather for the same window a week earlier: a stale answer.
+        WeekOld,
         Fail(SourceError),
         Hang,
     }
@@ -813,6 +819,14 @@ mod tests {
                     let axis = window.axis(site)?;
                     Ok(Generator::with_seed(1)
                         .weather(site, axis, window.now())
+                        .with_provenance(Provenance::Live))
+                }
+                Behaviour::WeekOld => {
+                    let then = window.now() - chrono::Duration::days(7);
+                    let axis = Window::new(then, window.past_days(), window.forecast_days())?
+                        .axis(site)?;
+                    Ok(Generator::with_seed(1)
+                        .weather(site, axis, then)
                         .with_provenance(Provenance::Live))
                 }
                 Behaviour::Fail(e) => Err(e),
@@ -977,6 +991,41 @@ mod tests {
                 .unwrap()
                 .contains("timed out")
         );
+    }
+
+    #[tokio::test]
+    async fn a_stale_answer_is_not_served_as_live() {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = Journal::open(dir.path().join("j.log")).unwrap();
+        let src = Scripted::new(Behaviour::WeekOld);
+        let (s, _) = service(src.clone(), Some(journal.clone()));
+        let outcome = s.refresh().await;
+        assert!(
+            matches!(&outcome, RefreshOutcome::Failed(SourceError::InvalidData { message, .. })
+                if message.contains("does not include the current hour")),
+            "{outcome:?}"
+        );
+        let snap = s.snapshot();
+        assert_eq!(snap.mode, Mode::Estimation);
+        assert_eq!(snap.weather.provenance(), Provenance::Synthetic);
+        assert!(snap.weather.axis().index_of(t0()).is_some());
+        assert!(
+            snap.degradation
+                .as_deref()
+                .unwrap()
+                .contains("stale or misdirected"),
+            "{:?}",
+            snap.degradation
+        );
+        assert_eq!(s.breaker().metrics().window_failures, 1);
+        let open = journal.open_incidents();
+        assert_eq!(open.len(), 1);
+        assert_eq!(open[0].kind, IncidentKind::BadPayload);
+
+        src.set(Behaviour::Live);
+        assert!(matches!(s.refresh().await, RefreshOutcome::Live));
+        assert_eq!(s.snapshot().mode, Mode::Nominal);
+        assert!(journal.open_incidents().is_empty());
     }
 
     #[tokio::test]

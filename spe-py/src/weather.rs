@@ -386,7 +386,9 @@ impl WeatherService {
 
     /// Ask the weather API once (through the breaker; at most
     /// ``timeout_s``), then return the snapshot: live weather if it
-    /// answered, the synthetic estimate otherwise. Never raises because the
+    /// answered with weather that includes the current hour, the synthetic
+    /// estimate otherwise (an answer for other days, from a stale cache or a
+    /// wrong clock, counts as an upstream failure). Never raises because the
     /// API failed. Calls from several threads share one request.
     fn fetch(&self, py: Python<'_>) -> WeatherSnapshot {
         let outcome = py.detach(|| self.runtime.block_on(self.service.refresh()));

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import http.server
+import json
 import pickle
 import threading
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,28 +19,53 @@ import spe
 FIXTURE = (Path(__file__).parent / "data" / "paris_72h_last_23_null.json").read_bytes()
 
 
+def fixture_for_today(query: str) -> tuple[bytes, dt.datetime]:
+    """The recorded Paris answer (72 hours from 15 January, at UTC+1) moved to
+    the days asked for now: from local midnight ``past_days`` before today.
+
+    Returns the body and the first hour it serves, in UTC.
+    """
+    body = json.loads(FIXTURE)
+    offset = dt.timedelta(seconds=body["utc_offset_seconds"])
+    past_days = int(urllib.parse.parse_qs(query).get("past_days", ["0"])[0])
+    today = (dt.datetime.now(dt.timezone.utc) + offset).date()
+    start = dt.datetime.combine(today - dt.timedelta(days=past_days), dt.time())
+    hours = len(body["hourly"]["time"])
+    body["hourly"]["time"] = [
+        (start + dt.timedelta(hours=i)).strftime("%Y-%m-%dT%H:%M") for i in range(hours)
+    ]
+    return json.dumps(body).encode(), (start - offset).replace(tzinfo=dt.timezone.utc)
+
+
 class FakeOpenMeteo:
     """A local HTTP server that answers like Open-Meteo, or fails as told.
 
-    ``behaviour`` is ``"ok"`` (the fixture), ``"503"`` (HTTP 503 with a
-    non-JSON body) or ``"hang"`` (no answer until the server stops).
+    ``behaviour`` is ``"ok"`` (the fixture, moved to the days asked for),
+    ``"stale"`` (the fixture as recorded, in January), ``"503"`` (HTTP 503 with
+    a non-JSON body) or ``"hang"`` (no answer until the server stops).
     """
 
     def __init__(self) -> None:
         self.behaviour = "ok"
         self.requests: list[str] = []
+        self.served_from: dt.datetime | None = None
         self.release = threading.Event()
         fake = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802 (http.server's name)
                 fake.requests.append(self.path)
-                if fake.behaviour == "ok":
+                if fake.behaviour in ("ok", "stale"):
+                    body = FIXTURE
+                    if fake.behaviour == "ok":
+                        body, fake.served_from = fixture_for_today(
+                            urllib.parse.urlsplit(self.path).query
+                        )
                     self.send_response(200)
                     self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(FIXTURE)))
+                    self.send_header("Content-Length", str(len(body)))
                     self.end_headers()
-                    self.wfile.write(FIXTURE)
+                    self.wfile.write(body)
                 elif fake.behaviour == "503":
                     body = b"<html>503 Service Unavailable</html>"
                     self.send_response(503)
@@ -78,7 +106,9 @@ def test_live_weather_from_the_api(upstream: FakeOpenMeteo) -> None:
     assert len(snap) == 72
     assert upstream.requests[0].startswith("/v1/forecast?latitude=48.85&longitude=2.35")
     a = snap.arrays()
-    assert a["time"][0] == np.datetime64("2026-01-14T23:00:00", "ns")  # 00:00 Paris
+    assert upstream.served_from is not None
+    first = np.datetime64(upstream.served_from.replace(tzinfo=None), "ns")
+    assert a["time"][0] == first  # local midnight at UTC+1
     assert np.isnan(a["temperature_2m"][-23:]).all()  # nulls past the model's horizon
     assert np.isfinite(a["temperature_2m"][:49]).all()
     assert np.isfinite(a["demand_mw"]).any()
@@ -93,6 +123,23 @@ def test_live_frame_carries_provenance_and_mode(upstream: FakeOpenMeteo) -> None
     assert df.attrs["mode"] == "nominal" and df.attrs["provenance"] == "live"
     assert list(df.columns)[:4] == ["temperature_2m", "shortwave_radiation", "cloud_cover",
                                     "wind_speed_10m"]
+
+
+def test_a_stale_answer_is_not_served_as_live(upstream: FakeOpenMeteo) -> None:
+    upstream.behaviour = "stale"  # January's forecast, served today
+    clock = spe.ManualClock()
+    breaker = spe.CircuitBreaker(open_s=30.0, jitter=0.0)
+    service = spe.WeatherService(base_url=upstream.url, timeout_s=2.0, breaker=breaker, clock=clock)
+    snap = service.fetch()
+    assert (snap.mode, snap.provenance) == ("estimation", "synthetic")
+    assert "does not include the current hour" in (snap.degradation or ""), snap.degradation
+    with pytest.raises(spe.UpstreamError) as info:
+        service.fetch_live()
+    assert info.value.fault == "upstream" and "stale or misdirected" in str(info.value)
+    assert service.breaker_state == "open"  # two upstream failures, as two 503s would
+    upstream.behaviour = "ok"
+    clock.advance(30)
+    assert service.fetch().mode == "nominal"
 
 
 def test_http_503_switches_to_the_estimate(upstream: FakeOpenMeteo) -> None:

@@ -106,6 +106,72 @@ impl Window {
         let len = 24 * usize::from(self.past_days + self.forecast_days);
         TimeAxis::new(start, len).map_err(|e| SourceError::InvalidRequest(e.to_string()))
     }
+
+    /// Check that an answer from `source_name` for `site` is weather for this window:
+    /// its hours must include the current hour ([`Window::now`]).
+    ///
+    /// An answer that does not is stale or misdirected (a caching proxy, a
+    /// wrong clock, a recording served as live): serving it as live weather
+    /// would show another day's data as today's, so it is
+    /// [`SourceError::InvalidData`], an upstream fault the circuit breaker
+    /// counts. An answer that includes the current hour but not every hour
+    /// asked for is kept (the hours it has are right), and the shortfall is
+    /// logged as a warning.
+    ///
+    /// [`OpenMeteo`] checks its answers, and
+    /// [`FailoverService`](crate::FailoverService) checks every source's.
+    ///
+    /// ```
+    /// use chrono::{TimeZone, Utc};
+    /// use spe_core::{Generator, Site, SourceError, Window};
+    ///
+    /// let site = Site::paris();
+    /// let now = Utc.with_ymd_and_hms(2026, 1, 15, 10, 30, 0).unwrap();
+    /// let window = Window::new(now, 0, 1).unwrap();
+    /// let today = Generator::default()
+    ///     .generate(&site, window.axis(&site).unwrap(), now)
+    ///     .weather;
+    /// assert!(window.check_answer(&site, "example", &today).is_ok());
+    ///
+    /// // The same day's weather, asked for again a week later.
+    /// let later = Window::new(now + chrono::Duration::days(7), 0, 1).unwrap();
+    /// let err = later.check_answer(&site, "example", &today).unwrap_err();
+    /// assert!(matches!(err, SourceError::InvalidData { .. }));
+    /// assert!(err.to_string().contains("does not include the current hour"));
+    /// ```
+    pub fn check_answer(
+        &self,
+        site: &Site,
+        source_name: &str,
+        frame: &WeatherFrame,
+    ) -> Result<(), SourceError> {
+        let got = frame.axis();
+        let (start, end) = (got.start(), got.end());
+        if !(start <= self.now && self.now < end) {
+            return Err(SourceError::InvalidData {
+                source_name: source_name.to_owned(),
+                message: format!(
+                    "the answer covers {} to {} (UTC), which does not include the current \
+                     hour {}: stale or misdirected data",
+                    start.format("%Y-%m-%d %H:%M"),
+                    end.format("%Y-%m-%d %H:%M"),
+                    self.now.format("%Y-%m-%d %H:%M"),
+                ),
+            });
+        }
+        let asked = self.axis(site)?;
+        if start > asked.start() || end < asked.end() {
+            tracing::warn!(
+                source = source_name,
+                asked_from = %asked.start(),
+                asked_to = %asked.end(),
+                got_from = %start,
+                got_to = %end,
+                "the answer covers only part of the window asked for"
+            );
+        }
+        Ok(())
+    }
 }
 
 /// A source of hourly weather for a site.

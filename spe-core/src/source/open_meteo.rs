@@ -364,6 +364,7 @@ impl OpenMeteo {
         })??;
         let produced_at = Utc::now();
         let frame = self.parse(&body, produced_at)?;
+        window.check_answer(site, SOURCE, &frame)?;
         tracing::debug!(
             hours = frame.len(),
             bytes = body.len(),

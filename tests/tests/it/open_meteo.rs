@@ -96,6 +96,39 @@ async fn horizon_nulls_become_missing_values() {
 }
 
 #[tokio::test]
+async fn an_answer_for_other_days_is_refused_and_a_short_one_kept() {
+    // The fixture is 15–17 January in Paris.
+    let fake = FakeOpenMeteo::start_with(Behavior::fixture("paris_72h_last_23_null.json")).await;
+    let client = client(&fake);
+    // Asked on 1 March: the answer is weeks old (a cache, a wrong clock).
+    let err = client
+        .fetch(&Site::paris(), &window(utc(2026, 3, 1, 9, 0), 0, 3))
+        .await
+        .expect_err("stale answer");
+    assert_eq!(err.fault(), Fault::Upstream, "{err:?}");
+    assert!(
+        matches!(&err, SourceError::InvalidData { source_name, message }
+            if source_name == "open-meteo"
+                && message.contains("2026-01-14 23:00 to 2026-01-17 23:00")
+                && message.contains("current hour 2026-03-01 09:00")),
+        "{err}"
+    );
+    // Asked at 23:00 UTC on 17 January, the hour after the last one served.
+    let err = client
+        .fetch(&Site::paris(), &window(utc(2026, 1, 17, 23, 0), 0, 1))
+        .await
+        .expect_err("ends before now");
+    assert!(matches!(err, SourceError::InvalidData { .. }), "{err:?}");
+    // Asked for one past day more than it has: the hours it has are kept.
+    let frame = client
+        .fetch(&Site::paris(), &window(utc(2026, 1, 15, 10, 30), 1, 3))
+        .await
+        .expect("covers now");
+    assert_eq!(frame.len(), 72);
+    assert_eq!(frame.axis().start(), utc(2026, 1, 14, 23, 0));
+}
+
+#[tokio::test]
 async fn vancouver_local_times_are_shifted_by_eight_hours() {
     let fake = FakeOpenMeteo::start_with(Behavior::fixture("vancouver_48h.json")).await;
     let frame = client(&fake)
