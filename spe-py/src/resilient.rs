@@ -689,8 +689,11 @@ impl ResilientForecaster {
     /// fallback. ``inputs`` says where the history came from: ``"live"``
     /// (the default) or ``"synthetic"`` for an estimated history, so that
     /// your model's predictions then say ``provenance == "synthetic"`` and
-    /// never pass for live ones. Concurrent calls share one run. The work
-    /// runs with the GIL released.
+    /// never pass for live ones. Concurrent calls with equal arguments share
+    /// one run; a call with other arguments waits for the run in flight,
+    /// then runs its own, so that ``primary`` never runs twice at once and
+    /// no call gets predictions it did not ask for. The work runs with the
+    /// GIL released.
     ///
     /// Raises :class:`spe.ForecastError` when every tier failed (its
     /// ``failures`` attribute lists why), :class:`spe.ConfigError` for a bad

@@ -313,3 +313,29 @@ def test_threads_can_predict_at_once() -> None:
     assert results == ["primary"] * 6
     latest = rf.latest()
     assert latest is not None and latest.tier == "primary"
+
+
+def test_a_call_with_other_arguments_gets_its_own_predictions() -> None:
+    """A call made while another request runs waits, then runs its own."""
+    started, release = threading.Event(), threading.Event()
+    calls: list[int] = []
+
+    def gated(history: np.ndarray, horizon: int) -> np.ndarray:
+        calls.append(horizon)
+        started.set()
+        release.wait(10)
+        return np.full(horizon, history[-1])
+
+    rf = spe.ResilientForecaster(gated, fallback="naive", timeout_s=20.0)
+    out: dict[str, spe.Prediction] = {}
+    a = threading.Thread(target=lambda: out.update(a=rf.predict(np.arange(100.0), 3)))
+    b = threading.Thread(target=lambda: out.update(b=rf.predict(np.arange(100.0) * 1000, 48)))
+    a.start()
+    assert started.wait(10)
+    b.start()
+    release.set()
+    a.join()
+    b.join()
+    assert (out["a"].tier, len(out["a"]), out["a"].mean[0]) == ("primary", 3, 99.0)
+    assert (out["b"].tier, len(out["b"]), out["b"].mean[0]) == ("primary", 48, 99000.0)
+    assert calls == [3, 48]

@@ -128,8 +128,11 @@ type Outcome = Result<Arc<ChainResult>, ChainError>;
 /// # Single flight and cancellation
 ///
 /// One run at a time: a [`generate`](PredictionChain::generate) call made
-/// while a run is in flight waits for that run and gets its result, even if
-/// it asked for something else — **the in-flight request wins**. The run is
+/// while a run of an **equal** request is in flight joins it and gets its
+/// result; a call with another request (other history, horizon, levels…)
+/// waits for that run to end, then runs its own, so that a caller never
+/// gets predictions it did not ask for and the primary (a command, a Python
+/// callable) never runs twice at once. The run is
 /// a task of its own: if every caller waiting for it goes away (their
 /// futures dropped) before the predictors have answered, it is cancelled,
 /// which kills a prediction command's process group; once they have
@@ -177,6 +180,8 @@ struct Inner {
 /// The run in flight.
 struct Flight {
     id: u64,
+    /// What it predicts: only an equal request joins it.
+    request: Arc<PredictionRequest>,
     waiters: usize,
     result: watch::Receiver<Option<Outcome>>,
     abort: AbortHandle,
@@ -502,7 +507,17 @@ impl PredictionChain {
                 "generate needs a tokio runtime".into(),
             ));
         };
-        let (mut result, guard) = self.join_or_start(&runtime, request);
+        let request = Arc::new(request);
+        let (mut result, guard) = loop {
+            match self.join_or_start(&runtime, &request) {
+                Flying::Joined(result, guard) => break (result, guard),
+                Flying::Busy(mut other) => {
+                    // Another request's run: wait for its end (a result, or
+                    // its cancellation), then try again.
+                    let _ = other.wait_for(Option::is_some).await;
+                }
+            }
+        };
         let outcome = match result.wait_for(Option::is_some).await {
             Ok(outcome) => outcome.clone(),
             Err(_) => None,
@@ -518,18 +533,25 @@ impl PredictionChain {
     fn join_or_start(
         &self,
         runtime: &tokio::runtime::Handle,
-        request: PredictionRequest,
-    ) -> (watch::Receiver<Option<Outcome>>, WaiterGuard) {
+        request: &Arc<PredictionRequest>,
+    ) -> Flying {
         let inner = &self.inner;
         let mut slot = inner.flight();
         if let Some(flight) = slot.as_mut() {
+            if *flight.request != **request {
+                tracing::debug!(
+                    run = flight.id,
+                    "another request's prediction run is in flight: waiting for its end"
+                );
+                return Flying::Busy(flight.result.clone());
+            }
             flight.waiters += 1;
             tracing::debug!(
                 run = flight.id,
                 waiters = flight.waiters,
                 "joining the prediction run in flight"
             );
-            return (
+            return Flying::Joined(
                 flight.result.clone(),
                 WaiterGuard {
                     inner: Arc::clone(inner),
@@ -542,6 +564,7 @@ impl PredictionChain {
         let committed = Arc::new(AtomicBool::new(false));
         let task_inner = Arc::clone(inner);
         let task_committed = Arc::clone(&committed);
+        let task_request = Arc::clone(request);
         let span = tracing::info_span!(
             "prediction_run",
             run = id,
@@ -557,7 +580,7 @@ impl PredictionChain {
                     id,
                 };
                 let outcome = Arc::clone(&task_inner)
-                    .run(Arc::new(request), task_committed)
+                    .run(task_request, task_committed)
                     .await;
                 task_inner.finish(id, &tx, outcome);
             }
@@ -565,12 +588,13 @@ impl PredictionChain {
         );
         *slot = Some(Flight {
             id,
+            request: Arc::clone(request),
             waiters: 1,
             result: rx.clone(),
             abort: handle.abort_handle(),
             committed,
         });
-        (
+        Flying::Joined(
             rx,
             WaiterGuard {
                 inner: Arc::clone(inner),
@@ -623,6 +647,14 @@ impl PredictionChain {
     pub(crate) fn waiters(&self) -> usize {
         self.inner.flight().as_ref().map_or(0, |f| f.waiters)
     }
+}
+
+/// What [`PredictionChain::join_or_start`] found.
+enum Flying {
+    /// Waiting for the run of this request (joined, or just started).
+    Joined(watch::Receiver<Option<Outcome>>, WaiterGuard),
+    /// Another request's run is in flight: its result channel.
+    Busy(watch::Receiver<Option<Outcome>>),
 }
 
 /// One caller waiting for the run in flight: the last one to leave before

@@ -599,6 +599,84 @@ async fn concurrent_calls_share_one_run() {
     );
 }
 
+/// Answers the request's last observation for each step, once let through.
+#[derive(Debug)]
+struct Gated {
+    gate: tokio::sync::Semaphore,
+    calls: AtomicUsize,
+}
+
+#[async_trait]
+impl Predictor for Gated {
+    fn name(&self) -> String {
+        "gated".into()
+    }
+    async fn predict(&self, r: &PredictionRequest) -> Result<Forecast, PredictorError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        self.gate
+            .acquire()
+            .await
+            .map_err(|_| PredictorError::crashed("gate closed", ""))?
+            .forget();
+        let last = r.history.last().copied().unwrap_or(0.0);
+        Ok(Forecast::new("gated", vec![last; r.horizon], vec![]).unwrap())
+    }
+}
+
+#[tokio::test]
+async fn a_different_request_waits_for_the_run_in_flight_then_runs_its_own() {
+    let s = Setup::new();
+    let primary = Arc::new(Gated {
+        gate: tokio::sync::Semaphore::new(0),
+        calls: AtomicUsize::new(0),
+    });
+    let chain = s.chain(Some(primary.clone())).build();
+    let a = {
+        let chain = chain.clone();
+        tokio::spawn(async move { chain.generate(request(4)).await })
+    };
+    while primary.calls.load(Ordering::SeqCst) == 0 {
+        tokio::task::yield_now().await;
+    }
+    let other = PredictionRequest::builder(t0(), vec![7.0; 48])
+        .horizon(6)
+        .build()
+        .unwrap();
+    let b = {
+        let chain = chain.clone();
+        tokio::spawn(async move { chain.generate(other).await })
+    };
+    // An equal request joins; the other one does not.
+    let same = {
+        let chain = chain.clone();
+        tokio::spawn(async move { chain.generate(request(4)).await })
+    };
+    for _ in 0..100 {
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(chain.waiters(), 2, "A and its twin, not B");
+    assert_eq!(primary.calls.load(Ordering::SeqCst), 1, "B has not run yet");
+
+    primary.gate.add_permits(2);
+    let a = a.await.unwrap().unwrap();
+    let same = same.await.unwrap().unwrap();
+    let b = b.await.unwrap().unwrap();
+    assert!(Arc::ptr_eq(&a, &same));
+    assert_eq!(a.tier, Tier::Primary);
+    assert_eq!(
+        a.predictions.forecast.mean(),
+        &[*history(48).last().unwrap(); 4][..]
+    );
+    assert_eq!(b.tier, Tier::Primary);
+    assert_eq!(
+        b.predictions.forecast.mean(),
+        &[7.0; 6][..],
+        "B got its own predictions"
+    );
+    assert_eq!(primary.calls.load(Ordering::SeqCst), 2);
+    assert!(!chain.is_running());
+}
+
 #[cfg(target_os = "linux")]
 #[tokio::test]
 async fn dropping_the_last_caller_cancels_the_run_and_kills_the_child() {
