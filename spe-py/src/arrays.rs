@@ -1,8 +1,10 @@
 //! Array-likes in, numpy arrays out.
 //!
 //! In: any float array-like — a list, a tuple, a numpy array of any float or
-//! integer dtype and any strides, a pandas `Series` (nullable dtypes
-//! included: `pd.NA` becomes NaN). Each becomes one owned `Vec<f64>` (one
+//! integer dtype and any strides (a masked array's masked values become
+//! NaN), a pandas `Series` (nullable dtypes included: `pd.NA` becomes NaN).
+//! Times, durations, strings, booleans and complex numbers are refused with
+//! a `TypeError`. Each becomes one owned `Vec<f64>` (one
 //! copy, so the Rust work can run without the GIL while Python threads keep
 //! the original). NaN marks a missing value.
 //!
@@ -14,7 +16,7 @@ use numpy::{PyArray1, PyArrayDyn, PyArrayMethods, PyUntypedArrayMethods};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyDict, PyList, PyString, PyTuple};
+use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 
 use spe_core::Exog;
 
@@ -54,6 +56,28 @@ fn float_array<'py>(obj: &Bound<'py, PyAny>, name: &str) -> PyResult<Bound<'py, 
             type_name(obj)
         )));
     }
+    let np = numpy(py)?;
+    // Lists and tuples: numpy's reading of them, to check what they hold.
+    let obj = if obj.hasattr("dtype")? {
+        obj.clone()
+    } else {
+        np.call_method1("asarray", (obj,)).map_err(not_numbers)?
+    };
+    let obj = &obj;
+    check_numbers(obj, name)?;
+    // numpy masked arrays: masked → NaN (np.require would keep the values
+    // under the mask).
+    if np
+        .getattr("ma")?
+        .call_method1("isMaskedArray", (obj,))?
+        .is_truthy()?
+    {
+        let filled = obj
+            .call_method1("astype", ("float64",))?
+            .call_method1("filled", (f64::NAN,))?;
+        let array = aligned_float64(&filled).map_err(not_numbers)?;
+        return Ok(array.cast_into::<PyArrayDyn<f64>>()?);
+    }
     // pandas (nullable dtypes): NA → NaN. numpy arrays have no `to_numpy`.
     let values = if obj.hasattr("to_numpy")? && !obj.hasattr("columns")? {
         let kwargs = PyDict::new(py);
@@ -66,6 +90,46 @@ fn float_array<'py>(obj: &Bound<'py, PyAny>, name: &str) -> PyResult<Bound<'py, 
     };
     let array = aligned_float64(&values).map_err(not_numbers)?;
     Ok(array.cast_into::<PyArrayDyn<f64>>()?)
+}
+
+/// Refuse values that numpy would turn into numbers but are not: times
+/// (`datetime64`, `timedelta64`, which become nanosecond counts), strings,
+/// booleans and complex numbers (whose imaginary part would be dropped).
+fn check_numbers(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<()> {
+    let Ok(dtype) = obj.getattr("dtype") else {
+        return Ok(());
+    };
+    let kind: String = match dtype.getattr("kind").and_then(|k| k.extract()) {
+        Ok(kind) => kind,
+        Err(_) => return Ok(()),
+    };
+    if kind == "O" {
+        // Python objects: numpy would parse strings ("1.5" → 1.5) silently.
+        for item in obj.try_iter()? {
+            let item = item?;
+            if item.is_instance_of::<PyString>() || item.is_instance_of::<PyBytes>() {
+                return Err(PyTypeError::new_err(format!(
+                    "{name} must be an array-like of numbers, not of strings (found {}): \
+                     parse them first, e.g. pd.to_numeric",
+                    item.repr()?
+                )));
+            }
+        }
+        return Ok(());
+    }
+    let what = match kind.as_str() {
+        "i" | "u" | "f" => return Ok(()),
+        "M" => "times (datetime64): pass the values, with the times as the index or start=",
+        "m" => "durations (timedelta64): convert them, e.g. .dt.total_seconds()",
+        "b" => "booleans: convert them explicitly, e.g. .astype(float)",
+        "c" => "complex numbers",
+        "U" | "S" => "strings: parse them first, e.g. pd.to_numeric",
+        _ => "values that are not numbers",
+    };
+    Err(PyTypeError::new_err(format!(
+        "{name} must be an array-like of numbers, not of {} values ({what})",
+        dtype.str()?
+    )))
 }
 
 /// `np.require(obj, "float64", "A")`: a float64 array whose data is aligned

@@ -252,6 +252,39 @@ def test_bad_series() -> None:
         spe.forecast(5.0, 24, 24)
 
 
+@pytest.mark.parametrize(
+    ("values", "pattern"),
+    [
+        (np.datetime64("2026-01-01T00", "h") + np.arange(48), r"datetime64.*times"),
+        (np.arange(48).astype("timedelta64[h]"), r"timedelta64.*durations"),
+        (np.ones(48, dtype=bool), r"bool.*booleans"),
+        (np.ones(48) * 1j, r"complex"),
+        (np.array(["1.5"] * 48), r"strings"),
+    ],
+)
+def test_values_that_are_not_numbers_are_refused(values: np.ndarray, pattern: str) -> None:
+    with pytest.raises(TypeError, match=pattern):
+        spe.forecast(values, 24, 24, model="naive")
+    pd = pytest.importorskip("pandas")
+    with pytest.raises(TypeError, match=pattern):
+        spe.forecast(pd.Series(values), 24, 24, model="naive")
+
+
+def test_masked_values_are_missing() -> None:
+    y = DAILY.copy()
+    mask = np.zeros(len(y), dtype=bool)
+    mask[100:103] = True
+    masked = np.ma.masked_array(np.where(mask, 1e9, y), mask=mask)
+    with_nan = np.where(mask, np.nan, y)
+    a = spe.forecast(masked, 24, 24, model="seasonal_naive")
+    b = spe.forecast(with_nan, 24, 24, model="seasonal_naive")
+    np.testing.assert_array_equal(a.mean, b.mean)
+    assert a.mean.max() < 1e6  # the values under the mask are not used
+    mask[-1] = True
+    with pytest.raises(spe.ForecastInputError, match="last 1 values are missing"):
+        spe.forecast(np.ma.masked_array(y, mask=mask), 24, 24, model="seasonal_naive")
+
+
 def test_season_length_forms_agree() -> None:
     a = spe.forecast(DAILY, 24, [24, 168], model="seasonal_naive").mean
     b = spe.forecast(DAILY, 24, (168, 24, 24, 1), model="seasonal_naive").mean
