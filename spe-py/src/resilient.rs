@@ -522,28 +522,119 @@ fn next_hour(now: DateTime<Utc>) -> DateTime<Utc> {
     floor + chrono::Duration::hours(1)
 }
 
-/// `start` and `step` from a pandas Series on a DatetimeIndex, if it is one.
+/// `start` and `step` from a pandas Series on a `DatetimeIndex`, if it is
+/// one: the step after the last timestamp, and the index's step.
+///
+/// The index must be time-zone aware, free of `NaT`, increasing and regular
+/// (one step throughout), else the forecast would be put at the wrong times:
+/// a [`Error::config`] says how to fix it. A one-entry index gives a start
+/// and no step.
 fn from_index(history: &Bound<'_, PyAny>) -> PyResult<Option<(DateTime<Utc>, Option<Duration>)>> {
     let Ok(index) = history.getattr("index") else {
         return Ok(None);
     };
-    if !index.hasattr("tz")? || !index.hasattr("freq")? {
+    if !index.hasattr("tz")? || !index.hasattr("asi8")? {
         return Ok(None);
     }
-    let n = index.len()?;
-    if n == 0 {
+    if index.getattr("tz")?.is_none() {
+        return Err(Error::config(
+            "the history's DatetimeIndex has no time zone: localize it \
+             (history.tz_localize(\"Europe/Paris\")), or pass start= and step_s=",
+        )
+        .into());
+    }
+    // pandas 2 indexes may count in s, ms or µs: ask for nanoseconds.
+    let index = if index.hasattr("as_unit")? {
+        index.call_method1("as_unit", ("ns",)).map_err(|e| {
+            Error::config(format!(
+                "the history's index does not fit in nanoseconds: {e}"
+            ))
+        })?
+    } else {
+        index
+    };
+    let nanos = arrays::numpy(index.py())?
+        .call_method1("asarray", (index.getattr("asi8")?,))?
+        .call_method1("astype", ("int64",))?;
+    let nanos = nanos.cast_into::<numpy::PyArray1<i64>>()?;
+    let nanos = nanos.readonly();
+    let nanos = nanos.as_slice()?;
+    let (Some(&first), Some(&last)) = (nanos.first(), nanos.last()) else {
         return Ok(None);
+    };
+    let to_time = |ns: i64| DateTime::<Utc>::from_timestamp_nanos(ns);
+    if let Some(i) = nanos.iter().position(|&ns| ns == i64::MIN) {
+        return Err(Error::config(format!(
+            "the history's index has a missing time (NaT) at position {i}: drop or fill it"
+        ))
+        .into());
     }
-    let last = crate::args::instant(&index.get_item(n - 1)?, "the history's last timestamp")?;
-    if n < 2 {
-        return Ok(Some((last, None)));
+    if nanos.len() < 2 {
+        return Ok(Some((to_time(last), None)));
     }
-    let before = crate::args::instant(&index.get_item(n - 2)?, "the history's timestamps")?;
-    let step = (last - before).to_std().ok().filter(|d| !d.is_zero());
+    let step = nanos[1].saturating_sub(first);
+    if step <= 0 {
+        return Err(Error::config(
+            "the history's index does not increase: sort it (history.sort_index()) \
+             and drop duplicate times",
+        )
+        .into());
+    }
+    if let Some(i) = nanos
+        .windows(2)
+        .position(|w| w[1].saturating_sub(w[0]) != step)
+    {
+        return Err(Error::config(format!(
+            "the history's index is not regular: {} between positions {i} and {}, \
+             {} at the start; resample it (e.g. history.asfreq(\"h\"), gaps become NaN) \
+             or pass start= and step_s=",
+            nanos_text(nanos[i + 1].saturating_sub(nanos[i])),
+            i + 1,
+            nanos_text(step),
+        ))
+        .into());
+    }
+    let next = last.checked_add(step).map(to_time).ok_or_else(|| {
+        Error::config("the history's index ends too late for another step".to_owned())
+    })?;
     Ok(Some((
-        last + chrono::Duration::from_std(step.unwrap_or_default()).unwrap_or_default(),
-        step,
+        next,
+        Some(Duration::from_nanos(step.unsigned_abs())),
     )))
+}
+
+/// The forecast's times must fit numpy's and pandas' `datetime64[ns]`
+/// (years 1677 to 2262), or `Prediction.times` could not show them.
+fn check_nanosecond_range(request: &PredictionRequest) -> PyResult<()> {
+    let steps = u32::try_from(request.horizon).unwrap_or(u32::MAX);
+    let last = chrono::Duration::from_std(request.step)
+        .ok()
+        .and_then(|step| step.checked_mul(i32::try_from(steps).unwrap_or(i32::MAX)))
+        .and_then(|span| request.start.checked_add_signed(span));
+    let fits = |t: Option<DateTime<Utc>>| t.and_then(|t| t.timestamp_nanos_opt()).is_some();
+    if fits(Some(request.start)) && fits(last) {
+        Ok(())
+    } else {
+        Err(Error::config(format!(
+            "start={} with {} steps of {} s leaves the range of datetime64[ns] \
+             (years 1677 to 2262)",
+            request
+                .start
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            request.horizon,
+            request.step.as_secs()
+        ))
+        .into())
+    }
+}
+
+/// A duration in nanoseconds, for messages.
+fn nanos_text(ns: i64) -> String {
+    if ns % 1_000_000_000 == 0 {
+        format!("{} s", ns / 1_000_000_000)
+    } else {
+        format!("{ns} ns")
+    }
 }
 
 fn cache_report_dict<'py>(py: Python<'py>, report: &LoadReport) -> PyResult<Bound<'py, PyDict>> {
@@ -683,8 +774,12 @@ impl ResilientForecaster {
     /// ``season_length`` the seasonal periods for the fallback (default:
     /// ``(24, 168)`` for hourly steps); ``levels`` the interval levels.
     /// ``start`` is the time of the first forecast step and ``step_s`` the
-    /// seconds between steps: by default, from a pandas Series' regular
-    /// ``DatetimeIndex``, else the next whole hour (UTC) and 3600.
+    /// seconds between steps: by default, from a pandas Series'
+    /// ``DatetimeIndex`` (which must be time-zone aware, increasing, free of
+    /// ``NaT`` and regular, else :class:`spe.ConfigError`; give both
+    /// ``start`` and ``step_s`` to ignore it), else the next whole hour
+    /// (UTC) and 3600. Pandas ``exog``/``exog_future`` must be indexed like
+    /// the history and like the steps after it.
     /// ``exog``/``exog_future`` are regressors for a ``"regression"``
     /// fallback. ``inputs`` says where the history came from: ``"live"``
     /// (the default) or ``"synthetic"`` for an estimated history, so that
@@ -723,11 +818,27 @@ impl ResilientForecaster {
                 .into());
             }
         };
+        // The same time-index rules as spe.forecast (NaT, order, exog alignment).
+        py.import("spe._forecast")?
+            .getattr("_check_index")?
+            .call1((
+                history,
+                exog.filter(|e| !e.is_none()),
+                exog_future.filter(|e| !e.is_none()),
+            ))?;
         let values = arrays::float_vector(history, "history")?;
         let values = spe_core::fill_nan_gaps(&values, spe_core::DEFAULT_MAX_GAP)
             .map_err(|e| Error::forecast("history", e))?;
-        let indexed = from_index(history)?;
-        let step = match step_s.filter(|s| !s.is_none()) {
+        let (start, step_s) = (
+            start.filter(|s| !s.is_none()),
+            step_s.filter(|s| !s.is_none()),
+        );
+        let indexed = if start.is_some() && step_s.is_some() {
+            None
+        } else {
+            from_index(history)?
+        };
+        let step = match step_s {
             Some(s) => Duration::from_secs(crate::args::int_in(
                 s,
                 "step_s",
@@ -739,7 +850,7 @@ impl ResilientForecaster {
                 .and_then(|(_, step)| step)
                 .unwrap_or(Duration::from_secs(3600)),
         };
-        let start = match start.filter(|s| !s.is_none()) {
+        let start = match start {
             Some(s) => crate::args::instant(s, "start")?,
             None => match indexed {
                 Some((next, _)) => next,
@@ -772,6 +883,7 @@ impl ResilientForecaster {
             }
         }
         let request = builder.build().map_err(chain_error)?;
+        check_nanosecond_range(&request)?;
         let result = py
             .detach(|| self.runtime.block_on(self.chain.generate(request)))
             .map_err(chain_error)?;

@@ -469,3 +469,24 @@ def test_forecast_in_a_process_pool(method: str) -> None:
     for y, fc in zip(series, results):
         assert isinstance(fc, spe.Forecast)
         np.testing.assert_array_equal(fc.mean, spe.forecast(y, 24, 24, "mstl").mean)
+
+
+def test_time_indexes_that_would_misplace_values_are_refused() -> None:
+    pd = pytest.importorskip("pandas")
+    index = pd.date_range("2026-01-01", periods=DAILY.size, freq="h", tz="UTC")
+    y = pd.Series(DAILY, index=index)
+    with pytest.raises(spe.ConfigError, match="does not increase"):
+        spe.forecast(y[::-1], 24, 24, model="naive")
+    with pytest.raises(spe.ConfigError, match="NaT"):
+        spe.forecast(pd.Series(DAILY[:3], index=[index[0], index[1], pd.NaT]), 2, 1, model="naive")
+    exog = pd.DataFrame(spe.calendar_exog(index[0], 10 + 8 * np.sin(np.arange(y.size) / 50)), index=index)
+    future_index = pd.date_range(index[-1] + pd.Timedelta("1h"), periods=24, freq="h")
+    future = pd.DataFrame(spe.calendar_exog(future_index[0], np.full(24, 12.0)), index=future_index)
+    fc = spe.forecast(y, 24, 24, model="regression", exog=exog, exog_future=future)
+    assert fc.index[0] == future_index[0]
+    with pytest.raises(spe.ConfigError, match="exog's index"):
+        spe.forecast(y, 24, 24, model="regression", exog=exog.shift(7, freq="D"),
+                     exog_future=future)
+    with pytest.raises(spe.ConfigError, match="exog_future's index starts"):
+        spe.forecast(y, 24, 24, model="regression", exog=exog,
+                     exog_future=future.shift(365, freq="D"))

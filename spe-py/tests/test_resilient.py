@@ -339,3 +339,21 @@ def test_a_call_with_other_arguments_gets_its_own_predictions() -> None:
     assert (out["a"].tier, len(out["a"]), out["a"].mean[0]) == ("primary", 3, 99.0)
     assert (out["b"].tier, len(out["b"]), out["b"].mean[0]) == ("primary", 48, 99000.0)
     assert calls == [3, 48]
+
+
+def test_time_indexes_that_would_misplace_the_forecast_are_refused() -> None:
+    pd = pytest.importorskip("pandas")
+    rf = spe.ResilientForecaster(mean_model, fallback="naive")
+    index = pd.date_range("2026-01-01", periods=HISTORY.size, freq="h", tz="UTC")
+    y = pd.Series(HISTORY, index=index)
+    with pytest.raises(spe.ConfigError, match="does not increase"):
+        rf.predict(y[::-1], 3)
+    with pytest.raises(spe.ConfigError, match=r"not regular: 7200 s between positions"):
+        rf.predict(y.drop(index[-2]), 3)
+    with pytest.raises(spe.ConfigError, match="no time zone"):
+        rf.predict(y.tz_localize(None), 3)
+    # A naive index is not read when start= and step_s= say where the steps are.
+    p = rf.predict(y.tz_localize(None), 3, start="2026-05-01T00:00:00Z", step_s=3600)
+    assert p.times[0] == np.datetime64("2026-05-01T00:00:00", "ns")
+    with pytest.raises(spe.ConfigError, match="datetime64"):
+        rf.predict(HISTORY, 3, start="2262-04-12T00:00:00Z")

@@ -52,7 +52,10 @@ def forecast(
 
     When ``y`` is a pandas Series on a regular ``DatetimeIndex``, the
     forecast's ``index`` continues it (and :meth:`Forecast.to_pandas` uses
-    it). The fitting runs in Rust without holding the GIL.
+    it). An index with ``NaT`` or that does not increase, an ``exog`` not
+    indexed like ``y``, or an ``exog_future`` that does not start one step
+    after ``y`` ends is refused (:class:`spe.ConfigError`). The fitting runs
+    in Rust without holding the GIL.
 
     Raises :class:`spe.ForecastInputError` (a ``ValueError``) for input the
     model cannot use, :class:`spe.ForecastError` if a model fails on valid
@@ -69,6 +72,7 @@ def forecast(
     >>> spe.forecast(y, horizon=24, season_length=(24, 168)).model.startswith("auto(")
     True
     """
+    _check_index(y, exog, exog_future)
     fc = _spe.forecast(y, horizon, season_length, model, levels, exog, exog_future)
     index = _future_index(y, exog_future, fc.horizon)
     return fc if index is None else fc.with_index(index)
@@ -129,19 +133,65 @@ def _future_index(y: Any, exog_future: Any, horizon: int) -> Any:
     if future_index is not None and _is_datetime_index(future_index) and len(future_index) == horizon:
         return future_index
     index = getattr(y, "index", None)
-    if index is None or not _is_datetime_index(index) or len(index) < 3:
+    if index is None or not _is_datetime_index(index):
+        return None
+    freq = _freq(index)
+    if freq is None:
         return None
     import pandas as pd
 
-    freq = index.freq
-    if freq is None:
-        try:
-            freq = pd.DatetimeIndex(index, freq="infer").freq
-        except (TypeError, ValueError):
-            return None
-        if freq is None:
-            return None
     return pd.date_range(start=index[-1] + freq, periods=horizon, freq=freq, name=index.name)
+
+
+def _freq(index: Any) -> Any:
+    """The step of an increasing ``DatetimeIndex``: its ``freq``, else the
+    one pandas infers from three or more entries, else ``None``."""
+    if index.freq is not None:
+        return index.freq
+    if len(index) < 3:
+        return None
+    import pandas as pd
+
+    try:
+        return pd.DatetimeIndex(index, freq="infer").freq
+    except (TypeError, ValueError):
+        return None
+
+
+def _check_index(y: Any, exog: Any, exog_future: Any) -> None:
+    """Refuse time indexes that would put values at the wrong times.
+
+    ``y``'s ``DatetimeIndex`` must have no ``NaT`` and increase; ``exog``'s
+    index, if it is one, must be ``y``'s; ``exog_future``'s, if it is one,
+    must start one step after ``y`` ends. Raises :class:`spe.ConfigError`.
+    """
+    index = getattr(y, "index", None)
+    if index is None or not _is_datetime_index(index):
+        return
+    if index.hasnans:
+        raise _spe.ConfigError("the series' index has a missing time (NaT): drop or fill it")
+    if not (index.is_monotonic_increasing and index.is_unique):
+        raise _spe.ConfigError(
+            "the series' index does not increase: sort it (.sort_index()) and drop duplicate times"
+        )
+    exog_index = getattr(exog, "index", None)
+    if exog_index is not None and _is_datetime_index(exog_index) and not exog_index.equals(index):
+        raise _spe.ConfigError(
+            "exog's index is not the series' index: align them, e.g. exog.reindex(y.index)"
+        )
+    future_index = getattr(exog_future, "index", None)
+    freq = _freq(index)
+    if (
+        future_index is not None
+        and _is_datetime_index(future_index)
+        and len(future_index) > 0
+        and freq is not None
+        and future_index[0] != index[-1] + freq
+    ):
+        raise _spe.ConfigError(
+            f"exog_future's index starts at {future_index[0]}, not one step after the "
+            f"series ends ({index[-1] + freq})"
+        )
 
 
 def _is_datetime_index(index: Any) -> bool:
