@@ -103,6 +103,22 @@ pub struct Journal {
 }
 
 impl Journal {
+    /// A record of incident ``id`` at ``at`` cannot come before its start:
+    /// the journal is append-only, so a mistaken time would stay for good.
+    fn not_before_start(&self, id: u64, at: DateTime<Utc>, what: &str) -> PyResult<()> {
+        match self.journal.incident(IncidentId(id)) {
+            Some(incident) if at < incident.start => Err(Error::config(format!(
+                "incident {id} started at {}: it cannot {what} at {}, before it started",
+                incident
+                    .start
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            ))
+            .into()),
+            _ => Ok(()),
+        }
+    }
+
     /// The core journal (clones share it).
     pub fn core(&self) -> &CoreJournal {
         &self.journal
@@ -223,6 +239,7 @@ impl Journal {
         let from = mode(from_mode, "from_mode")?;
         let to = mode(to_mode, "to_mode")?;
         let at = args::instant_or_now(at, "at")?;
+        self.not_before_start(id, at, "change mode")?;
         py.detach(|| self.journal.mode_changed(IncidentId(id), from, to, at))
             .map_err(Error::from)?;
         Ok(())
@@ -244,7 +261,8 @@ impl Journal {
     }
 
     /// Record the end of incident ``id``; returns the closed incident
-    /// (a dict as :meth:`incidents`). Closing twice raises ``JournalError``.
+    /// (a dict as :meth:`incidents`). Closing twice raises ``JournalError``;
+    /// an ``at`` before the incident's start raises ``ConfigError``.
     #[pyo3(signature = (id, details = String::new(), at = None))]
     #[pyo3(text_signature = "($self, id, details='', at=None)")]
     fn close_incident<'py>(
@@ -255,6 +273,7 @@ impl Journal {
         at: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyDict>> {
         let at = args::instant_or_now(at, "at")?;
+        self.not_before_start(id, at, "end")?;
         let closed = py
             .detach(|| self.journal.close_incident(IncidentId(id), at, details))
             .map_err(Error::from)?;

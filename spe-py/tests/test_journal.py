@@ -97,6 +97,12 @@ def test_errors(tmp_path: Path) -> None:
         journal.open_incident("x", "other", at="2026-01-01T00:00:00")
     with pytest.raises(spe.ConfigError, match="after end"):
         journal.retex("2026-02-01T00:00:00Z", "2026-01-01T00:00:00Z")
+    later = journal.open_incident("x", "other", at="2026-03-01T00:00:00Z")
+    with pytest.raises(spe.ConfigError, match="cannot end at 2026-02-01T00:00:00Z, before it"):
+        journal.close_incident(later, at="2026-02-01T00:00:00Z")
+    with pytest.raises(spe.ConfigError, match="cannot change mode"):
+        journal.mode_changed(later, "nominal", "estimation", at="2026-02-01T00:00:00Z")
+    assert journal.incident(later)["end"] is None  # nothing was recorded
 
 
 def test_torn_tail_is_cut_off(tmp_path: Path) -> None:
