@@ -207,6 +207,8 @@ def test_frame_validates_like_arrays(gen: spe.SyntheticGenerator) -> None:
         ({"country": "XX"}, r'country="XX".*"FR".*"none"'),
         ({"seed": -1}, r"seed=-1 is out of range.*2\*\*64 - 1"),
         ({"seed": 2**64}, "seed=18446744073709551616 is out of range"),
+        ({"params": {"climate": {"temp_mean_cc": 30}}}, "unknown field `temp_mean_cc`"),
+        ({"params": {"demnd": {}}}, "unknown field `demnd`"),
     ],
 )
 def test_bad_settings_raise_config_error(kwargs: dict[str, object], pattern: str) -> None:

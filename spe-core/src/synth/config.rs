@@ -34,9 +34,13 @@ pub enum ConfigError {
 /// config.validate().unwrap();
 /// let json = serde_json::to_string(&config).unwrap();
 /// assert_eq!(serde_json::from_str::<SynthConfig>(&json).unwrap(), config);
+/// // Missing fields take their defaults; a misspelt one is an error.
+/// assert!(serde_json::from_str::<SynthConfig>(r#"{"demand": {"base_mw": 900}}"#).is_ok());
+/// let err = serde_json::from_str::<SynthConfig>(r#"{"climate": {"temp_mean_cc": 30}}"#);
+/// assert!(err.unwrap_err().to_string().contains("unknown field `temp_mean_cc`"));
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct SynthConfig {
     /// Seed of every random stream; with the site, it fixes every value.
     pub seed: u64,
@@ -68,7 +72,7 @@ impl Default for SynthConfig {
 /// Climate of the site (northern-hemisphere phase; the generator shifts the
 /// seasons by half a year for sites south of the equator).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct ClimateParams {
     /// Annual mean temperature, °C. Paris-Montsouris 1991–2020: 12.8.
     pub temp_mean_c: f64,
@@ -127,7 +131,7 @@ impl Default for ClimateParams {
 /// demand, i.e. 5.3 % of the base per °C; in summer about 0.5 GW per °C
 /// warmer, 1.1 %. For the default 800 MW base that is 43 and 9 MW/°C.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct DemandParams {
     /// Mean temperature-independent demand on a working day, MW.
     pub base_mw: f64,
@@ -172,7 +176,7 @@ impl Default for DemandParams {
 /// temperature from the NOCT model `T_cell = T_air + POA · (NOCT − 20)/800`;
 /// `P_ac = min(P_dc · (1 − losses) · η_inverter, capacity / dc_ac_ratio)`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct PvParams {
     /// DC nameplate capacity, MWp.
     pub capacity_mwp: f64,
@@ -214,7 +218,7 @@ impl Default for PvParams {
 /// `v_hub = v₁₀ · (hub/10)^α`; output rises with the cube of the speed from
 /// cut-in to rated, stays at capacity to cut-out, and is zero beyond.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct WindParams {
     /// Installed capacity, MW.
     pub capacity_mw: f64,
@@ -255,7 +259,7 @@ impl Default for WindParams {
 /// What they cannot cover is a shortfall (negative balance); must-run output
 /// above the residual is a surplus (positive balance).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct GridParams {
     /// Dispatchable local capacity (nuclear, hydro, thermal), MW.
     pub other_capacity_mw: f64,
