@@ -79,6 +79,36 @@ pub fn int_in(
     }
 }
 
+/// Integer arguments whose range a negative or huge value would overflow
+/// (an `OverflowError`, not a `ValueError`): each maps to a `ConfigError`
+/// that names the argument. The core checks the finer rules.
+macro_rules! count_args {
+    ($($(#[$doc:meta])* $fn:ident: $ty:ty = $name:literal, $hint:literal;)*) => {$(
+        $(#[$doc])*
+        pub fn $fn(obj: &Bound<'_, PyAny>) -> PyResult<$ty> {
+            let v = int_in(obj, $name, 0, usize::try_from(<$ty>::MAX).unwrap_or(usize::MAX), $hint)?;
+            Ok(<$ty>::try_from(v).unwrap_or(<$ty>::MAX))
+        }
+    )*};
+}
+
+count_args! {
+    /// `minimum_calls` of a breaker.
+    minimum_calls: u32 = "minimum_calls", "give the calls needed before the rate counts, 1 or more";
+    /// `window` of a breaker (calls).
+    window: u32 = "window", "give the number of calls the window holds, 1 or more";
+    /// `window_s` of a breaker (seconds).
+    window_s: u32 = "window_s", "give the window's length in seconds, 1 or more";
+    /// `half_open_probes` of a breaker.
+    half_open_probes: u32 = "half_open_probes", "give the probes let through half-open, 1 or more";
+    /// An incident id.
+    incident_id: u64 = "id", "incident ids are 1 or more";
+    /// `past_days` of a weather window.
+    past_days: u16 = "past_days", "give 0 to 92 days";
+    /// `forecast_days` of a weather window.
+    forecast_days: u16 = "forecast_days", "give 1 to 16 days";
+}
+
 /// `horizon`: steps to forecast, 1 to [`MAX_HORIZON`].
 pub fn horizon(obj: &Bound<'_, PyAny>) -> PyResult<usize> {
     int_in(

@@ -244,18 +244,22 @@ impl CircuitBreaker {
         timeout_s: Option<f64>,
         failure_rate: f64,
         open_s: f64,
-        minimum_calls: u32,
-        window: u32,
-        window_s: Option<u32>,
+        #[pyo3(from_py_with = args::minimum_calls)] minimum_calls: u32,
+        #[pyo3(from_py_with = args::window)] window: u32,
+        window_s: Option<&Bound<'_, PyAny>>,
         slow_call_s: f64,
         slow_call_rate: f64,
         backoff: f64,
         max_open_s: f64,
         jitter: f64,
-        half_open_probes: u32,
+        #[pyo3(from_py_with = args::half_open_probes)] half_open_probes: u32,
         ignore: Option<&Bound<'_, PyAny>>,
         clock: Option<Py<ManualClock>>,
     ) -> PyResult<Self> {
+        let window_s = window_s
+            .filter(|w| !w.is_none())
+            .map(args::window_s)
+            .transpose()?;
         let settings = Settings {
             timeout_s,
             failure_rate,

@@ -194,7 +194,11 @@ impl Journal {
     }
 
     /// The incident with this id, or ``None``.
-    fn incident<'py>(&self, py: Python<'py>, id: u64) -> PyResult<Option<Bound<'py, PyDict>>> {
+    fn incident<'py>(
+        &self,
+        py: Python<'py>,
+        #[pyo3(from_py_with = args::incident_id)] id: u64,
+    ) -> PyResult<Option<Bound<'py, PyDict>>> {
         self.journal
             .incident(IncidentId(id))
             .map(|i| incident_dict(py, &i, Utc::now()))
@@ -231,7 +235,7 @@ impl Journal {
     fn mode_changed(
         &self,
         py: Python<'_>,
-        id: u64,
+        #[pyo3(from_py_with = args::incident_id)] id: u64,
         from_mode: &str,
         to_mode: &str,
         at: Option<&Bound<'_, PyAny>>,
@@ -250,7 +254,7 @@ impl Journal {
     fn note(
         &self,
         py: Python<'_>,
-        id: u64,
+        #[pyo3(from_py_with = args::incident_id)] id: u64,
         details: String,
         at: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<()> {
@@ -268,7 +272,7 @@ impl Journal {
     fn close_incident<'py>(
         &self,
         py: Python<'py>,
-        id: u64,
+        #[pyo3(from_py_with = args::incident_id)] id: u64,
         details: String,
         at: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyDict>> {

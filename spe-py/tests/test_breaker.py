@@ -191,6 +191,10 @@ def test_time_window() -> None:
         ({"timeout_s": 0.0}, "timeout_s=0"),
         ({"jitter": 0.9}, "jitter=0.9"),
         ({"half_open_probes": 0}, "half_open_probes=0"),
+        ({"window": -1}, "window=-1 is out of range"),
+        ({"minimum_calls": -1}, "minimum_calls=-1 is out of range"),
+        ({"window_s": -5}, "window_s=-5 is out of range"),
+        ({"half_open_probes": 2**40}, "half_open_probes=1099511627776 is out of range"),
     ],
 )
 def test_bad_settings(kwargs: dict[str, object], pattern: str) -> None:

@@ -103,6 +103,8 @@ def test_errors(tmp_path: Path) -> None:
     with pytest.raises(spe.ConfigError, match="cannot change mode"):
         journal.mode_changed(later, "nominal", "estimation", at="2026-02-01T00:00:00Z")
     assert journal.incident(later)["end"] is None  # nothing was recorded
+    with pytest.raises(spe.ConfigError, match="id=-1 is out of range"):
+        journal.incident(-1)
 
 
 def test_torn_tail_is_cut_off(tmp_path: Path) -> None:

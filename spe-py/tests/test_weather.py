@@ -231,6 +231,8 @@ def test_bad_settings() -> None:
         spe.WeatherService(91.0, 0.0)
     with pytest.raises(spe.ConfigError, match="forecast_days"):
         spe.WeatherService(forecast_days=40)
+    with pytest.raises(spe.ConfigError, match="past_days=-1 is out of range"):
+        spe.WeatherService(past_days=-1)
 
 
 def test_repr_and_pickle(upstream: FakeOpenMeteo) -> None:
