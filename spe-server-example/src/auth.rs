@@ -90,9 +90,15 @@ impl AdminAuth {
         let value = headers.get(header::AUTHORIZATION).ok_or_else(|| {
             ApiError::unauthorized("an Authorization: Bearer <token> header is required")
         })?;
-        let sent = value.as_bytes().strip_prefix(b"Bearer ").ok_or_else(|| {
-            ApiError::unauthorized("the Authorization header must be \"Bearer <token>\"")
-        })?;
+        // The scheme is case-insensitive (RFC 9110 §11.1): "bearer" is "Bearer".
+        let sent = value
+            .as_bytes()
+            .split_at_checked(7)
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case(b"Bearer "))
+            .map(|(_, token)| token)
+            .ok_or_else(|| {
+                ApiError::unauthorized("the Authorization header must be \"Bearer <token>\"")
+            })?;
         let Some(sent_padded) = padded(sent) else {
             return Err(ApiError::unauthorized("wrong token"));
         };
@@ -129,12 +135,15 @@ mod tests {
     fn the_right_token_passes_and_nothing_else() {
         let auth = AdminAuth::new(Some("s3cret-token".into()));
         assert!(auth.has_token());
-        assert!(auth.check(&bearer("Bearer s3cret-token"), remote()).is_ok());
+        for scheme in ["Bearer", "bearer", "BEARER"] {
+            let ok = format!("{scheme} s3cret-token");
+            assert!(auth.check(&bearer(&ok), remote()).is_ok(), "{ok}");
+        }
         for wrong in [
             "Bearer s3cret-toke",
             "Bearer s3cret-token2",
             "Bearer S3CRET-TOKEN",
-            "bearer s3cret-token",
+            "Basic s3cret-token",
             "Bearer  s3cret-token",
             "Basic czNjcmV0LXRva2Vu",
             "s3cret-token",

@@ -355,7 +355,7 @@ async fn metrics_count_requests_and_show_the_state() {
         r#"spe_mode{mode="estimation"} 1"#,
         r#"spe_breaker_state{state="closed"} 1"#,
         "spe_breaker_failure_rate 1.0",
-        "spe_open_incidents 1",
+        "spe_open_incidents 1.0",
         "spe_journal_available 1",
         "spe_weather_age_seconds 90.0",
         "spe_predictions_available 0",

@@ -14,7 +14,8 @@
 //! - `spe_mode{mode}`: 1 for the current mode (`nominal`, `estimation`), 0 for the other;
 //! - `spe_breaker_state{state}`: 1 for the breaker's state, 0 for the others;
 //! - `spe_breaker_failure_rate`: failed ÷ calls in the breaker's window;
-//! - `spe_open_incidents`: incidents open in the journal (absent without a journal);
+//! - `spe_open_incidents`: incidents open in the journal (NaN when no journal is
+//!   open: the count is unknown, not zero);
 //! - `spe_journal_available`: 1 if the incident journal is open;
 //! - `spe_weather_age_seconds`: age of the weather served (the cache age in
 //!   estimation mode);
@@ -124,7 +125,7 @@ pub struct Gauges {
 /// });
 /// assert!(text.contains(r#"spe_http_requests_total{route="/api/dashboard",method="GET",status="2xx"} 1"#));
 /// assert!(text.contains(r#"spe_mode{mode="estimation"} 1"#));
-/// assert!(text.contains("spe_open_incidents 1"));
+/// assert!(text.contains("spe_open_incidents 1.0"));
 /// assert!(text.contains("spe_forecast_error_pct 4.2"));
 /// assert!(text.ends_with("# EOF\n"));
 /// ```
@@ -136,7 +137,7 @@ pub struct Metrics {
     mode: Family<ModeLabels, Gauge>,
     breaker_state: Family<StateLabels, Gauge>,
     breaker_failure_rate: Gauge<f64, AtomicU64>,
-    open_incidents: Gauge,
+    open_incidents: Gauge<f64, AtomicU64>,
     journal_available: Gauge,
     weather_age: Gauge<f64, AtomicU64>,
     predictions_available: Gauge,
@@ -164,7 +165,7 @@ impl Metrics {
         let mode = Family::<ModeLabels, Gauge>::default();
         let breaker_state = Family::<StateLabels, Gauge>::default();
         let breaker_failure_rate = Gauge::<f64, AtomicU64>::default();
-        let open_incidents = Gauge::default();
+        let open_incidents = Gauge::<f64, AtomicU64>::default();
         let journal_available = Gauge::default();
         let weather_age = Gauge::<f64, AtomicU64>::default();
         let predictions_available = Gauge::default();
@@ -290,11 +291,8 @@ impl Metrics {
         self.breaker_failure_rate.set(gauges.breaker_failure_rate);
         self.journal_available
             .set(i64::from(gauges.open_incidents.is_some()));
-        self.open_incidents.set(
-            gauges
-                .open_incidents
-                .map_or(0, |n| i64::try_from(n).unwrap_or(i64::MAX)),
-        );
+        self.open_incidents
+            .set(gauges.open_incidents.map_or(f64::NAN, |n| n as f64));
         self.weather_age.set(gauges.weather_age.as_secs_f64());
         self.prediction_tier.clear();
         match &gauges.predictions {
@@ -395,8 +393,18 @@ mod tests {
         );
         assert!(!text.contains("spe_prediction_tier{"), "{text}");
         assert!(text.lines().any(|l| l == "spe_predictions_age_seconds NaN"));
-        assert!(text.lines().any(|l| l == "spe_open_incidents 2"));
+        assert!(text.lines().any(|l| l == "spe_open_incidents 2.0"));
         assert!(text.lines().any(|l| l == "spe_journal_available 1"));
+        // No journal: the count is unknown, not zero.
+        let text = metrics.render(&Gauges {
+            open_incidents: None,
+            ..gauges()
+        });
+        assert!(
+            text.lines().any(|l| l == "spe_open_incidents NaN"),
+            "{text}"
+        );
+        assert!(text.lines().any(|l| l == "spe_journal_available 0"));
     }
 
     #[test]
