@@ -22,7 +22,9 @@
 //!
 //! An outage is one incident in the journal (opened at the switch to
 //! `estimation` with the mode change, closed at the return to `nominal`),
-//! however many calls failed in between.
+//! however many calls failed in between. An incident of the service's
+//! component still open in the journal at build (the last run stopped or
+//! crashed during an outage) is continued, with a note, not opened twice.
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -300,6 +302,21 @@ impl FailoverBuilder {
         Window::new(wall_now, self.config.past_days, self.config.forecast_days)
             .map_err(|e| FailoverError::Config(e.to_string()))?;
         let twin = self.generator.twin(&self.site);
+        // An outage the last run did not see end (a crash, a stop while
+        // estimating) goes on: no second incident, and live data closes it.
+        let continued = self.journal.as_ref().and_then(|journal| {
+            let id = journal
+                .open_incidents()
+                .into_iter()
+                .filter(|i| i.component == self.config.component)
+                .map(|i| i.id)
+                .max()?;
+            tracing::info!(incident = %id, "continuing the open weather incident");
+            if let Err(e) = journal.note(id, wall_now, "the service restarted during the outage") {
+                tracing::error!(error = %e, "could not journal the restart");
+            }
+            Some(id)
+        });
         let inner = Inner {
             site: self.site,
             config: self.config,
@@ -314,7 +331,10 @@ impl FailoverBuilder {
             snapshot: watch::channel(Arc::new(placeholder())).0,
             modes: broadcast::channel(64).0,
             refresh_lock: tokio::sync::Mutex::new(()),
-            state: Mutex::new(State::default()),
+            state: Mutex::new(State {
+                incident: continued,
+                ..State::default()
+            }),
         };
         let first = inner.initial_snapshot(wall_now);
         inner.snapshot.send_replace(Arc::new(first));
@@ -637,22 +657,27 @@ impl Inner {
             incident: None,
         };
         self.snapshot.send_replace(Arc::new(snapshot));
-        if previous != Mode::Nominal {
-            let reason = format!("live data back from {}", self.primary.name());
+        let reason = format!("live data back from {}", self.primary.name());
+        let changed = previous != Mode::Nominal;
+        if changed {
             tracing::info!(%reason, "mode nominal");
             self.announce(previous, Mode::Nominal, now, reason.clone());
-            if let Some(id) = incident {
-                self.journal(move |j| {
+        }
+        // An incident continued from before a restart is closed even when
+        // the cache let this run start nominal.
+        if let Some(id) = incident {
+            self.journal(move |j| {
+                if changed {
                     j.mode_changed(id, Mode::Estimation, Mode::Nominal, now)?;
-                    j.close_incident(
-                        id,
-                        now,
-                        format!("{reason} after {failures} failed attempt(s)"),
-                    )?;
-                    Ok(())
-                })
-                .await;
-            }
+                }
+                j.close_incident(
+                    id,
+                    now,
+                    format!("{reason} after {failures} failed attempt(s)"),
+                )?;
+                Ok(())
+            })
+            .await;
         }
     }
 
@@ -990,6 +1015,43 @@ mod tests {
                 .as_deref()
                 .unwrap()
                 .contains("timed out")
+        );
+    }
+
+    #[tokio::test]
+    async fn an_outage_open_at_a_restart_is_continued_then_closed() {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = Journal::open(dir.path().join("j.log")).unwrap();
+        // The last run stopped while estimating: its incident is still open.
+        let left = journal
+            .open_incident("weather", IncidentKind::Upstream5xx, t0(), "HTTP 503")
+            .unwrap();
+        let other = journal
+            .open_incident("prediction", IncidentKind::ModelCrash, t0(), "not ours")
+            .unwrap();
+        let src = Scripted::new(Behaviour::Fail(status(503)));
+        let (s, _) = service(src.clone(), Some(journal.clone()));
+        s.refresh().await;
+        let open: Vec<_> = journal.open_incidents().iter().map(|i| i.id).collect();
+        assert_eq!(open.len(), 2, "no second weather incident: {open:?}");
+        assert!(open.contains(&left) && open.contains(&other));
+        let i = journal.incident(left).unwrap();
+        assert!(
+            i.notes.iter().any(|(_, n)| n.contains("restarted")),
+            "{i:?}"
+        );
+
+        src.set(Behaviour::Live);
+        assert!(matches!(s.refresh().await, RefreshOutcome::Live));
+        let closed = journal.incident(left).unwrap();
+        assert!(!closed.is_open());
+        assert_eq!(
+            closed.mode_changes.last().map(|c| c.to),
+            Some(Mode::Nominal)
+        );
+        assert!(
+            journal.incident(other).unwrap().is_open(),
+            "another component's"
         );
     }
 
