@@ -503,9 +503,38 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn another_site_does_not_start_from_the_last_sites_cache() {
+        let tmp = TempDir::new();
+        let app = open(tmp.path(), Behaviour::Live);
+        app.service().refresh().await;
+        assert_eq!(app.service().snapshot().mode, Mode::Nominal);
+        drop(app);
+        let mut tokyo = config(tmp.path());
+        tokyo.latitude = 35.68;
+        tokyo.longitude = 139.69;
+        tokyo.timezone = "Asia/Tokyo".into();
+        assert_ne!(tokyo.cache_dir(), config(tmp.path()).cache_dir());
+        let app = App::open_with(&tokyo, Upstream::new(Behaviour::Refused)).expect("starts");
+        let first = app.service().snapshot();
+        assert_eq!(
+            first.mode,
+            Mode::Estimation,
+            "Paris' weather is not Tokyo's"
+        );
+        assert_eq!(first.weather.provenance().name(), "synthetic");
+        drop(app);
+        // Back to Paris: its cache is still there.
+        let app = open(tmp.path(), Behaviour::Refused);
+        assert_eq!(
+            app.service().snapshot().weather.provenance().name(),
+            "cached"
+        );
+    }
+
+    #[tokio::test]
     async fn a_corrupt_cache_file_is_quarantined_and_journaled() {
         let tmp = TempDir::new();
-        let cache_dir = tmp.path().join("cache");
+        let cache_dir = config(tmp.path()).cache_dir();
         std::fs::create_dir_all(&cache_dir).expect("mkdir");
         std::fs::write(
             cache_dir.join("weather.00000000000000000001.spc"),

@@ -195,11 +195,7 @@ impl Config {
     /// is `--country`'s; with `auto`, the French one when the time zone is
     /// `Europe/Paris`, none otherwise.
     pub fn site(&self) -> Result<Site, SiteError> {
-        let country = match self.country {
-            CountrySetting::Fixed(country) => country,
-            CountrySetting::Auto if self.timezone == DEFAULT_TIMEZONE => Country::France,
-            CountrySetting::Auto => Country::None,
-        };
+        let country = self.holidays();
         let is_paris = self.latitude == DEFAULT_LATITUDE
             && self.longitude == DEFAULT_LONGITUDE
             && self.timezone == DEFAULT_TIMEZONE;
@@ -283,9 +279,40 @@ impl Config {
         self.data_dir.join(JOURNAL_FILE)
     }
 
-    /// The caches' directory: `<data-dir>/cache`.
+    /// The holiday calendar: `--country`'s, or with `auto` the French one
+    /// in `Europe/Paris` and none elsewhere.
+    fn holidays(&self) -> Country {
+        match self.country {
+            CountrySetting::Fixed(country) => country,
+            CountrySetting::Auto if self.timezone == DEFAULT_TIMEZONE => Country::France,
+            CountrySetting::Auto => Country::None,
+        }
+    }
+
+    /// The caches' directory, one per site:
+    /// `<data-dir>/cache/<latitude>_<longitude>_<time zone>_<country>`
+    /// (e.g. `cache/48.8500_2.3500_Europe-Paris_FR`). Restarted for another
+    /// site, the server never serves the last site's cached weather or
+    /// predictions as its own.
     pub fn cache_dir(&self) -> PathBuf {
-        self.data_dir.join(CACHE_DIR)
+        let zone: String = self
+            .timezone
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                    c
+                } else {
+                    '-'
+                }
+            })
+            .collect();
+        let site = format!(
+            "{:.4}_{:.4}_{zone}_{}",
+            self.latitude,
+            self.longitude,
+            self.holidays().code()
+        );
+        self.data_dir.join(CACHE_DIR).join(site)
     }
 }
 
@@ -573,7 +600,10 @@ mod tests {
         assert_eq!(failover.component, FailoverConfig::default().component);
         assert!(config.open_meteo().timeout > config.upstream_timeout());
         assert_eq!(config.journal_path(), PathBuf::from("d/incidents.journal"));
-        assert_eq!(config.cache_dir(), PathBuf::from("d/cache"));
+        assert_eq!(
+            config.cache_dir(),
+            PathBuf::from("d/cache/48.8500_2.3500_Europe-Paris_FR")
+        );
 
         // Defaults: spe-core's retry interval; a long open wait stays valid.
         let config =

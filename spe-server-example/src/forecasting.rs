@@ -55,7 +55,7 @@ pub fn generate_timeout(config: &Config) -> Duration {
 }
 
 /// The prediction chain for `config`, journaling into `journal`. Opens the
-/// predictions cache in `<data-dir>/cache` (blocking: call it at start-up);
+/// predictions cache in the site's cache directory ([`Config::cache_dir`]; blocking: call it at start-up);
 /// without one (it cannot be opened) the chain runs with no tier 3.
 pub fn chain(config: &Config, journal: Option<&Journal>) -> PredictionChain {
     let mut builder = PredictionChain::builder()
