@@ -20,12 +20,10 @@
 
 use std::fmt;
 use std::future::Future;
-use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::serve::ListenerExt as _;
 use chrono::{DateTime, Utc};
 use spe_core::{
     Cache, CacheConfig, DataSource, FailoverError, FailoverService, IncidentKind, Journal,
@@ -40,6 +38,7 @@ use crate::forecasting;
 use crate::layers::Hardening;
 use crate::rate_limit::RateLimiter;
 use crate::routes::router;
+use crate::serve::ConnectionLimits;
 use crate::state::AppState;
 
 /// Name of the weather cache in the cache directory.
@@ -103,6 +102,7 @@ pub struct App {
     admin_token: Option<String>,
     generate_per_minute: u32,
     hardening: Hardening,
+    connections: ConnectionLimits,
 }
 
 impl App {
@@ -164,6 +164,7 @@ impl App {
             admin_token: config.admin_token.clone(),
             generate_per_minute: config.generate_per_minute,
             hardening: config.hardening(),
+            connections: config.connection_limits(),
         })
     }
 
@@ -231,20 +232,13 @@ impl App {
         ));
         let state = self.state();
         let streams = state.clone();
-        let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
-        // No Nagle delay on the last segment of an answer.
-        let listener = listener.tap_io(|tcp| {
-            if let Err(e) = tcp.set_nodelay(true) {
-                tracing::debug!(error = %e, "cannot set TCP_NODELAY");
-            }
-        });
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                shutdown.await;
-                // Open event streams would hold the graceful stop forever.
-                streams.stop_streams();
-            })
-            .await;
+        let app = router(state);
+        crate::serve::serve(listener, app, self.connections, async move {
+            shutdown.await;
+            // Open event streams would hold the graceful stop forever.
+            streams.stop_streams();
+        })
+        .await;
         let _ = stop.send(true);
         // Dropping a run in flight kills its command: this ends at once.
         if let Err(e) = predicting.await {
@@ -263,7 +257,7 @@ impl App {
                 "the refresh loop did not stop within {RUN_STOP_GRACE:?}; leaving it behind"
             ),
         }
-        served
+        Ok(())
     }
 }
 

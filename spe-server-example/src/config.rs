@@ -13,6 +13,7 @@ use clap::Parser;
 use spe_core::{BreakerConfig, Country, FailoverConfig, OpenMeteoConfig, Site, SiteError};
 
 use crate::layers::Hardening;
+use crate::serve::ConnectionLimits;
 
 /// Default latitude (Paris), degrees north.
 pub const DEFAULT_LATITUDE: f64 = 48.85;
@@ -48,6 +49,8 @@ pub const CACHE_DIR: &str = "cache";
 /// | `SPE_MAX_BODY_BYTES` | `--max-body-bytes` | `65536` |
 /// | `SPE_MAX_CONCURRENCY` | `--max-concurrency` | `512` |
 /// | `SPE_REQUEST_TIMEOUT_MS` | `--request-timeout-ms` | `10000` |
+/// | `SPE_HEADER_TIMEOUT_MS` | `--header-timeout-ms` | `10000` |
+/// | `SPE_MAX_CONNECTIONS` | `--max-connections` | `4096` |
 /// | `SPE_GENERATE_PER_MINUTE` | `--generate-per-minute` | `6` |
 ///
 /// ```
@@ -132,6 +135,18 @@ pub struct Config {
           value_parser = clap::value_parser!(u64).range(1..=65_536))]
     pub max_concurrency: u64,
 
+    /// Time a client has to send a request's line and headers,
+    /// milliseconds; a slower one is disconnected.
+    #[arg(long, env = "SPE_HEADER_TIMEOUT_MS", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u64).range(1..=600_000))]
+    pub header_timeout_ms: u64,
+
+    /// Connections open at once; one more is closed as soon as it is
+    /// accepted.
+    #[arg(long, env = "SPE_MAX_CONNECTIONS", default_value_t = 4096,
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub max_connections: u64,
+
     /// Time a handler may take to answer, milliseconds (longer: 503).
     #[arg(long, env = "SPE_REQUEST_TIMEOUT_MS", default_value_t = 10_000,
           value_parser = clap::value_parser!(u64).range(1..=600_000))]
@@ -178,6 +193,8 @@ impl fmt::Debug for Config {
             .field("cors_origins", &self.cors_origins)
             .field("max_body_bytes", &self.max_body_bytes)
             .field("max_concurrency", &self.max_concurrency)
+            .field("header_timeout_ms", &self.header_timeout_ms)
+            .field("max_connections", &self.max_connections)
             .field("request_timeout_ms", &self.request_timeout_ms)
             .field("generate_per_minute", &self.generate_per_minute)
             .field("refresh_secs", &self.refresh_secs)
@@ -223,6 +240,14 @@ impl Config {
             request_timeout: Duration::from_millis(self.request_timeout_ms),
             generate_timeout: crate::forecasting::generate_timeout(self),
             cors_origins: self.cors_origins.clone(),
+        }
+    }
+
+    /// The limits on connections, before any request.
+    pub fn connection_limits(&self) -> ConnectionLimits {
+        ConnectionLimits {
+            header_timeout: Duration::from_millis(self.header_timeout_ms),
+            max_connections: usize::try_from(self.max_connections).unwrap_or(usize::MAX),
         }
     }
 

@@ -68,6 +68,7 @@ pub mod predictions;
 pub mod rate_limit;
 pub mod routes;
 pub mod series_json;
+pub mod serve;
 pub mod state;
 #[cfg(test)]
 mod test_support;

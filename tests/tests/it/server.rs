@@ -834,6 +834,90 @@ async fn without_predictions_the_api_answers_503() {
     assert!(dashboard["forecast"].is_null());
 }
 
+/// Read from `stream` until the server closes it (end of file or reset);
+/// returns what it sent first. A guard of a minute against a hang.
+async fn read_until_closed(stream: &mut tokio::net::TcpStream) -> Vec<u8> {
+    use tokio::io::AsyncReadExt as _;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    let closed = tokio::time::timeout(Duration::from_secs(60), async {
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "the server kept the connection open");
+    got
+}
+
+/// Clients that hold connections without finishing a request, and more
+/// connections than allowed, are cut off; the server keeps serving others.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_clients_and_excess_connections_are_cut_off() {
+    use tokio::io::AsyncWriteExt as _;
+    use tokio::net::TcpStream;
+    const LIVEZ: &[u8] = b"GET /livez HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    let nowhere = format!("http://{}", unused_local_addr());
+    let server = Server::start(
+        &nowhere,
+        &["--header-timeout-ms", "200", "--max-connections", "3"],
+    );
+    let addr = server.process.addr();
+    // Headers that never end, and a client that sends nothing: both closed
+    // without an answer.
+    let mut slow = TcpStream::connect(addr).await.unwrap();
+    slow.write_all(b"GET /livez HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let mut silent = TcpStream::connect(addr).await.unwrap();
+    let cut = read_until_closed(&mut slow).await;
+    assert!(!String::from_utf8_lossy(&cut).contains(" 200 "));
+    assert!(read_until_closed(&mut silent).await.is_empty());
+    // A client that sends its request is served.
+    let (status, _, _) = server.get("/livez").await;
+    assert_eq!(status, 200);
+    drop((slow, silent, server));
+
+    // The cap: a fourth connection is closed as soon as it is accepted
+    // while three others are open (sending their headers slowly).
+    let server = Server::start(
+        &nowhere,
+        &["--header-timeout-ms", "60000", "--max-connections", "3"],
+    );
+    let addr = server.process.addr();
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        let mut c = TcpStream::connect(addr).await.unwrap();
+        c.write_all(b"G").await.unwrap();
+        held.push(c);
+    }
+    let mut extra = TcpStream::connect(addr).await.unwrap();
+    assert!(read_until_closed(&mut extra).await.is_empty());
+    server.wait_for_log("too many open connections").await;
+    // A held connection that finishes its request is served; then its freed
+    // slot takes a new client.
+    let mut first = held.remove(0);
+    first.write_all(&LIVEZ[1..]).await.unwrap();
+    let answer = String::from_utf8_lossy(&read_until_closed(&mut first).await).into_owned();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let deadline = Instant::now() + SETTLE;
+    loop {
+        let mut next = TcpStream::connect(addr).await.unwrap();
+        // Refused connections may be reset while this writes.
+        let _ = next.write_all(LIVEZ).await;
+        let answer = String::from_utf8_lossy(&read_until_closed(&mut next).await).into_owned();
+        if answer.starts_with("HTTP/1.1 200") {
+            break;
+        }
+        // The slot is freed once the server has seen that connection end.
+        assert!(Instant::now() < deadline, "no slot freed: {answer:?}");
+        tokio::time::sleep(POLL_EVERY).await;
+    }
+}
+
 /// Bad input over real HTTP: JSON errors, never a 500.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_gets_json_errors() {
