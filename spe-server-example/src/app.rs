@@ -27,7 +27,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use spe_core::{
     Cache, CacheConfig, DataSource, FailoverError, FailoverService, IncidentKind, Journal,
-    LoadReport, OpenMeteo, PredictionChain, SiteError, SourceError, WeatherFrame,
+    JournalError, LoadReport, OpenMeteo, PredictionChain, SiteError, SourceError, WeatherFrame,
 };
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -270,10 +270,16 @@ fn file_name(path: &Path) -> String {
 }
 
 /// Open the journal; on failure log and run without one. Damage skipped in
-/// the middle of the file is journaled as a `journal_corrupt` incident.
+/// the middle of the file is journaled as a `journal_corrupt` incident. A
+/// file that is not a journal at all (its header destroyed) is set aside,
+/// untouched, as `incidents.journal.bad-<time>`, and a fresh journal starts
+/// with a `journal_corrupt` incident that says so: incidents keep being
+/// recorded, and nothing of the old file is lost. A journal of a newer
+/// format is left alone (a newer server wrote it).
 fn open_journal(path: &Path, now: DateTime<Utc>) -> Option<Journal> {
     let journal = match Journal::open(path) {
         Ok(journal) => journal,
+        Err(JournalError::NotAJournal { .. }) => return reopen_fresh_journal(path, now),
         Err(e) => {
             tracing::error!(
                 path = %path.display(),
@@ -321,6 +327,46 @@ fn open_journal(path: &Path, now: DateTime<Utc>) -> Option<Journal> {
             "damaged regions skipped on open; the records around them were read",
         );
     }
+    Some(journal)
+}
+
+/// Set aside a file that is not a journal and start a fresh one that
+/// records it; `None` (run without a journal) if either step fails.
+fn reopen_fresh_journal(path: &Path, now: DateTime<Utc>) -> Option<Journal> {
+    let mut aside = path.as_os_str().to_owned();
+    aside.push(format!(".bad-{}", now.format("%Y%m%dT%H%M%S%.3fZ")));
+    let aside = std::path::PathBuf::from(aside);
+    if let Err(e) = std::fs::rename(path, &aside) {
+        tracing::error!(
+            path = %path.display(),
+            error = %e,
+            "the incident journal has no journal header and cannot be set aside; \
+             running without one (incidents are only logged)"
+        );
+        return None;
+    }
+    let journal = match Journal::open(path) {
+        Ok(journal) => journal,
+        Err(e) => {
+            tracing::error!(path = %path.display(), error = %e, "cannot start a fresh incident journal");
+            return None;
+        }
+    };
+    let details = format!(
+        "{} had no journal header (destroyed or overwritten): set aside as {}, \
+         a fresh journal started",
+        file_name(path),
+        file_name(&aside)
+    );
+    tracing::error!(%details, "incident journal replaced");
+    record_repaired(
+        &journal,
+        JOURNAL_COMPONENT,
+        IncidentKind::JournalCorrupt,
+        now,
+        details,
+        "the damaged file is kept aside for inspection",
+    );
     Some(journal)
 }
 
@@ -555,20 +601,39 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_journal_with_a_bad_header_is_left_alone_and_the_server_runs_without_it() {
+    async fn a_journal_with_a_bad_header_is_set_aside_and_a_fresh_one_records_it() {
         let tmp = TempDir::new();
         let path = tmp.path().join("incidents.journal");
         std::fs::write(&path, b"this is not a journal").expect("write");
         let app = open(tmp.path(), Behaviour::Refused);
-        assert!(app.journal().is_none());
+        let journal = app.journal().expect("a fresh journal");
+        // The old file is kept, byte for byte, beside the new one.
+        let aside: Vec<_> = std::fs::read_dir(tmp.path())
+            .expect("list")
+            .map(|e| e.expect("entry").path())
+            .filter(|p| p.to_string_lossy().contains("incidents.journal.bad-"))
+            .collect();
+        assert_eq!(aside.len(), 1, "{aside:?}");
         assert_eq!(
-            std::fs::read(&path).expect("read"),
+            std::fs::read(&aside[0]).expect("read"),
             b"this is not a journal"
         );
-        // The service works without it.
+        let incidents = journal.incidents(..);
+        assert_eq!(incidents.len(), 1, "{incidents:?}");
+        assert_eq!(incidents[0].kind, IncidentKind::JournalCorrupt);
+        assert!(!incidents[0].is_open());
+        assert!(
+            incidents[0]
+                .details
+                .contains("set aside as incidents.journal.bad-"),
+            "{}",
+            incidents[0].details
+        );
+        // Outages are journaled again.
         app.service().refresh().await;
         assert_eq!(app.service().snapshot().mode, Mode::Estimation);
-        assert_eq!(app.service().snapshot().incident, None);
+        assert!(app.service().snapshot().incident.is_some());
+        assert_eq!(journal.open_incidents().len(), 1);
     }
 
     #[tokio::test]
