@@ -20,14 +20,14 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyFloat, PyList, PyString, PyTuple};
 
 use spe_core::{
-    ChainError, ChainResult, Exog, Forecast as CoreForecast, LoadReport, PredictionChain,
-    PredictionInterval, PredictionRequest, Predictor, PredictorError,
+    ChainError, ChainResult, Exog, Forecast as CoreForecast, IntervalColumns, LoadReport,
+    PredictionChain, PredictionRequest, Predictor, PredictorError,
 };
 
 use crate::arrays;
 use crate::breaker::ManualClock;
 use crate::errors::{Error, SpeException};
-use crate::forecast::{Forecast, ModelName, Outcome, level_label, levels_or_default, model_arg};
+use crate::forecast::{Forecast, ModelName, Outcome, levels_or_default, model_arg};
 use crate::journal::Journal;
 
 /// Longest traceback kept from a failing callable, in bytes.
@@ -111,11 +111,9 @@ fn raised(py: Python<'_>, err: &PyErr) -> PredictorError {
     PredictorError::crashed(format!("raised {kind}"), text[start..].trim_end())
 }
 
-/// `(level, lower, upper)` as they are read from a returned dict.
-type Bounds = (f64, Option<Vec<f64>>, Option<Vec<f64>>);
-
 /// The callable's answer as a forecast: an array of `horizon` numbers, or a
-/// dict with `mean` and optional `lower_<L>`/`upper_<L>` pairs (and `model`).
+/// dict with `mean` and optional `lower_<L>`/`upper_<L>` pairs (and `model`),
+/// read as [`IntervalColumns`] reads a command's output.
 fn read_answer(
     answer: &Bound<'_, PyAny>,
     name: &str,
@@ -138,7 +136,7 @@ fn read_answer(
     let get = |key: &str| answer.get_item(key).map_err(|e| bad(format!("{key}: {e}")));
     let mut mean = None;
     let mut model = name.to_owned();
-    let mut bounds: Vec<Bounds> = Vec::new();
+    let mut intervals = IntervalColumns::default();
     for key in &keys {
         if key == "mean" {
             mean = Some(values(&get(key)?, "mean", horizon)?);
@@ -146,27 +144,9 @@ fn read_answer(
             model = get(key)?
                 .extract::<String>()
                 .map_err(|_| bad("\"model\" is not a string".into()))?;
-        } else if let Some((side, level)) = key
-            .strip_prefix("lower_")
-            .map(|l| ("lower", l))
-            .or_else(|| key.strip_prefix("upper_").map(|l| ("upper", l)))
-        {
-            let level: f64 = level
-                .parse()
-                .map_err(|_| bad(format!("{key:?}: the level after {side}_ is not a number")))?;
+        } else if IntervalColumns::is_bound_key(key) {
             let column = values(&get(key)?, key, horizon)?;
-            let slot = match bounds.iter().position(|(l, _, _)| *l == level) {
-                Some(i) => i,
-                None => {
-                    bounds.push((level, None, None));
-                    bounds.len() - 1
-                }
-            };
-            if side == "lower" {
-                bounds[slot].1 = Some(column);
-            } else {
-                bounds[slot].2 = Some(column);
-            }
+            intervals.insert(key, column).map_err(bad)?;
         } else {
             return Err(bad(format!(
                 "unknown key {key:?} in the returned dict: expected \"mean\", \
@@ -177,27 +157,7 @@ fn read_answer(
     let Some(mean) = mean else {
         return Err(bad("the returned dict has no \"mean\"".into()));
     };
-    let mut intervals = Vec::with_capacity(bounds.len());
-    for (level, lower, upper) in bounds {
-        let label = level_label(level);
-        match (lower, upper) {
-            (Some(lower), Some(upper)) => {
-                if let Some(i) = (0..horizon).find(|&i| lower[i] > upper[i]) {
-                    return Err(bad(format!(
-                        "lower_{label}[{i}] = {} is above upper_{label}[{i}] = {}",
-                        lower[i], upper[i]
-                    )));
-                }
-                intervals.push(PredictionInterval {
-                    level,
-                    lower,
-                    upper,
-                });
-            }
-            (Some(_), None) => return Err(bad(format!("lower_{label} has no upper_{label}"))),
-            (None, _) => return Err(bad(format!("upper_{label} has no lower_{label}"))),
-        }
-    }
+    let intervals = intervals.into_intervals().map_err(bad)?;
     CoreForecast::new(model, mean, intervals).map_err(|e| bad(e.to_string()))
 }
 
@@ -487,6 +447,8 @@ pub struct ResilientForecaster {
     cache_dir: Option<std::path::PathBuf>,
     journal: Option<Py<Journal>>,
     cache_report: Option<LoadReport>,
+    /// `on_corrupt_cache="raise"`.
+    raise_on_corrupt: bool,
 }
 
 fn callable_name(callable: &Bound<'_, PyAny>) -> String {
@@ -762,6 +724,7 @@ impl ResilientForecaster {
             cache_dir,
             journal,
             cache_report,
+            raise_on_corrupt,
         })
     }
 
@@ -980,6 +943,14 @@ impl ResilientForecaster {
         let kwargs = PyDict::new(py);
         kwargs.set_item("fallback_timeout_s", self.fallback_timeout_s)?;
         kwargs.set_item("journal", self.journal.as_ref().map(|j| j.bind(py)))?;
+        kwargs.set_item(
+            "on_corrupt_cache",
+            if self.raise_on_corrupt {
+                "raise"
+            } else {
+                "quarantine"
+            },
+        )?;
         Ok((args, kwargs))
     }
 }

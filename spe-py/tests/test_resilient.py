@@ -93,7 +93,18 @@ BAD_ANSWERS: dict[str, tuple[Callable[[np.ndarray, int], Any], str, str]] = {
     "half an interval": (
         lambda h, n: {"mean": np.ones(n), "lower_80": np.zeros(n)},
         "model_bad_output",
-        "lower_80 has no upper_80",
+        '"lower_80" has no matching "upper_80"',
+    ),
+    "a level given twice": (
+        lambda h, n: {"mean": np.ones(n), "lower_80": np.zeros(n), "lower_80.0": np.zeros(n),
+                      "upper_80": np.full(n, 2.0)},
+        "model_bad_output",
+        'level 80 given twice ("lower_80" and "lower_80.0")',
+    ),
+    "a level that is not one": (
+        lambda h, n: {"mean": np.ones(n), "lower_nan": np.zeros(n), "upper_nan": np.full(n, 2.0)},
+        "model_bad_output",
+        "level NaN is outside (0, 100)",
     ),
 }
 
@@ -209,6 +220,15 @@ def test_a_corrupt_cache_is_quarantined_or_raised(tmp_path: Path) -> None:
     rf = spe.ResilientForecaster(mean_model, cache_dir=cache, on_corrupt_cache="raise")
     assert rf.latest() is None
     assert rf.cache_report is not None and rf.cache_report["loaded"] is None
+    # A pickled copy keeps the policy: it raises on a corrupt cache too.
+    rf.predict(HISTORY, HORIZON, season_length=24)
+    pickled = pickle.dumps(rf)
+    generation = sorted(cache.glob("predictions.*.spc"))[-1]
+    data = bytearray(generation.read_bytes())
+    data[-5] ^= 0xFF
+    generation.write_bytes(bytes(data))
+    with pytest.raises(spe.CacheCorruptError, match="quarantined"):
+        pickle.loads(pickled)
 
 
 def test_failures_are_journaled(tmp_path: Path) -> None:

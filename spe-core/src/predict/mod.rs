@@ -63,7 +63,9 @@ pub use command::{
 pub use error::{ChainError, PredictorError};
 pub use predictor::{ModelPredictor, Predictor, check_forecast};
 pub use request::{DEFAULT_HORIZON, PredictionRequest, PredictionRequestBuilder};
-pub use schema::{PREDICTION_SCHEMA_VERSION, parse_predictor_output, request_json};
+pub use schema::{
+    IntervalColumns, PREDICTION_SCHEMA_VERSION, parse_predictor_output, request_json,
+};
 
 /// The tier of the [`PredictionChain`] that answered.
 ///

@@ -153,9 +153,7 @@ pub fn parse_predictor_output(
     };
     let mut model = None;
     let mut mean = None;
-    // level → (lower (key, values), upper (key, values))
-    type Side = Option<(String, Vec<f64>)>;
-    let mut bounds: BTreeMap<LevelKey, (Side, Side)> = BTreeMap::new();
+    let mut intervals = IntervalColumns::default();
     for (key, value) in &object {
         match key.as_str() {
             "version" => {
@@ -179,74 +177,140 @@ pub fn parse_predictor_output(
             },
             "meta" => {}
             "mean" => mean = Some(numbers(key, value, horizon)?),
-            _ => {
-                let Some((side, level)) = key
-                    .strip_prefix("lower_")
-                    .map(|l| ("lower", l))
-                    .or_else(|| key.strip_prefix("upper_").map(|l| ("upper", l)))
-                else {
-                    return bad(format!(
-                        "unknown key {key:?} (expected mean, lower_<level>, upper_<level>, model, version, meta)"
-                    ));
-                };
-                let Ok(level) = level.parse::<f64>() else {
-                    return bad(format!(
-                        "key {key:?}: {level:?} is not a level in percent (e.g. {side}_80)"
-                    ));
-                };
-                if validate_levels(&[level]).is_err() {
-                    return bad(format!("key {key:?}: level {level} is outside (0, 100)"));
-                }
+            _ if IntervalColumns::is_bound_key(key) => {
                 let values = numbers(key, value, horizon)?;
-                let entry = bounds.entry(LevelKey(level)).or_default();
-                let slot = if side == "lower" {
-                    &mut entry.0
-                } else {
-                    &mut entry.1
-                };
-                if let Some((other, _)) = slot {
-                    return bad(format!("level {level} given twice ({other:?} and {key:?})"));
-                }
-                *slot = Some((key.clone(), values));
+                intervals
+                    .insert(key, values)
+                    .map_err(PredictorError::bad_output)?;
+            }
+            _ => {
+                return bad(format!(
+                    "unknown key {key:?} (expected mean, lower_<level>, upper_<level>, model, version, meta)"
+                ));
             }
         }
     }
     let Some(mean) = mean else {
         return bad("no \"mean\" key: expected the forecast's mean path".into());
     };
-    let mut intervals = Vec::with_capacity(bounds.len());
-    for (LevelKey(level), (lower, upper)) in bounds {
-        let ((lower_key, lower), (upper_key, upper)) = match (lower, upper) {
-            (Some(l), Some(u)) => (l, u),
-            (Some((k, _)), None) => {
-                return bad(format!(
-                    "{k:?} has no matching {:?}",
-                    level_key("upper", level)
-                ));
-            }
-            (None, Some((k, _))) => {
-                return bad(format!(
-                    "{k:?} has no matching {:?}",
-                    level_key("lower", level)
-                ));
-            }
-            (None, None) => continue,
+    let intervals = intervals
+        .into_intervals()
+        .map_err(PredictorError::bad_output)?;
+    let model = model.unwrap_or_else(|| default_model.to_owned());
+    Forecast::new(model, mean, intervals).map_err(|e| PredictorError::bad_output(e.to_string()))
+}
+
+/// The `lower_<L>`/`upper_<L>` columns of a predictor's output, gathered
+/// into intervals by the rules of the output schema: `L` is a level in
+/// percent in (0, 100) (`80`, `97.5`; `80.0` is the same level as `80`), each
+/// side of a level given once, both sides given, the lower bound never above
+/// the upper one. Used by [`parse_predictor_output`] and by the Python
+/// binding's callable predictor, so both read the same keys the same way.
+///
+/// ```
+/// use spe_core::IntervalColumns;
+///
+/// let mut columns = IntervalColumns::default();
+/// assert!(IntervalColumns::is_bound_key("lower_80") && !IntervalColumns::is_bound_key("mean"));
+/// columns.insert("lower_80", vec![9.0, 9.5]).unwrap();
+/// columns.insert("upper_80", vec![11.0, 12.5]).unwrap();
+/// let err = columns.insert("lower_80.0", vec![9.0, 9.5]).unwrap_err();
+/// assert!(err.contains("given twice"));
+/// let intervals = columns.into_intervals().unwrap();
+/// assert_eq!((intervals.len(), intervals[0].level), (1, 80.0));
+/// ```
+#[derive(Debug, Default)]
+pub struct IntervalColumns {
+    /// level → (lower (key, values), upper (key, values))
+    bounds: BTreeMap<LevelKey, (BoundColumn, BoundColumn)>,
+}
+
+type BoundColumn = Option<(String, Vec<f64>)>;
+
+impl IntervalColumns {
+    /// Whether `key` names a bound (`lower_…` or `upper_…`).
+    pub fn is_bound_key(key: &str) -> bool {
+        key.starts_with("lower_") || key.starts_with("upper_")
+    }
+
+    /// Add the column `key` (`lower_<L>` or `upper_<L>`).
+    ///
+    /// # Errors
+    ///
+    /// A message if `key` is not a bound key, `L` is not a level in
+    /// (0, 100), or that side of the level was already given.
+    pub fn insert(&mut self, key: &str, values: Vec<f64>) -> Result<(), String> {
+        let Some((side, level)) = key
+            .strip_prefix("lower_")
+            .map(|l| ("lower", l))
+            .or_else(|| key.strip_prefix("upper_").map(|l| ("upper", l)))
+        else {
+            return Err(format!("{key:?} is not lower_<level> or upper_<level>"));
         };
-        for (i, (lo, hi)) in lower.iter().zip(&upper).enumerate() {
-            if lo > hi {
-                return bad(format!(
+        let Ok(level) = level.parse::<f64>() else {
+            return Err(format!(
+                "key {key:?}: {level:?} is not a level in percent (e.g. {side}_80)"
+            ));
+        };
+        if validate_levels(&[level]).is_err() {
+            return Err(format!("key {key:?}: level {level} is outside (0, 100)"));
+        }
+        let entry = self.bounds.entry(LevelKey(level)).or_default();
+        let slot = if side == "lower" {
+            &mut entry.0
+        } else {
+            &mut entry.1
+        };
+        if let Some((other, _)) = slot {
+            return Err(format!("level {level} given twice ({other:?} and {key:?})"));
+        }
+        *slot = Some((key.to_owned(), values));
+        Ok(())
+    }
+
+    /// The intervals, by increasing level.
+    ///
+    /// # Errors
+    ///
+    /// A message if a level has one side only, or a lower bound is above
+    /// its upper bound.
+    pub fn into_intervals(self) -> Result<Vec<PredictionInterval>, String> {
+        let mut intervals = Vec::with_capacity(self.bounds.len());
+        for (LevelKey(level), (lower, upper)) in self.bounds {
+            let ((lower_key, lower), (upper_key, upper)) = match (lower, upper) {
+                (Some(l), Some(u)) => (l, u),
+                (Some((k, _)), None) => {
+                    return Err(format!(
+                        "{k:?} has no matching {:?}",
+                        level_key("upper", level)
+                    ));
+                }
+                (None, Some((k, _))) => {
+                    return Err(format!(
+                        "{k:?} has no matching {:?}",
+                        level_key("lower", level)
+                    ));
+                }
+                (None, None) => continue,
+            };
+            if let Some((i, (lo, hi))) = lower
+                .iter()
+                .zip(&upper)
+                .enumerate()
+                .find(|(_, (lo, hi))| lo > hi)
+            {
+                return Err(format!(
                     "{lower_key}[{i}] = {lo} is above {upper_key}[{i}] = {hi}"
                 ));
             }
+            intervals.push(PredictionInterval {
+                level,
+                lower,
+                upper,
+            });
         }
-        intervals.push(PredictionInterval {
-            level,
-            lower,
-            upper,
-        });
+        Ok(intervals)
     }
-    let model = model.unwrap_or_else(|| default_model.to_owned());
-    Forecast::new(model, mean, intervals).map_err(|e| PredictorError::bad_output(e.to_string()))
 }
 
 /// A level as a map key, ordered numerically.
