@@ -45,6 +45,13 @@ pub fn compute_kpis<'py>(
     available_capacity_mw: Option<f64>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let provenance = self::provenance(provenance)?;
+    if let Some(c) = available_capacity_mw.filter(|c| !(c.is_finite() && *c > 0.0)) {
+        return Err(Error::config(format!(
+            "available_capacity_mw={c} is not a capacity: give the megawatts available, \
+             more than 0 (or None)"
+        ))
+        .into());
+    }
     let now: DateTime<Utc> = args::instant_or_now(now, "now")?;
     let axis = frames::hourly_axis(energy, "the energy data")?;
     let produced_at = match produced_at.filter(|p| !p.is_none()) {

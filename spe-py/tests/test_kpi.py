@@ -65,6 +65,12 @@ def test_missing_values_and_dataframes() -> None:
     local = df.tz_convert("Europe/Paris")
     assert spe.compute_kpis(local, now="2026-06-01T12:20:00Z")["demand_mw"] == spe.compute_kpis(
         df, now="2026-06-01T12:20:00Z")["demand_mw"]
+    # The times as a column: aware ones in any zone, never naive ones.
+    with_column = local.reset_index()
+    assert spe.compute_kpis(with_column, now="2026-06-01T12:20:00Z")["demand_mw"] == (
+        spe.compute_kpis(df, now="2026-06-01T12:20:00Z")["demand_mw"])
+    with pytest.raises(spe.ConfigError, match="'time' column has no time zone"):
+        spe.compute_kpis(naive.reset_index())
 
 
 def test_bad_input() -> None:
@@ -82,5 +88,8 @@ def test_bad_input() -> None:
         spe.compute_kpis(data)
     with pytest.raises(spe.ConfigError, match="provenance"):
         spe.compute_kpis(energy(), provenance="guess")
+    for capacity in (float("nan"), -100.0, 0.0, float("inf")):
+        with pytest.raises(spe.ConfigError, match="available_capacity_mw=.* is not a capacity"):
+            spe.compute_kpis(energy(), available_capacity_mw=capacity)
     with pytest.raises(TypeError, match="DataFrame on a DatetimeIndex or a dict"):
         spe.compute_kpis([1, 2, 3])

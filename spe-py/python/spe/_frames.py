@@ -35,7 +35,9 @@ def to_arrays(data: Any, what: str) -> Mapping[str, Any]:
     """
     if hasattr(data, "columns") and hasattr(data, "index"):
         columns: dict[str, Any] = {str(c): data[c] for c in data.columns}
-        if "time" not in columns:
+        if "time" in columns:
+            columns["time"] = _utc_times(columns["time"], what)
+        else:
             pd = import_pandas(what)
             index = data.index
             if not isinstance(index, pd.DatetimeIndex):
@@ -56,6 +58,20 @@ def to_arrays(data: Any, what: str) -> Mapping[str, Any]:
         f"{what} must be a pandas DataFrame on a DatetimeIndex or a dict of arrays with a "
         f"'time' array, not {type(data).__name__}"
     )
+
+
+def _utc_times(time: Any, what: str) -> Any:
+    """A DataFrame's ``time`` column as UTC ``datetime64[ns]``: a naive one
+    is refused, as a naive index is, rather than taken for UTC."""
+    dt = getattr(time, "dt", None)
+    if dt is None:
+        return time
+    if dt.tz is None:
+        raise ConfigError(
+            f"{what}: the 'time' column has no time zone: localize it "
+            "(df['time'].dt.tz_localize('UTC'), or the site's zone) so hours are not guessed"
+        )
+    return dt.tz_convert("UTC").dt.tz_localize(None).to_numpy("datetime64[ns]")
 
 
 def to_frame(arrays: dict[str, Any], attrs: Mapping[str, Any]) -> pd.DataFrame:
