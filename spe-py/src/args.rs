@@ -22,6 +22,9 @@ const START_EXAMPLE: &str = "\"2026-01-01T00:00:00Z\"";
 
 /// `seed`: an integer in `0..2**64`.
 pub fn seed(obj: &Bound<'_, PyAny>) -> PyResult<u64> {
+    if obj.is_instance_of::<PyBool>() {
+        return Err(PyTypeError::new_err("seed must be an integer, not bool"));
+    }
     obj.extract::<u64>().map_err(|e| {
         if e.is_instance_of::<PyOverflowError>(obj.py()) {
             Error::config(format!(
@@ -148,6 +151,16 @@ pub fn season_length(obj: &Bound<'_, PyAny>) -> PyResult<Vec<usize>> {
 /// `levels`: interval levels in percent, a number or a sequence of numbers,
 /// each strictly between 0 and 100, without duplicates.
 pub fn levels(obj: &Bound<'_, PyAny>) -> PyResult<Vec<f64>> {
+    let not_bool = |o: &Bound<'_, PyAny>| {
+        if o.is_instance_of::<PyBool>() {
+            Err(PyTypeError::new_err(
+                "levels must be numbers (percent), not bool",
+            ))
+        } else {
+            Ok(())
+        }
+    };
+    not_bool(obj)?;
     let values: Vec<f64> = if let Ok(v) = obj.extract::<f64>() {
         vec![v]
     } else if obj.is_instance_of::<PyString>() {
@@ -159,6 +172,7 @@ pub fn levels(obj: &Bound<'_, PyAny>) -> PyResult<Vec<f64>> {
             Ok(items) => items
                 .map(|item| {
                     let item = item?;
+                    not_bool(&item)?;
                     item.extract::<f64>().map_err(|_| {
                         PyTypeError::new_err(format!(
                             "levels must be numbers (percent), not {}",

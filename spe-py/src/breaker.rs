@@ -451,6 +451,9 @@ fn exception_types(py: Python<'_>, obj: Option<&Bound<'_, PyAny>>) -> PyResult<P
     };
     let items: Vec<Bound<'_, PyAny>> = if obj.is_instance_of::<PyType>() {
         vec![obj.clone()]
+    } else if obj.is_instance_of::<PyString>() {
+        // A string iterates over its letters: name the real mistake.
+        return Err(ignore_type_error(obj));
     } else {
         obj.try_iter()
             .map_err(|_| ignore_type_error(obj))?

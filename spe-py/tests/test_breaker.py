@@ -114,6 +114,8 @@ def test_ignored_exceptions_count_for_nothing() -> None:
     m = breaker.metrics()
     assert (breaker.state, m["window_calls"], m["ignored"]) == ("closed", 0, 5)
     assert breaker.ignore == (KeyError,)
+    with pytest.raises(TypeError, match="not 'KeyError'"):
+        spe.CircuitBreaker(ignore="KeyError")  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="exception class"):
         spe.CircuitBreaker(ignore=(KeyError, "ValueError"))  # type: ignore[arg-type]
 

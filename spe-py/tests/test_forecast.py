@@ -270,6 +270,14 @@ def test_values_that_are_not_numbers_are_refused(values: np.ndarray, pattern: st
         spe.forecast(pd.Series(values), 24, 24, model="naive")
 
 
+def test_levels_are_numbers_not_booleans() -> None:
+    for levels in (True, [80, True]):
+        with pytest.raises(TypeError, match="not bool"):
+            spe.forecast(DAILY, 24, 24, model="naive", levels=levels)  # type: ignore[arg-type]
+    fc = spe.forecast(DAILY, 24, 24, model="naive", levels=(x for x in (80, 95)))
+    assert fc.levels == (80, 95)
+
+
 def test_masked_values_are_missing() -> None:
     y = DAILY.copy()
     mask = np.zeros(len(y), dtype=bool)

@@ -261,6 +261,8 @@ def test_wrong_types_raise_type_error(gen: spe.SyntheticGenerator) -> None:
         gen.arrays(START, hours=24.0)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="seed must be an integer, not str"):
         spe.SyntheticGenerator(seed="7")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="seed must be an integer, not bool"):
+        spe.SyntheticGenerator(seed=True)
     with pytest.raises(TypeError):
         spe.SyntheticGenerator(latitude="north")  # type: ignore[arg-type]
 
