@@ -6,8 +6,8 @@
 //! default), and the results become numpy arrays without a copy.
 
 use std::num::NonZeroUsize;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use numpy::{PyArray1, PyUntypedArrayMethods};
 use pyo3::exceptions::PyImportError;
@@ -257,7 +257,9 @@ pub struct Forecast {
     /// In the order asked.
     intervals: Vec<Interval>,
     index: Option<Py<PyAny>>,
-    scores: Option<Vec<CandidateScore>>,
+    /// `auto`'s candidate scores: set at creation, or once by `__setstate__`
+    /// when unpickled.
+    scores: OnceLock<Vec<CandidateScore>>,
 }
 
 impl Forecast {
@@ -281,7 +283,7 @@ impl Forecast {
                 })
                 .collect::<PyResult<_>>()?,
             index: None,
-            scores,
+            scores: scores.map_or_else(OnceLock::new, OnceLock::from),
         })
     }
 
@@ -422,7 +424,7 @@ impl Forecast {
     /// ``rmse`` and ``error``), else ``None``.
     #[getter]
     fn scores<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyList>>> {
-        let Some(scores) = &self.scores else {
+        let Some(scores) = self.scores.get() else {
             return Ok(None);
         };
         let list = PyList::empty(py);
@@ -518,6 +520,33 @@ impl Forecast {
             self.len(py),
             self.levels(py)?.repr()?
         ))
+    }
+
+    /// Pickle and copy support: the state beyond the constructor's
+    /// arguments, ``auto``'s candidate scores (``None`` without).
+    fn __getstate__<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyList>>> {
+        self.scores(py)
+    }
+
+    /// Pickle and copy support: restore the scores (once).
+    fn __setstate__(&self, state: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+        let Some(state) = state.filter(|s| !s.is_none()) else {
+            return Ok(());
+        };
+        let mut scores = Vec::new();
+        for item in state.try_iter()? {
+            let item = item?;
+            let get = |key: &str| item.get_item(key);
+            let mut score = CandidateScore::new(get("model")?.extract::<String>()?);
+            score.mase = get("mase")?.extract()?;
+            score.geo_mase = get("geo_mase")?.extract()?;
+            score.rmse = get("rmse")?.extract()?;
+            score.error = get("error")?.extract()?;
+            scores.push(score);
+        }
+        self.scores
+            .set(scores)
+            .map_err(|_| Error::config("this forecast already has its scores").into())
     }
 
     /// Pickle and copy support: rebuilt from its arrays.

@@ -135,6 +135,10 @@ def test_pickle_and_copy_keep_everything() -> None:
         np.testing.assert_array_equal(other.mean, fc.mean)
         np.testing.assert_array_equal(other.upper(95), fc.upper(95))
         assert (other.index == fc.index).all()
+    auto = spe.forecast(DAILY, 24, 24)
+    assert auto.scores is not None
+    for other in (pickle.loads(pickle.dumps(auto)), copy.copy(auto), copy.deepcopy(auto)):
+        assert other.scores == auto.scores and other.model == auto.model
 
 
 def test_repr() -> None:

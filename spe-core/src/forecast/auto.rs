@@ -153,6 +153,26 @@ pub struct CandidateScore {
     pub error: Option<String>,
 }
 
+impl CandidateScore {
+    /// A candidate's score with nothing measured yet (every field `None`):
+    /// the fields are public, set those known.
+    ///
+    /// ```
+    /// let mut s = spe_core::CandidateScore::new("mstl");
+    /// s.mase = Some(0.61);
+    /// assert_eq!((s.model.as_str(), s.rmse), ("mstl", None));
+    /// ```
+    pub fn new(model: impl Into<String>) -> Self {
+        CandidateScore {
+            model: model.into(),
+            mase: None,
+            rmse: None,
+            geo_mase: None,
+            error: None,
+        }
+    }
+}
+
 /// The model `auto` chose, fitted on the whole history.
 #[derive(Debug)]
 pub struct FittedAuto {
