@@ -791,6 +791,37 @@ impl Journal {
         found
     }
 
+    /// The `limit` newest incidents (latest start first, as
+    /// [`incidents`](Self::incidents) orders them), cloning only those: for
+    /// a listing of the last few in a long journal.
+    ///
+    /// ```
+    /// # use chrono::{TimeDelta, Utc};
+    /// # use spe_core::{IncidentKind, Journal};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let journal = Journal::open(dir.path().join("incidents.journal"))?;
+    /// let t = Utc::now();
+    /// for h in 0..5 {
+    ///     journal.open_incident("x", IncidentKind::Other, t + TimeDelta::hours(h), "")?;
+    /// }
+    /// let two = journal.newest_incidents(2);
+    /// assert_eq!(two, journal.incidents(..)[..2]);
+    /// assert_eq!(two[0].start, t + TimeDelta::hours(4));
+    /// # Ok(()) }
+    /// ```
+    pub fn newest_incidents(&self, limit: usize) -> Vec<Incident> {
+        let state = self.state();
+        let mut found: Vec<&Incident> = state.folded.incidents.values().collect();
+        let newest = |a: &&Incident, b: &&Incident| retex::newest_order(a, b);
+        if limit < found.len() {
+            found.select_nth_unstable_by(limit, newest);
+            found.truncate(limit);
+        }
+        found.sort_by(newest);
+        found.into_iter().cloned().collect()
+    }
+
     /// The incidents still open, newest first.
     ///
     /// ```

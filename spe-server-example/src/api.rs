@@ -435,12 +435,7 @@ pub async fn incidents(
     };
     // The journal's lock may be held by an append waiting on the disk: read
     // it off the async workers.
-    let listed = tokio::task::spawn_blocking(move || {
-        let mut all = journal.incidents(..);
-        all.truncate(limit);
-        all
-    })
-    .await;
+    let listed = tokio::task::spawn_blocking(move || journal.newest_incidents(limit)).await;
     match listed {
         Ok(listed) => Json(Incidents {
             incidents: listed.iter().map(|i| IncidentView::new(i, now)).collect(),

@@ -156,7 +156,12 @@ fn ratio_available(downtime: TimeDelta, period: TimeDelta) -> f64 {
 
 /// Newest first: latest start, then highest id.
 pub(super) fn newest_first(incidents: &mut [Incident]) {
-    incidents.sort_by(|a, b| b.start.cmp(&a.start).then(b.id.cmp(&a.id)));
+    incidents.sort_by(newest_order);
+}
+
+/// The listing order: latest start first, then the larger id.
+pub(super) fn newest_order(a: &Incident, b: &Incident) -> std::cmp::Ordering {
+    b.start.cmp(&a.start).then(b.id.cmp(&a.id))
 }
 
 impl Retex {

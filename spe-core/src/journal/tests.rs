@@ -491,6 +491,29 @@ fn check_not_invented(
 }
 
 proptest! {
+    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+
+    /// The newest few are the head of the full listing, ties in start
+    /// included, for every limit.
+    #[test]
+    fn newest_incidents_are_the_head_of_the_listing(
+        starts in prop::collection::vec(0i64..6, 0..12),
+        limit in 0usize..15,
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let (journal, _) = journal_in(&dir);
+        let t0 = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+        for h in &starts {
+            journal
+                .open_incident("x", IncidentKind::Other, t0 + TimeDelta::hours(*h), "")
+                .unwrap();
+        }
+        let all = journal.incidents(..);
+        prop_assert_eq!(journal.newest_incidents(limit), all[..limit.min(all.len())].to_vec());
+    }
+}
+
+proptest! {
     #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
 
     #[test]
