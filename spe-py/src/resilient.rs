@@ -487,10 +487,11 @@ fn next_hour(now: DateTime<Utc>) -> DateTime<Utc> {
 /// `start` and `step` from a pandas Series on a `DatetimeIndex`, if it is
 /// one: the step after the last timestamp, and the index's step.
 ///
-/// The index must be time-zone aware, free of `NaT`, increasing and regular
-/// (one step throughout), else the forecast would be put at the wrong times:
-/// a [`Error::config`] says how to fix it. A one-entry index gives a start
-/// and no step.
+/// The index must be time-zone aware and regular (one step throughout),
+/// else the forecast would be put at the wrong times: a [`Error::config`]
+/// says how to fix it. (`NaT` and order are checked before, by
+/// `spe._forecast._check_index`.) A one-entry index gives a start and no
+/// step.
 fn from_index(history: &Bound<'_, PyAny>) -> PyResult<Option<(DateTime<Utc>, Option<Duration>)>> {
     let Ok(index) = history.getattr("index") else {
         return Ok(None);
@@ -525,12 +526,8 @@ fn from_index(history: &Bound<'_, PyAny>) -> PyResult<Option<(DateTime<Utc>, Opt
         return Ok(None);
     };
     let to_time = |ns: i64| DateTime::<Utc>::from_timestamp_nanos(ns);
-    if let Some(i) = nanos.iter().position(|&ns| ns == i64::MIN) {
-        return Err(Error::config(format!(
-            "the history's index has a missing time (NaT) at position {i}: drop or fill it"
-        ))
-        .into());
-    }
+    // NaT, disorder and duplicates were refused by spe._forecast._check_index
+    // (see `predict`); the step check below only guards the arithmetic.
     if nanos.len() < 2 {
         return Ok(Some((to_time(last), None)));
     }

@@ -529,13 +529,17 @@ mod tests {
         assert_eq!(first.weather.provenance(), Provenance::Synthetic);
     }
 
+    /// A first run on `dir` that gets live weather (and caches it), stopped.
+    async fn run_once_live(dir: &Path) {
+        let app = open(dir, Behaviour::Live);
+        app.service().refresh().await;
+        assert_eq!(app.service().snapshot().mode, Mode::Nominal);
+    }
+
     #[tokio::test]
     async fn live_weather_is_cached_and_served_after_a_restart() {
         let tmp = TempDir::new();
-        let app = open(tmp.path(), Behaviour::Live);
-        app.service().refresh().await;
-        assert_eq!(app.service().snapshot().mode, Mode::Nominal);
-        drop(app);
+        run_once_live(tmp.path()).await;
         let app = open(tmp.path(), Behaviour::Refused);
         let first = app.service().snapshot();
         assert_eq!(first.mode, Mode::Nominal);
@@ -545,10 +549,7 @@ mod tests {
     #[tokio::test]
     async fn another_site_does_not_start_from_the_last_sites_cache() {
         let tmp = TempDir::new();
-        let app = open(tmp.path(), Behaviour::Live);
-        app.service().refresh().await;
-        assert_eq!(app.service().snapshot().mode, Mode::Nominal);
-        drop(app);
+        run_once_live(tmp.path()).await;
         let mut tokyo = config(tmp.path());
         tokyo.latitude = 35.68;
         tokyo.longitude = 139.69;
