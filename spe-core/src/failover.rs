@@ -32,6 +32,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast, watch};
+use tracing::Instrument;
 
 use crate::breaker::{
     BreakerConfig, BreakerConfigError, BreakerError, BreakerState, CircuitBreaker, Clock,
@@ -591,15 +592,22 @@ impl Inner {
     }
 
     async fn refresh_once(&self) -> RefreshOutcome {
+        // `instrument`, not `span.enter()`: a guard held across an await
+        // would leave the span entered on whatever else the thread runs.
+        let span = tracing::info_span!("failover_refresh", source = self.primary.name());
+        self.refresh_in_span().instrument(span).await
+    }
+
+    async fn refresh_in_span(&self) -> RefreshOutcome {
         let now = self.now();
         let window = self.window(now);
-        let span = tracing::info_span!("failover_refresh", source = self.primary.name());
-        let _enter = span.enter();
         let result = self
             .breaker
             .call(|| async {
                 let frame = self.primary.fetch(&self.site, &window).await?;
-                window.check_answer(&self.site, self.primary.name(), &frame)?;
+                if !self.primary.checks_its_answers() {
+                    window.check_answer(&self.site, self.primary.name(), &frame)?;
+                }
                 Ok::<_, SourceError>(frame)
             })
             .await;
@@ -814,6 +822,8 @@ mod tests {
     struct Scripted {
         behaviour: Mutex<Behaviour>,
         calls: AtomicUsize,
+        /// What [`DataSource::checks_its_answers`] claims.
+        self_checking: bool,
     }
 
     impl Scripted {
@@ -821,6 +831,15 @@ mod tests {
             Arc::new(Scripted {
                 behaviour: Mutex::new(b),
                 calls: AtomicUsize::new(0),
+                self_checking: false,
+            })
+        }
+        /// A source that claims to check its own answers (and, here, does not).
+        fn self_checking(b: Behaviour) -> Arc<Self> {
+            Arc::new(Scripted {
+                behaviour: Mutex::new(b),
+                calls: AtomicUsize::new(0),
+                self_checking: true,
             })
         }
         fn set(&self, b: Behaviour) {
@@ -835,6 +854,9 @@ mod tests {
     impl DataSource for Scripted {
         fn name(&self) -> &str {
             "scripted"
+        }
+        fn checks_its_answers(&self) -> bool {
+            self.self_checking
         }
         async fn fetch(&self, site: &Site, window: &Window) -> Result<WeatherFrame, SourceError> {
             self.calls.fetch_add(1, Ordering::SeqCst);
@@ -1088,6 +1110,24 @@ mod tests {
         assert!(matches!(s.refresh().await, RefreshOutcome::Live));
         assert_eq!(s.snapshot().mode, Mode::Nominal);
         assert!(journal.open_incidents().is_empty());
+    }
+
+    /// A source that says it checks its own answers is trusted with it (the
+    /// service does not check them again): this one lies, and its week-old
+    /// answer is taken as live. The snapshot still does not serve it as
+    /// live: it is older than `stale_after`.
+    #[tokio::test]
+    async fn a_self_checking_source_is_not_checked_twice() {
+        let (s, _) = service(Scripted::self_checking(Behaviour::WeekOld), None);
+        assert!(matches!(s.refresh().await, RefreshOutcome::Live));
+        assert_eq!(s.breaker().metrics().window_failures, 0);
+        let snap = s.snapshot();
+        assert_eq!(snap.mode, Mode::Estimation);
+        assert!(
+            snap.degradation.as_deref().unwrap().contains("more than"),
+            "{:?}",
+            snap.degradation
+        );
     }
 
     #[tokio::test]

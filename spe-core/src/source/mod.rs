@@ -119,7 +119,9 @@ impl Window {
     /// logged as a warning.
     ///
     /// [`OpenMeteo`] checks its answers, and
-    /// [`FailoverService`](crate::FailoverService) checks every source's.
+    /// [`FailoverService`](crate::FailoverService) checks the answers of
+    /// every source that does not check its own
+    /// ([`DataSource::checks_its_answers`]).
     ///
     /// ```
     /// use chrono::{TimeZone, Utc};
@@ -202,6 +204,15 @@ pub trait DataSource: Send + Sync + fmt::Debug {
 
     /// Fetch hourly weather for `site` over `window`.
     async fn fetch(&self, site: &Site, window: &Window) -> Result<WeatherFrame, SourceError>;
+
+    /// Whether [`fetch`](Self::fetch) already refuses answers that
+    /// [`Window::check_answer`] would refuse. The
+    /// [`FailoverService`](crate::FailoverService) checks every answer of a
+    /// source that returns `false` (the default); one that returns `true`
+    /// (like [`OpenMeteo`]) is not checked twice.
+    fn checks_its_answers(&self) -> bool {
+        false
+    }
 }
 
 #[async_trait]
@@ -213,6 +224,9 @@ impl<T: DataSource + ?Sized> DataSource for Arc<T> {
     async fn fetch(&self, site: &Site, window: &Window) -> Result<WeatherFrame, SourceError> {
         (**self).fetch(site, window).await
     }
+    fn checks_its_answers(&self) -> bool {
+        (**self).checks_its_answers()
+    }
 }
 
 #[async_trait]
@@ -223,6 +237,9 @@ impl<T: DataSource + ?Sized> DataSource for Box<T> {
 
     async fn fetch(&self, site: &Site, window: &Window) -> Result<WeatherFrame, SourceError> {
         (**self).fetch(site, window).await
+    }
+    fn checks_its_answers(&self) -> bool {
+        (**self).checks_its_answers()
     }
 }
 

@@ -398,6 +398,11 @@ impl DataSource for OpenMeteo {
         .instrument(span)
         .await
     }
+
+    /// `true`: every answer goes through [`Window::check_answer`].
+    fn checks_its_answers(&self) -> bool {
+        true
+    }
 }
 
 enum BodyError {
