@@ -49,9 +49,10 @@ use super::{
 /// hourly data), ten horizons and 480 observations. Recent
 /// data says more about the next days than last year's, and fitting on it
 /// keeps the backtest fast. A history too short for the folds gets shorter
-/// folds (down to one step each); one too short for any backtest (fewer
-/// than two cycles of the shortest period and one step) is fitted with the
-/// first candidate that fits.
+/// folds (down to one step each), then fewer (down to one); one too short
+/// for any backtest (fewer than two cycles of the shortest period, at least
+/// 5 observations, and one step) is fitted with the first candidate that
+/// fits.
 ///
 /// **Why the geometric mean of the folds' MASE** rather than the MASE pooled
 /// over all folds: with 4 folds, one hard fold (a holiday, a jump of the
@@ -263,7 +264,9 @@ impl AutoModel {
             .min()
             .map_or(5, |p| p.saturating_mul(2).max(5));
         let room = recent.checked_sub(min_train)?;
-        let horizon = horizon.min(room / folds);
+        // Shorter folds first, then fewer: down to one fold of one step.
+        let folds = folds.min(room);
+        let horizon = horizon.min(room / folds.max(1));
         (horizon >= 1).then_some((n - recent, folds, horizon))
     }
 }
@@ -868,5 +871,14 @@ mod tests {
         assert!(fitted.scores().iter().any(|s| s.mase.is_some()));
         let f = fitted.predict(48, &[80.0, 95.0], None).unwrap();
         assert_eq!(f.horizon(), 48);
+        // Two days and two hours: room for two one-step folds, not four.
+        let plan = AutoModel::default().plan(50, &[24]);
+        assert_eq!(plan, Some((0, 2, 1)));
+        let fitted = AutoModel::default()
+            .fit(&History::new(&seasonal(50), &[24]))
+            .unwrap();
+        assert!(fitted.scores().iter().any(|s| s.mase.is_some()));
+        // Two days exactly: no room for a fold.
+        assert_eq!(AutoModel::default().plan(48, &[24]), None);
     }
 }

@@ -4,8 +4,8 @@ use serde::{Deserialize, Serialize};
 
 use super::metrics::{self, running_mean};
 use super::{
-    DynFit, Exog, Forecast, ForecastError, History, PredictionInterval, conformal_intervals,
-    validate_levels,
+    DynFit, Exog, Forecast, ForecastError, History, MAX_HORIZON, PredictionInterval,
+    conformal_intervals, validate_horizon, validate_levels,
 };
 
 /// How a backtest cuts the series.
@@ -110,7 +110,9 @@ impl BacktestConfig {
     }
 
     /// Check the configuration: horizon, folds, step and a given MASE period
-    /// at least 1, valid levels.
+    /// at least 1, valid levels, and forecasts no model refuses as too long:
+    /// the horizon, and without refit the one forecast of `horizon +
+    /// (folds − 1)·step` steps, at most [`MAX_HORIZON`].
     ///
     /// ```
     /// use spe_core::BacktestConfig;
@@ -118,6 +120,10 @@ impl BacktestConfig {
     /// assert!(BacktestConfig::new(24, 3).validate().is_ok());
     /// assert!(BacktestConfig::new(0, 3).validate().is_err());
     /// assert!(BacktestConfig::new(24, 3).with_levels([100.0]).validate().is_err());
+    /// // Without refit, 4000 folds a day apart are one forecast of 96 000 steps.
+    /// let long = BacktestConfig::new(24, 4000).with_refit(false);
+    /// assert!(long.validate().unwrap_err().to_string().contains("without refit"));
+    /// assert!(long.with_refit(true).validate().is_ok());
     /// ```
     pub fn validate(&self) -> Result<(), ForecastError> {
         for (what, value) in [
@@ -128,6 +134,20 @@ impl BacktestConfig {
         ] {
             if value == 0 {
                 return Err(ForecastError::invalid(format!("backtest {what} 0")));
+            }
+        }
+        validate_horizon(self.horizon)?;
+        if !self.refit {
+            match self.span() {
+                Some(span) if span <= MAX_HORIZON => {}
+                span => {
+                    return Err(ForecastError::invalid(format!(
+                        "without refit, the backtest forecasts horizon + (folds − 1)·step = {} \
+                         steps in one go, more than the {MAX_HORIZON} a model forecasts: \
+                         use fewer folds, a shorter step, or refit",
+                        span.map_or_else(|| "more than usize::MAX".into(), |s| s.to_string())
+                    )));
+                }
             }
         }
         validate_levels(&self.levels)

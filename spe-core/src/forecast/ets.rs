@@ -163,6 +163,8 @@ impl Ets {
     ///
     /// assert_eq!(Ets::new(Trend::None, None).min_len(), 5);
     /// assert_eq!(Ets::new(Trend::None, Some(24)).min_len(), 48);
+    /// // A period no history can hold (fitting refuses it): saturates.
+    /// assert_eq!(Ets::new(Trend::Damped, Some(usize::MAX)).min_len(), usize::MAX);
     /// ```
     pub fn min_len(&self) -> usize {
         Spec::of(self).min_len()
@@ -237,15 +239,18 @@ impl Spec {
 
     /// Free initial states (the seasonal ones sum to zero).
     fn n_init(&self) -> usize {
-        1 + usize::from(self.trend.has_slope()) + self.m.saturating_sub(1)
+        // Saturating: `Ets::min_len` reaches here with any period.
+        (1 + usize::from(self.trend.has_slope())).saturating_add(self.m.saturating_sub(1))
     }
 
     fn n_params(&self) -> usize {
-        self.n_smooth() + self.n_init()
+        self.n_smooth().saturating_add(self.n_init())
     }
 
     fn min_len(&self) -> usize {
-        (self.n_params() + 3).max(self.m.saturating_mul(2))
+        self.n_params()
+            .saturating_add(3)
+            .max(self.m.saturating_mul(2))
     }
 
     fn name(&self) -> String {

@@ -155,6 +155,7 @@ pub fn smape(actual: &[f64], forecast: &[f64]) -> Result<Option<f64>, ForecastEr
 /// assert_eq!(mase_scale(&[1.0, 2.0, 4.0, 7.0], 1).unwrap(), Some(2.0));
 /// assert_eq!(mase_scale(&[1.0, 2.0, 1.0, 2.0], 2).unwrap(), None);
 /// assert!(mase_scale(&[1.0, 2.0], 2).is_err());
+/// assert!(mase_scale(&[1.0, 2.0], usize::MAX).is_err()); // not an overflow
 /// ```
 pub fn mase_scale(insample: &[f64], period: usize) -> Result<Option<f64>, ForecastError> {
     if period == 0 {
@@ -164,7 +165,7 @@ pub fn mase_scale(insample: &[f64], period: usize) -> Result<Option<f64>, Foreca
     if insample.len() <= period {
         return Err(ForecastError::TooShort {
             model: format!("the MASE scale of period {period}"),
-            needed: period + 1,
+            needed: period.saturating_add(1),
             got: insample.len(),
         });
     }

@@ -69,8 +69,18 @@ pub fn fill_gaps(y: &[Option<f64>], max_gap: usize) -> Result<Vec<f64>, Forecast
                 match out.last().copied() {
                     None => out.extend(std::iter::repeat_n(next, len)),
                     Some(prev) => {
-                        let step = (next - prev) / (len + 1) as f64;
-                        out.extend((1..=len).map(|k| prev + step * k as f64));
+                        let parts = (len + 1) as f64;
+                        let step = (next - prev) / parts;
+                        if step.is_finite() {
+                            out.extend((1..=len).map(|k| prev + step * k as f64));
+                        } else {
+                            // `next − prev` overflowed (finite values far
+                            // apart, −1e308 and 1e308): the same line, in halves.
+                            let half_step = (next / 2.0 - prev / 2.0) / parts;
+                            out.extend(
+                                (1..=len).map(|k| 2.0 * (prev / 2.0 + half_step * k as f64)),
+                            );
+                        }
                     }
                 }
             }
@@ -110,6 +120,17 @@ mod tests {
         assert_eq!(fill_gaps(&[], 6).unwrap(), Vec::<f64>::new());
     }
 
+    #[test]
+    fn a_gap_between_far_apart_values_is_filled_with_finite_values() {
+        assert_eq!(
+            fill_gaps(&[Some(-1e308), None, Some(1e308)], 6).unwrap(),
+            vec![-1e308, 0.0, 1e308]
+        );
+        let out = fill_nan_gaps(&[f64::MAX, f64::NAN, f64::NAN, -f64::MAX], 6).unwrap();
+        assert!(out.iter().all(|v| v.is_finite()), "{out:?}");
+        assert!(out[1] > out[2] && out[2] > out[3], "{out:?}");
+    }
+
     proptest! {
         #[test]
         fn output_lines_up_with_input(y in prop::collection::vec(prop::option::weighted(0.8, -1e6..1e6f64), 0..200), max_gap in 0usize..10) {
@@ -118,6 +139,28 @@ mod tests {
                 for (o, v) in out.iter().zip(&y) {
                     prop_assert!(o.is_finite());
                     if let Some(v) = v { prop_assert_eq!(o, v); }
+                }
+            }
+        }
+
+        /// Any finite values, however far apart: the filled values are
+        /// finite and lie between their gap's neighbours.
+        #[test]
+        fn filled_values_stay_between_their_neighbours(y in prop::collection::vec(prop::option::weighted(0.7, prop::num::f64::NORMAL | prop::num::f64::ZERO), 1..100)) {
+            if let Ok(out) = fill_gaps(&y, 10) {
+                prop_assert_eq!(out.len(), y.len());
+                for (i, o) in out.iter().enumerate() {
+                    prop_assert!(o.is_finite(), "{o} at {i}");
+                    if y[i].is_none() {
+                        let prev = y[..i].iter().rev().flatten().next();
+                        let next = y[i..].iter().flatten().next();
+                        let (lo, hi) = match (prev, next) {
+                            (Some(a), Some(b)) => (a.min(*b), a.max(*b)),
+                            (None, Some(b)) => (*b, *b),
+                            _ => unreachable!("a trailing gap is refused"),
+                        };
+                        prop_assert!(lo <= *o && *o <= hi, "{o} not in [{lo}, {hi}]");
+                    }
                 }
             }
         }

@@ -9,10 +9,46 @@ use super::ForecastError;
 use super::error::check_finite;
 
 /// Exogenous regressors: named columns of equal length, one row per time step.
+///
+/// Deserialising goes through [`Exog::new`], so a document that breaks its
+/// rules (columns of different lengths, a non-finite value, a name given
+/// twice) is an error, not a value that fails later.
+///
+/// ```
+/// use spe_core::Exog;
+///
+/// let ok: Exog = serde_json::from_str(r#"{"names":["t"],"columns":[[1,2]]}"#).unwrap();
+/// assert_eq!(ok.len(), 2);
+/// let short = r#"{"names":["t","hour"],"columns":[[1,2],[0]]}"#;
+/// assert!(serde_json::from_str::<Exog>(short).is_err());
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "ExogDocument")]
 pub struct Exog {
     names: Vec<String>,
     columns: Vec<Vec<f64>>,
+}
+
+/// [`Exog`] as serialised, before its checks.
+#[derive(Deserialize)]
+struct ExogDocument {
+    names: Vec<String>,
+    columns: Vec<Vec<f64>>,
+}
+
+impl TryFrom<ExogDocument> for Exog {
+    type Error = ForecastError;
+
+    fn try_from(doc: ExogDocument) -> Result<Self, Self::Error> {
+        if doc.names.len() != doc.columns.len() {
+            return Err(ForecastError::invalid(format!(
+                "{} regressor names for {} columns",
+                doc.names.len(),
+                doc.columns.len()
+            )));
+        }
+        Exog::new(doc.names.into_iter().zip(doc.columns).collect())
+    }
 }
 
 impl Exog {
@@ -167,12 +203,33 @@ pub struct PredictionInterval {
 /// assert_eq!(f.lower(80.0), Some(&[8.0, 9.0][..]));
 /// assert_eq!(f.upper(95.0), None);
 /// assert!(Forecast::new("bad", vec![f64::NAN], vec![]).is_err());
+///
+/// // Deserialising checks the same rules.
+/// let short = r#"{"model":"m","mean":[1,2],"intervals":[{"level":80,"lower":[0],"upper":[3]}]}"#;
+/// assert!(serde_json::from_str::<Forecast>(short).is_err());
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "ForecastDocument")]
 pub struct Forecast {
     model: String,
     mean: Vec<f64>,
     intervals: Vec<PredictionInterval>,
+}
+
+/// [`Forecast`] as serialised, before its checks.
+#[derive(Deserialize)]
+struct ForecastDocument {
+    model: String,
+    mean: Vec<f64>,
+    intervals: Vec<PredictionInterval>,
+}
+
+impl TryFrom<ForecastDocument> for Forecast {
+    type Error = ForecastError;
+
+    fn try_from(doc: ForecastDocument) -> Result<Self, Self::Error> {
+        Forecast::new(doc.model, doc.mean, doc.intervals)
+    }
 }
 
 /// The longest horizon any model forecasts: ten years of hourly steps. A
