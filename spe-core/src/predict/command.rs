@@ -62,7 +62,9 @@ pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
 ///   [`output_file`](CommandPredictorBuilder::output_file), to that file
 ///   (as the original system wrote `predictions.json`); the file is deleted
 ///   before each run, so a stale file from an earlier run is never taken for
-///   a fresh answer. At most [`MAX_OUTPUT_BYTES`] are read.
+///   a fresh answer. At most [`MAX_OUTPUT_BYTES`] are read, within the
+///   timeout, and only from a regular file (a FIFO or a directory is
+///   [`PredictorError::BadOutput`]).
 /// - It must **exit with status 0**. Any other end is
 ///   [`PredictorError::Crashed`] with the status and the last
 ///   [`STDERR_TAIL_BYTES`] of stderr (a Python traceback, say).
@@ -85,7 +87,8 @@ pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
 ///   limit than their real use. Without `/bin/sh` (not Unix) it is ignored.
 /// - A program that does not exist, is not executable, or was deleted is
 ///   [`PredictorError::Spawn`]. (With a memory limit, the program is looked
-///   up in `PATH` first for the same error; if it vanishes between that
+///   up first, as `execvp` would: executable files only, in `PATH` for a
+///   bare name; if it vanishes between that
 ///   check and the `exec`, the shell's exit status 127 reports it as
 ///   `Crashed`.)
 ///
@@ -276,11 +279,12 @@ impl CommandPredictor {
                 Some(dir) if program.is_relative() => dir.join(program),
                 _ => program.to_path_buf(),
             };
-            return if path.is_file() {
-                Ok(path)
-            } else {
-                Err(not_found("no such file".into()))
-            };
+            if !is_executable_file(&path) {
+                return Err(not_found("no such executable file".into()));
+            }
+            // Absolute: the shell runs in `current_dir` already, so a
+            // relative `dir/program` would be looked for in `dir/dir`.
+            return std::path::absolute(&path).map_err(|e| self.spawn_error(e));
         }
         let path_var = self
             .env
@@ -290,10 +294,13 @@ impl CommandPredictor {
             .map(|(_, v)| v.clone())
             .or_else(|| std::env::var_os("PATH"))
             .unwrap_or_default();
-        std::env::split_paths(&path_var)
+        let found = std::env::split_paths(&path_var)
             .map(|dir| dir.join(program))
-            .find(|p| p.is_file())
-            .ok_or_else(|| not_found("not found in PATH".into()))
+            .find(|p| is_executable_file(p))
+            .ok_or_else(|| not_found("not found in PATH".into()))?;
+        // A relative PATH entry (`bin`) is relative to `current_dir` for
+        // `execvp`, and for the shell: leave it relative.
+        Ok(found)
     }
 
     /// Run the command once for `request`.
@@ -317,6 +324,7 @@ impl CommandPredictor {
                 }
             }
         }
+        let deadline = tokio::time::Instant::now() + self.timeout;
         let mut child = self.command()?.spawn().map_err(|e| self.spawn_error(e))?;
         let group = ProcessGroup::new(child.id());
         tracing::debug!(command = %self.name, pid = ?child.id(), "prediction command started");
@@ -355,7 +363,7 @@ impl CommandPredictor {
             };
             tokio::try_join!(wait, read_out, read_err, write)
         };
-        let outcome = tokio::time::timeout(self.timeout, exchange).await;
+        let outcome = tokio::time::timeout_at(deadline, exchange).await;
         let (status, stdout, stderr_tail) = match outcome {
             Err(_elapsed) => {
                 group.kill();
@@ -389,7 +397,12 @@ impl CommandPredictor {
         }
         let bytes = match &output_path {
             None => stdout,
-            Some(path) => read_file_limited(path).await?,
+            // Within the same deadline: reading is part of the run.
+            Some(path) => tokio::time::timeout_at(deadline, read_file_limited(path))
+                .await
+                .map_err(|_elapsed| PredictorError::TimedOut {
+                    after: self.timeout,
+                })??,
         };
         parse_predictor_output(&bytes, request.horizon, &self.name)
     }
@@ -483,6 +496,14 @@ impl Predictor for CommandPredictor {
     }
 }
 
+/// Whether `path` is a file its owner, group or others may execute (what
+/// `execvp` would try; it skips a non-executable file earlier in `PATH`).
+#[cfg(unix)]
+fn is_executable_file(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
 /// Stdout was longer than allowed.
 struct Overflow;
 
@@ -502,7 +523,12 @@ impl ProcessGroup {
         }
     }
 
+    /// `SIGKILL` to the group, unless it was [`reaped`](Self::reaped): its
+    /// id may belong to another group by then.
     fn kill(&self) {
+        if self.reaped.load(Ordering::Acquire) {
+            return;
+        }
         #[cfg(unix)]
         if let Some(pgid) = self.pgid {
             use nix::sys::signal::{Signal, killpg};
@@ -526,8 +552,8 @@ impl Drop for ProcessGroup {
     fn drop(&mut self) {
         if !self.reaped.load(Ordering::Acquire) {
             tracing::debug!(pgid = ?self.pgid, "prediction command dropped: killing its process group");
-            self.kill();
         }
+        self.kill();
     }
 }
 
@@ -603,8 +629,28 @@ async fn tail<R: AsyncRead + Unpin>(reader: Option<R>, keep: usize) -> String {
     }
 }
 
+/// The output file, read whole (at most [`MAX_OUTPUT_BYTES`]). Only a
+/// regular file is read: a FIFO would block the open until someone writes
+/// to it, a device could give bytes forever.
 async fn read_file_limited(path: &Path) -> Result<Vec<u8>, PredictorError> {
-    let file = match tokio::fs::File::open(path).await {
+    let not_regular = |kind: std::fs::FileType| {
+        PredictorError::bad_output(format!(
+            "{} is not a regular file ({kind:?})",
+            path.display()
+        ))
+    };
+    if let Ok(meta) = tokio::fs::metadata(path).await {
+        if !meta.is_file() {
+            return Err(not_regular(meta.file_type()));
+        }
+    }
+    let mut options = tokio::fs::OpenOptions::new();
+    options.read(true);
+    // Non-blocking: if a FIFO replaced the file since the check, the open
+    // still returns at once (and the check below refuses it).
+    #[cfg(unix)]
+    options.custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits());
+    let file = match options.open(path).await {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Err(PredictorError::bad_output(format!(
@@ -619,6 +665,16 @@ async fn read_file_limited(path: &Path) -> Result<Vec<u8>, PredictorError> {
             )));
         }
     };
+    match file.metadata().await {
+        Ok(meta) if !meta.is_file() => return Err(not_regular(meta.file_type())),
+        Ok(_) => {}
+        Err(e) => {
+            return Err(PredictorError::bad_output(format!(
+                "cannot read {}: {e}",
+                path.display()
+            )));
+        }
+    }
     let mut buf = Vec::new();
     file.take(MAX_OUTPUT_BYTES + 1)
         .read_to_end(&mut buf)

@@ -79,6 +79,97 @@ async fn a_script_can_answer_in_its_output_file_and_a_stale_file_is_never_read()
     assert_eq!(OUTPUT_FILE_ENV, "SPE_OUTPUT_FILE");
 }
 
+/// An output file that is not a regular file is refused at once: a FIFO
+/// nobody writes to would block the open forever, a directory cannot be read.
+#[tokio::test]
+async fn an_output_file_that_is_a_fifo_or_a_directory_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, make) in [
+        ("fifo.sh", "mkfifo \"$SPE_OUTPUT_FILE\""),
+        ("dir.sh", "mkdir \"$SPE_OUTPUT_FILE\""),
+    ] {
+        let s = script(dir.path(), name, &format!("cat > /dev/null\n{make}"));
+        let command = CommandPredictor::builder("/bin/sh")
+            .arg(&s)
+            .current_dir(dir.path())
+            .output_file(format!("{name}.out"))
+            .timeout(Duration::from_secs(60))
+            .build();
+        let e = command.predict(&request(2)).await.unwrap_err();
+        assert!(
+            matches!(&e, PredictorError::BadOutput { .. })
+                && e.to_string().contains("not a regular file"),
+            "{name}: {e:?}"
+        );
+    }
+}
+
+/// `current_dir` relative to the process's, as a caller may give it.
+fn relative_to_cwd(dir: &Path) -> std::path::PathBuf {
+    let cwd = std::env::current_dir().unwrap();
+    let mut rel = std::path::PathBuf::new();
+    for _ in cwd.components().skip(1) {
+        rel.push("..");
+    }
+    rel.join(dir.strip_prefix("/").unwrap())
+}
+
+/// With a memory limit, a relative program in a relative working directory
+/// runs as it does without one (it used to be looked for in `dir/dir`).
+#[cfg(unix)]
+#[tokio::test]
+async fn a_memory_limit_keeps_a_relative_program_in_a_relative_dir_working() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let out = good_output(2, "relative");
+    let s = script(
+        dir.path(),
+        "run.sh",
+        &format!("cat > /dev/null\nprintf '%s' '{out}'"),
+    );
+    std::fs::set_permissions(&s, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let rel = relative_to_cwd(dir.path());
+    assert!(rel.is_relative());
+    for limit in [None, Some(1u64 << 30)] {
+        let mut builder = CommandPredictor::builder("./run.sh").current_dir(&rel);
+        if let Some(bytes) = limit {
+            builder = builder.memory_limit_bytes(bytes);
+        }
+        let f = builder.build().predict(&request(2)).await.unwrap();
+        assert_eq!(f.model(), "relative", "limit {limit:?}");
+    }
+}
+
+/// With a memory limit, the `PATH` lookup skips a file that is not
+/// executable, as `execvp` does without one.
+#[cfg(unix)]
+#[tokio::test]
+async fn a_memory_limit_looks_up_path_like_execvp() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let (first, second) = (dir.path().join("a"), dir.path().join("b"));
+    std::fs::create_dir(&first).unwrap();
+    std::fs::create_dir(&second).unwrap();
+    script(&first, "spe-predict", "exit 7");
+    let out = good_output(2, "in-path");
+    let real = script(
+        &second,
+        "spe-predict",
+        &format!("cat > /dev/null\nprintf '%s' '{out}'"),
+    );
+    std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path =
+        std::env::join_paths([&first, &second, Path::new("/usr/bin"), Path::new("/bin")]).unwrap();
+    let f = CommandPredictor::builder("spe-predict")
+        .env("PATH", path)
+        .memory_limit_bytes(1 << 30)
+        .build()
+        .predict(&request(2))
+        .await
+        .unwrap();
+    assert_eq!(f.model(), "in-path");
+}
+
 #[tokio::test]
 async fn a_crash_reports_its_exit_code_and_the_end_of_a_flooded_stderr() {
     let dir = tempfile::tempdir().unwrap();
