@@ -85,6 +85,10 @@ pub enum CorruptionReason {
     /// (typically: the type changed between versions of the program).
     #[error("payload does not decode: {0}")]
     Undecodable(String),
+    /// The payload decodes, but the value breaks a rule of its type (see
+    /// [`Cache::open_checked`](super::Cache::open_checked)).
+    #[error("invalid value: {0}")]
+    Invalid(String),
 }
 
 /// A header and payload that passed every check but the JSON decoding.

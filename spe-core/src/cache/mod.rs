@@ -330,7 +330,8 @@ impl LoadReport {
 /// [`Cache::open`] creates the directory if needed, removes leftover
 /// temporary files, then reads the generations newest first. Each one is
 /// checked as above; the first that passes every check (including JSON
-/// decoding) is served, older ones are checked up to the checksum. A file that
+/// decoding, and the caller's check with [`Cache::open_checked`]) is
+/// served, older ones are checked up to the checksum. A file that
 /// fails a check is renamed aside to `<file>.corrupt-<UTC timestamp>`, logged
 /// with `tracing` at `warn`, and listed in [`LoadReport::quarantined`] with a
 /// [`CorruptionReason`], so the caller can journal the incident. A file that
@@ -518,6 +519,35 @@ where
         name: &str,
         config: CacheConfig,
     ) -> Result<(Self, LoadReport), CacheError> {
+        Self::open_checked(dir, name, config, |_| Ok(()))
+    }
+
+    /// [`open`](Cache::open), where a generation is served only if its
+    /// value also passes `check`: one that decodes but fails it (written by
+    /// a buggy or older program) is quarantined like a damaged file, with
+    /// [`CorruptionReason::Invalid`], and the next older generation is tried.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use spe_core::{Cache, CacheConfig, CorruptionReason};
+    /// let dir = tempfile::tempdir()?;
+    /// let (cache, _) = Cache::<i32>::open(dir.path(), "n", CacheConfig::default())?;
+    /// cache.put(7, chrono::Utc::now())?;
+    /// cache.put(-1, chrono::Utc::now())?; // newest, but not a valid count
+    /// drop(cache);
+    /// let positive = |v: &i32| if *v >= 0 { Ok(()) } else { Err(format!("{v} is negative")) };
+    /// let (cache, report) = Cache::open_checked(dir.path(), "n", CacheConfig::default(), positive)?;
+    /// assert_eq!(*cache.get().unwrap().value, 7);
+    /// assert_eq!(report.loaded, Some(1));
+    /// assert_eq!(report.quarantined[0].reason, CorruptionReason::Invalid("-1 is negative".into()));
+    /// # Ok(()) }
+    /// ```
+    pub fn open_checked(
+        dir: impl AsRef<Path>,
+        name: &str,
+        config: CacheConfig,
+        check: impl Fn(&T) -> Result<(), String>,
+    ) -> Result<(Self, LoadReport), CacheError> {
         validate_name(name)?;
         if config.generations == 0 {
             return Err(CacheError::InvalidConfig(
@@ -591,7 +621,13 @@ where
             if current.is_some() {
                 continue; // an older generation: checked up to its checksum, kept as a spare
             }
-            match serde_json::from_slice::<T>(decoded.payload) {
+            let value = serde_json::from_slice::<T>(decoded.payload)
+                .map_err(|e| CorruptionReason::Undecodable(e.to_string()))
+                .and_then(|value| match check(&value) {
+                    Ok(()) => Ok(value),
+                    Err(why) => Err(CorruptionReason::Invalid(why)),
+                });
+            match value {
                 Ok(value) => {
                     current = Some(Cached {
                         value: Arc::new(value),
@@ -600,8 +636,7 @@ where
                     });
                     report.loaded = Some(seq);
                 }
-                Err(e) => {
-                    let reason = CorruptionReason::Undecodable(e.to_string());
+                Err(reason) => {
                     report
                         .quarantined
                         .push(quarantine(&path, seq, reason, &quarantine_stamp));

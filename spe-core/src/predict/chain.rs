@@ -470,6 +470,10 @@ impl PredictionChain {
     /// halves to the builder ([`cache`](PredictionChainBuilder::cache),
     /// [`cache_report`](PredictionChainBuilder::cache_report)). Blocking I/O.
     ///
+    /// A generation whose predictions fail [`Predictions::validate`] is
+    /// quarantined like a damaged file and the previous one served
+    /// ([`Cache::open_checked`]).
+    ///
     /// # Errors
     ///
     /// As [`Cache::open`]: the directory cannot be created or listed.
@@ -484,7 +488,12 @@ impl PredictionChain {
     pub fn open_cache(
         dir: impl AsRef<Path>,
     ) -> Result<(Cache<Predictions>, LoadReport), CacheError> {
-        Cache::open(dir, PREDICTIONS_CACHE_NAME, CacheConfig::default())
+        Cache::open_checked(
+            dir,
+            PREDICTIONS_CACHE_NAME,
+            CacheConfig::default(),
+            Predictions::validate,
+        )
     }
 
     /// Run the chain for `request`, single-flight (see the type's

@@ -905,13 +905,9 @@ async fn a_corrupt_cache_is_quarantined_journaled_and_the_previous_generation_se
     assert!(last_corrupt.is_some());
 }
 
-#[tokio::test]
-async fn invalid_cached_predictions_are_not_served() {
-    let s = Setup::new();
-    let (cache, _) =
-        Cache::<Predictions>::open(s.cache_dir(), "predictions", Default::default()).unwrap();
-    // Checksummed and decodable, but the cache tier cannot be an origin.
-    let bad = Predictions {
+/// Checksummed and decodable, but the cache tier cannot be an origin.
+fn invalid_predictions() -> Predictions {
+    Predictions {
         start: t0(),
         step_s: 3600,
         forecast: good(4),
@@ -919,12 +915,22 @@ async fn invalid_cached_predictions_are_not_served() {
         tier: Tier::Cache,
         intervals_from: None,
         inputs: crate::Provenance::Live,
-    };
-    cache.put(bad, t0()).unwrap();
-    drop(cache);
-    let chain = s
-        .chain(Some(Fake::new(Scripted::Fail)))
+    }
+}
+
+#[tokio::test]
+async fn invalid_cached_predictions_are_not_served() {
+    let s = Setup::new();
+    // A cache opened without the check (as a user may): the chain checks too.
+    let (cache, _) =
+        Cache::<Predictions>::open(s.cache_dir(), "predictions", Default::default()).unwrap();
+    cache.put(invalid_predictions(), t0()).unwrap();
+    let chain = PredictionChain::builder()
+        .primary(Fake::new(Scripted::Fail))
         .fallback(Arc::new(BrokenModel))
+        .cache(cache)
+        .journal(s.journal.clone())
+        .clock(s.clock.clone(), t0())
         .build();
     assert!(chain.latest().is_none());
     assert!(chain.generate(request(4)).await.is_err());
@@ -933,6 +939,51 @@ async fn invalid_cached_predictions_are_not_served() {
             .incidents(..)
             .iter()
             .any(|i| i.kind == IncidentKind::CacheCorrupt && i.details.contains("invalid"))
+    );
+}
+
+/// An invalid newest generation no longer hides a valid older one: it is
+/// quarantined at open and the older one served (tier 3 included).
+#[tokio::test]
+async fn an_invalid_newest_generation_is_quarantined_and_the_previous_served() {
+    let s = Setup::new();
+    let chain = s.chain(Some(Fake::new(Scripted::Answer(good(4))))).build();
+    chain.generate(request(4)).await.unwrap();
+    let valid = chain.cache().unwrap().get().unwrap().generation;
+    chain
+        .cache()
+        .unwrap()
+        .put(invalid_predictions(), t0())
+        .unwrap();
+    drop(chain);
+
+    let chain = s
+        .chain(Some(Fake::new(Scripted::Fail)))
+        .fallback(Arc::new(BrokenModel))
+        .build();
+    let latest = chain.latest().expect("the older generation");
+    assert_eq!(latest.tier, Tier::Cache);
+    assert_eq!(chain.cache().unwrap().get().unwrap().generation, valid);
+    let r = chain.generate(request(4)).await.unwrap();
+    assert_eq!(r.tier, Tier::Cache);
+    let generations: Vec<u64> = chain
+        .cache()
+        .unwrap()
+        .generations()
+        .unwrap()
+        .iter()
+        .map(|g| g.seq)
+        .collect();
+    assert_eq!(generations, [valid], "the invalid one is set aside");
+    let quarantined = s
+        .journal
+        .incidents(..)
+        .into_iter()
+        .find(|i| i.kind == IncidentKind::CacheCorrupt && i.details.contains("Invalid"));
+    assert!(
+        quarantined.is_some_and(|i| i.details.contains(&format!("serving generation {valid}"))),
+        "{:?}",
+        s.journal.incidents(..)
     );
 }
 
