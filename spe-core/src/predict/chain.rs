@@ -310,15 +310,11 @@ impl PredictionChainBuilder {
         let reading = chrono::Duration::from_std(clock.now()).unwrap_or_default();
         let mut incidents = IncidentState::default();
         if let Some(journal) = &self.journal {
-            incidents.outage = journal
-                .open_incidents()
-                .into_iter()
-                .filter(|i| i.component == self.component)
-                .map(|i| i.id)
-                .max();
-            if let Some(id) = incidents.outage {
-                tracing::info!(incident = %id, "continuing the open prediction incident");
-            }
+            // Incidents left open by a stop during an outage: continued, and
+            // closed when the primary (or the cache write) works again.
+            incidents.outage = continue_open_incident(journal, &self.component, wall_now);
+            incidents.disk =
+                continue_open_incident(journal, &cache_component(&self.component), wall_now);
             if let Some(report) = &self.cache_report {
                 journal_load_report(journal, &self.component, report, wall_now);
             }
@@ -975,16 +971,16 @@ impl Inner {
         Arc::clone(&self)
             .with_journal(move |journal, state| {
                 let Some(first) = primary_failed else {
-                    if let Some(id) = state.outage.take() {
-                        let runs = std::mem::take(&mut state.failed_runs);
+                    if let Some(id) = state.outage {
+                        let runs = state.failed_runs;
+                        let reason = format!(
+                            "primary {primary_name} answered again after {runs} failed run(s)"
+                        );
+                        // Forgotten only once closed: a failed close is retried.
+                        close_tracked(journal, id, now, reason)?;
+                        state.outage = None;
+                        state.failed_runs = 0;
                         state.last_signature = None;
-                        journal.close_incident(
-                            id,
-                            now,
-                            format!(
-                                "primary {primary_name} answered again after {runs} failed run(s)"
-                            ),
-                        )?;
                     }
                     return Ok(());
                 };
@@ -1042,13 +1038,11 @@ impl Inner {
                     }
                     (Some(_), Some(_)) => state.disk_failures += 1,
                     (None, Some(id)) => {
-                        let n = std::mem::take(&mut state.disk_failures);
+                        let n = state.disk_failures;
+                        let reason = format!("predictions cached again after {n} failed write(s)");
+                        close_tracked(journal, id, now, reason)?;
                         state.disk = None;
-                        journal.close_incident(
-                            id,
-                            now,
-                            format!("predictions cached again after {n} failed write(s)"),
-                        )?;
+                        state.disk_failures = 0;
                     }
                     (None, None) => {}
                 }
@@ -1056,6 +1050,62 @@ impl Inner {
             })
             .await;
     }
+}
+
+/// Close an incident the chain tracks. One already closed (or unknown) is
+/// as good as closed; an I/O error is returned, and the caller keeps
+/// tracking the incident so that the next success closes it.
+fn close_tracked(
+    journal: &Journal,
+    id: IncidentId,
+    now: DateTime<Utc>,
+    reason: String,
+) -> Result<(), JournalError> {
+    match journal.close_incident(id, now, reason) {
+        Ok(_) => Ok(()),
+        Err(JournalError::AlreadyClosed(_) | JournalError::UnknownIncident(_)) => {
+            tracing::warn!(incident = %id, "the tracked incident was already closed");
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// The newest open incident of `component`, to continue after a restart;
+/// older open ones of the same component (left by an earlier crash) are
+/// closed as superseded.
+fn continue_open_incident(
+    journal: &Journal,
+    component: &str,
+    at: DateTime<Utc>,
+) -> Option<IncidentId> {
+    let mut open: Vec<IncidentId> = journal
+        .open_incidents()
+        .into_iter()
+        .filter(|i| i.component == component)
+        .map(|i| i.id)
+        .collect();
+    open.sort_unstable();
+    let newest = open.pop()?;
+    tracing::info!(incident = %newest, component, "continuing an open incident after a restart");
+    if let Err(e) = journal.note(
+        newest,
+        at,
+        "restarted during this incident: continued (counts start again from here)",
+    ) {
+        tracing::error!(incident = %newest, error = %e, "could not note the restart");
+    }
+    for id in open {
+        if let Err(e) = close_tracked(
+            journal,
+            id,
+            at,
+            format!("superseded by incident {newest}, still open at restart"),
+        ) {
+            tracing::error!(incident = %id, error = %e, "could not close a superseded incident");
+        }
+    }
+    Some(newest)
 }
 
 /// `served: fallback auto(ets)` / `served: cached predictions of … made at … (3600 s old)`.

@@ -819,6 +819,62 @@ async fn an_open_incident_survives_a_restart_and_is_closed_by_the_recovery() {
     let incidents = s.journal.incidents(..);
     assert_eq!(incidents.len(), 1);
     assert!(!incidents[0].is_open());
+    assert!(
+        incidents[0]
+            .notes
+            .iter()
+            .any(|(_, n)| n.contains("restarted")),
+        "{:?}",
+        incidents[0].notes
+    );
+}
+
+/// A failing cache write's incident, left open by a stop, is continued
+/// (not duplicated) and closed by the first write that works.
+#[tokio::test]
+async fn an_open_disk_incident_survives_a_restart_and_is_closed_by_a_good_write() {
+    let s = Setup::new();
+    {
+        let chain = s.chain(Some(Fake::new(Scripted::Answer(good(4))))).build();
+        std::fs::remove_dir_all(s.cache_dir()).unwrap();
+        chain.generate(request(4)).await.unwrap();
+    }
+    let open = s.journal.open_incidents();
+    assert_eq!(open.len(), 1);
+    assert_eq!(open[0].kind, IncidentKind::DiskError);
+    let chain = s.chain(Some(Fake::new(Scripted::Answer(good(4))))).build();
+    chain.generate(request(4)).await.unwrap();
+    let incidents = s.journal.incidents(..);
+    assert_eq!(incidents.len(), 1, "{incidents:?}");
+    assert!(!incidents[0].is_open());
+}
+
+/// Several open incidents of the chain's component (an older crash): the
+/// newest is continued, the others closed as superseded.
+#[tokio::test]
+async fn older_open_incidents_of_the_component_are_closed_at_restart() {
+    let s = Setup::new();
+    let older = s
+        .journal
+        .open_incident("prediction", IncidentKind::ModelCrash, t0(), "older")
+        .unwrap();
+    let newer = s
+        .journal
+        .open_incident("prediction", IncidentKind::ModelTimeout, t0(), "newer")
+        .unwrap();
+    let chain = s.chain(Some(Fake::new(Scripted::Answer(good(4))))).build();
+    let closed = s.journal.incident(older).unwrap();
+    assert!(!closed.is_open());
+    assert!(
+        closed
+            .resolution
+            .as_deref()
+            .is_some_and(|r| r.contains("superseded")),
+        "{closed:?}"
+    );
+    assert!(s.journal.incident(newer).unwrap().is_open());
+    chain.generate(request(4)).await.unwrap();
+    assert!(s.journal.open_incidents().is_empty());
 }
 
 /// Flip one payload byte of a generation file (its checksum no longer matches).
