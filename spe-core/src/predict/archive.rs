@@ -87,6 +87,10 @@ pub struct PredictionArchive {
     config: ArchiveConfig,
     cache: Option<Cache<Vec<Predictions>>>,
     entries: Mutex<Vec<Predictions>>,
+    /// Held from the snapshot to its write, so that two `record`s persist
+    /// their snapshots in the order they took them (the newest generation
+    /// is never an older snapshot).
+    writer: Mutex<()>,
 }
 
 impl PredictionArchive {
@@ -96,6 +100,7 @@ impl PredictionArchive {
             config,
             cache: None,
             entries: Mutex::new(Vec::new()),
+            writer: Mutex::new(()),
         }
     }
 
@@ -129,6 +134,7 @@ impl PredictionArchive {
                 config,
                 cache: Some(cache),
                 entries: Mutex::new(entries),
+                writer: Mutex::new(()),
             },
             report,
         ))
@@ -168,6 +174,7 @@ impl PredictionArchive {
     ) -> Result<bool, CacheError> {
         let spacing = TimeDelta::from_std(self.config.min_spacing).unwrap_or(TimeDelta::MAX);
         let retention = TimeDelta::from_std(self.config.retention).unwrap_or(TimeDelta::MAX);
+        let _writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
         let snapshot = {
             let mut entries = self.entries();
             if let Some(last) = entries.last() {
@@ -326,6 +333,32 @@ mod tests {
         assert!(!report.is_clean());
         assert_eq!(a.len(), 1);
         assert_eq!(a.forecast_for(hours(26), DAY), Some(5.0));
+    }
+
+    /// Concurrent records: what a restart finds is what was in memory (the
+    /// newest generation is never an older snapshot written last).
+    #[test]
+    fn concurrent_records_persist_the_newest_state() {
+        use std::sync::atomic::{AtomicI64, Ordering};
+        let dir = tempfile::tempdir().unwrap();
+        let (a, _) = PredictionArchive::open(dir.path(), ArchiveConfig::default()).unwrap();
+        let next = AtomicI64::new(0);
+        std::thread::scope(|scope| {
+            for _ in 0..4 {
+                scope.spawn(|| {
+                    for _ in 0..40 {
+                        let h = next.fetch_add(1, Ordering::SeqCst);
+                        let p = predictions(h, vec![h as f64; 4]);
+                        a.record(&p, hours(h)).unwrap();
+                    }
+                });
+            }
+        });
+        let in_memory: Vec<DateTime<Utc>> = a.entries().iter().map(|p| p.made_at).collect();
+        drop(a);
+        let (b, _) = PredictionArchive::open(dir.path(), ArchiveConfig::default()).unwrap();
+        let persisted: Vec<DateTime<Utc>> = b.entries().iter().map(|p| p.made_at).collect();
+        assert_eq!(persisted, in_memory);
     }
 
     proptest! {
