@@ -106,6 +106,33 @@ pub(crate) fn level_key(side: &str, level: f64) -> String {
 /// Longest accepted `"model"` name, in bytes.
 const MAX_MODEL_NAME: usize = 200;
 
+/// A JSON object's members in document order, equal keys kept (a map would
+/// keep only one of them).
+struct Members(Vec<(String, Value)>);
+
+impl<'de> serde::Deserialize<'de> for Members {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Members;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Members, A::Error> {
+                let mut members = Vec::new();
+                while let Some(member) = map.next_entry::<String, Value>()? {
+                    members.push(member);
+                }
+                Ok(Members(members))
+            }
+        }
+        deserializer.deserialize_map(Visitor)
+    }
+}
+
 /// Parses and validates the output of a prediction command (the JSON it
 /// wrote on stdout or in its output file) for a forecast of `horizon`
 /// steps. `default_model` names the forecast when the output has no
@@ -134,6 +161,9 @@ const MAX_MODEL_NAME: usize = 200;
 /// let err = parse_predictor_output(br#"{"mean":[10]}"#, 2, "command").unwrap_err();
 /// assert!(err.to_string().contains("mean has 1 value, expected 2"));
 /// assert!(parse_predictor_output(b"Traceback (most recent call last)", 2, "command").is_err());
+/// let twice = br#"{"mean":[1,2],"mean":[3,4]}"#;
+/// assert_eq!(parse_predictor_output(twice, 2, "command").unwrap_err().to_string(),
+///            r#"unusable output: key "mean" given twice"#);
 /// ```
 pub fn parse_predictor_output(
     bytes: &[u8],
@@ -144,17 +174,26 @@ pub fn parse_predictor_output(
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return bad("empty output: expected a JSON object".into());
     }
-    let value: Value = match serde_json::from_slice(bytes) {
-        Ok(v) => v,
-        Err(e) => return bad(format!("not JSON ({e}); it starts with {}", snippet(bytes))),
+    let object = match serde_json::from_slice::<Members>(bytes) {
+        Ok(Members(members)) => members,
+        // Not an object: say what it is.
+        Err(_) => {
+            return match serde_json::from_slice::<Value>(bytes) {
+                Err(e) => bad(format!("not JSON ({e}); it starts with {}", snippet(bytes))),
+                Ok(value) => bad(format!("expected a JSON object, got {}", type_name(&value))),
+            };
+        }
     };
-    let Value::Object(object) = value else {
-        return bad(format!("expected a JSON object, got {}", type_name(&value)));
-    };
+    let mut seen = std::collections::HashSet::with_capacity(object.len());
     let mut model = None;
     let mut mean = None;
     let mut intervals = IntervalColumns::default();
     for (key, value) in &object {
+        // A JSON parser keeps one of two equal keys silently: which one the
+        // script meant is unknown.
+        if !seen.insert(key.as_str()) {
+            return bad(format!("key {key:?} given twice"));
+        }
         match key.as_str() {
             "version" => {
                 if value.as_u64() != Some(u64::from(PREDICTION_SCHEMA_VERSION)) {

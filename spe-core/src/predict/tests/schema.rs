@@ -68,6 +68,14 @@ fn every_defect_is_named_with_key_index_and_value() {
             "level 80 given twice",
         ),
         (
+            r#"{"mean":[1,2],"lower_80":[0,1],"upper_80":[2,3],"lower_80":[0,1.5]}"#,
+            "key \"lower_80\" given twice",
+        ),
+        (
+            r#"{"model":"a","mean":[1,2],"model":"b"}"#,
+            "key \"model\" given twice",
+        ),
+        (
             r#"{"mean":[1,2],"lower80":[0,1]}"#,
             "unknown key \"lower80\"",
         ),
