@@ -828,18 +828,17 @@ mod tests {
 
     impl Scripted {
         fn new(b: Behaviour) -> Arc<Self> {
-            Arc::new(Scripted {
-                behaviour: Mutex::new(b),
-                calls: AtomicUsize::new(0),
-                self_checking: false,
-            })
+            Self::with(b, false)
         }
         /// A source that claims to check its own answers (and, here, does not).
         fn self_checking(b: Behaviour) -> Arc<Self> {
+            Self::with(b, true)
+        }
+        fn with(b: Behaviour, self_checking: bool) -> Arc<Self> {
             Arc::new(Scripted {
                 behaviour: Mutex::new(b),
                 calls: AtomicUsize::new(0),
-                self_checking: true,
+                self_checking,
             })
         }
         fn set(&self, b: Behaviour) {

@@ -294,13 +294,10 @@ impl CommandPredictor {
             .map(|(_, v)| v.clone())
             .or_else(|| std::env::var_os("PATH"))
             .unwrap_or_default();
-        let found = std::env::split_paths(&path_var)
+        std::env::split_paths(&path_var)
             .map(|dir| dir.join(program))
             .find(|p| is_executable_file(p))
-            .ok_or_else(|| not_found("not found in PATH".into()))?;
-        // A relative PATH entry (`bin`) is relative to `current_dir` for
-        // `execvp`, and for the shell: leave it relative.
-        Ok(found)
+            .ok_or_else(|| not_found("not found in PATH".into()))
     }
 
     /// Run the command once for `request`.
@@ -629,14 +626,37 @@ async fn tail<R: AsyncRead + Unpin>(reader: Option<R>, keep: usize) -> String {
     }
 }
 
+/// `a directory`, `a FIFO`, … for an error message.
+fn describe_file_type(kind: std::fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if kind.is_fifo() {
+            return "a FIFO";
+        }
+        if kind.is_socket() {
+            return "a socket";
+        }
+        if kind.is_char_device() || kind.is_block_device() {
+            return "a device";
+        }
+    }
+    if kind.is_dir() {
+        "a directory"
+    } else {
+        "something else"
+    }
+}
+
 /// The output file, read whole (at most [`MAX_OUTPUT_BYTES`]). Only a
 /// regular file is read: a FIFO would block the open until someone writes
 /// to it, a device could give bytes forever.
 async fn read_file_limited(path: &Path) -> Result<Vec<u8>, PredictorError> {
     let not_regular = |kind: std::fs::FileType| {
         PredictorError::bad_output(format!(
-            "{} is not a regular file ({kind:?})",
-            path.display()
+            "{} is {}, not a regular file",
+            path.display(),
+            describe_file_type(kind)
         ))
     };
     if let Ok(meta) = tokio::fs::metadata(path).await {

@@ -84,9 +84,9 @@ async fn a_script_can_answer_in_its_output_file_and_a_stale_file_is_never_read()
 #[tokio::test]
 async fn an_output_file_that_is_a_fifo_or_a_directory_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    for (name, make) in [
-        ("fifo.sh", "mkfifo \"$SPE_OUTPUT_FILE\""),
-        ("dir.sh", "mkdir \"$SPE_OUTPUT_FILE\""),
+    for (name, make, kind) in [
+        ("fifo.sh", "mkfifo \"$SPE_OUTPUT_FILE\"", "is a FIFO"),
+        ("dir.sh", "mkdir \"$SPE_OUTPUT_FILE\"", "is a directory"),
     ] {
         let s = script(dir.path(), name, &format!("cat > /dev/null\n{make}"));
         let command = CommandPredictor::builder("/bin/sh")
@@ -98,7 +98,8 @@ async fn an_output_file_that_is_a_fifo_or_a_directory_is_refused() {
         let e = command.predict(&request(2)).await.unwrap_err();
         assert!(
             matches!(&e, PredictorError::BadOutput { .. })
-                && e.to_string().contains("not a regular file"),
+                && e.to_string()
+                    .contains(&format!("{kind}, not a regular file")),
             "{name}: {e:?}"
         );
     }
