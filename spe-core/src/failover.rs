@@ -306,17 +306,11 @@ impl FailoverBuilder {
         // An outage the last run did not see end (a crash, a stop while
         // estimating) goes on: no second incident, and live data closes it.
         let continued = self.journal.as_ref().and_then(|journal| {
-            let id = journal
-                .open_incidents()
-                .into_iter()
-                .filter(|i| i.component == self.config.component)
-                .map(|i| i.id)
-                .max()?;
-            tracing::info!(incident = %id, "continuing the open weather incident");
-            if let Err(e) = journal.note(id, wall_now, "the service restarted during the outage") {
-                tracing::error!(error = %e, "could not journal the restart");
-            }
-            Some(id)
+            journal.continue_open_incident(
+                &self.config.component,
+                wall_now,
+                "the service restarted during the outage",
+            )
         });
         let inner = Inner {
             site: self.site,

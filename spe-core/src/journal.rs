@@ -849,6 +849,56 @@ impl Journal {
         found
     }
 
+    /// After a restart, the incident of `component` to continue: the newest
+    /// one still open, noted with `note` at `at`. Older open ones of the
+    /// component (left by an earlier crash) are closed as superseded by it,
+    /// so one outage keeps one incident. `None` when none is open. Journal
+    /// errors are logged, not returned: a restart goes on without them.
+    ///
+    /// ```
+    /// # use chrono::Utc;
+    /// # use spe_core::{IncidentKind, Journal};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let journal = Journal::open(dir.path().join("incidents.journal"))?;
+    /// let older = journal.open_incident("prediction", IncidentKind::ModelCrash, Utc::now(), "crash")?;
+    /// let newer = journal.open_incident("prediction", IncidentKind::ModelTimeout, Utc::now(), "60 s")?;
+    /// assert_eq!(journal.continue_open_incident("prediction", Utc::now(), "restarted"), Some(newer));
+    /// assert!(!journal.incident(older).unwrap().is_open());
+    /// assert_eq!(journal.incident(newer).unwrap().notes[0].1, "restarted");
+    /// assert_eq!(journal.continue_open_incident("open-meteo", Utc::now(), "restarted"), None);
+    /// # Ok(()) }
+    /// ```
+    pub fn continue_open_incident(
+        &self,
+        component: &str,
+        at: DateTime<Utc>,
+        note: &str,
+    ) -> Option<IncidentId> {
+        let mut open: Vec<IncidentId> = self
+            .open_incidents()
+            .into_iter()
+            .filter(|i| i.component == component)
+            .map(|i| i.id)
+            .collect();
+        open.sort_unstable();
+        let newest = open.pop()?;
+        tracing::info!(incident = %newest, component, "continuing an open incident after a restart");
+        if let Err(e) = self.note(newest, at, note) {
+            tracing::error!(incident = %newest, error = %e, "could not note the restart");
+        }
+        for id in open {
+            let reason = format!("superseded by incident {newest}, still open at restart");
+            match self.close_incident(id, at, reason) {
+                Ok(_) | Err(JournalError::AlreadyClosed(_)) => {}
+                Err(e) => {
+                    tracing::error!(incident = %id, error = %e, "could not close a superseded incident");
+                }
+            }
+        }
+        Some(newest)
+    }
+
     /// The post-incident review of the period `[from, to]` as seen at `now`
     /// (open incidents last until `now`): availability, downtime, incident
     /// count, mean time to recovery, longest outage, counts by kind and

@@ -312,9 +312,14 @@ impl PredictionChainBuilder {
         if let Some(journal) = &self.journal {
             // Incidents left open by a stop during an outage: continued, and
             // closed when the primary (or the cache write) works again.
-            incidents.outage = continue_open_incident(journal, &self.component, wall_now);
-            incidents.disk =
-                continue_open_incident(journal, &cache_component(&self.component), wall_now);
+            const RESTARTED: &str =
+                "restarted during this incident: continued (counts start again from here)";
+            incidents.outage = journal.continue_open_incident(&self.component, wall_now, RESTARTED);
+            incidents.disk = journal.continue_open_incident(
+                &cache_component(&self.component),
+                wall_now,
+                RESTARTED,
+            );
             if let Some(report) = &self.cache_report {
                 journal_load_report(journal, &self.component, report, wall_now);
             }
@@ -1069,43 +1074,6 @@ fn close_tracked(
         }
         Err(e) => Err(e),
     }
-}
-
-/// The newest open incident of `component`, to continue after a restart;
-/// older open ones of the same component (left by an earlier crash) are
-/// closed as superseded.
-fn continue_open_incident(
-    journal: &Journal,
-    component: &str,
-    at: DateTime<Utc>,
-) -> Option<IncidentId> {
-    let mut open: Vec<IncidentId> = journal
-        .open_incidents()
-        .into_iter()
-        .filter(|i| i.component == component)
-        .map(|i| i.id)
-        .collect();
-    open.sort_unstable();
-    let newest = open.pop()?;
-    tracing::info!(incident = %newest, component, "continuing an open incident after a restart");
-    if let Err(e) = journal.note(
-        newest,
-        at,
-        "restarted during this incident: continued (counts start again from here)",
-    ) {
-        tracing::error!(incident = %newest, error = %e, "could not note the restart");
-    }
-    for id in open {
-        if let Err(e) = close_tracked(
-            journal,
-            id,
-            at,
-            format!("superseded by incident {newest}, still open at restart"),
-        ) {
-            tracing::error!(incident = %id, error = %e, "could not close a superseded incident");
-        }
-    }
-    Some(newest)
 }
 
 /// `served: fallback auto(ets)` / `served: cached predictions of … made at … (3600 s old)`.
