@@ -35,8 +35,7 @@ use tokio::sync::{broadcast, watch};
 use tracing::Instrument;
 
 use crate::breaker::{
-    BreakerConfig, BreakerConfigError, BreakerError, BreakerState, CircuitBreaker, Clock,
-    SystemClock,
+    BreakerConfig, BreakerConfigError, BreakerError, BreakerState, CircuitBreaker, Clock, WallClock,
 };
 use crate::cache::Cache;
 use crate::frame::{EnergyFrame, WeatherFrame};
@@ -228,8 +227,7 @@ struct Inner {
     twin: EnergyTwin,
     breaker: CircuitBreaker,
     clock: Arc<dyn Clock>,
-    /// Wall time at clock time zero.
-    wall_origin: DateTime<Utc>,
+    wall: WallClock,
     journal: Option<Journal>,
     cache: Option<Cache<WeatherFrame>>,
     snapshot: watch::Sender<Arc<WeatherSnapshot>>,
@@ -270,7 +268,10 @@ impl FailoverBuilder {
     }
 
     /// The clock, and the wall time at its current reading (tests: a
-    /// [`ManualClock`](crate::ManualClock)). Default: the system clock and `Utc::now()`.
+    /// [`ManualClock`](crate::ManualClock)): timestamps are then `wall_now`
+    /// plus the clock's progress. Default: the system clock for timeouts and
+    /// the system's wall time for timestamps, read at each use (`Utc::now()`),
+    /// so a long-running service follows the system's clock corrections.
     pub fn clock(mut self, clock: impl Clock, wall_now: DateTime<Utc>) -> Self {
         self.clock = Some((Arc::new(clock), wall_now));
         self
@@ -293,11 +294,8 @@ impl FailoverBuilder {
     /// Build the service. Its first snapshot is ready at once: the cached
     /// live weather if recent enough, else the synthetic estimate.
     pub fn build(self) -> Result<FailoverService, FailoverError> {
-        let (clock, wall_now): (Arc<dyn Clock>, DateTime<Utc>) = self
-            .clock
-            .unwrap_or_else(|| (Arc::new(SystemClock::new()), Utc::now()));
-        let reading = chrono::Duration::from_std(clock.now()).unwrap_or_default();
-        let wall_origin = wall_now - reading;
+        let (clock, wall) = WallClock::from_setting(self.clock);
+        let wall_now = wall.now();
         let breaker =
             CircuitBreaker::with_clock(self.config.breaker.clone(), SharedClock(clock.clone()))?;
         Window::new(wall_now, self.config.past_days, self.config.forecast_days)
@@ -320,7 +318,7 @@ impl FailoverBuilder {
             twin,
             breaker,
             clock,
-            wall_origin,
+            wall,
             journal: self.journal,
             cache: self.cache,
             snapshot: watch::channel(Arc::new(placeholder())).0,
@@ -527,7 +525,7 @@ impl FailoverService {
 
 impl Inner {
     fn now(&self) -> DateTime<Utc> {
-        self.wall_origin + chrono::Duration::from_std(self.clock.now()).unwrap_or_default()
+        self.wall.now()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {

@@ -9,6 +9,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
+
 /// A future that completes after a clock's duration has passed.
 pub type Sleep = Pin<Box<dyn Future<Output = ()> + Send>>;
 
@@ -189,9 +191,81 @@ impl Drop for ManualSleep {
     }
 }
 
+/// Wall time for timestamps, beside a monotonic [`Clock`] for timeouts.
+///
+/// Without an injected clock it is the system's wall time read at each call
+/// (`Utc::now()`), so a long-running service follows the system's
+/// corrections: an NTP step after booting without a real-time clock, or the
+/// slow drift between the time-stamp counter and UTC. With an injected clock
+/// it is the wall time given at the clock's reading then plus the clock's
+/// progress since, so a test moves both together with one `advance`.
+#[derive(Debug, Clone)]
+pub(crate) enum WallClock {
+    /// `Utc::now()`.
+    System,
+    /// `origin` + `clock.now()`.
+    Offset {
+        clock: Arc<dyn Clock>,
+        origin: DateTime<Utc>,
+    },
+}
+
+impl WallClock {
+    /// The wall clock of a builder's `clock(clock, wall_now)` setting, and
+    /// the monotonic clock to go with it: the system's without a setting.
+    pub(crate) fn from_setting(
+        setting: Option<(Arc<dyn Clock>, DateTime<Utc>)>,
+    ) -> (Arc<dyn Clock>, WallClock) {
+        match setting {
+            Some((clock, wall_now)) => {
+                let reading = chrono::Duration::from_std(clock.now()).unwrap_or_default();
+                let origin = wall_now - reading;
+                (clock.clone(), WallClock::Offset { clock, origin })
+            }
+            None => (Arc::new(SystemClock::new()), WallClock::System),
+        }
+    }
+
+    /// The wall time now.
+    pub(crate) fn now(&self) -> DateTime<Utc> {
+        match self {
+            WallClock::System => Utc::now(),
+            WallClock::Offset { clock, origin } => {
+                *origin + chrono::Duration::from_std(clock.now()).unwrap_or_default()
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_injected_wall_clock_moves_with_its_clock() {
+        let clock = ManualClock::new();
+        clock.advance(Duration::from_secs(10));
+        let wall_now = DateTime::parse_from_rfc3339("2026-01-05T12:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let (monotonic, wall) = WallClock::from_setting(Some((Arc::new(clock.clone()), wall_now)));
+        // The given wall time is the one at the clock's current reading, not at zero.
+        assert_eq!(wall.now(), wall_now);
+        clock.advance(Duration::from_secs(5));
+        assert_eq!(wall.now(), wall_now + chrono::Duration::seconds(5));
+        assert_eq!(monotonic.now(), Duration::from_secs(15));
+    }
+
+    #[test]
+    fn the_default_wall_clock_is_the_systems() {
+        let (monotonic, wall) = WallClock::from_setting(None);
+        assert!(matches!(wall, WallClock::System));
+        let before = Utc::now();
+        let now = wall.now();
+        assert!(before <= now && now <= Utc::now());
+        // The monotonic clock starts at its own origin.
+        assert!(monotonic.now() < Duration::from_secs(60));
+    }
 
     #[test]
     fn system_clock_follows_real_time() {

@@ -31,6 +31,7 @@ use std::time::Duration;
 
 use tokio::sync::broadcast;
 
+pub(crate) use clock::WallClock;
 pub use clock::{Clock, ManualClock, Sleep, SystemClock};
 pub use config::{BreakerConfig, BreakerConfigError, SlidingWindow};
 pub use error::{BreakerError, Classify, ErrorClass, Rejected};

@@ -10,7 +10,7 @@ use tokio::sync::watch;
 use tokio::task::{AbortHandle, JoinHandle};
 use tracing::Instrument;
 
-use crate::breaker::{Clock, SystemClock};
+use crate::breaker::{Clock, WallClock};
 use crate::cache::{Cache, CacheConfig, CacheError, LoadReport};
 use crate::forecast::{AutoModel, DynFit, Forecast};
 use crate::journal::{IncidentId, IncidentKind, Journal, JournalError};
@@ -167,8 +167,7 @@ struct Inner {
     journal: Option<Journal>,
     component: String,
     clock: Arc<dyn Clock>,
-    /// Wall time at clock time zero.
-    wall_origin: DateTime<Utc>,
+    wall: WallClock,
     latest: watch::Sender<Option<Arc<ChainResult>>>,
     flight: Mutex<Option<Flight>>,
     next_flight: AtomicU64,
@@ -294,8 +293,11 @@ impl PredictionChainBuilder {
     }
 
     /// The clock for timeouts and timestamps, and the wall time at its
-    /// current reading (tests: a [`ManualClock`](crate::ManualClock)).
-    /// Default: the system clock and `Utc::now()`.
+    /// current reading (tests: a [`ManualClock`](crate::ManualClock)):
+    /// timestamps are then `wall_now` plus the clock's progress. Default: the
+    /// system clock for timeouts and the system's wall time for timestamps,
+    /// read at each use (`Utc::now()`), so a long-running server follows the
+    /// system's clock corrections.
     pub fn clock(mut self, clock: impl Clock, wall_now: DateTime<Utc>) -> Self {
         self.clock = Some((Arc::new(clock), wall_now));
         self
@@ -304,10 +306,8 @@ impl PredictionChainBuilder {
     /// Build the chain. Journals the cache report and checks the cached
     /// predictions (blocking I/O: a few journal records at most).
     pub fn build(self) -> PredictionChain {
-        let (clock, wall_now): (Arc<dyn Clock>, DateTime<Utc>) = self
-            .clock
-            .unwrap_or_else(|| (Arc::new(SystemClock::new()), Utc::now()));
-        let reading = chrono::Duration::from_std(clock.now()).unwrap_or_default();
+        let (clock, wall) = WallClock::from_setting(self.clock);
+        let wall_now = wall.now();
         let mut incidents = IncidentState::default();
         if let Some(journal) = &self.journal {
             // Incidents left open by a stop during an outage: continued, and
@@ -362,7 +362,7 @@ impl PredictionChainBuilder {
                 journal: self.journal,
                 component: self.component,
                 clock,
-                wall_origin: wall_now - reading,
+                wall,
                 latest: watch::channel(initial).0,
                 flight: Mutex::new(None),
                 next_flight: AtomicU64::new(1),
@@ -727,7 +727,7 @@ impl<T> Drop for AbortOnDrop<T> {
 
 impl Inner {
     fn now(&self) -> DateTime<Utc> {
-        self.wall_origin + chrono::Duration::from_std(self.clock.now()).unwrap_or_default()
+        self.wall.now()
     }
 
     fn flight(&self) -> MutexGuard<'_, Option<Flight>> {
