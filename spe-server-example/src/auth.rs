@@ -79,7 +79,9 @@ impl AdminAuth {
     pub fn check(&self, headers: &HeaderMap, peer: Option<SocketAddr>) -> Result<(), ApiError> {
         let Some((expected, expected_len)) = &self.token else {
             return match peer {
-                Some(peer) if peer.ip().is_loopback() => Ok(()),
+                // `to_canonical`: an IPv4 client of a dual-stack (`[::]`)
+                // listener arrives as `::ffff:127.0.0.1`.
+                Some(peer) if peer.ip().to_canonical().is_loopback() => Ok(()),
                 _ => Err(ApiError::new(
                     StatusCode::FORBIDDEN,
                     "forbidden",
@@ -168,13 +170,24 @@ mod tests {
     fn without_a_token_only_loopback_passes() {
         let auth = AdminAuth::new(None);
         assert!(!auth.has_token());
-        for ok in ["127.0.0.1:1", "127.8.9.10:2", "[::1]:3"] {
+        // `[::ffff:127.0.0.1]`: an IPv4 client of a dual-stack listener.
+        for ok in [
+            "127.0.0.1:1",
+            "127.8.9.10:2",
+            "[::1]:3",
+            "[::ffff:127.0.0.1]:4",
+        ] {
             assert!(
                 auth.check(&HeaderMap::new(), ok.parse().ok()).is_ok(),
                 "{ok}"
             );
         }
-        for refused in [remote(), "[2001:db8::1]:5".parse().ok(), None] {
+        for refused in [
+            remote(),
+            "[2001:db8::1]:5".parse().ok(),
+            "[::ffff:192.0.2.7]:6".parse().ok(),
+            None,
+        ] {
             let e = auth
                 .check(&bearer("Bearer anything"), refused)
                 .expect_err("refused");

@@ -153,7 +153,9 @@ pub struct Config {
     pub request_timeout_ms: u64,
 
     /// Calls to `POST /api/predictions/generate` allowed per client address
-    /// and minute (also the burst); more get 429 with `Retry-After`.
+    /// (IPv6: per /64) and minute (also the burst), and as many refused
+    /// attempts (no or a wrong token), counted apart; more get 429 with
+    /// `Retry-After`.
     #[arg(long, env = "SPE_GENERATE_PER_MINUTE", default_value_t = 6,
           value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub generate_per_minute: u32,

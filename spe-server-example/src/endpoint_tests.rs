@@ -126,16 +126,24 @@ async fn regeneration_is_rate_limited_per_client() {
             .with_rate_limiter(RateLimiter::with_clock(2, clock.clone()))
     });
     let app = from(&rig.app, REMOTE);
+    // Wrong tokens are limited: no guessing at full speed.
     for _ in 0..2 {
-        let (status, _, _) = send(&app, generate(Some("Bearer t"), Body::empty())).await;
-        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        let (status, _, _) = send(&app, generate(Some("Bearer guess"), Body::empty())).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
     }
-    // Wrong tokens count too: no guessing at full speed.
-    let (status, headers, body) = send(&app, generate(Some("Bearer guess"), Body::empty())).await;
+    let (status, headers, body) = send(&app, generate(None, Body::empty())).await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
     assert_api_headers(&headers);
     assert_eq!(header_str(&headers, header::RETRY_AFTER), Some("30"));
     assert_eq!(json(&body)["error"]["code"], "too_many_requests");
+    // They do not use up the budget of the same client with the token.
+    for _ in 0..2 {
+        let (status, _, _) = send(&app, generate(Some("Bearer t"), Body::empty())).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    }
+    let (status, headers, _) = send(&app, generate(Some("Bearer t"), Body::empty())).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(header_str(&headers, header::RETRY_AFTER), Some("30"));
     // Another client is not held back.
     let (status, _, _) = send(
         &from(&rig.app, LOCAL),
@@ -146,6 +154,8 @@ async fn regeneration_is_rate_limited_per_client() {
     clock.advance(Duration::from_secs(30));
     let (status, _, _) = send(&app, generate(Some("Bearer t"), Body::empty())).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    let (status, _, _) = send(&app, generate(Some("Bearer guess"), Body::empty())).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
 }
 
 #[tokio::test]

@@ -268,10 +268,17 @@ pub async fn generate(
     // Known when served with connect info (as `App::serve` does).
     let peer = connect.ok().map(|ConnectInfo(addr)| addr);
     let client = peer.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |p| p.ip());
-    if let Err(wait) = state.rate_limiter().check(client) {
+    // The token is checked first (in constant time), so that refused
+    // attempts and admitted calls draw on separate budgets: guessing cannot
+    // use up the operator's.
+    let (admitted, limited) = match state.admin().check(request.headers(), peer) {
+        Ok(()) => (Ok(()), state.rate_limiter().check(client)),
+        Err(e) => (Err(e), state.rate_limiter().check_refused(client)),
+    };
+    if let Err(wait) = limited {
         return ApiError::too_many_requests(RateLimiter::retry_after_secs(wait)).into_response();
     }
-    if let Err(e) = state.admin().check(request.headers(), peer) {
+    if let Err(e) = admitted {
         tracing::warn!(client = %client, code = e.code(), "regeneration refused");
         return e.into_response();
     }
