@@ -170,6 +170,7 @@ impl ForecastArchive {
 
 /// The background task: archive each fresh answer of `chain` (tier
 /// `primary` or `fallback`) as it is published, until `stop` turns `true`.
+/// An answer published before the stop is archived before the task ends.
 /// A write error is logged; the next answer tries again. The chain is
 /// subscribed to when this is called, not when the task first runs, so an
 /// answer published in between is not missed (one seen twice is thinned out
@@ -181,6 +182,7 @@ pub fn record_results(
 ) -> impl Future<Output = ()> + Send + 'static {
     let mut results = chain.subscribe();
     async move {
+        let mut stopping = false;
         loop {
             let latest = results.borrow_and_update().clone();
             if let Some(result) = latest.filter(|r| r.tier != Tier::Cache) {
@@ -202,9 +204,21 @@ pub fn record_results(
                     Err(e) => tracing::error!(error = %e, "the archive write failed"),
                 }
             }
+            if stopping {
+                return;
+            }
+            // Results first: an answer published just before the stop is
+            // still archived (else the restart would bring it back as tier
+            // `cache`, which is not archived, and its hour would be lost).
             tokio::select! {
+                biased;
                 changed = results.changed() => if changed.is_err() { return },
-                _ = stop.wait_for(|s| *s) => return,
+                _ = stop.wait_for(|s| *s) => {
+                    if !results.has_changed().unwrap_or(false) {
+                        return;
+                    }
+                    stopping = true;
+                }
             }
         }
     }
@@ -214,7 +228,11 @@ pub fn record_results(
 mod tests {
     use super::*;
     use crate::test_support::TempDir;
-    use spe_core::{Forecast, IncidentKind, ModelPredictor, PredictionRequest, SeasonalNaive};
+    use futures_util::FutureExt;
+    use spe_core::{
+        Forecast, IncidentKind, ManualClock, ModelPredictor, PredictionRequest, SeasonalNaive,
+    };
+    use std::time::Duration;
 
     fn t0() -> DateTime<Utc> {
         crate::test_support::t0()
@@ -323,5 +341,35 @@ mod tests {
         // Persisted: a reopened archive has it.
         let reopened = ForecastArchive::open(dir.path(), None, t0()).expect("opens");
         assert_eq!(reopened.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn an_answer_published_just_before_the_stop_is_archived() {
+        let dir = TempDir::new();
+        let archive = ForecastArchive::open(dir.path(), None, t0()).expect("opens");
+        let clock = ManualClock::new();
+        let chain = PredictionChain::builder()
+            .primary(Arc::new(ModelPredictor::new(Arc::new(
+                SeasonalNaive::default(),
+            ))))
+            .clock(clock.clone(), t0())
+            .build();
+        let history: Vec<f64> = (0..24 * 14).map(|t| 500.0 + f64::from(t % 24)).collect();
+        // Each round: the task waits for news; then an answer and the stop
+        // arrive together (the task is not polled in between).
+        for round in 1..=8 {
+            let (stop_tx, stop) = watch::channel(false);
+            let mut task = Box::pin(record_results(archive.clone(), chain.clone(), stop));
+            assert!(task.as_mut().now_or_never().is_none(), "waits for news");
+            clock.advance(Duration::from_secs(3600));
+            let request = PredictionRequest::builder(chain.now(), history.clone())
+                .horizon(24)
+                .build()
+                .expect("valid request");
+            chain.generate(request).await.expect("predictions");
+            let _ = stop_tx.send(true);
+            task.await;
+            assert_eq!(archive.len(), round, "round {round}");
+        }
     }
 }

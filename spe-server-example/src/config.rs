@@ -720,7 +720,7 @@ mod tests {
                 max_body_bytes: 1024,
                 max_concurrency: 8,
                 request_timeout: Duration::from_millis(1500),
-                generate_timeout: Duration::from_secs(30 + 60 + 5),
+                generate_timeout: Duration::from_secs(2 * (30 + 60) + 5),
                 cors_origins: vec![
                     "https://ops.example.com".into(),
                     "http://localhost:3000".into(),

@@ -48,10 +48,13 @@ pub const FALLBACK_TIMEOUT: Duration = Duration::from_secs(60);
 /// The least time between two background runs.
 pub const MIN_INTERVAL: Duration = Duration::from_secs(60);
 
-/// How long `POST /api/predictions/generate` may take for `config`: the
-/// primary's timeout, then the fallback's, and a margin.
+/// How long `POST /api/predictions/generate` may take for `config`: two
+/// runs of the chain (the primary's timeout, then the fallback's), and a
+/// margin. Two, because a regeneration that finds a run for another request
+/// in flight (the background run on an older snapshot) waits for its end,
+/// then runs its own.
 pub fn generate_timeout(config: &Config) -> Duration {
-    config.prediction_timeout() + FALLBACK_TIMEOUT + Duration::from_secs(5)
+    (config.prediction_timeout() + FALLBACK_TIMEOUT) * 2 + Duration::from_secs(5)
 }
 
 /// The prediction chain for `config`, journaling into `journal`. Opens the
