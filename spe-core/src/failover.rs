@@ -40,6 +40,7 @@ use crate::breaker::{
 use crate::cache::Cache;
 use crate::frame::{EnergyFrame, WeatherFrame};
 use crate::journal::{IncidentId, IncidentKind, Journal};
+use crate::predict::close_tracked;
 use crate::provenance::Mode;
 use crate::site::Site;
 use crate::source::{DataSource, SourceError, Window};
@@ -81,6 +82,45 @@ impl Default for FailoverConfig {
             breaker: BreakerConfig::default(),
             component: "weather".into(),
         }
+    }
+}
+
+impl FailoverConfig {
+    /// Check the settings: the intervals are not zero, and live data
+    /// refreshed on time does not go stale between two refreshes
+    /// (`refresh_interval` plus the breaker's call timeout is less than
+    /// `stale_after`), else a healthy service would flap into estimation
+    /// mode and journal an incident at every refresh. The breaker's own
+    /// settings are checked when the service is built.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use spe_core::FailoverConfig;
+    ///
+    /// assert!(FailoverConfig::default().validate().is_ok());
+    /// let hourly = FailoverConfig {
+    ///     refresh_interval: Duration::from_secs(3600),
+    ///     ..FailoverConfig::default()
+    /// };
+    /// let err = hourly.validate().unwrap_err();
+    /// assert!(err.to_string().contains("stale_after"));
+    /// ```
+    pub fn validate(&self) -> Result<(), FailoverError> {
+        if self.refresh_interval.is_zero() || self.retry_interval.is_zero() {
+            return Err(FailoverError::Config(
+                "refresh_interval and retry_interval must be more than zero".into(),
+            ));
+        }
+        let timeout = self.breaker.call_timeout.unwrap_or_default();
+        let needed = self.refresh_interval.saturating_add(timeout);
+        if self.stale_after <= needed {
+            return Err(FailoverError::Config(format!(
+                "stale_after ({:?}) must be more than refresh_interval ({:?}) plus the call \
+                 timeout ({:?}): live data would go stale between two refreshes",
+                self.stale_after, self.refresh_interval, timeout
+            )));
+        }
+        Ok(())
     }
 }
 
@@ -233,6 +273,10 @@ struct Inner {
     snapshot: watch::Sender<Arc<WeatherSnapshot>>,
     modes: broadcast::Sender<ModeEvent>,
     refresh_lock: tokio::sync::Mutex<()>,
+    /// Held from checking for an open incident to storing the one opened or
+    /// closed, across the journal writes: a stale read and a failed refresh
+    /// at the same time open one incident, not two.
+    incident_lock: tokio::sync::Mutex<()>,
     state: Mutex<State>,
 }
 
@@ -293,7 +337,13 @@ impl FailoverBuilder {
 
     /// Build the service. Its first snapshot is ready at once: the cached
     /// live weather if recent enough, else the synthetic estimate.
+    ///
+    /// # Errors
+    ///
+    /// [`FailoverError`] for settings that [`FailoverConfig::validate`] or
+    /// the breaker refuse, or a fetch window that cannot be built.
     pub fn build(self) -> Result<FailoverService, FailoverError> {
+        self.config.validate()?;
         let (clock, wall) = WallClock::from_setting(self.clock);
         let wall_now = wall.now();
         let breaker =
@@ -324,6 +374,7 @@ impl FailoverBuilder {
             snapshot: watch::channel(Arc::new(placeholder())).0,
             modes: broadcast::channel(64).0,
             refresh_lock: tokio::sync::Mutex::new(()),
+            incident_lock: tokio::sync::Mutex::new(()),
             state: Mutex::new(State {
                 incident: continued,
                 ..State::default()
@@ -634,12 +685,15 @@ impl Inner {
     }
 
     async fn on_live(&self, weather: WeatherFrame, energy: EnergyFrame, now: DateTime<Utc>) {
+        let _incident_lock = self.incident_lock.lock().await;
         let previous = self.snapshot.borrow().mode;
         let (incident, failures) = {
             let mut state = self.lock();
             state.last_live_at = Some(now);
             let failures = std::mem::take(&mut state.failures_in_outage);
-            (state.incident.take(), failures)
+            // Forgotten only once its close is on disk (below): a refresh
+            // cancelled before, or a close that fails, leaves it to the next.
+            (state.incident, failures)
         };
         if let Some(cache) = &self.cache {
             if let Err(e) = cache.put_async(weather.clone(), now).await {
@@ -666,18 +720,25 @@ impl Inner {
         // An incident continued from before a restart is closed even when
         // the cache let this run start nominal.
         if let Some(id) = incident {
-            self.journal(move |j| {
-                if changed {
-                    j.mode_changed(id, Mode::Estimation, Mode::Nominal, now)?;
+            let closed = self
+                .journal_value(move |j| {
+                    if changed {
+                        j.mode_changed(id, Mode::Estimation, Mode::Nominal, now)?;
+                    }
+                    close_tracked(
+                        j,
+                        id,
+                        now,
+                        format!("{reason} after {failures} failed attempt(s)"),
+                    )
+                })
+                .await;
+            if closed.is_some() {
+                let mut state = self.lock();
+                if state.incident == Some(id) {
+                    state.incident = None;
                 }
-                j.close_incident(
-                    id,
-                    now,
-                    format!("{reason} after {failures} failed attempt(s)"),
-                )?;
-                Ok(())
-            })
-            .await;
+            }
         }
     }
 
@@ -693,6 +754,7 @@ impl Inner {
         };
         let kind = incident_kind(&error);
         let (weather, energy) = self.synthetic(now);
+        let _incident_lock = self.incident_lock.lock().await;
         let (open_new, incident) = {
             let mut state = self.lock();
             state.failures_in_outage += u64::from(!error.is_rejected());
@@ -736,7 +798,10 @@ impl Inner {
 
     /// Journal the switch to estimation made on read because live data went stale.
     async fn journal_stale(&self, reason: String, now: DateTime<Utc>) {
-        if self.lock().incident.is_some() {
+        let _incident_lock = self.incident_lock.lock().await;
+        // Already journaled (a failed refresh got there first), or live
+        // data came back in the meantime: nothing to open.
+        if self.lock().incident.is_some() || self.snapshot.borrow().mode == Mode::Nominal {
             return;
         }
         let component = self.config.component.clone();
@@ -747,10 +812,7 @@ impl Inner {
                 Ok(id)
             })
             .await;
-        let mut state = self.lock();
-        if state.incident.is_none() {
-            state.incident = opened;
-        }
+        self.lock().incident = opened;
     }
 
     fn announce(&self, from: Mode, to: Mode, at: DateTime<Utc>, reason: String) {
@@ -760,13 +822,6 @@ impl Inner {
             at,
             reason,
         });
-    }
-
-    async fn journal(
-        &self,
-        f: impl FnOnce(&Journal) -> Result<(), crate::journal::JournalError> + Send + 'static,
-    ) {
-        let _ = self.journal_value(f).await;
     }
 
     async fn journal_value<T: Send + 'static>(
@@ -921,6 +976,92 @@ mod tests {
         assert_eq!(snap.energy.provenance(), Provenance::Live);
         assert_eq!(snap.notice(), None);
         assert_eq!(src.calls(), 1);
+    }
+
+    /// Yield until every spawned task of the (current-thread) runtime has ended.
+    async fn settle() {
+        let metrics = tokio::runtime::Handle::current().metrics();
+        while metrics.num_alive_tasks() > 0 {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    #[test]
+    fn a_refresh_interval_the_data_would_go_stale_in_is_refused() {
+        for (refresh, stale, ok) in [(300, 900, true), (890, 900, false), (3600, 900, false)] {
+            let config = FailoverConfig {
+                refresh_interval: Duration::from_secs(refresh),
+                stale_after: Duration::from_secs(stale),
+                breaker: BreakerConfig {
+                    call_timeout: Some(Duration::from_secs(10)),
+                    ..BreakerConfig::default()
+                },
+                ..FailoverConfig::default()
+            };
+            let built = FailoverService::builder(Site::paris(), Scripted::new(Behaviour::Live))
+                .config(config)
+                .build();
+            match built {
+                Ok(_) => assert!(ok, "{refresh} s / {stale} s accepted"),
+                Err(FailoverError::Config(m)) => {
+                    assert!(!ok, "{refresh} s / {stale} s refused: {m}");
+                    assert!(m.contains("stale_after"), "{m}");
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_stale_read_and_a_failed_refresh_open_one_incident() {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = Journal::open(dir.path().join("journal.log")).unwrap();
+        let src = Scripted::new(Behaviour::Live);
+        let (s, clock) = service(src.clone(), Some(journal.clone()));
+        assert!(matches!(s.refresh().await, RefreshOutcome::Live));
+        // The live data goes stale while the upstream fails: a read marks the
+        // data stale (and journals it in a task) as a refresh fails.
+        clock.advance(Duration::from_secs(901));
+        src.set(Behaviour::Fail(status(503)));
+        assert_eq!(s.snapshot().mode, Mode::Estimation);
+        assert!(matches!(s.refresh().await, RefreshOutcome::Failed(_)));
+        settle().await;
+        assert_eq!(
+            journal.open_incidents().len(),
+            1,
+            "{:?}",
+            journal.incidents(..)
+        );
+        // Live data again: nothing stays open.
+        clock.advance(Duration::from_secs(30));
+        src.set(Behaviour::Live);
+        assert!(matches!(s.refresh().await, RefreshOutcome::Live));
+        settle().await;
+        assert_eq!(journal.incidents(..).len(), 1);
+        assert!(
+            journal.open_incidents().is_empty(),
+            "{:?}",
+            journal.incidents(..)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_stale_read_after_live_data_is_back_opens_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = Journal::open(dir.path().join("journal.log")).unwrap();
+        let src = Scripted::new(Behaviour::Live);
+        let (s, clock) = service(src.clone(), Some(journal.clone()));
+        assert!(matches!(s.refresh().await, RefreshOutcome::Live));
+        clock.advance(Duration::from_secs(901));
+        // The read's journal task has not run yet when live data comes back.
+        assert_eq!(s.snapshot().mode, Mode::Estimation);
+        assert!(matches!(s.refresh().await, RefreshOutcome::Live));
+        settle().await;
+        assert!(
+            journal.incidents(..).is_empty(),
+            "{:?}",
+            journal.incidents(..)
+        );
     }
 
     #[tokio::test]

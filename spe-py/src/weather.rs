@@ -216,8 +216,8 @@ struct Settings {
 /// ``generator`` (a :class:`spe.SyntheticGenerator`, e.g. calibrated to
 /// the site) makes the estimate; by default one with ``seed``. ``journal``
 /// (a :class:`spe.Journal`) records every outage as one incident with its
-/// mode changes. Live data older than ``stale_after_s`` is never served as
-/// live. ``clock`` (a :class:`spe.ManualClock`, for tests) drives the
+/// mode changes. Live data older than ``stale_after_s`` (more than
+/// ``timeout_s``) is never served as live. ``clock`` (a :class:`spe.ManualClock`, for tests) drives the
 /// breaker's waits and the data's age instead of the system clock.
 ///
 /// Works with no network at all (everything is then an estimate). The
@@ -329,7 +329,19 @@ impl WeatherService {
             None => BreakerConfig::default(),
         };
         breaker_config.call_timeout = Some(timeout);
+        if stale_after <= timeout {
+            return Err(Error::config(format!(
+                "stale_after_s={stale_after_s} must be more than timeout_s={timeout_s}: \
+                 live data could go stale while it is fetched"
+            ))
+            .into());
+        }
         let config = FailoverConfig {
+            // This service has no refresh loop (`fetch` refreshes): the
+            // interval only has to agree with `stale_after`.
+            refresh_interval: FailoverConfig::default()
+                .refresh_interval
+                .min((stale_after - timeout) / 2),
             stale_after,
             past_days,
             forecast_days,

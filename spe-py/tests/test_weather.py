@@ -233,6 +233,10 @@ def test_bad_settings() -> None:
         spe.WeatherService(forecast_days=40)
     with pytest.raises(spe.ConfigError, match="past_days=-1 is out of range"):
         spe.WeatherService(past_days=-1)
+    with pytest.raises(spe.ConfigError, match="stale_after_s=2 must be more than timeout_s=5"):
+        spe.WeatherService(stale_after_s=2.0, timeout_s=5.0)
+    # Short staleness is fine with a shorter timeout (there is no refresh loop).
+    assert spe.WeatherService(stale_after_s=2.0, timeout_s=1.0).mode == "estimation"
 
 
 def test_repr_and_pickle(upstream: FakeOpenMeteo) -> None:

@@ -160,7 +160,9 @@ pub struct Config {
           value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub generate_per_minute: u32,
 
-    /// Seconds between two refreshes of the weather and energy data.
+    /// Seconds between two refreshes of the weather and energy data. Live
+    /// data is served as live for three refreshes and the upstream timeout
+    /// (at least 15 min), then the synthetic estimate takes over.
     #[arg(long, env = "SPE_REFRESH_SECS", default_value_t = 300,
           value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub refresh_secs: u64,
@@ -287,9 +289,15 @@ impl Config {
         let defaults = FailoverConfig::default();
         let breaker = BreakerConfig::default();
         let open_wait = self.breaker_open_wait();
+        // Live data may miss two refreshes before it is stale: three
+        // refreshes and a call's timeout (never less than the default 15 min).
+        let stale_after = defaults
+            .stale_after
+            .max(self.refresh_interval() * 3 + self.upstream_timeout());
         FailoverConfig {
             refresh_interval: self.refresh_interval(),
             retry_interval: defaults.retry_interval.min(self.refresh_interval()),
+            stale_after,
             breaker: BreakerConfig {
                 call_timeout: Some(self.upstream_timeout()),
                 open_wait,
@@ -639,6 +647,22 @@ mod tests {
         assert_eq!(failover.retry_interval, Duration::from_secs(30));
         assert_eq!(failover.breaker.open_wait, Duration::from_secs(3600));
         assert_eq!(failover.breaker.validate(), Ok(()));
+        assert_eq!(
+            failover.stale_after,
+            Duration::from_secs(900).max(Duration::from_secs(3 * 300) + config.upstream_timeout())
+        );
+        assert_eq!(failover.validate(), Ok(()));
+
+        // Hourly refreshes: live data is not stale before three have passed.
+        let config = parse(&["--refresh-secs", "3600"]).expect("parses");
+        let failover = config.failover();
+        assert_eq!(
+            failover.stale_after,
+            Duration::from_secs(3 * 3600) + config.upstream_timeout()
+        );
+        assert_eq!(failover.validate(), Ok(()));
+        let config = parse(&["--refresh-secs", "86400"]).expect("parses");
+        assert_eq!(config.failover().validate(), Ok(()));
     }
 
     #[test]

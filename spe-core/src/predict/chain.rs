@@ -1057,10 +1057,11 @@ impl Inner {
     }
 }
 
-/// Close an incident the chain tracks. One already closed (or unknown) is
+/// Close an incident the caller tracks (the chain, the failover service).
+/// One already closed (or unknown) is
 /// as good as closed; an I/O error is returned, and the caller keeps
 /// tracking the incident so that the next success closes it.
-fn close_tracked(
+pub(crate) fn close_tracked(
     journal: &Journal,
     id: IncidentId,
     now: DateTime<Utc>,
