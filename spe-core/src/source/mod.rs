@@ -12,7 +12,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Days, NaiveTime, Utc};
+use chrono::{DateTime, Days, NaiveDateTime, NaiveTime, TimeZone, Utc};
 
 use crate::frame::WeatherFrame;
 use crate::series::TimeAxis;
@@ -98,11 +98,7 @@ impl Window {
             .ok_or_else(|| {
                 SourceError::InvalidRequest("window starts before the calendar".into())
             })?;
-        let midnight = first.and_time(NaiveTime::MIN);
-        // Offset at local midnight; midnight never falls in a DST gap in the
-        // zones that move their clocks at night, but take the earliest if ambiguous.
-        let offset = site.utc_offset_seconds(midnight.and_utc());
-        let start = midnight.and_utc() - chrono::Duration::seconds(i64::from(offset));
+        let start = local_day_start(site, first.and_time(NaiveTime::MIN))?;
         let len = 24 * usize::from(self.past_days + self.forecast_days);
         TimeAxis::new(start, len).map_err(|e| SourceError::InvalidRequest(e.to_string()))
     }
@@ -243,6 +239,24 @@ impl<T: DataSource + ?Sized> DataSource for Box<T> {
     }
 }
 
+/// The instant local `midnight` starts at `site`: the earlier of two if
+/// the clocks go back over it, the first local time after it if they jump
+/// forward over it (some zones move their clocks at midnight).
+fn local_day_start(site: &Site, midnight: NaiveDateTime) -> Result<DateTime<Utc>, SourceError> {
+    let tz = site.timezone();
+    // A jump forward skips an hour at most (two in a few historical zones).
+    for hours in 0..=3 {
+        let local = midnight + chrono::Duration::hours(hours);
+        if let Some(start) = tz.from_local_datetime(&local).earliest() {
+            return Ok(start.with_timezone(&Utc));
+        }
+    }
+    Err(SourceError::InvalidRequest(format!(
+        "local midnight {midnight} does not exist in {}",
+        site.timezone()
+    )))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -255,6 +269,45 @@ mod tests {
         assert!(Window::new(now, 0, 0).is_err());
         assert!(Window::new(now, 0, 17).is_err());
         assert!(Window::new(now, 92, 16).is_ok());
+    }
+
+    #[test]
+    fn window_axis_starts_at_local_midnight_on_dst_days() {
+        let at = |tz: &str, now: DateTime<Utc>| {
+            let site = Site::new("x", 0.0, 0.0, tz, crate::Country::None).unwrap();
+            Window::new(now, 0, 1).unwrap().axis(&site).unwrap().start()
+        };
+        // Auckland leaves DST at 03:00 on Sunday 5 April 2026: that day's
+        // midnight is still at UTC+13, 11:00 UTC the day before.
+        let now = Utc.with_ymd_and_hms(2026, 4, 4, 22, 0, 0).unwrap();
+        assert_eq!(
+            at("Pacific/Auckland", now),
+            Utc.with_ymd_and_hms(2026, 4, 4, 11, 0, 0).unwrap()
+        );
+        // Auckland enters DST at 02:00 on Sunday 27 September 2026: midnight at UTC+12.
+        let now = Utc.with_ymd_and_hms(2026, 9, 26, 20, 0, 0).unwrap();
+        assert_eq!(
+            at("Pacific/Auckland", now),
+            Utc.with_ymd_and_hms(2026, 9, 26, 12, 0, 0).unwrap()
+        );
+        // Paris, the last Sunday of March and of October 2026.
+        let now = Utc.with_ymd_and_hms(2026, 3, 29, 12, 0, 0).unwrap();
+        assert_eq!(
+            at("Europe/Paris", now),
+            Utc.with_ymd_and_hms(2026, 3, 28, 23, 0, 0).unwrap()
+        );
+        let now = Utc.with_ymd_and_hms(2026, 10, 25, 12, 0, 0).unwrap();
+        assert_eq!(
+            at("Europe/Paris", now),
+            Utc.with_ymd_and_hms(2026, 10, 24, 22, 0, 0).unwrap()
+        );
+        // Santiago jumps from midnight to 01:00 on 6 September 2026: the day
+        // starts at 01:00 local, 04:00 UTC.
+        let now = Utc.with_ymd_and_hms(2026, 9, 6, 12, 0, 0).unwrap();
+        assert_eq!(
+            at("America/Santiago", now),
+            Utc.with_ymd_and_hms(2026, 9, 6, 4, 0, 0).unwrap()
+        );
     }
 
     #[test]
