@@ -1012,13 +1012,25 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn a_stale_read_and_a_failed_refresh_open_one_incident() {
+    /// A journaled service that has had live data once.
+    async fn live_with_journal() -> (
+        FailoverService,
+        ManualClock,
+        Arc<Scripted>,
+        Journal,
+        tempfile::TempDir,
+    ) {
         let dir = tempfile::tempdir().unwrap();
         let journal = Journal::open(dir.path().join("journal.log")).unwrap();
         let src = Scripted::new(Behaviour::Live);
         let (s, clock) = service(src.clone(), Some(journal.clone()));
         assert!(matches!(s.refresh().await, RefreshOutcome::Live));
+        (s, clock, src, journal, dir)
+    }
+
+    #[tokio::test]
+    async fn a_stale_read_and_a_failed_refresh_open_one_incident() {
+        let (s, clock, src, journal, _dir) = live_with_journal().await;
         // The live data goes stale while the upstream fails: a read marks the
         // data stale (and journals it in a task) as a refresh fails.
         clock.advance(Duration::from_secs(901));
@@ -1047,11 +1059,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_stale_read_after_live_data_is_back_opens_nothing() {
-        let dir = tempfile::tempdir().unwrap();
-        let journal = Journal::open(dir.path().join("journal.log")).unwrap();
-        let src = Scripted::new(Behaviour::Live);
-        let (s, clock) = service(src.clone(), Some(journal.clone()));
-        assert!(matches!(s.refresh().await, RefreshOutcome::Live));
+        let (s, clock, _src, journal, _dir) = live_with_journal().await;
         clock.advance(Duration::from_secs(901));
         // The read's journal task has not run yet when live data comes back.
         assert_eq!(s.snapshot().mode, Mode::Estimation);

@@ -277,37 +277,24 @@ mod tests {
             let site = Site::new("x", 0.0, 0.0, tz, crate::Country::None).unwrap();
             Window::new(now, 0, 1).unwrap().axis(&site).unwrap().start()
         };
-        // Auckland leaves DST at 03:00 on Sunday 5 April 2026: that day's
-        // midnight is still at UTC+13, 11:00 UTC the day before.
-        let now = Utc.with_ymd_and_hms(2026, 4, 4, 22, 0, 0).unwrap();
-        assert_eq!(
-            at("Pacific/Auckland", now),
-            Utc.with_ymd_and_hms(2026, 4, 4, 11, 0, 0).unwrap()
-        );
-        // Auckland enters DST at 02:00 on Sunday 27 September 2026: midnight at UTC+12.
-        let now = Utc.with_ymd_and_hms(2026, 9, 26, 20, 0, 0).unwrap();
-        assert_eq!(
-            at("Pacific/Auckland", now),
-            Utc.with_ymd_and_hms(2026, 9, 26, 12, 0, 0).unwrap()
-        );
-        // Paris, the last Sunday of March and of October 2026.
-        let now = Utc.with_ymd_and_hms(2026, 3, 29, 12, 0, 0).unwrap();
-        assert_eq!(
-            at("Europe/Paris", now),
-            Utc.with_ymd_and_hms(2026, 3, 28, 23, 0, 0).unwrap()
-        );
-        let now = Utc.with_ymd_and_hms(2026, 10, 25, 12, 0, 0).unwrap();
-        assert_eq!(
-            at("Europe/Paris", now),
-            Utc.with_ymd_and_hms(2026, 10, 24, 22, 0, 0).unwrap()
-        );
-        // Santiago jumps from midnight to 01:00 on 6 September 2026: the day
-        // starts at 01:00 local, 04:00 UTC.
-        let now = Utc.with_ymd_and_hms(2026, 9, 6, 12, 0, 0).unwrap();
-        assert_eq!(
-            at("America/Santiago", now),
-            Utc.with_ymd_and_hms(2026, 9, 6, 4, 0, 0).unwrap()
-        );
+        let utc = |d: u32, m: u32, h: u32| Utc.with_ymd_and_hms(2026, m, d, h, 0, 0).unwrap();
+        // (zone, now, start of today there)
+        let cases = [
+            // Auckland leaves DST at 03:00 on Sunday 5 April: that day's
+            // midnight is still at UTC+13, 11:00 UTC the day before.
+            ("Pacific/Auckland", utc(4, 4, 22), utc(4, 4, 11)),
+            // Auckland enters DST at 02:00 on Sunday 27 September: midnight at UTC+12.
+            ("Pacific/Auckland", utc(26, 9, 20), utc(26, 9, 12)),
+            // Paris, the last Sundays of March and October.
+            ("Europe/Paris", utc(29, 3, 12), utc(28, 3, 23)),
+            ("Europe/Paris", utc(25, 10, 12), utc(24, 10, 22)),
+            // Santiago jumps from midnight to 01:00 on 6 September: the day
+            // starts at 01:00 local, 04:00 UTC.
+            ("America/Santiago", utc(6, 9, 12), utc(6, 9, 4)),
+        ];
+        for (tz, now, start) in cases {
+            assert_eq!(at(tz, now), start, "{tz} at {now}");
+        }
     }
 
     #[test]
