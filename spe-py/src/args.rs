@@ -231,6 +231,17 @@ pub fn seconds(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<std::time::Durati
         .map_err(|_| Error::config(format!("{name}={value} seconds is too long")).into())
 }
 
+/// A timeout or an interval in seconds (already a float): finite, more than 0.
+pub fn positive_seconds(value: f64, name: &str) -> Result<std::time::Duration, Error> {
+    if !(value.is_finite() && value > 0.0) {
+        return Err(Error::config(format!(
+            "{name}={value} is not a duration: give a finite number of seconds, more than 0"
+        )));
+    }
+    std::time::Duration::try_from_secs_f64(value)
+        .map_err(|_| Error::config(format!("{name}={value} seconds is too long")))
+}
+
 /// The `TypeError` for a non-integer `name`, or `err` itself if it is something else.
 fn not_an_integer(name: &str, obj: &Bound<'_, PyAny>, err: PyErr) -> PyErr {
     if !err.is_instance_of::<PyTypeError>(obj.py()) {

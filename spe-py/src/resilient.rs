@@ -464,16 +464,6 @@ fn callable_name(callable: &Bound<'_, PyAny>) -> String {
         .unwrap_or_else(|_| "primary".into())
 }
 
-fn positive_seconds(value: f64, name: &str) -> Result<Duration, Error> {
-    if !(value.is_finite() && value > 0.0) {
-        return Err(Error::config(format!(
-            "{name}={value} is not a timeout: give a number of seconds more than 0"
-        )));
-    }
-    Duration::try_from_secs_f64(value)
-        .map_err(|_| Error::config(format!("{name}={value} seconds is too long")))
-}
-
 /// The next whole hour after now (UTC): the default start of a forecast.
 fn next_hour(now: DateTime<Utc>) -> DateTime<Utc> {
     let floor = now
@@ -663,8 +653,9 @@ impl ResilientForecaster {
                 .into());
             }
         };
-        let timeout = positive_seconds(timeout_s, "timeout_s")?;
-        let fallback_timeout = positive_seconds(fallback_timeout_s, "fallback_timeout_s")?;
+        let timeout = crate::args::positive_seconds(timeout_s, "timeout_s")?;
+        let fallback_timeout =
+            crate::args::positive_seconds(fallback_timeout_s, "fallback_timeout_s")?;
         let name = callable_name(&primary);
         let predictor = PyPredictor {
             callable: Arc::new(primary.clone().unbind()),

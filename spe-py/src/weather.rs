@@ -8,7 +8,6 @@
 //! refresh at a time; the others join it).
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use pyo3::prelude::*;
@@ -306,8 +305,8 @@ impl WeatherService {
         journal: Option<Py<Journal>>,
         clock: Option<Py<ManualClock>>,
     ) -> PyResult<Self> {
-        let timeout = positive_seconds(timeout_s, "timeout_s")?;
-        let stale_after = positive_seconds(stale_after_s, "stale_after_s")?;
+        let timeout = crate::args::positive_seconds(timeout_s, "timeout_s")?;
+        let stale_after = crate::args::positive_seconds(stale_after_s, "stale_after_s")?;
         let site = Site::new(
             SITE_NAME,
             latitude,
@@ -537,14 +536,4 @@ impl WeatherService {
         kwargs.set_item("journal", s.journal.as_ref().map(|j| j.bind(py)))?;
         Ok(((s.latitude, s.longitude, s.base_url.clone()), kwargs))
     }
-}
-
-fn positive_seconds(value: f64, name: &str) -> Result<Duration, Error> {
-    if !(value.is_finite() && value > 0.0) {
-        return Err(Error::config(format!(
-            "{name}={value} is not a duration: give a number of seconds more than 0"
-        )));
-    }
-    Duration::try_from_secs_f64(value)
-        .map_err(|_| Error::config(format!("{name}={value} seconds is too long")))
 }
