@@ -44,7 +44,9 @@ pub enum CorruptReason {
     UndecodableRecord,
 }
 
-/// A damaged region in the middle of the journal, skipped on open.
+/// A damaged region of the journal, skipped on open and kept in the file
+/// (for the post-mortem): in the middle, or at the end when it is not a torn
+/// tail (e.g. a complete last record whose checksum fails).
 ///
 /// ```
 /// # use spe_core::Journal;
@@ -119,10 +121,18 @@ pub struct OpenReport {
     pub created: bool,
     /// Valid records read (including ignored ones).
     pub records_read: usize,
-    /// Bytes cut off the end: a torn last record, or garbage after the last
-    /// valid record.
+    /// Bytes of a torn tail at the end of the file — a last record cut
+    /// short (an interrupted append), or zeros where data was never written —
+    /// cut off after being copied to [`torn_tail_saved_to`](Self::torn_tail_saved_to).
+    /// If the copy could not be made they are left in place (and new records
+    /// go after them, so the next open reports them as a corrupt region).
     pub torn_tail_bytes: u64,
-    /// Damaged regions in the middle, skipped.
+    /// The file beside the journal holding the torn tail's bytes,
+    /// `<journal file name>.tail-<UTC timestamp>`: nothing is destroyed.
+    /// `None` when there was no torn tail or the copy failed.
+    pub torn_tail_saved_to: Option<PathBuf>,
+    /// Damaged regions, skipped and kept in the file: anywhere but a torn
+    /// tail (bit rot in a complete record, at the end too, is one).
     pub corrupt_regions: Vec<CorruptRegion>,
     /// Valid records left out of the folded view.
     pub ignored_events: Vec<IgnoredEvent>,
@@ -206,21 +216,27 @@ struct Shared {
 /// The checksum is CRC-32C over the four length bytes followed by the
 /// payload; the payload is one [`JournalEvent`] as JSON (at most 1 MiB). The
 /// frame magic cannot occur inside UTF-8 text, so after damage the reader
-/// resynchronises on the next magic whose frame validates.
+/// resynchronises on the next magic whose frame validates; a frame with
+/// another magic inside it is invalid without its checksum being computed,
+/// so opening takes time linear in the file size whatever the file holds.
 ///
 /// # Opening an existing journal
 ///
 /// - A file that does not start with the header, or of another version, is an
 ///   error ([`JournalError::NotAJournal`], [`JournalError::UnsupportedVersion`])
-///   and is left untouched. An empty file, or a strict prefix of the header
-///   (a crash while creating it), is initialised.
-/// - Bytes after the last valid frame — a torn tail (an incomplete last frame,
-///   or one whose checksum fails with no valid frame after it) or appended
-///   garbage — are cut off (truncate + `fsync`) and counted in
-///   [`OpenReport::torn_tail_bytes`].
-/// - Damage in the middle is skipped up to the next valid frame, logged with
-///   `tracing::warn!` and listed in [`OpenReport::corrupt_regions`]; the
-///   records after it are read, and new records go at the end.
+///   and is left untouched. An empty file, a strict prefix of the header or
+///   zeros no longer than it (a crash while creating it) is initialised.
+/// - A torn tail — what a crash during an append leaves: a last frame whose
+///   header or payload runs past the end of the file, or zeros where the
+///   data was never written — is copied to `<journal file name>.tail-<UTC
+///   timestamp>` beside the journal (file and directory `fsync`ed), then cut
+///   off (truncate + `fsync`), and counted in [`OpenReport::torn_tail_bytes`].
+/// - Any other damage is skipped up to the next valid frame (or up to the
+///   torn tail, or the end of the file), kept in the file, logged with
+///   `tracing::warn!` and listed in [`OpenReport::corrupt_regions`]: in the
+///   middle, and at the end too — a complete last record whose checksum
+///   fails is bit rot in an acknowledged record, not a torn append. The
+///   records after it are read, and new records go after it.
 /// - Events about an incident whose opening record was lost (or that close an
 ///   incident twice) are left out of the folded view and listed in
 ///   [`OpenReport::ignored_events`]. Ids continue after the largest id seen in
@@ -295,18 +311,53 @@ impl fmt::Debug for Journal {
     }
 }
 
-#[cfg(unix)]
-fn sync_dir(dir: &Path) -> std::io::Result<()> {
-    File::open(dir)?.sync_all()
-}
-
-#[cfg(not(unix))]
-fn sync_dir(_dir: &Path) -> std::io::Result<()> {
-    Ok(())
-}
-
 fn to_u64(n: usize) -> u64 {
     u64::try_from(n).unwrap_or(u64::MAX)
+}
+
+/// Marks the copy of a torn tail: `<journal file name>.tail-<UTC timestamp>`.
+const TAIL_MARK: &str = ".tail-";
+
+/// Copies the torn `tail` of the journal at `path` to a new file beside it,
+/// `<file name>.tail-<stamp>` (with `-1`, `-2`, … if taken: an earlier copy
+/// is never overwritten), and `fsync`s it and the directory `dir`.
+fn save_tail(path: &Path, dir: &Path, tail: &[u8], stamp: &str) -> std::io::Result<PathBuf> {
+    let base = path
+        .file_name()
+        .map_or_else(|| "journal".into(), |n| n.to_string_lossy());
+    for attempt in 0..1000u32 {
+        let suffix = if attempt == 0 {
+            String::new()
+        } else {
+            format!("-{attempt}")
+        };
+        let target = path.with_file_name(format!("{base}{TAIL_MARK}{stamp}{suffix}"));
+        let mut file = match OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&target)
+        {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        };
+        let written = file
+            .write_all(tail)
+            .and_then(|()| file.sync_all())
+            .and_then(|()| crate::durable::sync_dir(dir));
+        return match written {
+            Ok(()) => Ok(target),
+            Err(e) => {
+                // An incomplete copy is no copy; the tail stays in the journal.
+                let _ = fs::remove_file(&target);
+                Err(e)
+            }
+        };
+    }
+    Err(std::io::Error::new(
+        std::io::ErrorKind::AlreadyExists,
+        "no free name for the copy of the torn tail",
+    ))
 }
 
 impl Journal {
@@ -325,7 +376,7 @@ impl Journal {
     pub const MAX_RECORD_BYTES: usize = format::MAX_PAYLOAD_LEN;
 
     /// Opens the journal at `path`, creating it (and its parent directories)
-    /// if missing; repairs a torn tail and skips mid-file damage, as the
+    /// if missing; cuts a torn tail (saving a copy) and skips other damage, as the
     /// [`Journal`] documentation describes, and says what it found in
     /// [`open_report`](Self::open_report).
     ///
@@ -357,7 +408,12 @@ impl Journal {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
         };
-        fs::create_dir_all(&dir).map_err(JournalError::io(&dir, "create the directory"))?;
+        // New directories' entries are made durable too.
+        let unsynced = crate::durable::create_dir_all(&dir)
+            .map_err(JournalError::io(&dir, "create the directory"))?;
+        for (parent, e) in unsynced {
+            tracing::warn!(dir = %parent.display(), error = %e, "journal: cannot fsync the parent directory");
+        }
         let mut file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -382,7 +438,7 @@ impl Journal {
                     file.seek(SeekFrom::Start(0))?;
                     file.write_all(&format::header())?;
                     file.sync_all()?;
-                    sync_dir(&dir)
+                    crate::durable::sync_dir(&dir)
                 };
                 init(&mut file).map_err(JournalError::io(path, "initialise the file"))?;
                 report.created = true;
@@ -452,23 +508,40 @@ impl Journal {
             }
         }
 
-        let end = to_u64(scan.valid_end);
+        let checksummed = scan.checksummed;
+        let torn_from = scan.torn_from;
+        let mut end = to_u64(torn_from);
         let mut needs_cut = false;
-        if scan.valid_end < buf.len() {
-            let cut = buf.len() - scan.valid_end;
-            report.torn_tail_bytes = to_u64(cut);
-            tracing::warn!(
-                path = %path.display(), offset = scan.valid_end, bytes = cut,
-                "torn tail cut off the incident journal"
-            );
-            let truncate = |file: &File| -> std::io::Result<()> {
-                file.set_len(end)?;
-                file.sync_all()
-            };
-            if let Err(e) = truncate(&file) {
-                // Still readable; the next append retries the cut first.
-                tracing::warn!(path = %path.display(), error = %e, "cannot cut the torn tail yet");
-                needs_cut = true;
+        if let Some(tail) = buf.get(torn_from..).filter(|t| !t.is_empty()) {
+            report.torn_tail_bytes = to_u64(tail.len());
+            let stamp = Utc::now().format("%Y%m%dT%H%M%S%.3fZ").to_string();
+            match save_tail(path, &dir, tail, &stamp) {
+                Ok(saved) => {
+                    tracing::warn!(
+                        path = %path.display(), offset = torn_from, bytes = tail.len(),
+                        saved_to = %saved.display(),
+                        "torn tail of the incident journal saved aside and cut off"
+                    );
+                    report.torn_tail_saved_to = Some(saved);
+                    let truncate = |file: &File| -> std::io::Result<()> {
+                        file.set_len(end)?;
+                        file.sync_all()
+                    };
+                    if let Err(e) = truncate(&file) {
+                        // Still readable; the next append retries the cut first.
+                        tracing::warn!(path = %path.display(), error = %e, "cannot cut the torn tail yet");
+                        needs_cut = true;
+                    }
+                }
+                Err(e) => {
+                    // Never destroy bytes that could not be saved: keep them,
+                    // and append after them.
+                    tracing::error!(
+                        path = %path.display(), offset = torn_from, bytes = tail.len(), error = %e,
+                        "cannot save the torn tail of the incident journal aside; it is kept, and new records go after it"
+                    );
+                    end = to_u64(buf.len());
+                }
             }
         }
 
@@ -479,6 +552,8 @@ impl Journal {
             torn_tail_bytes = report.torn_tail_bytes,
             corrupt_regions = report.corrupt_regions.len(),
             ignored_events = report.ignored_events.len(),
+            bytes = buf.len(),
+            checksummed,
             "incident journal opened"
         );
 
@@ -899,11 +974,14 @@ impl Journal {
         Some(newest)
     }
 
-    /// The post-incident review of the period `[from, to]` as seen at `now`
-    /// (open incidents last until `now`): availability, downtime, incident
-    /// count, mean time to recovery, longest outage, counts by kind and
-    /// per-component figures. See [`Retex`] for how availability is counted;
-    /// an empty or inverted period has availability 1.
+    /// The post-incident review of the period `[from, to)` (its end
+    /// excluded, so consecutive periods share no incident that merely touches
+    /// their boundary) as seen at `now` (open incidents last until `now`):
+    /// availability, downtime, incident count, mean time to recovery, longest
+    /// outage, counts by kind and per-component figures. See [`Retex`] for
+    /// which incidents count and how availability is measured — over the part
+    /// of the period elapsed at `now`; an empty or inverted period, or one
+    /// not begun, has availability 1.
     ///
     /// ```
     /// # use chrono::{TimeDelta, TimeZone, Utc};
@@ -916,9 +994,15 @@ impl Journal {
     /// let retex = journal.retex(from, from + TimeDelta::days(1), from + TimeDelta::hours(18));
     /// assert_eq!(retex.still_open, 1);
     /// assert_eq!(retex.downtime, TimeDelta::hours(6)); // open: counted until `now`
-    /// assert_eq!(retex.availability, 0.75);
+    /// // The day is not over: availability is over the 18 h elapsed, not 24 h.
+    /// assert_eq!(retex.measured_until, from + TimeDelta::hours(18));
+    /// assert_eq!(retex.availability, 1.0 - 6.0 / 18.0);
     /// assert_eq!(retex.mttr, None);
-    /// # let _ = id;
+    ///
+    /// // The next day: the incident is in it only while it goes on.
+    /// let next = from + TimeDelta::days(1);
+    /// journal.close_incident(id, next, "recovered at midnight")?;
+    /// assert_eq!(journal.retex(next, next + TimeDelta::days(1), next + TimeDelta::days(1)).incident_count, 0);
     /// # Ok(()) }
     /// ```
     pub fn retex(&self, from: DateTime<Utc>, to: DateTime<Utc>, now: DateTime<Utc>) -> Retex {

@@ -4,6 +4,7 @@
 mod breaker;
 mod cache;
 mod calendar;
+mod durable;
 mod failover;
 mod forecast;
 mod frame;

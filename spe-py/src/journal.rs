@@ -76,8 +76,9 @@ fn mode(name: &str, arg: &str) -> Result<Mode, Error> {
 ///
 /// Opens (or creates, with its directories) the journal file at ``path``,
 /// the one the example server writes (``<data dir>/incidents.journal``).
-/// Each record is checksummed and fsynced; a torn tail left by a crash is
-/// cut off and damage mid-file is skipped, both reported in
+/// Each record is checksummed and fsynced. A torn tail left by a crash (the
+/// start of a record cut short) is copied beside the journal, then cut off;
+/// any other damage is kept in place and skipped; both are reported in
 /// :attr:`open_report`. A file that is not a journal is refused, untouched.
 /// One process opens a journal once: share the object (threads may use it
 /// concurrently). Pickles as its path (reopened on unpickling, so in
@@ -142,8 +143,9 @@ impl Journal {
     }
 
     /// What opening found: ``created``, ``records_read``,
-    /// ``torn_tail_bytes``, ``corrupt_regions`` (skipped damage) and
-    /// ``ignored_events``.
+    /// ``torn_tail_bytes``, ``torn_tail_saved_to`` (the copy of the cut
+    /// bytes, or ``None``), ``corrupt_regions`` (skipped damage, kept in the
+    /// file) and ``ignored_events``.
     #[getter]
     fn open_report<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         convert::to_python(py, self.journal.open_report())
@@ -284,10 +286,12 @@ impl Journal {
         incident_dict(py, &closed, at)
     }
 
-    /// The post-incident review of ``[start, end]``: availability, downtime,
-    /// MTTR, longest outage, counts by kind and component, the incidents.
-    /// ``end`` and ``now`` default to now; ``start`` to 30 days before ``end``.
-    /// Open incidents last until ``now``.
+    /// The post-incident review of ``[start, end)``: availability, downtime,
+    /// MTTR, longest outage, counts by kind and component, the incidents
+    /// that overlap the period. ``end`` and ``now`` default to now;
+    /// ``start`` to 30 days before ``end``. Open incidents last until
+    /// ``now``, and availability is measured over the part of the period
+    /// before ``now``.
     #[pyo3(signature = (start = None, end = None, now = None))]
     fn retex(
         &self,
@@ -335,7 +339,9 @@ impl Journal {
 ///
 /// Availability counts every incident as unavailability of the live data
 /// path (the dashboard keeps serving estimates meanwhile); overlapping
-/// incidents count once.
+/// incidents count once. It is measured over the elapsed part of the
+/// period (up to ``measured_until``): time that has not happened yet is
+/// not counted as available.
 #[pyclass(module = "spe", name = "Retex", frozen)]
 pub struct Retex {
     retex: CoreRetex,
@@ -343,7 +349,8 @@ pub struct Retex {
 
 #[pymethods]
 impl Retex {
-    /// Availability over the period, percent (100 without incidents).
+    /// Availability over the elapsed part of the period, percent (100
+    /// without incidents, or before the period begins).
     #[getter]
     fn availability_percent(&self) -> f64 {
         self.retex.availability_percent()
@@ -368,7 +375,7 @@ impl Retex {
     }
 
     /// Everything as a dict: ``period_start``, ``period_end``,
-    /// ``generated_at``, ``availability`` (0–1), ``availability_percent``,
+    /// ``generated_at``, ``measured_until``, ``availability`` (0–1), ``availability_percent``,
     /// ``downtime_s``, ``incident_count``, ``still_open``, ``mttr_s``,
     /// ``longest_outage`` (``id``, ``component``, ``duration_s``),
     /// ``by_kind``, ``by_component`` (``incidents``, ``downtime_s``,
@@ -379,6 +386,7 @@ impl Retex {
         d.set_item("period_start", r.period_start)?;
         d.set_item("period_end", r.period_end)?;
         d.set_item("generated_at", r.generated_at)?;
+        d.set_item("measured_until", r.measured_until)?;
         d.set_item("availability", r.availability)?;
         d.set_item("availability_percent", r.availability_percent())?;
         d.set_item("downtime_s", seconds(r.downtime))?;

@@ -107,16 +107,44 @@ def test_errors(tmp_path: Path) -> None:
         journal.incident(-1)
 
 
-def test_torn_tail_is_cut_off(tmp_path: Path) -> None:
+def test_torn_tail_is_saved_then_cut_off(tmp_path: Path) -> None:
     path = tmp_path / "j"
     journal = spe.Journal(path)
     journal.open_incident("x", "other", "kept")
     del journal
+    size = path.stat().st_size
+    # The start of a record cut short by a crash: the frame's magic and a
+    # length running past the end of the file.
+    torn = b"\xe5\x4a\x52\x1d\x40\x00\x00\x00 half"
     with path.open("ab") as f:
-        f.write(b"\x00\x01\x02 half a record")
+        f.write(torn)
     again = spe.Journal(path)
-    assert again.open_report["torn_tail_bytes"] > 0
+    report = again.open_report
+    assert report["torn_tail_bytes"] == len(torn)
+    assert report["corrupt_regions"] == []
+    assert Path(report["torn_tail_saved_to"]).read_bytes() == torn
+    assert path.stat().st_size == size
     assert [i["details"] for i in again.incidents()] == ["kept"]
+
+
+def test_damage_at_the_end_is_kept_and_reported(tmp_path: Path) -> None:
+    path = tmp_path / "j"
+    journal = spe.Journal(path)
+    journal.open_incident("x", "other", "kept")
+    del journal
+    garbage = b"\x00\x01\x02 not a record"
+    with path.open("ab") as f:
+        f.write(garbage)
+    size = path.stat().st_size
+    again = spe.Journal(path)
+    report = again.open_report
+    assert report["torn_tail_bytes"] == 0
+    assert report["torn_tail_saved_to"] is None
+    assert len(report["corrupt_regions"]) == 1
+    assert path.stat().st_size == size  # nothing destroyed
+    again.open_incident("y", "other", "after the damage")
+    del again
+    assert [i["details"] for i in spe.Journal(path).incidents()] == ["after the damage", "kept"]
 
 
 def test_repr_and_pickle(tmp_path: Path) -> None:

@@ -291,8 +291,13 @@ fn open_journal(path: &Path, now: DateTime<Utc>) -> Option<Journal> {
     };
     let report = journal.open_report();
     if report.torn_tail_bytes > 0 {
+        let saved_to = report
+            .torn_tail_saved_to
+            .as_ref()
+            .map(|p| p.display().to_string());
         tracing::warn!(
             bytes = report.torn_tail_bytes,
+            saved_to = saved_to.as_deref().unwrap_or("nowhere"),
             "incident journal: cut a torn last record (an interrupted write)"
         );
     }

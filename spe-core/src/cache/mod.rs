@@ -645,7 +645,7 @@ where
             }
         }
         if dir_changed {
-            if let Err(e) = sync_dir(&dir) {
+            if let Err(e) = crate::durable::sync_dir(&dir) {
                 tracing::warn!(dir = %dir.display(), error = %e, "cache: cannot fsync the directory after recovery");
             }
         }
@@ -867,15 +867,11 @@ fn scan(dir: &Path, name: &str) -> Result<Listing, CacheError> {
 }
 
 fn ensure_dir(dir: &Path) -> Result<(), CacheError> {
-    if dir.is_dir() {
-        return Ok(());
-    }
-    fs::create_dir_all(dir).map_err(|e| CacheError::io(CacheIoOp::CreateDir, dir, e))?;
-    // Make the new directory's entry durable too.
-    if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
-        if let Err(e) = sync_dir(parent) {
-            tracing::warn!(dir = %parent.display(), error = %e, "cache: cannot fsync the parent directory");
-        }
+    // New directories' entries are made durable too.
+    let unsynced = crate::durable::create_dir_all(dir)
+        .map_err(|e| CacheError::io(CacheIoOp::CreateDir, dir, e))?;
+    for (parent, e) in unsynced {
+        tracing::warn!(dir = %parent.display(), error = %e, "cache: cannot fsync the parent directory");
     }
     Ok(())
 }
@@ -961,20 +957,7 @@ fn write_durably(dir: &Path, path: &Path, bytes: &[u8]) -> Result<(), CacheError
         let at = if op == CacheIoOp::Rename { path } else { &tmp };
         return Err(CacheError::io(op, at, e));
     }
-    sync_dir(dir).map_err(|e| CacheError::io(CacheIoOp::SyncDir, dir, e))
-}
-
-/// `fsync` of a directory, which makes renames and new entries in it durable.
-fn sync_dir(dir: &Path) -> io::Result<()> {
-    #[cfg(unix)]
-    {
-        File::open(dir)?.sync_all()
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = dir; // directories cannot be opened for fsync here
-        Ok(())
-    }
+    crate::durable::sync_dir(dir).map_err(|e| CacheError::io(CacheIoOp::SyncDir, dir, e))
 }
 
 /// Deletes generations beyond the newest `keep`. Best effort: the new

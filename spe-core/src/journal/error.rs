@@ -9,8 +9,9 @@ use super::model::IncidentId;
 ///
 /// Opening never overwrites a file it does not recognise: a bad header or an
 /// unsupported version is an error and the file is left untouched. Damage
-/// *after* a valid header is not an error: it is cut off (torn tail) or
-/// skipped (mid-file) and described in the [`OpenReport`](crate::OpenReport).
+/// *after* a valid header is not an error: a torn tail is saved aside and
+/// cut off, other damage is skipped and kept in the file, and both are
+/// described in the [`OpenReport`](crate::OpenReport).
 ///
 /// ```
 /// use spe_core::{IncidentId, JournalError};

@@ -28,11 +28,13 @@ use super::model::{Incident, IncidentId, IncidentKind};
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ComponentFigures {
-    /// Incidents of this component overlapping the period.
+    /// Incidents of this component in the period (as [`Retex::incidents`] counts them).
     pub incidents: usize,
-    /// Measure of the union of its incident intervals, clipped to the period.
+    /// Measure of the union of its incident intervals, clipped to the
+    /// measured part of the period.
     pub downtime: TimeDelta,
-    /// `1 − downtime / period length`, between 0 and 1.
+    /// `1 − downtime / length of the measured part of the period`, between 0
+    /// and 1 (1 when nothing of the period has elapsed).
     pub availability: f64,
 }
 
@@ -64,12 +66,29 @@ pub struct LongestOutage {
 
 /// A post-incident review over a period: what [`Journal::retex`](super::Journal::retex) returns.
 ///
+/// **The period is half-open, `[from, to)`**, so consecutive periods (one
+/// report a day) share no instant. An incident lasts `[start, end)`, until
+/// `now` while open. It is *in* the period when it spends time in it (the
+/// overlap has a positive length); an incident of zero length (`start ==
+/// end`) is in the period where its start falls. An incident from 23:00 to
+/// 24:00 is in that day only.
+///
 /// **Availability counts every incident as unavailability of the live data
 /// path**: while an incident is open the dashboard keeps serving (estimated,
 /// cached or fallback values), but not the live, nominal data. Overlapping
-/// incidents count once: availability is `1 − |⋃ incident intervals ∩ period|
-/// / |period|`, where an open incident lasts until `now`. Per-component figures
-/// do the same with that component's incidents only.
+/// incidents count once. Availability is measured over the part of the
+/// period elapsed at `now`, `[from, min(to, now))` (the whole period once it
+/// is over): `1 − |⋃ incident intervals ∩ measured part| / |measured part|`,
+/// and 1 when nothing of it has elapsed. A period not yet over is not
+/// credited with the time still to come. (With a `now` earlier than some
+/// records — a back-dated report — incidents after `now` are listed but add
+/// no downtime.) Per-component figures do the same with that component's
+/// incidents only.
+///
+/// Downtime is clipped to the measured part of the period; durations are not:
+/// [`mttr`](Self::mttr) and [`longest_outage`](Self::longest_outage) use each
+/// incident's whole duration, so an incident across the boundary of two
+/// periods counts, with its whole duration, in both.
 ///
 /// ```
 /// use chrono::{TimeDelta, TimeZone, Utc};
@@ -98,24 +117,31 @@ pub struct LongestOutage {
 pub struct Retex {
     /// Start of the period.
     pub period_start: DateTime<Utc>,
-    /// End of the period (never before its start).
+    /// End of the period, excluded (never before its start).
     pub period_end: DateTime<Utc>,
     /// The `now` the figures were computed at (open incidents last until it).
     pub generated_at: DateTime<Utc>,
-    /// The incidents overlapping the period, newest first.
+    /// End of the measured part of the period: `min(period_end,
+    /// generated_at)`, not before `period_start`. Before `period_end`, the
+    /// period is not over.
+    pub measured_until: DateTime<Utc>,
+    /// The incidents in the period (spending time in it, or of zero length
+    /// and starting in it), newest first.
     pub incidents: Vec<Incident>,
-    /// How many incidents overlap the period.
+    /// How many incidents are in the period.
     pub incident_count: usize,
     /// How many of them are still open.
     pub still_open: usize,
-    /// Measure of the union of the incident intervals, clipped to the period.
+    /// Measure of the union of the incident intervals, clipped to the
+    /// measured part of the period.
     pub downtime: TimeDelta,
-    /// `1 − downtime / period length`, between 0 and 1 (1 for an empty period).
+    /// `1 − downtime / length of the measured part of the period`, between
+    /// 0 and 1 (1 when nothing of the period has elapsed, or it is empty).
     pub availability: f64,
-    /// Mean time to recovery: the mean whole duration of the closed incidents
-    /// overlapping the period; `None` if none is closed.
+    /// Mean time to recovery: the mean whole duration (not clipped to the
+    /// period) of the closed incidents in the period; `None` if none is closed.
     pub mttr: Option<TimeDelta>,
-    /// The longest incident overlapping the period.
+    /// The longest incident in the period, by whole duration.
     pub longest_outage: Option<LongestOutage>,
     /// Incident count per kind.
     pub by_kind: BTreeMap<IncidentKind, usize>,
@@ -123,10 +149,10 @@ pub struct Retex {
     pub by_component: BTreeMap<String, ComponentFigures>,
 }
 
-/// A closed time interval `[start, end]`.
+/// A time interval `(start, end)`, `start <= end`.
 type Interval = (DateTime<Utc>, DateTime<Utc>);
 
-/// Measure of the union of `[start, end]` intervals.
+/// Measure of the union of intervals (open or closed: the same measure).
 pub(super) fn union_measure(mut intervals: Vec<Interval>) -> TimeDelta {
     intervals.sort();
     let mut total = TimeDelta::zero();
@@ -165,7 +191,7 @@ pub(super) fn newest_order(a: &Incident, b: &Incident) -> std::cmp::Ordering {
 }
 
 impl Retex {
-    /// Computes the review of `all` incidents over `[from, to]` at `now`.
+    /// Computes the review of `all` incidents over `[from, to)` at `now`.
     pub(super) fn compute(
         all: impl IntoIterator<Item = Incident>,
         from: DateTime<Utc>,
@@ -173,18 +199,23 @@ impl Retex {
         now: DateTime<Utc>,
     ) -> Retex {
         let to = to.max(from);
-        let period = to - from;
-        let mut incidents: Vec<Incident> = all
-            .into_iter()
-            .filter(|i| i.start <= to && i.end_or(now) >= from)
-            .collect();
+        let measured_until = to.min(now).max(from);
+        let measured = measured_until - from;
+        let in_period = |i: &Incident| {
+            let (start, end) = (i.start, i.end_or(now));
+            if start == end {
+                from <= start && start < to
+            } else {
+                start.max(from) < end.min(to)
+            }
+        };
+        let mut incidents: Vec<Incident> = all.into_iter().filter(in_period).collect();
         newest_first(&mut incidents);
 
+        // The part of `[start, end)` inside `[from, measured_until)`, maybe empty.
         let clipped = |i: &Incident| {
-            (
-                i.start.max(from),
-                i.end_or(now).min(to).max(i.start.max(from)),
-            )
+            let start = i.start.max(from).min(measured_until);
+            (start, i.end_or(now).min(measured_until).max(start))
         };
         let downtime = union_measure(incidents.iter().map(clipped).collect());
 
@@ -224,7 +255,7 @@ impl Retex {
                 let figures = ComponentFigures {
                     incidents,
                     downtime,
-                    availability: ratio_available(downtime, period),
+                    availability: ratio_available(downtime, measured),
                 };
                 (component, figures)
             })
@@ -234,10 +265,11 @@ impl Retex {
             period_start: from,
             period_end: to,
             generated_at: now,
+            measured_until,
             incident_count: incidents.len(),
             still_open: incidents.iter().filter(|i| i.is_open()).count(),
             downtime,
-            availability: ratio_available(downtime, period),
+            availability: ratio_available(downtime, measured),
             mttr,
             longest_outage,
             by_kind,
@@ -262,7 +294,8 @@ impl Retex {
         self.availability * 100.0
     }
 
-    /// A readable Markdown report: title, period, summary table (availability,
+    /// A readable Markdown report: title, period (and, for a period not over,
+    /// the time it is measured until), summary table (availability,
     /// downtime, incident count, MTTR, longest outage), counts by kind and by
     /// component, and the incident table newest first (start, end, duration,
     /// component, kind, mode changes, details).
@@ -300,12 +333,21 @@ impl Retex {
             fmt_duration(period)
         )?;
         writeln!(out, "- **Generated at:** {}", fmt_time(self.generated_at))?;
+        if self.measured_until < self.period_end {
+            writeln!(
+                out,
+                "- **Measured until:** {} (the period is not over: figures cover its first {})",
+                fmt_time(self.measured_until),
+                fmt_duration(self.measured_until - self.period_start)
+            )?;
+        }
         writeln!(out)?;
         writeln!(
             out,
             "Availability counts every incident as unavailability of the live data path \
              (the dashboard kept serving estimated, cached or fallback values meanwhile); \
-             overlapping incidents count once, and open incidents last until the report time."
+             overlapping incidents count once, and open incidents last until the report time. \
+             The period excludes its end; durations are whole, downtime is clipped to the period."
         )?;
         writeln!(out)?;
         writeln!(out, "## Summary")?;

@@ -187,6 +187,11 @@ fn a_torn_header_is_initialised_but_a_foreign_file_is_left_alone() {
     assert!(j.open_report().created);
     drop(j);
     assert_eq!(fs::read(&path).unwrap(), format::header());
+    // A crash after the file was extended, before the header was written.
+    let path = dir.path().join("zeros");
+    fs::write(&path, [0u8; format::HEADER_LEN]).unwrap();
+    assert!(Journal::open(&path).unwrap().open_report().created);
+    assert_eq!(fs::read(&path).unwrap(), format::header());
 
     let path = dir.path().join("foreign");
     fs::write(&path, b"SPE").unwrap(); // a prefix of the header
@@ -296,13 +301,14 @@ fn retex_clips_to_the_period_but_reports_whole_durations() {
     assert_eq!(r.incident_count, 2);
     assert_eq!(r.still_open, 1);
     assert_eq!(r.downtime, TimeDelta::minutes(180));
-    assert_eq!(r.availability, 1.0 - 3.0 / 24.0);
+    // Down all of the 3 h elapsed so far.
+    assert_eq!(r.availability, 0.0);
     assert_eq!(r.mttr, Some(TimeDelta::hours(4)));
     let longest = r.longest_outage.clone().unwrap();
     assert_eq!((longest.id, longest.duration), (a, TimeDelta::hours(4)));
     assert_eq!(r.by_component["open-meteo"].downtime, TimeDelta::hours(2));
     assert_eq!(r.by_component["cache"].downtime, TimeDelta::hours(2));
-    assert_eq!(r.by_component["cache"].availability, 1.0 - 2.0 / 24.0);
+    assert_eq!(r.by_component["cache"].availability, 1.0 - 2.0 / 3.0);
     assert_eq!(r.by_kind.get(&IncidentKind::Upstream5xx), None);
     assert_eq!(r.by_kind[&IncidentKind::CacheCorrupt], 1);
     let md = r.to_markdown();
@@ -310,6 +316,336 @@ fn retex_clips_to_the_period_but_reports_whole_durations() {
         md.contains("| #3 | 2026-01-02 01:00:00 | ongoing | 2 h | cache | cache_corrupt | — |"),
         "{md}"
     );
+}
+
+/// The copies of cut tails beside the journal at `path`.
+fn tail_copies(path: &Path) -> Vec<PathBuf> {
+    let prefix = format!("{}.tail-", path.file_name().unwrap().to_string_lossy());
+    let mut found: Vec<PathBuf> = fs::read_dir(path.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with(&prefix)
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+#[test]
+fn a_damaged_last_record_is_reported_and_kept_not_cut() {
+    let dir = tempfile::tempdir().unwrap();
+    let (j, path) = journal_in(&dir);
+    let id = j
+        .open_incident("open-meteo", IncidentKind::UpstreamTimeout, t(0), "5 s")
+        .unwrap();
+    let close_at = fs::metadata(&path).unwrap().len() as usize;
+    j.close_incident(id, t(10), "probe ok").unwrap();
+    drop(j);
+    let mut damaged = fs::read(&path).unwrap();
+    let end = damaged.len();
+    damaged[close_at + 30] ^= 0x04; // inside the close record's payload
+    fs::write(&path, &damaged).unwrap();
+
+    let region = CorruptRegion {
+        offset: close_at as u64,
+        len: (end - close_at) as u64,
+        reason: CorruptReason::InvalidFrame,
+    };
+    {
+        let j = Journal::open(&path).unwrap();
+        let report = j.open_report();
+        assert_eq!(report.torn_tail_bytes, 0, "{report:?}");
+        assert_eq!(report.corrupt_regions, [region]);
+        assert_eq!(fs::read(&path).unwrap(), damaged, "nothing cut");
+        // The close is unreadable, so the incident reads as open: the
+        // report says why (a caller journals a JournalCorrupt incident).
+        assert!(j.incident(id).unwrap().is_open());
+        let c = j
+            .open_incident("journal", IncidentKind::JournalCorrupt, t(20), "")
+            .unwrap();
+        assert_eq!(c, IncidentId(2));
+        j.close_incident(c, t(21), "").unwrap();
+    }
+    // Appends went after the damaged record; every reopen says the same.
+    for _ in 0..2 {
+        let j = Journal::open(&path).unwrap();
+        let report = j.open_report();
+        assert_eq!(report.torn_tail_bytes, 0);
+        assert_eq!(report.corrupt_regions, [region]);
+        assert_eq!(report.records_read, 3);
+        assert!(fs::read(&path).unwrap().starts_with(&damaged));
+        assert_eq!(ids(&j.incidents(..)), [2, 1]);
+        assert_eq!(j.incident(IncidentId(2)).unwrap().end, Some(t(21)));
+    }
+    assert!(tail_copies(&path).is_empty());
+}
+
+#[test]
+fn a_torn_tail_is_saved_beside_the_journal_then_cut() {
+    let dir = tempfile::tempdir().unwrap();
+    let (j, path) = journal_in(&dir);
+    let id = j
+        .open_incident("open-meteo", IncidentKind::UpstreamTimeout, t(0), "")
+        .unwrap();
+    drop(j);
+    let intact = fs::read(&path).unwrap();
+    let frame = format::encode_frame(
+        br#"{"event":"closed","id":1,"at":"2026-01-01T00:10:00Z","details":"probe ok"}"#,
+    );
+    let half = &frame[..frame.len() / 2];
+    let mut torn = intact.clone();
+    torn.extend_from_slice(half);
+    fs::write(&path, &torn).unwrap();
+
+    {
+        let j = Journal::open(&path).unwrap();
+        let report = j.open_report();
+        assert_eq!(report.torn_tail_bytes as usize, half.len());
+        assert!(report.corrupt_regions.is_empty());
+        assert_eq!(fs::read(&path).unwrap(), intact, "cut");
+        let copies = tail_copies(&path);
+        assert_eq!(copies.len(), 1, "{copies:?}");
+        assert_eq!(
+            fs::read(&copies[0]).unwrap(),
+            half,
+            "the cut bytes are kept"
+        );
+        assert_eq!(
+            report.torn_tail_saved_to.as_deref(),
+            Some(copies[0].as_path())
+        );
+        j.close_incident(id, t(10), "after the crash").unwrap();
+    }
+    let j = Journal::open(&path).unwrap();
+    assert!(j.open_report().is_clean());
+    assert_eq!(j.incident(id).unwrap().end, Some(t(10)));
+    assert_eq!(tail_copies(&path).len(), 1);
+}
+
+#[test]
+fn trailing_zeros_are_a_torn_tail() {
+    let dir = tempfile::tempdir().unwrap();
+    let (j, path) = journal_in(&dir);
+    j.open_incident("cache", IncidentKind::CacheCorrupt, t(0), "")
+        .unwrap();
+    drop(j);
+    let intact = fs::read(&path).unwrap();
+    let mut zeroed = intact.clone();
+    zeroed.resize(intact.len() + 4096, 0); // size extended, data never written
+    fs::write(&path, &zeroed).unwrap();
+
+    let j = Journal::open(&path).unwrap();
+    let report = j.open_report();
+    assert_eq!(report.torn_tail_bytes, 4096);
+    assert!(report.corrupt_regions.is_empty());
+    assert_eq!(fs::read(&path).unwrap(), intact);
+    let copies = tail_copies(&path);
+    assert_eq!(copies.len(), 1);
+    assert_eq!(fs::read(&copies[0]).unwrap(), vec![0; 4096]);
+}
+
+/// A torn tail that cannot be saved aside is not cut: it is kept, new
+/// records go after it, and the next open reports it as damage.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_torn_tail_that_cannot_be_saved_is_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    // The name of the copy would be longer than a file name can be (255).
+    let path = dir.path().join("j".repeat(240));
+    let j = Journal::open(&path).unwrap();
+    j.open_incident("x", IncidentKind::Other, t(0), "").unwrap();
+    drop(j);
+    let intact = fs::read(&path).unwrap();
+    let half = &format::encode_frame(
+        br#"{"event":"note","id":1,"at":"2026-01-01T00:01:00Z","details":"x"}"#,
+    )[..30];
+    let mut torn = intact.clone();
+    torn.extend_from_slice(half);
+    fs::write(&path, &torn).unwrap();
+    {
+        let j = Journal::open(&path).unwrap();
+        let report = j.open_report();
+        assert_eq!(report.torn_tail_bytes as usize, half.len());
+        assert_eq!(report.torn_tail_saved_to, None);
+        assert_eq!(fs::read(&path).unwrap(), torn, "not cut");
+        j.open_incident("y", IncidentKind::Other, t(1), "").unwrap();
+    }
+    let j = Journal::open(&path).unwrap();
+    let report = j.open_report();
+    assert_eq!(report.torn_tail_bytes, 0);
+    assert_eq!(
+        report.corrupt_regions,
+        [CorruptRegion {
+            offset: intact.len() as u64,
+            len: half.len() as u64,
+            reason: CorruptReason::InvalidFrame
+        }]
+    );
+    assert_eq!(ids(&j.incidents(..)), [2, 1]);
+    assert!(tail_copies(&path).is_empty());
+}
+
+#[test]
+fn tail_copies_never_overwrite_each_other() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("incidents.journal");
+    let stamp = "20260101T000000.000Z";
+    let first = save_tail(&path, dir.path(), b"first", stamp).unwrap();
+    let second = save_tail(&path, dir.path(), b"second", stamp).unwrap();
+    assert_eq!(
+        first.file_name().unwrap(),
+        "incidents.journal.tail-20260101T000000.000Z"
+    );
+    assert_ne!(first, second);
+    assert_eq!(fs::read(&first).unwrap(), b"first");
+    assert_eq!(fs::read(&second).unwrap(), b"second");
+}
+
+#[test]
+fn retex_periods_are_half_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let (j, _) = journal_in(&dir);
+    let day = 24 * 60;
+    // 23:00 → 24:00 on the first day: all of it in the first day.
+    let late = j
+        .open_incident("open-meteo", IncidentKind::UpstreamTimeout, t(day - 60), "")
+        .unwrap();
+    j.close_incident(late, t(day), "").unwrap();
+
+    let first = j.retex(t(0), t(day), t(3 * day));
+    assert_eq!(first.incident_count, 1);
+    assert_eq!(first.downtime, TimeDelta::hours(1));
+    assert_eq!(first.mttr, Some(TimeDelta::hours(1)));
+
+    let second = j.retex(t(day), t(2 * day), t(3 * day));
+    assert_eq!(second.incident_count, 0, "{:?}", second.incidents);
+    assert!(second.incidents.is_empty());
+    assert_eq!(second.downtime, TimeDelta::zero());
+    assert_eq!(second.availability, 1.0);
+    assert_eq!(second.mttr, None);
+    assert_eq!(second.longest_outage, None);
+    assert!(second.by_kind.is_empty() && second.by_component.is_empty());
+    assert!(
+        second
+            .to_markdown()
+            .contains("_No incident in this period._")
+    );
+}
+
+#[test]
+fn a_zero_length_incident_counts_where_it_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let (j, _) = journal_in(&dir);
+    let day = 24 * 60;
+    let blip = j
+        .open_incident("open-meteo", IncidentKind::Upstream5xx, t(day), "")
+        .unwrap();
+    j.close_incident(blip, t(day), "").unwrap();
+
+    assert_eq!(j.retex(t(0), t(day), t(3 * day)).incident_count, 0);
+    let second = j.retex(t(day), t(2 * day), t(3 * day));
+    assert_eq!(second.incident_count, 1);
+    assert_eq!(second.downtime, TimeDelta::zero());
+    assert_eq!(second.mttr, Some(TimeDelta::zero()));
+    // An empty period holds nothing.
+    assert_eq!(j.retex(t(day), t(day), t(3 * day)).incident_count, 0);
+}
+
+#[test]
+fn an_incident_across_the_boundary_counts_in_both_periods_with_its_whole_duration() {
+    let dir = tempfile::tempdir().unwrap();
+    let (j, _) = journal_in(&dir);
+    let day = 24 * 60;
+    let night = j
+        .open_incident(
+            "prediction-engine",
+            IncidentKind::ModelCrash,
+            t(day - 60),
+            "",
+        )
+        .unwrap();
+    j.close_incident(night, t(day + 60), "").unwrap();
+    for from in [0, day] {
+        let r = j.retex(t(from), t(from + day), t(3 * day));
+        assert_eq!(r.incident_count, 1, "from {from}");
+        assert_eq!(r.downtime, TimeDelta::hours(1), "clipped to the period");
+        assert_eq!(r.mttr, Some(TimeDelta::hours(2)), "whole duration");
+        assert_eq!(r.longest_outage.unwrap().duration, TimeDelta::hours(2));
+    }
+}
+
+#[test]
+fn availability_is_over_the_elapsed_part_of_the_period() {
+    let dir = tempfile::tempdir().unwrap();
+    let (j, _) = journal_in(&dir);
+    let day = 24 * 60;
+    j.open_incident("open-meteo", IncidentKind::UpstreamUnreachable, t(0), "")
+        .unwrap();
+    // Six hours into the day, down all along: 0 %, not 75 %.
+    let r = j.retex(t(0), t(day), t(360));
+    assert_eq!(r.downtime, TimeDelta::hours(6));
+    assert_eq!(r.measured_until, t(360));
+    assert_eq!(r.availability, 0.0);
+    assert_eq!(r.by_component["open-meteo"].availability, 0.0);
+    assert!(
+        r.to_markdown()
+            .contains("- **Measured until:** 2026-01-01 06:00:00 UTC")
+    );
+    // Over: the whole period.
+    let r = j.retex(t(0), t(day), t(2 * day));
+    assert_eq!(r.measured_until, t(day));
+    assert_eq!(r.availability, 0.0);
+    assert!(!r.to_markdown().contains("Measured until"));
+    // Not begun: nothing measured, fully available.
+    let r = j.retex(t(day), t(2 * day), t(day));
+    assert_eq!((r.incident_count, r.availability), (0, 1.0));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// Splitting a period in two splits its downtime exactly; an incident
+    /// counts in a half only when it spends time in it (or starts in it,
+    /// when of zero length).
+    #[test]
+    fn retex_splits_add_up(
+        spans in prop::collection::vec((0i64..300, prop::option::of(0i64..120)), 0..8),
+        split in 0i64..300,
+    ) {
+        let incidents: Vec<Incident> = spans
+            .iter()
+            .enumerate()
+            .map(|(n, (start, len))| Incident {
+                id: IncidentId(n as u64 + 1),
+                component: COMPONENTS[n % COMPONENTS.len()].to_owned(),
+                kind: IncidentKind::Other,
+                start: t(*start),
+                end: len.map(|l| t(start + l)),
+                mode_changes: Vec::new(),
+                notes: Vec::new(),
+                details: String::new(),
+                resolution: None,
+            })
+            .collect();
+        let now = t(400);
+        let (from, mid, to) = (t(0), t(split), t(300));
+        let whole = Retex::compute(incidents.clone(), from, to, now);
+        let left = Retex::compute(incidents.clone(), from, mid, now);
+        let right = Retex::compute(incidents.clone(), mid, to, now);
+        prop_assert_eq!(whole.downtime, left.downtime + right.downtime);
+        for i in &incidents {
+            let (s, e) = (i.start, i.end_or(now));
+            let within = |lo, hi| if s == e { lo <= s && s < hi } else { s < hi && e > lo };
+            let listed = |r: &Retex| r.incidents.iter().any(|x| x.id == i.id);
+            prop_assert_eq!(listed(&left), within(from, mid));
+            prop_assert_eq!(listed(&right), within(mid, to));
+            prop_assert_eq!(listed(&whole), listed(&left) || listed(&right));
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------

@@ -305,7 +305,7 @@ class Retex:
 
     @property
     def availability_percent(self) -> float:
-        """Availability over the period, percent."""
+        """Availability over the elapsed part of the period, percent."""
     @property
     def incident_count(self) -> int:
         """Incidents overlapping the period."""
@@ -359,7 +359,7 @@ class Journal:
         end: _Instant | None = None,
         now: _Instant | None = None,
     ) -> Retex:
-        """The post-incident review of ``[start, end]``."""
+        """The post-incident review of ``[start, end)``."""
     def __getnewargs__(self) -> tuple[Path]:
         """Pickle support: reopened from its path."""
 

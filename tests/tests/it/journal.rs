@@ -241,7 +241,7 @@ fn a_lost_opening_makes_its_later_events_reported_and_ignored() {
 }
 
 #[test]
-fn garbage_appended_is_cut_off() {
+fn garbage_appended_is_kept_and_reported() {
     let dir = TempDir::new("garbage");
     let path = dir.join("incidents.journal");
     let (offsets, full_len) = five_records(&path);
@@ -256,12 +256,29 @@ fn garbage_appended_is_cut_off() {
     bytes.extend_from_slice(&garbage);
     fs::write(&path, &bytes).unwrap();
 
+    // Garbage is not a record cut short by a crash: it is reported as damage
+    // and kept for the post-mortem. Only the lone magic at the very end,
+    // the start of a frame cut short, is a torn tail: saved aside, then cut.
     let j = Journal::open(&path).unwrap();
-    assert_eq!(j.open_report().torn_tail_bytes as usize, garbage.len());
-    assert!(j.open_report().corrupt_regions.is_empty());
-    assert_eq!(j.open_report().records_read, 5);
-    assert_eq!(file_len(&path), full_len);
+    let report = j.open_report();
+    assert_eq!(report.records_read, 5);
+    assert_eq!(report.torn_tail_bytes, 4);
+    let saved = report.torn_tail_saved_to.clone().expect("the cut bytes are saved");
+    assert_eq!(fs::read(&saved).unwrap(), magic);
+    assert_eq!(report.corrupt_regions.len(), 1, "{report:?}");
+    let region = &report.corrupt_regions[0];
+    assert_eq!(region.offset as usize, full_len);
+    assert_eq!(region.len as usize, garbage.len() - 4);
+    assert_eq!(region.reason, CorruptReason::InvalidFrame);
+    assert_eq!(file_len(&path), full_len + garbage.len() - 4);
     assert_eq!(ids(&j.incidents(..)), [2, 1]);
+    // New records go after the damage, and a reopen reads them.
+    j.open_incident("x", IncidentKind::Other, t(100), "").unwrap();
+    drop(j);
+    let j = Journal::open(&path).unwrap();
+    assert_eq!(j.open_report().corrupt_regions.len(), 1);
+    assert_eq!(j.open_report().torn_tail_bytes, 0);
+    assert_eq!(ids(&j.incidents(..)), [3, 2, 1]);
 }
 
 #[test]

@@ -1,0 +1,81 @@
+//! Making directory entries durable: `fsync` of directories, and creating
+//! directories whose entries survive a power cut.
+//!
+//! A new file or a rename is durable only once the directory holding it is
+//! fsynced; a new directory only once its parent is. The cache and the
+//! journal create their directories and files through these.
+
+use std::fs::{self, File};
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// `fsync` of a directory, which makes new entries and renames in it
+/// durable (a no-op where directories cannot be opened for it).
+pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        File::open(dir)?.sync_all()
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = dir;
+        Ok(())
+    }
+}
+
+/// `create_dir_all`, then the parent of every directory it created is
+/// fsynced, topmost first, so the whole new path survives a power cut. An
+/// existing directory is left alone. Returns the directories whose parent
+/// could not be fsynced (for the caller to log): the directories exist, and
+/// most file systems make them durable soon anyway.
+pub(crate) fn create_dir_all(dir: &Path) -> io::Result<Vec<(PathBuf, io::Error)>> {
+    let mut missing = Vec::new();
+    let mut next = Some(dir);
+    while let Some(d) = next {
+        if d.as_os_str().is_empty() || d.is_dir() {
+            break;
+        }
+        missing.push(d.to_path_buf());
+        next = d.parent();
+    }
+    if missing.is_empty() {
+        return Ok(Vec::new());
+    }
+    fs::create_dir_all(dir)?;
+    let mut failed = Vec::new();
+    for created in missing.iter().rev() {
+        let parent = match created.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        if let Err(e) = sync_dir(parent) {
+            failed.push((parent.to_path_buf(), e));
+        }
+    }
+    Ok(failed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn creates_every_missing_level_and_leaves_existing_ones() {
+        let root = tempfile::tempdir().unwrap();
+        let deep = root.path().join("a").join("b").join("c");
+        assert!(create_dir_all(&deep).unwrap().is_empty());
+        assert!(deep.is_dir());
+        // Existing: nothing to do, nothing fails.
+        assert!(create_dir_all(&deep).unwrap().is_empty());
+        assert!(sync_dir(&deep).is_ok());
+    }
+
+    #[test]
+    fn a_file_in_the_way_is_an_error() {
+        let root = tempfile::tempdir().unwrap();
+        let file = root.path().join("f");
+        fs::write(&file, b"x").unwrap();
+        assert!(create_dir_all(&file.join("sub")).is_err());
+        assert!(sync_dir(&root.path().join("missing")).is_err());
+    }
+}
