@@ -129,12 +129,22 @@ struct Settings {
 impl Settings {
     fn config(&self) -> Result<BreakerConfig, Error> {
         let duration = |name: &str, s: f64| {
-            Duration::try_from_secs_f64(s).map_err(|_| {
-                Error::config(format!(
+            if !(s.is_finite() && s >= 0.0) {
+                return Err(Error::config(format!(
                     "{name}={s} is not a duration: give a finite number of seconds, more than 0"
-                ))
-            })
+                )));
+            }
+            Duration::try_from_secs_f64(s)
+                .map_err(|_| Error::config(format!("{name}={s} seconds is too long")))
         };
+        let max_open_wait = duration("max_open_s", self.max_open_s)?;
+        if max_open_wait > BreakerConfig::MAX_OPEN_WAIT {
+            return Err(Error::config(format!(
+                "max_open_s={} is too long: the open wait is at most one day ({} s)",
+                self.max_open_s,
+                BreakerConfig::MAX_OPEN_WAIT.as_secs()
+            )));
+        }
         Ok(BreakerConfig {
             window: match self.window_s {
                 Some(seconds) => SlidingWindow::Time { seconds },
@@ -148,7 +158,7 @@ impl Settings {
             call_timeout: None,
             open_wait: duration("open_s", self.open_s)?,
             backoff_multiplier: self.backoff,
-            max_open_wait: duration("max_open_s", self.max_open_s)?,
+            max_open_wait,
             jitter: self.jitter,
             half_open_probes: self.half_open_probes,
         })

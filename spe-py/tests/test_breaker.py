@@ -197,11 +197,23 @@ def test_time_window() -> None:
         ({"minimum_calls": -1}, "minimum_calls=-1 is out of range"),
         ({"window_s": -5}, "window_s=-5 is out of range"),
         ({"half_open_probes": 2**40}, "half_open_probes=1099511627776 is out of range"),
+        ({"max_open_s": 86401.0}, "max_open_s=86401 is too long: the open wait is at most one day"),
+        ({"max_open_s": 1.8e19, "jitter": 0.5}, "max_open_s=18000000000000000000 is too long"),
+        ({"open_s": 1e30}, "open_s=1000000000000000000000000000000 seconds is too long"),
+        ({"open_s": float("nan")}, "open_s=NaN is not a duration"),
     ],
 )
 def test_bad_settings(kwargs: dict[str, object], pattern: str) -> None:
     with pytest.raises(spe.ConfigError, match=pattern):
         spe.CircuitBreaker(**kwargs)  # type: ignore[arg-type]
+
+
+def test_a_window_smaller_than_minimum_calls_trips_once_full() -> None:
+    breaker = spe.CircuitBreaker(window=5, minimum_calls=10)
+    fail(breaker, 4)
+    assert breaker.state == "closed"
+    fail(breaker, 1)
+    assert breaker.state == "open"
 
 
 def test_shared_by_threads() -> None:

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum SlidingWindow {
-    /// The last `size` calls (1..=65535). Lock-free: the fast path.
+    /// The last `size` calls (1..=65535). No lock: the fast path.
     Count {
         /// Number of calls in the window.
         size: u32,
@@ -53,14 +53,14 @@ pub enum BreakerConfigError {
 /// | setting | default | why |
 /// |---|---|---|
 /// | `window` | last 10 calls | about an hour of polling: long enough to see a trend, short enough to forget an old outage |
-/// | `minimum_calls` | 2 | two failures in a row are an outage, not a blip; one failure alone never trips |
+/// | `minimum_calls` | 2 | two failures in a row are an outage, not a blip; one failure alone never trips (a count window smaller than this needs only its size) |
 /// | `failure_rate` | 0.5 | half the recent calls failing: the upstream is unreliable |
 /// | `slow_call_duration` | 3 s | well above Open-Meteo's usual sub-second answers, below the 5 s timeout |
 /// | `slow_call_rate` | 0.8 | slow but working answers trip only when nearly all are slow |
 /// | `call_timeout` | 5 s | the continuity plan: a call over 5000 ms is an incident |
 /// | `open_wait` | 30 s | retry soon: the fallback is always there, so probing costs little |
-/// | `max_open_wait` | 10 min | backoff ×2 per failed probe, capped so recovery is seen within minutes |
-/// | `jitter` | 0.1 | ±10 % on the wait, so a fleet of dashboards does not probe in step |
+/// | `max_open_wait` | 10 min | backoff ×2 per failed probe, capped so recovery is seen within minutes (at most [`MAX_OPEN_WAIT`](Self::MAX_OPEN_WAIT), one day) |
+/// | `jitter` | 0.1 | ±10 % on the wait, so a fleet of dashboards does not probe in step (the cap still holds: at the cap, it only shortens the wait) |
 /// | `half_open_probes` | 1 | one probe at a time; its success closes the circuit |
 ///
 /// ```
@@ -81,6 +81,10 @@ pub struct BreakerConfig {
     /// The sliding window over which rates are measured.
     pub window: SlidingWindow,
     /// Calls needed in the window before the breaker may trip.
+    ///
+    /// With a [`SlidingWindow::Count`] window smaller than this, the window's
+    /// size is the minimum instead (as in resilience4j): a window of `size`
+    /// calls never holds more, and would otherwise never trip.
     pub minimum_calls: u32,
     /// Failure rate (0–1] at or above which the breaker trips.
     pub failure_rate: f64,
@@ -98,10 +102,12 @@ pub struct BreakerConfig {
     pub open_wait: Duration,
     /// Growth of the open wait after each failed probe.
     pub backoff_multiplier: f64,
-    /// Cap of the open wait.
+    /// Cap of the open wait, jitter included; at most
+    /// [`MAX_OPEN_WAIT`](Self::MAX_OPEN_WAIT) (one day).
     #[serde(with = "millis")]
     pub max_open_wait: Duration,
-    /// Random spread of the open wait, as a fraction (0.1 = ±10 %).
+    /// Random spread of the open wait, as a fraction (0.1 = ±10 %), applied
+    /// before the cap: at `max_open_wait`, the jitter only shortens the wait.
     pub jitter: f64,
     /// Probes admitted at once in the half-open state; that many successes close the circuit.
     pub half_open_probes: u32,
@@ -134,6 +140,11 @@ fn invalid(name: &'static str, value: impl ToString, expected: &'static str) -> 
 }
 
 impl BreakerConfig {
+    /// The largest `max_open_wait` (and so `open_wait`) accepted: one day.
+    /// A circuit that should stay open longer is an operator's decision:
+    /// [`force_open`](super::CircuitBreaker::force_open).
+    pub const MAX_OPEN_WAIT: Duration = Duration::from_secs(86_400);
+
     /// Check every setting.
     pub fn validate(&self) -> Result<(), BreakerConfigError> {
         match self.window {
@@ -168,6 +179,13 @@ impl BreakerConfig {
         if self.call_timeout.is_some_and(|t| t.is_zero()) {
             return Err(invalid("call_timeout", "0", "a positive duration or none"));
         }
+        if self.max_open_wait > Self::MAX_OPEN_WAIT {
+            return Err(invalid(
+                "max_open_wait",
+                format!("{:?}", self.max_open_wait),
+                "at most one day (86400 s)",
+            ));
+        }
         if self.open_wait.is_zero() || self.open_wait > self.max_open_wait {
             return Err(invalid(
                 "open_wait",
@@ -196,11 +214,42 @@ impl BreakerConfig {
     }
 
     /// The open wait before the probe after `attempt` failed probes (0 for
-    /// the first opening), before jitter: `open_wait × multiplier^attempt`, capped.
+    /// the first opening), before jitter: `open_wait × multiplier^attempt`,
+    /// capped at `max_open_wait`. Never panics, even on settings that do not
+    /// [`validate`](Self::validate).
     pub fn backoff(&self, attempt: u32) -> Duration {
         let factor = self.backoff_multiplier.powi(attempt.min(64) as i32);
         let wait = self.open_wait.as_secs_f64() * factor;
-        Duration::from_secs_f64(wait.min(self.max_open_wait.as_secs_f64()))
+        if wait >= self.max_open_wait.as_secs_f64() {
+            return self.max_open_wait;
+        }
+        // Only a multiplier out of range (negative, NaN) fails here.
+        Duration::try_from_secs_f64(wait).unwrap_or(self.max_open_wait)
+    }
+
+    /// The open wait after `attempt` failed probes with the jitter drawn as
+    /// `u` (in `[0, 1)`): the [`backoff`](Self::backoff) spread by
+    /// `±jitter`, then capped at `max_open_wait`. Saturating: no setting or
+    /// draw makes it panic or exceed the cap.
+    pub(crate) fn open_wait_for(&self, attempt: u32, u: f64) -> Duration {
+        let wait = self.backoff(attempt);
+        if self.jitter == 0.0 {
+            return wait;
+        }
+        let factor = 1.0 + self.jitter * (2.0 * u - 1.0);
+        // Out of range (an invalid jitter, an overflow): no spread.
+        Duration::try_from_secs_f64(wait.as_secs_f64() * factor)
+            .unwrap_or(wait)
+            .min(self.max_open_wait)
+    }
+
+    /// The calls the window must hold before the breaker may trip:
+    /// `minimum_calls`, or a count window's size if smaller.
+    pub(crate) fn effective_minimum_calls(&self) -> u32 {
+        match self.window {
+            SlidingWindow::Count { size } => self.minimum_calls.min(size),
+            SlidingWindow::Time { .. } => self.minimum_calls,
+        }
     }
 }
 

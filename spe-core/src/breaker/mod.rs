@@ -8,8 +8,12 @@
 //!     └──────────────────────────────────────────── half_open ──▶ open (a probe failed)
 //! ```
 //!
-//! The closed state — the hot path — is lock-free: one atomic load to admit
-//! a call, two clock reads, and a compare-and-swap on the sliding window.
+//! The closed state — the hot path — takes no lock: one atomic load to admit
+//! a call, two clock reads, and for a count window nothing more while it is
+//! full of fast successes; any other outcome takes its ring slot and updates
+//! the window's counts by compare-and-swap (a recorder landing on a slot
+//! another one holds waits for it: only with more calls ending at once than
+//! the window has slots).
 //! The timeout sits inside the breaker and its timer is only set if the
 //! operation does not finish on its first poll. Every state change takes a
 //! mutex, publishes exactly one [`StateChange`], and starts a new *epoch*:
@@ -78,6 +82,8 @@ pub struct CircuitBreaker {
 
 struct Shared {
     config: BreakerConfig,
+    /// [`BreakerConfig::effective_minimum_calls`].
+    minimum_calls: u32,
     clock: Arc<dyn Clock>,
     /// `state code | epoch << 8`.
     word: AtomicU64,
@@ -217,6 +223,7 @@ impl CircuitBreaker {
         Ok(CircuitBreaker {
             shared: Arc::new(Shared {
                 window: Window::new(config.window),
+                minimum_calls: config.effective_minimum_calls(),
                 config,
                 clock: Arc::new(clock),
                 word: AtomicU64::new(BreakerState::Closed.code()),
@@ -356,7 +363,8 @@ impl CircuitBreaker {
         out
     }
 
-    /// Refuse every call until [`reset`](Self::reset).
+    /// Refuse every call until [`reset`](Self::reset). Already forced open:
+    /// nothing happens.
     pub fn force_open(&self) {
         let shared = &*self.shared;
         let mut control = shared.lock();
@@ -369,6 +377,7 @@ impl CircuitBreaker {
     }
 
     /// Let every call through and record nothing, until [`reset`](Self::reset).
+    /// Already disabled: nothing happens.
     pub fn disable(&self) {
         let shared = &*self.shared;
         let mut control = shared.lock();
@@ -380,7 +389,10 @@ impl CircuitBreaker {
         );
     }
 
-    /// Back to `closed` with an empty window and no backoff.
+    /// Back to `closed` with an empty window and no backoff. A closed breaker
+    /// stays closed (no [`StateChange`], no transition counted) but its
+    /// window is emptied, and calls admitted before the reset are not
+    /// recorded.
     pub fn reset(&self) {
         let shared = &*self.shared;
         let mut control = shared.lock();
@@ -528,7 +540,15 @@ impl Shared {
 
     #[inline]
     fn trip_reason(&self, c: Counts) -> Option<TransitionReason> {
-        if c.calls < self.config.minimum_calls || (c.failures == 0 && c.slow == 0) {
+        // `minimum_calls` is capped by a count window's size. A snapshot
+        // with more failures or slow calls than calls cannot come from the
+        // window (see `window::CountWindow`); were one to appear, it is
+        // ignored rather than trusted.
+        if c.calls < self.minimum_calls
+            || (c.failures == 0 && c.slow == 0)
+            || c.failures > c.calls
+            || c.slow > c.calls
+        {
             return None;
         }
         let calls = f64::from(c.calls);
@@ -606,6 +626,13 @@ impl Shared {
 
     /// Change state (the control lock held): new epoch, window and timers set
     /// up, exactly one event published.
+    ///
+    /// A move to the current state (only the operator's `reset`,
+    /// `force_open` and `disable` can ask for one) is no state change: no
+    /// event, no transition counted. `reset` of a closed breaker still
+    /// empties its window, in a new epoch so that calls admitted before it
+    /// are not recorded (a window reset within its own epoch would leave its
+    /// slots counted).
     fn transition(
         &self,
         control: &mut Control,
@@ -616,11 +643,19 @@ impl Shared {
         let word = self.word.load(Ordering::Acquire);
         let from = state_of(word);
         let epoch = epoch_of(word).wrapping_add(1);
+        if from == to {
+            if to == BreakerState::Closed {
+                self.window.reset(epoch);
+                self.word
+                    .store(to.code() | (u64::from(epoch) << 8), Ordering::Release);
+            }
+            return;
+        }
         let mut open_wait = None;
         match to {
             BreakerState::Closed => self.window.reset(epoch),
             BreakerState::Open => {
-                let wait = self.jittered(control, self.config.backoff(control.attempt));
+                let wait = self.open_wait(control);
                 self.open_until
                     .store(nanos(now).saturating_add(nanos(wait)), Ordering::Release);
                 open_wait = Some(wait);
@@ -647,9 +682,11 @@ impl Shared {
         }
     }
 
-    fn jittered(&self, control: &mut Control, wait: Duration) -> Duration {
+    /// The open wait after `control.attempt` failed probes, jitter drawn
+    /// and cap applied after it ([`BreakerConfig::open_wait_for`]).
+    fn open_wait(&self, control: &mut Control) -> Duration {
         if self.config.jitter == 0.0 {
-            return wait;
+            return self.config.backoff(control.attempt);
         }
         // xorshift64*: plenty for spreading waits.
         let mut x = control.rng;
@@ -658,7 +695,7 @@ impl Shared {
         x ^= x >> 27;
         control.rng = x;
         let u = (x.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11) as f64 / (1u64 << 53) as f64;
-        wait.mul_f64(1.0 + self.config.jitter * (2.0 * u - 1.0))
+        self.config.open_wait_for(control.attempt, u)
     }
 }
 

@@ -442,6 +442,176 @@ async fn metrics_snapshot() {
     assert_eq!(json["state"], "closed");
 }
 
+#[tokio::test]
+async fn a_count_window_smaller_than_minimum_calls_trips_once_full() {
+    // resilience4j's rule: the window's size is the minimum then. Before,
+    // the window could never hold 10 calls and 1000 failures left it closed.
+    let (b, _) = breaker(BreakerConfig {
+        window: SlidingWindow::Count { size: 5 },
+        minimum_calls: 10,
+        ..config()
+    });
+    let mut events = b.subscribe();
+    for _ in 0..4 {
+        fail(&b).await.unwrap_err();
+    }
+    assert_eq!(b.state(), BreakerState::Closed, "4 calls < 5, the size");
+    fail(&b).await.unwrap_err();
+    assert_eq!(b.state(), BreakerState::Open);
+    assert!(matches!(
+        events.try_recv().unwrap().reason,
+        TransitionReason::FailureRate { calls: 5, .. }
+    ));
+}
+
+#[tokio::test]
+async fn a_time_window_keeps_its_minimum_calls() {
+    let (b, _) = breaker(BreakerConfig {
+        window: SlidingWindow::Time { seconds: 60 },
+        minimum_calls: 10,
+        ..config()
+    });
+    for _ in 0..9 {
+        fail(&b).await.unwrap_err();
+    }
+    assert_eq!(b.state(), BreakerState::Closed);
+    fail(&b).await.unwrap_err();
+    assert_eq!(b.state(), BreakerState::Open);
+}
+
+#[tokio::test]
+async fn the_jittered_wait_never_exceeds_the_cap() {
+    // At the cap, the jitter may only shorten the wait (it was applied after
+    // the cap, and a wait could reach 1.5 × max_open_wait).
+    let max = Duration::from_secs(600);
+    let (b, _) = breaker(BreakerConfig {
+        open_wait: max,
+        max_open_wait: max,
+        jitter: 0.5,
+        ..BreakerConfig::default()
+    });
+    let mut events = b.subscribe();
+    let mut waits = Vec::new();
+    for _ in 0..32 {
+        fail(&b).await.unwrap_err();
+        fail(&b).await.unwrap_err();
+        let e = events.try_recv().unwrap();
+        assert_eq!(e.to, BreakerState::Open);
+        waits.push(e.open_wait.unwrap());
+        assert!(b.retry_after().unwrap() <= max);
+        b.reset();
+        events.try_recv().unwrap(); // the reset
+    }
+    assert!(
+        waits.iter().all(|w| *w <= max && *w >= max / 2),
+        "{waits:?}"
+    );
+    assert!(waits.iter().any(|w| *w < max), "still spread: {waits:?}");
+}
+
+#[test]
+fn huge_open_waits_are_rejected_and_a_day_is_accepted() {
+    // 1.8e19 s with a jitter of 0.5 used to panic when the breaker tripped
+    // ("cannot convert float seconds to Duration").
+    let huge = Duration::from_secs(18_000_000_000_000_000_000);
+    for max_open_wait in [
+        huge,
+        Duration::MAX,
+        BreakerConfig::MAX_OPEN_WAIT + Duration::from_nanos(1),
+    ] {
+        let c = BreakerConfig {
+            open_wait: max_open_wait,
+            max_open_wait,
+            jitter: 0.5,
+            ..config()
+        };
+        let err = CircuitBreaker::with_clock(c, ManualClock::new()).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                BreakerConfigError::Invalid {
+                    name: "max_open_wait",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(err.to_string().contains("at most one day"), "{err}");
+    }
+    let day = BreakerConfig::MAX_OPEN_WAIT;
+    assert_eq!(day, Duration::from_secs(86_400));
+    let (b, _) = breaker(BreakerConfig {
+        open_wait: day,
+        max_open_wait: day,
+        jitter: 0.5,
+        ..config()
+    });
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        fail(&b).await.unwrap_err();
+        fail(&b).await.unwrap_err();
+    });
+    assert_eq!(b.state(), BreakerState::Open);
+    assert!(b.retry_after().unwrap() <= day);
+}
+
+#[tokio::test]
+async fn operator_calls_in_the_state_they_ask_for_change_nothing() {
+    let (b, _) = breaker(BreakerConfig {
+        minimum_calls: 3,
+        ..config()
+    });
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let seen2 = seen.clone();
+    b.on_state_change(move |c| seen2.lock().unwrap().push((c.from, c.to)));
+    let mut events = b.subscribe();
+
+    // reset() of a closed breaker: no event, no transition, but an empty
+    // window, and a call admitted before it is not recorded.
+    fail(&b).await.unwrap_err();
+    fail(&b).await.unwrap_err();
+    let (mut held, held_tx) = start(&b);
+    assert!(poll_once(&mut held).is_pending());
+    b.reset();
+    assert_eq!(b.state(), BreakerState::Closed);
+    assert_eq!(b.metrics().window_calls, 0, "reset empties the window");
+    held_tx.send(Err(Boom)).unwrap();
+    assert!(poll_once(&mut held).is_ready());
+    assert_eq!(b.metrics().window_calls, 0, "admitted before the reset");
+    fail(&b).await.unwrap_err();
+    fail(&b).await.unwrap_err();
+    assert_eq!(
+        b.state(),
+        BreakerState::Closed,
+        "2 calls < 3 since the reset"
+    );
+    assert!(events.try_recv().is_err());
+    assert_eq!(b.metrics().transitions, 0);
+
+    b.force_open();
+    b.force_open();
+    b.disable();
+    b.disable();
+    b.reset();
+    b.reset();
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [
+            (BreakerState::Closed, BreakerState::ForcedOpen),
+            (BreakerState::ForcedOpen, BreakerState::Disabled),
+            (BreakerState::Disabled, BreakerState::Closed),
+        ]
+    );
+    assert_eq!(b.metrics().transitions, 3);
+    for _ in 0..3 {
+        let e = events.try_recv().unwrap();
+        assert_ne!(e.from, e.to);
+    }
+    assert!(events.try_recv().is_err(), "one event per change");
+}
+
 // ---- model test ---------------------------------------------------------
 
 #[derive(Debug, Clone)]
@@ -454,6 +624,9 @@ enum Op {
     End(usize, bool),
     Cancel(usize),
     Advance(u64),
+    Reset,
+    ForceOpen,
+    Disable,
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -466,6 +639,7 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (0usize..8, any::<bool>()).prop_map(|(i, ok)| Op::End(i, ok)),
         1 => (0usize..8).prop_map(Op::Cancel),
         2 => (0u64..90).prop_map(Op::Advance),
+        1 => prop_oneof![Just(Op::Reset), Just(Op::ForceOpen), Just(Op::Disable)],
     ]
 }
 
@@ -483,8 +657,10 @@ proptest! {
     /// Random sequences of successes, failures, slow calls, held calls and
     /// clock steps never break the invariants.
     #[test]
-    fn state_machine_invariants(ops in prop::collection::vec(op(), 1..120), probes in 1u32..4, min_calls in 1u32..5) {
+    fn state_machine_invariants(ops in prop::collection::vec(op(), 1..120), probes in 1u32..4, min_calls in 1u32..10) {
         let cfg = BreakerConfig { half_open_probes: probes, minimum_calls: min_calls, window: SlidingWindow::Count { size: 6 }, ..config() };
+        // A window of 6 calls never holds more: at most 6 are needed.
+        let min_calls = min_calls.min(6);
         let (b, clock) = breaker(cfg.clone());
         let events = Arc::new(Mutex::new(Vec::<StateChange>::new()));
         let sink = events.clone();
@@ -510,10 +686,21 @@ proptest! {
                 }
                 Op::Cancel(i) => { if !held.is_empty() { drop(held.remove(i % held.len())); } }
                 Op::Advance(s) => clock.advance(Duration::from_secs(s)),
+                Op::Reset => b.reset(),
+                Op::ForceOpen => b.force_open(),
+                Op::Disable => b.disable(),
             }
             // No probe beyond the limit.
             let in_flight = b.shared.lock().probes_in_flight;
             prop_assert!(in_flight <= cfg.half_open_probes, "{} probes in flight", in_flight);
+            // Never stuck closed: a closed window holding enough calls is
+            // below both rates (or it would have tripped).
+            let m = b.metrics();
+            prop_assert!(m.window_failures <= m.window_calls && m.window_slow_calls <= m.window_calls && m.window_calls <= 6);
+            if b.state() == BreakerState::Closed && m.window_calls >= min_calls {
+                prop_assert!(m.window_failures == 0 || m.failure_rate < cfg.failure_rate, "{:?}", m);
+                prop_assert!(m.window_slow_calls == 0 || m.slow_call_rate < cfg.slow_call_rate, "{:?}", m);
+            }
         }
         let events = events.lock().unwrap();
         // No lost transition: a chain from closed to the current state, one per change.
@@ -530,10 +717,10 @@ proptest! {
         for e in events.iter() {
             match (e.to, e.reason) {
                 (BreakerState::Open, TransitionReason::FailureRate { rate, calls }) => {
-                    prop_assert!(rate >= cfg.failure_rate && calls >= cfg.minimum_calls);
+                    prop_assert!(rate >= cfg.failure_rate && calls >= min_calls);
                 }
                 (BreakerState::Open, TransitionReason::SlowCallRate { rate, calls }) => {
-                    prop_assert!(rate >= cfg.slow_call_rate && calls >= cfg.minimum_calls);
+                    prop_assert!(rate >= cfg.slow_call_rate && calls >= min_calls);
                 }
                 (BreakerState::Open, TransitionReason::ProbeFailed) => prop_assert_eq!(e.from, BreakerState::HalfOpen),
                 (BreakerState::Open, r) => prop_assert!(false, "opened for {:?}", r),
@@ -541,13 +728,82 @@ proptest! {
                     let (at, wait) = opened_at.expect("half-open follows open");
                     prop_assert!(e.at >= at + wait);
                 }
-                (BreakerState::Closed, r) => prop_assert_eq!(r, TransitionReason::ProbesSucceeded),
-                _ => {}
+                (BreakerState::Closed, r) => prop_assert!(matches!(r, TransitionReason::ProbesSucceeded | TransitionReason::Reset), "closed for {:?}", r),
+                (BreakerState::ForcedOpen, r) => prop_assert_eq!(r, TransitionReason::ForcedOpen),
+                (BreakerState::Disabled, r) => prop_assert_eq!(r, TransitionReason::Disabled),
             }
             if e.to == BreakerState::Open {
                 opened_at = Some((e.at, e.open_wait.expect("open has a wait")));
             }
         }
         drop(held);
+    }
+
+    /// The open wait, on any settings (even ones `validate` refuses) and any
+    /// draw of the jitter: no panic, never over `max_open_wait`, and the
+    /// jitter's spread around the backoff when the settings are valid.
+    #[test]
+    fn open_wait_never_panics_nor_exceeds_the_cap(
+        open_ms in prop_oneof![0u64..10_000_000, any::<u64>()],
+        max_ms in prop_oneof![0u64..100_000_000, any::<u64>()],
+        multiplier in prop_oneof![1.0f64..100.0, any::<f64>()],
+        jitter in prop_oneof![0.0f64..=0.5, any::<f64>()],
+        attempt in any::<u32>(),
+        u in 0.0f64..1.0,
+    ) {
+        let cfg = BreakerConfig {
+            open_wait: Duration::from_millis(open_ms),
+            max_open_wait: Duration::from_millis(max_ms),
+            backoff_multiplier: multiplier,
+            jitter,
+            ..BreakerConfig::default()
+        };
+        let backoff = cfg.backoff(attempt);
+        let wait = cfg.open_wait_for(attempt, u);
+        prop_assert!(backoff <= cfg.max_open_wait && wait <= cfg.max_open_wait);
+        if cfg.validate().is_ok() {
+            prop_assert!(backoff >= cfg.open_wait);
+            let (lo, hi) = (backoff.as_secs_f64() * (1.0 - jitter), backoff.as_secs_f64() * (1.0 + jitter));
+            let w = wait.as_secs_f64();
+            prop_assert!(w >= lo * (1.0 - 1e-9) - 1e-9 && w <= hi * (1.0 + 1e-9) + 1e-9, "{} not in [{}, {}]", w, lo, hi);
+        }
+    }
+
+    /// Tripping and failing probes on any valid timing settings: no panic,
+    /// every open wait within the cap.
+    #[test]
+    fn tripping_never_panics_and_waits_stay_under_the_cap(
+        open_ms in 1u64..=86_400_000,
+        max_ms in 1u64..=86_400_000,
+        multiplier in 1.0f64..=100.0,
+        jitter in 0.0f64..=0.5,
+        probes in 1usize..8,
+    ) {
+        let cfg = BreakerConfig {
+            open_wait: Duration::from_millis(open_ms.min(max_ms)),
+            max_open_wait: Duration::from_millis(max_ms),
+            backoff_multiplier: multiplier,
+            jitter,
+            ..config()
+        };
+        let (b, clock) = breaker(cfg.clone());
+        let waits = Arc::new(Mutex::new(Vec::new()));
+        let sink = waits.clone();
+        b.on_state_change(move |c| sink.lock().unwrap().extend(c.open_wait));
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        rt.block_on(async {
+            fail(&b).await.unwrap_err();
+            fail(&b).await.unwrap_err();
+            for _ in 0..probes {
+                clock.advance(b.retry_after().unwrap_or_default());
+                fail(&b).await.unwrap_err(); // the probe fails: open again
+            }
+        });
+        prop_assert_eq!(b.state(), BreakerState::Open);
+        let waits = waits.lock().unwrap();
+        prop_assert_eq!(waits.len(), probes + 1);
+        for w in waits.iter() {
+            prop_assert!(*w <= cfg.max_open_wait, "{:?} > {:?}", w, cfg.max_open_wait);
+        }
     }
 }

@@ -21,13 +21,14 @@ class CircuitBreaker(_spe.CircuitBreaker):
 
     ``closed``: calls go through and their outcomes fill a sliding window
     (the last ``window`` calls, or the last ``window_s`` seconds). Once it
-    holds at least ``minimum_calls`` calls and the failure rate reaches
-    ``failure_rate`` (or the share of calls slower than ``slow_call_s``
-    reaches ``slow_call_rate``), the circuit ``open``\\ s: calls are refused
-    at once with :class:`spe.CircuitOpenError` (``retry_after_s`` says for
-    how long) instead of waiting on a dead dependency. After ``open_s``
-    seconds (times ``backoff`` per failed probe, up to ``max_open_s``, with
-    ``jitter``), ``half_open``: ``half_open_probes`` calls go through as
+    holds at least ``minimum_calls`` calls (or ``window`` calls, if fewer)
+    and the failure rate reaches ``failure_rate`` (or the share of calls
+    slower than ``slow_call_s`` reaches ``slow_call_rate``), the circuit
+    ``open``\\ s: calls are refused at once with
+    :class:`spe.CircuitOpenError` (``retry_after_s`` says for how long)
+    instead of waiting on a dead dependency. After ``open_s`` seconds (times
+    ``backoff`` per failed probe, with ``jitter``, up to ``max_open_s``, at
+    most a day), ``half_open``: ``half_open_probes`` calls go through as
     probes; their success closes the circuit, a failure reopens it.
 
     Every exception a call raises counts as a failure and propagates
