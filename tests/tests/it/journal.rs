@@ -263,7 +263,10 @@ fn garbage_appended_is_kept_and_reported() {
     let report = j.open_report();
     assert_eq!(report.records_read, 5);
     assert_eq!(report.torn_tail_bytes, 4);
-    let saved = report.torn_tail_saved_to.clone().expect("the cut bytes are saved");
+    let saved = report
+        .torn_tail_saved_to
+        .clone()
+        .expect("the cut bytes are saved");
     assert_eq!(fs::read(&saved).unwrap(), magic);
     assert_eq!(report.corrupt_regions.len(), 1, "{report:?}");
     let region = &report.corrupt_regions[0];
@@ -273,7 +276,8 @@ fn garbage_appended_is_kept_and_reported() {
     assert_eq!(file_len(&path), full_len + garbage.len() - 4);
     assert_eq!(ids(&j.incidents(..)), [2, 1]);
     // New records go after the damage, and a reopen reads them.
-    j.open_incident("x", IncidentKind::Other, t(100), "").unwrap();
+    j.open_incident("x", IncidentKind::Other, t(100), "")
+        .unwrap();
     drop(j);
     let j = Journal::open(&path).unwrap();
     assert_eq!(j.open_report().corrupt_regions.len(), 1);
