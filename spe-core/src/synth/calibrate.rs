@@ -17,7 +17,13 @@
 //!   the two sensitivities. A sensitivity whose degrees are almost never
 //!   positive in the history (fewer than 72 hours above 0.5 °C·h) is not
 //!   identifiable: it keeps its configured value, scaled to the fitted base.
-//!   A negative fitted sensitivity is set to 0 and the fit redone.
+//!   A negative fitted sensitivity is set to 0 and the fit redone without
+//!   it. A fit that explains less than a constant would (R² < 0) is refused.
+//!
+//! A constant temperature or demand series (a stuck sensor) is refused as
+//! [`CalibrationError::Degenerate`], and a fitted diurnal temperature
+//! amplitude that is not positive (often timestamps that are not UTC) as
+//! [`CalibrationError::Implausible`].
 
 use chrono::{DateTime, Utc};
 use ndarray::{Array1, Array2};
@@ -107,7 +113,8 @@ pub struct DemandFit {
     pub sunday_factor: f64,
     /// MW per heating degree.
     pub heating_mw_per_c: f64,
-    /// Whether the heating sensitivity was fitted (else scaled from the config).
+    /// Whether the heating sensitivity was fitted (else scaled from the
+    /// config); a negative fit is set to 0 and counts as fitted.
     pub heating_fitted: bool,
     /// MW per cooling degree.
     pub cooling_mw_per_c: f64,
@@ -326,8 +333,17 @@ fn fit_temperature(
             needed: MIN_CALIBRATION_HOURS,
         });
     }
+    if let Some(value) = constant(temps.iter().flatten().copied()) {
+        return Err(CalibrationError::Degenerate(format!(
+            "the temperature is constant ({value} °C): a stuck sensor?"
+        )));
+    }
+    // The diurnal regressor is the model's diurnal shape for a unit
+    // amplitude, whatever amplitude is configured (0 included).
+    let mut unit_climate = config.climate.clone();
+    unit_climate.temp_diurnal_amplitude_c = 1.0;
     let model = WeatherModel::new(
-        &config.climate,
+        &unit_climate,
         config.seed,
         site.latitude(),
         site.longitude(),
@@ -349,7 +365,7 @@ fn fit_temperature(
         let unix_s = axis.time(i).timestamp() as f64;
         let phase = WeatherModel::phase(unix_s);
         let cloud = clouds[i].unwrap_or(50.0);
-        let diurnal = model.diurnal(unix_s, &phase, cloud) / cc.temp_diurnal_amplitude_c.max(1e-9);
+        let diurnal = model.diurnal(unix_s, &phase, cloud);
         Some((i, unix_s, phase.doy, t, diurnal))
     });
     let (mean_c, annual_amplitude_c, peak_day, diurnal_amplitude_c) = if annual_fitted {
@@ -380,6 +396,13 @@ fn fit_temperature(
             "annual mean {mean_c:.1} °C, amplitude {annual_amplitude_c:.1} °C"
         )));
     }
+    // Also refuses NaN.
+    if diurnal_amplitude_c.is_nan() || diurnal_amplitude_c <= 0.0 {
+        return Err(CalibrationError::Implausible(format!(
+            "diurnal amplitude {diurnal_amplitude_c:.2} °C: the days are not warmer in the \
+             afternoon than at night (are the timestamps UTC?)"
+        )));
+    }
     let mut residuals = vec![None; axis.len()];
     for (i, _, doy, t, d) in rows {
         let fitted = mean_c
@@ -397,7 +420,7 @@ fn fit_temperature(
         annual_amplitude_c,
         peak_day,
         annual_cycle_fitted: annual_fitted,
-        diurnal_amplitude_c: diurnal_amplitude_c.max(0.0),
+        diurnal_amplitude_c,
         noise_std_c,
         lag1_autocorrelation: lag1,
         lag24_autocorrelation: lag24,
@@ -459,6 +482,18 @@ fn fit_demand(
         x[4] = cdd;
         rows.push(Row { x, y });
     }
+    if rows.len() < MIN_CALIBRATION_HOURS {
+        return Err(CalibrationError::TooShort {
+            what: "demand hours with a temperature (and the 24 h before it)",
+            got: rows.len(),
+            needed: MIN_CALIBRATION_HOURS,
+        });
+    }
+    if let Some(value) = constant(rows.iter().map(|r| r.y)) {
+        return Err(CalibrationError::Degenerate(format!(
+            "the demand is constant ({value} MW): a stuck meter?"
+        )));
+    }
     let count = |k: usize, min: f64| rows.iter().filter(|r| r.x[k] > min).count();
     // Which regressors are identifiable: day types present, degrees positive often enough.
     let mut active = [
@@ -473,6 +508,8 @@ fn fit_demand(
             "no working day in the demand history".into(),
         ));
     }
+    // Sensitivities fitted negative: not physical, set to 0.
+    let mut dropped = [false; 5];
     let d = &config.demand;
     let beta = loop {
         let idx: Vec<usize> = (0..5).filter(|k| active[*k]).collect();
@@ -495,6 +532,7 @@ fn fit_demand(
         // A negative sensitivity is not physical: drop it and refit.
         if let Some(k) = (3..5).find(|k| active[*k] && full[*k] < 0.0) {
             active[k] = false;
+            dropped[k] = true;
             continue;
         }
         break full;
@@ -506,6 +544,16 @@ fn fit_demand(
         )));
     }
     let scale = base_mw / d.base_mw;
+    // Fitted, fitted negative (0), or not identifiable (the configured value, scaled).
+    let sensitivity = |k: usize, configured: f64| {
+        if active[k] {
+            beta[k]
+        } else if dropped[k] {
+            0.0
+        } else {
+            configured * scale
+        }
+    };
     let fit = DemandFit {
         base_mw,
         saturday_factor: if active[1] {
@@ -518,18 +566,10 @@ fn fit_demand(
         } else {
             d.sunday_factor
         },
-        heating_mw_per_c: if active[3] {
-            beta[3]
-        } else {
-            d.heating_mw_per_c * scale
-        },
-        heating_fitted: active[3],
-        cooling_mw_per_c: if active[4] {
-            beta[4]
-        } else {
-            d.cooling_mw_per_c * scale
-        },
-        cooling_fitted: active[4],
+        heating_mw_per_c: sensitivity(3, d.heating_mw_per_c),
+        heating_fitted: active[3] || dropped[3],
+        cooling_mw_per_c: sensitivity(4, d.cooling_mw_per_c),
+        cooling_fitted: active[4] || dropped[4],
         r_squared: 0.0,
         rmse_mw: 0.0,
     };
@@ -545,11 +585,28 @@ fn fit_demand(
     let y_mean = rows.iter().map(|r| r.y).sum::<f64>() / n;
     let sse: f64 = rows.iter().map(|r| (r.y - predict(r)).powi(2)).sum();
     let sst: f64 = rows.iter().map(|r| (r.y - y_mean).powi(2)).sum();
+    let r_squared = 1.0 - sse / sst;
+    if r_squared.is_nan() || r_squared < 0.0 {
+        return Err(CalibrationError::Implausible(format!(
+            "the demand model explains less than a constant would (R² = {r_squared:.2})"
+        )));
+    }
     Ok(DemandFit {
-        r_squared: if sst > 0.0 { 1.0 - sse / sst } else { 0.0 },
+        r_squared,
         rmse_mw: (sse / n).sqrt(),
         ..fit
     })
+}
+
+/// The value of a series that does not vary (within 1e-9 of its scale),
+/// `None` if it varies (or is empty).
+fn constant(values: impl Iterator<Item = f64>) -> Option<f64> {
+    let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+    for v in values {
+        lo = lo.min(v);
+        hi = hi.max(v);
+    }
+    (lo <= hi && hi - lo <= 1e-9 * hi.abs().max(lo.abs()).max(1.0)).then_some(lo)
 }
 
 #[cfg(test)]
@@ -642,6 +699,102 @@ mod tests {
             Generator::default().calibrate(&site, &f.weather, Some(&demand)),
             Err(CalibrationError::NoOverlap { .. })
         ));
+    }
+
+    /// `f`'s weather with its temperatures replaced by `temps(old)`.
+    fn with_temperatures(
+        f: &WeatherFrame,
+        temps: impl Fn(&[Option<f64>]) -> Vec<Option<f64>>,
+    ) -> WeatherFrame {
+        let columns = crate::frame::WeatherColumns {
+            temperature_2m: temps(f.temperature_2m()),
+            shortwave_radiation: f.shortwave_radiation().to_vec(),
+            cloud_cover: f.cloud_cover().to_vec(),
+            wind_speed_10m: f.wind_speed_10m().to_vec(),
+            ..Default::default()
+        };
+        WeatherFrame::new(f.axis(), columns, f.provenance(), f.produced_at()).unwrap()
+    }
+
+    #[test]
+    fn a_negative_sensitivity_is_zero_not_the_configured_value() {
+        // A site whose demand falls in the cold (no electric heating, and
+        // something off in winter): the fitted heating sensitivity is negative.
+        let mut real = SynthConfig::default();
+        real.demand.heating_mw_per_c = 0.0;
+        real.demand.noise_std = 0.0;
+        let (site, f) = history(real, 8760);
+        let values: Vec<f64> = f
+            .energy
+            .demand_mw()
+            .iter()
+            .zip(f.weather.temperature_2m())
+            .map(|(d, t)| d.unwrap() - 5.0 * (15.0 - t.unwrap()).max(0.0))
+            .collect();
+        let demand = HourlySeries::from_f64(f.energy.axis().start(), &values).unwrap();
+        let (g, r) = Generator::default()
+            .calibrate(&site, &f.weather, Some(&demand))
+            .unwrap();
+        let d = r.demand.unwrap();
+        assert_eq!(d.heating_mw_per_c, 0.0, "{d:?}");
+        assert!(d.heating_fitted, "{d:?}");
+        assert!(d.r_squared > 0.5, "{d:?}");
+        assert_eq!(g.config().demand.heating_mw_per_c, 0.0);
+    }
+
+    #[test]
+    fn a_zero_diurnal_amplitude_can_be_calibrated_from() {
+        let (site, f) = history(SynthConfig::default(), 60 * 24);
+        let mut flat = SynthConfig::default();
+        flat.climate.temp_diurnal_amplitude_c = 0.0;
+        let (_, r) = Generator::new(flat)
+            .unwrap()
+            .calibrate(&site, &f.weather, None)
+            .unwrap();
+        let expected = SynthConfig::default().climate.temp_diurnal_amplitude_c;
+        let fitted = r.temperature.diurnal_amplitude_c;
+        assert!(
+            (fitted - expected).abs() < 0.2 * expected,
+            "{fitted} vs {expected}"
+        );
+    }
+
+    #[test]
+    fn temperatures_twelve_hours_off_are_implausible() {
+        let (site, f) = history(SynthConfig::default(), 60 * 24);
+        let shifted = with_temperatures(&f.weather, |t| {
+            let mut t = t.to_vec();
+            t.rotate_left(12);
+            t
+        });
+        let err = Generator::default()
+            .calibrate(&site, &shifted, None)
+            .unwrap_err();
+        assert!(
+            matches!(&err, CalibrationError::Implausible(m) if m.contains("diurnal")),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn constant_series_are_degenerate() {
+        let (site, f) = history(SynthConfig::default(), 400);
+        let stuck = with_temperatures(&f.weather, |t| vec![Some(20.0); t.len()]);
+        let err = Generator::default()
+            .calibrate(&site, &stuck, None)
+            .unwrap_err();
+        assert!(
+            matches!(&err, CalibrationError::Degenerate(m) if m.contains("constant (20 °C)")),
+            "{err}"
+        );
+        let demand = HourlySeries::from_f64(f.energy.axis().start(), &[500.0; 400]).unwrap();
+        let err = Generator::default()
+            .calibrate(&site, &f.weather, Some(&demand))
+            .unwrap_err();
+        assert!(
+            matches!(&err, CalibrationError::Degenerate(m) if m.contains("demand is constant")),
+            "{err}"
+        );
     }
 
     #[test]

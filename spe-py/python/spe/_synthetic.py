@@ -104,8 +104,12 @@ class SyntheticGenerator(_spe.SyntheticGenerator):
         well (``temperature``, ``wind_mean_ms``, ``demand`` with
         ``r_squared`` and ``rmse_mw``, ``hours_used``).
 
-        Raises :class:`spe.ConfigError` if the history is too short or
-        degenerate (the message says what is missing).
+        Raises :class:`spe.ConfigError` if the history is too short,
+        degenerate (a constant temperature or demand: a stuck sensor) or
+        implausible (e.g. temperatures not warmer in the afternoon, often
+        timestamps that are not UTC; a demand model worse than a constant);
+        the message says which. A heating or cooling sensitivity fitted
+        negative is set to 0.
 
         >>> import spe
         >>> real = spe.SyntheticGenerator(seed=1, params={"climate": {"temp_mean_c": 8.0}})
