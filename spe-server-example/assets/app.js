@@ -25,8 +25,13 @@ const state = {
   lang: detectLang(),
   data: null,
   incidents: null,
+  incidentsFetchedAt: 0,
+  incidentsFailed: false,
   journalAvailable: true,
   fetchedAt: 0,
+  failed: false,
+  failedAt: 0,
+  retryMs: 0,
   updatedAt: null,
   chartVersion: null,
   chartLang: null,
@@ -37,6 +42,9 @@ const state = {
 function $(id) { return document.getElementById(id); }
 
 function known(v) { return v !== null && v !== undefined && Number.isFinite(v); }
+
+// Seconds since the dashboard was fetched (ages and waits move on between fetches).
+function elapsed() { return state.fetchedAt ? (Date.now() - state.fetchedAt) / 1000 : 0; }
 
 function number(v, digits) {
   return new Intl.NumberFormat(locale(state.lang), {
@@ -61,6 +69,17 @@ function when(iso, withDate) {
   const options = withDate === false
     ? { hour: "2-digit", minute: "2-digit" }
     : { dateStyle: "short", timeStyle: "short" };
+  const tz = state.data && state.data.site && state.data.site.timezone;
+  try {
+    return new Intl.DateTimeFormat(locale(state.lang), tz ? { ...options, timeZone: tz } : options).format(date);
+  } catch (e) {
+    return new Intl.DateTimeFormat(locale(state.lang), options).format(date);
+  }
+}
+
+// A clock time with seconds in the site's time zone (as every other time).
+function clockTime(date) {
+  const options = { hour: "2-digit", minute: "2-digit", second: "2-digit" };
   const tz = state.data && state.data.site && state.data.site.timezone;
   try {
     return new Intl.DateTimeFormat(locale(state.lang), tz ? { ...options, timeZone: tz } : options).format(date);
@@ -119,7 +138,9 @@ function tile(name, labelKey, kpi, swatch) {
 
 function renderTiles(kpis) {
   const tiles = KPI_TILES.map(name => {
-    const kpi = name === "forecast_error" ? forecastErrorKpi(kpis) : kpis[name];
+    let kpi = name === "forecast_error" ? forecastErrorKpi(kpis) : kpis[name];
+    // The data's age grows between fetches, as the "data age" fact does.
+    if (name === "data_freshness_s" && kpi && known(kpi.value)) kpi = { ...kpi, value: kpi.value + elapsed() };
     return tile(name, "kpi_" + name, kpi || null);
   });
   const bySource = kpis.supply_by_source || {};
@@ -134,7 +155,9 @@ function renderBreaker(b) {
   const pill = $("breaker");
   if (!b) { pill.textContent = "—"; pill.className = "pill"; return; }
   const parts = [t(state.lang, "breaker_" + b.state)];
-  if (known(b.retry_after_s)) parts.push(t(state.lang, "breaker_retry", { time: duration(b.retry_after_s) }));
+  if (known(b.retry_after_s)) {
+    parts.push(t(state.lang, "breaker_retry", { time: duration(Math.max(0, b.retry_after_s - elapsed())) }));
+  }
   if (b.window_calls) {
     parts.push(t(state.lang, "breaker_failures", { rate: number(b.failure_rate * 100) + " %", calls: b.window_calls }));
   }
@@ -146,7 +169,8 @@ function renderBreaker(b) {
 function renderPredictions(f) {
   if (!f) { $("predictions").textContent = t(state.lang, "predictions_none"); return; }
   let text = t(state.lang, "predictions_made", {
-    model: f.model, tier: t(state.lang, "tier_" + f.tier), age: duration(f.age_s),
+    model: f.model, tier: t(state.lang, "tier_" + f.tier),
+    age: duration(known(f.age_s) ? f.age_s + elapsed() : f.age_s),
   });
   // Predictions made from estimated history say so (provenance of the inputs).
   if (f.inputs && f.inputs !== "live") {
@@ -159,8 +183,7 @@ function renderPredictions(f) {
 function renderAge() {
   const data = state.data;
   if (!data || !data.weather) return;
-  const elapsed = (Date.now() - state.fetchedAt) / 1000;
-  $("age").textContent = duration(data.weather.age_s + elapsed);
+  $("age").textContent = duration(data.weather.age_s + elapsed());
 }
 
 function chartAlt(name, data) {
@@ -257,6 +280,7 @@ function render() {
 
 function renderTimeline() {
   const list = state.incidents || [];
+  const since = state.incidentsFetchedAt ? (Date.now() - state.incidentsFetchedAt) / 1000 : 0;
   const items = list.map(incident => {
     const item = el("li", "event " + (incident.open ? "open" : "closed"));
     const head = el("p", "event-head");
@@ -264,7 +288,9 @@ function renderTimeline() {
     time.dateTime = incident.start;
     head.append(time, " ", el("strong", null, "#" + incident.id + " " + incident.component + " — " + incident.kind), " ",
       el("span", "pill " + (incident.open ? "critical" : "ok"), t(state.lang, incident.open ? "incident_open" : "incident_closed")), " ",
-      el("span", "muted", t(state.lang, "incident_duration", { time: duration(incident.duration_s) })));
+      el("span", "muted", t(state.lang, "incident_duration", {
+        time: duration(incident.open && known(incident.duration_s) ? incident.duration_s + since : incident.duration_s),
+      })));
     item.append(head);
     const changes = (incident.mode_changes || []).map(c =>
       t(state.lang, "mode_" + c.from) + " → " + t(state.lang, "mode_" + c.to) + " (" + when(c.at) + ")");
@@ -275,13 +301,17 @@ function renderTimeline() {
   });
   $("timeline").replaceChildren(...items);
   $("timeline").hidden = items.length === 0;
-  $("no-incidents").hidden = items.length !== 0 || !state.journalAvailable;
+  // Never "no incident" for a history that could not be loaded.
+  const loaded = state.incidents !== null;
+  $("no-incidents").hidden = !loaded || items.length !== 0 || !state.journalAvailable || state.incidentsFailed;
   $("journal-missing").hidden = state.journalAvailable;
+  $("incidents-error").hidden = !state.incidentsFailed;
+  $("timeline").classList.toggle("stale", state.incidentsFailed);
 }
 
 function renderUpdated() {
   $("updated").textContent = state.updatedAt
-    ? t(state.lang, "updated_at", { time: state.updatedAt.toLocaleTimeString(locale(state.lang)) })
+    ? t(state.lang, "updated_at", { time: clockTime(state.updatedAt) })
     : "";
 }
 
@@ -306,6 +336,7 @@ async function refresh() {
 }
 
 async function fetchAll() {
+  let ok = true;
   try {
     const response = await fetch("/api/dashboard", { cache: "no-store" });
     if (!response.ok) throw new Error("HTTP " + response.status);
@@ -317,18 +348,43 @@ async function fetchAll() {
     renderUpdated();
   } catch (e) {
     $("offline").hidden = false;
+    ok = false;
   }
   try {
     const response = await fetch("/api/incidents?limit=" + INCIDENT_LIMIT, { cache: "no-store" });
-    if (response.ok) {
-      const body = await response.json();
-      state.incidents = body.incidents || [];
-      state.journalAvailable = body.journal_available !== false;
-      renderTimeline();
-    }
+    if (!response.ok) throw new Error("HTTP " + response.status);
+    const body = await response.json();
+    state.incidents = body.incidents || [];
+    state.incidentsFetchedAt = Date.now();
+    state.journalAvailable = body.journal_available !== false;
+    state.incidentsFailed = false;
   } catch (e) {
-    // The dashboard above matters more; the timeline shows again at the next update.
+    // Said on the page (the last list, if any, stays, marked stale).
+    state.incidentsFailed = true;
+    ok = false;
   }
+  renderTimeline();
+  // A failure is retried by the tick, with a growing delay, even while the
+  // events stream is up (it only says when there is news).
+  state.failed = !ok;
+  state.failedAt = Date.now();
+  state.retryMs = ok ? 0 : Math.min(POLL_MS, Math.max(AGE_TICK_MS, state.retryMs * 2));
+}
+
+// Every few seconds: ages and waits move on; a failed fetch is retried; a
+// new hour (new hourly KPIs) is fetched at once.
+function tick() {
+  if (state.data) {
+    renderAge();
+    renderBreaker(state.data.breaker);
+    renderPredictions(state.data.forecast);
+    renderTiles(state.data.kpis || {});
+  }
+  if (state.incidents) renderTimeline();
+  const hour = ms => Math.floor(ms / 3600000);
+  const newHour = state.fetchedAt && hour(Date.now()) !== hour(state.fetchedAt);
+  const retry = state.failed && Date.now() - state.failedAt >= state.retryMs;
+  if (newHour || retry) refresh();
 }
 
 function startPolling() {
@@ -446,4 +502,4 @@ renderLive();
 wireActions();
 refresh();
 connectEvents();
-setInterval(renderAge, AGE_TICK_MS);
+setInterval(tick, AGE_TICK_MS);

@@ -391,6 +391,40 @@ async fn scenario(client: Client, server: Arc<ServerProcess>, fake: Arc<FakeOpen
     )
     .await;
     assert!(incidents.as_u64().is_some_and(|n| n >= 1), "{incidents}");
+
+    // The incident history stops loading (the server answers 503): the page
+    // says so, keeps the last list marked stale, never "no incident", and
+    // retries by itself; once it loads again the notice goes.
+    js(
+        client,
+        r#"window.speRealFetch = window.fetch;
+           window.fetch = (url, options) => String(url).startsWith("/api/incidents")
+             ? Promise.resolve(new Response("{}", { status: 503 }))
+             : window.speRealFetch(url, options);
+           return true;"#,
+    )
+    .await;
+    wait_for(
+        client,
+        server,
+        "the incident history to be marked unavailable",
+        SETTLE,
+        r#"return !document.getElementById("incidents-error").hidden
+            && document.getElementById("no-incidents").hidden
+            && document.getElementById("timeline").classList.contains("stale")
+            && document.querySelectorAll('#timeline li').length > 0;"#,
+    )
+    .await;
+    js(client, "window.fetch = window.speRealFetch; return true;").await;
+    wait_for(
+        client,
+        server,
+        "the incident history to load again",
+        SETTLE,
+        r#"return document.getElementById("incidents-error").hidden
+            && !document.getElementById("timeline").classList.contains("stale");"#,
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
