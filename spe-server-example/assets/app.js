@@ -232,6 +232,8 @@ function renderCharts(data) {
     const name = img.dataset.chart;
     img.alt = chartAlt(name, data);
     if (reload) {
+      // A chart that fails to load is fetched again with the next retry.
+      img.onerror = () => { state.chartVersion = null; noteFailure(); };
       const query = new URLSearchParams({ lang: state.lang, v: version });
       img.src = "/api/charts/" + encodeURIComponent(name) + ".svg?" + query.toString();
     }
@@ -364,11 +366,20 @@ async function fetchAll() {
     ok = false;
   }
   renderTimeline();
-  // A failure is retried by the tick, with a growing delay, even while the
-  // events stream is up (it only says when there is news).
-  state.failed = !ok;
+  if (ok) {
+    state.failed = false;
+    state.retryMs = 0;
+  } else {
+    noteFailure();
+  }
+}
+
+// Something failed to load: the tick retries, with a growing delay, even
+// while the events stream is up (it only says when there is news).
+function noteFailure() {
+  state.failed = true;
   state.failedAt = Date.now();
-  state.retryMs = ok ? 0 : Math.min(POLL_MS, Math.max(AGE_TICK_MS, state.retryMs * 2));
+  state.retryMs = Math.min(POLL_MS, Math.max(AGE_TICK_MS, state.retryMs * 2));
 }
 
 // Every few seconds: ages and waits move on; a failed fetch is retried; a
