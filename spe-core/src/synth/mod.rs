@@ -163,13 +163,24 @@ impl Generator {
         let mut days = DayCache::default();
         let mut wcols = WeatherColumns::with_capacity(axis.len());
         let mut ecols = EnergyColumns::with_capacity(axis.len());
-        let first = axis.start() - HOUR * LOOKBACK_HOURS as i32;
+        // The 24 h mean needs the hours before the axis (there are none
+        // before chrono's first date).
+        let lookback = if axis
+            .start()
+            .checked_sub_signed(HOUR * LOOKBACK_HOURS as i32)
+            .is_some()
+        {
+            LOOKBACK_HOURS
+        } else {
+            0
+        };
+        let first = axis.start() - HOUR * lookback as i32;
         let first_s = first.timestamp() as f64;
-        for i in 0..axis.len() + LOOKBACK_HOURS {
+        for i in 0..axis.len() + lookback {
             let unix_s = first_s + 3600.0 * i as f64;
             let w = weather.sample(unix_s);
             let mean_24h = mean.push(Some(w.temperature_2m));
-            if i < LOOKBACK_HOURS {
+            if i < lookback {
                 continue;
             }
             let t = first + HOUR * i as i32;

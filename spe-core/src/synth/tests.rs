@@ -324,3 +324,13 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn the_first_hours_chrono_knows_can_be_generated() {
+    // No hour before the axis exists for the 24 h mean: none is asked for.
+    let start = chrono::DateTime::<Utc>::MIN_UTC;
+    let axis = crate::series::TimeAxis::new(start, 48).unwrap();
+    let frames = Generator::default().generate(&Site::paris(), axis, start);
+    assert_eq!(frames.weather.len(), 48);
+    assert_eq!(frames.energy.len(), 48);
+}
