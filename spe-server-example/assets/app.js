@@ -262,7 +262,9 @@ function render() {
   if (!data) return;
   const estimation = data.mode === "estimation";
   $("banner").hidden = !estimation;
-  $("notice").textContent = estimation && data.notice ? data.notice : "";
+  // The reason is technical (English); the sentence around it is the page's.
+  $("notice").textContent = !estimation ? ""
+    : t(state.lang, "notice_estimation", { reason: data.degradation || t(state.lang, "notice_no_live_yet") });
   document.body.dataset.mode = data.mode;
   $("mode").textContent = t(state.lang, "mode_" + data.mode);
   const site = data.site || {};

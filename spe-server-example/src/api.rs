@@ -121,8 +121,13 @@ pub struct Dashboard<'a> {
     pub supply: SeriesJson<'a>,
     /// The demand forecast; `null` when no predictions exist.
     pub forecast: Option<DashboardForecastJson>,
-    /// A sentence for the operator in estimation mode; `null` in nominal mode.
+    /// A sentence for the operator in estimation mode (English); `null` in
+    /// nominal mode.
     pub notice: Option<String>,
+    /// Why the service is in estimation mode, as reported by the data
+    /// service (technical, English: the page puts it in its own sentence);
+    /// `null` in nominal mode.
+    pub degradation: Option<String>,
     /// The open incident's id while there is one; `null` otherwise.
     #[schema(value_type = Option<u64>)]
     pub incident: Option<IncidentId>,
@@ -189,6 +194,7 @@ impl<'a> Dashboard<'a> {
             supply: series_json::supply(&snapshot.energy, now),
             forecast: predictions.map(|(result, at)| DashboardForecastJson::new(result, at)),
             notice: snapshot.notice(),
+            degradation: snapshot.notice().and(snapshot.degradation.clone()),
             incident: snapshot.incident,
             last_live_at: snapshot.last_live_at.map(rfc3339),
             breaker: breaker.into(),

@@ -137,6 +137,10 @@ mod tests {
             .as_str()
             .expect("a notice in estimation mode");
         assert!(notice.contains("connection refused"), "{notice}");
+        let reason = json["degradation"]
+            .as_str()
+            .expect("a degradation in estimation mode");
+        assert!(notice.contains(reason), "{notice} / {reason}");
         // One failed call: below the breaker's minimum, it stays closed.
         assert_eq!(
             json["breaker"],
@@ -174,6 +178,7 @@ mod tests {
                 "forecast",
                 "breaker",
                 "notice",
+                "degradation",
                 "incident",
                 "last_live_at",
             ])
@@ -187,6 +192,7 @@ mod tests {
         assert_eq!(status, StatusCode::OK);
         assert_eq!(json["mode"], "nominal");
         assert!(json["notice"].is_null());
+        assert!(json["degradation"].is_null());
         assert!(json["incident"].is_null());
         assert_eq!(json["last_live_at"], "2026-01-15T10:30:00Z");
         assert_eq!(json["breaker"]["state"], "closed");

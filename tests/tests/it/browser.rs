@@ -367,7 +367,8 @@ async fn scenario(client: Client, server: Arc<ServerProcess>, fake: Arc<FakeOpen
     let shot = screenshot(client, "dashboard.png").await;
     assert!(shot.is_file());
 
-    // Down again: the banner comes back, live.
+    // Down again: the banner comes back, live, its details in French
+    // around the service's (technical, English) reason.
     fake.set_behavior(Behavior::service_unavailable_json());
     wait_for(
         client,
@@ -377,6 +378,18 @@ async fn scenario(client: Client, server: Arc<ServerProcess>, fake: Arc<FakeOpen
         BANNER_SHOWN,
     )
     .await;
+    let notice = js(
+        client,
+        r#"return document.getElementById("notice").textContent;"#,
+    )
+    .await;
+    assert!(
+        notice
+            .as_str()
+            .is_some_and(|n| n.starts_with("Météo en direct indisponible (")
+                && n.ends_with(") : estimations simulées affichées.")),
+        "{notice}"
+    );
     assert_eq!(
         js(client, "return window.speNoReload;").await,
         42,
