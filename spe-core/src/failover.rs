@@ -40,7 +40,6 @@ use crate::breaker::{
 use crate::cache::Cache;
 use crate::frame::{EnergyFrame, WeatherFrame};
 use crate::journal::{IncidentId, IncidentKind, Journal};
-use crate::predict::close_tracked;
 use crate::provenance::Mode;
 use crate::site::Site;
 use crate::source::{DataSource, SourceError, Window};
@@ -725,8 +724,7 @@ impl Inner {
                     if changed {
                         j.mode_changed(id, Mode::Estimation, Mode::Nominal, now)?;
                     }
-                    close_tracked(
-                        j,
+                    j.close_tracked(
                         id,
                         now,
                         format!("{reason} after {failures} failed attempt(s)"),

@@ -818,6 +818,26 @@ impl Journal {
             .ok_or(JournalError::UnknownIncident(id))
     }
 
+    /// Close an incident a component tracks (the prediction chain, the
+    /// failover service). One already closed (or unknown) is as good as
+    /// closed; an I/O error is returned, and the caller keeps tracking the
+    /// incident so that its next success closes it.
+    pub(crate) fn close_tracked(
+        &self,
+        id: IncidentId,
+        at: DateTime<Utc>,
+        details: impl Into<String>,
+    ) -> Result<(), JournalError> {
+        match self.close_incident(id, at, details) {
+            Ok(_) => Ok(()),
+            Err(JournalError::AlreadyClosed(_) | JournalError::UnknownIncident(_)) => {
+                tracing::warn!(incident = %id, "the tracked incident was already closed");
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// The incident with this id, if any.
     ///
     /// ```
@@ -964,11 +984,8 @@ impl Journal {
         }
         for id in open {
             let reason = format!("superseded by incident {newest}, still open at restart");
-            match self.close_incident(id, at, reason) {
-                Ok(_) | Err(JournalError::AlreadyClosed(_)) => {}
-                Err(e) => {
-                    tracing::error!(incident = %id, error = %e, "could not close a superseded incident");
-                }
+            if let Err(e) = self.close_tracked(id, at, reason) {
+                tracing::error!(incident = %id, error = %e, "could not close a superseded incident");
             }
         }
         Some(newest)

@@ -982,7 +982,7 @@ impl Inner {
                             "primary {primary_name} answered again after {runs} failed run(s)"
                         );
                         // Forgotten only once closed: a failed close is retried.
-                        close_tracked(journal, id, now, reason)?;
+                        journal.close_tracked(id, now, reason)?;
                         state.outage = None;
                         state.failed_runs = 0;
                         state.last_signature = None;
@@ -1045,7 +1045,7 @@ impl Inner {
                     (None, Some(id)) => {
                         let n = state.disk_failures;
                         let reason = format!("predictions cached again after {n} failed write(s)");
-                        close_tracked(journal, id, now, reason)?;
+                        journal.close_tracked(id, now, reason)?;
                         state.disk = None;
                         state.disk_failures = 0;
                     }
@@ -1054,26 +1054,6 @@ impl Inner {
                 Ok(())
             })
             .await;
-    }
-}
-
-/// Close an incident the caller tracks (the chain, the failover service).
-/// One already closed (or unknown) is
-/// as good as closed; an I/O error is returned, and the caller keeps
-/// tracking the incident so that the next success closes it.
-pub(crate) fn close_tracked(
-    journal: &Journal,
-    id: IncidentId,
-    now: DateTime<Utc>,
-    reason: String,
-) -> Result<(), JournalError> {
-    match journal.close_incident(id, now, reason) {
-        Ok(_) => Ok(()),
-        Err(JournalError::AlreadyClosed(_) | JournalError::UnknownIncident(_)) => {
-            tracing::warn!(incident = %id, "the tracked incident was already closed");
-            Ok(())
-        }
-        Err(e) => Err(e),
     }
 }
 

@@ -55,7 +55,6 @@ use crate::journal::IncidentKind;
 use crate::provenance::Provenance;
 
 pub use archive::{ArchiveConfig, PREDICTION_ARCHIVE_NAME, PredictionArchive};
-pub(crate) use chain::close_tracked;
 pub use chain::{PREDICTIONS_CACHE_NAME, PredictionChain, PredictionChainBuilder};
 pub use command::{
     CommandPredictor, CommandPredictorBuilder, DEFAULT_COMMAND_TIMEOUT, MAX_OUTPUT_BYTES,
