@@ -329,36 +329,33 @@ pub(super) fn scan(buf: &[u8], start: usize) -> Scan<'_> {
     let mut pos = start;
     let mut torn_from = buf.len().max(start);
     while pos < buf.len() {
-        if let Some((payload, end)) = reader.frame_at(pos) {
-            items.push(Item::Frame {
-                offset: pos,
-                len: end - pos,
-                payload,
-            });
-            pos = end;
-            continue;
-        }
-        if let Some((next, payload, end)) = reader.next_valid_frame(pos) {
+        // The frame here, or the next valid one after damaged bytes.
+        let found = match reader.frame_at(pos) {
+            Some((payload, end)) => Some((pos, payload, end)),
+            None => reader.next_valid_frame(pos),
+        };
+        let Some((offset, payload, end)) = found else {
+            torn_from = reader.torn_from(pos);
+            if torn_from > pos {
+                items.push(Item::Damaged {
+                    offset: pos,
+                    len: torn_from - pos,
+                });
+            }
+            break;
+        };
+        if offset > pos {
             items.push(Item::Damaged {
                 offset: pos,
-                len: next - pos,
-            });
-            items.push(Item::Frame {
-                offset: next,
-                len: end - next,
-                payload,
-            });
-            pos = end;
-            continue;
-        }
-        torn_from = reader.torn_from(pos);
-        if torn_from > pos {
-            items.push(Item::Damaged {
-                offset: pos,
-                len: torn_from - pos,
+                len: offset - pos,
             });
         }
-        break;
+        items.push(Item::Frame {
+            offset,
+            len: end - offset,
+            payload,
+        });
+        pos = end;
     }
     Scan {
         items,
