@@ -9,6 +9,8 @@ use std::fs::{self, File};
 use std::io;
 use std::path::{Path, PathBuf};
 
+use chrono::{DateTime, Utc};
+
 /// `fsync` of a directory, which makes new entries and renames in it
 /// durable (a no-op where directories cannot be opened for it).
 pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
@@ -55,6 +57,35 @@ pub(crate) fn create_dir_all(dir: &Path) -> io::Result<Vec<(PathBuf, io::Error)>
     Ok(failed)
 }
 
+/// The time stamp of a side file: UTC, to the millisecond, no separators
+/// a file name could object to (`20260105T120000.000Z`).
+pub(crate) fn stamp(at: DateTime<Utc>) -> String {
+    at.format("%Y%m%dT%H%M%S%.3fZ").to_string()
+}
+
+/// The names a file set aside beside `path` may take, in order:
+/// `<file name><mark><stamp>`, then with `-1`, `-2`, … (up to 999) for the
+/// caller to skip the taken ones, so an earlier side file is never
+/// overwritten.
+pub(crate) fn side_names<'a>(
+    path: &'a Path,
+    mark: &'a str,
+    stamp: &'a str,
+) -> impl Iterator<Item = PathBuf> + 'a {
+    let base = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    (0..1000u32).map(move |attempt| {
+        let suffix = if attempt == 0 {
+            String::new()
+        } else {
+            format!("-{attempt}")
+        };
+        path.with_file_name(format!("{base}{mark}{stamp}{suffix}"))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -68,6 +99,19 @@ mod tests {
         // Existing: nothing to do, nothing fails.
         assert!(create_dir_all(&deep).unwrap().is_empty());
         assert!(sync_dir(&deep).is_ok());
+    }
+
+    #[test]
+    fn side_names_count_up_after_the_stamp() {
+        let at = DateTime::parse_from_rfc3339("2026-01-05T12:00:00.25Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let stamp = stamp(at);
+        assert_eq!(stamp, "20260105T120000.250Z");
+        let names: Vec<PathBuf> = side_names(Path::new("d/j.log"), ".tail-", &stamp).collect();
+        assert_eq!(names.len(), 1000);
+        assert_eq!(names[0], Path::new("d/j.log.tail-20260105T120000.250Z"));
+        assert_eq!(names[2], Path::new("d/j.log.tail-20260105T120000.250Z-2"));
     }
 
     #[test]

@@ -322,16 +322,7 @@ const TAIL_MARK: &str = ".tail-";
 /// `<file name>.tail-<stamp>` (with `-1`, `-2`, … if taken: an earlier copy
 /// is never overwritten), and `fsync`s it and the directory `dir`.
 fn save_tail(path: &Path, dir: &Path, tail: &[u8], stamp: &str) -> std::io::Result<PathBuf> {
-    let base = path
-        .file_name()
-        .map_or_else(|| "journal".into(), |n| n.to_string_lossy());
-    for attempt in 0..1000u32 {
-        let suffix = if attempt == 0 {
-            String::new()
-        } else {
-            format!("-{attempt}")
-        };
-        let target = path.with_file_name(format!("{base}{TAIL_MARK}{stamp}{suffix}"));
+    for target in crate::durable::side_names(path, TAIL_MARK, stamp) {
         let mut file = match OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -514,7 +505,7 @@ impl Journal {
         let mut needs_cut = false;
         if let Some(tail) = buf.get(torn_from..).filter(|t| !t.is_empty()) {
             report.torn_tail_bytes = to_u64(tail.len());
-            let stamp = Utc::now().format("%Y%m%dT%H%M%S%.3fZ").to_string();
+            let stamp = crate::durable::stamp(Utc::now());
             match save_tail(path, &dir, tail, &stamp) {
                 Ok(saved) => {
                     tracing::warn!(

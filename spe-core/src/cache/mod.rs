@@ -575,7 +575,7 @@ where
             }
         }
 
-        let quarantine_stamp = Utc::now().format("%Y%m%dT%H%M%S%.3fZ").to_string();
+        let quarantine_stamp = crate::durable::stamp(Utc::now());
         let mut current: Option<Cached<T>> = None;
         for (seq, path) in listing.generations {
             let bytes = match read_limited(&path, config.max_payload_bytes) {
@@ -892,15 +892,8 @@ fn read_limited(path: &Path, max_payload_bytes: u64) -> io::Result<Option<Vec<u8
 /// Renames a corrupt generation aside; never fails (a failed rename is logged
 /// and reported with `moved_to: None`).
 fn quarantine(path: &Path, generation: u64, reason: CorruptionReason, stamp: &str) -> Quarantined {
-    let base = path.file_name().unwrap_or(OsStr::new("")).to_string_lossy();
     let mut moved_to = None;
-    for attempt in 0..1000u32 {
-        let suffix = if attempt == 0 {
-            String::new()
-        } else {
-            format!("-{attempt}")
-        };
-        let target = path.with_file_name(format!("{base}{CORRUPT_MARK}{stamp}{suffix}"));
+    for target in crate::durable::side_names(path, CORRUPT_MARK, stamp) {
         // `rename` replaces an existing target: never overwrite an earlier quarantine.
         if target.symlink_metadata().is_ok() {
             continue;
