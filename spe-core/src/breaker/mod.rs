@@ -82,8 +82,6 @@ pub struct CircuitBreaker {
 
 struct Shared {
     config: BreakerConfig,
-    /// [`BreakerConfig::effective_minimum_calls`].
-    minimum_calls: u32,
     clock: Arc<dyn Clock>,
     /// `state code | epoch << 8`.
     word: AtomicU64,
@@ -223,7 +221,6 @@ impl CircuitBreaker {
         Ok(CircuitBreaker {
             shared: Arc::new(Shared {
                 window: Window::new(config.window),
-                minimum_calls: config.effective_minimum_calls(),
                 config,
                 clock: Arc::new(clock),
                 word: AtomicU64::new(BreakerState::Closed.code()),
@@ -544,7 +541,7 @@ impl Shared {
         // with more failures or slow calls than calls cannot come from the
         // window (see `window::CountWindow`); were one to appear, it is
         // ignored rather than trusted.
-        if c.calls < self.minimum_calls
+        if c.calls < self.config.effective_minimum_calls()
             || (c.failures == 0 && c.slow == 0)
             || c.failures > c.calls
             || c.slow > c.calls
