@@ -15,6 +15,7 @@ mod provenance;
 mod series;
 mod site;
 mod source;
+mod store;
 mod synth;
 
 pub use breaker::{
@@ -68,6 +69,10 @@ pub use site::{Site, SiteError};
 pub use source::{
     DataSource, Fault, MAX_FORECAST_DAYS, MAX_PAST_DAYS, OpenMeteo, OpenMeteoConfig, Replay,
     ReplayError, SourceError, Window, parse_forecast,
+};
+pub use store::{
+    BACKUP_DIR, BackupInfo, HISTORY_FILE, HistoryStore, KpiRecord, Maintenance, Observation,
+    PredictionRecord, StoreConfig, StoreError, StoreOpenReport, StoreStats,
 };
 pub use synth::{
     CalibrationError, CalibrationReport, ClimateParams, ConfigError, DemandFit, DemandParams,

@@ -35,6 +35,7 @@ use tokio::sync::watch;
 use crate::archive::{self, ForecastArchive};
 use crate::config::Config;
 use crate::forecasting;
+use crate::history::{self, History};
 use crate::layers::Hardening;
 use crate::rate_limit::RateLimiter;
 use crate::routes::router;
@@ -99,6 +100,7 @@ pub struct App {
     journal: Option<Journal>,
     predictions: PredictionChain,
     archive: Option<ForecastArchive>,
+    history: Option<History>,
     admin_token: Option<String>,
     generate_per_minute: u32,
     hardening: Hardening,
@@ -156,11 +158,13 @@ impl App {
             None => tracing::info!("no cached predictions yet"),
         }
         let archive = ForecastArchive::open(&config.cache_dir(), journal.as_ref(), now);
+        let history = History::open(&config.history_dir(), journal.as_ref(), now);
         Ok(App {
             service,
             journal,
             predictions,
             archive,
+            history,
             admin_token: config.admin_token.clone(),
             generate_per_minute: config.generate_per_minute,
             hardening: config.hardening(),
@@ -188,6 +192,11 @@ impl App {
         self.archive.as_ref()
     }
 
+    /// The long-term history store, if it could be opened.
+    pub fn history(&self) -> Option<&History> {
+        self.history.as_ref()
+    }
+
     /// The handlers' state.
     pub fn state(&self) -> AppState {
         let state = AppState::new(self.service.clone(), self.journal.clone())
@@ -195,8 +204,12 @@ impl App {
             .with_admin_token(self.admin_token.clone())
             .with_rate_limiter(RateLimiter::new(self.generate_per_minute))
             .with_hardening(self.hardening.clone());
-        match &self.archive {
+        let state = match &self.archive {
             Some(archive) => state.with_archive(archive.clone()),
+            None => state,
+        };
+        match &self.history {
+            Some(history) => state.with_history(history.clone()),
             None => state,
         }
     }
@@ -225,12 +238,20 @@ impl App {
                 stopped.clone(),
             ))
         });
+        let state = self.state();
+        let recording = self.history.clone().map(|history| {
+            tokio::spawn(history::record(
+                history,
+                state.clone(),
+                Some(self.predictions.clone()),
+                stopped.clone(),
+            ))
+        });
         let predicting = tokio::spawn(forecasting::run(
             self.service.clone(),
             self.predictions.clone(),
             stopped,
         ));
-        let state = self.state();
         let streams = state.clone();
         let app = router(state);
         crate::serve::serve(listener, app, self.connections, async move {
@@ -249,6 +270,12 @@ impl App {
             && let Err(e) = archiving.await
         {
             tracing::error!(error = %e, "the archiving task failed");
+        }
+        // A history write in flight finishes before this ends.
+        if let Some(recording) = recording
+            && let Err(e) = recording.await
+        {
+            tracing::error!(error = %e, "the history task failed");
         }
         match tokio::time::timeout(RUN_STOP_GRACE, refresh).await {
             Ok(Ok(())) => tracing::info!("refresh loop stopped"),
@@ -604,6 +631,52 @@ mod tests {
         assert!(!i.details.contains(&tmp.path().display().to_string()));
         assert!(!cache_dir.join("weather.00000000000000000001.spc").exists());
         assert_eq!(app.service().snapshot().mode, Mode::Estimation);
+    }
+
+    #[tokio::test]
+    async fn a_damaged_history_store_is_restored_from_its_backup_and_journaled() {
+        let tmp = TempDir::new();
+        let hour = chrono::DateTime::parse_from_rfc3339("2026-01-14T09:00:00Z")
+            .expect("valid")
+            .with_timezone(&Utc);
+        {
+            let app = open(tmp.path(), Behaviour::Refused);
+            let store = app.history().expect("a history store").store();
+            store
+                .record_observations(&[spe_core::Observation::new(
+                    "demand_mw",
+                    hour,
+                    1234.0,
+                    Provenance::Live,
+                )])
+                .expect("recorded");
+            store.backup_now(Utc::now()).expect("backed up");
+        }
+        let db = config(tmp.path())
+            .history_dir()
+            .join(spe_core::HISTORY_FILE);
+        std::fs::write(&db, b"this is no database: the disk ate it").expect("write");
+        let app = open(tmp.path(), Behaviour::Refused);
+        let incidents = app.journal().expect("a journal").incidents(..);
+        let i = incidents
+            .iter()
+            .find(|i| i.kind == IncidentKind::StoreCorrupt)
+            .unwrap_or_else(|| panic!("no store_corrupt incident: {incidents:?}"));
+        assert_eq!(i.component, "store");
+        assert!(!i.is_open());
+        assert!(
+            i.details.contains("quarantined as history.sqlite.corrupt-"),
+            "{}",
+            i.details
+        );
+        assert!(i.details.contains("restored history-"), "{}", i.details);
+        assert!(!i.details.contains(&tmp.path().display().to_string()));
+        let store = app.history().expect("a history store").store();
+        let rows = store
+            .observations("demand_mw", hour, hour + chrono::Duration::hours(1))
+            .expect("readable");
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].value, 1234.0);
     }
 
     #[tokio::test]

@@ -309,6 +309,11 @@ impl Config {
         }
     }
 
+    /// The long-term history store: `<data-dir>/history/`.
+    pub fn history_dir(&self) -> PathBuf {
+        self.data_dir.join(crate::history::HISTORY_DIR)
+    }
+
     /// The incident journal: `<data-dir>/incidents.journal`.
     pub fn journal_path(&self) -> PathBuf {
         self.data_dir.join(JOURNAL_FILE)

@@ -17,7 +17,8 @@
 //!   [`predictions`]: the prediction endpoints; [`dashboard_cache`]: the
 //!   dashboard's body, built once a second and reused;
 //! - [`archive`]: past predictions, kept to compute the forecast error of
-//!   the last day;
+//!   the last day; [`history`]: the long-term history store (observations,
+//!   predictions, KPIs, backups) and `GET /api/history`;
 //! - [`routes`]: the router ([`router`]); [`layers`]: the hardening stack
 //!   (timeouts, body limit, load shedding, security headers, CORS, request
 //!   spans, metrics) ([`Hardening`]);
@@ -61,6 +62,7 @@ pub mod error;
 pub mod events;
 pub mod export;
 pub mod forecasting;
+pub mod history;
 pub mod layers;
 pub mod metrics;
 pub mod openapi;

@@ -30,6 +30,7 @@ use utoipa::{Modify, OpenApi, ToSchema};
 use crate::api;
 use crate::events;
 use crate::export;
+use crate::history;
 use crate::predictions;
 
 /// `nominal` or `estimation`.
@@ -414,6 +415,7 @@ impl Modify for Common {
         api::metrics,
         events::events,
         export::export_csv,
+        history::history,
         predictions::latest,
         predictions::generate,
         openapi_json,
@@ -423,6 +425,7 @@ impl Modify for Common {
     tags(
         (name = "dashboard", description = "What the operator sees"),
         (name = "incidents", description = "The incident journal"),
+        (name = "history", description = "The long-term history: recorded series and KPIs"),
         (name = "predictions", description = "The demand forecast and its regeneration"),
         (name = "health", description = "Liveness, readiness, metrics"),
         (name = "page", description = "The dashboard page"),

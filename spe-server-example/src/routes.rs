@@ -23,7 +23,7 @@ use axum::routing::{get, post};
 
 use crate::error;
 use crate::state::AppState;
-use crate::{api, assets, charts, events, export, layers, openapi, predictions};
+use crate::{api, assets, charts, events, export, history, layers, openapi, predictions};
 
 /// The application's router over `state`, hardened with the state's limits.
 pub fn router(state: AppState) -> Router {
@@ -35,6 +35,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/events", get(events::events))
         .route("/api/export.csv", get(export::export_csv))
         .route("/api/incidents", get(api::incidents))
+        .route("/api/history", get(history::history))
         .route("/api/predictions", get(predictions::latest))
         .route("/api/predictions/generate", post(predictions::generate))
         .route("/api/openapi.json", get(openapi::openapi_json))

@@ -22,6 +22,7 @@ use tokio::sync::watch;
 use crate::archive::ForecastArchive;
 use crate::auth::AdminAuth;
 use crate::dashboard_cache::DashboardCache;
+use crate::history::History;
 use crate::layers::Hardening;
 use crate::metrics::Metrics;
 use crate::rate_limit::RateLimiter;
@@ -67,6 +68,7 @@ struct Inner {
     streams_stop: Arc<watch::Sender<bool>>,
     predictions: Option<PredictionChain>,
     archive: Option<ForecastArchive>,
+    history: Option<History>,
     dashboard_cache: Arc<DashboardCache>,
 }
 
@@ -87,6 +89,7 @@ impl AppState {
             streams_stop: Arc::new(watch::channel(false).0),
             predictions: None,
             archive: None,
+            history: None,
             dashboard_cache: Arc::new(DashboardCache::default()),
         };
         AppState {
@@ -104,6 +107,18 @@ impl AppState {
     pub fn with_archive(mut self, archive: ForecastArchive) -> Self {
         self.inner_mut().archive = Some(archive);
         self
+    }
+
+    /// The same state with this history store (none: `GET /api/history`
+    /// answers 503).
+    pub fn with_history(mut self, history: History) -> Self {
+        self.inner_mut().history = Some(history);
+        self
+    }
+
+    /// The history store, if there is one.
+    pub fn history(&self) -> Option<&History> {
+        self.inner.history.as_ref()
     }
 
     /// The archive of past predictions, if there is one.

@@ -1,0 +1,108 @@
+//! The errors [`HistoryStore`](super::HistoryStore) returns.
+
+use std::io;
+use std::path::PathBuf;
+
+/// Why the history store could not be opened, read or written.
+///
+/// A damaged database found when opening is *not* an error: it is
+/// quarantined and replaced by the newest sound backup, as the
+/// [`StoreOpenReport`](super::StoreOpenReport) says. Damage found while the
+/// store is in use is [`StoreError::Corrupt`]: call
+/// [`HistoryStore::recover`](super::HistoryStore::recover).
+///
+/// ```
+/// use spe_core::StoreError;
+/// let e = StoreError::InvalidValue { what: "observation demand_mw".into(), detail: "NaN".into() };
+/// assert_eq!(e.to_string(), "invalid observation demand_mw: NaN; nothing was written");
+/// assert!(!e.is_corruption());
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// A file-system operation failed.
+    #[error("cannot {op} {path}: {source}", path = .path.display())]
+    Io {
+        /// What was being done.
+        op: &'static str,
+        /// The file or directory concerned.
+        path: PathBuf,
+        /// The operating system's error.
+        #[source]
+        source: io::Error,
+    },
+    /// The database engine refused an operation (disk full, locked by
+    /// another process for longer than the busy timeout, …).
+    #[error("cannot {op}: {message}")]
+    Database {
+        /// What was being done.
+        op: &'static str,
+        /// SQLite's message.
+        message: String,
+    },
+    /// The database file is damaged (SQLite reports corruption, or its
+    /// integrity check fails). Nothing more is read from it: call
+    /// [`HistoryStore::recover`](super::HistoryStore::recover).
+    #[error("the history database {path} is damaged: {detail}", path = .path.display())]
+    Corrupt {
+        /// The database file.
+        path: PathBuf,
+        /// What SQLite said.
+        detail: String,
+    },
+    /// The file is an SQLite database of another application: it is left
+    /// alone. Move it away or choose another directory.
+    #[error(
+        "{path} is an SQLite database of another application (application id {application_id:#x}); \
+         it was left untouched: move it away or choose another data directory",
+        path = .path.display()
+    )]
+    Foreign {
+        /// The database file.
+        path: PathBuf,
+        /// Its `PRAGMA application_id`.
+        application_id: i32,
+    },
+    /// The database was written by a newer SP-E (its schema version is
+    /// above the one this version knows). It is left alone.
+    #[error(
+        "{path} has schema version {found}, newer than the {supported} this SP-E reads; \
+         it was left untouched: upgrade SP-E",
+        path = .path.display()
+    )]
+    NewerSchema {
+        /// The database file.
+        path: PathBuf,
+        /// Its schema version.
+        found: i64,
+        /// The newest version this build reads.
+        supported: i64,
+    },
+    /// A value to record is unusable (not finite, or a time out of range).
+    #[error("invalid {what}: {detail}; nothing was written")]
+    InvalidValue {
+        /// What was being recorded.
+        what: String,
+        /// What is wrong with it.
+        detail: String,
+    },
+    /// The configuration is unusable.
+    #[error("invalid history store configuration: {0}")]
+    InvalidConfig(String),
+}
+
+impl StoreError {
+    /// Whether the error means the database file is damaged
+    /// ([`StoreError::Corrupt`]).
+    pub fn is_corruption(&self) -> bool {
+        matches!(self, StoreError::Corrupt { .. })
+    }
+
+    pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Self {
+        StoreError::Io {
+            op,
+            path: path.into(),
+            source,
+        }
+    }
+}

@@ -1,0 +1,1036 @@
+//! The long-term history store: observations, predictions and KPIs, hour by
+//! hour, in an embedded SQLite database, with backups.
+//!
+//! - **What it keeps.** [`Observation`]s (one value of one series, such as
+//!   `temperature_2m` or `demand_mw`, for one hour, with its provenance), the
+//!   [`Predictions`] the chain made (every step, with its intervals) and the
+//!   [`KpiSet`]s computed (one row per KPI and hour, the last computed in the
+//!   hour wins).
+//! - **Which value wins.** A recorded value replaces an earlier one of the
+//!   same series and hour unless it is less real: `live` beats `cached`, which
+//!   beats `synthetic` and `fallback`. So an hour measured live is never
+//!   overwritten by an estimate made during an outage, and an estimate is
+//!   replaced when live data for that hour arrives.
+//! - **Durability.** Write-ahead log with `synchronous = FULL`: a write that
+//!   returned is on disk (the RPO's "acknowledged writes are never lost").
+//!   [`HistoryStore::maintain`] copies the database to `backups/` every
+//!   [`StoreConfig::backup_every`] (SQLite's online backup, then fsync of the
+//!   copy and its directory) and keeps the newest [`StoreConfig::backups_kept`].
+//! - **Damage.** Opening checks the file (`PRAGMA quick_check`, the
+//!   application id and the schema version). A damaged file is quarantined
+//!   (renamed to `history.sqlite.corrupt-<time>`, with its `-wal`) and the
+//!   newest backup that passes the same check is restored in its place; the
+//!   [`StoreOpenReport`] says what happened and how much was lost. Damage
+//!   found later is [`StoreError::Corrupt`]; [`HistoryStore::recover`] does
+//!   the same quarantine and restore without a restart. A file of another
+//!   application, or of a newer SP-E, is refused and left untouched.
+//!
+//! Every method blocks (SQLite and fsync): from async code, call it in
+//! `tokio::task::spawn_blocking`. The store is `Sync`: one connection behind a
+//! mutex, so writes are serialised.
+//!
+//! ```
+//! use chrono::{TimeZone, Utc};
+//! use spe_core::{HistoryStore, Observation, Provenance, StoreConfig};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let dir = tempfile::tempdir()?;
+//! let (store, report) = HistoryStore::open(dir.path(), StoreConfig::default(), Utc::now())?;
+//! assert!(report.is_clean());
+//!
+//! let h = Utc.with_ymd_and_hms(2026, 1, 14, 9, 0, 0).unwrap();
+//! store.record_observations(&[
+//!     Observation::new("demand_mw", h, 1180.0, Provenance::Synthetic),
+//!     Observation::new("demand_mw", h, 1215.0, Provenance::Live),
+//!     Observation::new("demand_mw", h, 1190.0, Provenance::Synthetic), // less real: ignored
+//! ])?;
+//! let rows = store.observations("demand_mw", h, h + chrono::Duration::hours(1))?;
+//! assert_eq!((rows[0].value, rows[0].provenance), (1215.0, Provenance::Live));
+//! # Ok(())
+//! # }
+//! ```
+
+mod backup;
+mod error;
+mod schema;
+#[cfg(test)]
+mod tests;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use chrono::{DateTime, DurationRound as _, TimeDelta, Utc};
+use rusqlite::{Connection, OptionalExtension as _, params};
+use serde::Serialize;
+
+use crate::durable;
+use crate::frame::{EnergyFrame, SupplySource, WeatherFrame, WeatherVariable};
+use crate::kpi::{KpiSet, KpiStatus};
+use crate::predict::{Predictions, Tier};
+use crate::provenance::Provenance;
+
+pub use backup::BackupInfo;
+pub use error::StoreError;
+
+use schema::{Check, db_error};
+
+/// The database's file name in the store's directory.
+pub const HISTORY_FILE: &str = "history.sqlite";
+/// The directory, inside the store's, that holds the backups.
+pub const BACKUP_DIR: &str = "backups";
+
+/// How the store keeps its backups and old predictions.
+///
+/// ```
+/// use spe_core::StoreConfig;
+/// let c = StoreConfig::default();
+/// assert_eq!(c.backup_every.as_secs(), 30 * 60); // well inside a 1 h RPO
+/// assert!(c.validate().is_ok());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StoreConfig {
+    /// The time between two backups ([`HistoryStore::maintain`]). Restoring
+    /// the newest backup loses at most this much: keep it under the RPO.
+    pub backup_every: Duration,
+    /// How many backups are kept (the oldest are deleted), at least 1.
+    pub backups_kept: usize,
+    /// How long predictions are kept (by the time they were made);
+    /// observations and KPIs are kept for ever (a few dozen rows an hour).
+    pub predictions_kept: Duration,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            backup_every: Duration::from_secs(30 * 60),
+            backups_kept: 6,
+            predictions_kept: Duration::from_secs(90 * 86_400),
+        }
+    }
+}
+
+impl StoreConfig {
+    /// The configuration with `backup_every` set.
+    pub fn with_backup_every(mut self, every: Duration) -> Self {
+        self.backup_every = every;
+        self
+    }
+
+    /// The configuration with `backups_kept` set.
+    pub fn with_backups_kept(mut self, kept: usize) -> Self {
+        self.backups_kept = kept;
+        self
+    }
+
+    /// The configuration with `predictions_kept` set.
+    pub fn with_predictions_kept(mut self, kept: Duration) -> Self {
+        self.predictions_kept = kept;
+        self
+    }
+
+    /// Checks the configuration: a backup interval of at least a second
+    /// and at most a day, at least one backup kept, predictions kept at least
+    /// two days (the day-ahead forecast error needs yesterday's).
+    pub fn validate(&self) -> Result<(), StoreError> {
+        let bad = |m: &str| Err(StoreError::InvalidConfig(m.to_owned()));
+        if self.backup_every < Duration::from_secs(1)
+            || self.backup_every > Duration::from_secs(86_400)
+        {
+            return bad("backup_every must be between 1 s and 1 day");
+        }
+        if self.backups_kept == 0 {
+            return bad("backups_kept must be at least 1");
+        }
+        if self.predictions_kept < Duration::from_secs(2 * 86_400)
+            || self.predictions_kept > Duration::from_secs(100 * 365 * 86_400)
+        {
+            return bad("predictions_kept must be between 2 days and 100 years");
+        }
+        Ok(())
+    }
+}
+
+/// One recorded value: a series' value for one hour (or one instant), and
+/// where it came from.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Observation {
+    /// The series: a weather variable's Open-Meteo name, `demand_mw`, a
+    /// supply column (`supply_solar_mw`, …), or any name of yours.
+    pub series: String,
+    /// The time the value is for (the start of its hour for hourly data).
+    pub time: DateTime<Utc>,
+    /// The value (finite).
+    pub value: f64,
+    /// Where it came from. A `cached` provenance is stored with its age.
+    pub provenance: Provenance,
+}
+
+impl Observation {
+    /// An observation.
+    pub fn new(
+        series: impl Into<String>,
+        time: DateTime<Utc>,
+        value: f64,
+        provenance: Provenance,
+    ) -> Self {
+        Observation {
+            series: series.into(),
+            time,
+            value,
+            provenance,
+        }
+    }
+}
+
+/// A KPI as recorded for one hour.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct KpiRecord {
+    /// The KPI's name (`demand_mw`, `coverage_ratio`, …).
+    pub name: String,
+    /// The hour it was computed in (start of the hour, UTC).
+    pub hour: DateTime<Utc>,
+    /// Its value, `None` when it was unknown.
+    pub value: Option<f64>,
+    /// Its unit.
+    pub unit: String,
+    /// Its status then.
+    pub status: KpiStatus,
+    /// The provenance of the data it was computed from.
+    pub provenance: Provenance,
+    /// When it was computed (the last time in that hour).
+    pub computed_at: DateTime<Utc>,
+}
+
+/// One step of recorded predictions.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PredictionRecord {
+    /// When the predictions were made (to the second).
+    pub made_at: DateTime<Utc>,
+    /// The time this step is for.
+    pub target: DateTime<Utc>,
+    /// The model that made them.
+    pub model: String,
+    /// The tier that answered.
+    pub tier: Tier,
+    /// The provenance of the history they were made from.
+    pub inputs: Provenance,
+    /// The predicted mean.
+    pub mean: f64,
+    /// The interval bounds at this step: `(level, lower, upper)`, by level.
+    pub bounds: Vec<(f64, f64, f64)>,
+}
+
+/// What [`HistoryStore::open`] (or [`HistoryStore::recover`]) found and did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct StoreOpenReport {
+    /// The database did not exist and no backup was there: a new, empty one
+    /// was created.
+    pub created: bool,
+    /// The damaged database, moved aside (with its `-wal` beside it), and
+    /// why it was judged damaged.
+    pub quarantined: Option<(PathBuf, String)>,
+    /// The database was missing (deleted by hand?) while backups existed.
+    pub was_missing: bool,
+    /// The backup restored in its place, if any.
+    pub restored_from: Option<BackupInfo>,
+    /// Backups that failed their check while looking for one to restore
+    /// (left in place for a post-mortem), and why.
+    pub unusable_backups: Vec<(PathBuf, String)>,
+}
+
+impl StoreOpenReport {
+    /// Whether the database opened as it was: nothing quarantined, missing or
+    /// restored.
+    pub fn is_clean(&self) -> bool {
+        self.quarantined.is_none() && !self.was_missing && self.restored_from.is_none()
+    }
+
+    /// A one-line account for a log or an incident (empty when clean).
+    pub fn summary(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some((path, why)) = &self.quarantined {
+            parts.push(format!(
+                "damaged database quarantined as {} ({why})",
+                path.display()
+            ));
+        }
+        if self.was_missing {
+            parts.push("the database was missing".to_owned());
+        }
+        match &self.restored_from {
+            Some(b) => parts.push(format!(
+                "restored the backup of {} ({})",
+                b.taken_at.to_rfc3339(),
+                b.path.display()
+            )),
+            None if !self.is_clean() => parts.push("no sound backup: started empty".to_owned()),
+            None => {}
+        }
+        for (path, why) in &self.unusable_backups {
+            parts.push(format!("backup {} unusable ({why})", path.display()));
+        }
+        parts.join("; ")
+    }
+}
+
+/// Counts and bounds of what the store holds.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct StoreStats {
+    /// Observation rows.
+    pub observations: u64,
+    /// Prediction steps.
+    pub predictions: u64,
+    /// KPI rows.
+    pub kpis: u64,
+    /// The earliest and latest observation times.
+    pub observed_from: Option<DateTime<Utc>>,
+    /// See `observed_from`.
+    pub observed_to: Option<DateTime<Utc>>,
+    /// The newest backup, if any.
+    pub last_backup: Option<DateTime<Utc>>,
+}
+
+/// What [`HistoryStore::maintain`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Maintenance {
+    /// The backup made, if one was due.
+    pub backup: Option<BackupInfo>,
+    /// Old backups deleted.
+    pub backups_deleted: usize,
+    /// Prediction steps deleted (made before the retention).
+    pub predictions_pruned: usize,
+}
+
+/// The long-term history store. See the [module docs](self).
+#[derive(Debug)]
+pub struct HistoryStore {
+    inner: Mutex<Inner>,
+    location: Option<PathBuf>,
+    config: StoreConfig,
+}
+
+#[derive(Debug)]
+struct Inner {
+    conn: Connection,
+    last_backup: Option<DateTime<Utc>>,
+}
+
+impl HistoryStore {
+    /// Opens (or creates) the store in `dir`: the database
+    /// `dir/history.sqlite`, backups in `dir/backups/`. A damaged or missing
+    /// database is replaced by the newest sound backup (see the
+    /// [module docs](self)); `now` names the quarantined file.
+    ///
+    /// # Errors
+    ///
+    /// The directory cannot be created, the file is another application's
+    /// or a newer SP-E's, the configuration is invalid, or the database
+    /// cannot be written (full disk, permissions).
+    pub fn open(
+        dir: &Path,
+        config: StoreConfig,
+        now: DateTime<Utc>,
+    ) -> Result<(HistoryStore, StoreOpenReport), StoreError> {
+        config.validate()?;
+        for (parent, e) in durable::create_dir_all(dir)
+            .map_err(|e| StoreError::io("create the store directory", dir, e))?
+        {
+            tracing::warn!(dir = %parent.display(), error = %e, "could not fsync a new directory's parent");
+        }
+        let path = dir.join(HISTORY_FILE);
+        let mut report = StoreOpenReport::default();
+        let conn = open_or_restore(&path, now, &mut report)?;
+        let last_backup = backup::list(&dir.join(BACKUP_DIR))?
+            .last()
+            .map(|b| b.taken_at);
+        let store = HistoryStore {
+            inner: Mutex::new(Inner { conn, last_backup }),
+            location: Some(dir.to_path_buf()),
+            config,
+        };
+        if !report.is_clean() {
+            tracing::warn!(report = %report.summary(), "history store recovered");
+        }
+        Ok((store, report))
+    }
+
+    /// A store in memory (tests, or a process that keeps nothing); backups
+    /// and recovery do nothing.
+    pub fn in_memory(config: StoreConfig) -> Result<HistoryStore, StoreError> {
+        config.validate()?;
+        let conn = Connection::open_in_memory().map_err(db_error("open an in-memory database"))?;
+        schema::prepare(&conn, Path::new(":memory:"))?;
+        Ok(HistoryStore {
+            inner: Mutex::new(Inner {
+                conn,
+                last_backup: None,
+            }),
+            location: None,
+            config,
+        })
+    }
+
+    /// The store's directory (`None` in memory).
+    pub fn dir(&self) -> Option<&Path> {
+        self.location.as_deref()
+    }
+
+    /// Its configuration.
+    pub fn config(&self) -> &StoreConfig {
+        &self.config
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding the lock left no transaction open (rusqlite
+        // rolls back on drop): the connection is still usable.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn db_path(&self) -> PathBuf {
+        self.location
+            .as_ref()
+            .map_or_else(|| PathBuf::from(":memory:"), |d| d.join(HISTORY_FILE))
+    }
+
+    /// Maps SQLite's corruption codes to [`StoreError::Corrupt`].
+    fn check<T>(&self, r: Result<T, rusqlite::Error>, op: &'static str) -> Result<T, StoreError> {
+        r.map_err(|e| schema::classify(e, op, &self.db_path()))
+    }
+
+    /// Records observations in one transaction (all or none), by the rule in
+    /// the [module docs](self): a value replaces the stored one for its
+    /// series and time unless it is less real. Returns how many rows were
+    /// inserted or replaced.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::InvalidValue`] for a non-finite value, an empty series
+    /// name or a time outside ±262,000 years (nothing is written); database
+    /// errors.
+    pub fn record_observations(&self, rows: &[Observation]) -> Result<usize, StoreError> {
+        for o in rows {
+            if !o.value.is_finite() {
+                return Err(invalid(
+                    format!("observation {}", o.series),
+                    format!("value {} at {}", o.value, o.time),
+                ));
+            }
+            if o.series.is_empty() || o.series.len() > 200 {
+                return Err(invalid("observation", "a series name of 1 to 200 bytes"));
+            }
+        }
+        let mut inner = self.lock();
+        let r = (|| {
+            let tx = inner.conn.transaction()?;
+            let mut changed = 0;
+            {
+                let mut stmt = tx.prepare_cached(schema::UPSERT_OBSERVATION)?;
+                for o in rows {
+                    changed += stmt.execute(params![
+                        o.series,
+                        o.time.timestamp(),
+                        o.value,
+                        o.provenance.name(),
+                        o.provenance
+                            .cached_age()
+                            .map(|a| i64::try_from(a.as_secs()).unwrap_or(i64::MAX)),
+                        rank(o.provenance),
+                    ])?;
+                }
+            }
+            tx.commit()?;
+            Ok(changed)
+        })();
+        drop(inner);
+        self.check(r, "record observations")
+    }
+
+    /// Records the hours of `frame` before `until` (the hours that are past:
+    /// a frame's later hours are forecasts, not observations), one
+    /// observation per core weather variable and hour with a value.
+    pub fn record_weather(
+        &self,
+        frame: &WeatherFrame,
+        until: DateTime<Utc>,
+    ) -> Result<usize, StoreError> {
+        let axis = frame.axis();
+        let mut rows = Vec::new();
+        for var in WeatherVariable::ALL {
+            push_column(
+                &mut rows,
+                var.name(),
+                &axis,
+                frame.columns().get(var),
+                until,
+                frame.provenance(),
+            );
+        }
+        self.record_observations(&rows)
+    }
+
+    /// Records the hours of `frame` before `until`: `demand_mw` and one
+    /// series per supply source (its column name, `supply_solar_mw`, …).
+    pub fn record_energy(
+        &self,
+        frame: &EnergyFrame,
+        until: DateTime<Utc>,
+    ) -> Result<usize, StoreError> {
+        let axis = frame.axis();
+        let mut rows = Vec::new();
+        push_column(
+            &mut rows,
+            "demand_mw",
+            &axis,
+            frame.demand_mw(),
+            until,
+            frame.provenance(),
+        );
+        for source in SupplySource::ALL {
+            push_column(
+                &mut rows,
+                source.column(),
+                &axis,
+                frame.supply_of(source),
+                until,
+                frame.provenance(),
+            );
+        }
+        self.record_observations(&rows)
+    }
+
+    /// The observations of `series` in `[from, to)`, oldest first.
+    pub fn observations(
+        &self,
+        series: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<Observation>, StoreError> {
+        let inner = self.lock();
+        let r = (|| {
+            let mut stmt = inner.conn.prepare_cached(schema::SELECT_OBSERVATIONS)?;
+            let rows =
+                stmt.query_map(params![series, from.timestamp(), to.timestamp()], |row| {
+                    let time: i64 = row.get(0)?;
+                    let value: f64 = row.get(1)?;
+                    let provenance: String = row.get(2)?;
+                    let age: Option<i64> = row.get(3)?;
+                    Ok((time, value, provenance, age))
+                })?;
+            rows.collect::<Result<Vec<_>, _>>()
+        })();
+        drop(inner);
+        let raw = self.check(r, "read observations")?;
+        raw.into_iter()
+            .map(|(time, value, provenance, age)| {
+                Ok(Observation {
+                    series: series.to_owned(),
+                    time: from_unix(time, &self.db_path())?,
+                    value,
+                    provenance: provenance_from(&provenance, age, &self.db_path())?,
+                })
+            })
+            .collect()
+    }
+
+    /// The names of the series that have observations, sorted.
+    pub fn series(&self) -> Result<Vec<String>, StoreError> {
+        let inner = self.lock();
+        let r = (|| {
+            let mut stmt = inner
+                .conn
+                .prepare_cached("SELECT DISTINCT series FROM observations ORDER BY series")?;
+            let rows = stmt.query_map([], |row| row.get::<_, String>(0))?;
+            rows.collect::<Result<Vec<_>, _>>()
+        })();
+        drop(inner);
+        self.check(r, "list the series")
+    }
+
+    /// Records every step of `predictions` (again: a second record of the
+    /// same predictions replaces the first). Returns the steps written.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::InvalidValue`] if a step's time is out of range;
+    /// database errors.
+    pub fn record_predictions(&self, predictions: &Predictions) -> Result<usize, StoreError> {
+        let made_at = predictions.made_at.timestamp();
+        let step = i64::try_from(predictions.step_s)
+            .map_err(|_| invalid("predictions", "a step over i64::MAX seconds"))?;
+        let start = predictions.start.timestamp();
+        let forecast = &predictions.forecast;
+        let targets: Vec<i64> = (0..forecast.mean().len())
+            .map(|i| {
+                i64::try_from(i)
+                    .ok()
+                    .and_then(|i| i.checked_mul(step))
+                    .and_then(|d| d.checked_add(start))
+                    .filter(|t| DateTime::from_timestamp(*t, 0).is_some())
+                    .ok_or_else(|| {
+                        invalid("predictions", format!("step {i} is out of the time range"))
+                    })
+            })
+            .collect::<Result<_, _>>()?;
+        let mut inner = self.lock();
+        let r = (|| {
+            let tx = inner.conn.transaction()?;
+            {
+                let mut del =
+                    tx.prepare_cached("DELETE FROM prediction_bounds WHERE made_at = ?1")?;
+                del.execute([made_at])?;
+                let mut ins = tx.prepare_cached(schema::UPSERT_PREDICTION)?;
+                let mut bound = tx.prepare_cached(schema::INSERT_BOUND)?;
+                for (i, (&target, &mean)) in targets.iter().zip(forecast.mean()).enumerate() {
+                    ins.execute(params![
+                        made_at,
+                        target,
+                        forecast.model(),
+                        predictions.tier.name(),
+                        predictions.inputs.name(),
+                        mean
+                    ])?;
+                    for interval in forecast.intervals() {
+                        bound.execute(params![
+                            made_at,
+                            target,
+                            interval.level,
+                            interval.lower[i],
+                            interval.upper[i]
+                        ])?;
+                    }
+                }
+            }
+            tx.commit()?;
+            Ok(targets.len())
+        })();
+        drop(inner);
+        self.check(r, "record predictions")
+    }
+
+    /// The prediction for `target` made at least `lead` before it, the
+    /// latest such: for example the day-ahead forecast of an hour
+    /// (`lead` = 24 h). `None` if none was recorded.
+    pub fn prediction_for(
+        &self,
+        target: DateTime<Utc>,
+        lead: Duration,
+    ) -> Result<Option<PredictionRecord>, StoreError> {
+        let lead = i64::try_from(lead.as_secs()).unwrap_or(i64::MAX);
+        let made_by = target.timestamp().saturating_sub(lead);
+        let inner = self.lock();
+        let r = (|| {
+            let row = inner
+                .conn
+                .prepare_cached(schema::SELECT_PREDICTION_FOR)?
+                .query_row(params![target.timestamp(), made_by], |row| {
+                    Ok((
+                        row.get::<_, i64>(0)?,
+                        row.get::<_, String>(1)?,
+                        row.get::<_, String>(2)?,
+                        row.get::<_, String>(3)?,
+                        row.get::<_, f64>(4)?,
+                    ))
+                })
+                .optional()?;
+            let Some(row) = row else { return Ok(None) };
+            let mut stmt = inner.conn.prepare_cached(schema::SELECT_BOUNDS)?;
+            let bounds = stmt
+                .query_map(params![row.0, target.timestamp()], |b| {
+                    Ok((b.get(0)?, b.get(1)?, b.get(2)?))
+                })?
+                .collect::<Result<Vec<(f64, f64, f64)>, _>>()?;
+            Ok(Some((row, bounds)))
+        })();
+        drop(inner);
+        let Some(((made_at, model, tier, inputs, mean), bounds)) =
+            self.check(r, "read predictions")?
+        else {
+            return Ok(None);
+        };
+        let path = self.db_path();
+        Ok(Some(PredictionRecord {
+            made_at: from_unix(made_at, &path)?,
+            target,
+            model,
+            tier: match tier.as_str() {
+                "primary" => Tier::Primary,
+                "fallback" => Tier::Fallback,
+                "cache" => Tier::Cache,
+                other => return Err(damaged(&path, format!("unknown tier {other:?}"))),
+            },
+            inputs: provenance_from(&inputs, None, &path)?,
+            mean,
+            bounds,
+        }))
+    }
+
+    /// Records the KPIs of `set` for the hour of `set.computed_at` (a later
+    /// set in the same hour replaces it). Returns the rows written.
+    pub fn record_kpis(&self, set: &KpiSet) -> Result<usize, StoreError> {
+        let hour = hour_of(set.computed_at).timestamp();
+        let computed_at = set.computed_at.timestamp();
+        let mut inner = self.lock();
+        let r = (|| {
+            let tx = inner.conn.transaction()?;
+            let mut n = 0;
+            {
+                let mut stmt = tx.prepare_cached(schema::UPSERT_KPI)?;
+                for kpi in set.iter() {
+                    n += stmt.execute(params![
+                        kpi.name,
+                        hour,
+                        kpi.value.filter(|v| v.is_finite()),
+                        kpi.unit,
+                        kpi.status.name(),
+                        set.provenance.name(),
+                        computed_at
+                    ])?;
+                }
+            }
+            tx.commit()?;
+            Ok(n)
+        })();
+        drop(inner);
+        self.check(r, "record KPIs")
+    }
+
+    /// The recorded values of KPI `name` for the hours in `[from, to)`,
+    /// oldest first.
+    pub fn kpis(
+        &self,
+        name: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<KpiRecord>, StoreError> {
+        let inner = self.lock();
+        let r = (|| {
+            let mut stmt = inner.conn.prepare_cached(schema::SELECT_KPIS)?;
+            let rows = stmt.query_map(params![name, from.timestamp(), to.timestamp()], |row| {
+                Ok((
+                    row.get::<_, i64>(0)?,
+                    row.get::<_, Option<f64>>(1)?,
+                    row.get::<_, String>(2)?,
+                    row.get::<_, String>(3)?,
+                    row.get::<_, String>(4)?,
+                    row.get::<_, i64>(5)?,
+                ))
+            })?;
+            rows.collect::<Result<Vec<_>, _>>()
+        })();
+        drop(inner);
+        let path = self.db_path();
+        self.check(r, "read KPIs")?
+            .into_iter()
+            .map(|(hour, value, unit, status, provenance, computed_at)| {
+                Ok(KpiRecord {
+                    name: name.to_owned(),
+                    hour: from_unix(hour, &path)?,
+                    value,
+                    unit,
+                    status: match status.as_str() {
+                        "ok" => KpiStatus::Ok,
+                        "warning" => KpiStatus::Warning,
+                        "critical" => KpiStatus::Critical,
+                        other => {
+                            return Err(damaged(&path, format!("unknown KPI status {other:?}")));
+                        }
+                    },
+                    provenance: provenance_from(&provenance, None, &path)?,
+                    computed_at: from_unix(computed_at, &path)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Counts and bounds of what the store holds.
+    pub fn stats(&self) -> Result<StoreStats, StoreError> {
+        let inner = self.lock();
+        let last_backup = inner.last_backup;
+        let r = inner.conn.query_row(schema::STATS, [], |row| {
+            Ok((
+                row.get::<_, i64>(0)?,
+                row.get::<_, i64>(1)?,
+                row.get::<_, i64>(2)?,
+                row.get::<_, Option<i64>>(3)?,
+                row.get::<_, Option<i64>>(4)?,
+            ))
+        });
+        drop(inner);
+        let (obs, preds, kpis, from, to) = self.check(r, "count the rows")?;
+        let path = self.db_path();
+        let time = |t: Option<i64>| t.map(|t| from_unix(t, &path)).transpose();
+        Ok(StoreStats {
+            observations: u64::try_from(obs).unwrap_or(0),
+            predictions: u64::try_from(preds).unwrap_or(0),
+            kpis: u64::try_from(kpis).unwrap_or(0),
+            observed_from: time(from)?,
+            observed_to: time(to)?,
+            last_backup,
+        })
+    }
+
+    /// The backups on disk, oldest first (none in memory).
+    pub fn backups(&self) -> Result<Vec<BackupInfo>, StoreError> {
+        match &self.location {
+            Some(dir) => backup::list(&dir.join(BACKUP_DIR)),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// Makes a backup now, whether due or not (see [`HistoryStore::maintain`]).
+    /// `None` in memory.
+    pub fn backup_now(&self, now: DateTime<Utc>) -> Result<Option<BackupInfo>, StoreError> {
+        let Some(dir) = &self.location else {
+            return Ok(None);
+        };
+        let mut inner = self.lock();
+        let info = backup::make(
+            &inner.conn,
+            &dir.join(BACKUP_DIR),
+            now,
+            &dir.join(HISTORY_FILE),
+        )?;
+        inner.last_backup = Some(info.taken_at);
+        Ok(Some(info))
+    }
+
+    /// The periodic upkeep, for a background task to call every few
+    /// minutes: a backup if the last is [`StoreConfig::backup_every`] old
+    /// (then the oldest backups beyond [`StoreConfig::backups_kept`] are
+    /// deleted), and predictions made before
+    /// [`StoreConfig::predictions_kept`] deleted.
+    pub fn maintain(&self, now: DateTime<Utc>) -> Result<Maintenance, StoreError> {
+        let mut done = Maintenance::default();
+        let keep = TimeDelta::from_std(self.config.predictions_kept).unwrap_or(TimeDelta::MAX);
+        let cutoff = now
+            .checked_sub_signed(keep)
+            .map_or(i64::MIN, |t| t.timestamp());
+        {
+            let inner = self.lock();
+            let r = (|| {
+                inner
+                    .conn
+                    .execute("DELETE FROM prediction_bounds WHERE made_at < ?1", [cutoff])?;
+                inner
+                    .conn
+                    .execute("DELETE FROM predictions WHERE made_at < ?1", [cutoff])
+            })();
+            drop(inner);
+            done.predictions_pruned = self.check(r, "delete old predictions")?;
+        }
+        let Some(dir) = &self.location else {
+            return Ok(done);
+        };
+        let every = TimeDelta::from_std(self.config.backup_every).unwrap_or(TimeDelta::MAX);
+        let due = match self.lock().last_backup {
+            None => true,
+            // A backup dated in the future (a clock stepped back) is
+            // replaced at once, so the backups follow the clock again.
+            Some(last) => now < last || now.signed_duration_since(last) >= every,
+        };
+        if due {
+            done.backup = self.backup_now(now)?;
+            done.backups_deleted = backup::rotate(&dir.join(BACKUP_DIR), self.config.backups_kept)?;
+        }
+        Ok(done)
+    }
+
+    /// Recovers from damage found while running ([`StoreError::Corrupt`]):
+    /// the database is quarantined and the newest sound backup restored, as
+    /// when opening. A store in memory cannot recover: the report is empty.
+    pub fn recover(&self, now: DateTime<Utc>) -> Result<StoreOpenReport, StoreError> {
+        let Some(dir) = &self.location else {
+            return Ok(StoreOpenReport::default());
+        };
+        let path = dir.join(HISTORY_FILE);
+        let mut inner = self.lock();
+        // Close the connection first: the files are moved. Until a sound
+        // database is back, the store holds an empty read-only stand-in, on
+        // which every read and write fails.
+        let placeholder = Connection::open_with_flags(
+            ":memory:",
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(db_error("open an in-memory database"))?;
+        let old = std::mem::replace(&mut inner.conn, placeholder);
+        if let Err((_, e)) = old.close() {
+            tracing::warn!(error = %e, "closing the damaged history database failed");
+        }
+        let mut report = StoreOpenReport::default();
+        let why = match schema::inspect(&path) {
+            Check::Sound(conn) => {
+                // Sound after all (the damage was in memory, or a transient
+                // error): keep it.
+                inner.conn = conn;
+                return Ok(report);
+            }
+            Check::Damaged(why) => why,
+            Check::Missing => "the database file is missing".to_owned(),
+            Check::Refused(e) => return Err(e),
+        };
+        quarantine(&path, now, why, &mut report)?;
+        inner.conn = restore_or_create(&path, &mut report)?;
+        drop(inner);
+        tracing::warn!(report = %report.summary(), "history store recovered");
+        Ok(report)
+    }
+}
+
+/// Opens `path`, or replaces it by a sound backup when it is damaged or
+/// missing.
+fn open_or_restore(
+    path: &Path,
+    now: DateTime<Utc>,
+    report: &mut StoreOpenReport,
+) -> Result<Connection, StoreError> {
+    match schema::inspect(path) {
+        Check::Sound(conn) => Ok(conn),
+        Check::Refused(e) => Err(e),
+        Check::Missing => {
+            let backups = backup::list(&backup_dir(path))?;
+            if backups.is_empty() {
+                report.created = true;
+                return schema::create(path);
+            }
+            report.was_missing = true;
+            restore_or_create(path, report)
+        }
+        Check::Damaged(why) => {
+            quarantine(path, now, why, report)?;
+            restore_or_create(path, report)
+        }
+    }
+}
+
+fn backup_dir(db: &Path) -> PathBuf {
+    db.with_file_name(BACKUP_DIR)
+}
+
+/// Moves a damaged database (and its `-wal`, `-shm`) aside.
+fn quarantine(
+    path: &Path,
+    now: DateTime<Utc>,
+    why: String,
+    report: &mut StoreOpenReport,
+) -> Result<(), StoreError> {
+    let stamp = durable::stamp(now);
+    let target = durable::side_names(path, ".corrupt-", &stamp)
+        .find(|p| !p.exists())
+        .ok_or_else(|| {
+            StoreError::io(
+                "find a free name to quarantine",
+                path,
+                std::io::ErrorKind::AlreadyExists.into(),
+            )
+        })?;
+    if path.exists() {
+        fs::rename(path, &target).map_err(|e| StoreError::io("quarantine", path, e))?;
+    }
+    for side in ["-wal", "-shm"] {
+        let from = sibling(path, side);
+        if from.exists() {
+            let to = sibling(&target, side);
+            if let Err(e) = fs::rename(&from, &to) {
+                // The main file is already aside; a leftover log would be
+                // applied to the restored copy, so it must go.
+                fs::remove_file(&from).map_err(|_| StoreError::io("quarantine", &from, e))?;
+            }
+        }
+    }
+    if let Some(dir) = path.parent() {
+        durable::sync_dir(dir).map_err(|e| StoreError::io("fsync the store directory", dir, e))?;
+    }
+    report.quarantined = Some((target, why));
+    Ok(())
+}
+
+/// Restores the newest sound backup into `path`, else creates an empty
+/// database there.
+fn restore_or_create(path: &Path, report: &mut StoreOpenReport) -> Result<Connection, StoreError> {
+    for candidate in backup::list(&backup_dir(path))?.into_iter().rev() {
+        match backup::restore(&candidate, path)? {
+            Ok(conn) => {
+                report.restored_from = Some(candidate);
+                return Ok(conn);
+            }
+            Err(why) => report.unusable_backups.push((candidate.path, why)),
+        }
+    }
+    report.created = true;
+    schema::create(path)
+}
+
+/// `path` with `suffix` appended to its file name (`history.sqlite-wal`).
+pub(crate) fn sibling(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(suffix);
+    path.with_file_name(name)
+}
+
+fn push_column(
+    rows: &mut Vec<Observation>,
+    series: &str,
+    axis: &crate::series::TimeAxis,
+    column: &[Option<f64>],
+    until: DateTime<Utc>,
+    provenance: Provenance,
+) {
+    for (t, v) in axis.times().zip(column) {
+        if t >= until {
+            break;
+        }
+        if let Some(v) = v {
+            rows.push(Observation::new(series, t, *v, provenance));
+        }
+    }
+}
+
+/// How real a provenance is: a value replaces a stored one of at most its
+/// rank.
+fn rank(p: Provenance) -> i64 {
+    match p {
+        Provenance::Live => 2,
+        Provenance::Cached { .. } => 1,
+        _ => 0,
+    }
+}
+
+fn hour_of(t: DateTime<Utc>) -> DateTime<Utc> {
+    t.duration_trunc(TimeDelta::hours(1)).unwrap_or(t)
+}
+
+fn invalid(what: impl Into<String>, detail: impl Into<String>) -> StoreError {
+    StoreError::InvalidValue {
+        what: what.into(),
+        detail: detail.into(),
+    }
+}
+
+fn damaged(path: &Path, detail: String) -> StoreError {
+    StoreError::Corrupt {
+        path: path.to_path_buf(),
+        detail,
+    }
+}
+
+fn from_unix(t: i64, path: &Path) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::from_timestamp(t, 0).ok_or_else(|| damaged(path, format!("time {t} is out of range")))
+}
+
+fn provenance_from(name: &str, age: Option<i64>, path: &Path) -> Result<Provenance, StoreError> {
+    Ok(match name {
+        "live" => Provenance::Live,
+        "synthetic" => Provenance::Synthetic,
+        "fallback" => Provenance::Fallback,
+        "cached" => Provenance::Cached {
+            age_s: age.and_then(|a| u64::try_from(a).ok()).unwrap_or(0),
+        },
+        other => return Err(damaged(path, format!("unknown provenance {other:?}"))),
+    })
+}

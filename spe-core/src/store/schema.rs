@@ -1,0 +1,239 @@
+//! The database's schema, its pragmas, and the check a file must pass to be
+//! used.
+
+use std::path::Path;
+
+use rusqlite::{Connection, ErrorCode, OpenFlags};
+
+use super::StoreError;
+
+/// `PRAGMA application_id`: "SPE1", so a store is told from other SQLite files.
+pub(super) const APPLICATION_ID: i32 = 0x5350_4531;
+/// The schema version this build writes and reads (`PRAGMA user_version`).
+pub(super) const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS observations (
+    series TEXT NOT NULL,
+    time INTEGER NOT NULL,
+    value REAL NOT NULL,
+    provenance TEXT NOT NULL,
+    cached_age_s INTEGER,
+    rank INTEGER NOT NULL,
+    PRIMARY KEY (series, time)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS predictions (
+    made_at INTEGER NOT NULL,
+    target INTEGER NOT NULL,
+    model TEXT NOT NULL,
+    tier TEXT NOT NULL,
+    inputs TEXT NOT NULL,
+    mean REAL NOT NULL,
+    PRIMARY KEY (made_at, target)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS predictions_by_target ON predictions (target, made_at);
+CREATE TABLE IF NOT EXISTS prediction_bounds (
+    made_at INTEGER NOT NULL,
+    target INTEGER NOT NULL,
+    level REAL NOT NULL,
+    lower REAL NOT NULL,
+    upper REAL NOT NULL,
+    PRIMARY KEY (made_at, target, level)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS kpis (
+    name TEXT NOT NULL,
+    hour INTEGER NOT NULL,
+    value REAL,
+    unit TEXT NOT NULL,
+    status TEXT NOT NULL,
+    provenance TEXT NOT NULL,
+    computed_at INTEGER NOT NULL,
+    PRIMARY KEY (name, hour)
+) WITHOUT ROWID;
+";
+
+/// Insert, or replace unless the stored value is more real (higher rank).
+pub(super) const UPSERT_OBSERVATION: &str = "
+INSERT INTO observations (series, time, value, provenance, cached_age_s, rank)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+ON CONFLICT (series, time) DO UPDATE SET
+    value = excluded.value, provenance = excluded.provenance,
+    cached_age_s = excluded.cached_age_s, rank = excluded.rank
+WHERE excluded.rank >= observations.rank";
+
+pub(super) const SELECT_OBSERVATIONS: &str = "
+SELECT time, value, provenance, cached_age_s FROM observations
+WHERE series = ?1 AND time >= ?2 AND time < ?3 ORDER BY time";
+
+pub(super) const UPSERT_PREDICTION: &str = "
+INSERT OR REPLACE INTO predictions (made_at, target, model, tier, inputs, mean)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+
+pub(super) const INSERT_BOUND: &str = "
+INSERT OR REPLACE INTO prediction_bounds (made_at, target, level, lower, upper)
+VALUES (?1, ?2, ?3, ?4, ?5)";
+
+pub(super) const SELECT_PREDICTION_FOR: &str = "
+SELECT made_at, model, tier, inputs, mean FROM predictions
+WHERE target = ?1 AND made_at <= ?2 ORDER BY made_at DESC LIMIT 1";
+
+pub(super) const SELECT_BOUNDS: &str = "
+SELECT level, lower, upper FROM prediction_bounds
+WHERE made_at = ?1 AND target = ?2 ORDER BY level";
+
+pub(super) const UPSERT_KPI: &str = "
+INSERT OR REPLACE INTO kpis (name, hour, value, unit, status, provenance, computed_at)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+
+pub(super) const SELECT_KPIS: &str = "
+SELECT hour, value, unit, status, provenance, computed_at FROM kpis
+WHERE name = ?1 AND hour >= ?2 AND hour < ?3 ORDER BY hour";
+
+pub(super) const STATS: &str = "
+SELECT (SELECT count(*) FROM observations), (SELECT count(*) FROM predictions),
+       (SELECT count(*) FROM kpis), (SELECT min(time) FROM observations),
+       (SELECT max(time) FROM observations)";
+
+/// What [`inspect`] found.
+pub(super) enum Check {
+    /// Opened, checked and ready.
+    Sound(Connection),
+    /// No file.
+    Missing,
+    /// Damaged: why.
+    Damaged(String),
+    /// Not ours to touch (another application's, a newer schema), or the
+    /// file cannot be opened at all (permissions).
+    Refused(StoreError),
+}
+
+/// A closure mapping a rusqlite error to [`StoreError::Database`].
+pub(super) fn db_error(op: &'static str) -> impl Fn(rusqlite::Error) -> StoreError {
+    move |e| StoreError::Database {
+        op,
+        message: e.to_string(),
+    }
+}
+
+/// Whether SQLite's error says the file is damaged.
+fn is_damage(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase)
+    )
+}
+
+/// A rusqlite error as a [`StoreError`]: corruption codes become
+/// [`StoreError::Corrupt`].
+pub(super) fn classify(e: rusqlite::Error, op: &'static str, path: &Path) -> StoreError {
+    if is_damage(&e) {
+        StoreError::Corrupt {
+            path: path.to_path_buf(),
+            detail: e.to_string(),
+        }
+    } else {
+        db_error(op)(e)
+    }
+}
+
+/// Opens `path` (which must exist) and checks it: an SQLite file, ours or
+/// blank, a schema this build reads, and `PRAGMA quick_check` clean. A sound
+/// file is returned ready (pragmas set, schema created or kept).
+pub(super) fn inspect(path: &Path) -> Check {
+    match path.try_exists() {
+        Ok(false) => return Check::Missing,
+        Ok(true) => {}
+        Err(e) => return Check::Refused(StoreError::io("look for", path, e)),
+    }
+    match check(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    ) {
+        Ok(conn) => match prepare(&conn, path) {
+            Ok(()) => Check::Sound(conn),
+            Err(e) if e.is_corruption() => Check::Damaged(e.to_string()),
+            Err(e) => Check::Refused(e),
+        },
+        Err(c) => c,
+    }
+}
+
+/// Opens `path` with `flags` and runs the checks, without writing.
+pub(super) fn check(path: &Path, flags: OpenFlags) -> Result<Connection, Check> {
+    let damaged = |e: rusqlite::Error| -> Check {
+        if is_damage(&e) {
+            Check::Damaged(e.to_string())
+        } else {
+            Check::Refused(db_error("open the history database")(e))
+        }
+    };
+    let conn = Connection::open_with_flags(path, flags).map_err(damaged)?;
+    let id: i32 = conn
+        .pragma_query_value(None, "application_id", |r| r.get(0))
+        .map_err(damaged)?;
+    if id != APPLICATION_ID && id != 0 {
+        return Err(Check::Refused(StoreError::Foreign {
+            path: path.to_path_buf(),
+            application_id: id,
+        }));
+    }
+    let version: i64 = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .map_err(damaged)?;
+    if version > SCHEMA_VERSION {
+        return Err(Check::Refused(StoreError::NewerSchema {
+            path: path.to_path_buf(),
+            found: version,
+            supported: SCHEMA_VERSION,
+        }));
+    }
+    let mut stmt = conn.prepare("PRAGMA quick_check").map_err(damaged)?;
+    let lines = stmt
+        .query_map([], |r| r.get::<_, String>(0))
+        .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+        .map_err(damaged)?;
+    drop(stmt);
+    if lines != ["ok"] {
+        let mut detail = lines.into_iter().take(3).collect::<Vec<_>>().join("; ");
+        if detail.is_empty() {
+            detail = "the integrity check returned nothing".to_owned();
+        }
+        return Err(Check::Damaged(format!("integrity check failed: {detail}")));
+    }
+    Ok(conn)
+}
+
+/// Creates a new database at `path` (which must not exist).
+pub(super) fn create(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open(path).map_err(db_error("create the history database"))?;
+    prepare(&conn, path)?;
+    if let Some(dir) = path.parent() {
+        crate::durable::sync_dir(dir)
+            .map_err(|e| StoreError::io("fsync the store directory", dir, e))?;
+    }
+    Ok(conn)
+}
+
+/// Sets the pragmas (write-ahead log, full sync) and creates the schema.
+pub(super) fn prepare(conn: &Connection, path: &Path) -> Result<(), StoreError> {
+    let fail = |e| classify(e, "prepare the history database", path);
+    conn.busy_timeout(std::time::Duration::from_secs(5))
+        .map_err(fail)?;
+    // In memory the journal mode stays "memory"; on disk it must become WAL.
+    let mode: String = conn
+        .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
+        .map_err(fail)?;
+    if mode != "wal" && mode != "memory" {
+        return Err(StoreError::Database {
+            op: "switch the history database to write-ahead logging",
+            message: format!("journal mode is {mode}"),
+        });
+    }
+    conn.pragma_update(None, "synchronous", "FULL")
+        .map_err(fail)?;
+    conn.execute_batch(&format!(
+        "BEGIN; {SCHEMA} PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+    ))
+    .map_err(fail)?;
+    Ok(())
+}

@@ -1,0 +1,596 @@
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::{Seek as _, SeekFrom, Write as _};
+
+use chrono::{Duration as TD, TimeZone as _};
+use proptest::prelude::*;
+
+use super::*;
+use crate::forecast::{Forecast, PredictionInterval};
+use crate::kpi::Kpi;
+
+fn t(h: i64) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 1, 14, 0, 0, 0).unwrap() + TD::hours(h)
+}
+
+fn open(dir: &Path) -> (HistoryStore, StoreOpenReport) {
+    HistoryStore::open(dir, StoreConfig::default(), t(0)).unwrap()
+}
+
+fn demand(h: i64, v: f64, p: Provenance) -> Observation {
+    Observation::new("demand_mw", t(h), v, p)
+}
+
+fn values(store: &HistoryStore, series: &str) -> Vec<(i64, f64, &'static str)> {
+    store
+        .observations(series, t(-10_000), t(10_000))
+        .unwrap()
+        .into_iter()
+        .map(|o| ((o.time - t(0)).num_hours(), o.value, o.provenance.name()))
+        .collect()
+}
+
+/// Fills a store with `hours` of demand, so its file spans many pages.
+fn fill(store: &HistoryStore, hours: i64) {
+    let rows: Vec<_> = (0..hours)
+        .flat_map(|h| {
+            ["demand_mw", "temperature_2m", "supply_solar_mw"]
+                .map(|s| Observation::new(s, t(h), h as f64, Provenance::Live))
+        })
+        .collect();
+    store.record_observations(&rows).unwrap();
+}
+
+fn predictions(made: i64, level: f64) -> Predictions {
+    let mean: Vec<f64> = (0..48).map(|i| 1000.0 + f64::from(i)).collect();
+    let lower = mean.iter().map(|m| m - level).collect();
+    let upper = mean.iter().map(|m| m + level).collect();
+    Predictions {
+        start: t(made + 1),
+        step_s: 3600,
+        forecast: Forecast::new(
+            "mstl",
+            mean,
+            vec![PredictionInterval {
+                level: 80.0,
+                lower,
+                upper,
+            }],
+        )
+        .unwrap(),
+        made_at: t(made) + TD::minutes(5),
+        tier: Tier::Fallback,
+        intervals_from: None,
+        inputs: Provenance::Synthetic,
+    }
+}
+
+#[test]
+fn a_new_store_is_created_empty_and_reopens_with_its_data() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let (store, report) = open(dir.path());
+        assert!(report.created && report.is_clean(), "{report:?}");
+        store
+            .record_observations(&[demand(1, 10.0, Provenance::Live)])
+            .unwrap();
+    }
+    let (store, report) = open(dir.path());
+    assert!(!report.created && report.is_clean(), "{report:?}");
+    assert_eq!(values(&store, "demand_mw"), vec![(1, 10.0, "live")]);
+    assert_eq!(store.series().unwrap(), vec!["demand_mw".to_owned()]);
+}
+
+#[test]
+fn a_less_real_value_never_replaces_a_more_real_one() {
+    let store = HistoryStore::in_memory(StoreConfig::default()).unwrap();
+    let cached = Provenance::cached(std::time::Duration::from_secs(90));
+    assert_eq!(
+        store
+            .record_observations(&[demand(0, 1.0, Provenance::Synthetic)])
+            .unwrap(),
+        1
+    );
+    // Live replaces synthetic; synthetic and cached do not replace live.
+    assert_eq!(
+        store
+            .record_observations(&[demand(0, 2.0, Provenance::Live)])
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store
+            .record_observations(&[demand(0, 3.0, Provenance::Synthetic)])
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        store
+            .record_observations(&[demand(0, 4.0, cached)])
+            .unwrap(),
+        0
+    );
+    // A later live value replaces the earlier (a corrected reading).
+    assert_eq!(
+        store
+            .record_observations(&[demand(0, 5.0, Provenance::Live)])
+            .unwrap(),
+        1
+    );
+    // Cached beats synthetic and keeps its age; fallback ranks as synthetic.
+    store
+        .record_observations(&[demand(1, 6.0, Provenance::Fallback), demand(1, 7.0, cached)])
+        .unwrap();
+    store
+        .record_observations(&[demand(1, 8.0, Provenance::Synthetic)])
+        .unwrap();
+    assert_eq!(
+        values(&store, "demand_mw"),
+        vec![(0, 5.0, "live"), (1, 7.0, "cached")]
+    );
+    let row = &store.observations("demand_mw", t(1), t(2)).unwrap()[0];
+    assert_eq!(row.provenance, cached);
+}
+
+#[test]
+fn bad_values_write_nothing() {
+    let store = HistoryStore::in_memory(StoreConfig::default()).unwrap();
+    for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+        let e = store
+            .record_observations(&[
+                demand(0, 1.0, Provenance::Live),
+                demand(1, bad, Provenance::Live),
+            ])
+            .unwrap_err();
+        assert!(matches!(e, StoreError::InvalidValue { .. }), "{e}");
+        assert!(e.to_string().contains("nothing was written"), "{e}");
+    }
+    let e = store
+        .record_observations(&[Observation::new("", t(0), 1.0, Provenance::Live)])
+        .unwrap_err();
+    assert!(matches!(e, StoreError::InvalidValue { .. }), "{e}");
+    assert!(values(&store, "demand_mw").is_empty());
+}
+
+#[test]
+fn frames_record_their_past_hours_only() {
+    let axis = crate::series::TimeAxis::new(t(0), 48).unwrap();
+    let frames =
+        crate::synth::Generator::with_seed(7).generate(&crate::site::Site::paris(), axis, t(0));
+    let store = HistoryStore::in_memory(StoreConfig::default()).unwrap();
+    let n = store.record_weather(&frames.weather, t(24)).unwrap();
+    assert_eq!(n, 4 * 24);
+    let m = store.record_energy(&frames.energy, t(24)).unwrap();
+    assert_eq!(m, (1 + SupplySource::ALL.len()) * 24);
+    let temps = store.observations("temperature_2m", t(0), t(100)).unwrap();
+    assert_eq!(temps.len(), 24);
+    assert_eq!(temps[3].value, frames.weather.temperature_2m()[3].unwrap());
+    assert_eq!(temps[3].provenance, Provenance::Synthetic);
+    let solar = store
+        .observations(SupplySource::ALL[0].column(), t(0), t(100))
+        .unwrap();
+    assert_eq!(solar.len(), 24);
+}
+
+#[test]
+fn predictions_round_trip_and_the_day_ahead_one_is_found() {
+    let store = HistoryStore::in_memory(StoreConfig::default()).unwrap();
+    assert_eq!(store.record_predictions(&predictions(0, 50.0)).unwrap(), 48);
+    assert_eq!(
+        store.record_predictions(&predictions(20, 60.0)).unwrap(),
+        48
+    );
+    // Recording the same predictions again replaces them.
+    assert_eq!(
+        store.record_predictions(&predictions(20, 70.0)).unwrap(),
+        48
+    );
+    let lead = std::time::Duration::from_secs(86_400);
+    // Hour 30: the predictions of hour 0 were made 30 h before, those of
+    // hour 20 only 10 h before.
+    let p = store.prediction_for(t(30), lead).unwrap().unwrap();
+    assert_eq!(p.made_at, t(0) + TD::minutes(5));
+    assert_eq!(p.mean, 1000.0 + 29.0);
+    assert_eq!(p.bounds, vec![(80.0, 979.0, 1079.0)]);
+    assert_eq!(
+        (p.tier, p.inputs, p.model.as_str()),
+        (Tier::Fallback, Provenance::Synthetic, "mstl")
+    );
+    // With no lead, the latest wins, with its replaced bounds.
+    let latest = store
+        .prediction_for(t(30), std::time::Duration::ZERO)
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        latest.bounds,
+        vec![(80.0, 1000.0 + 9.0 - 70.0, 1000.0 + 9.0 + 70.0)]
+    );
+    // Nothing made a day before hour 10.
+    assert!(store.prediction_for(t(10), lead).unwrap().is_none());
+    assert_eq!(store.stats().unwrap().predictions, 96);
+}
+
+#[test]
+fn kpis_keep_the_last_set_of_each_hour() {
+    let store = HistoryStore::in_memory(StoreConfig::default()).unwrap();
+    let axis = crate::series::TimeAxis::new(t(0), 24).unwrap();
+    let frames =
+        crate::synth::Generator::with_seed(7).generate(&crate::site::Site::paris(), axis, t(0));
+    let mut set = crate::kpi::compute_kpis(
+        &frames.energy,
+        t(5) + TD::minutes(10),
+        &crate::kpi::KpiConfig::default(),
+    );
+    set.demand_mw = Kpi::new("demand_mw", Some(900.0), "MW", KpiStatus::Ok, Some(t(5)));
+    let n = store.record_kpis(&set).unwrap();
+    assert_eq!(n, set.iter().count());
+    set.computed_at = t(5) + TD::minutes(40);
+    set.demand_mw = Kpi::new(
+        "demand_mw",
+        Some(950.0),
+        "MW",
+        KpiStatus::Warning,
+        Some(t(5)),
+    );
+    store.record_kpis(&set).unwrap();
+    set.computed_at = t(6);
+    store.record_kpis(&set).unwrap();
+    let rows = store.kpis("demand_mw", t(0), t(10)).unwrap();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(
+        (rows[0].hour, rows[0].value, rows[0].status),
+        (t(5), Some(950.0), KpiStatus::Warning)
+    );
+    assert_eq!(rows[0].computed_at, t(5) + TD::minutes(40));
+    let unknown = store.kpis("forecast_error_pct", t(0), t(10)).unwrap();
+    assert_eq!(unknown[0].value, None);
+}
+
+#[test]
+fn maintain_backs_up_when_due_rotates_and_prunes() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = StoreConfig::default()
+        .with_backups_kept(2)
+        .with_predictions_kept(std::time::Duration::from_secs(3 * 86_400));
+    let (store, _) = HistoryStore::open(dir.path(), config, t(0)).unwrap();
+    store.record_predictions(&predictions(0, 10.0)).unwrap();
+    let first = store.maintain(t(1)).unwrap();
+    assert!(first.backup.is_some());
+    // Not due 10 minutes later.
+    assert!(
+        store
+            .maintain(t(1) + TD::minutes(10))
+            .unwrap()
+            .backup
+            .is_none()
+    );
+    assert!(
+        store
+            .maintain(t(1) + TD::minutes(30))
+            .unwrap()
+            .backup
+            .is_some()
+    );
+    let third = store.maintain(t(2)).unwrap();
+    assert_eq!(third.backups_deleted, 1);
+    let kept = store.backups().unwrap();
+    assert_eq!(
+        kept.iter().map(|b| b.taken_at).collect::<Vec<_>>(),
+        vec![t(1) + TD::minutes(30), t(2)]
+    );
+    assert!(kept.iter().all(|b| b.bytes > 0));
+    assert_eq!(store.stats().unwrap().last_backup, Some(t(2)));
+    // A clock stepped back: a backup at once.
+    assert!(store.maintain(t(1)).unwrap().backup.is_some());
+    // Four days on, the predictions made at hour 0 are pruned.
+    let later = store.maintain(t(4 * 24)).unwrap();
+    assert_eq!(later.predictions_pruned, 48);
+    assert_eq!(store.stats().unwrap().predictions, 0);
+    // A reopened store knows its last backup.
+    drop(store);
+    let (store, _) = open(dir.path());
+    assert_eq!(store.stats().unwrap().last_backup, Some(t(4 * 24)));
+}
+
+/// Overwrites `len` bytes at `at` with a pattern.
+fn scribble(path: &Path, at: u64, len: usize) {
+    let mut f = fs::OpenOptions::new().write(true).open(path).unwrap();
+    f.seek(SeekFrom::Start(at)).unwrap();
+    f.write_all(&vec![0xA5; len]).unwrap();
+    f.sync_all().unwrap();
+}
+
+#[test]
+fn a_garbage_file_is_quarantined_and_the_newest_backup_restored() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let (store, _) = open(dir.path());
+        fill(&store, 10);
+        store.backup_now(t(10)).unwrap();
+        // Written after the backup: lost with the database.
+        store
+            .record_observations(&[demand(11, 11.0, Provenance::Live)])
+            .unwrap();
+    }
+    let db = dir.path().join(HISTORY_FILE);
+    fs::write(&db, b"this is not a database, just garbage bytes ....................................................").unwrap();
+    let (store, report) = HistoryStore::open(dir.path(), StoreConfig::default(), t(12)).unwrap();
+    let (moved, why) = report.quarantined.clone().unwrap();
+    assert!(
+        moved
+            .file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .starts_with("history.sqlite.corrupt-")
+    );
+    assert!(moved.exists() && !why.is_empty());
+    assert_eq!(report.restored_from.as_ref().unwrap().taken_at, t(10));
+    assert!(
+        report.summary().contains("restored the backup"),
+        "{}",
+        report.summary()
+    );
+    assert_eq!(values(&store, "demand_mw").len(), 10);
+    // The restored store takes writes.
+    store
+        .record_observations(&[demand(11, 11.0, Provenance::Live)])
+        .unwrap();
+    assert_eq!(values(&store, "demand_mw").len(), 11);
+}
+
+#[test]
+fn damage_inside_the_file_is_found_by_the_integrity_check() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let (store, _) = open(dir.path());
+        fill(&store, 3000);
+        store.backup_now(t(1)).unwrap();
+        // Fold the log into the main file, so the damage below is read.
+        store
+            .lock()
+            .conn
+            .execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
+            .unwrap();
+    }
+    let db = dir.path().join(HISTORY_FILE);
+    let len = fs::metadata(&db).unwrap().len();
+    assert!(len > 40_000, "{len}");
+    // Damage a page in the middle of the table, header intact.
+    scribble(&db, len / 2 + 100, 2000);
+    let (store, report) = HistoryStore::open(dir.path(), StoreConfig::default(), t(2)).unwrap();
+    assert!(report.quarantined.is_some(), "{report:?}");
+    assert!(report.restored_from.is_some(), "{report:?}");
+    assert_eq!(values(&store, "demand_mw").len(), 3000);
+}
+
+#[test]
+fn damaged_backups_are_skipped_and_without_any_the_store_starts_empty() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let (store, _) = open(dir.path());
+        fill(&store, 5);
+        store.backup_now(t(1)).unwrap();
+        fill(&store, 6);
+        store.backup_now(t(2)).unwrap();
+    }
+    let backups = list_backups(dir.path());
+    fs::write(&backups[1], b"garbage").unwrap();
+    fs::write(dir.path().join(HISTORY_FILE), b"garbage").unwrap();
+    let (store, report) = HistoryStore::open(dir.path(), StoreConfig::default(), t(3)).unwrap();
+    assert_eq!(report.unusable_backups.len(), 1);
+    assert_eq!(report.restored_from.unwrap().taken_at, t(1));
+    assert_eq!(values(&store, "demand_mw").len(), 5);
+    drop(store);
+    // Now every backup is bad.
+    for b in list_backups(dir.path()) {
+        fs::write(b, b"garbage").unwrap();
+    }
+    fs::write(dir.path().join(HISTORY_FILE), b"garbage").unwrap();
+    let (store, report) = HistoryStore::open(dir.path(), StoreConfig::default(), t(4)).unwrap();
+    assert!(
+        report.created && report.restored_from.is_none(),
+        "{report:?}"
+    );
+    assert_eq!(report.unusable_backups.len(), 2);
+    assert!(
+        report.summary().contains("no sound backup"),
+        "{}",
+        report.summary()
+    );
+    assert!(values(&store, "demand_mw").is_empty());
+    // Two quarantined files, neither overwritten.
+    let quarantined = fs::read_dir(dir.path())
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .contains(".corrupt-")
+        })
+        .count();
+    assert_eq!(quarantined, 2);
+}
+
+fn list_backups(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<_> = fs::read_dir(dir.join(BACKUP_DIR))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn a_deleted_database_is_restored_from_its_backup() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let (store, _) = open(dir.path());
+        fill(&store, 4);
+        store.backup_now(t(1)).unwrap();
+    }
+    for side in ["", "-wal", "-shm"] {
+        let _ = fs::remove_file(dir.path().join(format!("{HISTORY_FILE}{side}")));
+    }
+    let (store, report) = open(dir.path());
+    assert!(
+        report.was_missing && report.restored_from.is_some(),
+        "{report:?}"
+    );
+    assert_eq!(values(&store, "demand_mw").len(), 4);
+}
+
+#[test]
+fn another_applications_database_and_a_newer_schema_are_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join(HISTORY_FILE);
+    {
+        let c = Connection::open(&db).unwrap();
+        c.execute_batch("PRAGMA application_id = 42; CREATE TABLE t(x);")
+            .unwrap();
+    }
+    let before = fs::read(&db).unwrap();
+    let e = HistoryStore::open(dir.path(), StoreConfig::default(), t(0)).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            StoreError::Foreign {
+                application_id: 42,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    assert!(e.to_string().contains("left untouched"), "{e}");
+    assert_eq!(fs::read(&db).unwrap(), before);
+
+    fs::remove_file(&db).unwrap();
+    drop(open(dir.path()));
+    {
+        let c = Connection::open(&db).unwrap();
+        c.execute_batch("PRAGMA user_version = 99;").unwrap();
+    }
+    let e = HistoryStore::open(dir.path(), StoreConfig::default(), t(0)).unwrap_err();
+    assert!(
+        matches!(e, StoreError::NewerSchema { found: 99, .. }),
+        "{e}"
+    );
+}
+
+#[test]
+fn recover_replaces_a_database_damaged_while_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = open(dir.path());
+    fill(&store, 3000);
+    store.backup_now(t(1)).unwrap();
+    store
+        .lock()
+        .conn
+        .execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
+        .unwrap();
+    let db = dir.path().join(HISTORY_FILE);
+    let len = fs::metadata(&db).unwrap().len();
+    scribble(&db, 4096 * 3, usize::try_from(len).unwrap() - 4096 * 4);
+    // Reading through the damage (not from the page cache) is an error
+    // that says so.
+    store
+        .lock()
+        .conn
+        .execute_batch("PRAGMA shrink_memory")
+        .unwrap();
+    let Err(e) = store.observations("temperature_2m", t(0), t(4000)) else {
+        panic!("the damage was not seen");
+    };
+    assert!(e.is_corruption(), "{e}");
+    let report = store.recover(t(2)).unwrap();
+    assert!(
+        report.quarantined.is_some() && report.restored_from.is_some(),
+        "{report:?}"
+    );
+    assert_eq!(values(&store, "temperature_2m").len(), 3000);
+    // A sound database is left as it is.
+    assert!(store.recover(t(3)).unwrap().is_clean());
+}
+
+#[test]
+fn an_invalid_configuration_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    for config in [
+        StoreConfig::default().with_backups_kept(0),
+        StoreConfig::default().with_backup_every(std::time::Duration::ZERO),
+        StoreConfig::default().with_predictions_kept(std::time::Duration::from_secs(3600)),
+    ] {
+        let e = HistoryStore::open(dir.path(), config, t(0)).unwrap_err();
+        assert!(matches!(e, StoreError::InvalidConfig(_)), "{e}");
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    Record(Vec<(u8, i16, f64, u8)>),
+    Reopen,
+}
+
+fn provenance(i: u8) -> Provenance {
+    match i % 4 {
+        0 => Provenance::Live,
+        1 => Provenance::Synthetic,
+        2 => Provenance::Fallback,
+        _ => Provenance::Cached {
+            age_s: u64::from(i),
+        },
+    }
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        4 => prop::collection::vec((0u8..3, -50i16..50, -1e12f64..1e12, any::<u8>()), 0..20).prop_map(Op::Record),
+        1 => Just(Op::Reopen),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    /// Whatever is recorded, across reopenings, reads back as the model of
+    /// the rule says: per series and hour, the last value among the most
+    /// real ones.
+    #[test]
+    fn what_is_read_is_what_the_rule_kept(ops in prop::collection::vec(op(), 1..12)) {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut store, _) = open(dir.path());
+        let mut model: BTreeMap<(String, i64), (f64, Provenance)> = BTreeMap::new();
+        for op in ops {
+            match op {
+                Op::Record(rows) => {
+                    let obs: Vec<_> = rows
+                        .iter()
+                        .map(|&(s, h, v, p)| Observation::new(format!("s{s}"), t(i64::from(h)), v, provenance(p)))
+                        .collect();
+                    store.record_observations(&obs).unwrap();
+                    for o in obs {
+                        let key = (o.series.clone(), o.time.timestamp());
+                        match model.get(&key) {
+                            Some((_, old)) if rank(*old) > rank(o.provenance) => {}
+                            _ => { model.insert(key, (o.value, o.provenance)); }
+                        }
+                    }
+                }
+                Op::Reopen => {
+                    drop(store);
+                    let (s, report) = open(dir.path());
+                    prop_assert!(report.is_clean());
+                    store = s;
+                }
+            }
+        }
+        let mut read = BTreeMap::new();
+        for s in 0..3 {
+            for o in store.observations(&format!("s{s}"), t(-100), t(100)).unwrap() {
+                read.insert((o.series, o.time.timestamp()), (o.value, o.provenance));
+            }
+        }
+        prop_assert_eq!(read, model);
+    }
+}

@@ -1,0 +1,708 @@
+//! The long-term history: spe-core's [`HistoryStore`] wired to the server.
+//!
+//! - [`History::open`]: the store in `<data dir>/history/` (an SQLite
+//!   database and its `backups/`), opened at start-up. A damaged or missing
+//!   database replaced from a backup is journaled as a `store_corrupt`
+//!   incident (opened and closed at once); a store that cannot be opened at
+//!   all is logged and the server runs without it.
+//! - [`record`]: the background task that records every snapshot's past
+//!   hours (weather, demand, supply by source) and KPIs, every fresh answer
+//!   of the prediction chain, and every [`MAINTAIN_EVERY`] runs the store's
+//!   upkeep (a backup every 30 minutes, old predictions pruned). Damage found
+//!   while running is journaled and repaired from the newest backup
+//!   ([`History::run`]).
+//! - [`history`]: `GET /api/history`, a recorded series or KPI over a time
+//!   range, as parallel arrays.
+
+use std::future::Future;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::{Query, State, rejection::QueryRejection};
+use axum::response::{IntoResponse as _, Response};
+use chrono::{DateTime, DurationRound as _, TimeDelta, Utc};
+use serde::{Deserialize, Serialize};
+use spe_core::{
+    HistoryStore, IncidentKind, Journal, PredictionChain, StoreConfig, StoreError, StoreOpenReport,
+    Tier,
+};
+use tokio::sync::watch;
+use utoipa::ToSchema;
+
+use crate::error::ApiError;
+use crate::openapi::ErrorBody;
+use crate::state::AppState;
+
+/// The store's directory in the data directory.
+pub const HISTORY_DIR: &str = "history";
+/// Component name of incidents about the history store.
+pub const STORE_COMPONENT: &str = "store";
+/// How often the recording task runs the store's upkeep
+/// ([`HistoryStore::maintain`]).
+pub const MAINTAIN_EVERY: Duration = Duration::from_secs(5 * 60);
+/// The longest range `GET /api/history` answers, in days.
+pub const MAX_RANGE_DAYS: i64 = 366;
+/// The range `GET /api/history` answers without `from`, in days before `to`.
+pub const DEFAULT_RANGE_DAYS: i64 = 7;
+
+/// The history store and the journal its damage is reported to. Cheap to
+/// clone: clones share one store.
+///
+/// ```
+/// use spe_server_example::history::History;
+/// let history = History::in_memory();
+/// assert!(history.store().dir().is_none());
+/// ```
+#[derive(Debug, Clone)]
+pub struct History {
+    store: Arc<HistoryStore>,
+    journal: Option<Journal>,
+    revision: Arc<watch::Sender<u64>>,
+}
+
+impl History {
+    /// Opens (or creates) the store in `dir` (blocking: call it at
+    /// start-up). Repairs made on opening are journaled in `journal`;
+    /// `None` (logged at `error`) if the store cannot be opened.
+    pub fn open(dir: &Path, journal: Option<&Journal>, now: DateTime<Utc>) -> Option<History> {
+        match HistoryStore::open(dir, StoreConfig::default(), now) {
+            Ok((store, report)) => {
+                let history = History {
+                    store: Arc::new(store),
+                    journal: journal.cloned(),
+                    revision: Arc::new(watch::channel(0).0),
+                };
+                history.journal_repair(&report, now);
+                Some(history)
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot open the history store; running without it");
+                None
+            }
+        }
+    }
+
+    /// A store in memory, with no journal (tests, examples).
+    pub fn in_memory() -> History {
+        let store = HistoryStore::in_memory(StoreConfig::default())
+            .unwrap_or_else(|e| unreachable!("the default configuration is valid: {e}"));
+        History {
+            store: Arc::new(store),
+            journal: None,
+            revision: Arc::new(watch::channel(0).0),
+        }
+    }
+
+    /// A counter of what [`record`] wrote (snapshots, predictions, upkeep
+    /// runs), bumped after each success: to wait for a write.
+    pub fn watch(&self) -> watch::Receiver<u64> {
+        self.revision.subscribe()
+    }
+
+    fn bump(&self) {
+        self.revision.send_modify(|r| *r += 1);
+    }
+
+    /// The store (its methods block: see [`History::run`]).
+    pub fn store(&self) -> &HistoryStore {
+        &self.store
+    }
+
+    /// A repair found by opening or recovering, as an incident.
+    fn journal_repair(&self, report: &StoreOpenReport, now: DateTime<Utc>) {
+        if report.is_clean() {
+            return;
+        }
+        tracing::warn!(report = %report.summary(), "history store repaired");
+        if let Some(journal) = &self.journal {
+            let resolution = match &report.restored_from {
+                Some(b) => format!("restored the backup of {}", b.taken_at.to_rfc3339()),
+                None => "started an empty store".to_owned(),
+            };
+            let recorded = journal
+                .open_incident(
+                    STORE_COMPONENT,
+                    IncidentKind::StoreCorrupt,
+                    now,
+                    details(report),
+                )
+                .and_then(|id| journal.close_incident(id, now, resolution));
+            if let Err(e) = recorded {
+                tracing::error!(error = %e, "could not journal the history store's repair");
+            }
+        }
+    }
+
+    /// Runs `op` on the store off the async workers. Damage it finds
+    /// ([`StoreError::Corrupt`]) is repaired at once from the newest backup
+    /// and journaled; the error is still returned (this call's data may be
+    /// lost; the next call works on the restored store).
+    pub async fn run<T, F>(&self, op: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&HistoryStore) -> Result<T, StoreError> + Send + 'static,
+    {
+        let this = self.clone();
+        let joined = tokio::task::spawn_blocking(move || {
+            let r = op(&this.store);
+            if let Err(e) = &r
+                && e.is_corruption()
+            {
+                tracing::error!(error = %e, "the history store is damaged; recovering");
+                let now = Utc::now();
+                match this.store.recover(now) {
+                    Ok(report) => this.journal_repair(&report, now),
+                    Err(e) => tracing::error!(error = %e, "cannot recover the history store"),
+                }
+            }
+            r
+        })
+        .await;
+        joined.unwrap_or_else(|e| {
+            Err(StoreError::Database {
+                op: "run a history store task",
+                message: e.to_string(),
+            })
+        })
+    }
+}
+
+/// An incident's details: what was found, with file names only (no paths
+/// of this machine).
+fn details(report: &StoreOpenReport) -> String {
+    let name = |p: &Path| {
+        p.file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
+    };
+    let mut parts = Vec::new();
+    if let Some((path, why)) = &report.quarantined {
+        parts.push(format!(
+            "damaged history database quarantined as {} ({why})",
+            name(path)
+        ));
+    }
+    if report.was_missing {
+        parts.push("the history database was missing".to_owned());
+    }
+    match &report.restored_from {
+        Some(b) => parts.push(format!(
+            "restored {} (data recorded after {} is lost)",
+            name(&b.path),
+            b.taken_at.to_rfc3339()
+        )),
+        None => parts.push("no sound backup: the history starts empty".to_owned()),
+    }
+    for (path, why) in &report.unusable_backups {
+        parts.push(format!("backup {} unusable ({why})", name(path)));
+    }
+    parts.join("; ")
+}
+
+/// The background task: record the current snapshot, then every new one
+/// (its past hours and its KPIs), every fresh answer of `chain` (tier
+/// `primary` or `fallback`), and run the upkeep every [`MAINTAIN_EVERY`],
+/// until `stop` turns `true`. Errors are logged; the next event tries again
+/// (a snapshot re-records its hours, so a failed write is made good).
+pub fn record(
+    history: History,
+    state: AppState,
+    chain: Option<PredictionChain>,
+    mut stop: watch::Receiver<bool>,
+) -> impl Future<Output = ()> + Send + 'static {
+    let mut snapshots = state.service().watch();
+    let mut results = chain.as_ref().map(PredictionChain::subscribe);
+    async move {
+        let mut upkeep = tokio::time::interval(MAINTAIN_EVERY);
+        upkeep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        snapshots.borrow_and_update();
+        record_snapshot(&history, &state).await;
+        loop {
+            tokio::select! {
+                biased;
+                () = async { let _ = stop.wait_for(|s| *s).await; } => return,
+                changed = snapshots.changed() => {
+                    if changed.is_err() { return }
+                    record_snapshot(&history, &state).await;
+                }
+                Some(changed) = next_result(results.as_mut()) => {
+                    if changed.is_err() { results = None; continue }
+                    let latest = results.as_mut().and_then(|r| r.borrow_and_update().clone());
+                    if let Some(result) = latest.filter(|r| r.tier != Tier::Cache) {
+                        let recorded = history
+                            .run(move |store| store.record_predictions(&result.predictions))
+                            .await;
+                        match recorded {
+                            Ok(_) => history.bump(),
+                            Err(e) => tracing::error!(error = %e, "cannot record the predictions in the history store"),
+                        }
+                    }
+                }
+                _ = upkeep.tick() => {
+                    let now = state.now();
+                    match history.run(move |store| store.maintain(now)).await {
+                        Ok(done) => {
+                            if let Some(b) = done.backup {
+                                tracing::debug!(bytes = b.bytes, pruned = done.predictions_pruned, "history store backed up");
+                            }
+                            history.bump();
+                        }
+                        Err(e) => tracing::error!(error = %e, "the history store's upkeep failed"),
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The next change of the chain's answers; never, without a chain.
+async fn next_result(
+    results: Option<&mut watch::Receiver<Option<Arc<spe_core::ChainResult>>>>,
+) -> Option<Result<(), watch::error::RecvError>> {
+    match results {
+        Some(r) => Some(r.changed().await),
+        None => std::future::pending().await,
+    }
+}
+
+/// Records the current snapshot's past hours and its KPIs.
+async fn record_snapshot(history: &History, state: &AppState) {
+    let snapshot = state.service().snapshot();
+    let now = state.now();
+    let kpis = state.kpis(&snapshot, now);
+    let until = hour_start(now);
+    let recorded = history
+        .run(move |store| {
+            let weather = store.record_weather(&snapshot.weather, until)?;
+            let energy = store.record_energy(&snapshot.energy, until)?;
+            let kpis = store.record_kpis(&kpis)?;
+            Ok(weather + energy + kpis)
+        })
+        .await;
+    match recorded {
+        Ok(rows) => {
+            tracing::debug!(rows, "snapshot recorded in the history store");
+            history.bump();
+        }
+        Err(e) => tracing::error!(error = %e, "cannot record the snapshot in the history store"),
+    }
+}
+
+fn hour_start(t: DateTime<Utc>) -> DateTime<Utc> {
+    t.duration_trunc(TimeDelta::hours(1)).unwrap_or(t)
+}
+
+/// The query of `GET /api/history`: exactly one of `series` and `kpi`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct HistoryQuery {
+    /// A recorded series: `temperature_2m`, `shortwave_radiation`,
+    /// `cloud_cover`, `wind_speed_10m`, `demand_mw` or a supply column
+    /// (`supply_solar_mw`, …).
+    pub series: Option<String>,
+    /// A KPI's name (`coverage_ratio`, `forecast_error_pct`, …).
+    pub kpi: Option<String>,
+    /// Start of the range (RFC 3339), included; default `to` minus 7 days.
+    pub from: Option<String>,
+    /// End of the range (RFC 3339), excluded; default the end of the current
+    /// hour. At most 366 days after `from`.
+    pub to: Option<String>,
+}
+
+/// What `GET /api/history` is asked for, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryRequest {
+    /// The series or KPI.
+    pub what: What,
+    /// Start, included.
+    pub from: DateTime<Utc>,
+    /// End, excluded.
+    pub to: DateTime<Utc>,
+}
+
+/// A series or a KPI.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum What {
+    /// An observed series.
+    Series(String),
+    /// A KPI.
+    Kpi(String),
+}
+
+impl HistoryQuery {
+    /// The request, validated at `now`: one name of 1 to 64 characters
+    /// `a-z`, `0-9` or `_`; times in RFC 3339; `from` before `to`, at most
+    /// [`MAX_RANGE_DAYS`] apart.
+    pub fn validate(&self, now: DateTime<Utc>) -> Result<HistoryRequest, ApiError> {
+        let what = match (&self.series, &self.kpi) {
+            (Some(s), None) => What::Series(name(s, "series")?),
+            (None, Some(k)) => What::Kpi(name(k, "kpi")?),
+            _ => {
+                return Err(ApiError::bad_request(
+                    "give exactly one of `series` and `kpi`",
+                ));
+            }
+        };
+        let to = match &self.to {
+            Some(raw) => time(raw, "to")?,
+            None => hour_start(now) + TimeDelta::hours(1),
+        };
+        let from = match &self.from {
+            Some(raw) => time(raw, "from")?,
+            None => to - TimeDelta::days(DEFAULT_RANGE_DAYS),
+        };
+        if from >= to {
+            return Err(ApiError::bad_request("`from` must be before `to`"));
+        }
+        if to - from > TimeDelta::days(MAX_RANGE_DAYS) {
+            return Err(ApiError::bad_request(format!(
+                "the range is at most {MAX_RANGE_DAYS} days: ask in several parts"
+            )));
+        }
+        Ok(HistoryRequest { what, from, to })
+    }
+}
+
+fn name(raw: &str, param: &str) -> Result<String, ApiError> {
+    let ok = (1..=64).contains(&raw.len())
+        && raw
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    if ok {
+        Ok(raw.to_owned())
+    } else {
+        Err(ApiError::bad_request(format!(
+            "`{param}` must be 1 to 64 characters a-z, 0-9 or _"
+        )))
+    }
+}
+
+fn time(raw: &str, param: &str) -> Result<DateTime<Utc>, ApiError> {
+    DateTime::parse_from_rfc3339(raw)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| {
+            ApiError::bad_request(format!("`{param}` is not an RFC 3339 time ({e}): {raw:?}"))
+        })
+}
+
+/// The body of `GET /api/history`: parallel arrays, oldest first.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct HistoryBody {
+    /// The series asked for (absent for a KPI).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub series: Option<String>,
+    /// The KPI asked for (absent for a series).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kpi: Option<String>,
+    /// Start of the range, included (RFC 3339, UTC).
+    #[schema(value_type = String, format = DateTime)]
+    pub from: DateTime<Utc>,
+    /// End of the range, excluded.
+    #[schema(value_type = String, format = DateTime)]
+    pub to: DateTime<Utc>,
+    /// The hours with a recorded value.
+    #[schema(value_type = Vec<String>)]
+    pub time: Vec<DateTime<Utc>>,
+    /// The values (`null` for a KPI that was unknown).
+    pub value: Vec<Option<f64>>,
+    /// Where each value came from: `live`, `cached`, `synthetic`,
+    /// `fallback`.
+    pub provenance: Vec<&'static str>,
+    /// A KPI's status each hour: `ok`, `warning`, `critical`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<Vec<&'static str>>,
+    /// A KPI's unit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unit: Option<String>,
+}
+
+/// `GET /api/history?series=…|kpi=…[&from=…][&to=…]`: what the history
+/// store recorded, hour by hour. `503` without a store.
+#[utoipa::path(
+    get,
+    path = "/api/history",
+    tag = "history",
+    params(HistoryQuery),
+    responses(
+        (status = 200, description = "The recorded values, oldest first", body = HistoryBody),
+        (status = 400, description = "A bad name, time or range, or an unknown parameter", body = ErrorBody),
+        (status = 503, description = "The history store is not available", body = ErrorBody),
+    )
+)]
+pub async fn history(
+    State(state): State<AppState>,
+    query: Result<Query<HistoryQuery>, QueryRejection>,
+) -> Response {
+    let request = match query {
+        Ok(Query(query)) => query.validate(state.now()),
+        Err(rejection) => Err(ApiError::bad_request(rejection.body_text())),
+    };
+    let request = match request {
+        Ok(r) => r,
+        Err(e) => return e.into_response(),
+    };
+    let Some(history) = state.history().cloned() else {
+        return ApiError::unavailable(
+            "history_unavailable",
+            "the history store could not be opened",
+        )
+        .into_response();
+    };
+    let HistoryRequest { what, from, to } = request;
+    let read = history
+        .run(move |store| {
+            let mut body = HistoryBody {
+                series: None,
+                kpi: None,
+                from,
+                to,
+                time: Vec::new(),
+                value: Vec::new(),
+                provenance: Vec::new(),
+                status: None,
+                unit: None,
+            };
+            match what {
+                What::Series(series) => {
+                    for o in store.observations(&series, from, to)? {
+                        body.time.push(o.time);
+                        body.value.push(Some(o.value));
+                        body.provenance.push(o.provenance.name());
+                    }
+                    body.series = Some(series);
+                }
+                What::Kpi(kpi) => {
+                    let rows = store.kpis(&kpi, from, to)?;
+                    body.unit = rows.last().map(|r| r.unit.clone());
+                    let mut status = Vec::with_capacity(rows.len());
+                    for r in rows {
+                        body.time.push(r.hour);
+                        body.value.push(r.value);
+                        body.provenance.push(r.provenance.name());
+                        status.push(r.status.name());
+                    }
+                    body.status = Some(status);
+                    body.kpi = Some(kpi);
+                }
+            }
+            Ok(body)
+        })
+        .await;
+    match read {
+        Ok(body) => Json(body).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "reading the history store failed");
+            ApiError::unavailable(
+                "history_unavailable",
+                "the history store could not be read; try again",
+            )
+            .into_response()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::{Behaviour, get_json, refreshed, rig_with, rig_with_state, t0};
+    use axum::http::StatusCode;
+    use spe_core::{ModelPredictor, Observation, PredictionRequest, Provenance, SeasonalNaive};
+
+    /// Waits (on the history's revision counter, not on time) until `ready`
+    /// holds of the store.
+    async fn until(history: &History, ready: impl Fn(&HistoryStore) -> bool) {
+        let mut revisions = history.watch();
+        while !ready(history.store()) {
+            revisions.changed().await.expect("the history lives");
+        }
+    }
+
+    #[tokio::test]
+    async fn the_task_records_snapshots_kpis_and_fresh_predictions_until_stopped() {
+        let rig = refreshed(Behaviour::Live).await;
+        let history = History::in_memory();
+        let chain = PredictionChain::builder()
+            .primary(Arc::new(ModelPredictor::new(Arc::new(
+                SeasonalNaive::default(),
+            ))))
+            .build();
+        let (stop_tx, stop) = watch::channel(false);
+        let task = tokio::spawn(record(
+            history.clone(),
+            rig.state.clone(),
+            Some(chain.clone()),
+            stop,
+        ));
+
+        // The snapshot's past hours, live, and its KPIs.
+        let now = rig.state.now();
+        until(&history, |s| {
+            !s.observations("temperature_2m", now - TimeDelta::days(3), now)
+                .unwrap()
+                .is_empty()
+        })
+        .await;
+        let temps = history
+            .store()
+            .observations(
+                "temperature_2m",
+                now - TimeDelta::days(30),
+                now + TimeDelta::days(30),
+            )
+            .unwrap();
+        assert!(
+            temps.iter().all(|o| o.time < hour_start(now)),
+            "only past hours"
+        );
+        assert!(temps.iter().all(|o| o.provenance == Provenance::Live));
+        let snapshot = rig.service.snapshot();
+        let i = snapshot
+            .weather
+            .axis()
+            .index_of(temps[0].time)
+            .expect("in the frame");
+        assert_eq!(Some(temps[0].value), snapshot.weather.temperature_2m()[i]);
+        assert!(
+            !history
+                .store()
+                .observations("demand_mw", now - TimeDelta::days(3), now)
+                .unwrap()
+                .is_empty()
+        );
+        let kpis = history
+            .store()
+            .kpis(
+                "demand_mw",
+                hour_start(now),
+                hour_start(now) + TimeDelta::hours(1),
+            )
+            .unwrap();
+        assert_eq!(kpis.len(), 1);
+
+        // A fresh answer of the chain is recorded, every step.
+        let series: Vec<f64> = (0..24 * 14).map(|t| 500.0 + f64::from(t % 24)).collect();
+        let request = PredictionRequest::builder(chain.now(), series)
+            .horizon(24)
+            .build()
+            .expect("valid");
+        let answer = chain.generate(request).await.expect("predictions");
+        let made = answer.predictions.made_at;
+        let first = answer.predictions.start;
+        until(&history, |s| {
+            s.prediction_for(first, std::time::Duration::ZERO)
+                .unwrap()
+                .is_some()
+        })
+        .await;
+        let step = history
+            .store()
+            .prediction_for(first, std::time::Duration::ZERO)
+            .unwrap()
+            .expect("recorded");
+        assert_eq!(step.made_at.timestamp(), made.timestamp());
+        assert_eq!(step.mean, answer.predictions.forecast.mean()[0]);
+        assert_eq!(history.store().stats().unwrap().predictions, 24);
+
+        stop_tx.send(true).expect("task alive");
+        task.await.expect("the task ends");
+    }
+
+    #[tokio::test]
+    async fn get_history_answers_a_series_or_a_kpi_as_parallel_arrays() {
+        let history = History::in_memory();
+        let h = hour_start(t0());
+        history
+            .store()
+            .record_observations(&[
+                Observation::new(
+                    "demand_mw",
+                    h - TimeDelta::hours(2),
+                    910.0,
+                    Provenance::Live,
+                ),
+                Observation::new(
+                    "demand_mw",
+                    h - TimeDelta::hours(1),
+                    920.5,
+                    Provenance::Synthetic,
+                ),
+                Observation::new("demand_mw", h - TimeDelta::days(10), 1.0, Provenance::Live),
+            ])
+            .unwrap();
+        let rig = rig_with_state(Behaviour::Live, true, |s| s.with_history(history.clone()));
+        let kpis = rig.state.kpis(&rig.service.snapshot(), rig.state.now());
+        history.store().record_kpis(&kpis).unwrap();
+
+        // Default range: the 7 days to the end of the current hour.
+        let (status, _, body) = get_json(&rig.app, "/api/history?series=demand_mw").await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["series"], "demand_mw");
+        assert_eq!(body["value"], serde_json::json!([910.0, 920.5]));
+        assert_eq!(body["provenance"], serde_json::json!(["live", "synthetic"]));
+        assert_eq!(body["time"][0], "2026-01-15T08:00:00Z");
+        assert_eq!(body["to"], "2026-01-15T11:00:00Z");
+        assert!(body.get("status").is_none());
+
+        let from = (h - TimeDelta::days(11)).to_rfc3339();
+        let to = (h - TimeDelta::days(9)).to_rfc3339();
+        let uri = format!(
+            "/api/history?series=demand_mw&from={}&to={}",
+            enc(&from),
+            enc(&to)
+        );
+        let (status, _, body) = get_json(&rig.app, &uri).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["value"], serde_json::json!([1.0]));
+
+        let (status, _, body) = get_json(&rig.app, "/api/history?kpi=demand_mw").await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["kpi"], "demand_mw");
+        assert_eq!(body["unit"], "MW");
+        assert_eq!(body["status"].as_array().map(Vec::len), Some(1));
+        assert_eq!(body["value"][0].as_f64(), kpis.demand_mw.value);
+
+        // A name nothing was recorded under: an empty answer, not an error.
+        let (status, _, body) = get_json(&rig.app, "/api/history?series=nothing_here").await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body["time"], serde_json::json!([]));
+    }
+
+    fn enc(s: &str) -> String {
+        s.replace('+', "%2B").replace(':', "%3A")
+    }
+
+    #[tokio::test]
+    async fn bad_history_queries_get_a_400_and_no_store_a_503() {
+        let rig = rig_with_state(Behaviour::Live, true, |s| {
+            s.with_history(History::in_memory())
+        });
+        for (uri, says) in [
+            ("/api/history", "exactly one"),
+            ("/api/history?series=demand_mw&kpi=demand_mw", "exactly one"),
+            ("/api/history?series=Demand", "a-z"),
+            ("/api/history?series=", "a-z"),
+            ("/api/history?series=demand_mw&from=yesterday", "RFC 3339"),
+            (
+                "/api/history?series=demand_mw&from=2026-01-02T00:00:00Z&to=2026-01-01T00:00:00Z",
+                "before",
+            ),
+            (
+                "/api/history?series=demand_mw&from=2024-01-01T00:00:00Z&to=2026-01-01T00:00:00Z",
+                "366 days",
+            ),
+            ("/api/history?series=demand_mw&limit=3", "limit"),
+        ] {
+            let (status, _, body) = get_json(&rig.app, uri).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}: {body}");
+            let message = body["error"]["message"].as_str().unwrap_or_default();
+            assert!(message.contains(says), "{uri}: {message}");
+        }
+        let rig = rig_with(Behaviour::Live, true);
+        let (status, _, body) = get_json(&rig.app, "/api/history?series=demand_mw").await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(body["error"]["code"], "history_unavailable");
+    }
+}
