@@ -250,6 +250,7 @@ impl App {
         let predicting = tokio::spawn(forecasting::run(
             self.service.clone(),
             self.predictions.clone(),
+            self.history.clone(),
             stopped,
         ));
         let streams = state.clone();

@@ -16,12 +16,13 @@
 //!   [`PredictionChain::latest`] and never wait on the engine.
 //!
 //! The demand history is the energy twin's: the snapshot's demand where it
-//! has the hour (live weather in nominal mode), the synthetic generator's
-//! for the older hours. The temperatures likewise: the snapshot's where it
-//! has them (the live forecast over the horizon in nominal mode), the
-//! generator's elsewhere. A long-term history store would replace the
-//! generator's past; it belongs in spe-core.
+//! has the hour (live weather in nominal mode), else what the history store
+//! recorded for that hour ([`Recorded`]: earlier snapshots, live where they
+//! were), else the synthetic generator's. The temperatures likewise: the
+//! snapshot's where it has them (the live forecast over the horizon in
+//! nominal mode), then the recorded ones, then the generator's.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -31,9 +32,11 @@ use spe_core::{
     PredictionRequest, Site, TimeAxis, WeatherFrame, WeatherSnapshot, WeatherVariable,
     calendar_exog,
 };
+use spe_core::{HistoryStore, StoreError};
 use tokio::sync::watch;
 
 use crate::config::Config;
+use crate::history::History;
 
 /// Hours forecast.
 pub const HORIZON: usize = 48;
@@ -85,9 +88,57 @@ pub fn chain(config: &Config, journal: Option<&Journal>) -> PredictionChain {
     builder.build()
 }
 
+/// What the history store recorded over a request's history: demand and
+/// temperature by hour.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Recorded {
+    demand_mw: HashMap<DateTime<Utc>, f64>,
+    temperature_2m: HashMap<DateTime<Utc>, f64>,
+}
+
+impl Recorded {
+    /// The demand and temperature `store` holds for the [`HISTORY_HOURS`]
+    /// before the hour of `now`.
+    pub fn read(store: &HistoryStore, now: DateTime<Utc>) -> Result<Recorded, StoreError> {
+        let end = now
+            .duration_trunc(chrono::Duration::hours(1))
+            .unwrap_or(now);
+        let hours = i64::try_from(HISTORY_HOURS).unwrap_or(i64::MAX);
+        let start = end
+            .checked_sub_signed(chrono::Duration::hours(hours))
+            .unwrap_or(end);
+        let read = |series: &str| -> Result<HashMap<DateTime<Utc>, f64>, StoreError> {
+            Ok(store
+                .observations(series, start, end)?
+                .into_iter()
+                .map(|o| (o.time, o.value))
+                .collect())
+        };
+        Ok(Recorded {
+            demand_mw: read("demand_mw")?,
+            temperature_2m: read(WeatherVariable::Temperature2m.name())?,
+        })
+    }
+
+    /// How many hours of demand were recorded.
+    pub fn demand_hours(&self) -> usize {
+        self.demand_mw.len()
+    }
+}
+
+/// The chain's request at `now` with nothing recorded: see [`request_with`].
+pub fn request(
+    site: &Site,
+    snapshot: &WeatherSnapshot,
+    generator: &Generator,
+    now: DateTime<Utc>,
+) -> Result<PredictionRequest, ChainError> {
+    request_with(site, snapshot, &Recorded::default(), generator, now)
+}
+
 /// The chain's request at `now`: [`HISTORY_HOURS`] of hourly demand before
 /// the current hour (the snapshot's where it has the hour, else the
-/// synthetic generator's), forecast from the current hour, with the
+/// `recorded` one, else the synthetic generator's), forecast from the current hour, with the
 /// regressors of [`calendar_exog`] over the history and the horizon (the
 /// temperature likewise from the snapshot, else the generator).
 ///
@@ -115,9 +166,10 @@ pub fn chain(config: &Config, journal: Option<&Journal>) -> PredictionChain {
 /// assert_eq!(r.inputs, service.snapshot().energy.provenance());
 /// # Ok(()) }
 /// ```
-pub fn request(
+pub fn request_with(
     site: &Site,
     snapshot: &WeatherSnapshot,
+    recorded: &Recorded,
     generator: &Generator,
     now: DateTime<Utc>,
 ) -> Result<PredictionRequest, ChainError> {
@@ -145,13 +197,19 @@ pub fn request(
             observed
                 .index_of(t)
                 .and_then(|j| energy.demand_mw().get(j).copied().flatten())
+                .or_else(|| recorded.demand_mw.get(&t).copied())
                 .or_else(|| synthetic.demand_mw().get(i).copied().flatten())
                 .filter(|v| v.is_finite())
                 .ok_or_else(|| invalid(format!("no demand for {t}")))
         })
         .collect::<Result<Vec<f64>, ChainError>>()?;
     let exog = |axis: TimeAxis| {
-        let temperature = temperatures(&snapshot.weather, &generated.weather, axis)?;
+        let temperature = temperatures(
+            &snapshot.weather,
+            &recorded.temperature_2m,
+            &generated.weather,
+            axis,
+        )?;
         calendar_exog(site, axis, &temperature).map_err(|e| invalid(e.to_string()))
     };
     PredictionRequest::builder(start, history)
@@ -166,9 +224,10 @@ pub fn request(
 }
 
 /// The temperature of each hour of `axis`: `observed`'s where it has a
-/// finite value, else `synthetic`'s.
+/// finite value, else the `recorded` one, else `synthetic`'s.
 fn temperatures(
     observed: &WeatherFrame,
+    recorded: &HashMap<DateTime<Utc>, f64>,
     synthetic: &WeatherFrame,
     axis: TimeAxis,
 ) -> Result<Vec<f64>, ChainError> {
@@ -185,16 +244,34 @@ fn temperatures(
     axis.times()
         .map(|t| {
             value(observed, t)
+                .or_else(|| recorded.get(&t).copied().filter(|v| v.is_finite()))
                 .or_else(|| value(synthetic, t))
                 .ok_or_else(|| ChainError::InvalidRequest(format!("no temperature for {t}")))
         })
         .collect()
 }
 
-/// Run the chain once for the service's current snapshot; log the outcome.
-pub async fn run_once(service: &FailoverService, chain: &PredictionChain, generator: &Generator) {
+/// Run the chain once for the service's current snapshot (and what
+/// `history` recorded before it); log the outcome.
+pub async fn run_once(
+    service: &FailoverService,
+    chain: &PredictionChain,
+    history: Option<&History>,
+    generator: &Generator,
+) {
     let snapshot = service.snapshot();
-    let request = match request(service.site(), &snapshot, generator, service.now()) {
+    let now = service.now();
+    let recorded = match history {
+        Some(history) => history
+            .run(move |store| Recorded::read(store, now))
+            .await
+            .unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "cannot read the recorded history; using the generator's");
+                Recorded::default()
+            }),
+        None => Recorded::default(),
+    };
+    let request = match request_with(service.site(), &snapshot, &recorded, generator, now) {
         Ok(request) => request,
         Err(e) => {
             tracing::warn!(error = %e, "no prediction request");
@@ -218,6 +295,7 @@ pub async fn run_once(service: &FailoverService, chain: &PredictionChain, genera
 pub async fn run(
     service: FailoverService,
     chain: PredictionChain,
+    history: Option<History>,
     mut stop: watch::Receiver<bool>,
 ) {
     let generator = Generator::default();
@@ -225,7 +303,7 @@ pub async fn run(
     loop {
         snapshots.borrow_and_update();
         tokio::select! {
-            () = run_once(&service, &chain, &generator) => {},
+            () = run_once(&service, &chain, history.as_ref(), &generator) => {},
             _ = stop.wait_for(|s| *s) => return,
         }
         tokio::select! {
@@ -294,5 +372,64 @@ mod tests {
         let day_type = future.column("day_type").expect("day type");
         assert_eq!(day_type[0], 0.0, "a Thursday");
         assert_eq!(day_type[47], 1.0, "Saturday 10:00 local");
+    }
+    #[tokio::test]
+    async fn recorded_hours_come_before_the_generators_and_after_the_snapshots() {
+        let rig = rig_with(Behaviour::Live, false);
+        rig.service.refresh().await;
+        let snapshot = rig.service.snapshot();
+        let now = rig.service.now();
+        let start = now.duration_trunc(Duration::hours(1)).expect("hour");
+        let history_start = start - Duration::hours(i64::try_from(HISTORY_HOURS).expect("small"));
+        let last = start - Duration::hours(1);
+        assert!(snapshot.weather.axis().index_of(history_start).is_none());
+        assert!(snapshot.energy.axis().index_of(last).is_some());
+        // Recorded: the first hour of the history (outside the snapshot) and
+        // the last (inside it), demand and temperature.
+        let store =
+            spe_core::HistoryStore::in_memory(spe_core::StoreConfig::default()).expect("store");
+        let live = spe_core::Provenance::Live;
+        store
+            .record_observations(&[
+                spe_core::Observation::new("demand_mw", history_start, 4321.0, live),
+                spe_core::Observation::new("temperature_2m", history_start, -7.5, live),
+                spe_core::Observation::new("demand_mw", last, 1.0, live),
+                spe_core::Observation::new("temperature_2m", last, 40.0, live),
+                // Outside the history: not read.
+                spe_core::Observation::new("demand_mw", start, 2.0, live),
+            ])
+            .expect("recorded");
+        let recorded = Recorded::read(&store, now).expect("read");
+        assert_eq!(recorded.demand_hours(), 2);
+        let generator = Generator::default();
+        let r = request_with(rig.service.site(), &snapshot, &recorded, &generator, now)
+            .expect("a request");
+        let past_t = r
+            .exog
+            .as_ref()
+            .expect("regressors")
+            .column("temperature_2m")
+            .expect("temperature");
+        assert_eq!(
+            (r.history[0], past_t[0]),
+            (4321.0, -7.5),
+            "recorded before generated"
+        );
+        let i = snapshot
+            .energy
+            .axis()
+            .index_of(last)
+            .expect("in the snapshot");
+        assert_eq!(
+            Some(r.history[HISTORY_HOURS - 1]),
+            snapshot.energy.demand_mw()[i]
+        );
+        assert_eq!(
+            Some(past_t[HISTORY_HOURS - 1]),
+            temperature_at(&snapshot.weather, last)
+        );
+        // Nothing recorded: the generator's, as before.
+        let plain = request(rig.service.site(), &snapshot, &generator, now).expect("a request");
+        assert_ne!(plain.history[0], 4321.0);
     }
 }

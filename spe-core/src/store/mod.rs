@@ -1,54 +1,4 @@
-//! The long-term history store: observations, predictions and KPIs, hour by
-//! hour, in an embedded SQLite database, with backups.
-//!
-//! - **What it keeps.** [`Observation`]s (one value of one series, such as
-//!   `temperature_2m` or `demand_mw`, for one hour, with its provenance), the
-//!   [`Predictions`] the chain made (every step, with its intervals) and the
-//!   [`KpiSet`]s computed (one row per KPI and hour, the last computed in the
-//!   hour wins).
-//! - **Which value wins.** A recorded value replaces an earlier one of the
-//!   same series and hour unless it is less real: `live` beats `cached`, which
-//!   beats `synthetic` and `fallback`. So an hour measured live is never
-//!   overwritten by an estimate made during an outage, and an estimate is
-//!   replaced when live data for that hour arrives.
-//! - **Durability.** Write-ahead log with `synchronous = FULL`: a write that
-//!   returned is on disk (the RPO's "acknowledged writes are never lost").
-//!   [`HistoryStore::maintain`] copies the database to `backups/` every
-//!   [`StoreConfig::backup_every`] (SQLite's online backup, then fsync of the
-//!   copy and its directory) and keeps the newest [`StoreConfig::backups_kept`].
-//! - **Damage.** Opening checks the file (`PRAGMA quick_check`, the
-//!   application id and the schema version). A damaged file is quarantined
-//!   (renamed to `history.sqlite.corrupt-<time>`, with its `-wal`) and the
-//!   newest backup that passes the same check is restored in its place; the
-//!   [`StoreOpenReport`] says what happened and how much was lost. Damage
-//!   found later is [`StoreError::Corrupt`]; [`HistoryStore::recover`] does
-//!   the same quarantine and restore without a restart. A file of another
-//!   application, or of a newer SP-E, is refused and left untouched.
-//!
-//! Every method blocks (SQLite and fsync): from async code, call it in
-//! `tokio::task::spawn_blocking`. The store is `Sync`: one connection behind a
-//! mutex, so writes are serialised.
-//!
-//! ```
-//! use chrono::{TimeZone, Utc};
-//! use spe_core::{HistoryStore, Observation, Provenance, StoreConfig};
-//!
-//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let dir = tempfile::tempdir()?;
-//! let (store, report) = HistoryStore::open(dir.path(), StoreConfig::default(), Utc::now())?;
-//! assert!(report.is_clean());
-//!
-//! let h = Utc.with_ymd_and_hms(2026, 1, 14, 9, 0, 0).unwrap();
-//! store.record_observations(&[
-//!     Observation::new("demand_mw", h, 1180.0, Provenance::Synthetic),
-//!     Observation::new("demand_mw", h, 1215.0, Provenance::Live),
-//!     Observation::new("demand_mw", h, 1190.0, Provenance::Synthetic), // less real: ignored
-//! ])?;
-//! let rows = store.observations("demand_mw", h, h + chrono::Duration::hours(1))?;
-//! assert_eq!((rows[0].value, rows[0].provenance), (1215.0, Provenance::Live));
-//! # Ok(())
-//! # }
-//! ```
+//! The long-term history store: see [`HistoryStore`].
 
 mod backup;
 mod error;
@@ -307,7 +257,57 @@ pub struct Maintenance {
     pub predictions_pruned: usize,
 }
 
-/// The long-term history store. See the [module docs](self).
+/// The long-term history store: observations, predictions and KPIs, hour by
+/// hour, in an embedded SQLite database, with backups.
+///
+/// - **What it keeps.** [`Observation`]s (one value of one series, such as
+///   `temperature_2m` or `demand_mw`, for one hour, with its provenance), the
+///   [`Predictions`] the chain made (every step, with its intervals) and the
+///   [`KpiSet`]s computed (one row per KPI and hour, the last computed in the
+///   hour wins).
+/// - **Which value wins.** A recorded value replaces an earlier one of the
+///   same series and hour unless it is less real: `live` beats `cached`, which
+///   beats `synthetic` and `fallback`. So an hour measured live is never
+///   overwritten by an estimate made during an outage, and an estimate is
+///   replaced when live data for that hour arrives.
+/// - **Durability.** Write-ahead log with `synchronous = FULL`: a write that
+///   returned is on disk (the RPO's "acknowledged writes are never lost").
+///   [`HistoryStore::maintain`] copies the database to `backups/` every
+///   [`StoreConfig::backup_every`] (SQLite's online backup, then fsync of the
+///   copy and its directory) and keeps the newest [`StoreConfig::backups_kept`].
+/// - **Damage.** Opening checks the file (`PRAGMA quick_check`, the
+///   application id and the schema version). A damaged file is quarantined
+///   (renamed to `history.sqlite.corrupt-<time>`, with its `-wal`) and the
+///   newest backup that passes the same check is restored in its place; the
+///   [`StoreOpenReport`] says what happened and how much was lost. Damage
+///   found later is [`StoreError::Corrupt`]; [`HistoryStore::recover`] does
+///   the same quarantine and restore without a restart. A file of another
+///   application, or of a newer SP-E, is refused and left untouched.
+///
+/// Every method blocks (SQLite and fsync): from async code, call it in
+/// `tokio::task::spawn_blocking`. The store is `Sync`: one connection behind a
+/// mutex, so writes are serialised.
+///
+/// ```
+/// use chrono::{TimeZone, Utc};
+/// use spe_core::{HistoryStore, Observation, Provenance, StoreConfig};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let dir = tempfile::tempdir()?;
+/// let (store, report) = HistoryStore::open(dir.path(), StoreConfig::default(), Utc::now())?;
+/// assert!(report.is_clean());
+///
+/// let h = Utc.with_ymd_and_hms(2026, 1, 14, 9, 0, 0).unwrap();
+/// store.record_observations(&[
+///     Observation::new("demand_mw", h, 1180.0, Provenance::Synthetic),
+///     Observation::new("demand_mw", h, 1215.0, Provenance::Live),
+///     Observation::new("demand_mw", h, 1190.0, Provenance::Synthetic), // less real: ignored
+/// ])?;
+/// let rows = store.observations("demand_mw", h, h + chrono::Duration::hours(1))?;
+/// assert_eq!((rows[0].value, rows[0].provenance), (1215.0, Provenance::Live));
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct HistoryStore {
     inner: Mutex<Inner>,
@@ -325,7 +325,7 @@ impl HistoryStore {
     /// Opens (or creates) the store in `dir`: the database
     /// `dir/history.sqlite`, backups in `dir/backups/`. A damaged or missing
     /// database is replaced by the newest sound backup (see the
-    /// [module docs](self)); `now` names the quarantined file.
+    /// [`HistoryStore`] docs); `now` names the quarantined file.
     ///
     /// # Errors
     ///
@@ -404,7 +404,7 @@ impl HistoryStore {
     }
 
     /// Records observations in one transaction (all or none), by the rule in
-    /// the [module docs](self): a value replaces the stored one for its
+    /// the [`HistoryStore`] docs: a value replaces the stored one for its
     /// series and time unless it is less real. Returns how many rows were
     /// inserted or replaced.
     ///

@@ -541,6 +541,18 @@ async fn a_killed_server_restarts_with_its_journal() {
         );
         tokio::time::sleep(POLL_EVERY).await;
     };
+    // The live hours are in the history store.
+    let recorded = first
+        .poll_json(
+            "/api/history?series=temperature_2m",
+            "live hours recorded",
+            |j| {
+                j["provenance"]
+                    .as_array()
+                    .is_some_and(|p| p.iter().any(|p| p == "live"))
+            },
+        )
+        .await;
     first.kill();
     drop(fake);
 
@@ -598,6 +610,50 @@ async fn a_killed_server_restarts_with_its_journal() {
     );
     let ready = second.get_json("/readyz", 200).await;
     assert_eq!(ready["degraded"], true);
+
+    // The recorded live hours survived the kill, and the estimates the
+    // second run records did not overwrite them.
+    let history = second
+        .get_json(
+            &format!(
+                "/api/history?series=temperature_2m&from={}&to={}",
+                query_time(&recorded["from"]),
+                query_time(&recorded["to"])
+            ),
+            200,
+        )
+        .await;
+    let rows = |j: &Value| -> Vec<(Value, Value, Value)> {
+        let column = |k: &str| j[k].as_array().cloned().unwrap_or_default();
+        let (t, v, p) = (column("time"), column("value"), column("provenance"));
+        t.into_iter()
+            .zip(v)
+            .zip(p)
+            .map(|((t, v), p)| (t, v, p))
+            .collect()
+    };
+    // (A refresh of the first run may have replaced a value by a later live
+    // one: the hours and their provenance are what must hold.)
+    let live_hours = |j: &Value| -> Vec<Value> {
+        rows(j)
+            .into_iter()
+            .filter(|r| r.2 == "live")
+            .map(|r| r.0)
+            .collect()
+    };
+    let (live_before, live_after) = (live_hours(&recorded), live_hours(&history));
+    assert!(!live_before.is_empty());
+    for hour in &live_before {
+        assert!(
+            live_after.contains(hour),
+            "live hour {hour} lost: {history}"
+        );
+    }
+}
+
+/// A time of a JSON answer as a query value (`+` escaped).
+fn query_time(t: &Value) -> String {
+    t.as_str().unwrap_or_default().replace('+', "%2B")
 }
 
 /// SIGTERM: the server stops accepting, stops its refresh loop and exits 0.
