@@ -506,6 +506,10 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
             .latest_predictions()
             .map(|(result, at)| (result.tier.name().to_owned(), result.age(at))),
         forecast_error_pct,
+        history_backup_age: state.history().map(|h| {
+            h.last_backup()
+                .map(|at| (now - at).to_std().unwrap_or(std::time::Duration::ZERO))
+        }),
     };
     (
         [(header::CONTENT_TYPE, metrics::CONTENT_TYPE)],

@@ -672,6 +672,8 @@ mod tests {
         );
         assert!(i.details.contains("restored history-"), "{}", i.details);
         assert!(!i.details.contains(&tmp.path().display().to_string()));
+        // The restored backup is the newest one, as /metrics reports it.
+        assert!(app.history().and_then(History::last_backup).is_some());
         let store = app.history().expect("a history store").store();
         let rows = store
             .observations("demand_mw", hour, hour + chrono::Duration::hours(1))

@@ -60,6 +60,7 @@ pub struct History {
     store: Arc<HistoryStore>,
     journal: Option<Journal>,
     revision: Arc<watch::Sender<u64>>,
+    last_backup: Arc<watch::Sender<Option<DateTime<Utc>>>>,
 }
 
 impl History {
@@ -69,10 +70,15 @@ impl History {
     pub fn open(dir: &Path, journal: Option<&Journal>, now: DateTime<Utc>) -> Option<History> {
         match HistoryStore::open(dir, StoreConfig::default(), now) {
             Ok((store, report)) => {
+                let last_backup = store
+                    .backups()
+                    .ok()
+                    .and_then(|b| b.last().map(|b| b.taken_at));
                 let history = History {
                     store: Arc::new(store),
                     journal: journal.cloned(),
                     revision: Arc::new(watch::channel(0).0),
+                    last_backup: Arc::new(watch::channel(last_backup).0),
                 };
                 history.journal_repair(&report, now);
                 Some(history)
@@ -92,7 +98,14 @@ impl History {
             store: Arc::new(store),
             journal: None,
             revision: Arc::new(watch::channel(0).0),
+            last_backup: Arc::new(watch::channel(None).0),
         }
+    }
+
+    /// When the newest backup was taken (`None` before the first), read
+    /// without touching the store (for `/metrics`).
+    pub fn last_backup(&self) -> Option<DateTime<Utc>> {
+        *self.last_backup.borrow()
     }
 
     /// A counter of what [`record`] wrote (snapshots, predictions, upkeep
@@ -245,6 +258,7 @@ pub fn record(
                         Ok(done) => {
                             if let Some(b) = done.backup {
                                 tracing::debug!(bytes = b.bytes, pruned = done.predictions_pruned, "history store backed up");
+                                history.last_backup.send_replace(Some(b.taken_at));
                             }
                             history.bump();
                         }

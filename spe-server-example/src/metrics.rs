@@ -24,7 +24,10 @@
 //! - `spe_prediction_tier{tier}`: 1 for the tier that made them;
 //! - `spe_forecast_error_pct`: the forecast error of the last day, percent
 //!   (the KPI `forecast_error_pct`: day-ahead MAPE of the demand; NaN while
-//!   unknown).
+//!   unknown);
+//! - `spe_history_available`: 1 if the long-term history store is open;
+//! - `spe_history_backup_age_seconds`: age of its newest backup (NaN without a
+//!   store or before its first backup): alert when it passes the RPO.
 
 use std::fmt::Write as _;
 use std::sync::atomic::AtomicU64;
@@ -102,6 +105,9 @@ pub struct Gauges {
     pub predictions: Option<(String, Duration)>,
     /// The forecast error of the last day, percent; `None` while unknown.
     pub forecast_error_pct: Option<f64>,
+    /// The history store: `None` without one, else the age of its newest
+    /// backup (`None` before the first).
+    pub history_backup_age: Option<Option<Duration>>,
 }
 
 /// The server's metrics registry.
@@ -122,11 +128,13 @@ pub struct Gauges {
 ///     weather_age: Duration::from_secs(90),
 ///     predictions: None,
 ///     forecast_error_pct: Some(4.2),
+///     history_backup_age: Some(Some(Duration::from_secs(600))),
 /// });
 /// assert!(text.contains(r#"spe_http_requests_total{route="/api/dashboard",method="GET",status="2xx"} 1"#));
 /// assert!(text.contains(r#"spe_mode{mode="estimation"} 1"#));
 /// assert!(text.contains("spe_open_incidents 1.0"));
 /// assert!(text.contains("spe_forecast_error_pct 4.2"));
+/// assert!(text.contains("spe_history_backup_age_seconds 600.0"));
 /// assert!(text.ends_with("# EOF\n"));
 /// ```
 #[derive(Debug)]
@@ -144,6 +152,8 @@ pub struct Metrics {
     predictions_age: Gauge<f64, AtomicU64>,
     prediction_tier: Family<TierLabels, Gauge>,
     forecast_error_pct: Gauge<f64, AtomicU64>,
+    history_available: Gauge,
+    history_backup_age: Gauge<f64, AtomicU64>,
     /// Held while gauges are set and the registry encoded, so two scrapes
     /// never interleave.
     scrape: Mutex<()>,
@@ -172,6 +182,8 @@ impl Metrics {
         let predictions_age = Gauge::<f64, AtomicU64>::default();
         let prediction_tier = Family::<TierLabels, Gauge>::default();
         let forecast_error_pct = Gauge::<f64, AtomicU64>::default();
+        let history_available = Gauge::default();
+        let history_backup_age = Gauge::<f64, AtomicU64>::default();
         registry.register(
             "http_requests",
             "HTTP requests by matched route, method and status class",
@@ -233,6 +245,16 @@ impl Metrics {
              predicted a day ahead, over the last 24 hours (NaN while unknown)",
             forecast_error_pct.clone(),
         );
+        registry.register(
+            "history_available",
+            "1 if the long-term history store is open",
+            history_available.clone(),
+        );
+        registry.register(
+            "history_backup_age_seconds",
+            "Age of the history store's newest backup (NaN without a store or before the first backup)",
+            history_backup_age.clone(),
+        );
         Metrics {
             registry,
             requests,
@@ -247,6 +269,8 @@ impl Metrics {
             predictions_age,
             prediction_tier,
             forecast_error_pct,
+            history_available,
+            history_backup_age,
             scrape: Mutex::new(()),
         }
     }
@@ -310,6 +334,14 @@ impl Metrics {
         }
         self.forecast_error_pct
             .set(gauges.forecast_error_pct.unwrap_or(f64::NAN));
+        self.history_available
+            .set(i64::from(gauges.history_backup_age.is_some()));
+        self.history_backup_age.set(
+            gauges
+                .history_backup_age
+                .flatten()
+                .map_or(f64::NAN, |age| age.as_secs_f64()),
+        );
         let mut text = String::new();
         if let Err(e) = encode(&mut text, &self.registry) {
             // Only a formatter error, which writing to a String never gives.
@@ -358,6 +390,7 @@ mod tests {
             weather_age: Duration::from_millis(1500),
             predictions: Some(("fallback".into(), Duration::from_secs(60))),
             forecast_error_pct: Some(6.5),
+            history_backup_age: Some(Some(Duration::from_secs(90))),
         }
     }
 
@@ -377,6 +410,8 @@ mod tests {
             "spe_predictions_age_seconds 60.0",
             r#"spe_prediction_tier{tier="fallback"} 1"#,
             "spe_forecast_error_pct 6.5",
+            "spe_history_available 1",
+            "spe_history_backup_age_seconds 90.0",
         ] {
             assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
         }
@@ -405,6 +440,24 @@ mod tests {
             "{text}"
         );
         assert!(text.lines().any(|l| l == "spe_journal_available 0"));
+        // A store before its first backup, then no store.
+        let text = metrics.render(&Gauges {
+            history_backup_age: Some(None),
+            ..gauges()
+        });
+        assert!(text.lines().any(|l| l == "spe_history_available 1"));
+        assert!(
+            text.lines()
+                .any(|l| l == "spe_history_backup_age_seconds NaN")
+        );
+        let text = metrics.render(&Gauges {
+            history_backup_age: None,
+            ..gauges()
+        });
+        assert!(
+            text.lines().any(|l| l == "spe_history_available 0"),
+            "{text}"
+        );
     }
 
     #[test]
