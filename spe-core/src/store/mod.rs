@@ -581,9 +581,12 @@ impl HistoryStore {
         let r = (|| {
             let tx = inner.conn.transaction()?;
             {
-                let mut del =
-                    tx.prepare_cached("DELETE FROM prediction_bounds WHERE made_at = ?1")?;
-                del.execute([made_at])?;
+                // The same predictions recorded again replace every step
+                // (none of a longer earlier record is left behind).
+                tx.prepare_cached("DELETE FROM prediction_bounds WHERE made_at = ?1")?
+                    .execute([made_at])?;
+                tx.prepare_cached("DELETE FROM predictions WHERE made_at = ?1")?
+                    .execute([made_at])?;
                 let mut ins = tx.prepare_cached(schema::UPSERT_PREDICTION)?;
                 let mut bound = tx.prepare_cached(schema::INSERT_BOUND)?;
                 for (i, (&target, &mean)) in targets.iter().zip(forecast.mean()).enumerate() {

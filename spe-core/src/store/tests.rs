@@ -180,7 +180,12 @@ fn predictions_round_trip_and_the_day_ahead_one_is_found() {
         store.record_predictions(&predictions(20, 60.0)).unwrap(),
         48
     );
-    // Recording the same predictions again replaces them.
+    // Recording the same predictions again replaces them, every step: a
+    // shorter record leaves none of the longer one behind, nor the reverse.
+    let mut short = predictions(20, 10.0);
+    short.forecast = Forecast::new("mstl", vec![1.0; 12], vec![]).unwrap();
+    store.record_predictions(&short).unwrap();
+    assert_eq!(store.stats().unwrap().predictions, 48 + 12);
     assert_eq!(
         store.record_predictions(&predictions(20, 70.0)).unwrap(),
         48
