@@ -10,7 +10,7 @@ use pyo3::prelude::*;
 use pyo3::types::{
     PyBool, PyDateAccess, PyDateTime, PyDelta, PyDeltaAccess, PyString, PyTimeAccess,
 };
-use spe_core::MAX_HORIZON;
+use spe_core::{MAX_HORIZON, Provenance};
 
 use crate::errors::Error;
 
@@ -282,6 +282,20 @@ pub fn instant_or_now(obj: Option<&Bound<'_, PyAny>>, name: &str) -> PyResult<Da
     match obj.filter(|o| !o.is_none()) {
         Some(o) => instant(o, name),
         None => Ok(Utc::now()),
+    }
+}
+
+/// A provenance by name: `live`, `synthetic`, `cached` (of age 0) or
+/// `fallback`.
+pub fn provenance(name: &str) -> Result<Provenance, Error> {
+    match name {
+        "live" => Ok(Provenance::Live),
+        "synthetic" => Ok(Provenance::Synthetic),
+        "fallback" => Ok(Provenance::Fallback),
+        "cached" => Ok(Provenance::cached(std::time::Duration::ZERO)),
+        other => Err(Error::config(format!(
+            "provenance={other:?} is not a provenance: use \"live\", \"synthetic\", \"cached\" or \"fallback\""
+        ))),
     }
 }
 

@@ -13,7 +13,9 @@
 //! ├── UpstreamError(SpeError)                  .status, .fault
 //! │   └── CallTimeoutError(UpstreamError, TimeoutError)   .timeout_s
 //! ├── CacheCorruptError(SpeError)
-//! └── JournalError(SpeError, OSError)
+//! ├── JournalError(SpeError, OSError)
+//! └── StoreError(SpeError, OSError)            the history store
+//!     └── StoreCorruptError(StoreError)
 //! ```
 //!
 //! The classes are created once per process, when the module is first
@@ -32,7 +34,7 @@ use pyo3::types::{PyDict, PyFloat, PyString, PyTuple, PyType};
 use spe_core::{
     BreakerConfigError, CacheError, CalibrationError, ConfigError as SynthConfigError,
     DEFAULT_MAX_GAP, FailoverError, Fault, ForecastError, JournalError, MIN_CALIBRATION_HOURS,
-    Rejected, SeriesError, SiteError, SourceError, UnknownCountry,
+    Rejected, SeriesError, SiteError, SourceError, StoreError, UnknownCountry,
 };
 
 /// The module the exception classes say they belong to.
@@ -61,6 +63,10 @@ pub enum SpeException {
     CacheCorruptError,
     /// `spe.JournalError(SpeError, OSError)`: the incident journal cannot be used.
     JournalError,
+    /// `spe.StoreError(SpeError, OSError)`: the history store cannot be used.
+    StoreError,
+    /// `spe.StoreCorruptError(StoreError)`: the history database is damaged.
+    StoreCorruptError,
 }
 
 /// How to build one exception class.
@@ -80,7 +86,7 @@ static TYPES: [PyOnceLock<Py<PyType>>; COUNT] = [const { PyOnceLock::new() }; CO
 
 impl SpeException {
     /// Every class, parents before their children.
-    pub const ALL: [SpeException; 9] = [
+    pub const ALL: [SpeException; 11] = [
         SpeException::SpeError,
         SpeException::ConfigError,
         SpeException::ForecastError,
@@ -90,6 +96,8 @@ impl SpeException {
         SpeException::CallTimeoutError,
         SpeException::CacheCorruptError,
         SpeException::JournalError,
+        SpeException::StoreError,
+        SpeException::StoreCorruptError,
     ];
 
     fn spec(self) -> Spec {
@@ -164,6 +172,22 @@ impl SpeException {
                 doc: "The incident journal cannot be opened, read or written (I/O error, not \
                       a journal file, unsupported version, already open in this process).\n\n\
                       Also an ``OSError``.",
+            },
+            E::StoreError => Spec {
+                name: "StoreError",
+                parents: &[E::SpeError],
+                builtin: Some(|py| py.get_type::<PyOSError>()),
+                doc: "The history store cannot be opened, read or written (I/O error, disk full, \
+                      another application's database, a newer schema).\n\n\
+                      Also an ``OSError``.",
+            },
+            E::StoreCorruptError => Spec {
+                name: "StoreCorruptError",
+                parents: &[E::StoreError],
+                builtin: None,
+                doc: "The history database was found damaged while in use. Call \
+                      ``store.recover()`` to quarantine it and restore the newest sound \
+                      backup (opening the store does this by itself).",
             },
         }
     }
@@ -281,6 +305,8 @@ pub enum Error {
     Cache(CacheError),
     /// A corrupt cache file.
     CacheCorrupt(String),
+    /// The history store failed.
+    Store(StoreError),
     /// Calibration of the generator failed.
     Calibration(CalibrationError),
     /// Invalid generator parameters.
@@ -336,6 +362,11 @@ impl Error {
                 _ => E::SpeError,
             },
             Error::CacheCorrupt(_) => E::CacheCorruptError,
+            Error::Store(e) => match e {
+                StoreError::InvalidValue { .. } | StoreError::InvalidConfig(_) => E::ConfigError,
+                StoreError::Corrupt { .. } => E::StoreCorruptError,
+                _ => E::StoreError,
+            },
         }
     }
 
@@ -491,6 +522,7 @@ impl fmt::Display for Error {
             Error::Journal(e) => write!(f, "{e}"),
             Error::Cache(e) => write!(f, "{e}"),
             Error::CacheCorrupt(m) => f.write_str(m),
+            Error::Store(e) => write!(f, "{e}"),
             Error::Calibration(e) => write!(
                 f,
                 "{e}: calibrate() needs at least {MIN_CALIBRATION_HOURS} hours of recorded \
@@ -525,6 +557,7 @@ from_error!(
     Cache(CacheError),
     Calibration(CalibrationError),
     SynthConfig(SynthConfigError),
+    Store(StoreError),
 );
 
 impl From<ForecastError> for Error {

@@ -4,24 +4,10 @@ use chrono::{DateTime, Utc};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use spe_core::{
-    EnergyFrame, Kpi, KpiConfig, KpiSet, Provenance, compute_kpis as core_compute_kpis,
-};
+use spe_core::{EnergyFrame, Kpi, KpiConfig, KpiSet, compute_kpis as core_compute_kpis};
 
 use crate::errors::Error;
 use crate::{args, frames};
-
-fn provenance(name: &str) -> Result<Provenance, Error> {
-    match name {
-        "live" => Ok(Provenance::Live),
-        "synthetic" => Ok(Provenance::Synthetic),
-        "fallback" => Ok(Provenance::Fallback),
-        "cached" => Ok(Provenance::cached(std::time::Duration::ZERO)),
-        other => Err(Error::config(format!(
-            "provenance={other:?} is not a provenance: use \"live\", \"synthetic\", \"cached\" or \"fallback\""
-        ))),
-    }
-}
 
 fn kpi_dict<'py>(py: Python<'py>, kpi: &Kpi) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
@@ -44,7 +30,7 @@ pub fn compute_kpis<'py>(
     provenance: &str,
     available_capacity_mw: Option<f64>,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let provenance = self::provenance(provenance)?;
+    let provenance = args::provenance(provenance)?;
     if let Some(c) = available_capacity_mw.filter(|c| !(c.is_finite() && *c > 0.0)) {
         return Err(Error::config(format!(
             "available_capacity_mw={c} is not a capacity: give the megawatts available, \

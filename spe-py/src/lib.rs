@@ -14,7 +14,8 @@
 //!   [`forecast`] (`forecast`, `forecast_many`, `Forecast`), [`backtest`],
 //!   [`breaker`] (`CircuitBreaker`, `ManualClock`), [`weather`]
 //!   (`WeatherService`), [`journal`] (`Journal`, `Retex`), [`kpi`]
-//!   (`compute_kpis`), [`resilient`] (`ResilientForecaster`, `Prediction`).
+//!   (`compute_kpis`), [`resilient`] (`ResilientForecaster`, `Prediction`),
+//!   [`history`] (`HistoryStore`).
 //!
 //! The type stubs (`python/spe/_spe.pyi`) describe this module; the Python
 //! tests check them against it with `mypy.stubtest`.
@@ -32,6 +33,7 @@ pub mod convert;
 pub mod errors;
 pub mod forecast;
 pub mod frames;
+pub mod history;
 pub mod journal;
 pub mod kpi;
 pub mod resilient;
@@ -59,6 +61,7 @@ fn _spe(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(forecast::calendar_exog, m)?)?;
     m.add_function(wrap_pyfunction!(kpi::compute_kpis, m)?)?;
     m.add_class::<journal::Journal>()?;
+    m.add_class::<history::HistoryStore>()?;
     m.add_class::<journal::Retex>()?;
     m.add_class::<weather::WeatherService>()?;
     m.add_class::<weather::WeatherSnapshot>()?;

@@ -28,6 +28,7 @@ DOCUMENTED = {
     "spe.CircuitBreaker.acall": spe.CircuitBreaker.acall,
     "spe.ManualClock": spe.ManualClock,
     "spe.Journal": spe.Journal,
+    "spe.HistoryStore": spe.HistoryStore,
     "spe.WeatherService": spe.WeatherService,
     "spe.ResilientForecaster": spe.ResilientForecaster,
 }

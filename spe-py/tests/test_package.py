@@ -37,11 +37,14 @@ EXCEPTIONS = [
     "CallTimeoutError",
     "CacheCorruptError",
     "JournalError",
+    "StoreError",
+    "StoreCorruptError",
 ]
 
 CLASSES = [
     "CircuitBreaker",
     "Forecast",
+    "HistoryStore",
     "Journal",
     "ManualClock",
     "Prediction",
@@ -86,6 +89,8 @@ def test_exception_hierarchy() -> None:
     assert issubclass(spe.CallTimeoutError, TimeoutError)
     assert issubclass(spe.JournalError, OSError)
     assert issubclass(spe.CacheCorruptError, spe.SpeError)
+    assert issubclass(spe.StoreError, OSError)
+    assert issubclass(spe.StoreCorruptError, spe.StoreError)
     assert spe.ConfigError is spe._spe.ConfigError
     for name in EXCEPTIONS:
         exc = getattr(spe, name)

@@ -10,7 +10,9 @@ The Python face of the SP-E Rust core:
 - :class:`CircuitBreaker`, :class:`WeatherService` (Open-Meteo with
   failover to the generator), :class:`ResilientForecaster` (your model with
   a statistical fallback and a crash-safe cache around it);
-- :class:`Journal` (incidents, the RETEX report) and :func:`compute_kpis`.
+- :class:`Journal` (incidents, the RETEX report) and :func:`compute_kpis`;
+- :class:`HistoryStore`: long-term history (observations, predictions,
+  KPIs) in SQLite, with backups, as the example server keeps it.
 
 The work runs in Rust without holding the GIL; arrays come back as numpy
 arrays without a copy.
@@ -39,6 +41,7 @@ ConfigError
 
 from spe._breaker import CircuitBreaker
 from spe._forecast import forecast, forecast_many
+from spe._history import HistoryStore
 from spe._kpi import compute_kpis
 from spe._spe import (
     CacheCorruptError,
@@ -55,6 +58,8 @@ from spe._spe import (
     ResilientForecaster,
     Retex,
     SpeError,
+    StoreCorruptError,
+    StoreError,
     UpstreamError,
     WeatherService,
     WeatherSnapshot,
@@ -73,6 +78,7 @@ __all__ = [
     "Forecast",
     "ForecastError",
     "ForecastInputError",
+    "HistoryStore",
     "Journal",
     "JournalError",
     "ManualClock",
@@ -80,6 +86,8 @@ __all__ = [
     "ResilientForecaster",
     "Retex",
     "SpeError",
+    "StoreCorruptError",
+    "StoreError",
     "SyntheticGenerator",
     "UpstreamError",
     "WeatherService",

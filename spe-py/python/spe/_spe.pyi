@@ -26,6 +26,8 @@ __all__ = [
     "CallTimeoutError",
     "CacheCorruptError",
     "JournalError",
+    "StoreError",
+    "StoreCorruptError",
     "SyntheticGenerator",
     "Forecast",
     "forecast",
@@ -37,6 +39,7 @@ __all__ = [
     "_Call",
     "ManualClock",
     "Journal",
+    "HistoryStore",
     "Retex",
     "WeatherService",
     "WeatherSnapshot",
@@ -83,6 +86,12 @@ class CacheCorruptError(SpeError):
 
 class JournalError(SpeError, OSError):
     """The incident journal cannot be used."""
+
+class StoreError(SpeError, OSError):
+    """The history store cannot be opened, read or written."""
+
+class StoreCorruptError(StoreError):
+    """The history database was found damaged while in use."""
 
 @disjoint_base
 class SyntheticGenerator:
@@ -297,6 +306,51 @@ class CircuitBreaker:
     def _admit(self) -> _Call:
         """Ask for permission to make one call."""
     def __getnewargs_ex__(self) -> tuple[tuple[()], dict[str, Any]]:
+        """Pickle and copy support."""
+
+@disjoint_base
+class HistoryStore:
+    """The long-term history store (use ``spe.HistoryStore``)."""
+
+    def __new__(
+        cls,
+        path: str | PathLike[str],
+        *,
+        backup_every_s: float = 1800.0,
+        backups_kept: int = 6,
+        predictions_kept_days: float = 90.0,
+    ) -> Self: ...
+    @property
+    def path(self) -> Path:
+        """The store's directory."""
+    @property
+    def open_report(self) -> dict[str, Any]:
+        """What opening found and did."""
+    def _record(
+        self, series: str, seconds: Sequence[int], values: Sequence[float], provenance: str
+    ) -> int:
+        """Record values at UTC seconds."""
+    def _read(
+        self, series: str, start: _Instant, end: _Instant
+    ) -> tuple[npt.NDArray[np.int64], _FloatArray, list[str]]:
+        """Observations as UTC seconds, values, provenances."""
+    def _read_kpis(
+        self, name: str, start: _Instant, end: _Instant
+    ) -> tuple[npt.NDArray[np.int64], _FloatArray, list[str], list[str], list[str]]:
+        """A KPI as UTC seconds, values, statuses, units, provenances."""
+    def series(self) -> list[str]:
+        """The names of the series that have observations."""
+    def stats(self) -> dict[str, Any]:
+        """Counts and bounds."""
+    def backups(self) -> list[dict[str, Any]]:
+        """The backups on disk, oldest first."""
+    def backup(self, *, now: _Instant | None = None) -> dict[str, Any] | None:
+        """Make a backup now."""
+    def maintain(self, *, now: _Instant | None = None) -> dict[str, Any]:
+        """The periodic upkeep: backup when due, pruning."""
+    def recover(self, *, now: _Instant | None = None) -> dict[str, Any]:
+        """Quarantine a damaged database and restore the newest sound backup."""
+    def __getnewargs_ex__(self) -> tuple[tuple[Path], dict[str, Any]]:
         """Pickle and copy support."""
 
 @final

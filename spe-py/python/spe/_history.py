@@ -1,0 +1,158 @@
+"""The history store: the compiled core plus pandas in and out."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from spe import _spe
+from spe._frames import import_pandas
+from spe._spe import ConfigError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["HistoryStore"]
+
+
+class HistoryStore(_spe.HistoryStore):
+    """Long-term history in an embedded SQLite database, with backups.
+
+    The store the example server keeps in ``<data dir>/history/``: hourly
+    observations of any series (weather, ``demand_mw``, supply columns, your
+    own), every prediction made, and KPIs hour by hour. Opening
+    ``HistoryStore(path)`` creates the directory and the database
+    (``history.sqlite``) if needed.
+
+    - **Which value wins.** A value replaces the stored one of its series and
+      time unless it is less real: ``"live"`` beats ``"cached"``, which beats
+      ``"synthetic"`` and ``"fallback"``. An hour measured live is never
+      overwritten by an estimate.
+    - **Durability.** Write-ahead log with full sync: a ``record`` that
+      returned is on disk. :meth:`maintain` (call it every few minutes)
+      makes a backup in ``backups/`` every ``backup_every_s`` seconds (SQLite's
+      online backup, fsynced), keeps ``backups_kept`` and prunes predictions
+      older than ``predictions_kept_days``.
+    - **Damage.** A damaged or missing database is quarantined
+      (``history.sqlite.corrupt-<time>``) and the newest sound backup restored
+      when the store opens; :attr:`open_report` says what happened. Damage
+      found later raises :class:`spe.StoreCorruptError`; :meth:`recover`
+      repairs it without reopening. Another application's database, or a
+      newer SP-E's, raises :class:`spe.StoreError` and is left untouched.
+
+    Times are UTC, to the second. Every method releases the GIL; threads
+    may share one store. A pickled store reopens its path.
+
+    >>> import spe, tempfile, numpy as np, pandas as pd
+    >>> store = spe.HistoryStore(tempfile.mkdtemp())
+    >>> store.open_report["created"]
+    True
+    >>> hours = pd.date_range("2026-03-01", periods=4, freq="h", tz="UTC")
+    >>> store.record("demand_mw", pd.Series([910.0, 925.0, np.nan, 940.0], index=hours))
+    3
+    >>> store.record("demand_mw", [1.0, 2.0], times=hours[:2], provenance="synthetic")
+    0
+    >>> df = store.read("demand_mw", "2026-03-01T00:00:00Z", "2026-03-02T00:00:00Z")
+    >>> df["value"].tolist(), df["provenance"].unique().tolist()
+    ([910.0, 925.0, 940.0], ['live'])
+    >>> str(df.index.tz)
+    'UTC'
+    >>> store.backup()["bytes"] > 0
+    True
+    """
+
+    __slots__ = ()
+
+    def record(
+        self,
+        series: str,
+        values: Any,
+        times: Any = None,
+        *,
+        provenance: str = "live",
+    ) -> int:
+        """Record ``values`` of ``series``; returns how many rows were written
+        (a value less real than the stored one is not).
+
+        ``values`` is a pandas Series on a timezone-aware ``DatetimeIndex``,
+        or an array-like with ``times`` (timezone-aware datetimes, RFC 3339
+        strings with an offset, or a timezone-aware ``DatetimeIndex``). NaN
+        marks a missing value: it is not recorded. An infinite value raises
+        :class:`spe.ConfigError` and nothing is written.
+        """
+        pd = import_pandas("HistoryStore.record")
+        if times is None:
+            index = getattr(values, "index", None)
+            if not isinstance(index, pd.DatetimeIndex):
+                raise TypeError(
+                    "values must be a pandas Series on a DatetimeIndex, or pass times="
+                )
+            times = index
+            values = np.asarray(values, dtype=np.float64)
+        else:
+            values = np.asarray(values, dtype=np.float64)
+        seconds = _utc_seconds(pd, times, "times")
+        if values.ndim != 1 or len(values) != len(seconds):
+            raise ConfigError(
+                f"{len(seconds)} times for {values.size} values: give one time per value"
+            )
+        keep = ~np.isnan(values)
+        return int(
+            self._record(
+                series, seconds[keep].tolist(), values[keep].tolist(), provenance
+            )
+        )
+
+    def read(self, series: str, start: Any, end: Any) -> pd.DataFrame:
+        """The observations of ``series`` in ``[start, end)``, oldest first: a
+        DataFrame on a UTC ``DatetimeIndex`` named ``time``, with columns
+        ``value`` and ``provenance``. ``start`` and ``end``: RFC 3339 strings
+        with an offset, or timezone-aware datetimes."""
+        pd = import_pandas("HistoryStore.read")
+        seconds, values, provenance = self._read(series, start, end)
+        return pd.DataFrame(
+            {"value": np.array(values), "provenance": provenance},
+            index=_index(pd, seconds),
+        )
+
+    def read_kpis(self, name: str, start: Any, end: Any) -> pd.DataFrame:
+        """The KPI ``name`` hour by hour in ``[start, end)``: a DataFrame on a
+        UTC ``DatetimeIndex`` with columns ``value`` (NaN when it was
+        unknown), ``status``, ``unit`` and ``provenance``."""
+        pd = import_pandas("HistoryStore.read_kpis")
+        seconds, values, status, unit, provenance = self._read_kpis(name, start, end)
+        return pd.DataFrame(
+            {
+                "value": np.array(values),
+                "status": status,
+                "unit": unit,
+                "provenance": provenance,
+            },
+            index=_index(pd, seconds),
+        )
+
+
+def _utc_seconds(pd: Any, times: Any, what: str) -> Any:
+    """Timezone-aware times as int64 UTC seconds (naive ones are refused)."""
+    try:
+        index = pd.DatetimeIndex(times)
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"{what}: not times ({e})") from e
+    if index.tz is None and len(index) > 0:
+        raise ConfigError(
+            f"{what} have no time zone: localize them (tz_localize('UTC'), or the "
+            "site's zone) so hours are not guessed"
+        )
+    if len(index) == 0:
+        return np.zeros(0, dtype=np.int64)
+    utc = index.tz_convert("UTC").tz_localize(None)
+    return np.asarray(
+        (utc - pd.Timestamp(0)) // pd.Timedelta(seconds=1), dtype=np.int64
+    )
+
+
+def _index(pd: Any, seconds: Any) -> Any:
+    return pd.DatetimeIndex(
+        pd.to_datetime(np.asarray(seconds), unit="s", utc=True), name="time"
+    )

@@ -1,0 +1,187 @@
+"""spe.HistoryStore: the long-term history store, on real files."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import spe
+
+T0 = pd.Timestamp("2026-03-01T00:00:00Z")
+FAR_PAST = "2000-01-01T00:00:00Z"
+FAR_FUTURE = "2100-01-01T00:00:00Z"
+
+
+def hours(n: int, start: pd.Timestamp = T0) -> pd.DatetimeIndex:
+    return pd.date_range(start, periods=n, freq="h")
+
+
+def test_values_round_trip_with_their_times_and_provenance(tmp_path: Path) -> None:
+    store = spe.HistoryStore(tmp_path)
+    assert store.open_report["created"] and store.open_report["clean"]
+    assert store.path == tmp_path
+    assert repr(store) == f"HistoryStore({str(tmp_path)!r})".replace("'", '"')
+    values = pd.Series([1.5, np.nan, 3.5, -4.25], index=hours(4))
+    assert store.record("temperature_2m", values) == 3  # NaN: missing, not recorded
+    df = store.read("temperature_2m", FAR_PAST, FAR_FUTURE)
+    assert list(df.columns) == ["value", "provenance"]
+    assert df.index.name == "time" and str(df.index.tz) == "UTC"
+    assert list(df.index) == [hours(4)[0], hours(4)[2], hours(4)[3]]
+    assert df["value"].tolist() == [1.5, 3.5, -4.25]
+    assert set(df["provenance"]) == {"live"}
+    assert store.series() == ["temperature_2m"]
+    # [start, end): the end is excluded.
+    part = store.read("temperature_2m", hours(4)[0].isoformat(), hours(4)[2].isoformat())
+    assert len(part) == 1
+    # Times in another zone are the same instants.
+    paris = hours(2).tz_convert("Europe/Paris")
+    store.record("demand_mw", [100.0, 200.0], times=paris)
+    assert list(store.read("demand_mw", FAR_PAST, FAR_FUTURE).index) == list(hours(2))
+    stats = store.stats()
+    assert (stats["observations"], stats["predictions"], stats["kpis"]) == (5, 0, 0)
+    assert stats["observed_from"] == T0.to_pydatetime()
+
+
+def test_an_estimate_never_replaces_a_live_value(tmp_path: Path) -> None:
+    store = spe.HistoryStore(tmp_path)
+    t = hours(1)
+    assert store.record("demand_mw", [10.0], times=t, provenance="synthetic") == 1
+    assert store.record("demand_mw", [20.0], times=t, provenance="live") == 1
+    assert store.record("demand_mw", [30.0], times=t, provenance="synthetic") == 0
+    assert store.record("demand_mw", [40.0], times=t, provenance="cached") == 0
+    row = store.read("demand_mw", FAR_PAST, FAR_FUTURE).iloc[0]
+    assert (row["value"], row["provenance"]) == (20.0, "live")
+
+
+def test_bad_input_raises_clear_errors_and_writes_nothing(tmp_path: Path) -> None:
+    store = spe.HistoryStore(tmp_path)
+    with pytest.raises(spe.ConfigError, match="not finite|nothing was written"):
+        store.record("demand_mw", [1.0, np.inf], times=hours(2))
+    with pytest.raises(spe.ConfigError, match="no time zone"):
+        store.record("demand_mw", [1.0], times=pd.date_range("2026-01-01", periods=1, freq="h"))
+    with pytest.raises(spe.ConfigError, match="one time per value"):
+        store.record("demand_mw", [1.0, 2.0], times=hours(3))
+    with pytest.raises(spe.ConfigError, match="not a provenance"):
+        store.record("demand_mw", [1.0], times=hours(1), provenance="measured")
+    with pytest.raises(spe.ConfigError, match="series name"):
+        store.record("", [1.0], times=hours(1))
+    with pytest.raises(TypeError, match="DatetimeIndex"):
+        store.record("demand_mw", [1.0, 2.0])
+    with pytest.raises(spe.ConfigError, match="before"):
+        store.read("demand_mw", FAR_FUTURE, FAR_PAST)
+    with pytest.raises(TypeError, match="RFC 3339"):
+        store.read("demand_mw", 1, 2)
+    assert store.stats()["observations"] == 0
+    for kwargs in ({"backup_every_s": 0.0}, {"backups_kept": 0}, {"predictions_kept_days": 1.0}):
+        with pytest.raises(spe.ConfigError):
+            spe.HistoryStore(tmp_path / "other", **kwargs)
+
+
+def test_data_survives_reopening_and_pickling(tmp_path: Path) -> None:
+    store = spe.HistoryStore(tmp_path, backups_kept=3)
+    store.record("demand_mw", pd.Series([5.0, 6.0], index=hours(2)))
+    del store
+    again = spe.HistoryStore(tmp_path, backups_kept=3)
+    assert again.open_report["clean"] and not again.open_report["created"]
+    copy = pickle.loads(pickle.dumps(again))
+    assert isinstance(copy, spe.HistoryStore)
+    assert copy.read("demand_mw", FAR_PAST, FAR_FUTURE)["value"].tolist() == [5.0, 6.0]
+
+
+def test_backups_rotate_and_restore_a_damaged_database(tmp_path: Path) -> None:
+    store = spe.HistoryStore(tmp_path, backups_kept=2)
+    store.record("demand_mw", pd.Series([1.0, 2.0, 3.0], index=hours(3)))
+    first = store.maintain(now="2026-03-01T01:00:00Z")
+    assert first["backup"]["bytes"] > 0
+    assert store.maintain(now="2026-03-01T01:10:00Z")["backup"] is None  # not due
+    store.maintain(now="2026-03-01T01:30:00Z")
+    third = store.maintain(now="2026-03-01T02:00:00Z")
+    assert third["backups_deleted"] == 1
+    assert [b["taken_at"].isoformat() for b in store.backups()] == [
+        "2026-03-01T01:30:00+00:00",
+        "2026-03-01T02:00:00+00:00",
+    ]
+    # Written after the last backup: lost with the database.
+    store.record("demand_mw", pd.Series([4.0], index=hours(1, T0 + pd.Timedelta(hours=3))))
+    del store
+    db = tmp_path / "history.sqlite"
+    db.write_bytes(b"the disk ate it " * 64)
+    for side in ("history.sqlite-wal", "history.sqlite-shm"):
+        if (tmp_path / side).exists():
+            os.remove(tmp_path / side)
+    store = spe.HistoryStore(tmp_path)
+    report = store.open_report
+    assert not report["clean"]
+    assert Path(report["quarantined"]).name.startswith("history.sqlite.corrupt-")
+    assert Path(report["quarantined"]).read_bytes().startswith(b"the disk ate it")
+    assert report["restored_from"]["taken_at"].isoformat() == "2026-03-01T02:00:00+00:00"
+    assert "restored the backup" in report["summary"]
+    assert store.read("demand_mw", FAR_PAST, FAR_FUTURE)["value"].tolist() == [1.0, 2.0, 3.0]
+    # A sound database is left alone by recover().
+    assert store.recover()["clean"]
+
+
+def test_another_applications_database_is_refused_untouched(tmp_path: Path) -> None:
+    db = tmp_path / "history.sqlite"
+    with sqlite3.connect(db) as conn:
+        conn.execute("PRAGMA application_id = 7")
+        conn.execute("CREATE TABLE mine (x)")
+    before = db.read_bytes()
+    with pytest.raises(spe.StoreError, match="another application") as info:
+        spe.HistoryStore(tmp_path)
+    assert isinstance(info.value, OSError)
+    assert not isinstance(info.value, spe.StoreCorruptError)
+    assert db.read_bytes() == before
+
+
+def test_kpis_read_back_as_a_frame(tmp_path: Path) -> None:
+    store = spe.HistoryStore(tmp_path)
+    df = store.read_kpis("coverage_ratio", FAR_PAST, FAR_FUTURE)
+    assert list(df.columns) == ["value", "status", "unit", "provenance"]
+    assert len(df) == 0 and str(df.index.tz) == "UTC"
+
+
+PROVENANCES = ["live", "cached", "synthetic", "fallback"]
+RANK = {"live": 2, "cached": 1, "synthetic": 0, "fallback": 0}
+
+batches = st.lists(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["a", "b"]),
+            st.integers(-48, 48),
+            st.floats(-1e12, 1e12, allow_nan=False),
+            st.sampled_from(PROVENANCES),
+        ),
+        max_size=12,
+    ),
+    min_size=1,
+    max_size=6,
+)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(batches=batches)
+def test_what_is_read_is_what_the_rule_kept(tmp_path_factory: pytest.TempPathFactory, batches: list) -> None:
+    store = spe.HistoryStore(tmp_path_factory.mktemp("store"))
+    model: dict[tuple[str, pd.Timestamp], tuple[float, str]] = {}
+    for batch in batches:
+        for series, hour, value, provenance in batch:
+            t = T0 + pd.Timedelta(hours=hour)
+            store.record(series, [value], times=pd.DatetimeIndex([t]), provenance=provenance)
+            old = model.get((series, t))
+            if old is None or RANK[old[1]] <= RANK[provenance]:
+                model[(series, t)] = (value, provenance)
+    read = {}
+    for series in ("a", "b"):
+        df = store.read(series, FAR_PAST, FAR_FUTURE)
+        for t, row in df.iterrows():
+            read[(series, t)] = (row["value"], row["provenance"])
+    assert read == model
