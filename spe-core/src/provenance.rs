@@ -59,6 +59,24 @@ impl Provenance {
         }
     }
 
+    /// How real a value of this provenance is: `live` 2, `cached` 1 (a
+    /// live value kept), `synthetic` and `fallback` 0 (estimates). Where two
+    /// values of one quantity compete, the higher rank is kept (the history
+    /// store, the forecasts' history).
+    ///
+    /// ```
+    /// use spe_core::Provenance;
+    /// assert!(Provenance::Live.rank() > Provenance::cached(std::time::Duration::ZERO).rank());
+    /// assert_eq!(Provenance::Synthetic.rank(), Provenance::Fallback.rank());
+    /// ```
+    pub fn rank(&self) -> u8 {
+        match self {
+            Provenance::Live => 2,
+            Provenance::Cached { .. } => 1,
+            Provenance::Synthetic | Provenance::Fallback => 0,
+        }
+    }
+
     /// Whether the value comes straight from the live upstream.
     pub fn is_live(&self) -> bool {
         matches!(self, Provenance::Live)

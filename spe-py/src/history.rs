@@ -32,6 +32,7 @@ pub struct HistoryStore {
 fn backup_dict<'py>(py: Python<'py>, b: &BackupInfo) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
     d.set_item("path", &b.path)?;
+    d.set_item("sequence", b.sequence)?;
     d.set_item("taken_at", b.taken_at)?;
     d.set_item("bytes", b.bytes)?;
     Ok(d)
@@ -256,8 +257,9 @@ impl HistoryStore {
         Ok(d)
     }
 
-    /// The backups on disk, oldest first: dicts with ``path``, ``taken_at``
-    /// and ``bytes``.
+    /// The backups on disk, oldest first (by ``sequence``, which orders
+    /// them even if the clock stepped back): dicts with ``path``,
+    /// ``sequence``, ``taken_at`` and ``bytes``.
     fn backups<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
         let store = Arc::clone(&self.store);
         let all = py.detach(move || store.backups()).map_err(Error::from)?;
@@ -269,7 +271,7 @@ impl HistoryStore {
     }
 
     /// Make a backup now, whether due or not; returns it (``path``,
-    /// ``taken_at``, ``bytes``).
+    /// ``sequence``, ``taken_at``, ``bytes``).
     #[pyo3(signature = (*, now = None))]
     fn backup<'py>(
         &self,

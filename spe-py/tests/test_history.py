@@ -105,6 +105,7 @@ def test_backups_rotate_and_restore_a_damaged_database(tmp_path: Path) -> None:
     store.maintain(now="2026-03-01T01:30:00Z")
     third = store.maintain(now="2026-03-01T02:00:00Z")
     assert third["backups_deleted"] == 1
+    assert [b["sequence"] for b in store.backups()] == [2, 3]
     assert [b["taken_at"].isoformat() for b in store.backups()] == [
         "2026-03-01T01:30:00+00:00",
         "2026-03-01T02:00:00+00:00",

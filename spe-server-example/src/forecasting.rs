@@ -15,12 +15,13 @@
 //!   refreshes (at most once per [`MIN_INTERVAL`]), so handlers only read
 //!   [`PredictionChain::latest`] and never wait on the engine.
 //!
-//! The demand history is the energy twin's: the snapshot's demand where it
-//! has the hour (live weather in nominal mode), else what the history store
-//! recorded for that hour ([`Recorded`]: earlier snapshots, live where they
-//! were), else the synthetic generator's. The temperatures likewise: the
-//! snapshot's where it has them (the live forecast over the horizon in
-//! nominal mode), then the recorded ones, then the generator's.
+//! The demand history is the energy twin's. For each hour, the snapshot's
+//! value and what the history store recorded ([`Recorded`]: earlier
+//! snapshots) compete by [`Provenance::rank`]: the more real one is taken,
+//! the snapshot's on a tie (so during an outage the hours recorded live
+//! before it beat the snapshot's estimate of them); the synthetic
+//! generator's value only for an hour neither has. The temperatures
+//! likewise (over the horizon, the snapshot's forecast).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -32,7 +33,7 @@ use spe_core::{
     PredictionRequest, Site, TimeAxis, WeatherFrame, WeatherSnapshot, WeatherVariable,
     calendar_exog,
 };
-use spe_core::{HistoryStore, StoreError};
+use spe_core::{HistoryStore, Provenance, StoreError};
 use tokio::sync::watch;
 
 use crate::config::Config;
@@ -92,8 +93,8 @@ pub fn chain(config: &Config, journal: Option<&Journal>) -> PredictionChain {
 /// temperature by hour.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Recorded {
-    demand_mw: HashMap<DateTime<Utc>, f64>,
-    temperature_2m: HashMap<DateTime<Utc>, f64>,
+    demand_mw: HashMap<DateTime<Utc>, (f64, Provenance)>,
+    temperature_2m: HashMap<DateTime<Utc>, (f64, Provenance)>,
 }
 
 impl Recorded {
@@ -107,11 +108,11 @@ impl Recorded {
         let start = end
             .checked_sub_signed(chrono::Duration::hours(hours))
             .unwrap_or(end);
-        let read = |series: &str| -> Result<HashMap<DateTime<Utc>, f64>, StoreError> {
+        let read = |series: &str| -> Result<HashMap<DateTime<Utc>, (f64, Provenance)>, StoreError> {
             Ok(store
                 .observations(series, start, end)?
                 .into_iter()
-                .map(|o| (o.time, o.value))
+                .map(|o| (o.time, (o.value, o.provenance)))
                 .collect())
         };
         Ok(Recorded {
@@ -194,10 +195,12 @@ pub fn request_with(
         .times()
         .enumerate()
         .map(|(i, t)| {
-            observed
+            let current = observed
                 .index_of(t)
                 .and_then(|j| energy.demand_mw().get(j).copied().flatten())
-                .or_else(|| recorded.demand_mw.get(&t).copied())
+                .filter(|v| v.is_finite())
+                .map(|v| (v, energy.provenance()));
+            more_real(current, recorded.demand_mw.get(&t).copied())
                 .or_else(|| synthetic.demand_mw().get(i).copied().flatten())
                 .filter(|v| v.is_finite())
                 .ok_or_else(|| invalid(format!("no demand for {t}")))
@@ -223,11 +226,24 @@ pub fn request_with(
         .build()
 }
 
-/// The temperature of each hour of `axis`: `observed`'s where it has a
-/// finite value, else the `recorded` one, else `synthetic`'s.
+/// Of the snapshot's value and the recorded one, the more real (by
+/// [`Provenance::rank`]); the snapshot's on a tie.
+fn more_real(
+    current: Option<(f64, Provenance)>,
+    recorded: Option<(f64, Provenance)>,
+) -> Option<f64> {
+    let recorded = recorded.filter(|(v, _)| v.is_finite());
+    match (current, recorded) {
+        (Some((c, cp)), Some((r, rp))) => Some(if rp.rank() > cp.rank() { r } else { c }),
+        (current, recorded) => current.or(recorded).map(|(v, _)| v),
+    }
+}
+
+/// The temperature of each hour of `axis`: of `observed`'s and the
+/// `recorded` one, the more real, else `synthetic`'s.
 fn temperatures(
     observed: &WeatherFrame,
-    recorded: &HashMap<DateTime<Utc>, f64>,
+    recorded: &HashMap<DateTime<Utc>, (f64, Provenance)>,
     synthetic: &WeatherFrame,
     axis: TimeAxis,
 ) -> Result<Vec<f64>, ChainError> {
@@ -243,8 +259,8 @@ fn temperatures(
     };
     axis.times()
         .map(|t| {
-            value(observed, t)
-                .or_else(|| recorded.get(&t).copied().filter(|v| v.is_finite()))
+            let current = value(observed, t).map(|v| (v, observed.provenance()));
+            more_real(current, recorded.get(&t).copied())
                 .or_else(|| value(synthetic, t))
                 .ok_or_else(|| ChainError::InvalidRequest(format!("no temperature for {t}")))
         })
@@ -431,5 +447,69 @@ mod tests {
         // Nothing recorded: the generator's, as before.
         let plain = request(rig.service.site(), &snapshot, &generator, now).expect("a request");
         assert_ne!(plain.history[0], 4321.0);
+    }
+    #[tokio::test]
+    async fn in_estimation_mode_hours_recorded_live_beat_the_snapshots_estimate() {
+        let rig = rig_with(Behaviour::Refused, false);
+        rig.service.refresh().await;
+        let snapshot = rig.service.snapshot();
+        assert_eq!(
+            snapshot.energy.provenance(),
+            spe_core::Provenance::Synthetic
+        );
+        let now = rig.service.now();
+        let start = now.duration_trunc(Duration::hours(1)).expect("hour");
+        let last = start - Duration::hours(1);
+        let before = start - Duration::hours(2);
+        assert!(snapshot.energy.axis().index_of(before).is_some());
+        let store =
+            spe_core::HistoryStore::in_memory(spe_core::StoreConfig::default()).expect("store");
+        store
+            .record_observations(&[
+                // Measured before the outage: live.
+                spe_core::Observation::new("demand_mw", last, 777.0, spe_core::Provenance::Live),
+                spe_core::Observation::new(
+                    "temperature_2m",
+                    last,
+                    33.0,
+                    spe_core::Provenance::Live,
+                ),
+                // An earlier estimate: no better than the snapshot's.
+                spe_core::Observation::new(
+                    "demand_mw",
+                    before,
+                    1.0,
+                    spe_core::Provenance::Synthetic,
+                ),
+            ])
+            .expect("recorded");
+        let recorded = Recorded::read(&store, now).expect("read");
+        let r = request_with(
+            rig.service.site(),
+            &snapshot,
+            &recorded,
+            &Generator::default(),
+            now,
+        )
+        .expect("a request");
+        let past_t = r
+            .exog
+            .as_ref()
+            .expect("regressors")
+            .column("temperature_2m")
+            .expect("t");
+        assert_eq!(r.history[HISTORY_HOURS - 1], 777.0);
+        assert_eq!(past_t[HISTORY_HOURS - 1], 33.0);
+        let i = snapshot
+            .energy
+            .axis()
+            .index_of(before)
+            .expect("in the snapshot");
+        assert_eq!(
+            Some(r.history[HISTORY_HOURS - 2]),
+            snapshot.energy.demand_mw()[i]
+        );
+        // The predictions still say their inputs are estimates.
+        assert_eq!(r.inputs, spe_core::Provenance::Synthetic);
     }
 }

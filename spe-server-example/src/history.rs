@@ -148,6 +148,37 @@ impl History {
         }
     }
 
+    /// Damage found and a repair that failed, as an incident: the store
+    /// retries on its next error.
+    fn journal_failed_repair(&self, damage: &StoreError, failed: &StoreError, now: DateTime<Utc>) {
+        let Some(journal) = &self.journal else { return };
+        let name = |e: &StoreError| match e {
+            // No paths of this machine in the journal.
+            StoreError::Corrupt { detail, .. } => detail.clone(),
+            other => other.to_string().replace(
+                &self
+                    .store
+                    .dir()
+                    .map(|d| d.display().to_string())
+                    .unwrap_or_default(),
+                "<history>",
+            ),
+        };
+        let details = format!(
+            "damage found: {}; the repair failed: {}",
+            name(damage),
+            name(failed)
+        );
+        let recorded = journal
+            .open_incident(STORE_COMPONENT, IncidentKind::StoreCorrupt, now, details)
+            .and_then(|id| {
+                journal.close_incident(id, now, "not repaired: retried on the next error")
+            });
+        if let Err(e) = recorded {
+            tracing::error!(error = %e, "could not journal the history store's failed repair");
+        }
+    }
+
     /// Runs `op` on the store off the async workers. Damage it finds
     /// ([`StoreError::Corrupt`]) is repaired at once from the newest backup
     /// and journaled; the error is still returned (this call's data may be
@@ -167,7 +198,10 @@ impl History {
                 let now = Utc::now();
                 match this.store.recover(now) {
                     Ok(report) => this.journal_repair(&report, now),
-                    Err(e) => tracing::error!(error = %e, "cannot recover the history store"),
+                    Err(failed) => {
+                        tracing::error!(error = %failed, "cannot recover the history store");
+                        this.journal_failed_repair(e, &failed, now);
+                    }
                 }
             }
             r
@@ -718,5 +752,50 @@ mod tests {
         let (status, _, body) = get_json(&rig.app, "/api/history?series=demand_mw").await;
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(body["error"]["code"], "history_unavailable");
+    }
+    #[tokio::test]
+    async fn damage_found_while_running_is_repaired_or_its_failed_repair_journaled() {
+        let dir = crate::test_support::TempDir::new();
+        let journal = Journal::open(dir.path().join("incidents.journal")).expect("journal");
+        let history =
+            History::open(&dir.path().join(HISTORY_DIR), Some(&journal), t0()).expect("opens");
+        let damage = || StoreError::Corrupt {
+            path: "history.sqlite".into(),
+            detail: "database disk image is malformed".into(),
+        };
+        // A sound file after all: nothing to repair, nothing journaled.
+        let e = history
+            .run(move |_| Err::<(), _>(damage()))
+            .await
+            .unwrap_err();
+        assert!(e.is_corruption());
+        assert!(journal.incidents(..).is_empty());
+        // The file replaced by something no database can open: the repair
+        // fails, and says so in the journal.
+        let db = dir.path().join(HISTORY_DIR).join(spe_core::HISTORY_FILE);
+        for side in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{side}", db.display()));
+        }
+        std::fs::create_dir(&db).expect("a directory in the way");
+        let e = history
+            .run(move |_| Err::<(), _>(damage()))
+            .await
+            .unwrap_err();
+        assert!(e.is_corruption());
+        let incidents = journal.incidents(..);
+        assert_eq!(incidents.len(), 1, "{incidents:?}");
+        assert_eq!(incidents[0].kind, IncidentKind::StoreCorrupt);
+        assert!(
+            incidents[0].details.contains("the repair failed"),
+            "{}",
+            incidents[0].details
+        );
+        assert!(
+            !incidents[0]
+                .details
+                .contains(&dir.path().display().to_string()),
+            "{}",
+            incidents[0].details
+        );
     }
 }

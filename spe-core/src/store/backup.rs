@@ -1,6 +1,10 @@
 //! Backups of the history database: made with SQLite's online backup,
-//! fsynced, named by the time they were taken, rotated, checked before they
-//! are restored.
+//! fsynced, named `history-<sequence>-<UTC time>.sqlite`, rotated, checked
+//! before they are restored.
+//!
+//! The sequence number orders them, not the time: after the clock steps
+//! back, the backup just made is still the newest (restored first, rotated
+//! out last).
 
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
@@ -20,17 +24,20 @@ const SUFFIX: &str = ".sqlite";
 
 /// One backup of the history database.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct BackupInfo {
     /// Its file.
     pub path: PathBuf,
-    /// When it was taken (from its name: `history-<UTC time>.sqlite`).
+    /// Its rank: one more than the newest backup's before it.
+    pub sequence: u64,
+    /// When it was taken, by the clock of then (from its name).
     pub taken_at: DateTime<Utc>,
     /// Its size.
     pub bytes: u64,
 }
 
-/// The backups in `dir`, oldest first (none if `dir` does not exist).
-/// Files whose names are not a backup's are ignored.
+/// The backups in `dir`, oldest first by sequence (none if `dir` does not
+/// exist). Files whose names are not a backup's are ignored.
 pub(super) fn list(dir: &Path) -> Result<Vec<BackupInfo>, StoreError> {
     let entries = match fs::read_dir(dir) {
         Ok(e) => e,
@@ -41,34 +48,40 @@ pub(super) fn list(dir: &Path) -> Result<Vec<BackupInfo>, StoreError> {
     for entry in entries {
         let entry = entry.map_err(|e| StoreError::io("list the backups in", dir, e))?;
         let name = entry.file_name();
-        let Some(taken_at) = name.to_str().and_then(taken_at) else {
+        let Some((sequence, taken_at)) = name.to_str().and_then(parse_name) else {
             continue;
         };
         let bytes = entry.metadata().map(|m| m.len()).unwrap_or(0);
         found.push(BackupInfo {
             path: entry.path(),
+            sequence,
             taken_at,
             bytes,
         });
     }
     found.sort_by(|a, b| {
-        a.taken_at
-            .cmp(&b.taken_at)
+        a.sequence
+            .cmp(&b.sequence)
             .then_with(|| a.path.cmp(&b.path))
     });
     Ok(found)
 }
 
-fn taken_at(name: &str) -> Option<DateTime<Utc>> {
-    let stamp = name.strip_prefix(PREFIX)?.strip_suffix(SUFFIX)?;
-    NaiveDateTime::parse_from_str(stamp, "%Y%m%dT%H%M%S%.3fZ")
-        .ok()
-        .map(|t| t.and_utc())
+/// The sequence number and the time of a backup's file name.
+fn parse_name(name: &str) -> Option<(u64, DateTime<Utc>)> {
+    let rest = name.strip_prefix(PREFIX)?.strip_suffix(SUFFIX)?;
+    let (sequence, stamp) = rest.split_once('-')?;
+    if sequence.is_empty() || !sequence.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let time = NaiveDateTime::parse_from_str(stamp, "%Y%m%dT%H%M%S%.3fZ").ok()?;
+    Some((sequence.parse().ok()?, time.and_utc()))
 }
 
-/// Copies the database behind `conn` into `dir/history-<now>.sqlite`:
-/// into a temporary file, which is switched to a rollback journal (so the
-/// copy is one self-contained file), fsynced and renamed into place.
+/// Copies the database behind `conn` into
+/// `dir/history-<next sequence>-<now>.sqlite`: into a temporary file, which
+/// is switched to a rollback journal (so the copy is one self-contained
+/// file), fsynced and renamed into place.
 pub(super) fn make(
     conn: &Connection,
     dir: &Path,
@@ -80,7 +93,14 @@ pub(super) fn make(
     {
         tracing::warn!(dir = %parent.display(), error = %e, "could not fsync a new directory's parent");
     }
-    let path = dir.join(format!("{PREFIX}{}{SUFFIX}", durable::stamp(now)));
+    let sequence = list(dir)?
+        .last()
+        .map_or(Some(1), |b| b.sequence.checked_add(1))
+        .ok_or_else(|| StoreError::InvalidConfig("the backup sequence is exhausted".to_owned()))?;
+    let path = dir.join(format!(
+        "{PREFIX}{sequence:08}-{}{SUFFIX}",
+        durable::stamp(now)
+    ));
     let tmp = sibling(&path, ".tmp");
     let _ = fs::remove_file(&tmp);
     let result = (|| {
@@ -111,12 +131,13 @@ pub(super) fn make(
     tracing::info!(path = %path.display(), bytes, "history store backed up");
     Ok(BackupInfo {
         path,
+        sequence,
         taken_at: now,
         bytes,
     })
 }
 
-/// Deletes the oldest backups beyond `keep`; returns how many.
+/// Deletes the oldest backups (by sequence) beyond `keep`; returns how many.
 pub(super) fn rotate(dir: &Path, keep: usize) -> Result<usize, StoreError> {
     let all = list(dir)?;
     let excess = all.len().saturating_sub(keep);
@@ -132,7 +153,7 @@ pub(super) fn rotate(dir: &Path, keep: usize) -> Result<usize, StoreError> {
 
 /// Checks `backup`, then copies it to `db` (through a temporary file,
 /// fsynced, renamed) and opens it. `Ok(Err(why))` if the backup is unusable
-/// (it is left where it is).
+/// (it is left where it is). `db` and its logs must have been moved aside.
 pub(super) fn restore(
     backup: &BackupInfo,
     db: &Path,
@@ -141,10 +162,24 @@ pub(super) fn restore(
         &backup.path,
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     ) {
-        Ok(conn) => drop(conn),
+        Ok((conn, objects)) if objects > 0 => drop(conn),
+        Ok(_) => return Ok(Err("empty".to_owned())),
         Err(Check::Damaged(why)) => return Ok(Err(why)),
         Err(Check::Refused(e)) => return Ok(Err(e.to_string())),
-        Err(Check::Missing | Check::Sound(_)) => return Ok(Err("vanished".to_owned())),
+        Err(Check::Missing | Check::Sound(_) | Check::Blank(_)) => {
+            return Ok(Err("vanished".to_owned()));
+        }
+    }
+    // A log here would be applied to the copy.
+    for side in ["-wal", "-shm"] {
+        let log = sibling(db, side);
+        if log.exists() {
+            return Err(StoreError::io(
+                "restore a backup beside a leftover log",
+                log,
+                std::io::ErrorKind::AlreadyExists.into(),
+            ));
+        }
     }
     let tmp = sibling(db, ".restore-tmp");
     let _ = fs::remove_file(&tmp);
@@ -157,12 +192,21 @@ pub(super) fn restore(
     if let Some(dir) = db.parent() {
         durable::sync_dir(dir).map_err(|e| StoreError::io("fsync the store directory", dir, e))?;
     }
+    let unusable = |why: String| {
+        // This attempt's copy and the logs opening it made: none may meet
+        // the next candidate.
+        for file in [sibling(db, "-wal"), sibling(db, "-shm"), db.to_path_buf()] {
+            let _ = fs::remove_file(file);
+        }
+        Ok(Err(why))
+    };
     match schema::inspect(db) {
         Check::Sound(conn) => Ok(Ok(conn)),
         Check::Refused(e) => Err(e),
-        Check::Damaged(why) => {
-            let _ = fs::remove_file(db);
-            Ok(Err(format!("damaged once copied: {why}")))
+        Check::Damaged(why) => unusable(format!("damaged once copied: {why}")),
+        Check::Blank(conn) => {
+            drop(conn);
+            unusable("empty once copied".to_owned())
         }
         Check::Missing => Ok(Err("vanished once copied".to_owned())),
     }

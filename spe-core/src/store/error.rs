@@ -50,7 +50,8 @@ pub enum StoreError {
         /// What SQLite said.
         detail: String,
     },
-    /// The file is an SQLite database of another application: it is left
+    /// The file is an SQLite database of another application (another
+    /// application id, or none on a file that holds tables): it is left
     /// alone. Move it away or choose another directory.
     #[error(
         "{path} is an SQLite database of another application (application id {application_id:#x}); \

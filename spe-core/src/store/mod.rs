@@ -8,6 +8,7 @@ mod tests;
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -313,6 +314,8 @@ pub struct HistoryStore {
     inner: Mutex<Inner>,
     location: Option<PathBuf>,
     config: StoreConfig,
+    /// A repair failed: failing calls report corruption until one succeeds.
+    broken: AtomicBool,
 }
 
 #[derive(Debug)]
@@ -353,6 +356,7 @@ impl HistoryStore {
             inner: Mutex::new(Inner { conn, last_backup }),
             location: Some(dir.to_path_buf()),
             config,
+            broken: AtomicBool::new(false),
         };
         if !report.is_clean() {
             tracing::warn!(report = %report.summary(), "history store recovered");
@@ -373,6 +377,7 @@ impl HistoryStore {
             }),
             location: None,
             config,
+            broken: AtomicBool::new(false),
         })
     }
 
@@ -400,7 +405,16 @@ impl HistoryStore {
 
     /// Maps SQLite's corruption codes to [`StoreError::Corrupt`].
     fn check<T>(&self, r: Result<T, rusqlite::Error>, op: &'static str) -> Result<T, StoreError> {
-        r.map_err(|e| schema::classify(e, op, &self.db_path()))
+        r.map_err(|e| {
+            if self.broken.load(Ordering::Acquire) {
+                StoreError::Corrupt {
+                    path: self.db_path(),
+                    detail: format!("{e} (an earlier repair failed: recover again)"),
+                }
+            } else {
+                schema::classify(e, op, &self.db_path())
+            }
+        })
     }
 
     /// Records observations in one transaction (all or none), by the rule in
@@ -815,14 +829,14 @@ impl HistoryStore {
             .checked_sub_signed(keep)
             .map_or(i64::MIN, |t| t.timestamp());
         {
-            let inner = self.lock();
+            let mut inner = self.lock();
             let r = (|| {
-                inner
-                    .conn
-                    .execute("DELETE FROM prediction_bounds WHERE made_at < ?1", [cutoff])?;
-                inner
-                    .conn
-                    .execute("DELETE FROM predictions WHERE made_at < ?1", [cutoff])
+                // One transaction: no step is left without its bounds.
+                let tx = inner.conn.transaction()?;
+                tx.execute("DELETE FROM prediction_bounds WHERE made_at < ?1", [cutoff])?;
+                let n = tx.execute("DELETE FROM predictions WHERE made_at < ?1", [cutoff])?;
+                tx.commit()?;
+                Ok(n)
             })();
             drop(inner);
             done.predictions_pruned = self.check(r, "delete old predictions")?;
@@ -833,8 +847,9 @@ impl HistoryStore {
         let every = TimeDelta::from_std(self.config.backup_every).unwrap_or(TimeDelta::MAX);
         let due = match self.lock().last_backup {
             None => true,
-            // A backup dated in the future (a clock stepped back) is
-            // replaced at once, so the backups follow the clock again.
+            // The newest backup dated in the future (a clock stepped back):
+            // one at once, so the backups follow the clock again (backups
+            // are ordered by their sequence number, not their time).
             Some(last) => now < last || now.signed_duration_since(last) >= every,
         };
         if due {
@@ -847,6 +862,11 @@ impl HistoryStore {
     /// Recovers from damage found while running ([`StoreError::Corrupt`]):
     /// the database is quarantined and the newest sound backup restored, as
     /// when opening. A store in memory cannot recover: the report is empty.
+    ///
+    /// If the repair itself fails (a full disk, a lock held by another
+    /// process), the database file is reopened as it is, the error is
+    /// returned, and until a later `recover` succeeds every failing call
+    /// reports [`StoreError::Corrupt`], so callers keep trying.
     pub fn recover(&self, now: DateTime<Utc>) -> Result<StoreOpenReport, StoreError> {
         let Some(dir) = &self.location else {
             return Ok(StoreOpenReport::default());
@@ -856,48 +876,89 @@ impl HistoryStore {
         // Close the connection first: the files are moved. Until a sound
         // database is back, the store holds an empty read-only stand-in, on
         // which every read and write fails.
-        let placeholder = Connection::open_with_flags(
-            ":memory:",
-            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .map_err(db_error("open an in-memory database"))?;
-        let old = std::mem::replace(&mut inner.conn, placeholder);
+        let old = std::mem::replace(&mut inner.conn, stand_in()?);
         if let Err((_, e)) = old.close() {
             tracing::warn!(error = %e, "closing the damaged history database failed");
         }
         let mut report = StoreOpenReport::default();
-        let why = match schema::inspect(&path) {
-            Check::Sound(conn) => {
+        let repaired = (|| {
+            let why = match schema::inspect(&path) {
                 // Sound after all (the damage was in memory, or a transient
                 // error): keep it.
+                Check::Sound(conn) => return Ok(conn),
+                Check::Damaged(why) => why,
+                Check::Blank(_) => "the database file is empty".to_owned(),
+                Check::Missing => "the database file is missing".to_owned(),
+                Check::Refused(e) => return Err(e),
+            };
+            quarantine(&path, now, why, &mut report)?;
+            restore_or_create(&path, &mut report)
+        })();
+        match repaired {
+            Ok(conn) => {
                 inner.conn = conn;
-                return Ok(report);
+                self.broken.store(false, Ordering::Release);
+                drop(inner);
+                if !report.is_clean() {
+                    tracing::warn!(report = %report.summary(), "history store recovered");
+                }
+                Ok(report)
             }
-            Check::Damaged(why) => why,
-            Check::Missing => "the database file is missing".to_owned(),
-            Check::Refused(e) => return Err(e),
-        };
-        quarantine(&path, now, why, &mut report)?;
-        inner.conn = restore_or_create(&path, &mut report)?;
-        drop(inner);
-        tracing::warn!(report = %report.summary(), "history store recovered");
-        Ok(report)
+            Err(e) => {
+                if let Ok(conn) = Connection::open(&path) {
+                    inner.conn = conn;
+                }
+                self.broken.store(true, Ordering::Release);
+                tracing::error!(error = %e, "the history store could not be repaired");
+                Err(e)
+            }
+        }
     }
 }
 
-/// Opens `path`, or replaces it by a sound backup when it is damaged or
-/// missing.
+/// An empty read-only database on which every read and write fails.
+fn stand_in() -> Result<Connection, StoreError> {
+    Connection::open_with_flags(
+        ":memory:",
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(db_error("open an in-memory database"))
+}
+
+/// Opens `path`, or replaces it by a sound backup when it is damaged,
+/// missing, or empty while backups exist.
 fn open_or_restore(
     path: &Path,
     now: DateTime<Utc>,
     report: &mut StoreOpenReport,
 ) -> Result<Connection, StoreError> {
+    let have_backups = !backup::list(&backup_dir(path))?.is_empty();
     match schema::inspect(path) {
         Check::Sound(conn) => Ok(conn),
         Check::Refused(e) => Err(e),
+        Check::Blank(conn) if !have_backups => {
+            // A new file (e.g. created by a run that crashed before its
+            // first write): set it up.
+            schema::prepare(&conn, path)?;
+            report.created = true;
+            Ok(conn)
+        }
+        Check::Blank(conn) => {
+            drop(conn);
+            let why = "the database file is empty while backups exist".to_owned();
+            quarantine(path, now, why, report)?;
+            restore_or_create(path, report)
+        }
         Check::Missing => {
-            let backups = backup::list(&backup_dir(path))?;
-            if backups.is_empty() {
+            // A log left without its database must never be applied to a
+            // new or restored one.
+            quarantine(
+                path,
+                now,
+                "a write-ahead log without its database".to_owned(),
+                report,
+            )?;
+            if !have_backups {
                 report.created = true;
                 return schema::create(path);
             }
@@ -915,7 +976,10 @@ fn backup_dir(db: &Path) -> PathBuf {
     db.with_file_name(BACKUP_DIR)
 }
 
-/// Moves a damaged database (and its `-wal`, `-shm`) aside.
+/// Moves a damaged database aside, its `-wal` and `-shm` first (a log left
+/// behind would be applied to the copy restored in its place). Reports the
+/// database's new name, or the log's when only a log was there; nothing
+/// when there was nothing to move.
 fn quarantine(
     path: &Path,
     now: DateTime<Utc>,
@@ -924,7 +988,7 @@ fn quarantine(
 ) -> Result<(), StoreError> {
     let stamp = durable::stamp(now);
     let target = durable::side_names(path, ".corrupt-", &stamp)
-        .find(|p| !p.exists())
+        .find(|p| !p.exists() && !sibling(p, "-wal").exists() && !sibling(p, "-shm").exists())
         .ok_or_else(|| {
             StoreError::io(
                 "find a free name to quarantine",
@@ -932,24 +996,27 @@ fn quarantine(
                 std::io::ErrorKind::AlreadyExists.into(),
             )
         })?;
-    if path.exists() {
-        fs::rename(path, &target).map_err(|e| StoreError::io("quarantine", path, e))?;
-    }
+    let mut moved = None;
     for side in ["-wal", "-shm"] {
         let from = sibling(path, side);
         if from.exists() {
             let to = sibling(&target, side);
-            if let Err(e) = fs::rename(&from, &to) {
-                // The main file is already aside; a leftover log would be
-                // applied to the restored copy, so it must go.
-                fs::remove_file(&from).map_err(|_| StoreError::io("quarantine", &from, e))?;
+            fs::rename(&from, &to).map_err(|e| StoreError::io("quarantine", &from, e))?;
+            if side == "-wal" {
+                moved = Some(to);
             }
         }
+    }
+    if path.exists() {
+        fs::rename(path, &target).map_err(|e| StoreError::io("quarantine", path, e))?;
+        moved = Some(target);
     }
     if let Some(dir) = path.parent() {
         durable::sync_dir(dir).map_err(|e| StoreError::io("fsync the store directory", dir, e))?;
     }
-    report.quarantined = Some((target, why));
+    if let Some(moved) = moved {
+        report.quarantined = Some((moved, why));
+    }
     Ok(())
 }
 
@@ -997,11 +1064,7 @@ fn push_column(
 /// How real a provenance is: a value replaces a stored one of at most its
 /// rank.
 fn rank(p: Provenance) -> i64 {
-    match p {
-        Provenance::Live => 2,
-        Provenance::Cached { .. } => 1,
-        _ => 0,
-    }
+    i64::from(p.rank())
 }
 
 fn hour_of(t: DateTime<Utc>) -> DateTime<Utc> {
@@ -1015,10 +1078,13 @@ fn invalid(what: impl Into<String>, detail: impl Into<String>) -> StoreError {
     }
 }
 
+/// A row SQLite reads back fine but SP-E cannot decode (edited from
+/// outside): an error for this read, not damage to repair (the file passes
+/// its integrity check, so a recovery would change nothing).
 fn damaged(path: &Path, detail: String) -> StoreError {
-    StoreError::Corrupt {
-        path: path.to_path_buf(),
-        detail,
+    StoreError::Database {
+        op: "decode a recorded row",
+        message: format!("{}: {detail}", path.display()),
     }
 }
 

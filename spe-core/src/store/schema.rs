@@ -100,6 +100,9 @@ pub(super) enum Check {
     Sound(Connection),
     /// No file.
     Missing,
+    /// An SQLite file with nothing in it (empty, or created and never
+    /// written): not set up.
+    Blank(Connection),
     /// Damaged: why.
     Damaged(String),
     /// Not ours to touch (another application's, a newer schema), or the
@@ -149,7 +152,8 @@ pub(super) fn inspect(path: &Path) -> Check {
         path,
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     ) {
-        Ok(conn) => match prepare(&conn, path) {
+        Ok((conn, 0)) => Check::Blank(conn),
+        Ok((conn, _)) => match prepare(&conn, path) {
             Ok(()) => Check::Sound(conn),
             Err(e) if e.is_corruption() => Check::Damaged(e.to_string()),
             Err(e) => Check::Refused(e),
@@ -158,8 +162,10 @@ pub(super) fn inspect(path: &Path) -> Check {
     }
 }
 
-/// Opens `path` with `flags` and runs the checks, without writing.
-pub(super) fn check(path: &Path, flags: OpenFlags) -> Result<Connection, Check> {
+/// Opens `path` with `flags` and runs the checks, without writing; returns
+/// the connection and how many schema objects the file holds (0: blank).
+/// A file without SP-E's application id is refused unless it is blank.
+pub(super) fn check(path: &Path, flags: OpenFlags) -> Result<(Connection, i64), Check> {
     let damaged = |e: rusqlite::Error| -> Check {
         if is_damage(&e) {
             Check::Damaged(e.to_string())
@@ -171,7 +177,10 @@ pub(super) fn check(path: &Path, flags: OpenFlags) -> Result<Connection, Check> 
     let id: i32 = conn
         .pragma_query_value(None, "application_id", |r| r.get(0))
         .map_err(damaged)?;
-    if id != APPLICATION_ID && id != 0 {
+    let objects: i64 = conn
+        .query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))
+        .map_err(damaged)?;
+    if id != APPLICATION_ID && (id != 0 || objects > 0) {
         return Err(Check::Refused(StoreError::Foreign {
             path: path.to_path_buf(),
             application_id: id,
@@ -200,7 +209,7 @@ pub(super) fn check(path: &Path, flags: OpenFlags) -> Result<Connection, Check> 
         }
         return Err(Check::Damaged(format!("integrity check failed: {detail}")));
     }
-    Ok(conn)
+    Ok((conn, objects))
 }
 
 /// Creates a new database at `path` (which must not exist).

@@ -285,8 +285,18 @@ fn maintain_backs_up_when_due_rotates_and_prunes() {
     );
     assert!(kept.iter().all(|b| b.bytes > 0));
     assert_eq!(store.stats().unwrap().last_backup, Some(t(2)));
-    // A clock stepped back: a backup at once.
-    assert!(store.maintain(t(1)).unwrap().backup.is_some());
+    // A clock stepped back: a backup at once, which is the newest (by
+    // sequence) and stays; the oldest goes.
+    let back = store.maintain(t(1)).unwrap();
+    let made = back.backup.expect("a backup at once");
+    assert_eq!(back.backups_deleted, 1);
+    let kept = store.backups().unwrap();
+    assert_eq!(kept.last(), Some(&made));
+    assert_eq!(
+        kept.iter().map(|b| b.sequence).collect::<Vec<_>>(),
+        vec![3, 4]
+    );
+    assert_eq!(store.stats().unwrap().last_backup, Some(t(1)));
     // Four days on, the predictions made at hour 0 are pruned.
     let later = store.maintain(t(4 * 24)).unwrap();
     assert_eq!(later.predictions_pruned, 48);
@@ -598,4 +608,130 @@ proptest! {
         }
         prop_assert_eq!(read, model);
     }
+}
+
+#[test]
+fn after_the_clock_steps_back_the_newest_backup_is_restored() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = StoreConfig::default().with_backups_kept(2);
+    {
+        let (store, _) = HistoryStore::open(dir.path(), config.clone(), t(0)).unwrap();
+        fill(&store, 5);
+        store.maintain(t(24)).unwrap();
+        store.maintain(t(25)).unwrap();
+        fill(&store, 10);
+        // The clock is corrected: a day back.
+        store.maintain(t(1)).unwrap();
+    }
+    fs::write(dir.path().join(HISTORY_FILE), b"garbage").unwrap();
+    let (store, report) = HistoryStore::open(dir.path(), config, t(2)).unwrap();
+    assert_eq!(report.restored_from.unwrap().taken_at, t(1));
+    assert_eq!(values(&store, "demand_mw").len(), 10);
+}
+
+#[test]
+fn a_log_left_without_its_database_is_never_applied_to_the_restored_copy() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = open(dir.path());
+    fill(&store, 10);
+    store.backup_now(t(1)).unwrap();
+    fill(&store, 2000);
+    store
+        .lock()
+        .conn
+        .execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
+        .unwrap();
+    store
+        .record_observations(&[demand(5000, 1.0, Provenance::Live)])
+        .unwrap();
+    // Killed (the connection is never closed, so its log stays), then the
+    // database file alone is deleted.
+    std::mem::forget(store);
+    let wal = sibling(&dir.path().join(HISTORY_FILE), "-wal");
+    assert!(wal.exists());
+    fs::remove_file(dir.path().join(HISTORY_FILE)).unwrap();
+    let (store, report) = open(dir.path());
+    assert!(report.was_missing, "{report:?}");
+    assert!(report.unusable_backups.is_empty(), "{report:?}");
+    assert_eq!(report.restored_from.as_ref().unwrap().taken_at, t(1));
+    let (moved, _) = report.quarantined.clone().expect("the log set aside");
+    assert!(moved.to_string_lossy().ends_with("-wal"), "{moved:?}");
+    assert!(moved.exists());
+    // Exactly the backup's rows: nothing of the log replayed.
+    assert_eq!(values(&store, "demand_mw").len(), 10);
+}
+
+#[test]
+fn an_empty_file_is_restored_when_backups_exist_and_set_up_when_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join(HISTORY_FILE);
+    fs::write(&db, b"").unwrap();
+    let (store, report) = open(dir.path());
+    assert!(report.created && report.is_clean(), "{report:?}");
+    fill(&store, 3);
+    store.backup_now(t(1)).unwrap();
+    drop(store);
+    fs::write(&db, b"").unwrap();
+    for side in ["-wal", "-shm"] {
+        let _ = fs::remove_file(sibling(&db, side));
+    }
+    let (store, report) = open(dir.path());
+    assert!(
+        report.quarantined.is_some() && report.restored_from.is_some(),
+        "{report:?}"
+    );
+    assert_eq!(values(&store, "demand_mw").len(), 3);
+}
+
+#[test]
+fn a_database_without_an_application_id_but_with_tables_is_not_taken_over() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join(HISTORY_FILE);
+    {
+        let c = Connection::open(&db).unwrap();
+        c.execute_batch("CREATE TABLE invoices(x); INSERT INTO invoices VALUES (1);")
+            .unwrap();
+    }
+    let before = fs::read(&db).unwrap();
+    let e = HistoryStore::open(dir.path(), StoreConfig::default(), t(0)).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            StoreError::Foreign {
+                application_id: 0,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    assert_eq!(fs::read(&db).unwrap(), before);
+}
+
+#[test]
+fn a_repair_that_fails_leaves_a_working_store_that_asks_for_another() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = open(dir.path());
+    fill(&store, 3);
+    // Another process holds the write lock: the repair cannot set the file
+    // up (after the busy timeout).
+    let other = Connection::open(dir.path().join(HISTORY_FILE)).unwrap();
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let e = store.recover(t(1)).unwrap_err();
+    assert!(!e.is_corruption(), "{e}");
+    // The file was reopened: the store reads again, and a failure (the
+    // lock, still held) now says to recover again.
+    assert_eq!(values(&store, "demand_mw").len(), 3);
+    let e = store
+        .record_observations(&[demand(10, 1.0, Provenance::Live)])
+        .unwrap_err();
+    assert!(e.is_corruption(), "{e}");
+    assert!(e.to_string().contains("recover again"), "{e}");
+    other.execute_batch("ROLLBACK").unwrap();
+    drop(other);
+    // Which succeeds, and the store is as it was.
+    assert!(store.recover(t(2)).unwrap().is_clean());
+    store
+        .record_observations(&[demand(10, 1.0, Provenance::Live)])
+        .unwrap();
+    assert_eq!(values(&store, "demand_mw").len(), 4);
 }
