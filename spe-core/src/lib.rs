@@ -57,11 +57,11 @@ pub use kpi::{
 };
 pub use predict::{
     ArchiveConfig, ChainError, ChainResult, CommandPredictor, CommandPredictorBuilder,
-    DEFAULT_COMMAND_TIMEOUT, DEFAULT_HORIZON, IntervalColumns, MAX_OUTPUT_BYTES, ModelPredictor,
-    OUTPUT_FILE_ENV, PREDICTION_ARCHIVE_NAME, PREDICTION_SCHEMA_VERSION, PREDICTIONS_CACHE_NAME,
-    PredictionArchive, PredictionChain, PredictionChainBuilder, PredictionRequest,
-    PredictionRequestBuilder, Predictions, Predictor, PredictorError, STDERR_TAIL_BYTES, Tier,
-    TierFailure, check_forecast, parse_predictor_output, request_json,
+    DEFAULT_COMMAND_TIMEOUT, DEFAULT_HORIZON, FRESH_BACKLOG, IntervalColumns, MAX_OUTPUT_BYTES,
+    ModelPredictor, OUTPUT_FILE_ENV, PREDICTION_ARCHIVE_NAME, PREDICTION_SCHEMA_VERSION,
+    PREDICTIONS_CACHE_NAME, PredictionArchive, PredictionChain, PredictionChainBuilder,
+    PredictionRequest, PredictionRequestBuilder, Predictions, Predictor, PredictorError,
+    STDERR_TAIL_BYTES, Tier, TierFailure, check_forecast, parse_predictor_output, request_json,
 };
 pub use provenance::{Mode, ParseModeError, Provenance};
 pub use series::{HOUR, HourlySeries, SeriesError, TimeAxis};

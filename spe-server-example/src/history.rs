@@ -26,9 +26,8 @@ use chrono::{DateTime, DurationRound as _, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 use spe_core::{
     HistoryStore, IncidentKind, Journal, PredictionChain, StoreConfig, StoreError, StoreOpenReport,
-    Tier,
 };
-use tokio::sync::watch;
+use tokio::sync::{broadcast, watch};
 use utoipa::ToSchema;
 
 use crate::error::ApiError;
@@ -249,7 +248,8 @@ fn details(report: &StoreOpenReport) -> String {
 
 /// The background task: record the current snapshot, then every new one
 /// (its past hours and its KPIs), every fresh answer of `chain` (tier
-/// `primary` or `fallback`), and run the upkeep every [`MAINTAIN_EVERY`],
+/// `primary` or `fallback`, each one, from
+/// [`PredictionChain::fresh_answers`]), and run the upkeep every [`MAINTAIN_EVERY`],
 /// until `stop` turns `true`. Errors are logged; the next event tries again
 /// (a snapshot re-records its hours, so a failed write is made good).
 pub fn record(
@@ -259,7 +259,7 @@ pub fn record(
     mut stop: watch::Receiver<bool>,
 ) -> impl Future<Output = ()> + Send + 'static {
     let mut snapshots = state.service().watch();
-    let mut results = chain.as_ref().map(PredictionChain::subscribe);
+    let mut answers = chain.as_ref().map(PredictionChain::fresh_answers);
     async move {
         let mut upkeep = tokio::time::interval(MAINTAIN_EVERY);
         upkeep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -273,10 +273,8 @@ pub fn record(
                     if changed.is_err() { return }
                     record_snapshot(&history, &state).await;
                 }
-                Some(changed) = next_result(results.as_mut()) => {
-                    if changed.is_err() { results = None; continue }
-                    let latest = results.as_mut().and_then(|r| r.borrow_and_update().clone());
-                    if let Some(result) = latest.filter(|r| r.tier != Tier::Cache) {
+                Some(received) = next_answer(answers.as_mut()) => match received {
+                    Ok(result) => {
                         let recorded = history
                             .run(move |store| store.record_predictions(&result.predictions))
                             .await;
@@ -285,7 +283,11 @@ pub fn record(
                             Err(e) => tracing::error!(error = %e, "cannot record the predictions in the history store"),
                         }
                     }
-                }
+                    Err(broadcast::error::RecvError::Lagged(missed)) => {
+                        tracing::warn!(missed, "the history store fell behind the chain; answers not recorded");
+                    }
+                    Err(broadcast::error::RecvError::Closed) => answers = None,
+                },
                 _ = upkeep.tick() => {
                     let now = state.now();
                     match history.run(move |store| store.maintain(now)).await {
@@ -304,12 +306,12 @@ pub fn record(
     }
 }
 
-/// The next change of the chain's answers; never, without a chain.
-async fn next_result(
-    results: Option<&mut watch::Receiver<Option<Arc<spe_core::ChainResult>>>>,
-) -> Option<Result<(), watch::error::RecvError>> {
-    match results {
-        Some(r) => Some(r.changed().await),
+/// The chain's next fresh answer; never, without a chain.
+async fn next_answer(
+    answers: Option<&mut broadcast::Receiver<Arc<spe_core::ChainResult>>>,
+) -> Option<Result<Arc<spe_core::ChainResult>, broadcast::error::RecvError>> {
+    match answers {
+        Some(r) => Some(r.recv().await),
         None => std::future::pending().await,
     }
 }
@@ -572,10 +574,12 @@ mod tests {
     async fn the_task_records_snapshots_kpis_and_fresh_predictions_until_stopped() {
         let rig = refreshed(Behaviour::Live).await;
         let history = History::in_memory();
+        let clock = spe_core::ManualClock::new();
         let chain = PredictionChain::builder()
             .primary(Arc::new(ModelPredictor::new(Arc::new(
                 SeasonalNaive::default(),
             ))))
+            .clock(clock.clone(), t0())
             .build();
         let (stop_tx, stop) = watch::channel(false);
         let task = tokio::spawn(record(
@@ -653,6 +657,42 @@ mod tests {
         assert_eq!(step.made_at.timestamp(), made.timestamp());
         assert_eq!(step.mean, answer.predictions.forecast.mean()[0]);
         assert_eq!(history.store().stats().unwrap().predictions, 24);
+
+        // Two answers in a row, before the task runs again: both recorded
+        // (a reader of the latest answer only would see the second).
+        let mut made = Vec::new();
+        for _ in 0..2 {
+            clock.advance(std::time::Duration::from_secs(3600));
+            let series: Vec<f64> = (0..24 * 14).map(|t| 600.0 + f64::from(t % 24)).collect();
+            let request = PredictionRequest::builder(chain.now(), series)
+                .horizon(24)
+                .build()
+                .expect("valid");
+            made.push(
+                chain
+                    .generate(request)
+                    .await
+                    .expect("predictions")
+                    .predictions
+                    .clone(),
+            );
+        }
+        until(&history, |s| s.stats().unwrap().predictions == 72).await;
+        for p in &made {
+            let step = history
+                .store()
+                .prediction_for(p.start, std::time::Duration::ZERO)
+                .unwrap()
+                .expect("recorded");
+            assert!(step.made_at.timestamp() <= p.made_at.timestamp());
+        }
+        let second_last_step = made[1].start + TimeDelta::hours(23);
+        let step = history
+            .store()
+            .prediction_for(second_last_step, std::time::Duration::ZERO)
+            .unwrap()
+            .expect("recorded");
+        assert_eq!(step.made_at.timestamp(), made[1].made_at.timestamp());
 
         stop_tx.send(true).expect("task alive");
         task.await.expect("the task ends");

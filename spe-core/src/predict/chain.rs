@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use tokio::sync::watch;
+use tokio::sync::{broadcast, watch};
 use tokio::task::{AbortHandle, JoinHandle};
 use tracing::Instrument;
 
@@ -158,6 +158,10 @@ pub struct PredictionChain {
     inner: Arc<Inner>,
 }
 
+/// How many fresh answers [`PredictionChain::fresh_answers`] keeps for a
+/// reader that falls behind.
+pub const FRESH_BACKLOG: usize = 64;
+
 struct Inner {
     primary: Option<Arc<dyn Predictor>>,
     fallback: Arc<dyn Predictor>,
@@ -169,6 +173,8 @@ struct Inner {
     clock: Arc<dyn Clock>,
     wall: WallClock,
     latest: watch::Sender<Option<Arc<ChainResult>>>,
+    /// Every fresh answer (tier primary or fallback), in order.
+    fresh: broadcast::Sender<Arc<ChainResult>>,
     flight: Mutex<Option<Flight>>,
     next_flight: AtomicU64,
     /// Incident bookkeeping, updated inside the blocking journal tasks so a
@@ -364,6 +370,7 @@ impl PredictionChainBuilder {
                 clock,
                 wall,
                 latest: watch::channel(initial).0,
+                fresh: broadcast::channel(FRESH_BACKLOG).0,
                 flight: Mutex::new(None),
                 next_flight: AtomicU64::new(1),
                 incidents: Mutex::new(incidents),
@@ -619,9 +626,34 @@ impl PredictionChain {
         self.inner.latest.borrow().clone()
     }
 
-    /// Every new answer, as it is published (e.g. to push it to a dashboard).
+    /// The latest answer, as it changes (e.g. to push it to a dashboard):
+    /// a reader that falls behind sees only the newest. To see every fresh
+    /// answer, use [`PredictionChain::fresh_answers`].
     pub fn subscribe(&self) -> watch::Receiver<Option<Arc<ChainResult>>> {
         self.inner.latest.subscribe()
+    }
+
+    /// Every fresh answer (tier `primary` or `fallback`, not answers served
+    /// from the cache), in order, from now on (e.g. to record each one). A
+    /// reader more than [`FRESH_BACKLOG`] answers behind loses the oldest
+    /// and is told how many (`RecvError::Lagged`).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use spe_core::{ModelPredictor, PredictionChain, PredictionRequest, SeasonalNaive};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let chain = PredictionChain::builder()
+    ///     .primary(Arc::new(ModelPredictor::new(Arc::new(SeasonalNaive::default()))))
+    ///     .build();
+    /// let mut fresh = chain.fresh_answers();
+    /// let history: Vec<f64> = (0..24 * 14).map(|t| 500.0 + f64::from(t % 24)).collect();
+    /// chain.generate(PredictionRequest::builder(chain.now(), history).horizon(24).build()?).await?;
+    /// assert_eq!(fresh.try_recv()?.tier, spe_core::Tier::Primary);
+    /// # Ok(()) }
+    /// ```
+    pub fn fresh_answers(&self) -> broadcast::Receiver<Arc<ChainResult>> {
+        self.inner.fresh.subscribe()
     }
 
     /// Wall time on the chain's clock (use it for [`ChainResult::age`]).
@@ -909,6 +941,10 @@ impl Inner {
                     "predictions ready"
                 );
                 self.latest.send_replace(Some(Arc::clone(result)));
+                if result.tier != Tier::Cache {
+                    // No receiver is not an error.
+                    let _ = self.fresh.send(Arc::clone(result));
+                }
             }
             Err(e) => tracing::error!(error = %e, "no predictions to serve"),
         }

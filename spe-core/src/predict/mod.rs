@@ -55,7 +55,7 @@ use crate::journal::IncidentKind;
 use crate::provenance::Provenance;
 
 pub use archive::{ArchiveConfig, PREDICTION_ARCHIVE_NAME, PredictionArchive};
-pub use chain::{PREDICTIONS_CACHE_NAME, PredictionChain, PredictionChainBuilder};
+pub use chain::{FRESH_BACKLOG, PREDICTIONS_CACHE_NAME, PredictionChain, PredictionChainBuilder};
 pub use command::{
     CommandPredictor, CommandPredictorBuilder, DEFAULT_COMMAND_TIMEOUT, MAX_OUTPUT_BYTES,
     OUTPUT_FILE_ENV, STDERR_TAIL_BYTES,
