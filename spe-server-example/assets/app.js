@@ -211,6 +211,8 @@ function chartAlt(name, data) {
       });
     case "supply":
       return t(state.lang, "alt_supply", { site, supply: formatKpi(k.supply_mw), share: formatKpi(k.renewable_share) });
+    case "history":
+      return t(state.lang, "alt_history", { site });
     default:
       return t(state.lang, "alt_balance", { site, balance: formatKpi(k.balance_mw) });
   }
@@ -244,6 +246,7 @@ function renderCharts(data) {
   $("cap-demand").textContent = t(state.lang, data.forecast ? "cap_demand" : "cap_demand_no_forecast");
   $("cap-supply").textContent = t(state.lang, "cap_supply");
   $("cap-balance").textContent = t(state.lang, "cap_balance");
+  $("cap-history").textContent = t(state.lang, "cap_history");
 }
 
 function renderIncidentNotice(data) {

@@ -8,6 +8,7 @@
 //! | `demand` | demand (past, then expected from the weather forecast), the demand forecast's mean with its 80 % and 95 % bands, a "now" marker |
 //! | `supply` | supply stacked by source (solar, wind, other, imports), demand on top |
 //! | `balance` | supply − demand, hour by hour: surplus in green, deficit in red |
+//! | `history` | the last 7 days of demand as the history store recorded it: measured (live) hours, estimated hours, and the forecast made a day ahead for each hour |
 //!
 //! Every chart has a title, axis labels with units, a legend, and a time
 //! axis in the site's local time; labels are French (`lang=fr`, the default)
@@ -45,7 +46,7 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use chrono::{DateTime, Datelike as _, Duration, Timelike as _, Utc};
+use chrono::{DateTime, Datelike as _, Duration, DurationRound as _, Timelike as _, Utc};
 use plotters::coord::Shift;
 use plotters::coord::combinators::WithKeyPoints;
 use plotters::coord::types::{RangedCoordf64, RangedCoordi64};
@@ -103,24 +104,30 @@ pub enum ChartName {
     Supply,
     /// Supply − demand.
     Balance,
+    /// The recorded week: demand (live or estimated) and its day-ahead
+    /// forecast, from the history store.
+    History,
 }
 
 impl ChartName {
     /// Every chart, in the page's order.
-    pub const ALL: [ChartName; 4] = [
+    pub const ALL: [ChartName; 5] = [
         ChartName::Weather,
         ChartName::Demand,
         ChartName::Supply,
         ChartName::Balance,
+        ChartName::History,
     ];
 
-    /// The chart's name in its URL: `weather`, `demand`, `supply`, `balance`.
+    /// The chart's name in its URL: `weather`, `demand`, `supply`,
+    /// `balance`, `history`.
     pub fn name(self) -> &'static str {
         match self {
             ChartName::Weather => "weather",
             ChartName::Demand => "demand",
             ChartName::Supply => "supply",
             ChartName::Balance => "balance",
+            ChartName::History => "history",
         }
     }
 
@@ -254,6 +261,67 @@ pub struct ChartData {
     /// In [`SupplySource::ALL`] order.
     supply_mw: [Vec<Option<f64>>; 4],
     forecast: Option<ForecastBands>,
+    history: Option<RecordedWeek>,
+}
+
+/// What the history chart draws: the [`RecordedWeek::HOURS`] hours before
+/// the current one, as the history store holds them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RecordedWeek {
+    /// The hours, oldest first.
+    pub time: Vec<DateTime<Utc>>,
+    /// Demand recorded live (or cached live), MW.
+    pub measured: Vec<Option<f64>>,
+    /// Demand recorded as an estimate (synthetic or fallback), MW.
+    pub estimated: Vec<Option<f64>>,
+    /// The forecast of each hour made at least a day before it, MW.
+    pub day_ahead: Vec<Option<f64>>,
+}
+
+impl RecordedWeek {
+    /// Hours drawn: a week.
+    pub const HOURS: i64 = 168;
+
+    /// The week before the hour of `now`, read from `store` (blocking).
+    pub fn read(
+        store: &spe_core::HistoryStore,
+        now: DateTime<Utc>,
+    ) -> Result<Self, spe_core::StoreError> {
+        let end = now.duration_trunc(Duration::hours(1)).unwrap_or(now);
+        let start = end - Duration::hours(Self::HOURS);
+        let time: Vec<DateTime<Utc>> = (0..Self::HOURS)
+            .map(|h| start + Duration::hours(h))
+            .collect();
+        let mut measured = vec![None; time.len()];
+        let mut estimated = vec![None; time.len()];
+        for o in store.observations("demand_mw", start, end)? {
+            let Ok(i) = usize::try_from((o.time - start).num_hours()) else {
+                continue;
+            };
+            let slot = if o.provenance.rank() > 0 {
+                &mut measured
+            } else {
+                &mut estimated
+            };
+            if let Some(v) = slot.get_mut(i) {
+                *v = finite(Some(o.value));
+            }
+        }
+        let day_ahead = time
+            .iter()
+            .map(|&t| {
+                Ok(store
+                    .prediction_for(t, spe_core::DAY_AHEAD)?
+                    .and_then(|p| finite(Some(p.mean))))
+            })
+            .collect::<Result<_, spe_core::StoreError>>()?;
+        Ok(RecordedWeek {
+            time,
+            measured,
+            estimated,
+            day_ahead,
+        })
+    }
 }
 
 impl ChartData {
@@ -274,7 +342,15 @@ impl ChartData {
             demand_mw: energy.demand_mw().to_vec(),
             supply_mw: SupplySource::ALL.map(|s| energy.supply_of(s).to_vec()),
             forecast: None,
+            history: None,
         }
+    }
+
+    /// The same data with the recorded week for the history chart (none:
+    /// the chart says there is no history store).
+    pub fn with_history(mut self, history: Option<RecordedWeek>) -> Self {
+        self.history = history;
+        self
     }
 
     /// The same data with `forecast` for the demand chart.
@@ -323,6 +399,7 @@ pub fn render(name: ChartName, data: &ChartData, lang: Lang) -> Result<String, C
             ChartName::Demand => demand_chart(&root, data, lang)?,
             ChartName::Supply => supply_chart(&root, data, lang)?,
             ChartName::Balance => balance_chart(&root, data, lang)?,
+            ChartName::History => history_chart(&root, data, lang)?,
         }
         root.present()?;
     }
@@ -381,8 +458,25 @@ pub async fn chart(
     let forecast = state
         .latest_predictions()
         .map(|(result, _)| ForecastBands::from_result(&result));
-    let data = ChartData::from_snapshot(state.service().site(), &snapshot, state.now())
-        .with_forecast(forecast);
+    let now = state.now();
+    let history = match (name, state.history()) {
+        (ChartName::History, Some(history)) => {
+            match history
+                .run(move |store| RecordedWeek::read(store, now))
+                .await
+            {
+                Ok(week) => Some(week),
+                Err(e) => {
+                    tracing::error!(error = %e, "reading the history store for its chart failed");
+                    None
+                }
+            }
+        }
+        _ => None,
+    };
+    let data = ChartData::from_snapshot(state.service().site(), &snapshot, now)
+        .with_forecast(forecast)
+        .with_history(history);
     match render(name, &data, lang) {
         Ok(svg) => (
             [
@@ -645,6 +739,10 @@ fn title(name: ChartName, data: &ChartData, lang: Lang) -> String {
         ChartName::Balance => lang.pick(
             "Solde production − demande (MW)",
             "Balance, supply − demand (MW)",
+        ),
+        ChartName::History => lang.pick(
+            "Historique enregistré — demande, 7 jours (MW)",
+            "Recorded history — demand, 7 days (MW)",
         ),
     };
     format!(
@@ -1105,6 +1203,90 @@ fn balance_chart(root: &Area<'_>, data: &ChartData, lang: Lang) -> Result<(), Ch
     Ok(())
 }
 
+fn history_chart(root: &Area<'_>, data: &ChartData, lang: Lang) -> Result<(), ChartError> {
+    let empty = RecordedWeek::default();
+    let week = data.history.as_ref().unwrap_or(&empty);
+    let origin = week.time.first().copied().unwrap_or(data.now);
+    let scale = TimeScale {
+        origin,
+        site: &data.site,
+        lang,
+    };
+    let xr = if week.time.is_empty() {
+        scale.x(data.now - Duration::hours(RecordedWeek::HOURS))..scale.x(data.now)
+    } else {
+        x_range(&scale, &week.time)
+    };
+    let columns = [
+        week.measured.as_slice(),
+        week.estimated.as_slice(),
+        week.day_ahead.as_slice(),
+    ];
+    let yr = y_range(extent(columns), false, 0.3, 0.0..1.0);
+    let nothing = columns.iter().all(|c| c.iter().all(Option::is_none));
+    let note = if data.history.is_none() {
+        Some(lang.pick(
+            "Historique indisponible (pas de base d'historique)",
+            "History unavailable (no history store)",
+        ))
+    } else if nothing {
+        Some(lang.pick(
+            "Rien d'enregistré sur ces 7 jours",
+            "Nothing recorded over these 7 days",
+        ))
+    } else {
+        None
+    };
+    let body = head(root, &title(ChartName::History, data, lang), note)?;
+    let mut chart = ChartBuilder::on(&body)
+        .margin(12)
+        .margin_top(4)
+        .x_label_area_size(48)
+        .y_label_area_size(72)
+        .build_cartesian_2d(scale.coord(xr.clone()), yr.clone())?;
+    draw_mesh(
+        &mut chart,
+        &scale,
+        lang.pick("Puissance (MW)", "Power (MW)"),
+    )?;
+    let xs: Vec<i64> = week.time.iter().map(|&t| scale.x(t)).collect();
+    let measured_style = DEMAND.stroke_width(3);
+    chart
+        .draw_series(
+            runs(&xs, &week.measured)
+                .into_iter()
+                .map(|r| PathElement::new(r, measured_style)),
+        )?
+        .label(lang.pick(
+            "Demande mesurée (données réelles)",
+            "Measured demand (live data)",
+        ))
+        .legend(line_mark(measured_style));
+    let estimated_style = OTHER.stroke_width(2);
+    chart
+        .draw_series(
+            runs(&xs, &week.estimated)
+                .into_iter()
+                .map(|r| DashedPathElement::new(r, 4, 3, estimated_style)),
+        )?
+        .label(lang.pick(
+            "Demande estimée (mode estimation)",
+            "Estimated demand (estimation mode)",
+        ))
+        .legend(line_mark(estimated_style));
+    let forecast_style = FORECAST.stroke_width(2);
+    chart
+        .draw_series(
+            runs(&xs, &week.day_ahead)
+                .into_iter()
+                .map(|r| PathElement::new(r, forecast_style)),
+        )?
+        .label(lang.pick("Prévision de la veille", "Day-ahead forecast"))
+        .legend(line_mark(forecast_style));
+    draw_legend(&mut chart, SeriesLabelPosition::UpperRight)?;
+    Ok(())
+}
+
 /// The instants of the 7 days from local midnight today (all of them if
 /// today is not in the data).
 fn seven_days(data: &ChartData) -> Range<usize> {
@@ -1325,6 +1507,7 @@ mod tests {
                 wave(170.0, 130.0),
             ],
             forecast: None,
+            history: None,
         }
     }
 
@@ -1748,5 +1931,80 @@ mod tests {
             message.contains("weather.svg, demand.svg, supply.svg, balance.svg"),
             "{message}"
         );
+    }
+    #[test]
+    fn the_history_chart_draws_the_recorded_week_by_provenance() {
+        use spe_core::{
+            Forecast, HistoryStore, Observation, Predictions, Provenance, StoreConfig, Tier,
+        };
+        let now = Utc.with_ymd_and_hms(2026, 1, 15, 10, 30, 0).unwrap();
+        let hour = Utc.with_ymd_and_hms(2026, 1, 15, 10, 0, 0).unwrap();
+        let store = HistoryStore::in_memory(StoreConfig::default()).unwrap();
+        store
+            .record_observations(&[
+                Observation::new(
+                    "demand_mw",
+                    hour - Duration::hours(3),
+                    900.0,
+                    Provenance::Live,
+                ),
+                Observation::new(
+                    "demand_mw",
+                    hour - Duration::hours(2),
+                    910.0,
+                    Provenance::Synthetic,
+                ),
+                // The current hour is not drawn: it is not over.
+                Observation::new("demand_mw", hour, 1.0, Provenance::Live),
+            ])
+            .unwrap();
+        let made = hour - Duration::hours(30);
+        store
+            .record_predictions(&Predictions {
+                start: made + Duration::hours(1),
+                step_s: 3600,
+                forecast: Forecast::new("test", vec![950.0; 48], vec![]).unwrap(),
+                made_at: made,
+                tier: Tier::Primary,
+                intervals_from: None,
+                inputs: Provenance::Live,
+            })
+            .unwrap();
+        let week = RecordedWeek::read(&store, now).unwrap();
+        assert_eq!(week.time.len(), 168);
+        assert_eq!(week.time[167], hour - Duration::hours(1));
+        assert_eq!(week.measured[165], Some(900.0));
+        assert_eq!(week.estimated[165], None);
+        assert_eq!(week.estimated[166], Some(910.0));
+        assert_eq!(week.measured[166], None);
+        // Hour h's day-ahead forecast: made at least 24 h before it.
+        let first_ahead = week
+            .time
+            .iter()
+            .position(|&t| t >= made + Duration::hours(24))
+            .unwrap();
+        assert_eq!(week.day_ahead[first_ahead], Some(950.0));
+        assert_eq!(week.day_ahead[first_ahead - 1], None);
+
+        let data = data(now - Duration::hours(24), 48, now, Mode::Nominal).with_history(Some(week));
+        let svg = render(ChartName::History, &data, Lang::En).unwrap();
+        let texts = svg_texts(&svg).join("\n");
+        for label in [
+            "Measured demand",
+            "Estimated demand",
+            "Day-ahead forecast",
+            "Recorded history",
+        ] {
+            assert!(texts.contains(label), "{label} in {texts}");
+        }
+        assert!(!texts.contains("no history store"));
+        let none = render(
+            ChartName::History,
+            &super::tests::data(now - Duration::hours(24), 48, now, Mode::Nominal),
+            Lang::Fr,
+        )
+        .unwrap();
+        let texts = svg_texts(&none).join("\n");
+        assert!(texts.contains("pas de base d'historique"), "{texts}");
     }
 }

@@ -752,6 +752,18 @@ mod tests {
         assert_eq!(body["status"].as_array().map(Vec::len), Some(1));
         assert_eq!(body["value"][0].as_f64(), kpis.demand_mw.value);
 
+        // The dashboard's chart of the recorded week draws both hours.
+        let (status, _, svg) = crate::test_support::call(
+            &rig.app,
+            axum::http::Method::GET,
+            "/api/charts/history.svg?lang=en",
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        let svg = String::from_utf8(svg).expect("UTF-8");
+        assert!(svg.contains("Measured demand") && svg.contains("Estimated demand"));
+        assert!(!svg.contains("Nothing recorded") && !svg.contains("no history store"));
+
         // A name nothing was recorded under: an empty answer, not an error.
         let (status, _, body) = get_json(&rig.app, "/api/history?series=nothing_here").await;
         assert_eq!(status, StatusCode::OK);

@@ -200,7 +200,7 @@ fn charts_loaded(lang: &str) -> String {
     format!(
         r#"
         const imgs = [...document.querySelectorAll("img[data-chart]")];
-        return imgs.length === 4 && imgs.every(i =>
+        return imgs.length === 5 && imgs.every(i =>
             i.src.includes("lang={lang}") && i.complete && i.naturalWidth === 960 && i.alt.length > 20);
         "#
     )
