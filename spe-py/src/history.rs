@@ -114,6 +114,10 @@ impl HistoryStore {
             .with_backup_every(every)
             .with_backups_kept(backups_kept)
             .with_predictions_kept(kept);
+        // Absolute, so a pickled store reopens the same directory whatever
+        // the working directory of the process that unpickles it.
+        let path = std::path::absolute(&path)
+            .map_err(|e| Error::config(format!("path={}: {e}", path.display())))?;
         let (store, report) = py
             .detach(|| CoreStore::open(&path, config, Utc::now()))
             .map_err(Error::from)?;

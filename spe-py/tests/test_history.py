@@ -186,3 +186,46 @@ def test_what_is_read_is_what_the_rule_kept(tmp_path_factory: pytest.TempPathFac
         for t, row in df.iterrows():
             read[(series, t)] = (row["value"], row["provenance"])
     assert read == model
+
+
+def test_times_carry_their_own_offsets_and_far_dates_work(tmp_path: Path) -> None:
+    from datetime import datetime, timezone
+
+    store = spe.HistoryStore(tmp_path)
+    # The hour Paris repeats when its clocks go back: two instants, told
+    # apart by their offsets.
+    n = store.record(
+        "demand_mw",
+        [1.0, 2.0],
+        times=["2026-10-25T02:30:00+02:00", "2026-10-25T02:30:00+01:00"],
+    )
+    assert n == 2
+    df = store.read("demand_mw", FAR_PAST, FAR_FUTURE)
+    assert [t.isoformat() for t in df.index] == [
+        "2026-10-25T00:30:00+00:00",
+        "2026-10-25T01:30:00+00:00",
+    ]
+    # One naive time among aware ones is refused, not guessed.
+    with pytest.raises(spe.ConfigError, match="no time zone"):
+        store.record("demand_mw", [1.0, 2.0], times=["2026-10-25T05:00:00Z", "2026-10-25T06:00:00"])
+    # Far from 1970, and to the second.
+    far = datetime(2200, 1, 1, 12, 0, 30, 900_000, tzinfo=timezone.utc)
+    assert store.record("far", [3.0], times=[far]) == 1
+    read = store.read("far", "2150-01-01T00:00:00Z", "2250-01-01T00:00:00Z")
+    assert read.index[0].isoformat() == "2200-01-01T12:00:30+00:00"
+
+
+def test_a_pickled_store_reopens_its_directory_from_anywhere(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    store = spe.HistoryStore("rel")
+    store.record("demand_mw", pd.Series([5.0], index=hours(1)))
+    data = pickle.dumps(store)
+    assert store.path.is_absolute()
+    other = tmp_path / "elsewhere"
+    other.mkdir()
+    monkeypatch.chdir(other)
+    copy = pickle.loads(data)
+    assert copy.path == tmp_path / "rel"
+    assert copy.read("demand_mw", FAR_PAST, FAR_FUTURE)["value"].tolist() == [5.0]

@@ -138,10 +138,11 @@ pub fn request(
 }
 
 /// The chain's request at `now`: [`HISTORY_HOURS`] of hourly demand before
-/// the current hour (the snapshot's where it has the hour, else the
-/// `recorded` one, else the synthetic generator's), forecast from the current hour, with the
-/// regressors of [`calendar_exog`] over the history and the horizon (the
-/// temperature likewise from the snapshot, else the generator).
+/// the current hour, forecast from the current hour, with the regressors of
+/// [`calendar_exog`] over the history and the horizon. For each hour of
+/// demand and temperature: of the snapshot's value and the `recorded` one,
+/// the more real by [`Provenance::rank`] (the snapshot's on a tie), else
+/// the synthetic generator's.
 ///
 /// # Errors
 ///

@@ -268,21 +268,21 @@ pub fn record(
         loop {
             tokio::select! {
                 biased;
-                () = async { let _ = stop.wait_for(|s| *s).await; } => return,
+                () = async { let _ = stop.wait_for(|s| *s).await; } => {
+                    // Answers published before the stop are still recorded.
+                    if let Some(answers) = answers.as_mut() {
+                        while let Ok(result) = answers.try_recv() {
+                            record_answer(&history, result).await;
+                        }
+                    }
+                    return;
+                }
                 changed = snapshots.changed() => {
                     if changed.is_err() { return }
                     record_snapshot(&history, &state).await;
                 }
                 Some(received) = next_answer(answers.as_mut()) => match received {
-                    Ok(result) => {
-                        let recorded = history
-                            .run(move |store| store.record_predictions(&result.predictions))
-                            .await;
-                        match recorded {
-                            Ok(_) => history.bump(),
-                            Err(e) => tracing::error!(error = %e, "cannot record the predictions in the history store"),
-                        }
-                    }
+                    Ok(result) => record_answer(&history, result).await,
                     Err(broadcast::error::RecvError::Lagged(missed)) => {
                         tracing::warn!(missed, "the history store fell behind the chain; answers not recorded");
                     }
@@ -303,6 +303,17 @@ pub fn record(
                 }
             }
         }
+    }
+}
+
+/// Records every step of one fresh answer of the chain.
+async fn record_answer(history: &History, result: Arc<spe_core::ChainResult>) {
+    let recorded = history
+        .run(move |store| store.record_predictions(&result.predictions))
+        .await;
+    match recorded {
+        Ok(_) => history.bump(),
+        Err(e) => tracing::error!(error = %e, "cannot record the predictions in the history store"),
     }
 }
 
@@ -849,5 +860,32 @@ mod tests {
             "{}",
             incidents[0].details
         );
+    }
+    #[tokio::test]
+    async fn an_answer_published_just_before_the_stop_is_recorded() {
+        let rig = refreshed(Behaviour::Live).await;
+        let history = History::in_memory();
+        let chain = PredictionChain::builder()
+            .primary(Arc::new(ModelPredictor::new(Arc::new(
+                SeasonalNaive::default(),
+            ))))
+            .build();
+        let (stop_tx, stop) = watch::channel(false);
+        // Subscribed here; not polled before the answer and the stop.
+        let task = record(
+            history.clone(),
+            rig.state.clone(),
+            Some(chain.clone()),
+            stop,
+        );
+        let series: Vec<f64> = (0..24 * 14).map(|t| 500.0 + f64::from(t % 24)).collect();
+        let request = PredictionRequest::builder(chain.now(), series)
+            .horizon(24)
+            .build()
+            .expect("valid");
+        chain.generate(request).await.expect("predictions");
+        stop_tx.send(true).expect("receiver alive");
+        task.await;
+        assert_eq!(history.store().stats().unwrap().predictions, 24);
     }
 }

@@ -116,6 +116,27 @@ pub(super) fn make(
             dst.close()
                 .map_err(|(_, e)| schema::db_error("close a backup file")(e))?;
         }
+        // A copy of damage is no backup: it must not rotate a sound one out.
+        match schema::check(
+            &tmp,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            false,
+        ) {
+            Ok((conn, _)) => drop(conn),
+            Err(Check::Damaged(detail)) => {
+                return Err(StoreError::Corrupt {
+                    path: db.to_path_buf(),
+                    detail: format!("its backup copy fails its check: {detail}"),
+                });
+            }
+            Err(Check::Refused(e)) => return Err(e),
+            Err(_) => {
+                return Err(StoreError::Corrupt {
+                    path: db.to_path_buf(),
+                    detail: "its backup copy is empty".to_owned(),
+                });
+            }
+        }
         File::open(&tmp)
             .and_then(|f| f.sync_all())
             .map_err(|e| StoreError::io("fsync the backup", &tmp, e))?;
@@ -161,6 +182,7 @@ pub(super) fn restore(
     match schema::check(
         &backup.path,
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        false,
     ) {
         Ok((conn, objects)) if objects > 0 => drop(conn),
         Ok(_) => return Ok(Err("empty".to_owned())),

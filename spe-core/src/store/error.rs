@@ -79,6 +79,19 @@ pub enum StoreError {
         /// The newest version this build reads.
         supported: i64,
     },
+    /// The database needs a repair (it is damaged, empty or missing) while
+    /// another store, in this process or another, has it open: moving it
+    /// would lose that store's writes. The store that has it open repairs
+    /// it on its next error; or close it and open again.
+    #[error(
+        "the history database needs a repair but another store has it open ({path}): \
+         let that one repair it (it does on its next error), or close it and open again",
+        path = .path.display()
+    )]
+    InUse {
+        /// The store's lock file.
+        path: PathBuf,
+    },
     /// A value to record is unusable (not finite, or a time out of range).
     #[error("invalid {what}: {detail}; nothing was written")]
     InvalidValue {

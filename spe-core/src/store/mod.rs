@@ -2,6 +2,7 @@
 
 mod backup;
 mod error;
+mod lock;
 mod schema;
 #[cfg(test)]
 mod tests;
@@ -25,6 +26,7 @@ use crate::provenance::Provenance;
 pub use backup::BackupInfo;
 pub use error::StoreError;
 
+use lock::StoreLock;
 use schema::{Check, db_error};
 
 /// The database's file name in the store's directory.
@@ -316,6 +318,8 @@ pub struct HistoryStore {
     config: StoreConfig,
     /// A repair failed: failing calls report corruption until one succeeds.
     broken: AtomicBool,
+    /// The shared lock every open store holds (`None` in memory).
+    lock: Option<StoreLock>,
 }
 
 #[derive(Debug)]
@@ -347,8 +351,17 @@ impl HistoryStore {
             tracing::warn!(dir = %parent.display(), error = %e, "could not fsync a new directory's parent");
         }
         let path = dir.join(HISTORY_FILE);
+        let lock = StoreLock::shared(dir)?;
         let mut report = StoreOpenReport::default();
-        let conn = open_or_restore(&path, now, &mut report)?;
+        let conn = match open_or_restore(&path, now, &mut report, &lock) {
+            // Another store was creating the file as this one looked: it is
+            // there now.
+            Err(StoreError::InUse { .. }) if report.is_clean() => match schema::inspect(&path) {
+                Check::Sound(conn) => conn,
+                _ => open_or_restore(&path, now, &mut report, &lock)?,
+            },
+            other => other?,
+        };
         let last_backup = backup::list(&dir.join(BACKUP_DIR))?
             .last()
             .map(|b| b.taken_at);
@@ -357,6 +370,7 @@ impl HistoryStore {
             location: Some(dir.to_path_buf()),
             config,
             broken: AtomicBool::new(false),
+            lock: Some(lock),
         };
         if !report.is_clean() {
             tracing::warn!(report = %report.summary(), "history store recovered");
@@ -378,6 +392,7 @@ impl HistoryStore {
             location: None,
             config,
             broken: AtomicBool::new(false),
+            lock: None,
         })
     }
 
@@ -529,7 +544,7 @@ impl HistoryStore {
         let r = (|| {
             let mut stmt = inner.conn.prepare_cached(schema::SELECT_OBSERVATIONS)?;
             let rows =
-                stmt.query_map(params![series, from.timestamp(), to.timestamp()], |row| {
+                stmt.query_map(params![series, ceil_second(from), ceil_second(to)], |row| {
                     let time: i64 = row.get(0)?;
                     let value: f64 = row.get(1)?;
                     let provenance: String = row.get(2)?;
@@ -728,16 +743,17 @@ impl HistoryStore {
         let inner = self.lock();
         let r = (|| {
             let mut stmt = inner.conn.prepare_cached(schema::SELECT_KPIS)?;
-            let rows = stmt.query_map(params![name, from.timestamp(), to.timestamp()], |row| {
-                Ok((
-                    row.get::<_, i64>(0)?,
-                    row.get::<_, Option<f64>>(1)?,
-                    row.get::<_, String>(2)?,
-                    row.get::<_, String>(3)?,
-                    row.get::<_, String>(4)?,
-                    row.get::<_, i64>(5)?,
-                ))
-            })?;
+            let rows =
+                stmt.query_map(params![name, ceil_second(from), ceil_second(to)], |row| {
+                    Ok((
+                        row.get::<_, i64>(0)?,
+                        row.get::<_, Option<f64>>(1)?,
+                        row.get::<_, String>(2)?,
+                        row.get::<_, String>(3)?,
+                        row.get::<_, String>(4)?,
+                        row.get::<_, i64>(5)?,
+                    ))
+                })?;
             rows.collect::<Result<Vec<_>, _>>()
         })();
         drop(inner);
@@ -881,8 +897,10 @@ impl HistoryStore {
             tracing::warn!(error = %e, "closing the damaged history database failed");
         }
         let mut report = StoreOpenReport::default();
-        let repaired = (|| {
-            let why = match schema::inspect(&path) {
+        let mut repair = || {
+            // After an error, the full check: the quick one misses an index
+            // that disagrees with its table.
+            let why = match schema::inspect_with(&path, true) {
                 // Sound after all (the damage was in memory, or a transient
                 // error): keep it.
                 Check::Sound(conn) => return Ok(conn),
@@ -893,7 +911,11 @@ impl HistoryStore {
             };
             quarantine(&path, now, why, &mut report)?;
             restore_or_create(&path, &mut report)
-        })();
+        };
+        let repaired = match &self.lock {
+            Some(lock) => lock.exclusive(repair),
+            None => repair(),
+        };
         match repaired {
             Ok(conn) => {
                 inner.conn = conn;
@@ -931,9 +953,32 @@ fn open_or_restore(
     path: &Path,
     now: DateTime<Utc>,
     report: &mut StoreOpenReport,
+    lock: &StoreLock,
 ) -> Result<Connection, StoreError> {
     let have_backups = !backup::list(&backup_dir(path))?.is_empty();
-    match schema::inspect(path) {
+    let check = schema::inspect(path);
+    if let Check::Sound(_) | Check::Refused(_) = check {
+        // Nothing to move.
+    } else {
+        // Moving files: no other store may have them open.
+        return lock.exclusive(|| repair_at_open(path, now, report, check, have_backups));
+    }
+    match check {
+        Check::Sound(conn) => Ok(conn),
+        Check::Refused(e) => Err(e),
+        other => repair_at_open(path, now, report, other, have_backups),
+    }
+}
+
+/// [`open_or_restore`]'s repairs, under the exclusive lock.
+fn repair_at_open(
+    path: &Path,
+    now: DateTime<Utc>,
+    report: &mut StoreOpenReport,
+    check: Check,
+    have_backups: bool,
+) -> Result<Connection, StoreError> {
+    match check {
         Check::Sound(conn) => Ok(conn),
         Check::Refused(e) => Err(e),
         Check::Blank(conn) if !have_backups => {
@@ -1065,6 +1110,17 @@ fn push_column(
 /// rank.
 fn rank(p: Provenance) -> i64 {
     i64::from(p.rank())
+}
+
+/// `t` in whole seconds, rounded up: rows are stored to the second, so a
+/// bound with a fraction excludes the second it falls in (`[from, to)`).
+fn ceil_second(t: DateTime<Utc>) -> i64 {
+    let s = t.timestamp();
+    if t.timestamp_subsec_nanos() > 0 {
+        s.saturating_add(1)
+    } else {
+        s
+    }
 }
 
 fn hour_of(t: DateTime<Utc>) -> DateTime<Utc> {

@@ -143,6 +143,12 @@ pub(super) fn classify(e: rusqlite::Error, op: &'static str, path: &Path) -> Sto
 /// blank, a schema this build reads, and `PRAGMA quick_check` clean. A sound
 /// file is returned ready (pragmas set, schema created or kept).
 pub(super) fn inspect(path: &Path) -> Check {
+    inspect_with(path, false)
+}
+
+/// [`inspect`], with the full `PRAGMA integrity_check` (which also compares
+/// every index with its table) when `full`.
+pub(super) fn inspect_with(path: &Path, full: bool) -> Check {
     match path.try_exists() {
         Ok(false) => return Check::Missing,
         Ok(true) => {}
@@ -151,6 +157,7 @@ pub(super) fn inspect(path: &Path) -> Check {
     match check(
         path,
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        full,
     ) {
         Ok((conn, 0)) => Check::Blank(conn),
         Ok((conn, _)) => match prepare(&conn, path) {
@@ -165,7 +172,7 @@ pub(super) fn inspect(path: &Path) -> Check {
 /// Opens `path` with `flags` and runs the checks, without writing; returns
 /// the connection and how many schema objects the file holds (0: blank).
 /// A file without SP-E's application id is refused unless it is blank.
-pub(super) fn check(path: &Path, flags: OpenFlags) -> Result<(Connection, i64), Check> {
+pub(super) fn check(path: &Path, flags: OpenFlags, full: bool) -> Result<(Connection, i64), Check> {
     let damaged = |e: rusqlite::Error| -> Check {
         if is_damage(&e) {
             Check::Damaged(e.to_string())
@@ -196,7 +203,12 @@ pub(super) fn check(path: &Path, flags: OpenFlags) -> Result<(Connection, i64), 
             supported: SCHEMA_VERSION,
         }));
     }
-    let mut stmt = conn.prepare("PRAGMA quick_check").map_err(damaged)?;
+    let pragma = if full {
+        "PRAGMA integrity_check"
+    } else {
+        "PRAGMA quick_check"
+    };
+    let mut stmt = conn.prepare(pragma).map_err(damaged)?;
     let lines = stmt
         .query_map([], |r| r.get::<_, String>(0))
         .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())

@@ -644,9 +644,12 @@ fn a_log_left_without_its_database_is_never_applied_to_the_restored_copy() {
     store
         .record_observations(&[demand(5000, 1.0, Provenance::Live)])
         .unwrap();
-    // Killed (the connection is never closed, so its log stays), then the
-    // database file alone is deleted.
-    std::mem::forget(store);
+    // Killed: the connection is never closed, so its log stays (the lock
+    // goes, as a dead process's does); then the database file alone is
+    // deleted.
+    let inner = store.inner.into_inner().unwrap();
+    std::mem::forget(inner.conn);
+    drop(store.lock);
     let wal = sibling(&dir.path().join(HISTORY_FILE), "-wal");
     assert!(wal.exists());
     fs::remove_file(dir.path().join(HISTORY_FILE)).unwrap();
@@ -734,4 +737,119 @@ fn a_repair_that_fails_leaves_a_working_store_that_asks_for_another() {
         .record_observations(&[demand(10, 1.0, Provenance::Live)])
         .unwrap();
     assert_eq!(values(&store, "demand_mw").len(), 4);
+}
+
+#[test]
+fn a_backup_of_a_damaged_database_is_refused_and_the_sound_one_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = StoreConfig::default().with_backups_kept(1);
+    let (store, _) = HistoryStore::open(dir.path(), config, t(0)).unwrap();
+    fill(&store, 3000);
+    let sound = store.maintain(t(1)).unwrap().backup.unwrap();
+    store
+        .lock()
+        .conn
+        .execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
+        .unwrap();
+    let db = dir.path().join(HISTORY_FILE);
+    let len = fs::metadata(&db).unwrap().len();
+    scribble(&db, len / 2 + 100, 2000);
+    store
+        .lock()
+        .conn
+        .execute_batch("PRAGMA shrink_memory")
+        .unwrap();
+    // Due, but the copy fails its check: an error that says damage, and
+    // the sound backup is not rotated out.
+    let e = store.maintain(t(2)).unwrap_err();
+    assert!(e.is_corruption(), "{e}");
+    assert_eq!(store.backups().unwrap(), vec![sound]);
+    assert!(
+        fs::read_dir(dir.path().join(BACKUP_DIR))
+            .unwrap()
+            .all(|e| !e.unwrap().file_name().to_string_lossy().ends_with(".tmp")),
+        "no temporary copy left"
+    );
+    let report = store.recover(t(3)).unwrap();
+    assert!(report.restored_from.is_some(), "{report:?}");
+    assert_eq!(values(&store, "demand_mw").len(), 3000);
+}
+
+#[test]
+fn recover_runs_the_full_check_that_finds_an_index_out_of_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = open(dir.path());
+    fill(&store, 50);
+    store.record_predictions(&predictions(0, 10.0)).unwrap();
+    store.backup_now(t(1)).unwrap();
+    // The index's definition changed without rebuilding it: its entries no
+    // longer match the table. The quick check does not see it.
+    {
+        let c = Connection::open(dir.path().join(HISTORY_FILE)).unwrap();
+        c.execute_batch(
+            "PRAGMA writable_schema = ON;
+             UPDATE sqlite_schema SET sql = 'CREATE INDEX predictions_by_target ON predictions (made_at, target)'
+             WHERE name = 'predictions_by_target';
+             PRAGMA writable_schema = OFF;",
+        )
+        .unwrap();
+    }
+    assert!(matches!(
+        schema::inspect(&dir.path().join(HISTORY_FILE)),
+        Check::Sound(_)
+    ));
+    let report = store.recover(t(2)).unwrap();
+    assert!(report.quarantined.is_some(), "{report:?}");
+    assert!(report.restored_from.is_some(), "{report:?}");
+    assert_eq!(store.stats().unwrap().predictions, 48);
+}
+
+#[test]
+fn a_store_never_moves_a_database_another_store_has_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let (running, _) = open(dir.path());
+    fill(&running, 3000);
+    running.backup_now(t(1)).unwrap();
+    running
+        .lock()
+        .conn
+        .execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
+        .unwrap();
+    let db = dir.path().join(HISTORY_FILE);
+    let len = fs::metadata(&db).unwrap().len();
+    scribble(&db, len / 2 + 100, 2000);
+    let before = fs::read(&db).unwrap();
+    // A second opener (a notebook next to the server) finds the damage but
+    // may not move the file the running store writes to.
+    let e = HistoryStore::open(dir.path(), StoreConfig::default(), t(2)).unwrap_err();
+    assert!(matches!(e, StoreError::InUse { .. }), "{e}");
+    assert!(e.to_string().contains("another store has it open"), "{e}");
+    assert_eq!(fs::read(&db).unwrap(), before);
+    // The running store repairs it itself.
+    let report = running.recover(t(3)).unwrap();
+    assert!(report.restored_from.is_some(), "{report:?}");
+    // Two stores on a sound database: both fine.
+    let (second, report) = open(dir.path());
+    assert!(report.is_clean(), "{report:?}");
+    assert_eq!(values(&second, "demand_mw").len(), 3000);
+}
+
+#[test]
+fn range_bounds_with_a_fraction_of_a_second_keep_to_half_open_ranges() {
+    let store = HistoryStore::in_memory(StoreConfig::default()).unwrap();
+    store
+        .record_observations(&[
+            demand(0, 1.0, Provenance::Live),
+            demand(1, 2.0, Provenance::Live),
+        ])
+        .unwrap();
+    let half = TD::milliseconds(500);
+    let rows = store
+        .observations("demand_mw", t(0) + half, t(1) + half)
+        .unwrap();
+    assert_eq!(rows.iter().map(|o| o.value).collect::<Vec<_>>(), vec![2.0]);
+    let rows = store
+        .observations("demand_mw", t(0) - half, t(1) - half)
+        .unwrap();
+    assert_eq!(rows.iter().map(|o| o.value).collect::<Vec<_>>(), vec![1.0]);
 }

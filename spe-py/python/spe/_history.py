@@ -134,21 +134,36 @@ class HistoryStore(_spe.HistoryStore):
 
 
 def _utc_seconds(pd: Any, times: Any, what: str) -> Any:
-    """Timezone-aware times as int64 UTC seconds (naive ones are refused)."""
-    try:
-        index = pd.DatetimeIndex(times)
-    except (TypeError, ValueError) as e:
-        raise ConfigError(f"{what}: not times ({e})") from e
-    if index.tz is None and len(index) > 0:
-        raise ConfigError(
-            f"{what} have no time zone: localize them (tz_localize('UTC'), or the "
-            "site's zone) so hours are not guessed"
-        )
+    """Timezone-aware times as int64 UTC seconds (rounded down). Naive times
+    are refused, not guessed; each may carry its own offset (the hour a
+    clock change repeats is told apart by its offset)."""
+    if isinstance(times, pd.DatetimeIndex):
+        if times.tz is None and len(times) > 0:
+            raise ConfigError(_naive(what))
+        index = times.tz_convert("UTC") if len(times) > 0 else times
+    else:
+        items = [times] if isinstance(times, (str, bytes)) else list(times)
+        for item in items:
+            try:
+                aware = pd.Timestamp(item).tzinfo is not None
+            except (TypeError, ValueError) as e:
+                raise ConfigError(f"{what}: {item!r} is not a time ({e})") from e
+            if not aware:
+                raise ConfigError(_naive(what))
+        try:
+            index = pd.DatetimeIndex(pd.to_datetime(items, utc=True))
+        except (TypeError, ValueError) as e:
+            raise ConfigError(f"{what}: not times ({e})") from e
     if len(index) == 0:
         return np.zeros(0, dtype=np.int64)
-    utc = index.tz_convert("UTC").tz_localize(None)
-    return np.asarray(
-        (utc - pd.Timestamp(0)) // pd.Timedelta(seconds=1), dtype=np.int64
+    per_second = {"s": 1, "ms": 10**3, "us": 10**6, "ns": 10**9}[str(index.unit)]
+    return np.asarray(index.asi8, dtype=np.int64) // per_second
+
+
+def _naive(what: str) -> str:
+    return (
+        f"{what} have no time zone: localize them (tz_localize('UTC'), or the "
+        "site's zone) so hours are not guessed"
     )
 
 
