@@ -79,6 +79,16 @@ type Columns<'py> = (
 );
 
 impl HistoryStore {
+    /// Runs `op` on the store with the GIL released.
+    fn run<T: Send>(
+        &self,
+        py: Python<'_>,
+        op: impl FnOnce(&CoreStore) -> Result<T, spe_core::StoreError> + Send,
+    ) -> PyResult<T> {
+        let store = Arc::clone(&self.store);
+        Ok(py.detach(move || op(&store)).map_err(Error::from)?)
+    }
+
     fn range(
         start: &Bound<'_, PyAny>,
         end: &Bound<'_, PyAny>,
@@ -178,10 +188,7 @@ impl HistoryStore {
                 ))
             })
             .collect::<Result<Vec<_>, Error>>()?;
-        let store = Arc::clone(&self.store);
-        Ok(py
-            .detach(move || store.record_observations(&rows))
-            .map_err(Error::from)?)
+        self.run(py, move |store| store.record_observations(&rows))
     }
 
     /// The observations of ``series`` in ``[start, end)``: UTC seconds,
@@ -194,10 +201,7 @@ impl HistoryStore {
         end: &Bound<'py, PyAny>,
     ) -> PyResult<Columns<'py>> {
         let (start, end) = Self::range(start, end)?;
-        let store = Arc::clone(&self.store);
-        let rows = py
-            .detach(move || store.observations(&series, start, end))
-            .map_err(Error::from)?;
+        let rows = self.run(py, move |store| store.observations(&series, start, end))?;
         let seconds = PyArray1::from_vec(py, rows.iter().map(|o| o.time.timestamp()).collect());
         let values = readonly(py, rows.iter().map(|o| o.value).collect())?;
         Ok((
@@ -224,10 +228,7 @@ impl HistoryStore {
         Vec<&'static str>,
     )> {
         let (start, end) = Self::range(start, end)?;
-        let store = Arc::clone(&self.store);
-        let rows = py
-            .detach(move || store.kpis(&name, start, end))
-            .map_err(Error::from)?;
+        let rows = self.run(py, move |store| store.kpis(&name, start, end))?;
         Ok((
             PyArray1::from_vec(py, rows.iter().map(|r| r.hour.timestamp()).collect()),
             readonly(
@@ -242,15 +243,13 @@ impl HistoryStore {
 
     /// The names of the series that have observations, sorted.
     fn series(&self, py: Python<'_>) -> PyResult<Vec<String>> {
-        let store = Arc::clone(&self.store);
-        Ok(py.detach(move || store.series()).map_err(Error::from)?)
+        self.run(py, move |store| store.series())
     }
 
     /// Counts and bounds: ``observations``, ``predictions``, ``kpis``,
     /// ``observed_from``, ``observed_to``, ``last_backup``.
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let store = Arc::clone(&self.store);
-        let s = py.detach(move || store.stats()).map_err(Error::from)?;
+        let s = self.run(py, move |store| store.stats())?;
         let d = PyDict::new(py);
         d.set_item("observations", s.observations)?;
         d.set_item("predictions", s.predictions)?;
@@ -265,8 +264,7 @@ impl HistoryStore {
     /// them even if the clock stepped back): dicts with ``path``,
     /// ``sequence``, ``taken_at`` and ``bytes``.
     fn backups<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
-        let store = Arc::clone(&self.store);
-        let all = py.detach(move || store.backups()).map_err(Error::from)?;
+        let all = self.run(py, move |store| store.backups())?;
         let list = PyList::empty(py);
         for b in &all {
             list.append(backup_dict(py, b)?)?;
@@ -283,10 +281,7 @@ impl HistoryStore {
         now: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Option<Bound<'py, PyDict>>> {
         let now = args::instant_or_now(now, "now")?;
-        let store = Arc::clone(&self.store);
-        let made = py
-            .detach(move || store.backup_now(now))
-            .map_err(Error::from)?;
+        let made = self.run(py, move |store| store.backup_now(now))?;
         made.as_ref().map(|b| backup_dict(py, b)).transpose()
     }
 
@@ -301,10 +296,7 @@ impl HistoryStore {
         now: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyDict>> {
         let now = args::instant_or_now(now, "now")?;
-        let store = Arc::clone(&self.store);
-        let done = py
-            .detach(move || store.maintain(now))
-            .map_err(Error::from)?;
+        let done = self.run(py, move |store| store.maintain(now))?;
         let d = PyDict::new(py);
         d.set_item(
             "backup",
@@ -328,8 +320,7 @@ impl HistoryStore {
         now: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyDict>> {
         let now = args::instant_or_now(now, "now")?;
-        let store = Arc::clone(&self.store);
-        let report = py.detach(move || store.recover(now)).map_err(Error::from)?;
+        let report = self.run(py, move |store| store.recover(now))?;
         report_dict(py, &report)
     }
 
