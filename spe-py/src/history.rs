@@ -109,14 +109,18 @@ impl HistoryStore {
 #[pymethods]
 impl HistoryStore {
     #[new]
-    #[pyo3(signature = (path, *, backup_every_s = 1800.0, backups_kept = 6, predictions_kept_days = 90.0))]
+    #[pyo3(signature = (path, *, backup_every_s = 1800.0, backups_kept = None, predictions_kept_days = 90.0))]
     fn new(
         py: Python<'_>,
         path: PathBuf,
         backup_every_s: f64,
-        backups_kept: usize,
+        backups_kept: Option<&Bound<'_, PyAny>>,
         predictions_kept_days: f64,
     ) -> PyResult<Self> {
+        let backups_kept = match backups_kept.filter(|b| !b.is_none()) {
+            Some(b) => args::int_in(b, "backups_kept", 1, 100_000, "keep at least 1 backup")?,
+            None => StoreConfig::default().backups_kept,
+        };
         let every = args::positive_seconds(backup_every_s, "backup_every_s")?;
         let kept =
             args::positive_seconds(predictions_kept_days * 86_400.0, "predictions_kept_days")?;

@@ -80,7 +80,16 @@ def test_bad_input_raises_clear_errors_and_writes_nothing(tmp_path: Path) -> Non
     with pytest.raises(TypeError, match="RFC 3339"):
         store.read("demand_mw", 1, 2)
     assert store.stats()["observations"] == 0
-    for kwargs in ({"backup_every_s": 0.0}, {"backups_kept": 0}, {"predictions_kept_days": 1.0}):
+    with pytest.raises(TypeError, match="numbers"):
+        store.record("demand_mw", ["1.5", "2"], times=hours(2))
+    with pytest.raises(spe.ConfigError, match="one-dimensional"):
+        store.record("demand_mw", [[1.0, 2.0]], times=hours(2))
+    for kwargs in (
+        {"backup_every_s": 0.0},
+        {"backups_kept": 0},
+        {"backups_kept": -1},
+        {"predictions_kept_days": 1.0},
+    ):
         with pytest.raises(spe.ConfigError):
             spe.HistoryStore(tmp_path / "other", **kwargs)
 

@@ -89,13 +89,16 @@ class HistoryStore(_spe.HistoryStore):
                     "values must be a pandas Series on a DatetimeIndex, or pass times="
                 )
             times = index
-            values = np.asarray(values, dtype=np.float64)
-        else:
-            values = np.asarray(values, dtype=np.float64)
+        values = np.asarray(values)
+        if values.dtype.kind not in "fiub":
+            raise TypeError(f"values must be numbers, not {values.dtype} values")
+        values = values.astype(np.float64)
         seconds = _utc_seconds(pd, times, "times")
-        if values.ndim != 1 or len(values) != len(seconds):
+        if values.ndim != 1:
+            raise ConfigError(f"values must be one-dimensional, not of shape {values.shape}")
+        if len(values) != len(seconds):
             raise ConfigError(
-                f"{len(seconds)} times for {values.size} values: give one time per value"
+                f"{len(seconds)} times for {len(values)} values: give one time per value"
             )
         keep = ~np.isnan(values)
         return int(

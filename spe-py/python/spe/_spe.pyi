@@ -317,7 +317,7 @@ class HistoryStore:
         path: str | PathLike[str],
         *,
         backup_every_s: float = 1800.0,
-        backups_kept: int = 6,
+        backups_kept: int | None = None,
         predictions_kept_days: float = 90.0,
     ) -> Self: ...
     @property
