@@ -370,6 +370,9 @@ pub struct HistoryQuery {
     /// End of the range (RFC 3339), excluded; default the end of the current
     /// hour. At most 366 days after `from`.
     pub to: Option<String>,
+    /// `json` (default) or `csv` (a download: a header row, then `time`,
+    /// `value`, `provenance`, and `status`, `unit` for a KPI).
+    pub format: Option<String>,
 }
 
 /// What `GET /api/history` is asked for, validated.
@@ -377,6 +380,8 @@ pub struct HistoryQuery {
 pub struct HistoryRequest {
     /// The series or KPI.
     pub what: What,
+    /// Whether the answer is CSV (else JSON).
+    pub csv: bool,
     /// Start, included.
     pub from: DateTime<Utc>,
     /// End, excluded.
@@ -423,7 +428,21 @@ impl HistoryQuery {
                 "the range is at most {MAX_RANGE_DAYS} days: ask in several parts"
             )));
         }
-        Ok(HistoryRequest { what, from, to })
+        let csv = match self.format.as_deref() {
+            None | Some("json") => false,
+            Some("csv") => true,
+            Some(other) => {
+                return Err(ApiError::bad_request(format!(
+                    "format must be \"json\" or \"csv\", not {other:?}"
+                )));
+            }
+        };
+        Ok(HistoryRequest {
+            what,
+            csv,
+            from,
+            to,
+        })
     }
 }
 
@@ -480,15 +499,55 @@ pub struct HistoryBody {
     pub unit: Option<String>,
 }
 
-/// `GET /api/history?series=…|kpi=…[&from=…][&to=…]`: what the history
-/// store recorded, hour by hour. `503` without a store.
+impl HistoryBody {
+    /// The rows as CSV: `time,value,provenance` (and `status,unit` for a
+    /// KPI); an unknown value is an empty field.
+    pub fn to_csv(&self) -> Result<String, csv::Error> {
+        let mut out = csv::Writer::from_writer(Vec::new());
+        let kpi = self.status.is_some();
+        let mut header = vec!["time", "value", "provenance"];
+        if kpi {
+            header.extend(["status", "unit"]);
+        }
+        out.write_record(&header)?;
+        for (i, t) in self.time.iter().enumerate() {
+            let mut row = vec![
+                t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                self.value
+                    .get(i)
+                    .copied()
+                    .flatten()
+                    .map(|v| v.to_string())
+                    .unwrap_or_default(),
+                self.provenance
+                    .get(i)
+                    .copied()
+                    .unwrap_or_default()
+                    .to_owned(),
+            ];
+            if let Some(status) = &self.status {
+                row.push(status.get(i).copied().unwrap_or_default().to_owned());
+                row.push(self.unit.clone().unwrap_or_default());
+            }
+            out.write_record(&row)?;
+        }
+        let bytes = out
+            .into_inner()
+            .map_err(|e| csv::Error::from(e.into_error()))?;
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
+    }
+}
+
+/// `GET /api/history?series=…|kpi=…[&from=…][&to=…][&format=csv]`: what the
+/// history store recorded, hour by hour, as JSON or CSV. `503` without a
+/// store.
 #[utoipa::path(
     get,
     path = "/api/history",
     tag = "history",
     params(HistoryQuery),
     responses(
-        (status = 200, description = "The recorded values, oldest first", body = HistoryBody),
+        (status = 200, description = "The recorded values, oldest first (with `format=csv`, the same as CSV)", body = HistoryBody),
         (status = 400, description = "A bad name, time or range, or an unknown parameter", body = ErrorBody),
         (status = 503, description = "The history store is not available", body = ErrorBody),
     )
@@ -512,7 +571,12 @@ pub async fn history(
         )
         .into_response();
     };
-    let HistoryRequest { what, from, to } = request;
+    let HistoryRequest {
+        what,
+        csv,
+        from,
+        to,
+    } = request;
     let read = history
         .run(move |store| {
             let mut body = HistoryBody {
@@ -553,6 +617,33 @@ pub async fn history(
         })
         .await;
     match read {
+        Ok(body) if csv => match body.to_csv() {
+            Ok(text) => {
+                let name = body
+                    .series
+                    .as_deref()
+                    .or(body.kpi.as_deref())
+                    .unwrap_or("history");
+                (
+                    [
+                        (
+                            axum::http::header::CONTENT_TYPE,
+                            "text/csv; charset=utf-8".to_owned(),
+                        ),
+                        (
+                            axum::http::header::CONTENT_DISPOSITION,
+                            format!("attachment; filename=\"history-{name}.csv\""),
+                        ),
+                    ],
+                    text,
+                )
+                    .into_response()
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "writing the history as CSV failed");
+                ApiError::internal("the history could not be written as CSV").into_response()
+            }
+        },
         Ok(body) => Json(body).into_response(),
         Err(e) => {
             tracing::error!(error = %e, "reading the history store failed");
@@ -775,6 +866,38 @@ mod tests {
         assert!(svg.contains("Measured demand") && svg.contains("Estimated demand"));
         assert!(!svg.contains("Nothing recorded") && !svg.contains("no history store"));
 
+        // The same, as a CSV download.
+        let (status, headers, csv) = crate::test_support::call(
+            &rig.app,
+            axum::http::Method::GET,
+            "/api/history?series=demand_mw&format=csv",
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(headers["content-type"], "text/csv; charset=utf-8");
+        assert!(
+            headers["content-disposition"]
+                .to_str()
+                .unwrap_or_default()
+                .contains("history-demand_mw.csv")
+        );
+        assert_eq!(
+            String::from_utf8(csv).expect("UTF-8"),
+            "time,value,provenance\n2026-01-15T08:00:00Z,910,live\n2026-01-15T09:00:00Z,920.5,synthetic\n"
+        );
+        let (_, _, csv) = crate::test_support::call(
+            &rig.app,
+            axum::http::Method::GET,
+            "/api/history?kpi=demand_mw&format=csv",
+        )
+        .await;
+        let csv = String::from_utf8(csv).expect("UTF-8");
+        assert!(
+            csv.starts_with("time,value,provenance,status,unit\n"),
+            "{csv}"
+        );
+        assert!(csv.trim_end().ends_with(",MW"), "{csv}");
+
         // A name nothing was recorded under: an empty answer, not an error.
         let (status, _, body) = get_json(&rig.app, "/api/history?series=nothing_here").await;
         assert_eq!(status, StatusCode::OK);
@@ -805,6 +928,7 @@ mod tests {
                 "366 days",
             ),
             ("/api/history?series=demand_mw&limit=3", "limit"),
+            ("/api/history?series=demand_mw&format=xml", "format"),
         ] {
             let (status, _, body) = get_json(&rig.app, uri).await;
             assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}: {body}");
