@@ -496,9 +496,9 @@ fn cache_details(name: &str, report: &LoadReport) -> String {
     format!("{name} cache: {}", parts.join("; "))
 }
 
-/// Journal damage found and repaired at start-up: an incident opened and
-/// closed at once.
-fn record_repaired(
+/// Damage found and repaired (at start-up, or by the history store while
+/// running): an incident opened and closed at once.
+pub(crate) fn record_repaired(
     journal: &Journal,
     component: &str,
     kind: IncidentKind,

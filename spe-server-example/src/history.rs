@@ -133,17 +133,14 @@ impl History {
                 Some(b) => format!("restored the backup of {}", b.taken_at.to_rfc3339()),
                 None => "started an empty store".to_owned(),
             };
-            let recorded = journal
-                .open_incident(
-                    STORE_COMPONENT,
-                    IncidentKind::StoreCorrupt,
-                    now,
-                    details(report),
-                )
-                .and_then(|id| journal.close_incident(id, now, resolution));
-            if let Err(e) = recorded {
-                tracing::error!(error = %e, "could not journal the history store's repair");
-            }
+            crate::app::record_repaired(
+                journal,
+                STORE_COMPONENT,
+                IncidentKind::StoreCorrupt,
+                now,
+                details(report),
+                resolution,
+            );
         }
     }
 
@@ -168,14 +165,14 @@ impl History {
             name(damage),
             name(failed)
         );
-        let recorded = journal
-            .open_incident(STORE_COMPONENT, IncidentKind::StoreCorrupt, now, details)
-            .and_then(|id| {
-                journal.close_incident(id, now, "not repaired: retried on the next error")
-            });
-        if let Err(e) = recorded {
-            tracing::error!(error = %e, "could not journal the history store's failed repair");
-        }
+        crate::app::record_repaired(
+            journal,
+            STORE_COMPONENT,
+            IncidentKind::StoreCorrupt,
+            now,
+            details,
+            "not repaired: retried on the next error",
+        );
     }
 
     /// Runs `op` on the store off the async workers. Damage it finds

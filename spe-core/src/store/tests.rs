@@ -307,6 +307,35 @@ fn maintain_backs_up_when_due_rotates_and_prunes() {
     assert_eq!(store.stats().unwrap().last_backup, Some(t(4 * 24)));
 }
 
+/// Folds the write-ahead log into the database file, so damage written to
+/// the file is what reads see.
+fn checkpoint(store: &HistoryStore) {
+    store
+        .lock()
+        .conn
+        .execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
+        .unwrap();
+}
+
+/// Drops the store's page cache, so the next read goes to the file.
+fn forget_cache(store: &HistoryStore) {
+    store
+        .lock()
+        .conn
+        .execute_batch("PRAGMA shrink_memory")
+        .unwrap();
+}
+
+/// Overwrites 2000 bytes of a page in the middle of `dir`'s database
+/// (header intact); returns its path.
+fn damage_middle_page(dir: &Path) -> PathBuf {
+    let db = dir.join(HISTORY_FILE);
+    let len = fs::metadata(&db).unwrap().len();
+    assert!(len > 40_000, "{len}");
+    scribble(&db, len / 2 + 100, 2000);
+    db
+}
+
 /// Overwrites `len` bytes at `at` with a pattern.
 fn scribble(path: &Path, at: u64, len: usize) {
     let mut f = fs::OpenOptions::new().write(true).open(path).unwrap();
@@ -361,18 +390,9 @@ fn damage_inside_the_file_is_found_by_the_integrity_check() {
         let (store, _) = open(dir.path());
         fill(&store, 3000);
         store.backup_now(t(1)).unwrap();
-        // Fold the log into the main file, so the damage below is read.
-        store
-            .lock()
-            .conn
-            .execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
-            .unwrap();
+        checkpoint(&store);
     }
-    let db = dir.path().join(HISTORY_FILE);
-    let len = fs::metadata(&db).unwrap().len();
-    assert!(len > 40_000, "{len}");
-    // Damage a page in the middle of the table, header intact.
-    scribble(&db, len / 2 + 100, 2000);
+    damage_middle_page(dir.path());
     let (store, report) = HistoryStore::open(dir.path(), StoreConfig::default(), t(2)).unwrap();
     assert!(report.quarantined.is_some(), "{report:?}");
     assert!(report.restored_from.is_some(), "{report:?}");
@@ -499,21 +519,13 @@ fn recover_replaces_a_database_damaged_while_open() {
     let (store, _) = open(dir.path());
     fill(&store, 3000);
     store.backup_now(t(1)).unwrap();
-    store
-        .lock()
-        .conn
-        .execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
-        .unwrap();
+    checkpoint(&store);
     let db = dir.path().join(HISTORY_FILE);
     let len = fs::metadata(&db).unwrap().len();
     scribble(&db, 4096 * 3, usize::try_from(len).unwrap() - 4096 * 4);
     // Reading through the damage (not from the page cache) is an error
     // that says so.
-    store
-        .lock()
-        .conn
-        .execute_batch("PRAGMA shrink_memory")
-        .unwrap();
+    forget_cache(&store);
     let Err(e) = store.observations("temperature_2m", t(0), t(4000)) else {
         panic!("the damage was not seen");
     };
@@ -636,11 +648,7 @@ fn a_log_left_without_its_database_is_never_applied_to_the_restored_copy() {
     fill(&store, 10);
     store.backup_now(t(1)).unwrap();
     fill(&store, 2000);
-    store
-        .lock()
-        .conn
-        .execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
-        .unwrap();
+    checkpoint(&store);
     store
         .record_observations(&[demand(5000, 1.0, Provenance::Live)])
         .unwrap();
@@ -746,19 +754,9 @@ fn a_backup_of_a_damaged_database_is_refused_and_the_sound_one_kept() {
     let (store, _) = HistoryStore::open(dir.path(), config, t(0)).unwrap();
     fill(&store, 3000);
     let sound = store.maintain(t(1)).unwrap().backup.unwrap();
-    store
-        .lock()
-        .conn
-        .execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
-        .unwrap();
-    let db = dir.path().join(HISTORY_FILE);
-    let len = fs::metadata(&db).unwrap().len();
-    scribble(&db, len / 2 + 100, 2000);
-    store
-        .lock()
-        .conn
-        .execute_batch("PRAGMA shrink_memory")
-        .unwrap();
+    checkpoint(&store);
+    damage_middle_page(dir.path());
+    forget_cache(&store);
     // Due, but the copy fails its check: an error that says damage, and
     // the sound backup is not rotated out.
     let e = store.maintain(t(2)).unwrap_err();
@@ -810,14 +808,8 @@ fn a_store_never_moves_a_database_another_store_has_open() {
     let (running, _) = open(dir.path());
     fill(&running, 3000);
     running.backup_now(t(1)).unwrap();
-    running
-        .lock()
-        .conn
-        .execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
-        .unwrap();
-    let db = dir.path().join(HISTORY_FILE);
-    let len = fs::metadata(&db).unwrap().len();
-    scribble(&db, len / 2 + 100, 2000);
+    checkpoint(&running);
+    let db = damage_middle_page(dir.path());
     let before = fs::read(&db).unwrap();
     // A second opener (a notebook next to the server) finds the damage but
     // may not move the file the running store writes to.
