@@ -935,6 +935,16 @@ fn ols_line(w: &[f64]) -> (f64, f64) {
     (wm - b * tm, b)
 }
 
+/// `x`, or 0 once it is below 1e-150: the responses to a unit initial state
+/// decay geometrically, and left alone they reach subnormal numbers (and
+/// their squares do sooner), which many CPUs compute a hundred times slower
+/// (on an Intel Xeon, 87 % of an hourly year's MSTL fit went there: 25 ms
+/// instead of 4). What is dropped is below 1e-300 of the sums it enters.
+#[inline(always)]
+fn flush_tiny(x: f64) -> f64 {
+    if x.abs() < 1e-150 { 0.0 } else { x }
+}
+
 /// SSE of a non-seasonal model with the initial level and slope chosen by
 /// least squares around `(lh, bh)`; returns `(SSE, δl, δb)`.
 ///
@@ -959,7 +969,7 @@ fn concentrated(z: &[f64], p: &EtsParams, lh: f64, bh: f64, trend: bool) -> (f64
             seu += e * u;
             suu += u * u;
             l = a1 * l + a * y;
-            u *= a1;
+            u = flush_tiny(u * a1);
         }
         let dl = if suu > 0.0 { seu / suu } else { 0.0 };
         let sse = (see - dl * seu).max(0.0);
@@ -977,10 +987,10 @@ fn concentrated(z: &[f64], p: &EtsParams, lh: f64, bh: f64, trend: bool) -> (f64
         b = (ph * b + bt * y) - bt * pr;
         let pu = ul + ph * ub;
         let pv = vl + ph * vb;
-        ul = a1 * pu;
-        ub = ph * ub - bt * pu;
-        vl = a1 * pv;
-        vb = ph * vb - bt * pv;
+        ul = flush_tiny(a1 * pu);
+        ub = flush_tiny(ph * ub - bt * pu);
+        vl = flush_tiny(a1 * pv);
+        vb = flush_tiny(ph * vb - bt * pv);
         see += e * e;
         seu += e * pu;
         sev += e * pv;
