@@ -15,8 +15,9 @@ use pyo3::types::{PyDict, PyList};
 use spe_core::{BackupInfo, HistoryStore as CoreStore, Observation, StoreConfig, StoreOpenReport};
 
 use crate::args;
-use crate::arrays::readonly;
+use crate::arrays::{readonly, type_name};
 use crate::errors::Error;
+use crate::resilient::Prediction;
 
 /// The long-term history store (use ``spe.HistoryStore``).
 #[pyclass(module = "spe._spe", name = "HistoryStore", frozen, subclass)]
@@ -70,6 +71,42 @@ fn utc(seconds: i64, name: &str) -> Result<DateTime<Utc>, Error> {
             "{name}: {seconds} s is outside the supported calendar"
         ))
     })
+}
+
+/// The columns of recorded predictions: targets and the times they were
+/// made at (UTC seconds), models, tiers, inputs, means, and each step's
+/// interval bounds as `(level, lower, upper)`.
+type PredictionColumns<'py> = (
+    Bound<'py, PyArray1<i64>>,
+    Bound<'py, PyArray1<i64>>,
+    Vec<String>,
+    Vec<&'static str>,
+    Vec<&'static str>,
+    Bound<'py, PyArray1<f64>>,
+    Vec<Vec<(f64, f64, f64)>>,
+);
+
+/// A lead time given in hours: a finite number, 0 or more.
+fn lead_hours(obj: &Bound<'_, PyAny>) -> PyResult<std::time::Duration> {
+    let hours: f64 = if obj.is_instance_of::<pyo3::types::PyBool>() {
+        None
+    } else {
+        obj.extract().ok()
+    }
+    .ok_or_else(|| {
+        pyo3::exceptions::PyTypeError::new_err(format!(
+            "lead_hours must be a number of hours, not {}",
+            type_name(obj)
+        ))
+    })?;
+    if !(hours.is_finite() && hours >= 0.0) {
+        return Err(Error::config(format!(
+            "lead_hours={hours} is not a lead time: give a finite number of hours, 0 or more"
+        ))
+        .into());
+    }
+    std::time::Duration::try_from_secs_f64(hours * 3600.0)
+        .map_err(|_| Error::config(format!("lead_hours={hours} is too long")).into())
 }
 
 type Columns<'py> = (
@@ -212,6 +249,39 @@ impl HistoryStore {
             seconds,
             values,
             rows.iter().map(|o| o.provenance.name()).collect(),
+        ))
+    }
+
+    /// Record the predictions of ``prediction`` (a :class:`spe.Prediction`):
+    /// every step with its interval bounds, keyed by the second they were
+    /// made at (recording the same answer again replaces it). Returns the
+    /// steps written.
+    fn record_predictions(&self, py: Python<'_>, prediction: &Prediction) -> PyResult<usize> {
+        let predictions = prediction.predictions().clone();
+        self.run(py, move |store| store.record_predictions(&predictions))
+    }
+
+    /// For each target time in ``[start, end)``, the latest prediction made
+    /// at least ``lead_hours`` before it, as columns (see
+    /// ``HistoryStore.read_predictions``).
+    fn _read_predictions<'py>(
+        &self,
+        py: Python<'py>,
+        start: &Bound<'py, PyAny>,
+        end: &Bound<'py, PyAny>,
+        lead_hours: &Bound<'py, PyAny>,
+    ) -> PyResult<PredictionColumns<'py>> {
+        let lead = self::lead_hours(lead_hours)?;
+        let (start, end) = Self::range(start, end)?;
+        let rows = self.run(py, move |store| store.predictions_for(start, end, lead))?;
+        Ok((
+            PyArray1::from_vec(py, rows.iter().map(|r| r.target.timestamp()).collect()),
+            PyArray1::from_vec(py, rows.iter().map(|r| r.made_at.timestamp()).collect()),
+            rows.iter().map(|r| r.model.clone()).collect(),
+            rows.iter().map(|r| r.tier.name()).collect(),
+            rows.iter().map(|r| r.inputs.name()).collect(),
+            readonly(py, rows.iter().map(|r| r.mean).collect())?,
+            rows.into_iter().map(|r| r.bounds).collect(),
         ))
     }
 

@@ -226,6 +226,13 @@ impl Prediction {
     }
 }
 
+impl Prediction {
+    /// The chain's predictions (for recording them in a history store).
+    pub(crate) fn predictions(&self) -> &spe_core::Predictions {
+        &self.result.predictions
+    }
+}
+
 #[pymethods]
 impl Prediction {
     /// ``"primary"``, ``"fallback"`` or ``"cache"``.

@@ -238,3 +238,53 @@ def test_a_pickled_store_reopens_its_directory_from_anywhere(
     copy = pickle.loads(data)
     assert copy.path == tmp_path / "rel"
     assert copy.read("demand_mw", FAR_PAST, FAR_FUTURE)["value"].tolist() == [5.0]
+
+
+def _day_mean(history: np.ndarray, horizon: int) -> np.ndarray:
+    return np.full(horizon, history[-24:].mean())
+
+
+def test_predictions_round_trip_and_read_day_ahead(tmp_path: Path) -> None:
+    store = spe.HistoryStore(tmp_path)
+    rf = spe.ResilientForecaster(_day_mean, fallback="seasonal_naive")
+    y = 100.0 + 10.0 * np.sin(np.arange(24 * 14) * 2 * np.pi / 24)
+    p = rf.predict(y, 48, season_length=24, levels=[80, 95], step_s=3600)
+    assert p.tier == "primary"
+    assert store.record_predictions(p) == 48
+    made = pd.Timestamp(p.made_at)
+    times = pd.DatetimeIndex(p.times).tz_localize("UTC")  # numpy times are UTC, without a zone
+    # The latest prediction of every step (no lead): all 48, as predicted.
+    latest = store.read_predictions(FAR_PAST, FAR_FUTURE, lead_hours=0)
+    assert list(latest.columns) == [
+        "made_at", "model", "tier", "inputs", "mean",
+        "lower_80", "upper_80", "lower_95", "upper_95",
+    ]
+    assert latest.index.name == "time" and str(latest.index.tz) == "UTC"
+    assert list(latest.index) == list(times.floor("s"))
+    assert np.allclose(latest["mean"], p.mean)
+    assert np.allclose(latest["lower_95"], p.lower(95)) and np.allclose(latest["upper_80"], p.upper(80))
+    assert set(latest["tier"]) == {"primary"} and set(latest["inputs"]) == {"live"}
+    assert (latest["made_at"] == made.floor("s")).all()
+    # Day-ahead (the default): only the steps at least 24 h after it was made.
+    ahead = store.read_predictions(FAR_PAST, FAR_FUTURE)
+    assert len(ahead) == sum(t - made >= pd.Timedelta(hours=24) for t in times.floor("s"))
+    assert 0 < len(ahead) < 48
+    assert (ahead.index - made.floor("s") >= pd.Timedelta(hours=24)).all()
+    # A range: [start, end).
+    part = store.read_predictions(times[0].isoformat(), times[3].isoformat(), lead_hours=0)
+    assert len(part) == 3
+    assert store.stats()["predictions"] == 48
+
+
+def test_read_predictions_refuses_bad_leads_and_ranges(tmp_path: Path) -> None:
+    store = spe.HistoryStore(tmp_path)
+    for bad in (-1.0, float("nan"), float("inf")):
+        with pytest.raises(spe.ConfigError, match="lead_hours"):
+            store.read_predictions(FAR_PAST, FAR_FUTURE, lead_hours=bad)
+    for wrong in (True, "24", None):
+        with pytest.raises(TypeError, match="lead_hours must be a number of hours"):
+            store.read_predictions(FAR_PAST, FAR_FUTURE, lead_hours=wrong)  # type: ignore[arg-type]
+    with pytest.raises(spe.ConfigError, match="must be before"):
+        store.read_predictions(FAR_FUTURE, FAR_PAST)
+    with pytest.raises(TypeError):
+        store.record_predictions("not a prediction")  # type: ignore[arg-type]

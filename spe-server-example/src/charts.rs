@@ -307,14 +307,20 @@ impl RecordedWeek {
                 *v = finite(Some(o.value));
             }
         }
-        let day_ahead = time
-            .iter()
-            .map(|&t| {
-                Ok(store
-                    .prediction_for(t, spe_core::DAY_AHEAD)?
-                    .and_then(|p| finite(Some(p.mean))))
-            })
-            .collect::<Result<_, spe_core::StoreError>>()?;
+        let mut day_ahead = vec![None; time.len()];
+        for p in store.predictions_for(start, end, spe_core::DAY_AHEAD)? {
+            // Hourly slots: a step between two hours is not drawn.
+            let offset = p.target - start;
+            if offset.num_seconds() % 3600 != 0 {
+                continue;
+            }
+            if let Some(v) = usize::try_from(offset.num_hours())
+                .ok()
+                .and_then(|i| day_ahead.get_mut(i))
+            {
+                *v = finite(Some(p.mean));
+            }
+        }
         Ok(RecordedWeek {
             time,
             measured,

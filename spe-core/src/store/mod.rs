@@ -14,7 +14,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use chrono::{DateTime, DurationRound as _, TimeDelta, Utc};
-use rusqlite::{Connection, OptionalExtension as _, params};
+use rusqlite::{Connection, params};
 use serde::Serialize;
 
 use crate::durable;
@@ -653,53 +653,107 @@ impl HistoryStore {
         target: DateTime<Utc>,
         lead: Duration,
     ) -> Result<Option<PredictionRecord>, StoreError> {
+        let t = target.timestamp();
+        let mut found = self.predictions_between(t, t.saturating_add(1), lead)?;
+        Ok(found.pop())
+    }
+
+    /// For each target time in `[from, to)` that has one, the prediction
+    /// made at least `lead` before it, the latest such, oldest target first:
+    /// for example every hour's day-ahead forecast over a week (`lead` =
+    /// [`DAY_AHEAD`](crate::DAY_AHEAD)), to set against what was measured.
+    /// One query, whatever the range's length.
+    ///
+    /// ```
+    /// use chrono::{Duration, TimeZone, Utc};
+    /// use spe_core::{DAY_AHEAD, Forecast, HistoryStore, Predictions, Provenance, StoreConfig, Tier};
+    ///
+    /// let store = HistoryStore::in_memory(StoreConfig::default()).unwrap();
+    /// let made = Utc.with_ymd_and_hms(2025, 6, 1, 0, 0, 0).unwrap();
+    /// // Two days of hourly predictions made at midnight, from 1 am.
+    /// let p = Predictions {
+    ///     start: made + Duration::hours(1),
+    ///     step_s: 3600,
+    ///     forecast: Forecast::new("mstl", (0..48).map(f64::from).collect(), vec![]).unwrap(),
+    ///     made_at: made,
+    ///     tier: Tier::Fallback,
+    ///     intervals_from: None,
+    ///     inputs: Provenance::Live,
+    /// };
+    /// store.record_predictions(&p).unwrap();
+    /// // Only the hours of the second day were predicted a day ahead.
+    /// let day_ahead = store.predictions_for(made, made + Duration::days(3), DAY_AHEAD).unwrap();
+    /// assert_eq!(day_ahead.len(), 25);
+    /// assert_eq!(day_ahead[0].target, made + Duration::hours(24));
+    /// assert_eq!(day_ahead[0].mean, 23.0);
+    /// ```
+    pub fn predictions_for(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        lead: Duration,
+    ) -> Result<Vec<PredictionRecord>, StoreError> {
+        self.predictions_between(ceil_second(from), ceil_second(to), lead)
+    }
+
+    /// [`HistoryStore::predictions_for`] on Unix seconds `[from, to)`.
+    fn predictions_between(
+        &self,
+        from: i64,
+        to: i64,
+        lead: Duration,
+    ) -> Result<Vec<PredictionRecord>, StoreError> {
         let lead = i64::try_from(lead.as_secs()).unwrap_or(i64::MAX);
-        let made_by = target.timestamp().saturating_sub(lead);
+        type Row = (i64, i64, String, String, String, f64);
         let inner = self.lock();
         let r = (|| {
-            let row = inner
+            let rows = inner
                 .conn
-                .prepare_cached(schema::SELECT_PREDICTION_FOR)?
-                .query_row(params![target.timestamp(), made_by], |row| {
+                .prepare_cached(schema::SELECT_PREDICTIONS_FOR)?
+                .query_map(params![from, to, lead], |row| {
                     Ok((
-                        row.get::<_, i64>(0)?,
-                        row.get::<_, String>(1)?,
-                        row.get::<_, String>(2)?,
-                        row.get::<_, String>(3)?,
-                        row.get::<_, f64>(4)?,
+                        row.get(0)?,
+                        row.get(1)?,
+                        row.get(2)?,
+                        row.get(3)?,
+                        row.get(4)?,
+                        row.get(5)?,
                     ))
-                })
-                .optional()?;
-            let Some(row) = row else { return Ok(None) };
-            let mut stmt = inner.conn.prepare_cached(schema::SELECT_BOUNDS)?;
-            let bounds = stmt
-                .query_map(params![row.0, target.timestamp()], |b| {
-                    Ok((b.get(0)?, b.get(1)?, b.get(2)?))
                 })?
-                .collect::<Result<Vec<(f64, f64, f64)>, _>>()?;
-            Ok(Some((row, bounds)))
+                .collect::<Result<Vec<Row>, _>>()?;
+            let mut stmt = inner.conn.prepare_cached(schema::SELECT_BOUNDS)?;
+            rows.into_iter()
+                .map(|row| {
+                    let bounds = stmt
+                        .query_map(params![row.0, row.1], |b| {
+                            Ok((b.get(0)?, b.get(1)?, b.get(2)?))
+                        })?
+                        .collect::<Result<Vec<(f64, f64, f64)>, _>>()?;
+                    Ok((row, bounds))
+                })
+                .collect::<Result<Vec<_>, rusqlite::Error>>()
         })();
         drop(inner);
-        let Some(((made_at, model, tier, inputs, mean), bounds)) =
-            self.check(r, "read predictions")?
-        else {
-            return Ok(None);
-        };
+        let raw = self.check(r, "read predictions")?;
         let path = self.db_path();
-        Ok(Some(PredictionRecord {
-            made_at: from_unix(made_at, &path)?,
-            target,
-            model,
-            tier: match tier.as_str() {
-                "primary" => Tier::Primary,
-                "fallback" => Tier::Fallback,
-                "cache" => Tier::Cache,
-                other => return Err(damaged(&path, format!("unknown tier {other:?}"))),
-            },
-            inputs: provenance_from(&inputs, None, &path)?,
-            mean,
-            bounds,
-        }))
+        raw.into_iter()
+            .map(|((made_at, target, model, tier, inputs, mean), bounds)| {
+                Ok(PredictionRecord {
+                    made_at: from_unix(made_at, &path)?,
+                    target: from_unix(target, &path)?,
+                    model,
+                    tier: match tier.as_str() {
+                        "primary" => Tier::Primary,
+                        "fallback" => Tier::Fallback,
+                        "cache" => Tier::Cache,
+                        other => return Err(damaged(&path, format!("unknown tier {other:?}"))),
+                    },
+                    inputs: provenance_from(&inputs, None, &path)?,
+                    mean,
+                    bounds,
+                })
+            })
+            .collect()
     }
 
     /// Records the KPIs of `set` for the hour of `set.computed_at` (a later

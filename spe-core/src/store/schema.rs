@@ -73,9 +73,15 @@ pub(super) const INSERT_BOUND: &str = "
 INSERT OR REPLACE INTO prediction_bounds (made_at, target, level, lower, upper)
 VALUES (?1, ?2, ?3, ?4, ?5)";
 
-pub(super) const SELECT_PREDICTION_FOR: &str = "
-SELECT made_at, model, tier, inputs, mean FROM predictions
-WHERE target = ?1 AND made_at <= ?2 ORDER BY made_at DESC LIMIT 1";
+/// For each target in `[?1, ?2)`, the latest prediction made at least `?3`
+/// seconds before it (one index range scan of `predictions_by_target`, one
+/// index lookup per target).
+pub(super) const SELECT_PREDICTIONS_FOR: &str = "
+SELECT p.made_at, p.target, p.model, p.tier, p.inputs, p.mean FROM predictions p
+WHERE p.target >= ?1 AND p.target < ?2 AND p.made_at = (
+    SELECT MAX(q.made_at) FROM predictions q
+    WHERE q.target = p.target AND q.made_at <= p.target - ?3)
+ORDER BY p.target";
 
 pub(super) const SELECT_BOUNDS: &str = "
 SELECT level, lower, upper FROM prediction_bounds

@@ -622,6 +622,77 @@ proptest! {
     }
 }
 
+/// Predictions of `steps` hourly steps made at hour `made` (to the second
+/// `made_s` of it), from the next hour, each step's mean `made·1000 + step`.
+fn predictions_at(made: i64, made_s: i64, steps: usize) -> Predictions {
+    let mean: Vec<f64> = (0..steps)
+        .map(|i| made as f64 * 1000.0 + i as f64)
+        .collect();
+    Predictions {
+        start: t(made + 1),
+        step_s: 3600,
+        forecast: Forecast::new("mstl", mean, vec![]).unwrap(),
+        made_at: t(made) + TD::seconds(made_s),
+        tier: Tier::Primary,
+        intervals_from: None,
+        inputs: Provenance::Live,
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    /// The range query gives, for each target in the range, the latest
+    /// prediction made at least `lead` before it: as a model of every
+    /// recorded step says, and as `prediction_for` says target by target.
+    #[test]
+    fn predictions_for_a_range_are_the_latest_with_the_lead(
+        made in prop::collection::vec((0i64..60, 0i64..3600, 1usize..30), 1..8),
+        lead_h in 0u64..30,
+        from in -5i64..80,
+        len in 0i64..80,
+    ) {
+        let store = HistoryStore::in_memory(StoreConfig::default()).unwrap();
+        // target -> (made_at, mean) of every step recorded; the same
+        // made_at recorded again replaces its steps.
+        let mut recorded: BTreeMap<i64, Vec<(i64, i64, f64)>> = BTreeMap::new();
+        for &(h, s, steps) in &made {
+            let p = predictions_at(h, s, steps);
+            store.record_predictions(&p).unwrap();
+            let made_at = p.made_at.timestamp();
+            recorded.remove(&made_at);
+            let rows = (0..steps)
+                .map(|i| (made_at, p.time(i).unwrap().timestamp(), p.forecast.mean()[i]))
+                .collect();
+            recorded.insert(made_at, rows);
+        }
+        let lead = std::time::Duration::from_secs(lead_h * 3600);
+        let (start, end) = (t(from), t(from + len));
+        let mut want: BTreeMap<i64, (i64, f64)> = BTreeMap::new();
+        for (made_at, target, mean) in recorded.values().flatten().copied() {
+            let in_range = target >= start.timestamp() && target < end.timestamp();
+            if in_range && made_at <= target - (lead_h * 3600) as i64 {
+                let best = want.entry(target).or_insert((made_at, mean));
+                if made_at > best.0 {
+                    *best = (made_at, mean);
+                }
+            }
+        }
+        let got = store.predictions_for(start, end, lead).unwrap();
+        let got_map: BTreeMap<i64, (i64, f64)> = got
+            .iter()
+            .map(|r| (r.target.timestamp(), (r.made_at.timestamp(), r.mean)))
+            .collect();
+        prop_assert_eq!(got.len(), got_map.len());
+        prop_assert!(got.windows(2).all(|w| w[0].target < w[1].target));
+        prop_assert_eq!(&got_map, &want);
+        for h in from..from + len {
+            let one = store.prediction_for(t(h), lead).unwrap();
+            prop_assert_eq!(one.map(|r| (r.made_at.timestamp(), r.mean)), want.get(&t(h).timestamp()).copied());
+        }
+    }
+}
+
 #[test]
 fn after_the_clock_steps_back_the_newest_backup_is_restored() {
     let dir = tempfile::tempdir().unwrap();

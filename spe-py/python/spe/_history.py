@@ -136,6 +136,51 @@ class HistoryStore(_spe.HistoryStore):
         )
 
 
+    def read_predictions(
+        self, start: Any, end: Any, *, lead_hours: float = 24.0
+    ) -> pd.DataFrame:
+        """What was predicted for each time in ``[start, end)``: for each
+        target time that has one, the latest prediction made at least
+        ``lead_hours`` before it — the day-ahead forecast by default, the
+        latest of all with ``lead_hours=0``.
+
+        A DataFrame on a UTC ``DatetimeIndex`` named ``time`` (the target),
+        with columns ``made_at`` (UTC), ``model``, ``tier``, ``inputs``,
+        ``mean``, then ``lower_<level>`` and ``upper_<level>`` for each
+        interval level recorded (NaN for steps recorded without it), levels
+        in increasing order. Join it with :meth:`read` on the index to set
+        forecasts against what was measured.
+
+        >>> import spe, tempfile
+        >>> store = spe.HistoryStore(tempfile.mkdtemp())
+        >>> store.read_predictions("2026-01-01T00:00:00Z", "2026-01-02T00:00:00Z").shape
+        (0, 5)
+        """
+        pd = import_pandas("HistoryStore.read_predictions")
+        targets, made_at, model, tier, inputs, mean, bounds = self._read_predictions(
+            start, end, lead_hours
+        )
+        levels = sorted({level for step in bounds for level, _, _ in step})
+        columns: dict[str, Any] = {
+            "made_at": pd.to_datetime(np.asarray(made_at), unit="s", utc=True),
+            "model": model,
+            "tier": tier,
+            "inputs": inputs,
+            "mean": np.array(mean),
+        }
+        for level in levels:
+            lower = np.full(len(bounds), np.nan)
+            upper = np.full(len(bounds), np.nan)
+            for i, step in enumerate(bounds):
+                for lv, lo, up in step:
+                    if lv == level:
+                        lower[i], upper[i] = lo, up
+            name = f"{level:g}"
+            columns[f"lower_{name}"] = lower
+            columns[f"upper_{name}"] = upper
+        return pd.DataFrame(columns, index=_index(pd, targets))
+
+
 def _utc_seconds(pd: Any, times: Any, what: str) -> Any:
     """Timezone-aware times as int64 UTC seconds (rounded down). Naive times
     are refused, not guessed; each may carry its own offset (the hour a

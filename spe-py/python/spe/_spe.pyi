@@ -338,6 +338,20 @@ class HistoryStore:
         self, name: str, start: _Instant, end: _Instant
     ) -> tuple[npt.NDArray[np.int64], _FloatArray, list[str], list[str], list[str]]:
         """A KPI as UTC seconds, values, statuses, units, provenances."""
+    def record_predictions(self, prediction: Prediction) -> int:
+        """Record every step of a prediction; returns the steps written."""
+    def _read_predictions(
+        self, start: _Instant, end: _Instant, lead_hours: float
+    ) -> tuple[
+        npt.NDArray[np.int64],
+        npt.NDArray[np.int64],
+        list[str],
+        list[str],
+        list[str],
+        _FloatArray,
+        list[list[tuple[float, float, float]]],
+    ]:
+        """Recorded predictions as columns."""
     def series(self) -> list[str]:
         """The names of the series that have observations."""
     def stats(self) -> dict[str, Any]:
