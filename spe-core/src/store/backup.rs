@@ -4,7 +4,9 @@
 //!
 //! The sequence number orders them, not the time: after the clock steps
 //! back, the backup just made is still the newest (restored first, rotated
-//! out last).
+//! out last). Making and rotating take turns across processes (an
+//! exclusive lock on `backups.lock`), so two stores open on the same files
+//! never give two backups the same number.
 
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
@@ -15,12 +17,16 @@ use rusqlite::backup::Backup;
 use rusqlite::{Connection, OpenFlags};
 use serde::Serialize;
 
+use super::lock::ExclusiveLock;
 use super::schema::{self, Check};
 use super::{StoreError, sibling};
 use crate::durable;
 
 const PREFIX: &str = "history-";
 const SUFFIX: &str = ".sqlite";
+/// The lock file, in the backup directory, that makes and rotates backups
+/// one at a time across processes (see the `lock` module).
+const BACKUP_LOCK: &str = "backups.lock";
 
 /// One backup of the history database.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -93,6 +99,8 @@ pub(super) fn make(
     {
         tracing::warn!(dir = %parent.display(), error = %e, "could not fsync a new directory's parent");
     }
+    // From the choice of the sequence number to the rename: one at a time.
+    let _turn = ExclusiveLock::wait(&dir.join(BACKUP_LOCK))?;
     let sequence = list(dir)?
         .last()
         .map_or(Some(1), |b| b.sequence.checked_add(1))
@@ -160,11 +168,19 @@ pub(super) fn make(
 
 /// Deletes the oldest backups (by sequence) beyond `keep`; returns how many.
 pub(super) fn rotate(dir: &Path, keep: usize) -> Result<usize, StoreError> {
+    if !dir.exists() {
+        return Ok(0);
+    }
+    let _turn = ExclusiveLock::wait(&dir.join(BACKUP_LOCK))?;
     let all = list(dir)?;
     let excess = all.len().saturating_sub(keep);
     for old in &all[..excess] {
-        fs::remove_file(&old.path)
-            .map_err(|e| StoreError::io("delete the old backup", &old.path, e))?;
+        match fs::remove_file(&old.path) {
+            Ok(()) => {}
+            // Deleted by a store of another process meanwhile.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(StoreError::io("delete the old backup", &old.path, e)),
+        }
     }
     if excess > 0 {
         durable::sync_dir(dir).map_err(|e| StoreError::io("fsync the backup directory", dir, e))?;

@@ -1,8 +1,10 @@
 //! The store's lock file (`history.lock`): every open store holds a shared
 //! lock on it for its lifetime; moving the database (a quarantine, a
 //! restore) needs the exclusive lock, so no other store, in this process or
-//! another, can be writing to the file being moved. Advisory (`flock`) on
-//! Unix; elsewhere a no-op.
+//! another, can be writing to the file being moved. Making or rotating
+//! backups holds an exclusive lock on `backups/backups.lock`, so two
+//! processes backing up the same store take turns instead of both taking
+//! the next sequence number. Advisory (`flock`) on Unix; elsewhere a no-op.
 
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
@@ -76,6 +78,39 @@ impl StoreLock {
         #[cfg(not(unix))]
         {
             f()
+        }
+    }
+}
+
+/// An exclusive lock on a file, held until dropped.
+#[derive(Debug)]
+pub(super) struct ExclusiveLock {
+    #[cfg(unix)]
+    _flock: nix::fcntl::Flock<File>,
+    #[cfg(not(unix))]
+    _file: File,
+}
+
+impl ExclusiveLock {
+    /// Takes the exclusive lock on `path` (created if missing), waiting for
+    /// its holder, in this process or another, to let it go.
+    pub(super) fn wait(path: &Path) -> Result<ExclusiveLock, StoreError> {
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(path)
+            .map_err(|e| StoreError::io("open the lock file", path, e))?;
+        #[cfg(unix)]
+        {
+            use nix::fcntl::{Flock, FlockArg};
+            let flock = Flock::lock(file, FlockArg::LockExclusive)
+                .map_err(|(_, errno)| StoreError::io("lock", path, std::io::Error::from(errno)))?;
+            Ok(ExclusiveLock { _flock: flock })
+        }
+        #[cfg(not(unix))]
+        {
+            Ok(ExclusiveLock { _file: file })
         }
     }
 }

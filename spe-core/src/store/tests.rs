@@ -916,3 +916,41 @@ fn range_bounds_with_a_fraction_of_a_second_keep_to_half_open_ranges() {
         .unwrap();
     assert_eq!(rows.iter().map(|o| o.value).collect::<Vec<_>>(), vec![1.0]);
 }
+
+#[test]
+fn two_stores_backing_up_at_once_never_share_a_sequence_number() {
+    // Two stores on the same files (a server and a notebook, say): their
+    // backups take turns, so each gets its own number.
+    let dir = tempfile::tempdir().unwrap();
+    let config = StoreConfig::default().with_backups_kept(100);
+    let (a, _) = HistoryStore::open(dir.path(), config.clone(), t(0)).unwrap();
+    let (b, _) = HistoryStore::open(dir.path(), config, t(0)).unwrap();
+    fill(&a, 50);
+    let rounds = 12;
+    std::thread::scope(|scope| {
+        for (k, store) in [&a, &b].into_iter().enumerate() {
+            scope.spawn(move || {
+                for i in 0..rounds {
+                    let now = t(100) + TD::seconds(i * 10 + k as i64);
+                    store.backup_now(now).unwrap().unwrap();
+                }
+            });
+        }
+    });
+    let backups = a.backups().unwrap();
+    let sequences: Vec<u64> = backups.iter().map(|b| b.sequence).collect();
+    assert_eq!(sequences, (1..=2 * rounds as u64).collect::<Vec<_>>());
+    drop((a, b));
+    // Two stores keeping 3 back up and rotate at once: each old backup is
+    // deleted once, without error, and 3 are left.
+    let config = StoreConfig::default().with_backups_kept(3);
+    let (c, _) = HistoryStore::open(dir.path(), config.clone(), t(200)).unwrap();
+    let (d, _) = HistoryStore::open(dir.path(), config, t(200)).unwrap();
+    std::thread::scope(|scope| {
+        for (k, store) in [&c, &d].into_iter().enumerate() {
+            scope.spawn(move || store.maintain(t(200) + TD::seconds(k as i64)).unwrap());
+        }
+    });
+    let left: Vec<u64> = c.backups().unwrap().iter().map(|b| b.sequence).collect();
+    assert_eq!(left, vec![24, 25, 26]);
+}
