@@ -448,10 +448,12 @@ fn damaged_backups_are_skipped_and_without_any_the_store_starts_empty() {
     assert_eq!(quarantined, 2);
 }
 
+/// The backup files (not the lock file beside them), by name.
 fn list_backups(dir: &Path) -> Vec<PathBuf> {
     let mut v: Vec<_> = fs::read_dir(dir.join(BACKUP_DIR))
         .unwrap()
         .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "sqlite"))
         .collect();
     v.sort();
     v
