@@ -11,8 +11,9 @@
 //!   upkeep (a backup every 30 minutes, old predictions pruned). Damage found
 //!   while running is journaled and repaired from the newest backup
 //!   ([`History::run`]).
-//! - [`history`]: `GET /api/history`, a recorded series or KPI over a time
-//!   range, as parallel arrays.
+//! - [`history`]: `GET /api/history`, a recorded series, KPI or the demand
+//!   forecasts made for each hour (day-ahead or latest) over a time range,
+//!   as parallel arrays or CSV.
 
 use std::future::Future;
 use std::path::Path;
@@ -351,7 +352,8 @@ fn hour_start(t: DateTime<Utc>) -> DateTime<Utc> {
     t.duration_trunc(TimeDelta::hours(1)).unwrap_or(t)
 }
 
-/// The query of `GET /api/history`: exactly one of `series` and `kpi`.
+/// The query of `GET /api/history`: exactly one of `series`, `kpi` and
+/// `predictions`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
@@ -362,13 +364,18 @@ pub struct HistoryQuery {
     pub series: Option<String>,
     /// A KPI's name (`coverage_ratio`, `forecast_error_pct`, …).
     pub kpi: Option<String>,
+    /// The demand forecasts recorded for each hour of the range:
+    /// `day_ahead`, the latest made at least 24 hours before the hour (what
+    /// the forecast error KPI judges), or `latest`, the latest of all.
+    pub predictions: Option<String>,
     /// Start of the range (RFC 3339), included; default `to` minus 7 days.
     pub from: Option<String>,
     /// End of the range (RFC 3339), excluded; default the end of the current
     /// hour. At most 366 days after `from`.
     pub to: Option<String>,
     /// `json` (default) or `csv` (a download: a header row, then `time`,
-    /// `value`, `provenance`, and `status`, `unit` for a KPI).
+    /// `value`, `provenance`, and `status`, `unit` for a KPI, or
+    /// `made_at`, `model`, `tier`, `lower_95`, `upper_95` for predictions).
     pub format: Option<String>,
 }
 
@@ -385,7 +392,7 @@ pub struct HistoryRequest {
     pub to: DateTime<Utc>,
 }
 
-/// A series or a KPI.
+/// A series, a KPI or recorded predictions.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum What {
@@ -393,19 +400,34 @@ pub enum What {
     Series(String),
     /// A KPI.
     Kpi(String),
+    /// The demand predictions for each hour made at least this long before
+    /// it, the latest such; named `day_ahead` or `latest`.
+    Predictions(&'static str, Duration),
 }
+
+/// The interval level whose bounds `GET /api/history?predictions=…` gives.
+pub const PREDICTION_LEVEL: f64 = 95.0;
 
 impl HistoryQuery {
     /// The request, validated at `now`: one name of 1 to 64 characters
     /// `a-z`, `0-9` or `_`; times in RFC 3339; `from` before `to`, at most
     /// [`MAX_RANGE_DAYS`] apart.
     pub fn validate(&self, now: DateTime<Utc>) -> Result<HistoryRequest, ApiError> {
-        let what = match (&self.series, &self.kpi) {
-            (Some(s), None) => What::Series(name(s, "series")?),
-            (None, Some(k)) => What::Kpi(name(k, "kpi")?),
+        let what = match (&self.series, &self.kpi, &self.predictions) {
+            (Some(s), None, None) => What::Series(name(s, "series")?),
+            (None, Some(k), None) => What::Kpi(name(k, "kpi")?),
+            (None, None, Some(p)) => match p.as_str() {
+                "day_ahead" => What::Predictions("day_ahead", spe_core::DAY_AHEAD),
+                "latest" => What::Predictions("latest", Duration::ZERO),
+                other => {
+                    return Err(ApiError::bad_request(format!(
+                        "predictions must be \"day_ahead\" or \"latest\", not {other:?}"
+                    )));
+                }
+            },
             _ => {
                 return Err(ApiError::bad_request(
-                    "give exactly one of `series` and `kpi`",
+                    "give exactly one of `series`, `kpi` and `predictions`",
                 ));
             }
         };
@@ -474,6 +496,11 @@ pub struct HistoryBody {
     /// The KPI asked for (absent for a series).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kpi: Option<String>,
+    /// The predictions asked for: `day_ahead` or `latest` (absent
+    /// otherwise). `value` is then the predicted mean and `provenance` that
+    /// of the history they were made from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub predictions: Option<&'static str>,
     /// Start of the range, included (RFC 3339, UTC).
     #[schema(value_type = String, format = DateTime)]
     pub from: DateTime<Utc>,
@@ -494,28 +521,51 @@ pub struct HistoryBody {
     /// A KPI's unit.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unit: Option<String>,
+    /// Predictions: when each was made.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<String>>)]
+    pub made_at: Option<Vec<DateTime<Utc>>>,
+    /// Predictions: the model that made each.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<Vec<String>>,
+    /// Predictions: the tier that answered (`primary`, `fallback`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tier: Option<Vec<&'static str>>,
+    /// Predictions: the lower bound of the 95 % interval (`null` if none
+    /// was recorded).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lower_95: Option<Vec<Option<f64>>>,
+    /// Predictions: the upper bound of the 95 % interval.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upper_95: Option<Vec<Option<f64>>>,
 }
 
 impl HistoryBody {
     /// The rows as CSV: `time,value,provenance` (and `status,unit` for a
-    /// KPI); an unknown value is an empty field.
+    /// KPI, `made_at,model,tier,lower_95,upper_95` for predictions); an
+    /// unknown value is an empty field.
     pub fn to_csv(&self) -> Result<String, csv::Error> {
         let mut out = csv::Writer::from_writer(Vec::new());
         let kpi = self.status.is_some();
+        let predictions = self.made_at.is_some();
         let mut header = vec!["time", "value", "provenance"];
         if kpi {
             header.extend(["status", "unit"]);
         }
+        if predictions {
+            header.extend(["made_at", "model", "tier", "lower_95", "upper_95"]);
+        }
+        let number = |v: Option<&Option<f64>>| {
+            v.copied()
+                .flatten()
+                .map(|v| v.to_string())
+                .unwrap_or_default()
+        };
         out.write_record(&header)?;
         for (i, t) in self.time.iter().enumerate() {
             let mut row = vec![
                 t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-                self.value
-                    .get(i)
-                    .copied()
-                    .flatten()
-                    .map(|v| v.to_string())
-                    .unwrap_or_default(),
+                number(self.value.get(i)),
                 self.provenance
                     .get(i)
                     .copied()
@@ -526,6 +576,32 @@ impl HistoryBody {
                 row.push(status.get(i).copied().unwrap_or_default().to_owned());
                 row.push(self.unit.clone().unwrap_or_default());
             }
+            if predictions {
+                row.push(
+                    self.made_at
+                        .as_ref()
+                        .and_then(|m| m.get(i))
+                        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+                        .unwrap_or_default(),
+                );
+                row.push(
+                    self.model
+                        .as_ref()
+                        .and_then(|m| m.get(i))
+                        .cloned()
+                        .unwrap_or_default(),
+                );
+                row.push(
+                    self.tier
+                        .as_ref()
+                        .and_then(|m| m.get(i))
+                        .copied()
+                        .unwrap_or_default()
+                        .to_owned(),
+                );
+                row.push(number(self.lower_95.as_ref().and_then(|b| b.get(i))));
+                row.push(number(self.upper_95.as_ref().and_then(|b| b.get(i))));
+            }
             out.write_record(&row)?;
         }
         let bytes = out
@@ -535,16 +611,16 @@ impl HistoryBody {
     }
 }
 
-/// `GET /api/history?series=…|kpi=…[&from=…][&to=…][&format=csv]`: what the
-/// history store recorded, hour by hour, as JSON or CSV. `503` without a
-/// store.
+/// `GET /api/history?series=…|kpi=…|predictions=…[&from=…][&to=…][&format=csv]`:
+/// what the history store recorded, hour by hour, as JSON or CSV. `503`
+/// without a store.
 #[utoipa::path(
     get,
     path = "/api/history",
     tag = "history",
     params(HistoryQuery),
     responses(
-        (status = 200, description = "The recorded values, oldest first (with `format=csv`, the same as CSV)", body = HistoryBody),
+        (status = 200, description = "The recorded values or predictions, oldest first (with `format=csv`, the same as CSV)", body = HistoryBody),
         (status = 400, description = "A bad name, time or range, or an unknown parameter", body = ErrorBody),
         (status = 503, description = "The history store is not available", body = ErrorBody),
     )
@@ -586,6 +662,12 @@ pub async fn history(
                 provenance: Vec::new(),
                 status: None,
                 unit: None,
+                predictions: None,
+                made_at: None,
+                model: None,
+                tier: None,
+                lower_95: None,
+                upper_95: None,
             };
             match what {
                 What::Series(series) => {
@@ -609,6 +691,33 @@ pub async fn history(
                     body.status = Some(status);
                     body.kpi = Some(kpi);
                 }
+                What::Predictions(name, lead) => {
+                    let rows = store.predictions_for(from, to, lead)?;
+                    let n = rows.len();
+                    let (mut made_at, mut model, mut tier) = (
+                        Vec::with_capacity(n),
+                        Vec::with_capacity(n),
+                        Vec::with_capacity(n),
+                    );
+                    let (mut lower, mut upper) = (Vec::with_capacity(n), Vec::with_capacity(n));
+                    for r in rows {
+                        body.time.push(r.target);
+                        body.value.push(Some(r.mean));
+                        body.provenance.push(r.inputs.name());
+                        made_at.push(r.made_at);
+                        tier.push(r.tier.name());
+                        let bounds = r.bounds.iter().find(|b| b.0 == PREDICTION_LEVEL);
+                        lower.push(bounds.map(|b| b.1));
+                        upper.push(bounds.map(|b| b.2));
+                        model.push(r.model);
+                    }
+                    body.predictions = Some(name);
+                    body.made_at = Some(made_at);
+                    body.model = Some(model);
+                    body.tier = Some(tier);
+                    body.lower_95 = Some(lower);
+                    body.upper_95 = Some(upper);
+                }
             }
             Ok(body)
         })
@@ -616,10 +725,12 @@ pub async fn history(
     match read {
         Ok(body) if csv => match body.to_csv() {
             Ok(text) => {
+                let predictions = body.predictions.map(|p| format!("predictions-{p}"));
                 let name = body
                     .series
                     .as_deref()
                     .or(body.kpi.as_deref())
+                    .or(predictions.as_deref())
                     .unwrap_or("history");
                 (
                     [
@@ -895,6 +1006,76 @@ mod tests {
         );
         assert!(csv.trim_end().ends_with(",MW"), "{csv}");
 
+        // The demand forecasts of each hour: made 30 h before this hour,
+        // 48 hourly steps from the next hour, with 80 and 95 % bounds.
+        let made = h - TimeDelta::hours(30);
+        let mean: Vec<f64> = (0..48).map(|i| 1000.0 + f64::from(i)).collect();
+        let band = |w: f64| spe_core::PredictionInterval {
+            level: if w > 50.0 { 95.0 } else { 80.0 },
+            lower: mean.iter().map(|m| m - w).collect(),
+            upper: mean.iter().map(|m| m + w).collect(),
+        };
+        history
+            .store()
+            .record_predictions(&spe_core::Predictions {
+                start: made + TimeDelta::hours(1),
+                step_s: 3600,
+                forecast: spe_core::Forecast::new(
+                    "mstl",
+                    mean.clone(),
+                    vec![band(40.0), band(90.0)],
+                )
+                .unwrap(),
+                made_at: made,
+                tier: spe_core::Tier::Fallback,
+                intervals_from: None,
+                inputs: Provenance::Synthetic,
+            })
+            .unwrap();
+        let (status, _, body) = get_json(&rig.app, "/api/history?predictions=day_ahead").await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["predictions"], "day_ahead");
+        // Day-ahead: the hours from made + 24 h to the end of the range
+        // (this hour's end): h − 6 h to h, 7 of them, steps 23 to 29.
+        let times = body["time"].as_array().unwrap();
+        assert_eq!(times.len(), 7, "{body}");
+        assert_eq!(times[0], "2026-01-15T04:00:00Z");
+        assert_eq!(body["value"][0], 1023.0);
+        assert_eq!(body["lower_95"][0], 1023.0 - 90.0);
+        assert_eq!(body["upper_95"][6], 1029.0 + 90.0);
+        assert_eq!(body["provenance"][0], "synthetic");
+        assert_eq!(body["tier"][0], "fallback");
+        assert_eq!(body["model"][0], "mstl");
+        assert_eq!(body["made_at"][0], "2026-01-14T04:00:00Z");
+        // Latest: every recorded hour in the range, from made + 1 h.
+        let (_, _, body) = get_json(&rig.app, "/api/history?predictions=latest").await;
+        assert_eq!(body["time"].as_array().map(Vec::len), Some(30));
+        // As CSV.
+        let (status, headers, csv) = crate::test_support::call(
+            &rig.app,
+            axum::http::Method::GET,
+            "/api/history?predictions=day_ahead&format=csv",
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(
+            headers["content-disposition"]
+                .to_str()
+                .unwrap_or_default()
+                .contains("history-predictions-day_ahead.csv")
+        );
+        let csv = String::from_utf8(csv).expect("UTF-8");
+        let mut lines = csv.lines();
+        assert_eq!(
+            lines.next(),
+            Some("time,value,provenance,made_at,model,tier,lower_95,upper_95")
+        );
+        assert_eq!(
+            lines.next(),
+            Some("2026-01-15T04:00:00Z,1023,synthetic,2026-01-14T04:00:00Z,mstl,fallback,933,1113")
+        );
+        assert_eq!(lines.count(), 6);
+
         // A name nothing was recorded under: an empty answer, not an error.
         let (status, _, body) = get_json(&rig.app, "/api/history?series=nothing_here").await;
         assert_eq!(status, StatusCode::OK);
@@ -926,6 +1107,11 @@ mod tests {
             ),
             ("/api/history?series=demand_mw&limit=3", "limit"),
             ("/api/history?series=demand_mw&format=xml", "format"),
+            ("/api/history?predictions=tomorrow", "day_ahead"),
+            (
+                "/api/history?predictions=latest&kpi=demand_mw",
+                "exactly one",
+            ),
         ] {
             let (status, _, body) = get_json(&rig.app, uri).await;
             assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}: {body}");

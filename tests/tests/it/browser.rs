@@ -367,6 +367,36 @@ async fn scenario(client: Client, server: Arc<ServerProcess>, fake: Arc<FakeOpen
     let shot = screenshot(client, "dashboard.png").await;
     assert!(shot.is_file());
 
+    // Every download link answers a CSV file with a header row, in its
+    // French label.
+    let downloads = js(
+        client,
+        r#"return Promise.all([...document.querySelectorAll("a[download]")].map(a =>
+            fetch(a.href).then(r => r.text().then(t =>
+                [a.id, a.textContent, r.status, r.headers.get("content-type"), t.split("\n")[0]]))));"#,
+    )
+    .await;
+    let downloads = downloads.as_array().cloned().unwrap_or_default();
+    let ids: Vec<&str> = downloads.iter().filter_map(|d| d[0].as_str()).collect();
+    assert_eq!(
+        ids,
+        ["export", "export-history", "export-forecasts"],
+        "{downloads:?}"
+    );
+    for d in &downloads {
+        assert_eq!(d[2], 200, "{d}");
+        assert!(
+            d[3].as_str().is_some_and(|c| c.starts_with("text/csv")),
+            "{d}"
+        );
+        assert!(d[4].as_str().is_some_and(|h| h.starts_with("time")), "{d}");
+    }
+    assert_eq!(downloads[2][1], "Prévisions J-1, 7 jours (CSV)");
+    assert_eq!(
+        downloads[2][4],
+        "time,value,provenance,made_at,model,tier,lower_95,upper_95"
+    );
+
     // Down again: the banner comes back, live, its details in French
     // around the service's (technical, English) reason.
     fake.set_behavior(Behavior::service_unavailable_json());
