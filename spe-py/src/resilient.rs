@@ -33,11 +33,16 @@ use crate::journal::Journal;
 /// Longest traceback kept from a failing callable, in bytes.
 const TRACEBACK_BYTES: usize = 4096;
 
-/// A Python callable as tier 1 of the chain: `primary(history, horizon)`.
+/// A Python callable as tier 1 of the chain: `primary(history, horizon)`,
+/// called on a thread of its own, one call at a time: a call that hangs
+/// past its timeout cannot be interrupted, and while it runs the next ones
+/// fail at once (`Busy`, journaled as a timeout) instead of piling up
+/// threads.
 #[derive(Debug)]
 struct PyPredictor {
     callable: Arc<Py<PyAny>>,
     name: String,
+    limit: spe_core::RunLimit,
 }
 
 #[async_trait]
@@ -47,6 +52,7 @@ impl Predictor for PyPredictor {
     }
 
     async fn predict(&self, request: &PredictionRequest) -> Result<CoreForecast, PredictorError> {
+        let permit = self.limit.try_start()?;
         let (tx, rx) = tokio::sync::oneshot::channel();
         let callable = Arc::clone(&self.callable);
         let name = self.name.clone();
@@ -57,6 +63,9 @@ impl Predictor for PyPredictor {
             .spawn(move || {
                 let answer =
                     Python::attach(|py| call_primary(py, &callable, &name, history, horizon));
+                // Given back when the call returns, whether or not anyone
+                // waits, and before the answer is: the next call may start.
+                drop(permit);
                 // The chain may have stopped waiting (timeout): nobody to tell.
                 let _ = tx.send(answer);
             })
@@ -407,7 +416,10 @@ impl Prediction {
 ///    returns the wrong shape, NaN, infinities or intervals that do not
 ///    contain the mean. A Python thread cannot be killed: past the timeout
 ///    the forecaster stops waiting and the call ends in the background (its
-///    answer is dropped); the interpreter is not blocked.
+///    answer is dropped); the interpreter is not blocked. While such a call
+///    still runs, later predictions do not call your model again (one
+///    thread, not one per call): tier 1 fails at once with a
+///    ``model_timeout`` failure saying it is "still running".
 /// 2. **fallback**, if the primary failed: a statistical model
 ///    (``fallback``: ``"auto"`` by default, or any ``model=`` name of
 ///    :func:`spe.forecast`) fitted on the same history, under
@@ -667,6 +679,7 @@ impl ResilientForecaster {
         let predictor = PyPredictor {
             callable: Arc::new(primary.clone().unbind()),
             name,
+            limit: spe_core::RunLimit::new(1),
         };
         let fallback_model = fallback.dyn_fit();
         let fallback_name = fallback_model.name();

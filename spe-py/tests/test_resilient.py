@@ -152,6 +152,37 @@ def test_a_hanging_primary_times_out_without_blocking() -> None:
     assert failure["kind"] == "model_timeout" and "no answer within 5 s" in failure["message"]
 
 
+def test_a_primary_still_hanging_is_not_called_again() -> None:
+    """A call cannot be interrupted: while it hangs, later runs skip it."""
+    clock = spe.ManualClock()
+    started, release = threading.Event(), threading.Event()
+    calls: list[int] = []
+
+    def hangs(history: np.ndarray, horizon: int) -> np.ndarray:
+        calls.append(horizon)
+        started.set()
+        release.wait(30)
+        return np.ones(horizon)
+
+    def advance_once_started() -> None:
+        if started.wait(30):
+            clock.advance(5.0)
+
+    rf = spe.ResilientForecaster(hangs, fallback="seasonal_naive", timeout_s=5.0, clock=clock)
+    mover = threading.Thread(target=advance_once_started)
+    mover.start()
+    try:
+        first = rf.predict(HISTORY, HORIZON, season_length=24)
+        second = rf.predict(HISTORY, HORIZON + 1, season_length=24)
+    finally:
+        release.set()
+        mover.join()
+    assert first.tier == "fallback" and second.tier == "fallback"
+    [failure] = second.failures
+    assert failure["kind"] == "model_timeout" and "still running" in failure["message"]
+    assert calls == [HORIZON]
+
+
 def test_a_slow_primary_under_the_timeout_answers() -> None:
     clock = spe.ManualClock()
 

@@ -79,6 +79,15 @@ pub enum PredictorError {
         /// The panic message.
         message: String,
     },
+    /// The predictor was not started: as many of its earlier calls as it
+    /// may run at once are still running, past the timeout the chain gave
+    /// them (a Rust fit or a Python call cannot be interrupted; see
+    /// [`RunLimit`](super::RunLimit)).
+    #[error("not started: {running} earlier call(s) still running past their timeout")]
+    Busy {
+        /// The calls still running.
+        running: usize,
+    },
 }
 
 fn tail_suffix(tail: &str) -> String {
@@ -130,8 +139,9 @@ impl PredictorError {
     }
 
     /// The kind of incident this failure is journaled as: `model_crash`
-    /// (crashed, panicked, could not start, the model failed), `model_timeout`,
-    /// or `model_bad_output`.
+    /// (crashed, panicked, could not start, the model failed), `model_timeout`
+    /// (timed out, or busy with earlier calls that did), or
+    /// `model_bad_output`.
     ///
     /// ```
     /// use spe_core::{ForecastError, IncidentKind, PredictorError};
@@ -140,7 +150,9 @@ impl PredictorError {
     /// ```
     pub fn incident_kind(&self) -> IncidentKind {
         match self {
-            PredictorError::TimedOut { .. } => IncidentKind::ModelTimeout,
+            PredictorError::TimedOut { .. } | PredictorError::Busy { .. } => {
+                IncidentKind::ModelTimeout
+            }
             PredictorError::BadOutput { .. } => IncidentKind::ModelBadOutput,
             PredictorError::Crashed { .. }
             | PredictorError::Spawn { .. }

@@ -61,7 +61,7 @@ pub use command::{
     OUTPUT_FILE_ENV, STDERR_TAIL_BYTES,
 };
 pub use error::{ChainError, PredictorError};
-pub use predictor::{ModelPredictor, Predictor, check_forecast};
+pub use predictor::{ModelPredictor, Predictor, RunLimit, RunPermit, check_forecast};
 pub use request::{DEFAULT_HORIZON, PredictionRequest, PredictionRequestBuilder};
 pub use schema::{
     IntervalColumns, PREDICTION_SCHEMA_VERSION, parse_predictor_output, request_json,

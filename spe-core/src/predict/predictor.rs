@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use async_trait::async_trait;
 
@@ -55,7 +56,11 @@ pub trait Predictor: Send + Sync + fmt::Debug {
 /// [`PredictorError::Panicked`].
 ///
 /// A blocking fit cannot be interrupted: on a timeout the chain stops
-/// waiting for it, and the thread finishes its work in the background.
+/// waiting for it, and the thread finishes its work in the background. So
+/// that a model that hangs holds one thread, not one more at every
+/// regeneration, at most [`RunLimit`] fits run at once (one by default,
+/// [`ModelPredictor::with_max_running`]): a call while they all run fails at
+/// once with [`PredictorError::Busy`], and the chain falls back.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
@@ -75,12 +80,36 @@ pub trait Predictor: Send + Sync + fmt::Debug {
 #[derive(Debug, Clone)]
 pub struct ModelPredictor {
     model: Arc<dyn DynFit>,
+    limit: RunLimit,
 }
 
 impl ModelPredictor {
-    /// Wrap a model.
+    /// Wrap a model; one fit at a time.
     pub fn new(model: Arc<dyn DynFit>) -> Self {
-        ModelPredictor { model }
+        ModelPredictor {
+            model,
+            limit: RunLimit::new(1),
+        }
+    }
+
+    /// The same, running at most `max` fits at once (at least 1); clones
+    /// share the limit.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use spe_core::{ModelPredictor, SeasonalNaive};
+    ///
+    /// let p = ModelPredictor::new(Arc::new(SeasonalNaive::default())).with_max_running(4);
+    /// assert_eq!(p.limit().max(), 4);
+    /// ```
+    pub fn with_max_running(mut self, max: usize) -> Self {
+        self.limit = RunLimit::new(max);
+        self
+    }
+
+    /// The limit on its fits running at once.
+    pub fn limit(&self) -> &RunLimit {
+        &self.limit
     }
 
     /// The model.
@@ -96,9 +125,12 @@ impl Predictor for ModelPredictor {
     }
 
     async fn predict(&self, request: &PredictionRequest) -> Result<Forecast, PredictorError> {
+        let permit = self.limit.try_start()?;
         let model = Arc::clone(&self.model);
         let request = request.clone();
         let run = move || -> Result<Forecast, PredictorError> {
+            // Held until the fit ends, whether or not anyone still waits.
+            let _permit = permit;
             let fitted = model.fit_dyn(&request.model_history())?;
             Ok(fitted.predict(
                 request.horizon,
@@ -113,6 +145,75 @@ impl Predictor for ModelPredictor {
                 .map_err(|e| join_error(&e))?,
             Err(_) => run(),
         }
+    }
+}
+
+/// A limit on the calls of a predictor running at once, for predictors
+/// whose work cannot be interrupted (a Rust fit on a thread, a Python
+/// call): each call takes a [`RunPermit`] before it starts and gives it back
+/// when its work ends — not when the chain stops waiting — so calls that
+/// hang past their timeout keep their permits, and once they hold them all
+/// a new call fails at once with [`PredictorError::Busy`] instead of
+/// starting yet another thread. Clones share the count.
+///
+/// ```
+/// use spe_core::{PredictorError, RunLimit};
+///
+/// let limit = RunLimit::new(1);
+/// let permit = limit.try_start().unwrap();
+/// assert_eq!(limit.running(), 1);
+/// assert!(matches!(limit.try_start(), Err(PredictorError::Busy { running: 1 })));
+/// drop(permit); // the work ended
+/// assert!(limit.try_start().is_ok());
+/// ```
+#[derive(Debug, Clone)]
+pub struct RunLimit {
+    running: Arc<AtomicUsize>,
+    max: usize,
+}
+
+impl RunLimit {
+    /// At most `max` calls at once (at least 1).
+    pub fn new(max: usize) -> Self {
+        RunLimit {
+            running: Arc::new(AtomicUsize::new(0)),
+            max: max.max(1),
+        }
+    }
+
+    /// The most calls at once.
+    pub fn max(&self) -> usize {
+        self.max
+    }
+
+    /// The calls running now.
+    pub fn running(&self) -> usize {
+        self.running.load(Ordering::Acquire)
+    }
+
+    /// A permit to start a call, or [`PredictorError::Busy`] if `max` are
+    /// running.
+    pub fn try_start(&self) -> Result<RunPermit, PredictorError> {
+        self.running
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < self.max).then_some(n + 1)
+            })
+            .map(|_| RunPermit {
+                running: Arc::clone(&self.running),
+            })
+            .map_err(|running| PredictorError::Busy { running })
+    }
+}
+
+/// A call's place in a [`RunLimit`], given back when dropped.
+#[derive(Debug)]
+pub struct RunPermit {
+    running: Arc<AtomicUsize>,
+}
+
+impl Drop for RunPermit {
+    fn drop(&mut self) {
+        self.running.fetch_sub(1, Ordering::AcqRel);
     }
 }
 

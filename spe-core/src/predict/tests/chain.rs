@@ -1137,3 +1137,78 @@ async fn the_chain_timeout_kills_a_command_with_a_longer_timeout_of_its_own() {
         "the script {pid} is still running"
     );
 }
+
+/// A Rust model whose fit blocks until let through (one fit per message),
+/// counting the fits that started.
+#[derive(Debug)]
+struct BlockingModel {
+    gate: std::sync::Mutex<std::sync::mpsc::Receiver<()>>,
+    started: AtomicUsize,
+}
+
+impl DynFit for BlockingModel {
+    fn name(&self) -> String {
+        "blocking".into()
+    }
+    fn fit_dyn(&self, h: &History<'_>) -> Result<Box<dyn Predict>, ForecastError> {
+        self.started.fetch_add(1, Ordering::SeqCst);
+        let gate = self.gate.lock().unwrap();
+        gate.recv().map_err(|_| ForecastError::FitFailed {
+            model: "blocking".into(),
+            reason: "gate closed".into(),
+        })?;
+        SeasonalNaive::default().fit_dyn(h)
+    }
+}
+
+#[tokio::test]
+async fn a_rust_fit_hanging_past_its_timeout_holds_one_thread_and_later_calls_are_busy() {
+    let s = Setup::new();
+    let (open, gate) = std::sync::mpsc::channel();
+    let model = Arc::new(BlockingModel {
+        gate: std::sync::Mutex::new(gate),
+        started: AtomicUsize::new(0),
+    });
+    let primary = ModelPredictor::new(model.clone());
+    let limit = primary.limit().clone();
+    let chain = s
+        .chain(Some(Arc::new(primary)))
+        .timeout(Duration::from_secs(5))
+        .build();
+    // First run: the fit blocks; past its timeout, the fallback answers.
+    let first = {
+        let chain = chain.clone();
+        tokio::spawn(async move { chain.generate(request(4)).await })
+    };
+    while model.started.load(Ordering::SeqCst) == 0 {
+        tokio::task::yield_now().await;
+    }
+    s.clock.advance(Duration::from_secs(5));
+    let r = first.await.unwrap().unwrap();
+    assert_eq!(
+        (r.tier, r.failures[0].kind),
+        (Tier::Fallback, IncidentKind::ModelTimeout)
+    );
+    assert_eq!(limit.running(), 1, "the fit still runs on its thread");
+
+    // Second run: the primary is not started again.
+    let r = chain.generate(request(6)).await.unwrap();
+    assert_eq!(r.tier, Tier::Fallback);
+    assert_eq!(r.failures[0].kind, IncidentKind::ModelTimeout);
+    assert!(
+        r.failures[0].message.contains("still running"),
+        "{}",
+        r.failures[0].message
+    );
+    assert_eq!(model.started.load(Ordering::SeqCst), 1, "no second thread");
+
+    // The hung fit ends: the next run's primary answers.
+    open.send(()).unwrap();
+    while limit.running() > 0 {
+        tokio::task::yield_now().await;
+    }
+    open.send(()).unwrap();
+    let r = chain.generate(request(8)).await.unwrap();
+    assert_eq!(r.tier, Tier::Primary);
+    assert_eq!(model.started.load(Ordering::SeqCst), 2);
+}
