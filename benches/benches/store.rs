@@ -2,11 +2,13 @@
 //! on each refresh (record a snapshot's 48 past hours of 9 series, then the
 //! chain's 48-step predictions), reading a week of one series back, and a
 //! backup of a store holding a year of observations and 90 days of hourly
-//! predictions (measured first, before the other benchmarks add rows).
+//! predictions (measured first, before the other benchmarks add rows); then
+//! the day-ahead forecasts of a week's hours once the last week has been
+//! predicted every 5 minutes, as the server does (576 rows per hour).
 
 use std::hint::black_box;
 
-use chrono::{DateTime, Duration, TimeZone, Utc};
+use chrono::{DateTime, Duration, DurationRound as _, TimeZone, Utc};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use spe_core::{
     Forecast, HistoryStore, Observation, PredictionInterval, Predictions, Provenance, StoreConfig,
@@ -105,6 +107,27 @@ fn store(c: &mut Criterion) {
     let from = t0() + Duration::hours(8760 - 168);
     group.bench_function("read_week_one_series", |b| {
         b.iter(|| store.observations("demand_mw", black_box(from), from + Duration::hours(168)))
+    });
+    let mut made = t0() + Duration::hours(8760 - 14 * 24);
+    while made < t0() + Duration::hours(8760) {
+        // As the server: from the current hour, whenever made.
+        let mut p = predictions(made);
+        p.start = made.duration_trunc(Duration::hours(1)).expect("hour");
+        store.record_predictions(&p).expect("predictions");
+        made += Duration::minutes(5);
+    }
+    group.bench_function("day_ahead_week", |b| {
+        b.iter(|| {
+            let found = store
+                .predictions_for(
+                    black_box(from),
+                    from + Duration::hours(168),
+                    spe_core::DAY_AHEAD,
+                )
+                .expect("read");
+            assert_eq!(found.len(), 168);
+            found
+        })
     });
     group.finish();
     eprintln!("history store: one backup of the year is {size} bytes");

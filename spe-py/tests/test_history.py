@@ -281,10 +281,19 @@ def test_read_predictions_refuses_bad_leads_and_ranges(tmp_path: Path) -> None:
     for bad in (-1.0, float("nan"), float("inf")):
         with pytest.raises(spe.ConfigError, match="lead_hours"):
             store.read_predictions(FAR_PAST, FAR_FUTURE, lead_hours=bad)
-    for wrong in (True, "24", None):
+    for wrong in (True, np.True_, "24", None, __import__("decimal").Decimal(24)):
         with pytest.raises(TypeError, match="lead_hours must be a number of hours"):
             store.read_predictions(FAR_PAST, FAR_FUTURE, lead_hours=wrong)  # type: ignore[arg-type]
     with pytest.raises(spe.ConfigError, match="must be before"):
         store.read_predictions(FAR_FUTURE, FAR_PAST)
     with pytest.raises(TypeError):
         store.record_predictions("not a prediction")  # type: ignore[arg-type]
+
+
+def test_read_predictions_on_nothing_has_the_columns_and_their_types(tmp_path: Path) -> None:
+    df = spe.HistoryStore(tmp_path).read_predictions(FAR_PAST, FAR_FUTURE)
+    assert list(df.columns) == ["made_at", "model", "tier", "inputs", "mean"]
+    assert [str(df[c].dtype) for c in ("model", "tier", "inputs", "mean")] == [
+        "object", "object", "object", "float64",
+    ]
+    assert str(df["made_at"].dtype).startswith("datetime64") and str(df.index.tz) == "UTC"

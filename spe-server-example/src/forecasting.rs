@@ -5,8 +5,9 @@
 //!   primary predictor (else the built-in models), `--prediction-timeout-secs`,
 //!   the crash-safe predictions cache in the data directory (so the last
 //!   good predictions survive a restart) and the incident journal;
-//! - [`request`]: what the chain is asked: [`HISTORY_HOURS`] of hourly
-//!   demand up to the current hour, forecast [`HORIZON`] hours ahead with
+//! - [`request`]: what the chain is asked: up to [`HISTORY_HOURS`] of
+//!   hourly demand up to the current hour, from a local midnight
+//!   ([`history_start`]), forecast [`HORIZON`] hours ahead with
 //!   daily and weekly seasonality and 80 % and 95 % intervals, with the
 //!   weather and calendar regressors of the history and of the horizon
 //!   (temperature, local hour, day type: see [`calendar_exog`]), so the
@@ -41,7 +42,8 @@ use crate::history::History;
 
 /// Hours forecast.
 pub const HORIZON: usize = 48;
-/// Hours of demand history given to the predictors: four weeks.
+/// Most hours of demand history given to the predictors: four weeks (a day
+/// less at most, see [`history_start`]).
 pub const HISTORY_HOURS: usize = 28 * 24;
 /// Seasonal periods, hours: a day and a week.
 pub const PERIODS: [usize; 2] = [24, 168];
@@ -127,6 +129,56 @@ impl Recorded {
     }
 }
 
+/// Where the history of a forecast from the hour `start` begins: the first
+/// midnight of the site's time zone at most [`HISTORY_HOURS`] before
+/// `start` (up to the next whole hour where the zone's midnight is not one).
+/// The days of the history are then the calendar's: MSTL pools the alike
+/// days of the week counting whole days from the first observation, so a
+/// history starting mid-day would mix the end of one day with the start of
+/// the next. Falls back on `start` minus [`HISTORY_HOURS`] where the zone
+/// skips midnight.
+///
+/// ```
+/// use chrono::{TimeZone, Utc};
+/// use spe_core::Site;
+/// use spe_server_example::forecasting::history_start;
+///
+/// // 10:00 UTC is 11:00 in Paris in January: the history starts at a
+/// // midnight in Paris (23:00 UTC), 659 hours back.
+/// let start = Utc.with_ymd_and_hms(2026, 1, 15, 10, 0, 0).unwrap();
+/// let from = history_start(&Site::paris(), start).unwrap();
+/// assert_eq!(from, Utc.with_ymd_and_hms(2025, 12, 18, 23, 0, 0).unwrap());
+/// assert_eq!((start - from).num_hours(), 659);
+/// ```
+pub fn history_start(site: &Site, start: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    use chrono::TimeZone as _;
+    let hours = i64::try_from(HISTORY_HOURS).unwrap_or(i64::MAX);
+    let earliest = start.checked_sub_signed(chrono::Duration::hours(hours))?;
+    let zone = site.timezone();
+    let local = earliest.with_timezone(&zone);
+    let mut day = local.date_naive();
+    for _ in 0..2 {
+        if let Some(midnight) = day
+            .and_hms_opt(0, 0, 0)
+            .and_then(|m| zone.from_local_datetime(&m).earliest())
+            .map(|m| m.with_timezone(&Utc))
+            .filter(|m| *m >= earliest)
+        {
+            // Up to a whole UTC hour (zones at half or quarter hours).
+            let hour = chrono::Duration::hours(1);
+            let floor = midnight.duration_trunc(hour).ok()?;
+            let up = if floor < midnight {
+                floor + hour
+            } else {
+                floor
+            };
+            return Some(up.min(start));
+        }
+        day = day.succ_opt()?;
+    }
+    Some(earliest)
+}
+
 /// The chain's request at `now` with nothing recorded: see [`request_with`].
 pub fn request(
     site: &Site,
@@ -137,8 +189,9 @@ pub fn request(
     request_with(site, snapshot, &Recorded::default(), generator, now)
 }
 
-/// The chain's request at `now`: [`HISTORY_HOURS`] of hourly demand before
-/// the current hour, forecast from the current hour, with the regressors of
+/// The chain's request at `now`: hourly demand from [`history_start`] to
+/// the current hour (at most [`HISTORY_HOURS`]), forecast from the current
+/// hour, with the regressors of
 /// [`calendar_exog`] over the history and the horizon. For each hour of
 /// demand and temperature: of the snapshot's value and the `recorded` one,
 /// the more real by [`Provenance::rank`] (the snapshot's on a tie), else
@@ -160,9 +213,12 @@ pub fn request(
 /// )?;
 /// let service = FailoverService::builder(Site::paris(), Arc::new(source)).build()?;
 /// let r = request(service.site(), &service.snapshot(), &Generator::default(), service.now())?;
-/// assert_eq!((r.history.len(), r.horizon), (HISTORY_HOURS, HORIZON));
+/// assert!(r.history.len() > HISTORY_HOURS - 24 && r.history.len() <= HISTORY_HOURS);
+/// assert_eq!(r.horizon, HORIZON);
 /// let (past, future) = (r.exog.as_ref().unwrap(), r.exog_future.as_ref().unwrap());
-/// assert_eq!((past.len(), future.len()), (HISTORY_HOURS, HORIZON));
+/// assert_eq!((past.len(), future.len()), (r.history.len(), HORIZON));
+/// // It starts at a midnight in Paris.
+/// assert_eq!(past.column("hour").unwrap()[0], 0.0);
 /// assert!(future.column("temperature_2m").is_some());
 /// // The history's provenance is the snapshot's.
 /// assert_eq!(r.inputs, service.snapshot().energy.provenance());
@@ -179,15 +235,17 @@ pub fn request_with(
     let start = now
         .duration_trunc(chrono::Duration::hours(1))
         .map_err(|e| invalid(format!("cannot round {now} to the hour: {e}")))?;
-    let hours = i64::try_from(HISTORY_HOURS).unwrap_or(i64::MAX);
-    let history_start = start
-        .checked_sub_signed(chrono::Duration::hours(hours))
+    let history_start =
+        history_start(site, start).ok_or_else(|| invalid(format!("no history before {start}")))?;
+    let hours = usize::try_from((start - history_start).num_hours())
+        .ok()
+        .filter(|h| *h > 0)
         .ok_or_else(|| invalid(format!("no history before {start}")))?;
-    let axis = TimeAxis::new(history_start, HISTORY_HOURS).map_err(|e| invalid(e.to_string()))?;
+    let axis = TimeAxis::new(history_start, hours).map_err(|e| invalid(e.to_string()))?;
     let future_axis = TimeAxis::new(start, HORIZON).map_err(|e| invalid(e.to_string()))?;
     // The generator over the history and the horizon, in one run.
-    let whole = TimeAxis::new(history_start, HISTORY_HOURS + HORIZON)
-        .map_err(|e| invalid(e.to_string()))?;
+    let whole =
+        TimeAxis::new(history_start, hours + HORIZON).map_err(|e| invalid(e.to_string()))?;
     let generated = generator.generate(site, whole, now);
     let synthetic = &generated.energy;
     let energy = &snapshot.energy;
@@ -372,16 +430,24 @@ mod tests {
             let t = start + Duration::hours(i64::try_from(i).expect("small"));
             assert_eq!(Some(*value), temperature_at(&snapshot.weather, t), "{t}");
         }
-        // Four weeks back, before the snapshot's window: the generator's.
-        let history_start = start - Duration::hours(i64::try_from(HISTORY_HOURS).expect("small"));
-        let whole = TimeAxis::new(history_start, HISTORY_HOURS + HORIZON).expect("axis");
+        // Four weeks back (from a local midnight), before the snapshot's
+        // window: the generator's.
+        let history_start = history_start(rig.service.site(), start).expect("a start");
+        let hours = r.history.len();
+        assert_eq!((start - history_start).num_hours(), 659);
+        assert_eq!(
+            past.column("hour").expect("hour")[0],
+            0.0,
+            "midnight in Paris"
+        );
+        let whole = TimeAxis::new(history_start, hours + HORIZON).expect("axis");
         let generated = generator.generate(rig.service.site(), whole, now).weather;
         assert!(snapshot.weather.axis().index_of(history_start).is_none());
         assert_eq!(Some(past_t[0]), temperature_at(&generated, history_start));
         // The last hour of the history is in the snapshot: its value.
         let last = start - Duration::hours(1);
         assert_eq!(
-            Some(past_t[HISTORY_HOURS - 1]),
+            Some(past_t[hours - 1]),
             temperature_at(&snapshot.weather, last)
         );
         // The calendar: local hours (Paris, UTC+1 in January) and day types.
@@ -397,7 +463,7 @@ mod tests {
         let snapshot = rig.service.snapshot();
         let now = rig.service.now();
         let start = now.duration_trunc(Duration::hours(1)).expect("hour");
-        let history_start = start - Duration::hours(i64::try_from(HISTORY_HOURS).expect("small"));
+        let history_start = history_start(rig.service.site(), start).expect("a start");
         let last = start - Duration::hours(1);
         assert!(snapshot.weather.axis().index_of(history_start).is_none());
         assert!(snapshot.energy.axis().index_of(last).is_some());
@@ -437,14 +503,9 @@ mod tests {
             .axis()
             .index_of(last)
             .expect("in the snapshot");
-        assert_eq!(
-            Some(r.history[HISTORY_HOURS - 1]),
-            snapshot.energy.demand_mw()[i]
-        );
-        assert_eq!(
-            Some(past_t[HISTORY_HOURS - 1]),
-            temperature_at(&snapshot.weather, last)
-        );
+        let n = r.history.len();
+        assert_eq!(Some(r.history[n - 1]), snapshot.energy.demand_mw()[i]);
+        assert_eq!(Some(past_t[n - 1]), temperature_at(&snapshot.weather, last));
         // Nothing recorded: the generator's, as before.
         let plain = request(rig.service.site(), &snapshot, &generator, now).expect("a request");
         assert_ne!(plain.history[0], 4321.0);
@@ -499,17 +560,15 @@ mod tests {
             .expect("regressors")
             .column("temperature_2m")
             .expect("t");
-        assert_eq!(r.history[HISTORY_HOURS - 1], 777.0);
-        assert_eq!(past_t[HISTORY_HOURS - 1], 33.0);
+        let n = r.history.len();
+        assert_eq!(r.history[n - 1], 777.0);
+        assert_eq!(past_t[n - 1], 33.0);
         let i = snapshot
             .energy
             .axis()
             .index_of(before)
             .expect("in the snapshot");
-        assert_eq!(
-            Some(r.history[HISTORY_HOURS - 2]),
-            snapshot.energy.demand_mw()[i]
-        );
+        assert_eq!(Some(r.history[n - 2]), snapshot.energy.demand_mw()[i]);
         // The predictions still say their inputs are estimates.
         assert_eq!(r.inputs, spe_core::Provenance::Synthetic);
     }

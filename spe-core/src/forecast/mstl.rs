@@ -92,7 +92,9 @@ use super::{
 /// have the same shape up to that estimation noise, and averaging them
 /// halves or thirds it. So, with [`pool_subcycles`](Mstl::pool_subcycles)
 /// (the default), the sub-cycles of the last cycle (counted from the
-/// series' start: the first `q` observations are sub-cycle 0) are grouped
+/// series' start: the first `q` observations are sub-cycle 0, so start the
+/// history at a midnight for them to be calendar days, as the example
+/// server does) are grouped
 /// by complete linkage: two groups merge while the root-mean-square
 /// difference of every pair of their sub-cycles is below twice the
 /// root-mean-square one-step error of the deseasonalised series' model
@@ -398,7 +400,7 @@ impl FittedMstl {
     /// ```
     /// use spe_core::{Fit, History, Mstl};
     ///
-    /// // Six weeks of daily data with a weekly cycle: weekdays 0-4 alike,
+    /// // Six weeks of hourly data with a weekly cycle: weekdays 0-4 alike,
     /// // days 5 and 6 apart (plus a little noise).
     /// let y: Vec<f64> = (0..24 * 7 * 6)
     ///     .map(|t| {
@@ -804,7 +806,9 @@ fn pool(cycle: &mut [f64], start: usize, q: usize, tau: f64) -> Option<Vec<usize
                     d * d
                 })
                 .sum();
+            // Not a number (overflowed components): never pooled.
             let rms = (ss / q as f64).sqrt();
+            let rms = if rms.is_nan() { f64::INFINITY } else { rms };
             dist[a][b] = rms;
             dist[b][a] = rms;
         }

@@ -5,8 +5,9 @@
 //! The sequence number orders them, not the time: after the clock steps
 //! back, the backup just made is still the newest (restored first, rotated
 //! out last). Making and rotating take turns across processes (an
-//! exclusive lock on `backups.lock`), so two stores open on the same files
-//! never give two backups the same number.
+//! exclusive lock on `backups.lock`, not waited for: a store that finds it
+//! taken skips its turn), so two stores open on the same files never give
+//! two backups the same number.
 
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
@@ -100,7 +101,7 @@ pub(super) fn make(
         tracing::warn!(dir = %parent.display(), error = %e, "could not fsync a new directory's parent");
     }
     // From the choice of the sequence number to the rename: one at a time.
-    let _turn = ExclusiveLock::wait(&dir.join(BACKUP_LOCK))?;
+    let _turn = take_turn(dir)?;
     let sequence = list(dir)?
         .last()
         .map_or(Some(1), |b| b.sequence.checked_add(1))
@@ -166,12 +167,20 @@ pub(super) fn make(
     })
 }
 
+/// The backup directory's lock, or [`StoreError::BackupInProgress`] if
+/// another store holds it.
+fn take_turn(dir: &Path) -> Result<ExclusiveLock, StoreError> {
+    ExclusiveLock::try_take(&dir.join(BACKUP_LOCK))?.ok_or_else(|| StoreError::BackupInProgress {
+        dir: dir.to_path_buf(),
+    })
+}
+
 /// Deletes the oldest backups (by sequence) beyond `keep`; returns how many.
 pub(super) fn rotate(dir: &Path, keep: usize) -> Result<usize, StoreError> {
     if !dir.exists() {
         return Ok(0);
     }
-    let _turn = ExclusiveLock::wait(&dir.join(BACKUP_LOCK))?;
+    let _turn = take_turn(dir)?;
     let all = list(dir)?;
     let excess = all.len().saturating_sub(keep);
     for old in &all[..excess] {

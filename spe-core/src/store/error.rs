@@ -92,6 +92,17 @@ pub enum StoreError {
         /// The store's lock file.
         path: PathBuf,
     },
+    /// Another store, in this process or another, is making or rotating
+    /// backups of the same database right now; nothing was done. The
+    /// periodic upkeep skips its turn and tries again at the next one.
+    #[error(
+        "another store is making or rotating the backups in {dir}: try again later",
+        dir = .dir.display()
+    )]
+    BackupInProgress {
+        /// The backup directory.
+        dir: PathBuf,
+    },
     /// A value to record is unusable (not finite, or a time out of range).
     #[error("invalid {what}: {detail}; nothing was written")]
     InvalidValue {

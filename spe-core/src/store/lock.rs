@@ -3,8 +3,10 @@
 //! restore) needs the exclusive lock, so no other store, in this process or
 //! another, can be writing to the file being moved. Making or rotating
 //! backups holds an exclusive lock on `backups/backups.lock`, so two
-//! processes backing up the same store take turns instead of both taking
-//! the next sequence number. Advisory (`flock`) on Unix; elsewhere a no-op.
+//! processes backing up the same store never both take the next sequence
+//! number: the second finds the lock taken and skips its turn
+//! ([`StoreError::BackupInProgress`]) rather than wait on a holder that
+//! might hang. Advisory (`flock`) on Unix; elsewhere a no-op.
 
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
@@ -92,9 +94,10 @@ pub(super) struct ExclusiveLock {
 }
 
 impl ExclusiveLock {
-    /// Takes the exclusive lock on `path` (created if missing), waiting for
-    /// its holder, in this process or another, to let it go.
-    pub(super) fn wait(path: &Path) -> Result<ExclusiveLock, StoreError> {
+    /// Takes the exclusive lock on `path` (created if missing) if no one,
+    /// in this process or another, holds it: `None` if someone does (a
+    /// holder that hangs then never blocks this one).
+    pub(super) fn try_take(path: &Path) -> Result<Option<ExclusiveLock>, StoreError> {
         let file = OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -104,13 +107,15 @@ impl ExclusiveLock {
         #[cfg(unix)]
         {
             use nix::fcntl::{Flock, FlockArg};
-            let flock = Flock::lock(file, FlockArg::LockExclusive)
-                .map_err(|(_, errno)| StoreError::io("lock", path, std::io::Error::from(errno)))?;
-            Ok(ExclusiveLock { _flock: flock })
+            match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+                Ok(flock) => Ok(Some(ExclusiveLock { _flock: flock })),
+                Err((_, nix::errno::Errno::EWOULDBLOCK)) => Ok(None),
+                Err((_, errno)) => Err(StoreError::io("lock", path, std::io::Error::from(errno))),
+            }
         }
         #[cfg(not(unix))]
         {
-            Ok(ExclusiveLock { _file: file })
+            Ok(Some(ExclusiveLock { _file: file }))
         }
     }
 }

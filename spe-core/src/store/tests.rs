@@ -922,7 +922,8 @@ fn range_bounds_with_a_fraction_of_a_second_keep_to_half_open_ranges() {
 #[test]
 fn two_stores_backing_up_at_once_never_share_a_sequence_number() {
     // Two stores on the same files (a server and a notebook, say): their
-    // backups take turns, so each gets its own number.
+    // backups take turns (one that finds the other at it is told so and
+    // tries again), so each gets its own number.
     let dir = tempfile::tempdir().unwrap();
     let config = StoreConfig::default().with_backups_kept(100);
     let (a, _) = HistoryStore::open(dir.path(), config.clone(), t(0)).unwrap();
@@ -934,7 +935,15 @@ fn two_stores_backing_up_at_once_never_share_a_sequence_number() {
             scope.spawn(move || {
                 for i in 0..rounds {
                     let now = t(100) + TD::seconds(i * 10 + k as i64);
-                    store.backup_now(now).unwrap().unwrap();
+                    loop {
+                        match store.backup_now(now) {
+                            Ok(made) => break assert!(made.is_some()),
+                            Err(StoreError::BackupInProgress { .. }) => {
+                                std::thread::yield_now();
+                            }
+                            Err(e) => panic!("{e}"),
+                        }
+                    }
                 }
             });
         }
@@ -944,7 +953,8 @@ fn two_stores_backing_up_at_once_never_share_a_sequence_number() {
     assert_eq!(sequences, (1..=2 * rounds as u64).collect::<Vec<_>>());
     drop((a, b));
     // Two stores keeping 3 back up and rotate at once: each old backup is
-    // deleted once, without error, and 3 are left.
+    // deleted once, without error, and the newest 3 are left (one of the
+    // two may have skipped its turn).
     let config = StoreConfig::default().with_backups_kept(3);
     let (c, _) = HistoryStore::open(dir.path(), config.clone(), t(200)).unwrap();
     let (d, _) = HistoryStore::open(dir.path(), config, t(200)).unwrap();
@@ -954,5 +964,8 @@ fn two_stores_backing_up_at_once_never_share_a_sequence_number() {
         }
     });
     let left: Vec<u64> = c.backups().unwrap().iter().map(|b| b.sequence).collect();
-    assert_eq!(left, vec![24, 25, 26]);
+    assert!(
+        left == vec![23, 24, 25] || left == vec![24, 25, 26],
+        "{left:?}"
+    );
 }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -157,16 +158,20 @@ class HistoryStore(_spe.HistoryStore):
         (0, 5)
         """
         pd = import_pandas("HistoryStore.read_predictions")
+        if isinstance(lead_hours, (bool, np.bool_)) or not isinstance(lead_hours, numbers.Real):
+            raise TypeError(
+                f"lead_hours must be a number of hours, not {type(lead_hours).__name__}"
+            )
         targets, made_at, model, tier, inputs, mean, bounds = self._read_predictions(
             start, end, lead_hours
         )
         levels = sorted({level for step in bounds for level, _, _ in step})
         columns: dict[str, Any] = {
             "made_at": pd.to_datetime(np.asarray(made_at), unit="s", utc=True),
-            "model": model,
-            "tier": tier,
-            "inputs": inputs,
-            "mean": np.array(mean),
+            "model": np.array(model, dtype=object),
+            "tier": np.array(tier, dtype=object),
+            "inputs": np.array(inputs, dtype=object),
+            "mean": np.array(mean, dtype=np.float64),
         }
         for level in levels:
             lower = np.full(len(bounds), np.nan)
@@ -175,7 +180,7 @@ class HistoryStore(_spe.HistoryStore):
                 for lv, lo, up in step:
                     if lv == level:
                         lower[i], upper[i] = lo, up
-            name = f"{level:g}"
+            name = f"{level:.15g}"  # 95 -> "95", 97.5 -> "97.5", no two alike
             columns[f"lower_{name}"] = lower
             columns[f"upper_{name}"] = upper
         return pd.DataFrame(columns, index=_index(pd, targets))
