@@ -366,7 +366,8 @@ pub struct HistoryQuery {
     pub kpi: Option<String>,
     /// The demand forecasts recorded for each hour of the range:
     /// `day_ahead`, the latest made at least 24 hours before the hour (what
-    /// the forecast error KPI judges), or `latest`, the latest of all.
+    /// the forecast error KPI judges), or `latest`, the latest made before
+    /// the hour began (a forecast made during an hour is not one of it).
     pub predictions: Option<String>,
     /// Start of the range (RFC 3339), included; default `to` minus 7 days.
     pub from: Option<String>,

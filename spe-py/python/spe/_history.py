@@ -143,7 +143,8 @@ class HistoryStore(_spe.HistoryStore):
         """What was predicted for each time in ``[start, end)``: for each
         target time that has one, the latest prediction made at least
         ``lead_hours`` before it — the day-ahead forecast by default, the
-        latest of all with ``lead_hours=0``.
+        latest made before the hour began with ``lead_hours=0`` (a
+        prediction made during an hour is not a forecast of it).
 
         A DataFrame on a UTC ``DatetimeIndex`` named ``time`` (the target),
         with columns ``made_at`` (UTC), ``model``, ``tier``, ``inputs``,
