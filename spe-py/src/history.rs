@@ -347,7 +347,10 @@ impl HistoryStore {
     }
 
     /// Make a backup now, whether due or not; returns it (``path``,
-    /// ``sequence``, ``taken_at``, ``bytes``).
+    /// ``sequence``, ``taken_at``, ``bytes``). Raises
+    /// :class:`spe.StoreError` if another store of the same files (the
+    /// server's, say) is making or rotating backups at this moment: its
+    /// backup is as good, or try again.
     #[pyo3(signature = (*, now = None))]
     fn backup<'py>(
         &self,

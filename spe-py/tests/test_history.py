@@ -297,3 +297,22 @@ def test_read_predictions_on_nothing_has_the_columns_and_their_types(tmp_path: P
         "object", "object", "object", "float64",
     ]
     assert str(df["made_at"].dtype).startswith("datetime64") and str(df.index.tz) == "UTC"
+
+
+@pytest.mark.skipif(os.name != "posix", reason="flock")
+def test_a_backup_in_progress_elsewhere_is_not_waited_for(tmp_path: Path) -> None:
+    """Another holder of the backup lock (another process's store): an
+    explicit backup says so, the upkeep skips its turn, neither waits."""
+    import fcntl
+
+    store = spe.HistoryStore(tmp_path)
+    store.record("demand_mw", [1.0], times=hours(1))
+    assert store.backup(now="2026-03-01T01:00:00Z") is not None
+    with open(tmp_path / "backups" / "backups.lock", "a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        with pytest.raises(spe.StoreError, match="another store is making or rotating"):
+            store.backup(now="2026-03-01T02:00:00Z")
+        done = store.maintain(now="2026-03-01T03:00:00Z")
+        assert done["backup"] is None and done["backups_deleted"] == 0
+        fcntl.flock(held, fcntl.LOCK_UN)
+    assert store.maintain(now="2026-03-01T04:00:00Z")["backup"]["sequence"] == 2
