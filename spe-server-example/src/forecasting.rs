@@ -157,7 +157,9 @@ pub fn history_start(site: &Site, start: DateTime<Utc>) -> Option<DateTime<Utc>>
     let zone = site.timezone();
     let local = earliest.with_timezone(&zone);
     let mut day = local.date_naive();
-    for _ in 0..2 {
+    // Today's midnight if not past, else tomorrow's, else (skipped by a
+    // clock change) the day after's.
+    for _ in 0..3 {
         if let Some(midnight) = day
             .and_hms_opt(0, 0, 0)
             .and_then(|m| zone.from_local_datetime(&m).earliest())
@@ -397,6 +399,42 @@ mod tests {
     use super::*;
     use crate::test_support::{Behaviour, rig_with};
     use chrono::{Duration, TimeZone as _};
+
+    #[test]
+    fn the_history_starts_at_a_local_midnight_in_any_zone() {
+        let site =
+            |tz: &str| Site::new("s", 0.0, 0.0, tz, spe_core::Country::France).expect("a site");
+        let at = |y, m, d, h| {
+            Utc.with_ymd_and_hms(y, m, d, h, 0, 0)
+                .single()
+                .expect("valid")
+        };
+        let hours = |from: DateTime<Utc>, to: DateTime<Utc>| (to - from).num_hours();
+        let max = i64::try_from(HISTORY_HOURS).expect("small");
+        // Paris in summer (UTC+2), a start at local midnight: 28 whole days.
+        let start = at(2026, 7, 1, 22);
+        let from = history_start(&site("Europe/Paris"), start).expect("a start");
+        assert_eq!((from, hours(from, start)), (at(2026, 6, 3, 22), max));
+        // Across the spring change (29 March 2026): still a Paris midnight.
+        let start = at(2026, 4, 10, 12);
+        let from = history_start(&site("Europe/Paris"), start).expect("a start");
+        let paris = site("Europe/Paris").timezone();
+        assert_eq!(
+            from.with_timezone(&paris).format("%H:%M").to_string(),
+            "00:00"
+        );
+        assert!(hours(from, start) > max - 24 && hours(from, start) <= max);
+        // Kolkata (UTC+5:30): midnight is 18:30 UTC, so the next whole hour.
+        let start = at(2026, 1, 15, 10);
+        let from = history_start(&site("Asia/Kolkata"), start).expect("a start");
+        assert_eq!(from, at(2025, 12, 18, 19));
+        // Havana skips midnight on 8 March 2026 (00:00 becomes 01:00): four
+        // weeks before the start is 7 March 22:00 there, so the next
+        // midnight that exists, 9 March (UTC−4).
+        let start = at(2026, 4, 5, 3);
+        let from = history_start(&site("America/Havana"), start).expect("a start");
+        assert_eq!(from, at(2026, 3, 9, 4));
+    }
 
     fn temperature_at(frame: &WeatherFrame, t: DateTime<Utc>) -> Option<f64> {
         let i = frame.axis().index_of(t)?;
