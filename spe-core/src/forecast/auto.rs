@@ -42,9 +42,17 @@ use super::{
 ///
 /// # Backtest
 ///
-/// [`backtest_with_exog`] with `folds` origins `horizon` steps apart (4 of
-/// 48 steps by default), refitting at each origin, on the **recent
-/// history**: the last `recent` observations, by default `folds·horizon`
+/// [`backtest_with_exog`] with `folds` origins `horizon` steps apart,
+/// refitting at each origin, on the **recent history**. By default the
+/// folds span the longest period once, and are at least 4: 4 of 48 steps
+/// for hourly data with a weekly period, 7 for half-hourly data (a week of
+/// 336 steps), so that every day of the week is scored and not only the
+/// days before the origin, which favour whichever candidate forecasts those
+/// day types best. On Taylor's half-hourly demand this took `auto`'s MASE
+/// from 0.136 (4 folds) to 0.132 on the comparison's days, and on the
+/// 8-day windows 8, 16 and 24 days before them from 0.159 to 0.158, 0.1432
+/// to 0.1436 and 0.19 to 0.16; hourly data keeps its 4 folds. The recent
+/// history is the last `recent` observations, by default `folds·horizon`
 /// plus the largest of twelve cycles of the longest period (twelve weeks of
 /// hourly data), ten horizons and 480 observations. Recent
 /// data says more about the next days than last year's, and fitting on it
@@ -60,9 +68,8 @@ use super::{
 /// geometric mean compares the candidates by their typical ratio of errors
 /// fold by fold. On the comparison series (8 origins × 48 steps, see the
 /// crate's README) it chose the moving-average MSTL on the synthetic hourly
-/// year at every origin (MASE 0.61 instead of 0.67 with the pooled mean)
-/// and the loess MSTL on Taylor's half-hourly demand at 7 of 8, at no
-/// extra cost.
+/// year at every origin (MASE 0.61 instead of 0.67 with the pooled mean),
+/// at no extra cost.
 ///
 /// The backtest scores point forecasts only; the chosen model's intervals
 /// are its own (see each model), and the forecast is named `auto(<model>)`.
@@ -94,8 +101,10 @@ pub struct AutoModel {
     pub candidates: Vec<Arc<dyn DynFit>>,
     /// Steps forecast in each backtest fold (default 48).
     pub horizon: usize,
-    /// Backtest folds (default 4).
-    pub folds: usize,
+    /// Backtest folds; `None` (the default) for enough folds to span the
+    /// longest period once, and at least 4: 4 folds of 48 steps for hourly
+    /// data with a weekly period (168 steps), 7 for half-hourly (336).
+    pub folds: Option<usize>,
     /// Observations of recent history the backtest uses; `None` for the
     /// default described above.
     pub recent: Option<usize>,
@@ -112,7 +121,7 @@ impl Default for AutoModel {
                 Arc::new(WeatherRegression::default()),
             ],
             horizon: 48,
-            folds: 4,
+            folds: None,
             recent: None,
         }
     }
@@ -236,6 +245,17 @@ fn keep_error(kept: &mut Option<ForecastError>, e: ForecastError) {
     }
 }
 
+/// Folds by default: enough `horizon`-step folds to span the longest period
+/// once (so each of its sub-cycles, each day of a week, is scored, not only
+/// the few days before the origin), and at least 4.
+fn default_folds(periods: &[usize], horizon: usize) -> usize {
+    periods
+        .iter()
+        .max()
+        .map_or(0, |p| p.div_ceil(horizon.max(1)))
+        .max(4)
+}
+
 /// Observations of recent history the backtest uses by default.
 fn default_recent(periods: &[usize], horizon: usize, folds: usize) -> usize {
     let cycles = periods
@@ -252,8 +272,11 @@ impl AutoModel {
     /// horizon)`, with the folds shortened to fit; `None` when no backtest
     /// fits.
     fn plan(&self, n: usize, periods: &[usize]) -> Option<(usize, usize, usize)> {
-        let folds = self.folds.max(1);
         let horizon = self.horizon.max(1);
+        let folds = self
+            .folds
+            .unwrap_or_else(|| default_folds(periods, horizon))
+            .max(1);
         let recent = self
             .recent
             .unwrap_or_else(|| default_recent(periods, horizon, folds))
@@ -286,10 +309,10 @@ impl Fit for AutoModel {
                 "auto needs at least one candidate model",
             ));
         }
-        if self.horizon == 0 || self.folds == 0 {
+        if self.horizon == 0 || self.folds == Some(0) {
             return Err(ForecastError::invalid(format!(
                 "auto's backtest needs at least one fold of at least one step \
-                 (horizon {}, folds {})",
+                 (horizon {}, folds {:?})",
                 self.horizon, self.folds
             )));
         }
@@ -637,7 +660,7 @@ mod tests {
             ..AutoModel::default()
         };
         assert!(none.fit(&History::new(&y, &[24])).is_err());
-        for (horizon, folds) in [(0, 4), (48, 0)] {
+        for (horizon, folds) in [(0, Some(4)), (48, Some(0))] {
             let bad = AutoModel {
                 horizon,
                 folds,
@@ -837,6 +860,29 @@ mod tests {
             // auto does better than the seasonal naive it can fall back on.
             assert!(mase[4] < mase[0], "{name}: {mase:?}");
         }
+    }
+
+    #[test]
+    fn default_folds_span_the_longest_period() {
+        assert_eq!(default_folds(&[24, 168], 48), 4);
+        assert_eq!(default_folds(&[48, 336], 48), 7);
+        assert_eq!(default_folds(&[24, 168], 24), 7);
+        assert_eq!(default_folds(&[24], 48), 4);
+        assert_eq!(default_folds(&[], 48), 4);
+        // Taylor's 12 weeks: a week of 7 folds over the whole series.
+        assert_eq!(AutoModel::default().plan(4032, &[48, 336]), Some((0, 7, 48)));
+        // A year of hourly data: 4 folds over 12 weeks and 4 days.
+        let recent = 4 * 48 + 12 * 168;
+        assert_eq!(
+            AutoModel::default().plan(8760, &[24, 168]),
+            Some((8760 - recent, 4, 48))
+        );
+        // Given folds are kept.
+        let three = AutoModel {
+            folds: Some(3),
+            ..AutoModel::default()
+        };
+        assert_eq!(three.plan(4032, &[48, 336]).map(|p| p.1), Some(3));
     }
 
     #[test]
