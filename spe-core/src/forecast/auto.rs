@@ -870,7 +870,10 @@ mod tests {
         assert_eq!(default_folds(&[24], 48), 4);
         assert_eq!(default_folds(&[], 48), 4);
         // Taylor's 12 weeks: a week of 7 folds over the whole series.
-        assert_eq!(AutoModel::default().plan(4032, &[48, 336]), Some((0, 7, 48)));
+        assert_eq!(
+            AutoModel::default().plan(4032, &[48, 336]),
+            Some((0, 7, 48))
+        );
         // A year of hourly data: 4 folds over 12 weeks and 4 days.
         let recent = 4 * 48 + 12 * 168;
         assert_eq!(
