@@ -126,27 +126,41 @@ def test_the_traceback_of_an_exception_is_kept() -> None:
     assert "Traceback" in failure["message"] and "the feature store is down" in failure["message"]
 
 
+class HangingPrimary:
+    """A primary that hangs until released, recording its calls; inside
+    ``with``, a thread moves ``clock`` past the 5 s timeout once a call is
+    running (no sleeps), and leaving releases the call."""
+
+    def __init__(self, clock: spe.ManualClock) -> None:
+        self.clock = clock
+        self.calls: list[int] = []
+        self.started, self.release = threading.Event(), threading.Event()
+        self.mover = threading.Thread(target=self._advance_once_started)
+
+    def __call__(self, history: np.ndarray, horizon: int) -> np.ndarray:
+        self.calls.append(horizon)
+        self.started.set()
+        self.release.wait(30)
+        return np.ones(horizon)
+
+    def _advance_once_started(self) -> None:
+        if self.started.wait(30):
+            self.clock.advance(5.0)
+
+    def __enter__(self) -> HangingPrimary:
+        self.mover.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release.set()
+        self.mover.join()
+
+
 def test_a_hanging_primary_times_out_without_blocking() -> None:
     """Timed on a manual clock: the test moves it once the model is running."""
     clock = spe.ManualClock()
-    started, release = threading.Event(), threading.Event()
-
-    def hangs(history: np.ndarray, horizon: int) -> np.ndarray:
-        started.set()
-        release.wait(30)
-        return np.ones(horizon)
-
-    def advance_once_started() -> None:
-        if started.wait(30):
-            clock.advance(5.0)
-
-    mover = threading.Thread(target=advance_once_started)
-    mover.start()
-    try:
+    with HangingPrimary(clock) as hangs:
         p = predict(hangs, clock=clock)
-    finally:
-        release.set()
-        mover.join()
     assert p.tier == "fallback"
     [failure] = p.failures
     assert failure["kind"] == "model_timeout" and "no answer within 5 s" in failure["message"]
@@ -155,32 +169,14 @@ def test_a_hanging_primary_times_out_without_blocking() -> None:
 def test_a_primary_still_hanging_is_not_called_again() -> None:
     """A call cannot be interrupted: while it hangs, later runs skip it."""
     clock = spe.ManualClock()
-    started, release = threading.Event(), threading.Event()
-    calls: list[int] = []
-
-    def hangs(history: np.ndarray, horizon: int) -> np.ndarray:
-        calls.append(horizon)
-        started.set()
-        release.wait(30)
-        return np.ones(horizon)
-
-    def advance_once_started() -> None:
-        if started.wait(30):
-            clock.advance(5.0)
-
-    rf = spe.ResilientForecaster(hangs, fallback="seasonal_naive", timeout_s=5.0, clock=clock)
-    mover = threading.Thread(target=advance_once_started)
-    mover.start()
-    try:
+    with HangingPrimary(clock) as hangs:
+        rf = spe.ResilientForecaster(hangs, fallback="seasonal_naive", timeout_s=5.0, clock=clock)
         first = rf.predict(HISTORY, HORIZON, season_length=24)
         second = rf.predict(HISTORY, HORIZON + 1, season_length=24)
-    finally:
-        release.set()
-        mover.join()
     assert first.tier == "fallback" and second.tier == "fallback"
     [failure] = second.failures
     assert failure["kind"] == "model_timeout" and "still running" in failure["message"]
-    assert calls == [HORIZON]
+    assert hangs.calls == [HORIZON]
 
 
 def test_a_slow_primary_under_the_timeout_answers() -> None:
