@@ -209,26 +209,38 @@ pub fn levels(obj: &Bound<'_, PyAny>) -> PyResult<Vec<f64>> {
 
 /// A duration in seconds: a finite, non-negative number.
 pub fn seconds(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<std::time::Duration> {
+    duration(obj, name, "seconds", 1.0)
+}
+
+/// A duration given as a finite, non-negative number of `unit`s of
+/// `unit_s` seconds each (`"hours"`, 3600): a `TypeError` for a bool or a
+/// non-number, a `ConfigError` for NaN, infinities, negatives or too long.
+pub fn duration(
+    obj: &Bound<'_, PyAny>,
+    name: &str,
+    unit: &str,
+    unit_s: f64,
+) -> PyResult<std::time::Duration> {
     let value: f64 = if obj.is_instance_of::<PyBool>() {
         return Err(PyTypeError::new_err(format!(
-            "{name} must be a number of seconds, not bool"
+            "{name} must be a number of {unit}, not bool"
         )));
     } else {
         obj.extract().map_err(|_| {
             PyTypeError::new_err(format!(
-                "{name} must be a number of seconds, not {}",
+                "{name} must be a number of {unit}, not {}",
                 type_name(obj)
             ))
         })?
     };
     if !(value.is_finite() && value >= 0.0) {
         return Err(Error::config(format!(
-            "{name}={value} is not a duration: give a finite number of seconds, 0 or more"
+            "{name}={value} is not a duration: give a finite number of {unit}, 0 or more"
         ))
         .into());
     }
-    std::time::Duration::try_from_secs_f64(value)
-        .map_err(|_| Error::config(format!("{name}={value} seconds is too long")).into())
+    std::time::Duration::try_from_secs_f64(value * unit_s)
+        .map_err(|_| Error::config(format!("{name}={value} {unit} is too long")).into())
 }
 
 /// A timeout or an interval in seconds (already a float): finite, more than 0.

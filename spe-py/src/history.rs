@@ -15,7 +15,7 @@ use pyo3::types::{PyDict, PyList};
 use spe_core::{BackupInfo, HistoryStore as CoreStore, Observation, StoreConfig, StoreOpenReport};
 
 use crate::args;
-use crate::arrays::{readonly, type_name};
+use crate::arrays::readonly;
 use crate::errors::Error;
 use crate::resilient::Prediction;
 
@@ -85,29 +85,6 @@ type PredictionColumns<'py> = (
     Bound<'py, PyArray1<f64>>,
     Vec<Vec<(f64, f64, f64)>>,
 );
-
-/// A lead time given in hours: a finite number, 0 or more.
-fn lead_hours(obj: &Bound<'_, PyAny>) -> PyResult<std::time::Duration> {
-    let hours: f64 = if obj.is_instance_of::<pyo3::types::PyBool>() {
-        None
-    } else {
-        obj.extract().ok()
-    }
-    .ok_or_else(|| {
-        pyo3::exceptions::PyTypeError::new_err(format!(
-            "lead_hours must be a number of hours, not {}",
-            type_name(obj)
-        ))
-    })?;
-    if !(hours.is_finite() && hours >= 0.0) {
-        return Err(Error::config(format!(
-            "lead_hours={hours} is not a lead time: give a finite number of hours, 0 or more"
-        ))
-        .into());
-    }
-    std::time::Duration::try_from_secs_f64(hours * 3600.0)
-        .map_err(|_| Error::config(format!("lead_hours={hours} is too long")).into())
-}
 
 type Columns<'py> = (
     Bound<'py, PyArray1<i64>>,
@@ -271,7 +248,7 @@ impl HistoryStore {
         end: &Bound<'py, PyAny>,
         lead_hours: &Bound<'py, PyAny>,
     ) -> PyResult<PredictionColumns<'py>> {
-        let lead = self::lead_hours(lead_hours)?;
+        let lead = args::duration(lead_hours, "lead_hours", "hours", 3600.0)?;
         let (start, end) = Self::range(start, end)?;
         let rows = self.run(py, move |store| store.predictions_for(start, end, lead))?;
         Ok((

@@ -651,12 +651,13 @@ impl Fit for Mstl {
         calib_level.drain(..window.saturating_sub(origins).min(calib_level.len()));
         calib_slope.drain(..window.saturating_sub(origins).min(calib_slope.len()));
         let residuals = ets.errors_over(&adjusted);
-        let (cycles, groups) = if self.pool_subcycles {
-            let tau = POOL_THRESHOLD * rms_finite(&residuals[n - window..]);
-            forecast_cycles(&periods, &seasonals, tau)
+        // A threshold of 0 pools nothing.
+        let tau = if self.pool_subcycles {
+            POOL_THRESHOLD * rms_finite(&residuals[n - window..])
         } else {
-            forecast_cycles(&periods, &seasonals, 0.0)
+            0.0
         };
+        let (cycles, groups) = forecast_cycles(&periods, &seasonals, tau);
         Ok(FittedMstl {
             periods,
             windows,
