@@ -3,7 +3,6 @@
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -13,6 +12,7 @@ use tracing::Instrument;
 
 use crate::forecast::Forecast;
 
+use super::process::ProcessGroup;
 use super::schema::{parse_predictor_output, request_json};
 use super::{PredictionRequest, Predictor, PredictorError};
 
@@ -71,9 +71,15 @@ pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
 /// - It runs in a **process group of its own** (Unix). When it exits, when
 ///   it times out, and when the future running it is dropped, the whole
 ///   group is killed (`SIGKILL`), so the grandchildren a shell or Python
-///   started die with it. (A grandchild that moves to another session with
-///   `setsid` escapes; one that keeps stdout open keeps the run going until
-///   the timeout.)
+///   started die with it. On a timeout or a drop (the command still
+///   running), the descendants that left the group (`setsid`, Python's
+///   `start_new_session=True`) are killed too on Linux: they are found
+///   through `/proc` and stopped before they are killed, so they cannot
+///   fork away meanwhile. (What escapes: a descendant whose parent had
+///   already exited, such as a daemon that double-forks, and, after a
+///   command exits on its own, what it left in another session. A
+///   grandchild that keeps stdout open keeps the run going until the
+///   timeout.)
 /// - **Timeout** ([`timeout`](CommandPredictorBuilder::timeout), default
 ///   [`DEFAULT_COMMAND_TIMEOUT`]): the group is killed and reaped, then
 ///   [`PredictorError::TimedOut`].
@@ -354,7 +360,7 @@ impl CommandPredictor {
             let wait = async {
                 let status = child.wait().await;
                 // Leftover grandchildren would keep the pipes open.
-                group.kill();
+                group.kill_group();
                 group.reaped();
                 Ok(status)
             };
@@ -503,56 +509,6 @@ fn is_executable_file(path: &Path) -> bool {
 
 /// Stdout was longer than allowed.
 struct Overflow;
-
-/// The child's process group: killed (`SIGKILL`) on request and on drop,
-/// unless the leader has been reaped and the group killed already.
-struct ProcessGroup {
-    #[cfg_attr(not(unix), allow(dead_code))]
-    pgid: Option<i32>,
-    reaped: AtomicBool,
-}
-
-impl ProcessGroup {
-    fn new(pid: Option<u32>) -> Self {
-        ProcessGroup {
-            pgid: pid.and_then(|p| i32::try_from(p).ok()).filter(|p| *p > 0),
-            reaped: AtomicBool::new(false),
-        }
-    }
-
-    /// `SIGKILL` to the group, unless it was [`reaped`](Self::reaped): its
-    /// id may belong to another group by then.
-    fn kill(&self) {
-        if self.reaped.load(Ordering::Acquire) {
-            return;
-        }
-        #[cfg(unix)]
-        if let Some(pgid) = self.pgid {
-            use nix::sys::signal::{Signal, killpg};
-            match killpg(nix::unistd::Pid::from_raw(pgid), Signal::SIGKILL) {
-                Ok(()) | Err(nix::errno::Errno::ESRCH) => {}
-                Err(e) => {
-                    tracing::warn!(pgid, error = %e, "cannot kill the prediction command's process group")
-                }
-            }
-        }
-    }
-
-    /// The leader is reaped and the group was killed after it: nothing to
-    /// do on drop (and its id may be reused).
-    fn reaped(&self) {
-        self.reaped.store(true, Ordering::Release);
-    }
-}
-
-impl Drop for ProcessGroup {
-    fn drop(&mut self) {
-        if !self.reaped.load(Ordering::Acquire) {
-            tracing::debug!(pgid = ?self.pgid, "prediction command dropped: killing its process group");
-        }
-        self.kill();
-    }
-}
 
 fn describe_status(status: ExitStatus) -> String {
     if let Some(code) = status.code() {

@@ -39,6 +39,7 @@ mod chain;
 mod command;
 mod error;
 mod predictor;
+mod process;
 mod request;
 mod schema;
 #[cfg(test)]

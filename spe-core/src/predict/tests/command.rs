@@ -270,6 +270,73 @@ async fn dropping_the_future_kills_the_process_group() {
     );
 }
 
+/// The session a live process belongs to (`/proc/<pid>/stat`, field 6).
+#[cfg(target_os = "linux")]
+fn session_of(pid: i32) -> i32 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let rest = &stat[stat.rfind(')').unwrap() + 1..];
+    rest.split_whitespace().nth(3).unwrap().parse().unwrap()
+}
+
+/// A script that starts a process in a session of its own (`setsid`),
+/// which starts a child of its own, then waits: the pids go to files.
+#[cfg(target_os = "linux")]
+const ESCAPING_SCRIPT: &str = "echo $$ > \"$DIR/pid\"
+setsid /bin/sh -c 'sleep 3600 & echo $! > \"$DIR/deep\"; echo $$ > \"$DIR/escaped\"; wait' \
+    > /dev/null 2>&1 < /dev/null &
+wait";
+
+/// The script's, the escaped process's and its child's pids, once all are
+/// written; checks that the escaped ones did leave the script's session.
+#[cfg(target_os = "linux")]
+async fn escaping_pids(dir: &std::path::Path) -> [i32; 3] {
+    let pid = read_pid(&dir.join("pid")).await;
+    let escaped = read_pid(&dir.join("escaped")).await;
+    let deep = read_pid(&dir.join("deep")).await;
+    assert_ne!(
+        session_of(escaped),
+        session_of(pid),
+        "setsid did not move it"
+    );
+    assert_eq!(session_of(deep), session_of(escaped));
+    [pid, escaped, deep]
+}
+
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn processes_that_left_the_group_are_killed_at_the_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = script(dir.path(), "escape.sh", ESCAPING_SCRIPT);
+    let command = CommandPredictor::builder("/bin/sh")
+        .arg(&s)
+        .env("DIR", dir.path())
+        .timeout(Duration::from_secs(2))
+        .build();
+    let run = tokio::spawn(async move { command.predict(&request(4)).await });
+    let pids = escaping_pids(dir.path()).await;
+    let e = run.await.unwrap().unwrap_err();
+    assert!(matches!(e, PredictorError::TimedOut { .. }), "{e:?}");
+    for pid in pids {
+        assert!(super::wait_dead(pid).await, "{pid} is still running");
+    }
+}
+
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn processes_that_left_the_group_are_killed_when_the_run_is_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = script(dir.path(), "escape.sh", ESCAPING_SCRIPT);
+    let command = sh(dir.path(), &s);
+    let task = tokio::spawn(async move { command.predict(&request(4)).await });
+    let pids = escaping_pids(dir.path()).await;
+    assert!(pids.iter().all(|p| super::alive(*p)));
+    task.abort();
+    assert!(task.await.unwrap_err().is_cancelled());
+    for pid in pids {
+        assert!(super::wait_dead(pid).await, "{pid} is still running");
+    }
+}
+
 #[tokio::test]
 async fn garbage_wrong_counts_non_numbers_and_crossed_bounds_are_bad_output() {
     let dir = tempfile::tempdir().unwrap();
