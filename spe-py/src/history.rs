@@ -74,8 +74,8 @@ fn utc(seconds: i64, name: &str) -> Result<DateTime<Utc>, Error> {
 }
 
 /// The columns of recorded predictions: targets and the times they were
-/// made at (UTC seconds), models, tiers, inputs, means, and each step's
-/// interval bounds as `(level, lower, upper)`.
+/// made at (UTC seconds), models, tiers, inputs and their cached ages,
+/// means, and each step's interval bounds as `(level, lower, upper)`.
 type PredictionColumns<'py> = (
     Bound<'py, PyArray1<i64>>,
     Bound<'py, PyArray1<i64>>,
@@ -83,14 +83,22 @@ type PredictionColumns<'py> = (
     Vec<&'static str>,
     Vec<&'static str>,
     Bound<'py, PyArray1<f64>>,
+    Bound<'py, PyArray1<f64>>,
     Vec<Vec<(f64, f64, f64)>>,
 );
 
+/// Observations: UTC seconds, values, provenances and cached ages.
 type Columns<'py> = (
     Bound<'py, PyArray1<i64>>,
     Bound<'py, PyArray1<f64>>,
     Vec<&'static str>,
+    Bound<'py, PyArray1<f64>>,
 );
+
+/// A cached provenance's age in seconds, NaN for the others.
+fn age_s(p: spe_core::Provenance) -> f64 {
+    p.cached_age().map_or(f64::NAN, |a| a.as_secs_f64())
+}
 
 impl HistoryStore {
     /// Runs `op` on the store with the GIL released.
@@ -210,7 +218,8 @@ impl HistoryStore {
     }
 
     /// The observations of ``series`` in ``[start, end)``: UTC seconds,
-    /// values and provenances, oldest first.
+    /// values, provenances and cached ages (NaN if not cached), oldest
+    /// first.
     fn _read<'py>(
         &self,
         py: Python<'py>,
@@ -226,6 +235,7 @@ impl HistoryStore {
             seconds,
             values,
             rows.iter().map(|o| o.provenance.name()).collect(),
+            readonly(py, rows.iter().map(|o| age_s(o.provenance)).collect())?,
         ))
     }
 
@@ -257,13 +267,15 @@ impl HistoryStore {
             rows.iter().map(|r| r.model.clone()).collect(),
             rows.iter().map(|r| r.tier.name()).collect(),
             rows.iter().map(|r| r.inputs.name()).collect(),
+            readonly(py, rows.iter().map(|r| age_s(r.inputs)).collect())?,
             readonly(py, rows.iter().map(|r| r.mean).collect())?,
             rows.into_iter().map(|r| r.bounds).collect(),
         ))
     }
 
     /// The KPI ``name`` for the hours in ``[start, end)``: UTC seconds,
-    /// values (NaN when unknown), statuses, units, provenances.
+    /// values (NaN when unknown), statuses, units, provenances and cached
+    /// ages (NaN if not cached).
     #[allow(clippy::type_complexity)]
     fn _read_kpis<'py>(
         &self,
@@ -277,6 +289,7 @@ impl HistoryStore {
         Vec<&'static str>,
         Vec<String>,
         Vec<&'static str>,
+        Bound<'py, PyArray1<f64>>,
     )> {
         let (start, end) = Self::range(start, end)?;
         let rows = self.run(py, move |store| store.kpis(&name, start, end))?;
@@ -289,6 +302,7 @@ impl HistoryStore {
             rows.iter().map(|r| r.status.name()).collect(),
             rows.iter().map(|r| r.unit.clone()).collect(),
             rows.iter().map(|r| r.provenance.name()).collect(),
+            readonly(py, rows.iter().map(|r| age_s(r.provenance)).collect())?,
         ))
     }
 

@@ -32,7 +32,7 @@ def test_values_round_trip_with_their_times_and_provenance(tmp_path: Path) -> No
     values = pd.Series([1.5, np.nan, 3.5, -4.25], index=hours(4))
     assert store.record("temperature_2m", values) == 3  # NaN: missing, not recorded
     df = store.read("temperature_2m", FAR_PAST, FAR_FUTURE)
-    assert list(df.columns) == ["value", "provenance"]
+    assert list(df.columns) == ["value", "provenance", "cached_age_s"]
     assert df.index.name == "time" and str(df.index.tz) == "UTC"
     assert list(df.index) == [hours(4)[0], hours(4)[2], hours(4)[3]]
     assert df["value"].tolist() == [1.5, 3.5, -4.25]
@@ -152,11 +152,25 @@ def test_another_applications_database_is_refused_untouched(tmp_path: Path) -> N
     assert db.read_bytes() == before
 
 
+def test_cached_values_read_back_with_their_age_and_the_others_with_nan(tmp_path: Path) -> None:
+    store = spe.HistoryStore(tmp_path)
+    store.record("demand_mw", pd.Series([1.0, 2.0], index=hours(2)), provenance="cached")
+    store.record("demand_mw", pd.Series([3.0], index=hours(3)[2:]), provenance="synthetic")
+    df = store.read("demand_mw", FAR_PAST, FAR_FUTURE)
+    assert df["provenance"].tolist() == ["cached", "cached", "synthetic"]
+    # Recorded from Python, a cached value's age is not known: 0 s.
+    assert df["cached_age_s"].tolist()[:2] == [0.0, 0.0]
+    assert np.isnan(df["cached_age_s"].iloc[2])
+
+
 def test_kpis_read_back_as_a_frame(tmp_path: Path) -> None:
     store = spe.HistoryStore(tmp_path)
     df = store.read_kpis("coverage_ratio", FAR_PAST, FAR_FUTURE)
-    assert list(df.columns) == ["value", "status", "unit", "provenance"]
+    assert list(df.columns) == ["value", "status", "unit", "provenance", "cached_age_s"]
     assert len(df) == 0 and str(df.index.tz) == "UTC"
+    assert [str(df[c].dtype) for c in df.columns] == [
+        "float64", "object", "object", "object", "float64",
+    ]
 
 
 PROVENANCES = ["live", "cached", "synthetic", "fallback"]
@@ -256,7 +270,7 @@ def test_predictions_round_trip_and_read_day_ahead(tmp_path: Path) -> None:
     # The latest prediction of every step (no lead): all 48, as predicted.
     latest = store.read_predictions(FAR_PAST, FAR_FUTURE, lead_hours=0)
     assert list(latest.columns) == [
-        "made_at", "model", "tier", "inputs", "mean",
+        "made_at", "model", "tier", "inputs", "inputs_age_s", "mean",
         "lower_80", "upper_80", "lower_95", "upper_95",
     ]
     assert latest.index.name == "time" and str(latest.index.tz) == "UTC"
@@ -264,6 +278,7 @@ def test_predictions_round_trip_and_read_day_ahead(tmp_path: Path) -> None:
     assert np.allclose(latest["mean"], p.mean)
     assert np.allclose(latest["lower_95"], p.lower(95)) and np.allclose(latest["upper_80"], p.upper(80))
     assert set(latest["tier"]) == {"primary"} and set(latest["inputs"]) == {"live"}
+    assert latest["inputs_age_s"].isna().all()  # live inputs have no cached age
     assert (latest["made_at"] == made.floor("s")).all()
     # Day-ahead (the default): only the steps at least 24 h after it was made.
     ahead = store.read_predictions(FAR_PAST, FAR_FUTURE)
@@ -292,9 +307,9 @@ def test_read_predictions_refuses_bad_leads_and_ranges(tmp_path: Path) -> None:
 
 def test_read_predictions_on_nothing_has_the_columns_and_their_types(tmp_path: Path) -> None:
     df = spe.HistoryStore(tmp_path).read_predictions(FAR_PAST, FAR_FUTURE)
-    assert list(df.columns) == ["made_at", "model", "tier", "inputs", "mean"]
-    assert [str(df[c].dtype) for c in ("model", "tier", "inputs", "mean")] == [
-        "object", "object", "object", "float64",
+    assert list(df.columns) == ["made_at", "model", "tier", "inputs", "inputs_age_s", "mean"]
+    assert [str(df[c].dtype) for c in ("model", "tier", "inputs", "inputs_age_s", "mean")] == [
+        "object", "object", "object", "float64", "float64",
     ]
     assert str(df["made_at"].dtype).startswith("datetime64") and str(df.index.tz) == "UTC"
 

@@ -516,6 +516,9 @@ pub struct HistoryBody {
     /// Where each value came from: `live`, `cached`, `synthetic`,
     /// `fallback`.
     pub provenance: Vec<&'static str>,
+    /// For a `cached` provenance, how old the cached data was when it was
+    /// handed out, in seconds (`null` for the others).
+    pub cached_age_s: Vec<Option<u64>>,
     /// A KPI's status each hour: `ok`, `warning`, `critical`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<Vec<&'static str>>,
@@ -542,14 +545,20 @@ pub struct HistoryBody {
 }
 
 impl HistoryBody {
-    /// The rows as CSV: `time,value,provenance` (and `status,unit` for a
+    /// Appends a row's provenance: its name and its cached age.
+    fn push_provenance(&mut self, p: spe_core::Provenance) {
+        self.provenance.push(p.name());
+        self.cached_age_s.push(p.cached_age().map(|a| a.as_secs()));
+    }
+
+    /// The rows as CSV: `time,value,provenance,cached_age_s` (and `status,unit` for a
     /// KPI, `made_at,model,tier,lower_95,upper_95` for predictions); an
     /// unknown value is an empty field.
     pub fn to_csv(&self) -> Result<String, csv::Error> {
         let mut out = csv::Writer::from_writer(Vec::new());
         let kpi = self.status.is_some();
         let predictions = self.made_at.is_some();
-        let mut header = vec!["time", "value", "provenance"];
+        let mut header = vec!["time", "value", "provenance", "cached_age_s"];
         if kpi {
             header.extend(["status", "unit"]);
         }
@@ -572,6 +581,12 @@ impl HistoryBody {
                     .copied()
                     .unwrap_or_default()
                     .to_owned(),
+                self.cached_age_s
+                    .get(i)
+                    .copied()
+                    .flatten()
+                    .map(|a| a.to_string())
+                    .unwrap_or_default(),
             ];
             if let Some(status) = &self.status {
                 row.push(status.get(i).copied().unwrap_or_default().to_owned());
@@ -661,6 +676,7 @@ pub async fn history(
                 time: Vec::new(),
                 value: Vec::new(),
                 provenance: Vec::new(),
+                cached_age_s: Vec::new(),
                 status: None,
                 unit: None,
                 predictions: None,
@@ -675,7 +691,7 @@ pub async fn history(
                     for o in store.observations(&series, from, to)? {
                         body.time.push(o.time);
                         body.value.push(Some(o.value));
-                        body.provenance.push(o.provenance.name());
+                        body.push_provenance(o.provenance);
                     }
                     body.series = Some(series);
                 }
@@ -686,7 +702,7 @@ pub async fn history(
                     for r in rows {
                         body.time.push(r.hour);
                         body.value.push(r.value);
-                        body.provenance.push(r.provenance.name());
+                        body.push_provenance(r.provenance);
                         status.push(r.status.name());
                     }
                     body.status = Some(status);
@@ -704,7 +720,7 @@ pub async fn history(
                     for r in rows {
                         body.time.push(r.target);
                         body.value.push(Some(r.mean));
-                        body.provenance.push(r.inputs.name());
+                        body.push_provenance(r.inputs);
                         made_at.push(r.made_at);
                         tier.push(r.tier.name());
                         let bounds = r.bounds.iter().find(|b| b.0 == PREDICTION_LEVEL);
@@ -926,7 +942,7 @@ mod tests {
                     "demand_mw",
                     h - TimeDelta::hours(1),
                     920.5,
-                    Provenance::Synthetic,
+                    Provenance::cached(std::time::Duration::from_secs(1800)),
                 ),
                 Observation::new("demand_mw", h - TimeDelta::days(10), 1.0, Provenance::Live),
             ])
@@ -940,7 +956,8 @@ mod tests {
         assert_eq!(status, StatusCode::OK, "{body}");
         assert_eq!(body["series"], "demand_mw");
         assert_eq!(body["value"], serde_json::json!([910.0, 920.5]));
-        assert_eq!(body["provenance"], serde_json::json!(["live", "synthetic"]));
+        assert_eq!(body["provenance"], serde_json::json!(["live", "cached"]));
+        assert_eq!(body["cached_age_s"], serde_json::json!([null, 1800]));
         assert_eq!(body["time"][0], "2026-01-15T08:00:00Z");
         assert_eq!(body["to"], "2026-01-15T11:00:00Z");
         assert!(body.get("status").is_none());
@@ -992,7 +1009,7 @@ mod tests {
         );
         assert_eq!(
             String::from_utf8(csv).expect("UTF-8"),
-            "time,value,provenance\n2026-01-15T08:00:00Z,910,live\n2026-01-15T09:00:00Z,920.5,synthetic\n"
+            "time,value,provenance,cached_age_s\n2026-01-15T08:00:00Z,910,live,\n2026-01-15T09:00:00Z,920.5,cached,1800\n"
         );
         let (_, _, csv) = crate::test_support::call(
             &rig.app,
@@ -1002,7 +1019,7 @@ mod tests {
         .await;
         let csv = String::from_utf8(csv).expect("UTF-8");
         assert!(
-            csv.starts_with("time,value,provenance,status,unit\n"),
+            csv.starts_with("time,value,provenance,cached_age_s,status,unit\n"),
             "{csv}"
         );
         assert!(csv.trim_end().ends_with(",MW"), "{csv}");
@@ -1030,7 +1047,7 @@ mod tests {
                 made_at: made,
                 tier: spe_core::Tier::Fallback,
                 intervals_from: None,
-                inputs: Provenance::Synthetic,
+                inputs: Provenance::cached(std::time::Duration::from_secs(600)),
             })
             .unwrap();
         let (status, _, body) = get_json(&rig.app, "/api/history?predictions=day_ahead").await;
@@ -1044,7 +1061,8 @@ mod tests {
         assert_eq!(body["value"][0], 1023.0);
         assert_eq!(body["lower_95"][0], 1023.0 - 90.0);
         assert_eq!(body["upper_95"][6], 1029.0 + 90.0);
-        assert_eq!(body["provenance"][0], "synthetic");
+        assert_eq!(body["provenance"][0], "cached");
+        assert_eq!(body["cached_age_s"][0], 600);
         assert_eq!(body["tier"][0], "fallback");
         assert_eq!(body["model"][0], "mstl");
         assert_eq!(body["made_at"][0], "2026-01-14T04:00:00Z");
@@ -1069,11 +1087,13 @@ mod tests {
         let mut lines = csv.lines();
         assert_eq!(
             lines.next(),
-            Some("time,value,provenance,made_at,model,tier,lower_95,upper_95")
+            Some("time,value,provenance,cached_age_s,made_at,model,tier,lower_95,upper_95")
         );
         assert_eq!(
             lines.next(),
-            Some("2026-01-15T04:00:00Z,1023,synthetic,2026-01-14T04:00:00Z,mstl,fallback,933,1113")
+            Some(
+                "2026-01-15T04:00:00Z,1023,cached,600,2026-01-14T04:00:00Z,mstl,fallback,933,1113"
+            )
         );
         assert_eq!(lines.count(), 6);
 

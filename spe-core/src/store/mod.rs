@@ -286,6 +286,13 @@ pub struct Maintenance {
 ///   found later is [`StoreError::Corrupt`]; [`HistoryStore::recover`] does
 ///   the same quarantine and restore without a restart. A file of another
 ///   application, or of a newer SP-E, is refused and left untouched.
+/// - **Provenance.** Each row keeps where its data came from, and for
+///   cached data how old it was when handed out (an observation's value, a
+///   prediction's inputs, the data a KPI set was computed from).
+/// - **Upgrades.** A store written by an older SP-E is migrated when it is
+///   opened, in one transaction (schema version 1, before the cached ages
+///   of predictions and KPIs were kept: its rows read back as age 0); a
+///   backup of an older version is migrated when it is restored.
 ///
 /// Every method blocks (SQLite and fsync): from async code, call it in
 /// `tokio::task::spawn_blocking`. The store is `Sync`: one connection behind a
@@ -466,9 +473,7 @@ impl HistoryStore {
                         o.time.timestamp(),
                         o.value,
                         o.provenance.name(),
-                        o.provenance
-                            .cached_age()
-                            .map(|a| i64::try_from(a.as_secs()).unwrap_or(i64::MAX)),
+                        age_column(o.provenance),
                         rank(o.provenance),
                     ])?;
                 }
@@ -625,7 +630,8 @@ impl HistoryStore {
                         forecast.model(),
                         predictions.tier.name(),
                         predictions.inputs.name(),
-                        mean
+                        mean,
+                        age_column(predictions.inputs)
                     ])?;
                     for interval in forecast.intervals() {
                         bound.execute(params![
@@ -710,13 +716,13 @@ impl HistoryStore {
     }
 
     /// The predictions `sql` selects with `args` (columns `made_at, target,
-    /// model, tier, inputs, mean`), each with its bounds.
+    /// model, tier, inputs, mean, inputs_age_s`), each with its bounds.
     fn read_predictions(
         &self,
         sql: &str,
         args: &[&dyn rusqlite::ToSql],
     ) -> Result<Vec<PredictionRecord>, StoreError> {
-        type Row = (i64, i64, String, String, String, f64);
+        type Row = (i64, i64, String, String, String, f64, Option<i64>);
         let inner = self.lock();
         let r = (|| {
             let rows = inner
@@ -730,6 +736,7 @@ impl HistoryStore {
                         row.get(3)?,
                         row.get(4)?,
                         row.get(5)?,
+                        row.get(6)?,
                     ))
                 })?
                 .collect::<Result<Vec<Row>, _>>()?;
@@ -749,22 +756,24 @@ impl HistoryStore {
         let raw = self.check(r, "read predictions")?;
         let path = self.db_path();
         raw.into_iter()
-            .map(|((made_at, target, model, tier, inputs, mean), bounds)| {
-                Ok(PredictionRecord {
-                    made_at: from_unix(made_at, &path)?,
-                    target: from_unix(target, &path)?,
-                    model,
-                    tier: match tier.as_str() {
-                        "primary" => Tier::Primary,
-                        "fallback" => Tier::Fallback,
-                        "cache" => Tier::Cache,
-                        other => return Err(damaged(&path, format!("unknown tier {other:?}"))),
-                    },
-                    inputs: provenance_from(&inputs, None, &path)?,
-                    mean,
-                    bounds,
-                })
-            })
+            .map(
+                |((made_at, target, model, tier, inputs, mean, age), bounds)| {
+                    Ok(PredictionRecord {
+                        made_at: from_unix(made_at, &path)?,
+                        target: from_unix(target, &path)?,
+                        model,
+                        tier: match tier.as_str() {
+                            "primary" => Tier::Primary,
+                            "fallback" => Tier::Fallback,
+                            "cache" => Tier::Cache,
+                            other => return Err(damaged(&path, format!("unknown tier {other:?}"))),
+                        },
+                        inputs: provenance_from(&inputs, age, &path)?,
+                        mean,
+                        bounds,
+                    })
+                },
+            )
             .collect()
     }
 
@@ -787,7 +796,8 @@ impl HistoryStore {
                         kpi.unit,
                         kpi.status.name(),
                         set.provenance.name(),
-                        computed_at
+                        computed_at,
+                        age_column(set.provenance)
                     ])?;
                 }
             }
@@ -818,6 +828,7 @@ impl HistoryStore {
                         row.get::<_, String>(3)?,
                         row.get::<_, String>(4)?,
                         row.get::<_, i64>(5)?,
+                        row.get::<_, Option<i64>>(6)?,
                     ))
                 })?;
             rows.collect::<Result<Vec<_>, _>>()
@@ -826,24 +837,29 @@ impl HistoryStore {
         let path = self.db_path();
         self.check(r, "read KPIs")?
             .into_iter()
-            .map(|(hour, value, unit, status, provenance, computed_at)| {
-                Ok(KpiRecord {
-                    name: name.to_owned(),
-                    hour: from_unix(hour, &path)?,
-                    value,
-                    unit,
-                    status: match status.as_str() {
-                        "ok" => KpiStatus::Ok,
-                        "warning" => KpiStatus::Warning,
-                        "critical" => KpiStatus::Critical,
-                        other => {
-                            return Err(damaged(&path, format!("unknown KPI status {other:?}")));
-                        }
-                    },
-                    provenance: provenance_from(&provenance, None, &path)?,
-                    computed_at: from_unix(computed_at, &path)?,
-                })
-            })
+            .map(
+                |(hour, value, unit, status, provenance, computed_at, age)| {
+                    Ok(KpiRecord {
+                        name: name.to_owned(),
+                        hour: from_unix(hour, &path)?,
+                        value,
+                        unit,
+                        status: match status.as_str() {
+                            "ok" => KpiStatus::Ok,
+                            "warning" => KpiStatus::Warning,
+                            "critical" => KpiStatus::Critical,
+                            other => {
+                                return Err(damaged(
+                                    &path,
+                                    format!("unknown KPI status {other:?}"),
+                                ));
+                            }
+                        },
+                        provenance: provenance_from(&provenance, age, &path)?,
+                        computed_at: from_unix(computed_at, &path)?,
+                    })
+                },
+            )
             .collect()
     }
 
@@ -1193,6 +1209,13 @@ fn push_column(
             rows.push(Observation::new(series, t, *v, provenance));
         }
     }
+}
+
+/// The age column of a provenance: a cached value's age in seconds, `NULL`
+/// for the others.
+fn age_column(p: Provenance) -> Option<i64> {
+    p.cached_age()
+        .map(|a| i64::try_from(a.as_secs()).unwrap_or(i64::MAX))
 }
 
 /// How real a provenance is: a value replaces a stored one of at most its

@@ -10,7 +10,14 @@ use super::StoreError;
 /// `PRAGMA application_id`: "SPE1", so a store is told from other SQLite files.
 pub(super) const APPLICATION_ID: i32 = 0x5350_4531;
 /// The schema version this build writes and reads (`PRAGMA user_version`).
-pub(super) const SCHEMA_VERSION: i64 = 1;
+pub(super) const SCHEMA_VERSION: i64 = 2;
+
+/// From version 1 to 2: the age of cached inputs of predictions and KPIs
+/// (`NULL` in the rows recorded before, which read back as age 0).
+const MIGRATE_FROM_1: &str = "
+ALTER TABLE predictions ADD COLUMN inputs_age_s INTEGER;
+ALTER TABLE kpis ADD COLUMN cached_age_s INTEGER;
+";
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS observations (
@@ -29,6 +36,7 @@ CREATE TABLE IF NOT EXISTS predictions (
     tier TEXT NOT NULL,
     inputs TEXT NOT NULL,
     mean REAL NOT NULL,
+    inputs_age_s INTEGER,
     PRIMARY KEY (made_at, target)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS predictions_by_target ON predictions (target, made_at);
@@ -48,6 +56,7 @@ CREATE TABLE IF NOT EXISTS kpis (
     status TEXT NOT NULL,
     provenance TEXT NOT NULL,
     computed_at INTEGER NOT NULL,
+    cached_age_s INTEGER,
     PRIMARY KEY (name, hour)
 ) WITHOUT ROWID;
 ";
@@ -66,8 +75,8 @@ SELECT time, value, provenance, cached_age_s FROM observations
 WHERE series = ?1 AND time >= ?2 AND time < ?3 ORDER BY time";
 
 pub(super) const UPSERT_PREDICTION: &str = "
-INSERT OR REPLACE INTO predictions (made_at, target, model, tier, inputs, mean)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+INSERT OR REPLACE INTO predictions (made_at, target, model, tier, inputs, mean, inputs_age_s)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
 
 pub(super) const INSERT_BOUND: &str = "
 INSERT OR REPLACE INTO prediction_bounds (made_at, target, level, lower, upper)
@@ -76,7 +85,7 @@ VALUES (?1, ?2, ?3, ?4, ?5)";
 /// The latest prediction for the target `?1` made at least `?2` seconds
 /// before it (one index lookup).
 pub(super) const SELECT_PREDICTION_FOR: &str = "
-SELECT made_at, target, model, tier, inputs, mean FROM predictions
+SELECT made_at, target, model, tier, inputs, mean, inputs_age_s FROM predictions
 WHERE target = ?1 AND made_at <= ?1 - ?2 ORDER BY made_at DESC LIMIT 1";
 
 /// For each target in `[?1, ?2)`, the latest prediction made at least `?3`
@@ -94,7 +103,7 @@ WITH RECURSIVE targets(t) AS (
     SELECT (SELECT MIN(target) FROM predictions WHERE target > targets.t AND target < ?2)
     FROM targets WHERE targets.t IS NOT NULL
 )
-SELECT p.made_at, p.target, p.model, p.tier, p.inputs, p.mean
+SELECT p.made_at, p.target, p.model, p.tier, p.inputs, p.mean, p.inputs_age_s
 FROM targets JOIN predictions p
 ON p.target = targets.t AND p.made_at = (
     SELECT MAX(q.made_at) FROM predictions q
@@ -106,11 +115,11 @@ SELECT level, lower, upper FROM prediction_bounds
 WHERE made_at = ?1 AND target = ?2 ORDER BY level";
 
 pub(super) const UPSERT_KPI: &str = "
-INSERT OR REPLACE INTO kpis (name, hour, value, unit, status, provenance, computed_at)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+INSERT OR REPLACE INTO kpis (name, hour, value, unit, status, provenance, computed_at, cached_age_s)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
 
 pub(super) const SELECT_KPIS: &str = "
-SELECT hour, value, unit, status, provenance, computed_at FROM kpis
+SELECT hour, value, unit, status, provenance, computed_at, cached_age_s FROM kpis
 WHERE name = ?1 AND hour >= ?2 AND hour < ?3 ORDER BY hour";
 
 pub(super) const STATS: &str = "
@@ -259,7 +268,8 @@ pub(super) fn create(path: &Path) -> Result<Connection, StoreError> {
     Ok(conn)
 }
 
-/// Sets the pragmas (write-ahead log, full sync) and creates the schema.
+/// Sets the pragmas (write-ahead log, full sync) and creates the schema, or
+/// migrates an older one.
 pub(super) fn prepare(conn: &Connection, path: &Path) -> Result<(), StoreError> {
     let fail = |e| classify(e, "prepare the history database", path);
     conn.busy_timeout(std::time::Duration::from_secs(5))
@@ -276,8 +286,14 @@ pub(super) fn prepare(conn: &Connection, path: &Path) -> Result<(), StoreError> 
     }
     conn.pragma_update(None, "synchronous", "FULL")
         .map_err(fail)?;
+    // A blank file (version 0) gets the current schema; an older one is
+    // migrated, in the same transaction.
+    let version: i64 = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .map_err(fail)?;
+    let migrate = if version == 1 { MIGRATE_FROM_1 } else { "" };
     conn.execute_batch(&format!(
-        "BEGIN; {SCHEMA} PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+        "BEGIN; {SCHEMA} {migrate} PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
     ))
     .map_err(fail)?;
     Ok(())

@@ -969,3 +969,125 @@ fn two_stores_backing_up_at_once_never_share_a_sequence_number() {
         "{left:?}"
     );
 }
+
+#[test]
+fn the_age_of_cached_inputs_is_kept_for_predictions_and_kpis() {
+    let store = HistoryStore::in_memory(StoreConfig::default()).unwrap();
+    let two_minutes = Provenance::cached(std::time::Duration::from_secs(120));
+    let mut p = predictions(0, 50.0);
+    p.inputs = two_minutes;
+    store.record_predictions(&p).unwrap();
+    let zero = std::time::Duration::ZERO;
+    assert_eq!(
+        store.prediction_for(t(3), zero).unwrap().unwrap().inputs,
+        two_minutes
+    );
+    let all = store.predictions_for(t(1), t(49), zero).unwrap();
+    assert_eq!(all.len(), 48);
+    assert!(all.iter().all(|r| r.inputs == two_minutes));
+
+    let axis = crate::series::TimeAxis::new(t(0), 24).unwrap();
+    let frames =
+        crate::synth::Generator::with_seed(7).generate(&crate::site::Site::paris(), axis, t(0));
+    let mut set = crate::kpi::compute_kpis(&frames.energy, t(5), &crate::kpi::KpiConfig::default());
+    let an_hour = Provenance::cached(std::time::Duration::from_secs(3600));
+    set.provenance = an_hour;
+    store.record_kpis(&set).unwrap();
+    set.computed_at = t(6);
+    set.provenance = Provenance::Live;
+    store.record_kpis(&set).unwrap();
+    let rows = store.kpis("demand_mw", t(0), t(10)).unwrap();
+    let got: Vec<_> = rows.iter().map(|r| r.provenance).collect();
+    assert_eq!(got, [an_hour, Provenance::Live]);
+}
+
+/// The schema of version 1, as the first release wrote it.
+const SCHEMA_V1: &str = "
+CREATE TABLE observations (series TEXT NOT NULL, time INTEGER NOT NULL, value REAL NOT NULL,
+    provenance TEXT NOT NULL, cached_age_s INTEGER, rank INTEGER NOT NULL,
+    PRIMARY KEY (series, time)) WITHOUT ROWID;
+CREATE TABLE predictions (made_at INTEGER NOT NULL, target INTEGER NOT NULL, model TEXT NOT NULL,
+    tier TEXT NOT NULL, inputs TEXT NOT NULL, mean REAL NOT NULL,
+    PRIMARY KEY (made_at, target)) WITHOUT ROWID;
+CREATE INDEX predictions_by_target ON predictions (target, made_at);
+CREATE TABLE prediction_bounds (made_at INTEGER NOT NULL, target INTEGER NOT NULL,
+    level REAL NOT NULL, lower REAL NOT NULL, upper REAL NOT NULL,
+    PRIMARY KEY (made_at, target, level)) WITHOUT ROWID;
+CREATE TABLE kpis (name TEXT NOT NULL, hour INTEGER NOT NULL, value REAL, unit TEXT NOT NULL,
+    status TEXT NOT NULL, provenance TEXT NOT NULL, computed_at INTEGER NOT NULL,
+    PRIMARY KEY (name, hour)) WITHOUT ROWID;
+";
+
+#[test]
+fn a_version_1_store_is_migrated_and_keeps_its_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join(HISTORY_FILE);
+    {
+        let c = rusqlite::Connection::open(&db).unwrap();
+        c.execute_batch(SCHEMA_V1).unwrap();
+        c.execute_batch(&format!(
+            "PRAGMA application_id = {}; PRAGMA user_version = 1;",
+            schema::APPLICATION_ID
+        ))
+        .unwrap();
+        let (made, target) = (t(0).timestamp(), t(1).timestamp());
+        c.execute(
+            "INSERT INTO predictions VALUES (?1, ?2, 'mstl', 'fallback', 'cached', 1000.0)",
+            [made, target],
+        )
+        .unwrap();
+        c.execute(
+            "INSERT INTO prediction_bounds VALUES (?1, ?2, 80.0, 950.0, 1050.0)",
+            [made, target],
+        )
+        .unwrap();
+        c.execute(
+            "INSERT INTO kpis VALUES ('demand_mw', ?1, 900.0, 'MW', 'ok', 'cached', ?1)",
+            [made],
+        )
+        .unwrap();
+        c.execute(
+            "INSERT INTO observations VALUES ('demand_mw', ?1, 900.0, 'cached', 60, 1)",
+            [made],
+        )
+        .unwrap();
+    }
+    let (store, report) = open(dir.path());
+    assert!(report.is_clean(), "{report:?}");
+    // The old rows read back, their unknown ages as 0.
+    let old = store
+        .prediction_for(t(1), std::time::Duration::ZERO)
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (old.mean, old.inputs),
+        (1000.0, Provenance::cached(std::time::Duration::ZERO))
+    );
+    assert_eq!(old.bounds, vec![(80.0, 950.0, 1050.0)]);
+    let kpi = store.kpis("demand_mw", t(0), t(1)).unwrap();
+    assert_eq!(kpi[0].value, Some(900.0));
+    assert_eq!(values(&store, "demand_mw"), [(0, 900.0, "cached")]);
+    // New rows keep their age, in the same tables.
+    let mut p = predictions(2, 10.0);
+    p.inputs = Provenance::cached(std::time::Duration::from_secs(42));
+    store.record_predictions(&p).unwrap();
+    let new = store
+        .prediction_for(t(4), std::time::Duration::ZERO)
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        new.inputs,
+        Provenance::cached(std::time::Duration::from_secs(42))
+    );
+    drop(store);
+    let c = rusqlite::Connection::open(&db).unwrap();
+    let version: i64 = c
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, schema::SCHEMA_VERSION);
+    // And it opens again as it is.
+    drop(c);
+    let (store, report) = open(dir.path());
+    assert!(report.is_clean(), "{report:?}");
+    assert_eq!(store.stats().unwrap().predictions, 1 + 48);
+}

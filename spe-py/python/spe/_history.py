@@ -80,7 +80,10 @@ class HistoryStore(_spe.HistoryStore):
         or an array-like with ``times`` (timezone-aware datetimes, RFC 3339
         strings with an offset, or a timezone-aware ``DatetimeIndex``). NaN
         marks a missing value: it is not recorded. An infinite value raises
-        :class:`spe.ConfigError` and nothing is written.
+        :class:`spe.ConfigError` and nothing is written. ``provenance`` is
+        ``"live"``, ``"synthetic"``, ``"cached"`` or ``"fallback"``; values
+        recorded here as ``"cached"`` read back with a ``cached_age_s`` of 0
+        (their age is not given).
         """
         pd = import_pandas("HistoryStore.record")
         if times is None:
@@ -111,27 +114,36 @@ class HistoryStore(_spe.HistoryStore):
     def read(self, series: str, start: Any, end: Any) -> pd.DataFrame:
         """The observations of ``series`` in ``[start, end)``, oldest first: a
         DataFrame on a UTC ``DatetimeIndex`` named ``time``, with columns
-        ``value`` and ``provenance``. ``start`` and ``end``: RFC 3339 strings
-        with an offset, or timezone-aware datetimes."""
+        ``value``, ``provenance`` and ``cached_age_s`` (for a ``"cached"``
+        value, how old it was when handed out, in seconds; NaN otherwise).
+        ``start`` and ``end``: RFC 3339 strings with an offset, or
+        timezone-aware datetimes."""
         pd = import_pandas("HistoryStore.read")
-        seconds, values, provenance = self._read(series, start, end)
+        seconds, values, provenance, age = self._read(series, start, end)
         return pd.DataFrame(
-            {"value": np.array(values), "provenance": provenance},
+            {
+                "value": np.array(values),
+                "provenance": np.array(provenance, dtype=object),
+                "cached_age_s": np.array(age, dtype=np.float64),
+            },
             index=_index(pd, seconds),
         )
 
     def read_kpis(self, name: str, start: Any, end: Any) -> pd.DataFrame:
         """The KPI ``name`` hour by hour in ``[start, end)``: a DataFrame on a
         UTC ``DatetimeIndex`` with columns ``value`` (NaN when it was
-        unknown), ``status``, ``unit`` and ``provenance``."""
+        unknown), ``status``, ``unit``, ``provenance`` (of the data the KPIs
+        were computed from) and ``cached_age_s`` (its age if it was cached,
+        in seconds; NaN otherwise)."""
         pd = import_pandas("HistoryStore.read_kpis")
-        seconds, values, status, unit, provenance = self._read_kpis(name, start, end)
+        seconds, values, status, unit, provenance, age = self._read_kpis(name, start, end)
         return pd.DataFrame(
             {
                 "value": np.array(values),
-                "status": status,
-                "unit": unit,
-                "provenance": provenance,
+                "status": np.array(status, dtype=object),
+                "unit": np.array(unit, dtype=object),
+                "provenance": np.array(provenance, dtype=object),
+                "cached_age_s": np.array(age, dtype=np.float64),
             },
             index=_index(pd, seconds),
         )
@@ -147,8 +159,9 @@ class HistoryStore(_spe.HistoryStore):
         prediction made during an hour is not a forecast of it).
 
         A DataFrame on a UTC ``DatetimeIndex`` named ``time`` (the target),
-        with columns ``made_at`` (UTC), ``model``, ``tier``, ``inputs``,
-        ``mean``, then ``lower_<level>`` and ``upper_<level>`` for each
+        with columns ``made_at`` (UTC), ``model``, ``tier``, ``inputs`` (the
+        provenance of the history they were made from), ``inputs_age_s``
+        (its age in seconds if it was cached, NaN otherwise), ``mean``, then ``lower_<level>`` and ``upper_<level>`` for each
         interval level recorded (NaN for steps recorded without it), levels
         in increasing order. Join it with :meth:`read` on the index to set
         forecasts against what was measured.
@@ -156,14 +169,14 @@ class HistoryStore(_spe.HistoryStore):
         >>> import spe, tempfile
         >>> store = spe.HistoryStore(tempfile.mkdtemp())
         >>> store.read_predictions("2026-01-01T00:00:00Z", "2026-01-02T00:00:00Z").shape
-        (0, 5)
+        (0, 6)
         """
         pd = import_pandas("HistoryStore.read_predictions")
         if isinstance(lead_hours, (bool, np.bool_)) or not isinstance(lead_hours, numbers.Real):
             raise TypeError(
                 f"lead_hours must be a number of hours, not {type(lead_hours).__name__}"
             )
-        targets, made_at, model, tier, inputs, mean, bounds = self._read_predictions(
+        targets, made_at, model, tier, inputs, inputs_age, mean, bounds = self._read_predictions(
             start, end, lead_hours
         )
         levels = sorted({level for step in bounds for level, _, _ in step})
@@ -172,6 +185,7 @@ class HistoryStore(_spe.HistoryStore):
             "model": np.array(model, dtype=object),
             "tier": np.array(tier, dtype=object),
             "inputs": np.array(inputs, dtype=object),
+            "inputs_age_s": np.array(inputs_age, dtype=np.float64),
             "mean": np.array(mean, dtype=np.float64),
         }
         for level in levels:

@@ -332,12 +332,14 @@ class HistoryStore:
         """Record values at UTC seconds."""
     def _read(
         self, series: str, start: _Instant, end: _Instant
-    ) -> tuple[npt.NDArray[np.int64], _FloatArray, list[str]]:
-        """Observations as UTC seconds, values, provenances."""
+    ) -> tuple[npt.NDArray[np.int64], _FloatArray, list[str], _FloatArray]:
+        """Observations as UTC seconds, values, provenances, cached ages."""
     def _read_kpis(
         self, name: str, start: _Instant, end: _Instant
-    ) -> tuple[npt.NDArray[np.int64], _FloatArray, list[str], list[str], list[str]]:
-        """A KPI as UTC seconds, values, statuses, units, provenances."""
+    ) -> tuple[
+        npt.NDArray[np.int64], _FloatArray, list[str], list[str], list[str], _FloatArray
+    ]:
+        """A KPI as UTC seconds, values, statuses, units, provenances, cached ages."""
     def record_predictions(self, prediction: Prediction) -> int:
         """Record every step of a prediction; returns the steps written."""
     def _read_predictions(
@@ -348,6 +350,7 @@ class HistoryStore:
         list[str],
         list[str],
         list[str],
+        _FloatArray,
         _FloatArray,
         list[list[tuple[float, float, float]]],
     ]:

@@ -394,7 +394,7 @@ async fn scenario(client: Client, server: Arc<ServerProcess>, fake: Arc<FakeOpen
     assert_eq!(downloads[2][1], "Prévisions J-1, 7 jours (CSV)");
     assert_eq!(
         downloads[2][4],
-        "time,value,provenance,made_at,model,tier,lower_95,upper_95"
+        "time,value,provenance,cached_age_s,made_at,model,tier,lower_95,upper_95"
     );
 
     // Down again: the banner comes back, live, its details in French
