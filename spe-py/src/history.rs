@@ -184,7 +184,9 @@ impl HistoryStore {
     }
 
     /// Record ``values`` of ``series`` at ``seconds`` (UTC, whole seconds
-    /// since 1970), all with ``provenance``; returns the rows written.
+    /// since 1970), all with ``provenance`` (and, for ``"cached"``, the age
+    /// ``cached_age_s``, which it requires); returns the rows written.
+    #[pyo3(signature = (series, seconds, values, provenance, cached_age_s=None))]
     fn _record(
         &self,
         py: Python<'_>,
@@ -192,6 +194,7 @@ impl HistoryStore {
         seconds: Vec<i64>,
         values: Vec<f64>,
         provenance: &str,
+        cached_age_s: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<usize> {
         if seconds.len() != values.len() {
             return Err(Error::config(format!(
@@ -201,7 +204,25 @@ impl HistoryStore {
             ))
             .into());
         }
-        let provenance = args::provenance(provenance)?;
+        let provenance = match (args::provenance(provenance)?, cached_age_s) {
+            (spe_core::Provenance::Cached { .. }, Some(age)) => {
+                spe_core::Provenance::cached(args::seconds(age, "cached_age_s")?)
+            }
+            (spe_core::Provenance::Cached { .. }, None) => {
+                return Err(Error::config(
+                    "provenance=\"cached\" needs cached_age_s: how old the cached values were, in seconds",
+                )
+                .into());
+            }
+            (other, None) => other,
+            (other, Some(_)) => {
+                return Err(Error::config(format!(
+                    "cached_age_s is for provenance=\"cached\", not {:?}",
+                    other.name()
+                ))
+                .into());
+            }
+        };
         let rows = seconds
             .iter()
             .zip(&values)

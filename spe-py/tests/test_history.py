@@ -56,7 +56,7 @@ def test_an_estimate_never_replaces_a_live_value(tmp_path: Path) -> None:
     assert store.record("demand_mw", [10.0], times=t, provenance="synthetic") == 1
     assert store.record("demand_mw", [20.0], times=t, provenance="live") == 1
     assert store.record("demand_mw", [30.0], times=t, provenance="synthetic") == 0
-    assert store.record("demand_mw", [40.0], times=t, provenance="cached") == 0
+    assert store.record("demand_mw", [40.0], times=t, provenance="cached", cached_age_s=60) == 0
     row = store.read("demand_mw", FAR_PAST, FAR_FUTURE).iloc[0]
     assert (row["value"], row["provenance"]) == (20.0, "live")
 
@@ -154,13 +154,30 @@ def test_another_applications_database_is_refused_untouched(tmp_path: Path) -> N
 
 def test_cached_values_read_back_with_their_age_and_the_others_with_nan(tmp_path: Path) -> None:
     store = spe.HistoryStore(tmp_path)
-    store.record("demand_mw", pd.Series([1.0, 2.0], index=hours(2)), provenance="cached")
+    store.record(
+        "demand_mw", pd.Series([1.0, 2.0], index=hours(2)), provenance="cached", cached_age_s=90.7
+    )
     store.record("demand_mw", pd.Series([3.0], index=hours(3)[2:]), provenance="synthetic")
     df = store.read("demand_mw", FAR_PAST, FAR_FUTURE)
     assert df["provenance"].tolist() == ["cached", "cached", "synthetic"]
-    # Recorded from Python, a cached value's age is not known: 0 s.
-    assert df["cached_age_s"].tolist()[:2] == [0.0, 0.0]
+    assert df["cached_age_s"].tolist()[:2] == [90.0, 90.0]  # whole seconds
     assert np.isnan(df["cached_age_s"].iloc[2])
+    assert df["cached_age_s"].dtype == np.float64
+
+
+def test_a_cached_age_goes_with_cached_values_only(tmp_path: Path) -> None:
+    store = spe.HistoryStore(tmp_path)
+    values = pd.Series([1.0], index=hours(1))
+    with pytest.raises(spe.ConfigError, match="needs cached_age_s"):
+        store.record("demand_mw", values, provenance="cached")
+    with pytest.raises(spe.ConfigError, match="cached_age_s is for"):
+        store.record("demand_mw", values, provenance="live", cached_age_s=5)
+    for bad in (-1.0, float("nan"), float("inf")):
+        with pytest.raises(spe.ConfigError, match="cached_age_s"):
+            store.record("demand_mw", values, provenance="cached", cached_age_s=bad)
+    with pytest.raises(TypeError, match="cached_age_s"):
+        store.record("demand_mw", values, provenance="cached", cached_age_s=True)
+    assert store.read("demand_mw", FAR_PAST, FAR_FUTURE).empty
 
 
 def test_kpis_read_back_as_a_frame(tmp_path: Path) -> None:
@@ -195,19 +212,23 @@ batches = st.lists(
 @given(batches=batches)
 def test_what_is_read_is_what_the_rule_kept(tmp_path_factory: pytest.TempPathFactory, batches: list) -> None:
     store = spe.HistoryStore(tmp_path_factory.mktemp("store"))
-    model: dict[tuple[str, pd.Timestamp], tuple[float, str]] = {}
-    for batch in batches:
+    model: dict[tuple[str, pd.Timestamp], tuple[float, str, float | None]] = {}
+    for i, batch in enumerate(batches):
         for series, hour, value, provenance in batch:
             t = T0 + pd.Timedelta(hours=hour)
-            store.record(series, [value], times=pd.DatetimeIndex([t]), provenance=provenance)
+            age = float(60 * i + hour + 48) if provenance == "cached" else None
+            store.record(
+                series, [value], times=pd.DatetimeIndex([t]), provenance=provenance, cached_age_s=age
+            )
             old = model.get((series, t))
             if old is None or RANK[old[1]] <= RANK[provenance]:
-                model[(series, t)] = (value, provenance)
+                model[(series, t)] = (value, provenance, age)
     read = {}
     for series in ("a", "b"):
         df = store.read(series, FAR_PAST, FAR_FUTURE)
         for t, row in df.iterrows():
-            read[(series, t)] = (row["value"], row["provenance"])
+            age = None if np.isnan(row["cached_age_s"]) else row["cached_age_s"]
+            read[(series, t)] = (row["value"], row["provenance"], age)
     assert read == model
 
 

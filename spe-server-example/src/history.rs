@@ -375,7 +375,7 @@ pub struct HistoryQuery {
     /// hour. At most 366 days after `from`.
     pub to: Option<String>,
     /// `json` (default) or `csv` (a download: a header row, then `time`,
-    /// `value`, `provenance`, and `status`, `unit` for a KPI, or
+    /// `value`, `provenance`, `cached_age_s`, and `status`, `unit` for a KPI, or
     /// `made_at`, `model`, `tier`, `lower_95`, `upper_95` for predictions).
     pub format: Option<String>,
 }

@@ -8,11 +8,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 ///
 /// On Linux, [`kill`](Self::kill) also kills every descendant of the
 /// leader that left the group (`setsid`, `setpgid`, Python's
-/// `start_new_session=True`): they are found through `/proc`, stopped
-/// (`SIGSTOP`, so they cannot fork any more) until no new one appears, and
-/// then killed. A descendant whose parent had already exited was adopted by
-/// `init` and is no longer the leader's: a daemon that double-forks out of
-/// the group escapes.
+/// `start_new_session=True`): the tree under the leader is walked through
+/// `/proc/<pid>/task/*/children` (only its own processes are read), each
+/// process stopped (`SIGSTOP`) before its children are listed, so none can
+/// fork away, and every one found is then killed, unless its pid has since
+/// been freed and reused (its start time tells). A descendant whose parent
+/// had already exited was adopted by `init` and is no longer the leader's:
+/// a daemon that double-forks out of the group escapes.
 pub(super) struct ProcessGroup {
     #[cfg_attr(not(unix), allow(dead_code))]
     pgid: Option<i32>,
@@ -38,8 +40,8 @@ impl ProcessGroup {
         }
         #[cfg(target_os = "linux")]
         if let Some(leader) = self.pgid {
-            for pid in tree::freeze_descendants(leader) {
-                signal(pid, nix::sys::signal::Signal::SIGKILL);
+            for process in tree::freeze_descendants(leader) {
+                tree::kill(process);
             }
         }
         self.kill_group();
@@ -96,115 +98,217 @@ fn signal(pid: i32, signal: nix::sys::signal::Signal) {
 pub(super) mod tree {
     use std::collections::HashSet;
 
-    /// Rounds of walking the tree and stopping what is new: a process
-    /// forks faster than one round only if it forked in every round.
-    const MAX_ROUNDS: usize = 8;
+    use nix::sys::signal::Signal;
 
-    /// Stops (`SIGSTOP`) `root` and every live descendant of it, walking
-    /// `/proc` again until a walk finds nobody new, and returns the
-    /// descendants (not `root`) for the caller to kill. A stopped process
-    /// cannot fork, so after a round that finds nobody new the tree is
-    /// complete; the rounds are bounded all the same.
-    pub(crate) fn freeze_descendants(root: i32) -> Vec<i32> {
-        super::signal(root, nix::sys::signal::Signal::SIGSTOP);
-        let mut found: Vec<i32> = Vec::new();
-        let mut seen: HashSet<i32> = HashSet::new();
-        for _ in 0..MAX_ROUNDS {
-            let new: Vec<i32> = descendants(root, &processes())
-                .into_iter()
-                .filter(|pid| seen.insert(*pid))
-                .collect();
-            if new.is_empty() {
+    /// Walks of the tree: a signalled process stops a moment after
+    /// `kill` returns, so a walk may miss what it forked meanwhile; the
+    /// next finds it.
+    const MAX_WALKS: usize = 8;
+
+    /// A process found in the tree: its pid and its start time (in clock
+    /// ticks since boot), which tells it from a later process given the
+    /// same pid.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub(crate) struct Found {
+        pub(crate) pid: i32,
+        pub(crate) start: u64,
+    }
+
+    /// Stops (`SIGSTOP`) `root` and every live descendant of it, each before
+    /// its children are listed (a stopped process cannot fork), walking the
+    /// tree again until a walk finds nobody new, and returns the
+    /// descendants (not `root`, the caller's child) for the caller to kill
+    /// with [`kill`].
+    pub(crate) fn freeze_descendants(root: i32) -> Vec<Found> {
+        super::signal(root, Signal::SIGSTOP);
+        let mut found: Vec<Found> = Vec::new();
+        let mut seen: HashSet<i32> = HashSet::from([root]);
+        for _ in 0..MAX_WALKS {
+            let before = found.len();
+            let mut stack = vec![root];
+            let mut visited: HashSet<i32> = HashSet::new();
+            while let Some(parent) = stack.pop() {
+                if !visited.insert(parent) {
+                    continue;
+                }
+                for pid in children(parent) {
+                    if seen.insert(pid) {
+                        let Some(start) = start_time(pid) else {
+                            continue;
+                        };
+                        super::signal(pid, Signal::SIGSTOP);
+                        found.push(Found { pid, start });
+                    }
+                    stack.push(pid);
+                }
+            }
+            if found.len() == before {
                 break;
             }
-            for &pid in &new {
-                super::signal(pid, nix::sys::signal::Signal::SIGSTOP);
-            }
-            found.extend(new);
         }
         found
     }
 
-    /// Every live (not zombie) process as `(pid, parent pid)`; processes
-    /// that end while being read are skipped.
-    fn processes() -> Vec<(i32, i32)> {
+    /// `SIGKILL` to `process` if its pid still names the process found (a
+    /// pid freed and reused since is left alone).
+    pub(crate) fn kill(process: Found) {
+        if start_time(process.pid) == Some(process.start) {
+            super::signal(process.pid, Signal::SIGKILL);
+        }
+    }
+
+    /// The children of `pid`: from `/proc/<pid>/task/*/children` (one file
+    /// per thread), or, on a kernel without those files, from the parent
+    /// pid of every process.
+    pub(crate) fn children(pid: i32) -> Vec<i32> {
+        let tasks = std::path::PathBuf::from(format!("/proc/{pid}/task"));
+        let Ok(threads) = std::fs::read_dir(&tasks) else {
+            return Vec::new(); // gone
+        };
+        let mut out = Vec::new();
+        for thread in threads.flatten() {
+            match std::fs::read_to_string(thread.path().join("children")) {
+                Ok(text) => out.extend(
+                    text.split_ascii_whitespace()
+                        .filter_map(|c| c.parse::<i32>().ok()),
+                ),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound && thread.path().exists() => {
+                    return children_by_scan(pid);
+                }
+                Err(_) => {} // the thread ended
+            }
+        }
+        out
+    }
+
+    /// The children of `pid` from the parent pid of every live process.
+    pub(crate) fn children_by_scan(pid: i32) -> Vec<i32> {
         let Ok(dir) = std::fs::read_dir("/proc") else {
             return Vec::new();
         };
         dir.filter_map(|entry| {
             let entry = entry.ok()?;
-            let pid: i32 = entry.file_name().to_str()?.parse().ok()?;
+            let child: i32 = entry.file_name().to_str()?.parse().ok()?;
             let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
-            let (state, ppid) = parse_stat(&stat)?;
-            (state != 'Z' && state != 'X').then_some((pid, ppid))
+            let fields = parse_stat(&stat)?;
+            (fields.ppid == pid && fields.alive()).then_some(child)
         })
         .collect()
     }
 
-    /// The state and the parent pid in a `/proc/<pid>/stat` line:
-    /// `pid (comm) state ppid …`, where `comm` may hold spaces and
-    /// parentheses (so the last `)` ends it).
-    pub(crate) fn parse_stat(stat: &str) -> Option<(char, i32)> {
+    /// The start time of the live process `pid`, `None` if there is none
+    /// (or only its zombie).
+    pub(crate) fn start_time(pid: i32) -> Option<u64> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        parse_stat(&stat).filter(Stat::alive).map(|s| s.start)
+    }
+
+    /// The fields of a `/proc/<pid>/stat` line this module reads.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub(crate) struct Stat {
+        pub(crate) state: char,
+        pub(crate) ppid: i32,
+        pub(crate) start: u64,
+    }
+
+    impl Stat {
+        fn alive(&self) -> bool {
+            self.state != 'Z' && self.state != 'X'
+        }
+    }
+
+    /// Parses `pid (comm) state ppid … starttime …` (`starttime` is field
+    /// 22), where `comm` may hold spaces and parentheses (so the last `)`
+    /// ends it).
+    pub(crate) fn parse_stat(stat: &str) -> Option<Stat> {
         let rest = &stat[stat.rfind(')')? + 1..];
         let mut fields = rest.split_ascii_whitespace();
         let state = fields.next()?.chars().next()?;
         let ppid = fields.next()?.parse().ok()?;
-        Some((state, ppid))
-    }
-
-    /// The descendants of `root` in `processes` (`(pid, parent pid)`),
-    /// parents before their children; `root` itself is not included.
-    pub(crate) fn descendants(root: i32, processes: &[(i32, i32)]) -> Vec<i32> {
-        let mut out: Vec<i32> = Vec::new();
-        let mut frontier = vec![root];
-        let mut inside: HashSet<i32> = HashSet::from([root]);
-        while let Some(parent) = frontier.pop() {
-            for &(pid, ppid) in processes {
-                if ppid == parent && inside.insert(pid) {
-                    out.push(pid);
-                    frontier.push(pid);
-                }
-            }
-        }
-        out
+        // Fields 5 to 21 lie between the parent pid (4) and the start time.
+        let start = fields.nth(17)?.parse().ok()?;
+        Some(Stat { state, ppid, start })
     }
 }
 
 #[cfg(all(test, target_os = "linux"))]
 mod tests {
-    use super::tree::{descendants, parse_stat};
+    use proptest::prelude::*;
+
+    use super::tree::{Found, Stat, children, children_by_scan, kill, parse_stat, start_time};
+
+    /// A stat line with these fields (the rest as the kernel writes them).
+    fn line(pid: i32, comm: &str, state: char, ppid: i32, start: u64) -> String {
+        format!(
+            "{pid} ({comm}) {state} {ppid} {pid} {pid} 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 {start} 1024 10 18446744073709551615"
+        )
+    }
 
     #[test]
     fn stat_lines_are_parsed_past_any_command_name() {
-        assert_eq!(parse_stat("42 (sh) S 7 42 42 0 -1"), Some(('S', 7)));
+        let stat = |state, ppid, start| Some(Stat { state, ppid, start });
+        assert_eq!(parse_stat(&line(42, "sh", 'S', 7, 99)), stat('S', 7, 99));
         // A name with spaces and parentheses: the last `)` ends it.
-        assert_eq!(parse_stat("43 (a) b (c)) Z 1 43 43 0 -1"), Some(('Z', 1)));
+        assert_eq!(
+            parse_stat(&line(43, "a) b (c)", 'Z', 1, 5)),
+            stat('Z', 1, 5)
+        );
+        // This process's own line.
+        let own = std::fs::read_to_string("/proc/self/stat").unwrap();
+        let me = parse_stat(&own).unwrap();
+        assert_eq!(me.ppid, std::os::unix::process::parent_id() as i32);
+        assert!(me.start > 0);
+        // Cut short or garbled: nothing.
         assert_eq!(parse_stat("44 (x"), None);
         assert_eq!(parse_stat("45 (x) R"), None);
         assert_eq!(parse_stat("46 (x) R notapid"), None);
+        assert_eq!(parse_stat("47 (x) R 1 2 3"), None);
         assert_eq!(parse_stat(""), None);
     }
 
     #[test]
-    fn descendants_are_the_whole_subtree_and_nothing_else() {
-        // 1 ─ 10 ─ 11 ─ 12, 10 ─ 13; 1 ─ 20 ─ 21 (another tree); a cycle
-        // 30 ↔ 31 (pids reused while reading) must not loop.
-        let procs = [
-            (10, 1),
-            (11, 10),
-            (12, 11),
-            (13, 10),
-            (20, 1),
-            (21, 20),
-            (30, 31),
-            (31, 30),
-        ];
-        let mut d = descendants(10, &procs);
-        d.sort_unstable();
-        assert_eq!(d, [11, 12, 13]);
-        assert!(descendants(12, &procs).is_empty());
-        let mut c = descendants(30, &procs);
-        c.sort_unstable();
-        assert_eq!(c, [31]);
+    fn children_are_listed_both_ways_and_a_reused_pid_is_never_killed() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        let pid = child.id() as i32;
+        let me = std::process::id() as i32;
+        assert!(children(me).contains(&pid));
+        assert!(children_by_scan(me).contains(&pid));
+        let start = start_time(pid).unwrap();
+        // A different start time: another process that got the pid.
+        kill(Found {
+            pid,
+            start: start + 1,
+        });
+        assert_eq!(child.try_wait().unwrap(), None, "killed a stranger");
+        kill(Found { pid, start });
+        let status = child.wait().unwrap();
+        assert_eq!(
+            std::os::unix::process::ExitStatusExt::signal(&status),
+            Some(9)
+        );
+        assert_eq!(start_time(pid), None);
+    }
+
+    proptest! {
+        #[test]
+        fn any_command_name_parses_back(
+            comm in "\\PC{0,16}",
+            state in proptest::sample::select(vec!['R', 'S', 'D', 'T', 'Z', 'X', 'I']),
+            ppid in 0i32..i32::MAX,
+            start in any::<u64>(),
+        ) {
+            prop_assert_eq!(
+                parse_stat(&line(1, &comm, state, ppid, start)),
+                Some(Stat { state, ppid, start })
+            );
+        }
+
+        #[test]
+        fn garbage_never_panics(text in "\\PC{0,200}") {
+            let _ = parse_stat(&text);
+        }
     }
 }

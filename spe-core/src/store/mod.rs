@@ -290,9 +290,13 @@ pub struct Maintenance {
 ///   cached data how old it was when handed out (an observation's value, a
 ///   prediction's inputs, the data a KPI set was computed from).
 /// - **Upgrades.** A store written by an older SP-E is migrated when it is
-///   opened, in one transaction (schema version 1, before the cached ages
-///   of predictions and KPIs were kept: its rows read back as age 0); a
-///   backup of an older version is migrated when it is restored.
+///   opened, in one transaction under the write lock (stores opening it at
+///   once wait, and find it migrated). The file as it was is first copied to
+///   `history.sqlite.v<version>` beside it: an older SP-E refuses a newer
+///   schema, so going back means putting that copy in place (what was
+///   recorded since is lost). A backup of an older version is migrated when
+///   it is restored. From version 1 (before the cached ages of predictions'
+///   inputs and of KPIs were kept), those rows read back with age 0.
 ///
 /// Every method blocks (SQLite and fsync): from async code, call it in
 /// `tokio::task::spawn_blocking`. The store is `Sync`: one connection behind a

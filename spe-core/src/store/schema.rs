@@ -14,10 +14,15 @@ pub(super) const SCHEMA_VERSION: i64 = 2;
 
 /// From version 1 to 2: the age of cached inputs of predictions and KPIs
 /// (`NULL` in the rows recorded before, which read back as age 0).
-const MIGRATE_FROM_1: &str = "
-ALTER TABLE predictions ADD COLUMN inputs_age_s INTEGER;
-ALTER TABLE kpis ADD COLUMN cached_age_s INTEGER;
-";
+const ADDED_IN_2: [(&str, &str); 2] = [("predictions", "inputs_age_s"), ("kpis", "cached_age_s")];
+
+/// The copy of a database kept before it is migrated: `history.sqlite.v<N>`
+/// for version `N`, beside it.
+pub(super) fn pre_migration_copy(path: &Path, version: i64) -> std::path::PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_owned();
+    name.push(format!(".v{version}"));
+    path.with_file_name(name)
+}
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS observations (
@@ -269,7 +274,8 @@ pub(super) fn create(path: &Path) -> Result<Connection, StoreError> {
 }
 
 /// Sets the pragmas (write-ahead log, full sync) and creates the schema, or
-/// migrates an older one.
+/// migrates an older one (after keeping a copy of it, see
+/// [`pre_migration_copy`]).
 pub(super) fn prepare(conn: &Connection, path: &Path) -> Result<(), StoreError> {
     let fail = |e| classify(e, "prepare the history database", path);
     conn.busy_timeout(std::time::Duration::from_secs(5))
@@ -286,15 +292,75 @@ pub(super) fn prepare(conn: &Connection, path: &Path) -> Result<(), StoreError> 
     }
     conn.pragma_update(None, "synchronous", "FULL")
         .map_err(fail)?;
-    // A blank file (version 0) gets the current schema; an older one is
-    // migrated, in the same transaction.
-    let version: i64 = conn
+    // An older file is copied first, for a downgrade (an older SP-E
+    // refuses a newer schema).
+    let seen: i64 = conn
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .map_err(fail)?;
-    let migrate = if version == 1 { MIGRATE_FROM_1 } else { "" };
-    conn.execute_batch(&format!(
-        "BEGIN; {SCHEMA} {migrate} PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+    if (1..SCHEMA_VERSION).contains(&seen) {
+        keep_copy(conn, path, seen)?;
+    }
+    // Under the write lock (IMMEDIATE: another store opening the same file
+    // waits for it, and then finds it migrated), a blank file (version 0)
+    // gets the current schema and an older one is migrated, in one
+    // transaction.
+    let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)
+        .map_err(fail)?;
+    let version: i64 = tx
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .map_err(fail)?;
+    tx.execute_batch(SCHEMA).map_err(fail)?;
+    if version == 1 {
+        for (table, column) in ADDED_IN_2 {
+            let present: bool = tx
+                .query_row(
+                    "SELECT count(*) > 0 FROM pragma_table_info(?1) WHERE name = ?2",
+                    [table, column],
+                    |r| r.get(0),
+                )
+                .map_err(fail)?;
+            if !present {
+                tx.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} INTEGER;"))
+                    .map_err(fail)?;
+            }
+        }
+    }
+    tx.execute_batch(&format!(
+        "PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {SCHEMA_VERSION};"
     ))
     .map_err(fail)?;
+    tx.commit().map_err(fail)?;
+    if (1..SCHEMA_VERSION).contains(&version) {
+        tracing::info!(path = %path.display(), from = version, to = SCHEMA_VERSION, "history database migrated");
+    }
+    Ok(())
+}
+
+/// Copies the database of version `version` behind `conn` to
+/// [`pre_migration_copy`] (with `VACUUM INTO`, then fsync), unless that copy
+/// exists: the first one kept is the oldest. An in-memory database has no
+/// copy.
+fn keep_copy(conn: &Connection, path: &Path, version: i64) -> Result<(), StoreError> {
+    if path.as_os_str().is_empty() || path == Path::new(":memory:") {
+        return Ok(());
+    }
+    let copy = pre_migration_copy(path, version);
+    if copy.exists() {
+        return Ok(());
+    }
+    let target = copy.to_string_lossy().into_owned();
+    if let Err(e) = conn.execute("VACUUM INTO ?1", [&target]) {
+        // Another store opening the same file at once made it.
+        if !copy.exists() {
+            return Err(db_error("copy the history database before migrating it")(e));
+        }
+    }
+    std::fs::File::open(&copy)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| StoreError::io("fsync", &copy, e))?;
+    if let Some(dir) = copy.parent() {
+        crate::durable::sync_dir(dir)
+            .map_err(|e| StoreError::io("fsync the store directory", dir, e))?;
+    }
     Ok(())
 }

@@ -1018,47 +1018,46 @@ CREATE TABLE kpis (name TEXT NOT NULL, hour INTEGER NOT NULL, value REAL, unit T
     PRIMARY KEY (name, hour)) WITHOUT ROWID;
 ";
 
-#[test]
-fn a_version_1_store_is_migrated_and_keeps_its_rows() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join(HISTORY_FILE);
-    {
-        let c = rusqlite::Connection::open(&db).unwrap();
-        c.execute_batch(SCHEMA_V1).unwrap();
-        c.execute_batch(&format!(
-            "PRAGMA application_id = {}; PRAGMA user_version = 1;",
-            schema::APPLICATION_ID
-        ))
-        .unwrap();
-        let (made, target) = (t(0).timestamp(), t(1).timestamp());
-        c.execute(
-            "INSERT INTO predictions VALUES (?1, ?2, 'mstl', 'fallback', 'cached', 1000.0)",
-            [made, target],
-        )
-        .unwrap();
-        c.execute(
-            "INSERT INTO prediction_bounds VALUES (?1, ?2, 80.0, 950.0, 1050.0)",
-            [made, target],
-        )
-        .unwrap();
-        c.execute(
-            "INSERT INTO kpis VALUES ('demand_mw', ?1, 900.0, 'MW', 'ok', 'cached', ?1)",
-            [made],
-        )
-        .unwrap();
-        c.execute(
-            "INSERT INTO observations VALUES ('demand_mw', ?1, 900.0, 'cached', 60, 1)",
-            [made],
-        )
-        .unwrap();
-    }
-    let (store, report) = open(dir.path());
-    assert!(report.is_clean(), "{report:?}");
-    // The old rows read back, their unknown ages as 0.
+/// Writes a store of schema version 1 at `db`, with one prediction step
+/// (made at hour 0 for hour 1), one KPI and one observation, all cached.
+fn write_v1(db: &Path) {
+    let c = rusqlite::Connection::open(db).unwrap();
+    c.execute_batch(SCHEMA_V1).unwrap();
+    c.execute_batch(&format!(
+        "PRAGMA application_id = {}; PRAGMA user_version = 1;",
+        schema::APPLICATION_ID
+    ))
+    .unwrap();
+    let (made, target) = (t(0).timestamp(), t(1).timestamp());
+    c.execute(
+        "INSERT INTO predictions VALUES (?1, ?2, 'mstl', 'fallback', 'cached', 1000.0)",
+        [made, target],
+    )
+    .unwrap();
+    c.execute(
+        "INSERT INTO prediction_bounds VALUES (?1, ?2, 80.0, 950.0, 1050.0)",
+        [made, target],
+    )
+    .unwrap();
+    c.execute(
+        "INSERT INTO kpis VALUES ('demand_mw', ?1, 900.0, 'MW', 'ok', 'cached', ?1)",
+        [made],
+    )
+    .unwrap();
+    c.execute(
+        "INSERT INTO observations VALUES ('demand_mw', ?1, 900.0, 'cached', 60, 1)",
+        [made],
+    )
+    .unwrap();
+}
+
+/// The rows [`write_v1`] wrote, read back from `store`.
+fn check_v1_rows(store: &HistoryStore) {
     let old = store
         .prediction_for(t(1), std::time::Duration::ZERO)
         .unwrap()
         .unwrap();
+    // Their unknown ages read back as 0.
     assert_eq!(
         (old.mean, old.inputs),
         (1000.0, Provenance::cached(std::time::Duration::ZERO))
@@ -1066,7 +1065,24 @@ fn a_version_1_store_is_migrated_and_keeps_its_rows() {
     assert_eq!(old.bounds, vec![(80.0, 950.0, 1050.0)]);
     let kpi = store.kpis("demand_mw", t(0), t(1)).unwrap();
     assert_eq!(kpi[0].value, Some(900.0));
-    assert_eq!(values(&store, "demand_mw"), [(0, 900.0, "cached")]);
+    assert_eq!(values(store, "demand_mw"), [(0, 900.0, "cached")]);
+}
+
+fn user_version(db: &Path) -> i64 {
+    rusqlite::Connection::open(db)
+        .unwrap()
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap()
+}
+
+#[test]
+fn a_version_1_store_is_migrated_and_keeps_its_rows_and_a_copy() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join(HISTORY_FILE);
+    write_v1(&db);
+    let (store, report) = open(dir.path());
+    assert!(report.is_clean(), "{report:?}");
+    check_v1_rows(&store);
     // New rows keep their age, in the same tables.
     let mut p = predictions(2, 10.0);
     p.inputs = Provenance::cached(std::time::Duration::from_secs(42));
@@ -1080,14 +1096,72 @@ fn a_version_1_store_is_migrated_and_keeps_its_rows() {
         Provenance::cached(std::time::Duration::from_secs(42))
     );
     drop(store);
-    let c = rusqlite::Connection::open(&db).unwrap();
-    let version: i64 = c
-        .pragma_query_value(None, "user_version", |r| r.get(0))
+    assert_eq!(user_version(&db), schema::SCHEMA_VERSION);
+    // The file as it was is kept beside it, for a downgrade.
+    let copy = schema::pre_migration_copy(&db, 1);
+    assert_eq!(copy, dir.path().join("history.sqlite.v1"));
+    assert_eq!(user_version(&copy), 1);
+    let c = rusqlite::Connection::open(&copy).unwrap();
+    let n: i64 = c
+        .query_row("SELECT count(*) FROM predictions", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, schema::SCHEMA_VERSION);
-    // And it opens again as it is.
+    assert_eq!(n, 1);
     drop(c);
+    // And it opens again as it is.
     let (store, report) = open(dir.path());
     assert!(report.is_clean(), "{report:?}");
     assert_eq!(store.stats().unwrap().predictions, 1 + 48);
+}
+
+#[test]
+fn stores_opening_a_version_1_file_at_once_migrate_it_once() {
+    for _ in 0..5 {
+        let dir = tempfile::tempdir().unwrap();
+        write_v1(&dir.path().join(HISTORY_FILE));
+        let gate = std::sync::Barrier::new(4);
+        let opened: Vec<_> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..4)
+                .map(|_| {
+                    s.spawn(|| {
+                        gate.wait();
+                        HistoryStore::open(dir.path(), StoreConfig::default(), t(0))
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        for r in opened {
+            let (store, report) = r.unwrap();
+            assert!(report.is_clean(), "{report:?}");
+            check_v1_rows(&store);
+        }
+        assert_eq!(
+            user_version(&dir.path().join(HISTORY_FILE)),
+            schema::SCHEMA_VERSION
+        );
+    }
+}
+
+#[test]
+fn a_version_1_backup_is_restored_and_migrated() {
+    let dir = tempfile::tempdir().unwrap();
+    let backups = dir.path().join("backups");
+    fs::create_dir(&backups).unwrap();
+    write_v1(&backups.join("history-1-20260114T000000.000Z.sqlite"));
+    fs::write(
+        dir.path().join(HISTORY_FILE),
+        b"garbage, not a database ......",
+    )
+    .unwrap();
+    let (store, report) = open(dir.path());
+    assert_eq!(
+        report.restored_from.as_ref().unwrap().sequence,
+        1,
+        "{report:?}"
+    );
+    check_v1_rows(&store);
+    assert_eq!(
+        user_version(&dir.path().join(HISTORY_FILE)),
+        schema::SCHEMA_VERSION
+    );
 }

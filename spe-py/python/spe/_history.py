@@ -72,6 +72,7 @@ class HistoryStore(_spe.HistoryStore):
         times: Any = None,
         *,
         provenance: str = "live",
+        cached_age_s: float | None = None,
     ) -> int:
         """Record ``values`` of ``series``; returns how many rows were written
         (a value less real than the stored one is not).
@@ -81,9 +82,10 @@ class HistoryStore(_spe.HistoryStore):
         strings with an offset, or a timezone-aware ``DatetimeIndex``). NaN
         marks a missing value: it is not recorded. An infinite value raises
         :class:`spe.ConfigError` and nothing is written. ``provenance`` is
-        ``"live"``, ``"synthetic"``, ``"cached"`` or ``"fallback"``; values
-        recorded here as ``"cached"`` read back with a ``cached_age_s`` of 0
-        (their age is not given).
+        ``"live"``, ``"synthetic"``, ``"cached"`` or ``"fallback"``;
+        ``"cached"`` values need ``cached_age_s``, how old they were when
+        they were handed out, in seconds (it reads back in
+        :meth:`read`'s ``cached_age_s`` column).
         """
         pd = import_pandas("HistoryStore.record")
         if times is None:
@@ -107,7 +109,7 @@ class HistoryStore(_spe.HistoryStore):
         keep = ~np.isnan(values)
         return int(
             self._record(
-                series, seconds[keep].tolist(), values[keep].tolist(), provenance
+                series, seconds[keep].tolist(), values[keep].tolist(), provenance, cached_age_s
             )
         )
 

@@ -327,7 +327,12 @@ class HistoryStore:
     def open_report(self) -> dict[str, Any]:
         """What opening found and did."""
     def _record(
-        self, series: str, seconds: Sequence[int], values: Sequence[float], provenance: str
+        self,
+        series: str,
+        seconds: Sequence[int],
+        values: Sequence[float],
+        provenance: str,
+        cached_age_s: float | None = None,
     ) -> int:
         """Record values at UTC seconds."""
     def _read(

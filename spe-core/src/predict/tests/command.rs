@@ -307,10 +307,11 @@ async fn escaping_pids(dir: &std::path::Path) -> [i32; 3] {
 async fn processes_that_left_the_group_are_killed_at_the_timeout() {
     let dir = tempfile::tempdir().unwrap();
     let s = script(dir.path(), "escape.sh", ESCAPING_SCRIPT);
+    // Long enough for a loaded machine to start all three first.
     let command = CommandPredictor::builder("/bin/sh")
         .arg(&s)
         .env("DIR", dir.path())
-        .timeout(Duration::from_secs(2))
+        .timeout(Duration::from_secs(5))
         .build();
     let run = tokio::spawn(async move { command.predict(&request(4)).await });
     let pids = escaping_pids(dir.path()).await;
