@@ -21,7 +21,7 @@ const SERIES: [&str; 9] = [
     "cloud_cover",
     "wind_speed_10m",
     "demand_mw",
-    "supply_solar_mw",
+    "solar_mw",
     "supply_wind_mw",
     "supply_other_mw",
     "supply_imports_mw",

@@ -539,6 +539,8 @@ struct Engine {
     hold: tokio::sync::Semaphore,
     held: std::sync::atomic::AtomicBool,
     fail: std::sync::atomic::AtomicBool,
+    /// The first hour of demand of the last request.
+    first_demand: std::sync::Mutex<Option<f64>>,
 }
 
 impl Default for Engine {
@@ -548,6 +550,7 @@ impl Default for Engine {
             hold: tokio::sync::Semaphore::new(0),
             held: Default::default(),
             fail: Default::default(),
+            first_demand: Default::default(),
         }
     }
 }
@@ -564,6 +567,10 @@ impl spe_core::Predictor for Engine {
     ) -> Result<spe_core::Forecast, spe_core::PredictorError> {
         use std::sync::atomic::Ordering;
         self.runs.fetch_add(1, Ordering::SeqCst);
+        *self
+            .first_demand
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = request.history.first().copied();
         if self.held.load(Ordering::SeqCst) {
             let _permit = self.hold.acquire().await;
         }
@@ -582,14 +589,61 @@ impl spe_core::Predictor for Engine {
 }
 
 fn chain_rig(engine: &std::sync::Arc<Engine>) -> crate::test_support::Rig {
+    chain_rig_with(engine, |s| s)
+}
+
+fn chain_rig_with(
+    engine: &std::sync::Arc<Engine>,
+    state: impl FnOnce(crate::AppState) -> crate::AppState,
+) -> crate::test_support::Rig {
     let chain = spe_core::PredictionChain::builder()
         .primary(engine.clone())
         .fallback(std::sync::Arc::new(spe_core::SeasonalNaive::default()))
         .build();
     rig_with_state(Behaviour::Refused, true, |s| {
-        s.with_predictions(chain)
-            .with_rate_limiter(RateLimiter::new(1000))
+        state(
+            s.with_predictions(chain)
+                .with_rate_limiter(RateLimiter::new(1000)),
+        )
     })
+}
+
+#[tokio::test]
+async fn a_forced_regeneration_reads_the_recorded_history_as_the_background_runs_do() {
+    let engine = std::sync::Arc::new(Engine::default());
+    let history = crate::history::History::in_memory();
+    let rig = chain_rig_with(&engine, |s| s.with_history(history.clone()));
+    rig.service.refresh().await;
+    let now = rig.service.now();
+    let hour =
+        chrono::DurationRound::duration_trunc(now, chrono::TimeDelta::hours(1)).expect("hour");
+    let first = crate::forecasting::history_start(rig.service.site(), hour).expect("a start");
+    // Recorded live weeks ago: outside the snapshot, which reaches back
+    // two days only.
+    assert!(
+        rig.service
+            .snapshot()
+            .energy
+            .axis()
+            .index_of(first)
+            .is_none()
+    );
+    history
+        .store()
+        .record_observations(&[spe_core::Observation::new(
+            "demand_mw",
+            first,
+            4321.0,
+            spe_core::Provenance::Live,
+        )])
+        .expect("recorded");
+    let (status, _, body) = send(&from(&rig.app, LOCAL), generate(None, Body::empty())).await;
+    assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(
+        *engine.first_demand.lock().expect("not poisoned"),
+        Some(4321.0),
+        "the recorded hour, not the generator's"
+    );
 }
 
 #[tokio::test]

@@ -328,14 +328,16 @@ fn temperatures(
         .collect()
 }
 
-/// Run the chain once for the service's current snapshot (and what
-/// `history` recorded before it); log the outcome.
-pub async fn run_once(
+/// The chain's request now ([`request_with`]): the service's current
+/// snapshot, what `history` recorded before it (nothing if there is no
+/// store, or if it cannot be read: a warning is logged and the generator
+/// fills those hours) and the generator. The background runs and a forced
+/// regeneration both build their request here.
+pub async fn current_request(
     service: &FailoverService,
-    chain: &PredictionChain,
     history: Option<&History>,
     generator: &Generator,
-) {
+) -> Result<PredictionRequest, ChainError> {
     let snapshot = service.snapshot();
     let now = service.now();
     let recorded = match history {
@@ -348,7 +350,18 @@ pub async fn run_once(
             }),
         None => Recorded::default(),
     };
-    let request = match request_with(service.site(), &snapshot, &recorded, generator, now) {
+    request_with(service.site(), &snapshot, &recorded, generator, now)
+}
+
+/// Run the chain once for the service's current snapshot (and what
+/// `history` recorded before it, see [`current_request`]); log the outcome.
+pub async fn run_once(
+    service: &FailoverService,
+    chain: &PredictionChain,
+    history: Option<&History>,
+    generator: &Generator,
+) {
+    let request = match current_request(service, history, generator).await {
         Ok(request) => request,
         Err(e) => {
             tracing::warn!(error = %e, "no prediction request");

@@ -360,7 +360,7 @@ fn hour_start(t: DateTime<Utc>) -> DateTime<Utc> {
 pub struct HistoryQuery {
     /// A recorded series: `temperature_2m`, `shortwave_radiation`,
     /// `cloud_cover`, `wind_speed_10m`, `demand_mw` or a supply column
-    /// (`supply_solar_mw`, …).
+    /// (`solar_mw`, `wind_mw`, `other_mw`, `imports_mw`).
     pub series: Option<String>,
     /// A KPI's name (`coverage_ratio`, `forecast_error_pct`, …).
     pub kpi: Option<String>,

@@ -295,18 +295,14 @@ pub async fn generate(
         .into_response();
     };
     let service = state.service();
-    let request = match forecasting::request(
-        service.site(),
-        &state.snapshot(),
-        &Generator::default(),
-        service.now(),
-    ) {
-        Ok(request) => request,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot build the prediction request");
-            return ApiError::unavailable("prediction_failed", e.to_string()).into_response();
-        }
-    };
+    let request =
+        match forecasting::current_request(service, state.history(), &Generator::default()).await {
+            Ok(request) => request,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot build the prediction request");
+                return ApiError::unavailable("prediction_failed", e.to_string()).into_response();
+            }
+        };
     tracing::info!(client = %client, "regeneration asked");
     match chain.generate(request).await {
         Ok(result) => Json(PredictionsJson::new(&result, chain.now())).into_response(),

@@ -111,7 +111,7 @@ impl StoreConfig {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Observation {
     /// The series: a weather variable's Open-Meteo name, `demand_mw`, a
-    /// supply column (`supply_solar_mw`, …), or any name of yours.
+    /// supply column (`solar_mw`, `wind_mw`, `other_mw`, `imports_mw`), or any name of yours.
     pub series: String,
     /// The time the value is for (the start of its hour for hourly data).
     pub time: DateTime<Utc>,
@@ -513,7 +513,7 @@ impl HistoryStore {
     }
 
     /// Records the hours of `frame` before `until`: `demand_mw` and one
-    /// series per supply source (its column name, `supply_solar_mw`, …).
+    /// series per supply source (its column name, `solar_mw`, `wind_mw`, …).
     pub fn record_energy(
         &self,
         frame: &EnergyFrame,

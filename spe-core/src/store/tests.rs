@@ -34,7 +34,7 @@ fn values(store: &HistoryStore, series: &str) -> Vec<(i64, f64, &'static str)> {
 fn fill(store: &HistoryStore, hours: i64) {
     let rows: Vec<_> = (0..hours)
         .flat_map(|h| {
-            ["demand_mw", "temperature_2m", "supply_solar_mw"]
+            ["demand_mw", "temperature_2m", "solar_mw"]
                 .map(|s| Observation::new(s, t(h), h as f64, Provenance::Live))
         })
         .collect();
@@ -170,6 +170,21 @@ fn frames_record_their_past_hours_only() {
         .observations(SupplySource::ALL[0].column(), t(0), t(100))
         .unwrap();
     assert_eq!(solar.len(), 24);
+    // The names the dashboard and its CSV use.
+    let mut names = store.series().unwrap();
+    names.sort();
+    let expected = [
+        "cloud_cover",
+        "demand_mw",
+        "imports_mw",
+        "other_mw",
+        "shortwave_radiation",
+        "solar_mw",
+        "temperature_2m",
+        "wind_mw",
+        "wind_speed_10m",
+    ];
+    assert_eq!(names, expected);
 }
 
 #[test]
