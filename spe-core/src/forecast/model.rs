@@ -157,9 +157,36 @@ impl<'a> History<'a> {
         }
     }
 
-    /// Check the observations are finite and the periods sensible.
+    /// Check the observations are finite and within ±[`MAX_OBSERVATION`],
+    /// and the periods sensible.
+    ///
+    /// # Errors
+    ///
+    /// [`ForecastError::NonFinite`] for a NaN or infinite observation;
+    /// [`ForecastError::InvalidArgument`] for an observation beyond
+    /// ±[`MAX_OBSERVATION`] (models add and difference observations, which
+    /// would overflow `f64`: rescale the series), a period under 2 or
+    /// regressors of another length.
+    ///
+    /// ```
+    /// use spe_core::{ForecastError, History};
+    ///
+    /// assert!(History::new(&[1.0, 2.0], &[]).validate().is_ok());
+    /// let wide = [f64::MAX, -f64::MAX];
+    /// assert!(matches!(History::new(&wide, &[]).validate(), Err(ForecastError::InvalidArgument(_))));
+    /// ```
     pub fn validate(&self) -> Result<(), ForecastError> {
         check_finite(self.y)?;
+        if let Some((i, v)) = self
+            .y
+            .iter()
+            .enumerate()
+            .find(|(_, v)| v.abs() > MAX_OBSERVATION)
+        {
+            return Err(ForecastError::invalid(format!(
+                "observation {i} is {v:e}, beyond ±{MAX_OBSERVATION:e}: models could not add or difference such values without overflowing f64; rescale the series"
+            )));
+        }
         if let Some(p) = self.periods.iter().find(|p| **p < 2) {
             return Err(ForecastError::invalid(format!(
                 "seasonal period {p} is less than 2"
@@ -177,6 +204,11 @@ impl<'a> History<'a> {
         Ok(())
     }
 }
+
+/// The largest magnitude of an observation a model takes (1e306): far
+/// beyond any real quantity, and a hundredfold below `f64::MAX`, the
+/// headroom the models' sums and differences need.
+pub const MAX_OBSERVATION: f64 = 1e306;
 
 /// A prediction interval at one level.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -629,6 +629,15 @@ impl Fit for Mstl {
         };
         let (c, sc) = (scaled.center, scaled.scale);
         let adjusted: Vec<f64> = deseason.iter().map(|v| c + sc * v).collect();
+        if adjusted.iter().any(|v| !v.is_finite()) {
+            // Values near the largest f64: the components overflow when
+            // scaled back.
+            return Err(ForecastError::FitFailed {
+                model: self.name(),
+                reason: "the decomposition overflows f64 at this magnitude: rescale the series"
+                    .into(),
+            });
+        }
         for s in &mut seasonals {
             for v in s.iter_mut() {
                 *v *= sc;
@@ -1357,6 +1366,32 @@ mod tests {
             (0.92..=0.985).contains(&c95),
             "{smoother:?}: 95 % coverage {c95}"
         );
+    }
+
+    #[test]
+    fn huge_values_are_refused_or_fitted_never_blamed_as_non_finite() {
+        let mut y: Vec<f64> = (0..37).map(|t| (t % 7) as f64).collect();
+        y[2] = f64::MAX;
+        y[27] = f64::MAX;
+        let e = Mstl::default()
+            .fit(&History::new(&y, &[7]))
+            .expect_err("beyond the largest observation taken");
+        assert!(
+            matches!(&e, ForecastError::InvalidArgument(m) if m.contains("observation 2")),
+            "{e}"
+        );
+        // At the largest magnitude taken: a forecast or a numerical failure.
+        y[2] = crate::forecast::MAX_OBSERVATION;
+        y[27] = -crate::forecast::MAX_OBSERVATION;
+        for model in [Mstl::default(), Mstl::loess()] {
+            match model.fit(&History::new(&y, &[7])) {
+                Ok(fitted) => {
+                    let f = fitted.predict(7, &[95.0], None).expect("a forecast");
+                    assert!(f.mean().iter().all(|m| m.is_finite()));
+                }
+                Err(e) => assert!(matches!(e, ForecastError::FitFailed { .. }), "{e}"),
+            }
+        }
     }
 
     #[test]

@@ -11,8 +11,10 @@ use super::{
     Trend, WeatherRegression,
 };
 
-/// A series: a shape (noise, constant, trend, seasonal pattern) at a
-/// magnitude from tiny to huge, possibly shifted far from zero.
+/// A series: a shape (noise, constant, trend, seasonal pattern, noise with
+/// spikes at ±[`MAX_OBSERVATION`](super::MAX_OBSERVATION), the largest
+/// taken, or at `f64::MAX`, refused) at a magnitude from tiny to huge, possibly
+/// shifted far from zero.
 fn series() -> impl Strategy<Value = Vec<f64>> {
     let magnitude = prop_oneof![
         Just(1e-300),
@@ -25,7 +27,7 @@ fn series() -> impl Strategy<Value = Vec<f64>> {
     let offset = prop_oneof![Just(0.0), Just(1.0), Just(-1e3)];
     (
         prop::collection::vec(-1.0..1.0f64, 0..260),
-        0u8..4,
+        0u8..6,
         magnitude,
         offset,
         2usize..30,
@@ -36,12 +38,17 @@ fn series() -> impl Strategy<Value = Vec<f64>> {
                 .enumerate()
                 .map(|(t, e)| {
                     let v = match shape {
-                        0 => *e,
+                        0 | 4 | 5 => *e,
                         1 => 0.5,
                         2 => t as f64 / 100.0 + 0.1 * e,
                         _ => ((t % period) as f64 / period as f64) + 0.05 * e,
                     };
-                    (v + offset) * scale
+                    match (shape, t % period) {
+                        (4, 1) => super::MAX_OBSERVATION,
+                        (4, 2) if t % 2 == 0 => -super::MAX_OBSERVATION,
+                        (5, 1) => f64::MAX,
+                        _ => (v + offset) * scale,
+                    }
                 })
                 .collect()
         })
@@ -110,10 +117,27 @@ fn check(
         Ok(f) => f,
         Err(e) => {
             prop_assert!(!e.to_string().is_empty());
+            // The input is finite and complete: an error must not blame it
+            // for values or gaps it does not have.
+            prop_assert!(
+                !matches!(
+                    e,
+                    ForecastError::NonFinite { .. }
+                        | ForecastError::GapTooLong { .. }
+                        | ForecastError::MissingTail(_)
+                ),
+                "{}: {}",
+                model.name(),
+                e
+            );
             return Ok(());
         }
     };
-    prop_assert!(fitted.residuals().iter().all(|r| r.is_finite()));
+    prop_assert!(
+        fitted.residuals().iter().all(|r| r.is_finite()),
+        "{}: residuals not finite",
+        model.name()
+    );
     match fitted.predict(horizon, &levels, future) {
         Ok(f) => {
             prop_assert_eq!(f.horizon(), horizon);
