@@ -863,6 +863,32 @@ mod tests {
     }
 
     #[test]
+    fn pure_seasonal_series_are_forecast_exactly() {
+        // Every candidate's backtest errors are then 0 or near it, and MASE
+        // is undefined (its scale is 0): the choice must still forecast the
+        // pattern exactly.
+        for periods in [vec![12], vec![24, 168]] {
+            let longest = *periods.last().unwrap();
+            let pattern = |t: usize| {
+                100.0 + ((t % periods[0]) as f64).sqrt() * 7.0 + ((t % longest) / periods[0]) as f64
+            };
+            let n = longest * 6;
+            let y: Vec<f64> = (0..n).map(pattern).collect();
+            let fitted = AutoModel::default()
+                .fit(&History::new(&y, &periods))
+                .unwrap();
+            let f = fitted.predict(2 * longest, &[95.0], None).unwrap();
+            for (h, m) in f.mean().iter().enumerate() {
+                assert!(
+                    (m - pattern(n + h)).abs() < 1e-6,
+                    "{periods:?}, step {h}: {m} (chose {})",
+                    fitted.chosen()
+                );
+            }
+        }
+    }
+
+    #[test]
     fn default_folds_span_the_longest_period() {
         assert_eq!(default_folds(&[24, 168], 48), 4);
         assert_eq!(default_folds(&[48, 336], 48), 7);

@@ -118,6 +118,19 @@ mod tests {
             vec![1.0, 2.0, 3.0]
         );
         assert_eq!(fill_gaps(&[], 6).unwrap(), Vec::<f64>::new());
+        // A leading gap longer than the rule allows is refused, from index 0.
+        assert!(matches!(
+            fill_gaps(&[None, None, None, Some(1.0)], 2),
+            Err(ForecastError::GapTooLong {
+                start: 0,
+                len: 3,
+                ..
+            })
+        ));
+        assert_eq!(
+            fill_gaps(&[None, None, Some(1.0)], 2).unwrap(),
+            vec![1.0; 3]
+        );
     }
 
     #[test]

@@ -1039,6 +1039,57 @@ mod tests {
         assert_eq!(f.hour_effect(24, DayType::Working), None);
     }
 
+    #[test]
+    fn without_the_trend_there_is_no_slope_and_one_parameter_less() {
+        let sim = simulate(150.0, 3);
+        let history = History {
+            y: &sim.y,
+            periods: &[24, 168],
+            exog: Some(&sim.exog),
+        };
+        let flat = WeatherRegression {
+            trend: false,
+            ..WeatherRegression::default()
+        };
+        let f = flat.fit(&history).unwrap();
+        assert_eq!(f.trend_per_step(), 0.0);
+        // The drift (0.05 MW per hour, 438 MW over the year) is left in
+        // the residuals: they are wider than with the trend.
+        let with = WeatherRegression::default().fit(&history).unwrap();
+        assert!(
+            f.sigma() > with.sigma() + 5.0,
+            "{} {}",
+            f.sigma(),
+            with.sigma()
+        );
+        // Forecasts stay level where the trend would climb.
+        let (_, future) = split(&sim.exog, 8760 - 48);
+        let short = History {
+            y: &sim.y[..8760 - 48],
+            periods: &[24, 168],
+            exog: Some(&split(&sim.exog, 8760 - 48).0),
+        };
+        assert!(
+            flat.fit(&short)
+                .unwrap()
+                .predict(48, &[80.0], Some(&future))
+                .is_ok()
+        );
+        // One coefficient less: the shortest history is 2 observations shorter.
+        let (past, _) = split(&sim.exog, 20);
+        let tiny = History {
+            y: &sim.y[..20],
+            periods: &[],
+            exog: Some(&past),
+        };
+        match flat.fit(&tiny) {
+            Err(ForecastError::TooShort { needed, .. }) => {
+                assert_eq!(needed, 2 * (2 + 19 + 2 + 2) - 2);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
     /// Extending the fixed columns' factor by the degree columns gives
     /// exactly the solution of the whole normal equations factorised at once.
     #[test]
