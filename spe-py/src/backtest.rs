@@ -75,9 +75,17 @@ fn level_key(py: Python<'_>, level: f64) -> PyResult<Bound<'_, PyAny>> {
 /// ``mae``, ``bias`` (mean forecast − actual: positive means over-forecast),
 /// ``coverage`` and ``mean_width`` (dicts by level: the fraction of actuals
 /// inside the interval, its mean width); ``None`` where a score is undefined.
-/// Also ``model``, ``folds``, ``horizon``, ``step``, ``mase_period``,
-/// ``mae_per_step`` (array, one per horizon step) and ``per_fold`` (one dict
-/// of the same scores per fold, with its ``origin``).
+/// Also ``model``, ``folds``, ``horizon``, ``step``, ``refit``,
+/// ``mase_period``, ``mae_per_step`` (array, one per horizon step),
+/// ``errors_per_step`` (array of shape ``(horizon, folds)``: the errors
+/// actual − forecast, row ``h`` for step ``h + 1``, column ``k`` for fold
+/// ``k``) and ``per_fold`` (one dict of the same scores per fold, with its
+/// ``origin``).
+///
+/// With ``refit=False`` the model is fitted once, on the history before the
+/// first origin, and its one long forecast is scored at every origin (so
+/// ``horizon + (folds − 1)·step`` must be a horizon a model forecasts):
+/// faster, and what a model left unrefitted for that long would do.
 ///
 /// Runs without holding the GIL. Raises :class:`spe.ForecastInputError` if
 /// the series is too short for the folds (the message says how much is
@@ -91,10 +99,12 @@ fn level_key(py: Python<'_>, level: f64) -> PyResult<Bound<'_, PyAny>> {
 /// (7, [80, 95])
 /// >>> 0.5 < scores["mase"] < 2.0
 /// True
+/// >>> scores["errors_per_step"].shape
+/// (24, 7)
 #[pyfunction]
-#[pyo3(signature = (y, horizon, season_length, model = ModelName::Auto, folds = None, step = None, levels = None, exog = None))]
+#[pyo3(signature = (y, horizon, season_length, model = ModelName::Auto, folds = None, step = None, levels = None, exog = None, refit = true))]
 #[pyo3(
-    text_signature = "(y, horizon, season_length, model='auto', folds=3, step=None, levels=(80, 95), exog=None)"
+    text_signature = "(y, horizon, season_length, model='auto', folds=3, step=None, levels=(80, 95), exog=None, refit=True)"
 )]
 #[allow(clippy::too_many_arguments)]
 pub fn backtest<'py>(
@@ -107,6 +117,7 @@ pub fn backtest<'py>(
     step: Option<&Bound<'py, PyAny>>,
     levels: Option<&Bound<'py, PyAny>>,
     exog: Option<&Bound<'py, PyAny>>,
+    refit: bool,
 ) -> PyResult<Bound<'py, PyDict>> {
     let exog = match exog.filter(|e| !e.is_none()) {
         Some(_) if !model.accepts_exog() => {
@@ -145,6 +156,7 @@ pub fn backtest<'py>(
     };
     let config = BacktestConfig::new(horizon, folds)
         .with_step(step)
+        .with_refit(refit)
         .with_levels(levels_or_default(levels)?);
     let values = arrays::float_vector(y, "y")?;
     let report = py
@@ -157,8 +169,13 @@ pub fn backtest<'py>(
     out.set_item("folds", report.folds.len())?;
     out.set_item("horizon", report.config.horizon)?;
     out.set_item("step", report.config.step)?;
+    out.set_item("refit", report.config.refit)?;
     out.set_item("mase_period", report.mase_period)?;
     out.set_item("mae_per_step", readonly(py, report.mae_per_step.clone())?)?;
+    let errors = numpy::PyArray2::from_vec2(py, &report.errors_per_step)
+        .map_err(|e| Error::config(format!("errors per step: {e}")))?;
+    errors.call_method1("setflags", (false,))?;
+    out.set_item("errors_per_step", errors)?;
     let per_fold = PyList::empty(py);
     for fold in &report.folds {
         let d = PyDict::new(py);

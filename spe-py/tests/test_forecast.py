@@ -454,6 +454,30 @@ def test_backtest_scores() -> None:
     assert [f["origin"] for f in scores["per_fold"]] == [DAILY.size - 24 * (5 - k) for k in range(5)]
     # MAE pooled over equal-sized folds is the mean of the folds' MAE.
     assert scores["mae"] == pytest.approx(np.mean([f["mae"] for f in scores["per_fold"]]))
+    # The errors themselves: actual - forecast, a row per step, a column per fold.
+    errors = scores["errors_per_step"]
+    assert errors.shape == (24, 5) and not errors.flags.writeable
+    np.testing.assert_allclose(np.abs(errors).mean(axis=1), scores["mae_per_step"])
+    assert scores["bias"] == pytest.approx(-errors.mean())
+    first = scores["per_fold"][0]["origin"]
+    np.testing.assert_allclose(errors[:, 0], DAILY[first:first + 24] - DAILY[first - 24:first])
+    assert scores["refit"] is True
+
+
+def test_backtest_without_refit_forecasts_once_from_the_first_origin() -> None:
+    refit = spe.backtest(DAILY, 24, 24, model="naive", folds=3)
+    once = spe.backtest(DAILY, 24, 24, model="naive", folds=3, refit=False)
+    assert once["refit"] is False
+    origins = [f["origin"] for f in once["per_fold"]]
+    assert origins == [f["origin"] for f in refit["per_fold"]]
+    # The naive forecast is the last value before the first origin, for
+    # every fold: the errors are the actuals minus that one value.
+    last = DAILY[origins[0] - 1]
+    for k, origin in enumerate(origins):
+        np.testing.assert_allclose(once["errors_per_step"][:, k], DAILY[origin:origin + 24] - last)
+    assert not np.allclose(once["errors_per_step"], refit["errors_per_step"])
+    with pytest.raises(TypeError):
+        spe.backtest(DAILY, 24, 24, model="naive", refit="no")  # type: ignore[arg-type]
 
 
 def test_backtest_step_and_errors() -> None:

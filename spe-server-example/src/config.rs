@@ -42,6 +42,7 @@ pub const CACHE_DIR: &str = "cache";
 /// | `SPE_ADMIN_TOKEN` | `--admin-token` | none: only loopback clients may regenerate predictions |
 /// | `SPE_PREDICTION_COMMAND` | `--prediction-command` | none: the built-in models are the primary predictor |
 /// | `SPE_PREDICTION_TIMEOUT_SECS` | `--prediction-timeout-secs` | `30` |
+/// | `SPE_PREDICTION_MEMORY_MB` | `--prediction-memory-mb` | none: no limit |
 /// | `SPE_REFRESH_SECS` | `--refresh-secs` | `300` |
 /// | `SPE_UPSTREAM_TIMEOUT_MS` | `--upstream-timeout-ms` | `5000` |
 /// | `SPE_BREAKER_OPEN_SECS` | `--breaker-open-secs` | `30` |
@@ -112,6 +113,15 @@ pub struct Config {
     #[arg(long, env = "SPE_PREDICTION_TIMEOUT_SECS", default_value_t = 30,
           value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub prediction_timeout_secs: u64,
+
+    /// Address-space limit of the prediction command, MiB (Unix,
+    /// `RLIMIT_AS`, inherited by its children): a command that leaks
+    /// memory fails its allocation and crashes, and the fallback answers.
+    /// Runtimes that reserve large virtual areas (the JVM, some GPU stacks)
+    /// need more than they use. None by default.
+    #[arg(long, env = "SPE_PREDICTION_MEMORY_MB",
+          value_parser = clap::value_parser!(u64).range(16..=1_048_576))]
+    pub prediction_memory_mb: Option<u64>,
 
     /// Holiday calendar of the site: `auto` (French when the time zone is
     /// Europe/Paris, none otherwise), `FR` or `none`.
@@ -193,6 +203,7 @@ impl fmt::Debug for Config {
             .field("admin_token", &self.admin_token.as_ref().map(|_| "<set>"))
             .field("prediction_command", &self.prediction_command)
             .field("prediction_timeout_secs", &self.prediction_timeout_secs)
+            .field("prediction_memory_mb", &self.prediction_memory_mb)
             .field("country", &self.country)
             .field("cors_origins", &self.cors_origins)
             .field("max_body_bytes", &self.max_body_bytes)
@@ -556,6 +567,7 @@ mod tests {
             "SPE_BREAKER_OPEN_SECS",
             "SPE_COUNTRY",
             "SPE_PREDICTION_TIMEOUT_SECS",
+            "SPE_PREDICTION_MEMORY_MB",
             "SPE_CORS_ORIGIN",
             "SPE_MAX_BODY_BYTES",
             "SPE_MAX_CONCURRENCY",
@@ -693,6 +705,12 @@ mod tests {
         let again = PredictionCommand::parse(&command.to_string()).expect("parses back");
         assert_eq!(&again, command);
         assert_eq!(config.prediction_timeout(), Duration::from_secs(5));
+        assert_eq!(config.prediction_memory_mb, None);
+        let limited = parse(&["--prediction-memory-mb", "512"]).expect("parses");
+        assert_eq!(limited.prediction_memory_mb, Some(512));
+        for bad in ["0", "15", "-1", "lots"] {
+            assert!(parse(&["--prediction-memory-mb", bad]).is_err(), "{bad}");
+        }
         for bad in ["", "   ", "python3 'open", r#"x "y"#] {
             let e = parse(&["--prediction-command", bad]).expect_err(bad);
             assert_eq!(e.kind(), clap::error::ErrorKind::ValueValidation, "{bad}");

@@ -71,11 +71,14 @@ pub fn chain(config: &Config, journal: Option<&Journal>) -> PredictionChain {
         .timeout(config.prediction_timeout())
         .fallback_timeout(FALLBACK_TIMEOUT);
     if let Some(command) = &config.prediction_command {
-        let primary = CommandPredictor::builder(command.program())
+        let mut primary = CommandPredictor::builder(command.program())
             .args(command.args())
             .timeout(config.prediction_timeout())
-            .name(command.to_string())
-            .build();
+            .name(command.to_string());
+        if let Some(mb) = config.prediction_memory_mb {
+            primary = primary.memory_limit_bytes(mb << 20);
+        }
+        let primary = primary.build();
         builder = builder.primary(Arc::new(primary));
     }
     match PredictionChain::open_cache(config.cache_dir()) {

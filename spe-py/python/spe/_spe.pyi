@@ -209,6 +209,7 @@ def backtest(
     step: SupportsIndex | None = None,
     levels: float | Sequence[float] | None = (80, 95),
     exog: Mapping[str, npt.ArrayLike] | None = None,
+    refit: bool = True,
 ) -> dict[str, Any]:
     """A rolling-origin backtest of ``model`` on ``y``; returns its scores."""
 

@@ -722,6 +722,7 @@ case "$(cat "$here/mode")" in
   hang) sleep 60 ;;
   garbage) echo "this is not JSON"; exit 0 ;;
   vanish) rm -f -- "$0"; exit 1 ;;
+  leak) x=$(head -c 536870912 /dev/zero | tr '\0' a) ;;
 esac
 echo '{{"mean": [{mean}], "model": "drill-engine"}}'
 "#
@@ -771,7 +772,7 @@ impl Server {
 }
 
 /// The continuity plan's "Python crash" drill: the prediction engine
-/// crashes, hangs, prints garbage, deletes itself mid-run; the API serves
+/// crashes, hangs, prints garbage, leaks memory, deletes itself mid-run; the API serves
 /// the statistical fallback or the cached predictions with their age, and
 /// the server keeps running. Regeneration needs the token, and concurrent
 /// calls share one run of the engine.
@@ -786,6 +787,8 @@ async fn prediction_engine_crash_drill() {
         command.as_str(),
         "--prediction-timeout-secs",
         "3",
+        "--prediction-memory-mb",
+        "64",
         "--admin-token",
         "drill-token",
         "--generate-per-minute",
@@ -825,6 +828,7 @@ async fn prediction_engine_crash_drill() {
         ("crash", "model_crash"),
         ("hang", "model_timeout"),
         ("garbage", "model_bad_output"),
+        ("leak", "model_crash"), // 512 MiB under a 64 MiB limit
         ("vanish", "model_crash"),
         ("good", ""), // deleted: it cannot even start
     ] {
