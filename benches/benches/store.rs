@@ -22,9 +22,9 @@ const SERIES: [&str; 9] = [
     "wind_speed_10m",
     "demand_mw",
     "solar_mw",
-    "supply_wind_mw",
-    "supply_other_mw",
-    "supply_imports_mw",
+    "wind_mw",
+    "other_mw",
+    "imports_mw",
 ];
 
 fn t0() -> DateTime<Utc> {

@@ -60,8 +60,9 @@ fn level_key(py: Python<'_>, level: f64) -> PyResult<Bound<'_, PyAny>> {
 /// The series is cut at ``folds`` origins ``step`` steps apart (default
 /// ``step = horizon``: windows side by side), the last window ending at the
 /// last observation. At each origin the model is fitted on everything
-/// before it and forecasts the next ``horizon`` steps, which are scored
-/// against what happened. ``y``, ``season_length``, ``model`` and
+/// before it (once only, before the first origin, with ``refit=False``) and
+/// forecasts the next ``horizon`` steps, which are scored against what
+/// happened. ``y``, ``season_length``, ``model`` and
 /// ``levels`` are as in :func:`spe.forecast` (NaN gaps of up to 6 values are
 /// interpolated first). ``exog`` (a dict or DataFrame of regressors, one row
 /// per observation, as in :func:`spe.forecast`) serves ``model="regression"``

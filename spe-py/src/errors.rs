@@ -129,8 +129,9 @@ impl SpeException {
                 parents: &[E::ForecastError, E::ConfigError],
                 builtin: None,
                 doc: "The series or a forecasting argument cannot be used as given: too short \
-                      for the model, a gap of missing values too long to fill, a bad horizon, \
-                      level or season length, missing regressors.\n\n\
+                      for the model, a gap of missing values too long to fill, values beyond \
+                      ±1e306 (rescale the series), a bad horizon, level or season length, \
+                      missing regressors.\n\n\
                       Both a ``ForecastError`` and a ``ConfigError`` (so a ``ValueError``).",
             },
             E::CircuitOpenError => Spec {

@@ -214,6 +214,17 @@ def test_infinity_is_refused() -> None:
         spe.forecast(y, 24, 24, model="naive")
 
 
+def test_values_beyond_the_models_range_are_refused_not_blamed_as_infinite() -> None:
+    y = DAILY.copy()
+    y[7] = 1e307
+    with pytest.raises(spe.ForecastInputError, match="observation 7 is 1e307.*rescale"):
+        spe.forecast(y, 24, 24, model="mstl")
+    with pytest.raises(spe.ForecastInputError, match="rescale"):
+        spe.backtest(y, 24, 24, model="naive")
+    y[7] = 1e306  # the largest taken
+    assert np.isfinite(spe.forecast(y, 24, 24, model="naive").mean).all()
+
+
 def test_too_short_says_what_is_needed() -> None:
     with pytest.raises(spe.ForecastInputError, match="needs at least 25 observations, got 10") as info:
         spe.forecast(np.ones(10), 24, 24, model="seasonal_naive")

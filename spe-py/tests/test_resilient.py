@@ -311,6 +311,10 @@ def test_bad_settings() -> None:
         rf.predict(HISTORY, 0)
     with pytest.raises(spe.ConfigError, match="exog_future"):
         rf.predict(HISTORY, 24, exog={"temperature_2m": HISTORY})
+    huge = np.array(HISTORY, dtype=float)
+    huge[3] = -1e307
+    with pytest.raises(spe.ConfigError, match="rescale"):
+        rf.predict(huge, 24)
 
 
 # --- the object -----------------------------------------------------------------

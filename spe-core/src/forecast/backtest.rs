@@ -391,7 +391,8 @@ impl BacktestReport {
 /// that needs them fails with its own error. [`backtest_with_exog`] passes
 /// them.
 ///
-/// Errors: an invalid configuration or a non-finite value
+/// Errors: an invalid configuration, a value beyond
+/// ±[`MAX_OBSERVATION`](super::MAX_OBSERVATION) or a non-finite value
 /// ([`ForecastError::InvalidArgument`], [`ForecastError::NonFinite`]); a
 /// series too short for the folds ([`ForecastError::TooShort`], counting
 /// what the model itself needs for its first fit); the model's own errors.

@@ -361,10 +361,10 @@ mod tests {
         assert!(fitted.predict(0, &[], None).is_err());
         assert!(fitted.predict(3, &[0.0], None).is_err());
         assert!(fitted.predict(3, &[80.0, 80.0], None).is_err());
-        // Differences that overflow f64.
+        // Values whose differences overflow f64: refused up front.
         assert!(matches!(
             Naive.fit(&History::new(&[-f64::MAX, f64::MAX], &[])),
-            Err(ForecastError::FitFailed { .. })
+            Err(ForecastError::InvalidArgument(_))
         ));
         // The boxed (dyn) path names the model.
         let boxed: &dyn DynFit = &SeasonalNaive::new();

@@ -103,8 +103,8 @@ impl Stl {
     /// # Errors
     ///
     /// [`ForecastError::InvalidArgument`] for a period under 2, a window
-    /// under 3 (or a trend or low-pass window under 3), a degree over 1 or
-    /// a non-finite value; [`ForecastError::TooShort`] for fewer than two
+    /// under 3 (or a trend or low-pass window under 3), a degree over 1, a
+    /// non-finite value or one beyond ±[`MAX_OBSERVATION`](crate::MAX_OBSERVATION); [`ForecastError::TooShort`] for fewer than two
     /// periods of data.
     ///
     /// ```
@@ -128,6 +128,13 @@ impl Stl {
             return Err(ForecastError::invalid(format!(
                 "stl: value {} at index {i} is not finite",
                 y[i]
+            )));
+        }
+        if let Some(i) = y.iter().position(|v| v.abs() > super::MAX_OBSERVATION) {
+            return Err(ForecastError::invalid(format!(
+                "stl: value {:e} at index {i} is beyond ±{:e}: rescale the series",
+                y[i],
+                super::MAX_OBSERVATION
             )));
         }
         let mut work = StlWork::new(n, self.period);

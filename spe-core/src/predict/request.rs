@@ -139,7 +139,8 @@ impl PredictionRequest {
     }
 
     /// Check the request: a step of whole seconds (at least 1 s), a
-    /// non-empty finite history, a horizon in `1..=MAX_HORIZON`, levels in
+    /// non-empty finite history within ±[`MAX_OBSERVATION`](crate::MAX_OBSERVATION)
+    /// (what the models take), a horizon in `1..=MAX_HORIZON`, levels in
     /// (0, 100) without duplicates, periods of at least 2 steps, regressors
     /// for both the history and the horizon with the right lengths and the
     /// same columns, and a time axis that fits in a date.
@@ -153,6 +154,9 @@ impl PredictionRequest {
     /// let mut r = spe_core::PredictionRequest::builder(Utc::now(), vec![1.0; 48]).build().unwrap();
     /// r.horizon = 0;
     /// assert!(r.validate().is_err());
+    /// // Beyond what the models take: refused before any model runs.
+    /// let huge = spe_core::PredictionRequest::builder(Utc::now(), vec![1e307; 48]).build();
+    /// assert!(matches!(huge, Err(spe_core::ChainError::InvalidRequest(m)) if m.contains("rescale")));
     /// ```
     pub fn validate(&self) -> Result<(), ChainError> {
         let invalid = |m: String| Err(ChainError::InvalidRequest(m));
@@ -173,6 +177,17 @@ impl PredictionRequest {
         {
             return invalid(format!(
                 "history[{i}] is {v}: not a finite number (fill gaps first)"
+            ));
+        }
+        if let Some((i, v)) = self
+            .history
+            .iter()
+            .enumerate()
+            .find(|(_, v)| v.abs() > crate::MAX_OBSERVATION)
+        {
+            return invalid(format!(
+                "history[{i}] is {v:e}, beyond ±{:e}: rescale the series",
+                crate::MAX_OBSERVATION
             ));
         }
         validate_horizon(self.horizon)?;

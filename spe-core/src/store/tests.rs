@@ -1037,6 +1037,11 @@ CREATE TABLE kpis (name TEXT NOT NULL, hour INTEGER NOT NULL, value REAL, unit T
 /// (made at hour 0 for hour 1), one KPI and one observation, all cached.
 fn write_v1(db: &Path) {
     let c = rusqlite::Connection::open(db).unwrap();
+    // As version 1 left its files: write-ahead logged.
+    let mode: String = c
+        .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
     c.execute_batch(SCHEMA_V1).unwrap();
     c.execute_batch(&format!(
         "PRAGMA application_id = {}; PRAGMA user_version = 1;",

@@ -722,7 +722,7 @@ case "$(cat "$here/mode")" in
   hang) sleep 60 ;;
   garbage) echo "this is not JSON"; exit 0 ;;
   vanish) rm -f -- "$0"; exit 1 ;;
-  leak) x=$(head -c 536870912 /dev/zero | tr '\0' a) ;;
+  leak) x=$(head -c 134217728 /dev/zero | tr '\0' a) ;;
 esac
 echo '{{"mean": [{mean}], "model": "drill-engine"}}'
 "#
@@ -828,7 +828,7 @@ async fn prediction_engine_crash_drill() {
         ("crash", "model_crash"),
         ("hang", "model_timeout"),
         ("garbage", "model_bad_output"),
-        ("leak", "model_crash"), // 512 MiB under a 64 MiB limit
+        ("leak", "model_crash"), // 128 MiB under a 64 MiB limit
         ("vanish", "model_crash"),
         ("good", ""), // deleted: it cannot even start
     ] {

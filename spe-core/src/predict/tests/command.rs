@@ -431,12 +431,12 @@ async fn a_memory_limit_lets_a_small_command_run() {
 #[cfg(unix)]
 #[tokio::test]
 async fn a_shell_that_hogs_memory_under_a_memory_limit_crashes() {
-    // 256 MiB read into a shell variable: it answers its length without a
-    // limit, and crashes under a 64 MiB one.
+    // 96 MiB read into a shell variable: it answers its length without a
+    // limit, and crashes under a 32 MiB one.
     let hog = |limit: Option<u64>| {
         let builder = CommandPredictor::builder("/bin/sh")
             .arg("-c")
-            .arg("x=$(head -c 268435456 /dev/zero | tr '\\0' a); echo \"{\\\"mean\\\":[${#x},0,0,0]}\"")
+            .arg("x=$(head -c 100663296 /dev/zero | tr '\\0' a); echo \"{\\\"mean\\\":[${#x},0,0,0]}\"")
             .timeout(Duration::from_secs(60));
         match limit {
             Some(bytes) => builder.memory_limit_bytes(bytes).build(),
@@ -444,8 +444,8 @@ async fn a_shell_that_hogs_memory_under_a_memory_limit_crashes() {
         }
     };
     let f = hog(None).predict(&request(4)).await.unwrap();
-    assert_eq!(f.mean()[0], 268_435_456.0);
-    let e = hog(Some(64 << 20)).predict(&request(4)).await.unwrap_err();
+    assert_eq!(f.mean()[0], 100_663_296.0);
+    let e = hog(Some(32 << 20)).predict(&request(4)).await.unwrap_err();
     assert!(matches!(&e, PredictorError::Crashed { .. }), "{e:?}");
     assert_eq!(e.incident_kind(), IncidentKind::ModelCrash);
 }
