@@ -46,6 +46,7 @@ pub use intervals::{
 };
 pub use metrics::{bias, coverage, mae, mape, mape_skipped, mase, mase_scale, rmse, smape};
 pub use missing::{DEFAULT_MAX_GAP, fill_gaps, fill_nan_gaps};
+pub(crate) use model::beyond_max_observation;
 pub use model::{
     DynFit, Exog, Fit, Forecast, History, MAX_HORIZON, MAX_OBSERVATION, Predict,
     PredictionInterval, validate_horizon, validate_levels,

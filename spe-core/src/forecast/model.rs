@@ -177,12 +177,7 @@ impl<'a> History<'a> {
     /// ```
     pub fn validate(&self) -> Result<(), ForecastError> {
         check_finite(self.y)?;
-        if let Some((i, v)) = self
-            .y
-            .iter()
-            .enumerate()
-            .find(|(_, v)| v.abs() > MAX_OBSERVATION)
-        {
+        if let Some((i, v)) = beyond_max_observation(self.y) {
             return Err(ForecastError::invalid(format!(
                 "observation {i} is {v:e}, beyond ±{MAX_OBSERVATION:e}: models could not add or difference such values without overflowing f64; rescale the series"
             )));
@@ -209,6 +204,15 @@ impl<'a> History<'a> {
 /// beyond any real quantity, and a hundredfold below `f64::MAX`, the
 /// headroom the models' sums and differences need.
 pub const MAX_OBSERVATION: f64 = 1e306;
+
+/// The first value of `y` beyond ±[`MAX_OBSERVATION`], as `(index, value)`:
+/// the one magnitude check of the models' inputs.
+pub(crate) fn beyond_max_observation(y: &[f64]) -> Option<(usize, f64)> {
+    y.iter()
+        .copied()
+        .enumerate()
+        .find(|(_, v)| v.abs() > MAX_OBSERVATION)
+}
 
 /// A prediction interval at one level.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -130,10 +130,9 @@ impl Stl {
                 y[i]
             )));
         }
-        if let Some(i) = y.iter().position(|v| v.abs() > super::MAX_OBSERVATION) {
+        if let Some((i, v)) = super::beyond_max_observation(y) {
             return Err(ForecastError::invalid(format!(
-                "stl: value {:e} at index {i} is beyond ±{:e}: rescale the series",
-                y[i],
+                "stl: value {v:e} at index {i} is beyond ±{:e}: rescale the series",
                 super::MAX_OBSERVATION
             )));
         }

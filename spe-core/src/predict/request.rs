@@ -179,12 +179,7 @@ impl PredictionRequest {
                 "history[{i}] is {v}: not a finite number (fill gaps first)"
             ));
         }
-        if let Some((i, v)) = self
-            .history
-            .iter()
-            .enumerate()
-            .find(|(_, v)| v.abs() > crate::MAX_OBSERVATION)
-        {
+        if let Some((i, v)) = crate::forecast::beyond_max_observation(&self.history) {
             return invalid(format!(
                 "history[{i}] is {v:e}, beyond ±{:e}: rescale the series",
                 crate::MAX_OBSERVATION
