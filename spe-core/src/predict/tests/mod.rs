@@ -57,17 +57,11 @@ pub(super) fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
     path
 }
 
-/// Whether process `pid` is alive (not gone, not a zombie).
+/// Whether process `pid` is alive (not gone, not a zombie): it has a
+/// start time in `/proc`, as the process-tree kill reads it.
 #[cfg(target_os = "linux")]
 pub(super) fn alive(pid: i32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        // "pid (comm) S ...": the state follows the last ')'.
-        Ok(stat) => stat
-            .rsplit_once(')')
-            .and_then(|(_, rest)| rest.split_whitespace().next())
-            .is_some_and(|state| state != "Z" && state != "X"),
-        Err(_) => false,
-    }
+    super::process::tree::start_time(pid).is_some()
 }
 
 /// Wait (bounded) for process `pid` to die: `SIGKILL` is delivered
