@@ -58,7 +58,7 @@ use super::{
 /// sooner; a periodic pattern is no longer decomposed exactly (within about
 /// 1 % of its range). On Taylor's half-hourly demand its forecasts score
 /// like statsforecast's MSTL (MASE 0.137, see the crate's README; 0.132
-/// with the pooled sub-cycles below) at about 6 ms instead of 2 s; a year
+/// with the pooled sub-cycles below, 0.131 with the smoothed long cycles) at about 6 ms instead of 2 s; a year
 /// of hourly data takes about 11 ms. The
 /// estimation variance of a component's last cycle (for the intervals
 /// below) is the per-phase variance over the last window times the sum of
@@ -115,6 +115,35 @@ use super::{
 /// (0.612 to 0.614 for the moving averages on the comparison's window). The
 /// in-sample errors that calibrate the intervals (below) are those of the
 /// unpooled cycles.
+///
+/// # Smoothed long cycles
+///
+/// Every component but the shortest period's is a deviation from the
+/// shortest cycle's shape (a weekday's from the common day), each phase of
+/// its last cycle the mean of a few noisy cycles, while the deviation itself
+/// changes little from one phase to the next. So, with
+/// [`smooth_long_cycles`](Mstl::smooth_long_cycles) (the default), the
+/// forecast cycle `c` of each such component (after pooling) becomes
+/// `c + w (S c − c)`, where `S` is the circular binomial filter
+/// `(c[j−1] + 2 c[j] + c[j+1]) / 4` and `w = min(1, ½ v / mean (S c − c)²)`,
+/// `v` being the estimation variance of one phase of the cycle (as for the
+/// intervals below). That `w` minimises the expected squared error of the
+/// blend for independent noise of variance `v` per phase: pure noise gets
+/// the whole filter, a pattern whose phase-to-phase changes dwarf its noise
+/// is left nearly as it is, and a series without noise (`v` = 0) is not
+/// smoothed, so pure seasonal series are still forecast exactly. The
+/// shortest period's cycle holds the sharp features of the day and is never
+/// smoothed. [`FittedMstl::cycle_smoothing`] gives each `w`.
+///
+/// On Taylor's half-hourly demand, `w` is 1 for the weekly component (its
+/// phases' estimation noise is about nine times its mean squared
+/// phase-to-phase change) and `mstl_loess`'s MASE over the 40 days before
+/// the data's end (five 8-day windows, 48-step forecasts from each
+/// midnight) falls from 0.1471 to 0.1462, lower on all five windows
+/// (0.1464 / 0.1640 / 0.1345 / 0.1584 / 0.1322 to 0.1461 / 0.1624 /
+/// 0.1337 / 0.1579 / 0.1311, the last being the comparison's); on the
+/// synthetic hourly year the moving averages' MASE over the same 40 origins
+/// is unchanged (0.7461 to 0.7457).
 ///
 /// # Intervals
 ///
@@ -176,6 +205,10 @@ pub struct Mstl {
     /// Forecast a long period's component with its similar sub-cycles
     /// pooled (see *Pooled sub-cycles* above); `true` by default.
     pub pool_subcycles: bool,
+    /// Smooth the forecast cycle of every period but the shortest across
+    /// adjacent phases, as far as its estimation noise warrants (see
+    /// *Smoothed long cycles* above); `true` by default.
+    pub smooth_long_cycles: bool,
 }
 
 /// How [`Mstl`] estimates each seasonal component.
@@ -202,6 +235,7 @@ impl Default for Mstl {
             short_windows: false,
             smoother: Smoother::MovingAverage,
             pool_subcycles: true,
+            smooth_long_cycles: true,
         }
     }
 }
@@ -333,6 +367,9 @@ pub struct FittedMstl {
     /// For each component, the group of each of its sub-cycles if it was
     /// pooled (see [`FittedMstl::subcycle_groups`]).
     groups: Vec<Option<Vec<usize>>>,
+    /// For each component, the weight of its smoothed forecast cycle (see
+    /// [`FittedMstl::cycle_smoothing`]).
+    smoothing: Vec<f64>,
 }
 
 impl FittedMstl {
@@ -415,6 +452,28 @@ impl FittedMstl {
     /// ```
     pub fn subcycle_groups(&self, i: usize) -> Option<&[usize]> {
         self.groups.get(i)?.as_deref()
+    }
+
+    /// The weight, from 0 to 1, of the smoothed forecast cycle of the
+    /// `i`-th component (see *Smoothed long cycles* on [`Mstl`]): 0 for the
+    /// shortest period, without estimation noise, or with
+    /// [`smooth_long_cycles`](Mstl::smooth_long_cycles) off; `None` past the
+    /// periods used.
+    ///
+    /// ```
+    /// use spe_core::{Fit, History, Mstl};
+    ///
+    /// // A periodic daily + weekly pattern: nothing to smooth.
+    /// let y: Vec<f64> = (0..24 * 7 * 4)
+    ///     .map(|t| (t % 24) as f64 + 5.0 * ((t / 24) % 7 == 6) as u8 as f64)
+    ///     .collect();
+    /// let fitted = Mstl::default().fit(&History::new(&y, &[24, 168])).unwrap();
+    /// assert_eq!(fitted.cycle_smoothing(0), Some(0.0));
+    /// assert!(fitted.cycle_smoothing(1).unwrap() < 1e-9);
+    /// assert_eq!(fitted.cycle_smoothing(2), None);
+    /// ```
+    pub fn cycle_smoothing(&self, i: usize) -> Option<f64> {
+        self.smoothing.get(i).copied()
     }
 
     /// The ETS model of the deseasonalised series.
@@ -666,7 +725,20 @@ impl Fit for Mstl {
         } else {
             0.0
         };
-        let (cycles, groups) = forecast_cycles(&periods, &seasonals, tau);
+        let (mut cycles, groups) = forecast_cycles(&periods, &seasonals, tau);
+        // Every period but the shortest; the variances are in units of sc².
+        let smoothing: Vec<f64> = cycles
+            .iter_mut()
+            .zip(&variances)
+            .enumerate()
+            .map(|(i, (cycle, v))| {
+                if self.smooth_long_cycles && i > 0 {
+                    smooth_cycle(cycle, *v, sc)
+                } else {
+                    0.0
+                }
+            })
+            .collect();
         Ok(FittedMstl {
             periods,
             windows,
@@ -681,6 +753,7 @@ impl Fit for Mstl {
             smoother: self.smoother,
             cycles,
             groups,
+            smoothing,
         })
     }
 }
@@ -863,6 +936,54 @@ fn pool(cycle: &mut [f64], start: usize, q: usize, tau: f64) -> Option<Vec<usize
     }
     Some(label)
 }
+
+/// Smooths, in place, a component's forecast `cycle` (periodic) across
+/// adjacent phases as far as its estimation noise warrants, and returns the
+/// weight given to the smoothed cycle (see *Smoothed long cycles* on
+/// [`Mstl`]). `variance` is the estimation variance of one phase of the
+/// cycle, in units of `unit²`.
+///
+/// The smoothed cycle is `S c`, the circular binomial filter
+/// `(c[j−1] + 2 c[j] + c[j+1]) / 4`; the cycle becomes `c + w (S c − c)`.
+/// For `c` = truth + independent noise of variance `v` per phase, the
+/// expected squared error of that blend is least at
+/// `w = v (1 − s₀) / E‖S c − c‖²` per phase, `s₀ = ½` being the filter's
+/// centre weight: the observed mean square of `S c − c` estimates the
+/// denominator. `w` is capped at 1 (pure noise: the whole filter) and is 0
+/// when there is no estimation noise (a periodic series is forecast
+/// exactly) or nothing to smooth. Noise that is correlated across phases
+/// makes `S c − c` smaller than white noise would, so `w` is then an upper
+/// bound; the cap keeps it to the filter, which only removes the shortest
+/// wiggles.
+fn smooth_cycle(cycle: &mut [f64], variance: f64, unit: f64) -> f64 {
+    let len = cycle.len();
+    let positive = |x: f64| x.is_finite() && x > 0.0;
+    if len < 3 || !positive(variance) || !positive(unit) {
+        return 0.0;
+    }
+    let diff: Vec<f64> = (0..len)
+        .map(|j| {
+            let (prev, next) = (cycle[(j + len - 1) % len], cycle[(j + 1) % len]);
+            // (prev + 2c + next)/4 − c, in units of `unit`.
+            (prev / unit + next / unit) / 4.0 - cycle[j] / unit / 2.0
+        })
+        .collect();
+    let ms = diff.iter().map(|d| d * d).sum::<f64>() / len as f64;
+    let weight = if ms > 0.0 && ms.is_finite() {
+        (SMOOTH_CENTRE_COMPLEMENT * variance / ms).min(1.0)
+    } else {
+        0.0
+    };
+    if weight > 0.0 {
+        for (c, d) in cycle.iter_mut().zip(&diff) {
+            *c += weight * unit * d;
+        }
+    }
+    weight
+}
+
+/// `1 − s₀` for the binomial filter `[1, 2, 1] / 4` of [`smooth_cycle`].
+const SMOOTH_CENTRE_COMPLEMENT: f64 = 0.5;
 
 /// Most recent origins whose in-sample errors calibrate the intervals.
 const CALIBRATION_ORIGINS: usize = 2016;
@@ -1136,9 +1257,12 @@ mod tests {
         let history = History::new(&y, &[24, 168]);
         for smoother in [Smoother::MovingAverage, Smoother::Loess] {
             let error = |pool_subcycles: bool| {
+                // Pooling alone: the smoothing would also lower the
+                // unpooled error.
                 let model = Mstl {
                     smoother,
                     pool_subcycles,
+                    smooth_long_cycles: false,
                     ..Mstl::default()
                 };
                 let fitted = model.fit(&history).unwrap();
@@ -1156,6 +1280,111 @@ mod tests {
             assert!(
                 pooled < 0.85 * alone,
                 "{smoother:?}: pooled {pooled}, alone {alone}"
+            );
+        }
+    }
+
+    #[test]
+    fn smoothing_weight_follows_the_noise() {
+        // No estimation noise: untouched, weight 0.
+        let sharp: Vec<f64> = (0..48)
+            .map(|j| if j % 2 == 0 { 10.0 } else { -10.0 })
+            .collect();
+        let mut c = sharp.clone();
+        assert_eq!(smooth_cycle(&mut c, 0.0, 1.0), 0.0);
+        assert_eq!(c, sharp);
+        // A sharp pattern far above its noise: hardly smoothed (the filter
+        // turns ±10 into 0, so E‖Sc − c‖² ≈ 100 ≫ ½·0.01).
+        let mut c = sharp.clone();
+        let w = smooth_cycle(&mut c, 0.01, 1.0);
+        assert!(w > 0.0 && w < 1e-4, "{w}");
+        // Pure white noise of known variance: the whole filter.
+        let mut rng = Rng::new(3);
+        let noise: Vec<f64> = (0..336).map(|_| 2.0 * rng.normal()).collect();
+        let mut c = noise.clone();
+        assert_eq!(smooth_cycle(&mut c, 4.0, 1.0), 1.0);
+        let n = noise.len();
+        for j in 0..n {
+            let expected = (noise[(j + n - 1) % n] + 2.0 * noise[j] + noise[(j + 1) % n]) / 4.0;
+            assert!((c[j] - expected).abs() < 1e-12);
+        }
+        // The weight does not depend on the unit the cycle is scaled by.
+        let mut a = noise.clone();
+        let mut b: Vec<f64> = noise.iter().map(|v| v * 1e200).collect();
+        let (wa, wb) = (
+            smooth_cycle(&mut a, 0.5, 1.0),
+            smooth_cycle(&mut b, 0.5, 1e200),
+        );
+        assert!(wa > 0.0 && wa < 1.0 && (wa - wb).abs() < 1e-12, "{wa} {wb}");
+        assert!(
+            a.iter()
+                .zip(&b)
+                .all(|(x, y)| (x * 1e200 - y).abs() <= 1e188)
+        );
+        // Cycles too short to smooth, and degenerate inputs.
+        let mut short = vec![1.0, 2.0];
+        assert_eq!(smooth_cycle(&mut short, 1.0, 1.0), 0.0);
+        assert_eq!(smooth_cycle(&mut c, f64::NAN, 1.0), 0.0);
+    }
+
+    #[test]
+    fn smoothing_sharpens_a_noisy_weekly_forecast() {
+        // Twelve weeks of half-hourly data (periods 48 and 336): a weekly
+        // deviation smooth in the time of day, on a daily shape, an
+        // ETS(A,N,N) level and noise; averaged over seeds.
+        let half_hours = 48usize;
+        let shape = |t: usize| {
+            let x = (t % half_hours) as f64 / half_hours as f64;
+            let daily = 60.0 * (std::f64::consts::TAU * x).sin()
+                + 20.0 * (2.0 * std::f64::consts::TAU * x).cos();
+            let weekly = match (t / half_hours) % 7 {
+                5 => -40.0 + 30.0 * (std::f64::consts::TAU * x).cos(),
+                6 => -70.0 + 40.0 * (std::f64::consts::PI * x).sin(),
+                d => 3.0 * d as f64,
+            };
+            daily + weekly
+        };
+        let n = 336 * 12;
+        for smoother in [Smoother::MovingAverage, Smoother::Loess] {
+            let (mut with, mut without) = (0.0, 0.0);
+            for seed in 0..4 {
+                let mut rng = Rng::new(11 + seed);
+                let mut level = 900.0;
+                let y: Vec<f64> = (0..n)
+                    .map(|t| {
+                        let e = 8.0 * rng.normal();
+                        let v = level + shape(t) + e;
+                        level += 0.1 * e;
+                        v
+                    })
+                    .collect();
+                let history = History::new(&y, &[48, 336]);
+                let error = |smooth_long_cycles: bool| {
+                    let fitted = Mstl {
+                        smoother,
+                        pool_subcycles: false,
+                        smooth_long_cycles,
+                        ..Mstl::default()
+                    }
+                    .fit(&history)
+                    .unwrap();
+                    let w = fitted.cycle_smoothing(1).unwrap();
+                    let f = fitted.predict(336, &[], None).unwrap();
+                    let dev: Vec<f64> = (0..336).map(|h| f.mean()[h] - shape(n + h)).collect();
+                    let mean = dev.iter().sum::<f64>() / 336.0;
+                    let rms = (dev.iter().map(|d| (d - mean).powi(2)).sum::<f64>() / 336.0).sqrt();
+                    (rms, w)
+                };
+                let (smoothed, w) = error(true);
+                let (alone, off) = error(false);
+                assert_eq!(off, 0.0);
+                assert!(w > 0.5, "{smoother:?}: weight {w}");
+                with += smoothed;
+                without += alone;
+            }
+            assert!(
+                with < 0.97 * without,
+                "{smoother:?}: smoothed {with}, alone {without}"
             );
         }
     }
