@@ -1191,6 +1191,40 @@ mod tests {
             }
     }
 
+    /// `n` observations of `shape` on an ETS(A,N,N) level starting at
+    /// `level`: noise of standard deviation `sigma`, smoothing `alpha`.
+    fn on_noisy_level(
+        n: usize,
+        seed: u64,
+        mut level: f64,
+        sigma: f64,
+        alpha: f64,
+        shape: impl Fn(usize) -> f64,
+    ) -> Vec<f64> {
+        let mut rng = Rng::new(seed);
+        (0..n)
+            .map(|t| {
+                let e = sigma * rng.normal();
+                let v = level + shape(t) + e;
+                level += alpha * e;
+                v
+            })
+            .collect()
+    }
+
+    /// Root mean square of a forecast's shape error against `shape` from
+    /// observation `n` on, its mean (the level's error) removed.
+    fn shape_error(mean: &[f64], n: usize, shape: impl Fn(usize) -> f64) -> f64 {
+        let dev: Vec<f64> = mean
+            .iter()
+            .enumerate()
+            .map(|(h, m)| m - shape(n + h))
+            .collect();
+        let k = dev.len() as f64;
+        let centre = dev.iter().sum::<f64>() / k;
+        (dev.iter().map(|d| (d - centre).powi(2)).sum::<f64>() / k).sqrt()
+    }
+
     #[test]
     fn pooling_is_complete_linkage_on_absolute_subcycles() {
         // Sub-cycles of 3: the first and last identical, the second 0.9 from
@@ -1244,16 +1278,7 @@ mod tests {
             }
         };
         let n = 168 * 12;
-        let mut rng = Rng::new(7);
-        let mut level = 800.0;
-        let y: Vec<f64> = (0..n)
-            .map(|t| {
-                let e = 6.0 * rng.normal();
-                let v = level + shape(t) + e;
-                level += 0.2 * e;
-                v
-            })
-            .collect();
+        let y = on_noisy_level(n, 7, 800.0, 6.0, 0.2, shape);
         let history = History::new(&y, &[24, 168]);
         for smoother in [Smoother::MovingAverage, Smoother::Loess] {
             let error = |pool_subcycles: bool| {
@@ -1268,9 +1293,7 @@ mod tests {
                 let fitted = model.fit(&history).unwrap();
                 let f = fitted.predict(168, &[], None).unwrap();
                 // The forecast's shape against the true one, level removed.
-                let dev: Vec<f64> = (0..168).map(|h| f.mean()[h] - shape(n + h)).collect();
-                let mean = dev.iter().sum::<f64>() / 168.0;
-                let rms = (dev.iter().map(|d| (d - mean).powi(2)).sum::<f64>() / 168.0).sqrt();
+                let rms = shape_error(f.mean(), n, shape);
                 (rms, fitted.subcycle_groups(1).map(<[usize]>::to_vec))
             };
             let (pooled, groups) = error(true);
@@ -1348,16 +1371,7 @@ mod tests {
         for smoother in [Smoother::MovingAverage, Smoother::Loess] {
             let (mut with, mut without) = (0.0, 0.0);
             for seed in 0..4 {
-                let mut rng = Rng::new(11 + seed);
-                let mut level = 900.0;
-                let y: Vec<f64> = (0..n)
-                    .map(|t| {
-                        let e = 8.0 * rng.normal();
-                        let v = level + shape(t) + e;
-                        level += 0.1 * e;
-                        v
-                    })
-                    .collect();
+                let y = on_noisy_level(n, 11 + seed, 900.0, 8.0, 0.1, shape);
                 let history = History::new(&y, &[48, 336]);
                 let error = |smooth_long_cycles: bool| {
                     let fitted = Mstl {
@@ -1370,10 +1384,7 @@ mod tests {
                     .unwrap();
                     let w = fitted.cycle_smoothing(1).unwrap();
                     let f = fitted.predict(336, &[], None).unwrap();
-                    let dev: Vec<f64> = (0..336).map(|h| f.mean()[h] - shape(n + h)).collect();
-                    let mean = dev.iter().sum::<f64>() / 336.0;
-                    let rms = (dev.iter().map(|d| (d - mean).powi(2)).sum::<f64>() / 336.0).sqrt();
-                    (rms, w)
+                    (shape_error(f.mean(), n, shape), w)
                 };
                 let (smoothed, w) = error(true);
                 let (alone, off) = error(false);
