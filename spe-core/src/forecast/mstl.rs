@@ -58,8 +58,9 @@ use super::{
 /// sooner; a periodic pattern is no longer decomposed exactly (within about
 /// 1 % of its range). On Taylor's half-hourly demand its forecasts score
 /// like statsforecast's MSTL (MASE 0.137, see the crate's README; 0.132
-/// with the pooled sub-cycles below, 0.131 with the smoothed long cycles) at about 6 ms instead of 2 s; a year
-/// of hourly data takes about 11 ms. The
+/// with the pooled sub-cycles below, 0.131 with the smoothed long cycles)
+/// at about 6 ms instead of 2 s; a year of hourly data takes about 11 ms.
+/// The
 /// estimation variance of a component's last cycle (for the intervals
 /// below) is the per-phase variance over the last window times the sum of
 /// the squared tricube weights of the end estimate.
@@ -362,7 +363,8 @@ pub struct FittedMstl {
     /// How the components were estimated (names the forecasts).
     smoother: Smoother,
     /// Each component's cycle continued by the forecast: its last cycle,
-    /// with similar sub-cycles pooled.
+    /// with similar sub-cycles pooled, then smoothed (every period but the
+    /// shortest; see [`FittedMstl::cycle_smoothing`]).
     cycles: Vec<Vec<f64>>,
     /// For each component, the group of each of its sub-cycles if it was
     /// pooled (see [`FittedMstl::subcycle_groups`]).
