@@ -1,10 +1,11 @@
 // SP-E dashboard: fetches /api/dashboard and /api/incidents, renders the KPI
 // tiles, the mode banner, the breaker state, the charts (SVG drawn by the
 // server at /api/charts/{name}.svg) and the incident timeline; follows the
-// server's events (/api/events, Server-Sent Events) to update without
-// reloading, polling every 30 s when they are unavailable.
+// server's events (/api/events, Server-Sent Events; events.js) to update
+// without reloading, polling every 30 s when they are unavailable.
 "use strict";
 
+import { followEvents } from "./events.js";
 import { applyStatic, detectLang, locale, storeLang, t } from "./i18n.js";
 
 const POLL_MS = 30000;
@@ -324,6 +325,7 @@ function renderUpdated() {
 
 function renderLive() {
   $("live").textContent = t(state.lang, "live_" + state.live);
+  $("live").dataset.state = state.live;
 }
 
 let refreshing = null;
@@ -405,8 +407,6 @@ function tick() {
 
 function startPolling() {
   if (state.poll === null) state.poll = setInterval(refresh, POLL_MS);
-  state.live = "poll";
-  renderLive();
 }
 
 function stopPolling() {
@@ -414,22 +414,18 @@ function stopPolling() {
   state.poll = null;
 }
 
-// Follow the server's events; fall back to polling while they fail.
+// Follow the server's events (one stream shared by the browser's tabs, see
+// events.js); poll while they fail.
+function onLive(live) {
+  if (live === "sse") stopPolling();
+  else if (live === "poll") startPolling();
+  state.live = live;
+  renderLive();
+}
+
 function connectEvents() {
-  if (!("EventSource" in window)) { startPolling(); return; }
-  const events = new EventSource("/api/events");
-  events.addEventListener("open", () => {
-    stopPolling();
-    state.live = "sse";
-    renderLive();
-  });
-  events.addEventListener("snapshot", () => { refresh(); });
-  events.addEventListener("error", () => {
-    // The browser reconnects by itself unless the answer was not an event
-    // stream (then readyState is CLOSED: retry later). Poll meanwhile.
-    startPolling();
-    if (events.readyState === EventSource.CLOSED) setTimeout(connectEvents, POLL_MS);
-  });
+  const via = followEvents(() => { refresh(); }, onLive, v => { $("live").dataset.via = v; });
+  $("live").dataset.via = via;
 }
 
 function setLang(lang) {

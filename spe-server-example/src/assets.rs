@@ -4,6 +4,8 @@
 //! | file | what it is |
 //! |---|---|
 //! | `app.js` | the page's script (an ES module): data, tiles, banner, charts, timeline, live updates, actions |
+//! | `events.js` | the server's events (`/api/events`), one stream shared by the browser's tabs |
+//! | `events-worker.js` | the shared worker that holds that stream and relays it to the tabs |
 //! | `i18n.js` | French and English labels and the choice between them |
 //! | `app.css` | the screen styles |
 //! | `print.css` | the printed report (A4: KPIs, charts, incidents; no buttons) |
@@ -44,11 +46,21 @@ pub struct Asset {
 }
 
 /// Every file served under `/assets/`.
-pub const ASSETS: [Asset; 5] = [
+pub const ASSETS: [Asset; 7] = [
     Asset {
         name: "app.js",
         content_type: "text/javascript; charset=utf-8",
         body: include_str!("../assets/app.js"),
+    },
+    Asset {
+        name: "events.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_str!("../assets/events.js"),
+    },
+    Asset {
+        name: "events-worker.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_str!("../assets/events-worker.js"),
     },
     Asset {
         name: "i18n.js",
@@ -197,6 +209,8 @@ mod tests {
         }
         let expected = [
             ("app.js", "text/javascript"),
+            ("events.js", "text/javascript"),
+            ("events-worker.js", "text/javascript"),
             ("i18n.js", "text/javascript"),
             ("app.css", "text/css"),
             ("print.css", "text/css"),
@@ -348,14 +362,20 @@ mod tests {
         for api in [
             "/api/dashboard",
             "/api/incidents",
-            "/api/events",
             "/api/charts/",
             "/api/predictions/generate",
             "Authorization",
-            "\"snapshot\"",
+            "./events.js",
         ] {
             assert!(app.contains(api), "app.js does not use {api}");
         }
+        // The events: one stream, opened by the shared worker (or the tab).
+        let events = find("events.js").map_or("", |a| a.body);
+        for used in ["/api/events", "\"snapshot\"", "/assets/events-worker.js"] {
+            assert!(events.contains(used), "events.js does not use {used}");
+        }
+        let worker = find("events-worker.js").map_or("", |a| a.body);
+        assert!(worker.contains("from \"./events.js\""));
         // Print: no buttons on paper, A4.
         let print = find("print.css").map_or("", |a| a.body);
         assert!(print.contains("size: A4"));

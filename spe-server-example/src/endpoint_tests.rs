@@ -301,6 +301,7 @@ async fn next_event(
 #[tokio::test]
 async fn events_follow_the_snapshots_and_end_at_shutdown() {
     let rig = rig_with(Behaviour::Live, false);
+    assert_eq!(rig.state.metrics().event_streams(), 0);
     let response = tower::ServiceExt::oneshot(
         rig.app.clone(),
         Request::builder()
@@ -320,6 +321,14 @@ async fn events_follow_the_snapshots_and_end_at_shutdown() {
         Some("no-cache")
     );
     let mut stream = response.into_body().into_data_stream();
+    // Counted while open, in the metrics too.
+    assert_eq!(rig.state.metrics().event_streams(), 1);
+    let (_, _, metrics) = call(&rig.app, Method::GET, "/metrics").await;
+    let metrics = String::from_utf8(metrics).expect("UTF-8");
+    assert!(
+        metrics.lines().any(|l| l == "spe_event_streams 1"),
+        "{metrics}"
+    );
 
     // On connect: the current snapshot.
     let (name, data) = next_event(&mut stream).await.expect("a first event");
@@ -338,6 +347,8 @@ async fn events_follow_the_snapshots_and_end_at_shutdown() {
     // Shutdown ends the stream.
     rig.state.stop_streams();
     assert!(next_event(&mut stream).await.is_none());
+    drop(stream);
+    assert_eq!(rig.state.metrics().event_streams(), 0);
 }
 
 #[tokio::test]

@@ -7,7 +7,13 @@
 //! "predictions_made_at": "<RFC 3339>"|null}` ([`SnapshotEvent`]). A
 //! keep-alive comment goes every [`KEEP_ALIVE`] when nothing happens. The
 //! stream ends when the server shuts down ([`AppState::stop_streams`]),
-//! so a graceful stop is not held up by open pages.
+//! so a graceful stop is not held up by open pages. Open streams are
+//! counted in the metric `spe_event_streams`.
+//!
+//! The dashboard's tabs share one stream per browser (a shared worker,
+//! `/assets/events-worker.js`): a browser keeps at most six HTTP/1.1
+//! connections to a server, and a stream per tab would leave a seventh tab
+//! waiting for one.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -22,6 +28,7 @@ use spe_core::{ChainResult, Mode, WeatherSnapshot};
 use tokio::sync::watch;
 use utoipa::ToSchema;
 
+use crate::metrics::EventStreamGuard;
 use crate::series_json::rfc3339;
 use crate::state::AppState;
 
@@ -89,6 +96,8 @@ struct Cursor {
     _no_chain: Option<watch::Sender<Option<Arc<ChainResult>>>>,
     stop: watch::Receiver<bool>,
     first: bool,
+    /// Counts the stream in `spe_event_streams` while it lives.
+    _open: EventStreamGuard,
 }
 
 /// The stream of `snapshot` events of `state`, ending at shutdown.
@@ -106,6 +115,7 @@ pub fn snapshot_events(state: &AppState) -> impl Stream<Item = Result<Event, Inf
         _no_chain: no_chain,
         stop: state.streams_stopped(),
         first: true,
+        _open: state.metrics().event_stream(),
     };
     futures_util::stream::unfold(cursor, |mut cursor| async move {
         if *cursor.stop.borrow_and_update() {

@@ -9,6 +9,12 @@
 //! - `spe_http_request_duration_seconds{route,method,status}`: the time to
 //!   the answer's head (a histogram).
 //!
+//! Counted as event streams open and close ([`Metrics::event_stream`]):
+//!
+//! - `spe_event_streams`: the `/api/events` streams open now. The dashboard's
+//!   tabs of one browser share one stream, so this is about the number of
+//!   browsers following the server.
+//!
 //! Set from the shared state at each scrape ([`Gauges`]):
 //!
 //! - `spe_mode{mode}`: 1 for the current mode (`nominal`, `estimation`), 0 for the other;
@@ -154,6 +160,7 @@ pub struct Metrics {
     forecast_error_pct: Gauge<f64, AtomicU64>,
     history_available: Gauge,
     history_backup_age: Gauge<f64, AtomicU64>,
+    event_streams: Gauge,
     /// Held while gauges are set and the registry encoded, so two scrapes
     /// never interleave.
     scrape: Mutex<()>,
@@ -184,6 +191,7 @@ impl Metrics {
         let forecast_error_pct = Gauge::<f64, AtomicU64>::default();
         let history_available = Gauge::default();
         let history_backup_age = Gauge::<f64, AtomicU64>::default();
+        let event_streams = Gauge::default();
         registry.register(
             "http_requests",
             "HTTP requests by matched route, method and status class",
@@ -255,6 +263,11 @@ impl Metrics {
             "Age of the history store's newest backup (NaN without a store or before the first backup)",
             history_backup_age.clone(),
         );
+        registry.register(
+            "event_streams",
+            "Event streams (/api/events) open now",
+            event_streams.clone(),
+        );
         Metrics {
             registry,
             requests,
@@ -271,8 +284,32 @@ impl Metrics {
             forecast_error_pct,
             history_available,
             history_backup_age,
+            event_streams,
             scrape: Mutex::new(()),
         }
+    }
+
+    /// Count an event stream as open until the returned guard is dropped.
+    ///
+    /// ```
+    /// use spe_server_example::metrics::Metrics;
+    ///
+    /// let metrics = Metrics::new();
+    /// let stream = metrics.event_stream();
+    /// assert_eq!(metrics.event_streams(), 1);
+    /// drop(stream);
+    /// assert_eq!(metrics.event_streams(), 0);
+    /// ```
+    pub fn event_stream(&self) -> EventStreamGuard {
+        self.event_streams.inc();
+        EventStreamGuard {
+            gauge: self.event_streams.clone(),
+        }
+    }
+
+    /// The event streams open now (`spe_event_streams`).
+    pub fn event_streams(&self) -> i64 {
+        self.event_streams.get()
     }
 
     /// Count one answered request.
@@ -349,6 +386,20 @@ impl Metrics {
             let _ = writeln!(text, "# EOF");
         }
         text
+    }
+}
+
+/// An open event stream, counted in `spe_event_streams` until dropped
+/// (see [`Metrics::event_stream`]).
+#[derive(Debug)]
+#[must_use = "the stream is counted only while the guard lives"]
+pub struct EventStreamGuard {
+    gauge: Gauge,
+}
+
+impl Drop for EventStreamGuard {
+    fn drop(&mut self) {
+        self.gauge.dec();
     }
 }
 

@@ -358,7 +358,7 @@ impl Modify for Common {
                 "page",
                 "A file of the dashboard page (script, style, icon)",
                 "file",
-                "`app.js`, `i18n.js`, `app.css`, `print.css`, `favicon.svg`",
+                "`app.js`, `events.js`, `events-worker.js`, `i18n.js`, `app.css`, `print.css`, `favicon.svg`",
                 "text/plain",
                 None,
             ),

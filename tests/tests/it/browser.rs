@@ -8,7 +8,10 @@
 //! heals and comes back when it fails again (live updates: the page is never
 //! reloaded), switches to French, and saves screenshots to
 //! `<target>/screenshots/` (`dashboard.png`, `dashboard-estimation.png`).
-//! Nothing waits on a fixed sleep: the DOM is polled until a deadline.
+//! Then seven more tabs open: all load and follow the events through one
+//! shared stream (`spe_event_streams` is 1), and a tab without shared
+//! workers opens its own. Nothing waits on a fixed sleep: the DOM is polled
+//! until a deadline.
 //!
 //! Needs `chromium` and `chromedriver` (`apt-get install -y chromium
 //! chromium-driver`; `.ci/run` installs them), found on `PATH` or through
@@ -21,6 +24,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use fantoccini::wd::{TimeoutConfiguration, WebDriverCompatibleCommand, WindowHandle};
 use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::{Value, json};
@@ -468,6 +472,203 @@ async fn scenario(client: Client, server: Arc<ServerProcess>, fake: Arc<FakeOpen
             && !document.getElementById("timeline").classList.contains("stale");"#,
     )
     .await;
+
+    tabs_share_one_stream(client, server, &fake).await;
+}
+
+/// Tabs opened beside the first in [`tabs_share_one_stream`]: more than the
+/// six connections a browser keeps to one server over HTTP/1.1.
+const MORE_TABS: usize = 7;
+
+/// Whether the page follows the events, live, and how (`shared`, `direct`).
+fn following_events(via: &str) -> String {
+    format!(
+        r#"const live = document.getElementById("live");
+        return document.querySelectorAll('#tiles .tile').length >= 13
+            && live.dataset.state === "sse" && live.dataset.via === "{via}";"#
+    )
+}
+
+/// Eight tabs of one browser: all load and follow the events, through one
+/// stream (a stream per tab would leave the seventh waiting for a
+/// connection), and a change reaches every tab. A tab whose browser has no
+/// shared workers opens its own stream. The upstream is down on entry and
+/// healthy on return; the first tab is current again.
+async fn tabs_share_one_stream(client: &Client, server: &ServerProcess, fake: &FakeOpenMeteo) {
+    let first = client
+        .window()
+        .await
+        .unwrap_or_else(|e| panic!("no window handle: {e}"));
+    wait_for(
+        client,
+        server,
+        "the first tab to follow the shared events",
+        SETTLE,
+        &following_events("shared"),
+    )
+    .await;
+    assert_eq!(event_streams(server).await, 1);
+
+    // A tab that hangs waiting for a connection fails its load here.
+    client
+        .update_timeouts(TimeoutConfiguration::new(None, Some(STARTUP), None))
+        .await
+        .unwrap_or_else(|e| panic!("cannot set the page-load timeout: {e}"));
+    let mut tabs = Vec::new();
+    for i in 0..MORE_TABS {
+        let tab = open_tab(client, server, None).await;
+        wait_for(
+            client,
+            server,
+            &format!("tab {} to follow the shared events", i + 2),
+            SETTLE,
+            &following_events("shared"),
+        )
+        .await;
+        tabs.push(tab);
+    }
+    assert_eq!(
+        event_streams(server).await,
+        1,
+        "one stream for {} tabs",
+        MORE_TABS + 1
+    );
+
+    // A browser without shared workers: the tab opens its own stream.
+    let alone = open_tab(client, server, Some("delete window.SharedWorker;")).await;
+    wait_for(
+        client,
+        server,
+        "a tab without shared workers to follow the events by itself",
+        SETTLE,
+        &following_events("direct"),
+    )
+    .await;
+    assert_eq!(event_streams(server).await, 2);
+    tabs.push(alone);
+
+    // The upstream heals: every tab hears of it (through the stream).
+    fake.set_behavior(Behavior::Healthy);
+    for (i, tab) in tabs.iter().enumerate() {
+        switch_to(client, tab).await;
+        wait_for(
+            client,
+            server,
+            &format!("the banner of tab {} to go once the upstream healed", i + 2),
+            SETTLE,
+            r#"return document.getElementById("banner").hidden && document.getElementById("mode").textContent === "nominal";"#,
+        )
+        .await;
+    }
+
+    // Closing the tabs ends the second stream; the first tab keeps the shared one.
+    for tab in tabs {
+        switch_to(client, &tab).await;
+        client
+            .close_window()
+            .await
+            .unwrap_or_else(|e| panic!("cannot close a tab: {e}"));
+    }
+    switch_to(client, &first).await;
+    let deadline = Instant::now() + SETTLE;
+    while event_streams(server).await != 1 {
+        assert!(
+            Instant::now() < deadline,
+            "the closed tabs' stream is still open\nserver log:\n{}",
+            server.log_text()
+        );
+        tokio::time::sleep(POLL_EVERY).await;
+    }
+    wait_for(
+        client,
+        server,
+        "the first tab to still follow",
+        SETTLE,
+        &following_events("shared"),
+    )
+    .await;
+}
+
+/// A new tab, current, showing the dashboard; `before` is a script run in it
+/// before the page's own.
+async fn open_tab(client: &Client, server: &ServerProcess, before: Option<&str>) -> WindowHandle {
+    let tab = client
+        .new_window(true)
+        .await
+        .unwrap_or_else(|e| panic!("cannot open a tab: {e}"))
+        .handle;
+    switch_to(client, &tab).await;
+    if let Some(source) = before {
+        client
+            .issue_cmd(Cdp {
+                cmd: "Page.addScriptToEvaluateOnNewDocument",
+                params: json!({ "source": source }),
+            })
+            .await
+            .unwrap_or_else(|e| panic!("cannot add a script to the tab: {e}"));
+    }
+    client.goto(&server.url("/")).await.unwrap_or_else(|e| {
+        panic!(
+            "the page did not load in a new tab: {e}\nserver log:\n{}",
+            server.log_text()
+        )
+    });
+    tab
+}
+
+async fn switch_to(client: &Client, tab: &WindowHandle) {
+    client
+        .switch_to_window(tab.clone())
+        .await
+        .unwrap_or_else(|e| panic!("cannot switch tabs: {e}"));
+}
+
+/// The server's `spe_event_streams`: the event streams open now.
+async fn event_streams(server: &ServerProcess) -> u64 {
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(STARTUP)
+        .build()
+        .unwrap_or_else(|e| panic!("cannot build the HTTP client: {e}"));
+    let text = http
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .and_then(reqwest::Response::error_for_status)
+        .unwrap_or_else(|e| panic!("GET /metrics: {e}"))
+        .text()
+        .await
+        .unwrap_or_else(|e| panic!("GET /metrics: {e}"));
+    text.lines()
+        .find_map(|l| l.strip_prefix("spe_event_streams "))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no spe_event_streams in\n{text}"))
+}
+
+/// A Chrome DevTools command for the current tab, through chromedriver's
+/// `goog/cdp/execute`.
+#[derive(Debug)]
+struct Cdp {
+    cmd: &'static str,
+    params: Value,
+}
+
+impl WebDriverCompatibleCommand for Cdp {
+    fn endpoint(
+        &self,
+        base_url: &url::Url,
+        session_id: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base_url.join(&format!(
+            "session/{}/goog/cdp/execute",
+            session_id.unwrap_or_default()
+        ))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
+        let body = json!({ "cmd": self.cmd, "params": self.params });
+        (http::Method::POST, Some(body.to_string()))
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
