@@ -60,9 +60,9 @@ pub use predict::{
     DEFAULT_COMMAND_TIMEOUT, DEFAULT_HORIZON, FRESH_BACKLOG, IntervalColumns, MAX_OUTPUT_BYTES,
     ModelPredictor, OUTPUT_FILE_ENV, PREDICTION_ARCHIVE_NAME, PREDICTION_SCHEMA_VERSION,
     PREDICTIONS_CACHE_NAME, PredictionArchive, PredictionChain, PredictionChainBuilder,
-    PredictionRequest, PredictionRequestBuilder, Predictions, Predictor, PredictorError, RunLimit,
-    RunPermit, STDERR_TAIL_BYTES, Tier, TierFailure, check_forecast, parse_predictor_output,
-    request_json,
+    PredictionRequest, PredictionRequestBuilder, Predictions, Predictor, PredictorError,
+    RUN_ID_ENV, RunLimit, RunPermit, STDERR_TAIL_BYTES, Tier, TierFailure, check_forecast,
+    parse_predictor_output, request_json,
 };
 pub use provenance::{Mode, ParseModeError, Provenance};
 pub use series::{HOUR, HourlySeries, SeriesError, TimeAxis};

@@ -12,13 +12,19 @@ use tracing::Instrument;
 
 use crate::forecast::Forecast;
 
-use super::process::ProcessGroup;
+use super::process::{self, ProcessGroup};
 use super::schema::{parse_predictor_output, request_json};
 use super::{PredictionRequest, Predictor, PredictorError};
 
 /// The environment variable that gives the command the path of its output
 /// file, when one is configured ([`CommandPredictorBuilder::output_file`]).
 pub const OUTPUT_FILE_ENV: &str = "SPE_OUTPUT_FILE";
+
+/// The environment variable that names one run of a command, set for the
+/// command and inherited by every process it starts: at the end of the run,
+/// the processes that still hold it are killed (Linux; see
+/// [`CommandPredictor`]'s *Running*). Its value is unique to the run.
+pub const RUN_ID_ENV: &str = "SPE_PREDICTION_RUN";
 
 /// The most output read from a command (stdout or its output file): 16 MiB.
 /// More is [`PredictorError::BadOutput`], and the command is killed.
@@ -57,7 +63,9 @@ pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
 /// - The command gets the request as one JSON object on **stdin** (below),
 ///   then stdin is closed. It inherits the environment, plus the variables
 ///   set with [`env`](CommandPredictorBuilder::env), plus
-///   [`OUTPUT_FILE_ENV`] (`SPE_OUTPUT_FILE`) when an output file is configured.
+///   [`OUTPUT_FILE_ENV`] (`SPE_OUTPUT_FILE`) when an output file is
+///   configured, plus [`RUN_ID_ENV`] (`SPE_PREDICTION_RUN`), which names the
+///   run (below).
 /// - It writes its output JSON on **stdout**, or, with an
 ///   [`output_file`](CommandPredictorBuilder::output_file), to that file
 ///   (as the original system wrote `predictions.json`); the file is deleted
@@ -71,15 +79,20 @@ pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
 /// - It runs in a **process group of its own** (Unix). When it exits, when
 ///   it times out, and when the future running it is dropped, the whole
 ///   group is killed (`SIGKILL`), so the grandchildren a shell or Python
-///   started die with it. On a timeout or a drop (the command still
-///   running), the descendants that left the group (`setsid`, Python's
-///   `start_new_session=True`) are killed too on Linux: they are found
-///   through `/proc` and stopped before they are killed, so they cannot
-///   fork away meanwhile. (What escapes: a descendant whose parent had
-///   already exited, such as a daemon that double-forks, and, after a
-///   command exits on its own, what it left in another session. A
-///   grandchild that keeps stdout open keeps the run going until the
-///   timeout.)
+///   started die with it. On Linux the run's other processes die too:
+///   - on a timeout or a drop (the command still running), the descendants
+///     that left the group (`setsid`, Python's `start_new_session=True`),
+///     found through `/proc` and stopped before they are killed, so they
+///     cannot fork away meanwhile;
+///   - every time, the processes whose environment holds the run's
+///     [`RUN_ID_ENV`] (`SPE_PREDICTION_RUN`, set for the command and
+///     inherited by everything it starts): a daemon that double-forked out
+///     of the tree, or one left behind in another session by a command that
+///     exited on its own (it would also keep stdout open, and the run
+///     waiting until its timeout).
+///
+///   What escapes: a process started with a cleared environment
+///   (`env -i`) outside the group and the tree.
 /// - **Timeout** ([`timeout`](CommandPredictorBuilder::timeout), default
 ///   [`DEFAULT_COMMAND_TIMEOUT`]): the group is killed and reaped, then
 ///   [`PredictorError::TimedOut`].
@@ -328,8 +341,13 @@ impl CommandPredictor {
             }
         }
         let deadline = tokio::time::Instant::now() + self.timeout;
-        let mut child = self.command()?.spawn().map_err(|e| self.spawn_error(e))?;
-        let group = ProcessGroup::new(child.id());
+        let run_id = process::run_id();
+        let mut child = self
+            .command()?
+            .env(RUN_ID_ENV, &run_id)
+            .spawn()
+            .map_err(|e| self.spawn_error(e))?;
+        let group = ProcessGroup::new(child.id(), run_id);
         tracing::debug!(command = %self.name, pid = ?child.id(), "prediction command started");
         let stdin = child.stdin.take();
         let stdout = child.stdout.take();

@@ -59,7 +59,7 @@ pub use archive::{ArchiveConfig, PREDICTION_ARCHIVE_NAME, PredictionArchive};
 pub use chain::{FRESH_BACKLOG, PREDICTIONS_CACHE_NAME, PredictionChain, PredictionChainBuilder};
 pub use command::{
     CommandPredictor, CommandPredictorBuilder, DEFAULT_COMMAND_TIMEOUT, MAX_OUTPUT_BYTES,
-    OUTPUT_FILE_ENV, STDERR_TAIL_BYTES,
+    OUTPUT_FILE_ENV, RUN_ID_ENV, STDERR_TAIL_BYTES,
 };
 pub use error::{ChainError, PredictorError};
 pub use predictor::{ModelPredictor, Predictor, RunLimit, RunPermit, check_forecast};

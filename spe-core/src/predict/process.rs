@@ -1,7 +1,26 @@
 //! The processes of a prediction command, killed as a whole:
 //! [`ProcessGroup`].
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+#[cfg(target_os = "linux")]
+use super::command::RUN_ID_ENV;
+
+/// A value for [`RUN_ID_ENV`](super::RUN_ID_ENV) that no other run has, in this process or
+/// another: this process's id and start time, and a count of its runs.
+pub(super) fn run_id() -> String {
+    static RUNS: AtomicU64 = AtomicU64::new(0);
+    let run = RUNS.fetch_add(1, Ordering::Relaxed);
+    let pid = std::process::id();
+    #[cfg(target_os = "linux")]
+    let start = i32::try_from(pid)
+        .ok()
+        .and_then(tree::start_time)
+        .unwrap_or(0);
+    #[cfg(not(target_os = "linux"))]
+    let start = 0;
+    format!("{pid}-{start}-{run}")
+}
 
 /// The child's process group: killed (`SIGKILL`) on request and on drop,
 /// unless the leader has been reaped and the group killed already.
@@ -12,28 +31,37 @@ use std::sync::atomic::{AtomicBool, Ordering};
 /// `/proc/<pid>/task/*/children` (only its own processes are read), each
 /// process stopped (`SIGSTOP`) before its children are listed, so none can
 /// fork away, and every one found is then killed, unless its pid has since
-/// been freed and reused (its start time tells). A descendant whose parent
-/// had already exited was adopted by `init` and is no longer the leader's:
-/// a daemon that double-forks out of the group escapes.
+/// been freed and reused (its start time tells).
+///
+/// A descendant whose parent had already exited (a daemon that
+/// double-forks) was adopted by `init` and is no longer in the tree. Every
+/// process of a run carries the run's [`RUN_ID_ENV`](super::RUN_ID_ENV) in its environment, so
+/// [`kill`](Self::kill) and [`kill_group`](Self::kill_group) also stop and
+/// kill the processes of this user whose initial environment holds it
+/// (`/proc/<pid>/environ`). What still escapes: a process started with a
+/// cleared environment (`env -i`) outside the group and the tree.
 pub(super) struct ProcessGroup {
     #[cfg_attr(not(unix), allow(dead_code))]
     pgid: Option<i32>,
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+    run_id: String,
     reaped: AtomicBool,
 }
 
 impl ProcessGroup {
     /// The group led by the child `pid` (spawned with a process group of
-    /// its own).
-    pub(super) fn new(pid: Option<u32>) -> Self {
+    /// its own and [`RUN_ID_ENV`](super::RUN_ID_ENV) set to `run_id`).
+    pub(super) fn new(pid: Option<u32>, run_id: String) -> Self {
         ProcessGroup {
             pgid: pid.and_then(|p| i32::try_from(p).ok()).filter(|p| *p > 0),
+            run_id,
             reaped: AtomicBool::new(false),
         }
     }
 
-    /// `SIGKILL` to the leader's descendants outside the group (Linux) and
-    /// to the group, unless it was [`reaped`](Self::reaped): its id may
-    /// belong to another group by then.
+    /// `SIGKILL` to the leader's descendants outside the group and the
+    /// run's marked processes (Linux), and to the group, unless it was
+    /// [`reaped`](Self::reaped): its id may belong to another group by then.
     pub(super) fn kill(&self) {
         if self.reaped.load(Ordering::Acquire) {
             return;
@@ -47,12 +75,17 @@ impl ProcessGroup {
         self.kill_group();
     }
 
-    /// `SIGKILL` to the group only: after the leader exited on its own,
-    /// while it is not reaped yet (its children were handed to `init` when
-    /// it exited, so there is no tree left to walk).
+    /// `SIGKILL` to the group and the run's marked processes (Linux) only:
+    /// after the leader exited on its own, while it is not reaped yet (its
+    /// children were handed to `init` when it exited, so there is no tree
+    /// left to walk).
     pub(super) fn kill_group(&self) {
         if self.reaped.load(Ordering::Acquire) {
             return;
+        }
+        #[cfg(target_os = "linux")]
+        for process in tree::freeze_marked(RUN_ID_ENV, &self.run_id) {
+            tree::kill(process);
         }
         #[cfg(unix)]
         if let Some(pgid) = self.pgid {
@@ -147,6 +180,52 @@ pub(super) mod tree {
             }
         }
         found
+    }
+
+    /// Stops (`SIGSTOP`) every live process of this user, but this one,
+    /// whose initial environment (`/proc/<pid>/environ`) holds `key=value`,
+    /// scanning again until a scan finds nobody new, and returns them for
+    /// the caller to kill with [`kill`]. Processes of other users cannot be
+    /// read, and are left alone.
+    pub(crate) fn freeze_marked(key: &str, value: &str) -> Vec<Found> {
+        let marker = format!("{key}={value}");
+        let me = i32::try_from(std::process::id()).unwrap_or(i32::MAX);
+        let mut found: Vec<Found> = Vec::new();
+        let mut seen: HashSet<i32> = HashSet::from([me]);
+        for _ in 0..MAX_WALKS {
+            let before = found.len();
+            for pid in pids() {
+                if seen.contains(&pid) || !has_env(pid, marker.as_bytes()) {
+                    continue;
+                }
+                seen.insert(pid);
+                let Some(start) = start_time(pid) else {
+                    continue;
+                };
+                super::signal(pid, Signal::SIGSTOP);
+                found.push(Found { pid, start });
+            }
+            if found.len() == before {
+                break;
+            }
+        }
+        found
+    }
+
+    /// The pids in `/proc`.
+    fn pids() -> Vec<i32> {
+        let Ok(dir) = std::fs::read_dir("/proc") else {
+            return Vec::new();
+        };
+        dir.filter_map(|entry| entry.ok()?.file_name().to_str()?.parse().ok())
+            .collect()
+    }
+
+    /// Whether `entry` (`KEY=value`) is one of the NUL-separated entries of
+    /// `pid`'s initial environment; `false` when it cannot be read.
+    pub(crate) fn has_env(pid: i32, entry: &[u8]) -> bool {
+        std::fs::read(format!("/proc/{pid}/environ"))
+            .is_ok_and(|environ| environ.split(|b| *b == 0).any(|e| e == entry))
     }
 
     /// `SIGKILL` to `process` if its pid still names the process found (a

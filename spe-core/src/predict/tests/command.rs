@@ -338,6 +338,129 @@ async fn processes_that_left_the_group_are_killed_when_the_run_is_dropped() {
     }
 }
 
+/// The parent pid of a live process (`/proc/<pid>/stat`, field 4).
+#[cfg(target_os = "linux")]
+fn parent_of(pid: i32) -> i32 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    super::super::process::tree::parse_stat(&stat).unwrap().ppid
+}
+
+/// Starts a daemon the classic way: a subshell starts it in a session of
+/// its own and exits at once, so `init` adopts it; its pid goes to
+/// `$DIR/daemon`. It inherits stdout, as a careless daemon does.
+#[cfg(target_os = "linux")]
+const DAEMON: &str = "( setsid sleep 3600 & echo $! > \"$DIR/daemon\" )";
+
+/// The daemon's pid, once written; checks that it left the script's tree
+/// and session (the script's session is this process's).
+#[cfg(target_os = "linux")]
+async fn daemon_pid(dir: &std::path::Path, script: i32) -> i32 {
+    let daemon = read_pid(&dir.join("daemon")).await;
+    assert_ne!(
+        parent_of(daemon),
+        script,
+        "the daemon is still the script's child"
+    );
+    let own = i32::try_from(std::process::id()).unwrap();
+    assert_ne!(
+        session_of(daemon),
+        session_of(own),
+        "setsid did not move it"
+    );
+    daemon
+}
+
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn a_daemon_that_double_forked_is_killed_at_the_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let body = format!("echo $$ > \"$DIR/pid\"\n{DAEMON}\nsleep 3600");
+    let s = script(dir.path(), "daemon.sh", &body);
+    let command = CommandPredictor::builder("/bin/sh")
+        .arg(&s)
+        .env("DIR", dir.path())
+        .timeout(Duration::from_secs(5))
+        .build();
+    let run = tokio::spawn(async move { command.predict(&request(4)).await });
+    let pid = read_pid(&dir.path().join("pid")).await;
+    let daemon = daemon_pid(dir.path(), pid).await;
+    let e = run.await.unwrap().unwrap_err();
+    assert!(matches!(e, PredictorError::TimedOut { .. }), "{e:?}");
+    assert!(
+        super::wait_dead(daemon).await,
+        "the daemon {daemon} is still running"
+    );
+}
+
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn a_daemon_left_behind_by_a_good_run_is_killed_and_does_not_hold_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = good_output(4, "leaky");
+    // The daemon keeps stdout open: without the kill, the run would wait
+    // for its end of file until the timeout.
+    let body = format!(
+        "cat > /dev/null\necho $$ > \"$DIR/pid\"\n{DAEMON}\n\
+         until [ -e \"$DIR/go\" ]; do sleep 0.01; done\nprintf '%s' '{out}'"
+    );
+    let s = script(dir.path(), "leaky.sh", &body);
+    let command = CommandPredictor::builder("/bin/sh")
+        .arg(&s)
+        .env("DIR", dir.path())
+        .timeout(Duration::from_secs(120))
+        .build();
+    let run = tokio::spawn(async move { command.predict(&request(4)).await });
+    let pid = read_pid(&dir.path().join("pid")).await;
+    let daemon = daemon_pid(dir.path(), pid).await;
+    std::fs::write(dir.path().join("go"), "").unwrap();
+    let forecast = run.await.unwrap().unwrap();
+    assert_eq!(forecast.model(), "leaky");
+    assert!(
+        super::wait_dead(daemon).await,
+        "the daemon {daemon} is still running"
+    );
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn only_the_processes_marked_with_the_run_are_found() {
+    use super::super::RUN_ID_ENV;
+    use super::super::process::{run_id, tree};
+    let (mine, other) = (run_id(), run_id());
+    assert_ne!(mine, other);
+    let spawn = |id: &str| {
+        std::process::Command::new("sleep")
+            .arg("30")
+            .env(RUN_ID_ENV, id)
+            .spawn()
+            .unwrap()
+    };
+    let (mut marked, mut stranger) = (spawn(&mine), spawn(&other));
+    let found = tree::freeze_marked(RUN_ID_ENV, &mine);
+    assert_eq!(
+        found.iter().map(|f| f.pid).collect::<Vec<_>>(),
+        [marked.id() as i32],
+        "{found:?}"
+    );
+    // A prefix of the value is not the value.
+    let prefix = &mine[..mine.len() - 1];
+    assert!(!tree::has_env(
+        marked.id() as i32,
+        format!("{RUN_ID_ENV}={prefix}").as_bytes()
+    ));
+    for f in found {
+        tree::kill(f);
+    }
+    assert!(marked.wait().is_ok());
+    assert_eq!(
+        stranger.try_wait().unwrap(),
+        None,
+        "killed another run's process"
+    );
+    stranger.kill().unwrap();
+    let _ = stranger.wait();
+}
+
 #[tokio::test]
 async fn garbage_wrong_counts_non_numbers_and_crossed_bounds_are_bad_output() {
     let dir = tempfile::tempdir().unwrap();
