@@ -473,12 +473,13 @@ pub async fn index() -> Response {
         .into_response()
 }
 
-/// `GET /metrics`: Prometheus text format (see [`metrics`](mod@crate::metrics)).
+/// `GET /metrics`: the OpenMetrics text format, which Prometheus scrapes
+/// (see [`metrics`](mod@crate::metrics)).
 #[utoipa::path(
     get,
     path = "/metrics",
     tag = "health",
-    responses((status = 200, description = "Prometheus text format", content_type = "text/plain", body = String))
+    responses((status = 200, description = "The metrics, OpenMetrics text format 1.0.0 (Prometheus scrapes it)", content_type = "application/openmetrics-text", body = String))
 )]
 pub async fn metrics(State(state): State<AppState>) -> Response {
     let snapshot = state.snapshot();

@@ -364,11 +364,20 @@ async fn metrics_count_requests_and_show_the_state() {
     }
     let (status, headers, body) = call(&rig.app, Method::GET, "/metrics").await;
     assert_eq!(status, StatusCode::OK);
+    let text = String::from_utf8(body).expect("UTF-8");
+    // Labelled as what it is: OpenMetrics (a `# EOF` end, counters typed
+    // without their `_total` suffix), which Prometheus would misparse as
+    // its 0.0.4 text format.
     assert_eq!(
         header_str(&headers, header::CONTENT_TYPE),
-        Some(crate::metrics::CONTENT_TYPE)
+        Some("application/openmetrics-text; version=1.0.0; charset=utf-8")
     );
-    let text = String::from_utf8(body).expect("UTF-8");
+    assert!(text.ends_with("# EOF\n"), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l == "# TYPE spe_http_requests counter"),
+        "{text}"
+    );
     for line in [
         r#"spe_http_requests_total{route="/api/dashboard",method="GET",status="2xx"} 2"#,
         r#"spe_http_requests_total{route="unmatched",method="GET",status="4xx"} 1"#,
@@ -498,7 +507,7 @@ async fn live_answers_match_the_openapi_document() {
     // Text answers: the right content types.
     for (uri, content_type) in [
         ("/", "text/html"),
-        ("/metrics", "text/plain"),
+        ("/metrics", "application/openmetrics-text"),
         ("/api/export.csv", "text/csv"),
     ] {
         let (status, headers, _) = call(&app, Method::GET, uri).await;

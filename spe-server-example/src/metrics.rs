@@ -1,4 +1,8 @@
-//! Prometheus metrics, served as text by `GET /metrics`.
+//! Prometheus metrics, served by `GET /metrics` in the OpenMetrics text
+//! format (`prometheus-client`'s encoder: counters' samples end in
+//! `_total`, the exposition ends with `# EOF`), labelled [`CONTENT_TYPE`]
+//! so that a scraper parses it as OpenMetrics, not as the older Prometheus
+//! text format.
 //!
 //! Counted as requests go (by the hardening stack, see
 //! [`layers`](crate::layers)):
@@ -50,8 +54,9 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 use spe_core::{BreakerState, Mode};
 
-/// The content type of the Prometheus text format.
-pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+/// The content type of what [`Metrics::render`] writes: the OpenMetrics
+/// text format 1.0.0.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// Latency buckets, seconds: 1 ms to 10 s.
 const LATENCY_BUCKETS: [f64; 12] = [
@@ -331,8 +336,8 @@ impl Metrics {
             .observe(latency.as_secs_f64());
     }
 
-    /// Set the gauges from `gauges` and encode everything in the Prometheus
-    /// text format.
+    /// Set the gauges from `gauges` and encode everything in the OpenMetrics
+    /// text format ([`CONTENT_TYPE`]).
     pub fn render(&self, gauges: &Gauges) -> String {
         let _scrape = self.scrape.lock().unwrap_or_else(PoisonError::into_inner);
         for mode in MODES {

@@ -13,7 +13,7 @@
 //! | `GET /api/openapi.json` | the OpenAPI document |
 //! | `GET /livez` | `{"status":"ok"}` |
 //! | `GET /readyz` | `{"status":"ready","mode":…,"degraded":…,"reason":…}` |
-//! | `GET /metrics` | Prometheus text format |
+//! | `GET /metrics` | Prometheus metrics, OpenMetrics text format |
 //! | `GET /api/charts/{name}.svg` | a chart of the dashboard, SVG ([`charts`]) |
 //! | `GET /assets/{file}` | the page's scripts, styles and icon ([`assets`]) |
 //! | anything else | 404, or 405 on a known path, with a JSON error body |
