@@ -185,9 +185,11 @@ async fn oversized_bodies_get_a_json_413() {
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
     assert_api_headers(&headers);
     assert_eq!(json(&body)["error"]["code"], "payload_too_large");
-    // A small one is fine.
-    let (status, _, _) = send(&app, generate(Some("Bearer t"), Body::from("{}"))).await;
-    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    // A small one is refused too, as no body is taken (400), but not as
+    // too large.
+    let (status, _, body) = send(&app, generate(Some("Bearer t"), Body::from("{}"))).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(json(&body)["error"]["code"], "bad_request");
     // On a GET route too.
     let request = Request::builder()
         .method(Method::GET)
@@ -664,6 +666,76 @@ async fn a_forced_regeneration_reads_the_recorded_history_as_the_background_runs
         Some(4321.0),
         "the recorded hour, not the generator's"
     );
+}
+
+#[tokio::test]
+async fn regeneration_refuses_a_query_or_a_body_it_would_ignore() {
+    use std::sync::atomic::Ordering;
+    let engine = std::sync::Arc::new(Engine::default());
+    let rig = chain_rig(&engine);
+    let app = from(&rig.app, LOCAL);
+    let post = |uri: &str, body: Body| {
+        Request::builder()
+            .method(Method::POST)
+            .uri(uri)
+            .body(body)
+            .expect("valid request")
+    };
+    for (uri, body, says) in [
+        (
+            "/api/predictions/generate?horizon=5",
+            Body::empty(),
+            "takes no query parameters (got \"horizon=5\")",
+        ),
+        (
+            "/api/predictions/generate?force",
+            Body::empty(),
+            "takes no query parameters (got \"force\")",
+        ),
+        (
+            "/api/predictions/generate",
+            Body::from(r#"{"horizon": 5}"#),
+            "takes no request body (got 14 bytes)",
+        ),
+        (
+            "/api/predictions/generate?horizon=5",
+            Body::from("x"),
+            "takes no query parameters",
+        ),
+    ] {
+        let (status, headers, body) = send(&app, post(uri, body)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}");
+        assert_api_headers(&headers);
+        let error = json(&body);
+        assert_eq!(error["error"]["code"], "bad_request", "{uri}");
+        let message = error["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains(says), "{uri}: {message}");
+    }
+    assert_eq!(engine.runs.load(Ordering::SeqCst), 0, "nothing was run");
+    // A long query is not echoed back.
+    let long = format!("/api/predictions/generate?{}", "a".repeat(500));
+    let (status, _, body) = send(&app, post(&long, Body::empty())).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(!String::from_utf8_lossy(&body).contains("aaaa"));
+    // A bare `?` is no parameter: it regenerates.
+    let (status, _, body) = send(&app, post("/api/predictions/generate?", Body::empty())).await;
+    assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(engine.runs.load(Ordering::SeqCst), 1);
+    // The 400 is the documented one.
+    let doc: Value = serde_json::from_str(crate::openapi::document()).expect("JSON");
+    let (_, _, body) = send(
+        &app,
+        post("/api/predictions/generate?horizon=5", Body::empty()),
+    )
+    .await;
+    let schema = response_schema(
+        &doc,
+        "post",
+        "/api/predictions/generate",
+        400,
+        "application/json",
+    );
+    assert_valid(&schema, &json(&body), "a 400 of generate");
 }
 
 #[tokio::test]

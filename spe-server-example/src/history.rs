@@ -360,9 +360,13 @@ fn hour_start(t: DateTime<Utc>) -> DateTime<Utc> {
 pub struct HistoryQuery {
     /// A recorded series: `temperature_2m`, `shortwave_radiation`,
     /// `cloud_cover`, `wind_speed_10m`, `demand_mw` or a supply column
-    /// (`solar_mw`, `wind_mw`, `other_mw`, `imports_mw`).
+    /// (`solar_mw`, `wind_mw`, `other_mw`, `imports_mw`) ([`series_names`];
+    /// another name is a 400).
+    #[param(value_type = Option<crate::openapi::SeriesName>)]
     pub series: Option<String>,
-    /// A KPI's name (`coverage_ratio`, `forecast_error_pct`, …).
+    /// A KPI's name (`coverage_ratio`, `forecast_error_pct`, …: [`KPI_NAMES`];
+    /// another name is a 400).
+    #[param(value_type = Option<crate::openapi::KpiName>)]
     pub kpi: Option<String>,
     /// The demand forecasts recorded for each hour of the range:
     /// `day_ahead`, the latest made at least 24 hours before the hour (what
@@ -410,13 +414,13 @@ pub enum What {
 pub const PREDICTION_LEVEL: f64 = 95.0;
 
 impl HistoryQuery {
-    /// The request, validated at `now`: one name of 1 to 64 characters
-    /// `a-z`, `0-9` or `_`; times in RFC 3339; `from` before `to`, at most
-    /// [`MAX_RANGE_DAYS`] apart.
+    /// The request, validated at `now`: one name among those recorded
+    /// ([`series_names`], [`KPI_NAMES`]); times in RFC 3339; `from` before
+    /// `to`, at most [`MAX_RANGE_DAYS`] apart.
     pub fn validate(&self, now: DateTime<Utc>) -> Result<HistoryRequest, ApiError> {
         let what = match (&self.series, &self.kpi, &self.predictions) {
-            (Some(s), None, None) => What::Series(name(s, "series")?),
-            (None, Some(k), None) => What::Kpi(name(k, "kpi")?),
+            (Some(s), None, None) => What::Series(known(s, "series", &series_names())?),
+            (None, Some(k), None) => What::Kpi(known(k, "kpi", &KPI_NAMES)?),
             (None, None, Some(p)) => match p.as_str() {
                 "day_ahead" => What::Predictions("day_ahead", spe_core::DAY_AHEAD),
                 "latest" => What::Predictions("latest", Duration::ZERO),
@@ -466,18 +470,51 @@ impl HistoryQuery {
     }
 }
 
-fn name(raw: &str, param: &str) -> Result<String, ApiError> {
-    let ok = (1..=64).contains(&raw.len())
-        && raw
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
-    if ok {
-        Ok(raw.to_owned())
-    } else {
-        Err(ApiError::bad_request(format!(
-            "`{param}` must be 1 to 64 characters a-z, 0-9 or _"
-        )))
+/// The names of the KPIs the history store records (those of
+/// [`KpiSet::iter`](spe_core::KpiSet::iter)), in dashboard order.
+pub const KPI_NAMES: [&str; 13] = [
+    "demand_mw",
+    "supply_mw",
+    "solar_mw",
+    "wind_mw",
+    "other_mw",
+    "imports_mw",
+    "balance_mw",
+    "coverage_ratio",
+    "renewable_share",
+    "peak_demand_mw",
+    "self_sufficiency",
+    "data_freshness_s",
+    "forecast_error_pct",
+];
+
+/// The names of the series the history store records: the weather
+/// variables, `demand_mw` and the supply columns.
+pub fn series_names() -> Vec<&'static str> {
+    spe_core::WeatherVariable::ALL
+        .iter()
+        .map(spe_core::WeatherVariable::name)
+        .chain(["demand_mw"])
+        .chain(spe_core::SupplySource::ALL.iter().map(|s| s.column()))
+        .collect()
+}
+
+/// `raw` if it is one of `names`, else a 400 that lists them (a name
+/// nothing is recorded under is a typo, not an empty history).
+fn known(raw: &str, param: &str, names: &[&str]) -> Result<String, ApiError> {
+    if names.contains(&raw) {
+        return Ok(raw.to_owned());
     }
+    // Echoed only when short: the message stays small.
+    let what = if raw.chars().count() <= 64 {
+        format!("unknown {param} {raw:?}")
+    } else {
+        format!("unknown {param}")
+    };
+    Err(ApiError::bad_request(format!(
+        "{what}: `{param}` must be one of {}",
+        names.join(", ")
+    )))
 }
 
 fn time(raw: &str, param: &str) -> Result<DateTime<Utc>, ApiError> {
@@ -637,7 +674,7 @@ impl HistoryBody {
     params(HistoryQuery),
     responses(
         (status = 200, description = "The recorded values or predictions, oldest first (with `format=csv`, the same as CSV)", body = HistoryBody),
-        (status = 400, description = "A bad name, time or range, or an unknown parameter", body = ErrorBody),
+        (status = 400, description = "An unknown series or KPI (the message lists the valid names), a bad time or range, or an unknown parameter", body = ErrorBody),
         (status = 503, description = "The history store is not available", body = ErrorBody),
     )
 )]
@@ -1097,9 +1134,10 @@ mod tests {
         );
         assert_eq!(lines.count(), 6);
 
-        // A name nothing was recorded under: an empty answer, not an error.
-        let (status, _, body) = get_json(&rig.app, "/api/history?series=nothing_here").await;
+        // A known series nothing was recorded of yet: an empty answer.
+        let (status, _, body) = get_json(&rig.app, "/api/history?series=wind_mw").await;
         assert_eq!(status, StatusCode::OK);
+        assert_eq!(body["series"], "wind_mw");
         assert_eq!(body["time"], serde_json::json!([]));
     }
 
@@ -1108,15 +1146,64 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_names_checked_are_those_recorded_and_documented() {
+        let rig = rig_with(Behaviour::Refused, false);
+        let kpis = rig.state.kpis(&rig.service.snapshot(), rig.state.now());
+        let recorded: Vec<&str> = kpis.iter().map(|k| k.name.as_str()).collect();
+        assert_eq!(recorded, KPI_NAMES);
+        let doc: serde_json::Value =
+            serde_json::from_str(crate::openapi::document()).expect("JSON");
+        let params = doc["paths"]["/api/history"]["get"]["parameters"]
+            .as_array()
+            .expect("parameters");
+        let documented = |param: &str| -> Vec<String> {
+            let p = params
+                .iter()
+                .find(|p| p["name"] == param)
+                .unwrap_or_else(|| panic!("{param} is documented"));
+            let schema = p["schema"]["oneOf"]
+                .as_array()
+                .and_then(|o| o.iter().find(|s| s["$ref"].is_string()))
+                .map_or(&p["schema"], |r| r);
+            let name = schema["$ref"]
+                .as_str()
+                .and_then(|r| r.rsplit('/').next())
+                .unwrap_or_else(|| panic!("{param}: {p}"));
+            doc["components"]["schemas"][name]["enum"]
+                .as_array()
+                .unwrap_or_else(|| panic!("{param}: {}", doc["components"]["schemas"][name]))
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        };
+        assert_eq!(documented("kpi"), KPI_NAMES);
+        assert_eq!(documented("series"), series_names());
+    }
+
+    #[tokio::test]
     async fn bad_history_queries_get_a_400_and_no_store_a_503() {
         let rig = rig_with_state(Behaviour::Live, true, |s| {
             s.with_history(History::in_memory())
         });
+        // Not echoed back.
+        let long = format!("/api/history?series={}", "a".repeat(100));
         for (uri, says) in [
             ("/api/history", "exactly one"),
             ("/api/history?series=demand_mw&kpi=demand_mw", "exactly one"),
-            ("/api/history?series=Demand", "a-z"),
-            ("/api/history?series=", "a-z"),
+            ("/api/history?series=Demand", "unknown series \"Demand\""),
+            ("/api/history?series=", "unknown series \"\""),
+            (
+                "/api/history?series=nope",
+                "unknown series \"nope\": `series` must be one of temperature_2m, \
+                 shortwave_radiation, cloud_cover, wind_speed_10m, demand_mw, solar_mw, \
+                 wind_mw, other_mw, imports_mw",
+            ),
+            ("/api/history?kpi=zzz", "unknown kpi \"zzz\""),
+            ("/api/history?kpi=zzz", "coverage_ratio"),
+            // A series name is not a KPI's, nor the other way round.
+            ("/api/history?kpi=temperature_2m", "unknown kpi"),
+            ("/api/history?series=coverage_ratio", "unknown series"),
+            (&long, "unknown series: `series` must be one of"),
             ("/api/history?series=demand_mw&from=yesterday", "RFC 3339"),
             (
                 "/api/history?series=demand_mw&from=2026-01-02T00:00:00Z&to=2026-01-01T00:00:00Z",

@@ -130,6 +130,64 @@ pub enum IncidentKindName {
     Other,
 }
 
+/// A series the history store records (`GET /api/history?series=`).
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SeriesName {
+    /// Air temperature at 2 m, °C.
+    #[serde(rename = "temperature_2m")]
+    Temperature2m,
+    /// Global horizontal irradiance, W/m².
+    ShortwaveRadiation,
+    /// Cloud cover, %.
+    CloudCover,
+    /// Wind speed at 10 m, m/s.
+    #[serde(rename = "wind_speed_10m")]
+    WindSpeed10m,
+    /// Demand, MW.
+    DemandMw,
+    /// Solar production, MW.
+    SolarMw,
+    /// Wind production, MW.
+    WindMw,
+    /// Other local production, MW.
+    OtherMw,
+    /// Imports, MW.
+    ImportsMw,
+}
+
+/// A KPI the history store records (`GET /api/history?kpi=`).
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum KpiName {
+    /// Demand, MW.
+    DemandMw,
+    /// Total supply, MW.
+    SupplyMw,
+    /// Solar production, MW.
+    SolarMw,
+    /// Wind production, MW.
+    WindMw,
+    /// Other local production, MW.
+    OtherMw,
+    /// Imports, MW.
+    ImportsMw,
+    /// Supply − demand, MW.
+    BalanceMw,
+    /// Supply ÷ demand.
+    CoverageRatio,
+    /// Renewable share of the supply.
+    RenewableShare,
+    /// Peak demand of the last 24 hours, MW.
+    PeakDemandMw,
+    /// Local production ÷ demand.
+    SelfSufficiency,
+    /// Age of the data, seconds.
+    DataFreshnessS,
+    /// Forecast error of the last day, %.
+    ForecastErrorPct,
+}
+
 /// A provenance as a tagged object: `{"kind": "cached", "age_s": 90}`.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -420,7 +478,7 @@ impl Modify for Common {
         predictions::generate,
         openapi_json,
     ),
-    components(schemas(ErrorBody, ErrorDetail)),
+    components(schemas(ErrorBody, ErrorDetail, SeriesName, KpiName)),
     modifiers(&Common),
     tags(
         (name = "dashboard", description = "What the operator sees"),

@@ -6,7 +6,8 @@
 //! and none cached). `POST …/generate` re-runs the chain for the current
 //! snapshot: it is rate limited per client address (429 with
 //! `Retry-After`), then needs the admin token (401) or, without a
-//! configured token, a loopback client (403). Concurrent calls share one
+//! configured token, a loopback client (403); it takes no query string and
+//! no body (400: they would be ignored). Concurrent calls share one
 //! run (the chain's single flight); the answer is the new result, or a JSON
 //! 503 `prediction_failed` when every tier failed. It is bounded by the
 //! chain's timeouts (see [`forecasting`]).
@@ -238,6 +239,20 @@ pub async fn latest(State(state): State<AppState>) -> Response {
     }
 }
 
+/// The 400 for a query string on `POST …/generate`, which takes none.
+fn unexpected_query(query: &str) -> ApiError {
+    // Echoed only when short: the message stays small.
+    let got = if query.chars().count() <= 64 {
+        format!(" (got {query:?})")
+    } else {
+        String::new()
+    };
+    ApiError::bad_request(format!(
+        "POST /api/predictions/generate takes no query parameters{got}: \
+         it regenerates with the server's own settings"
+    ))
+}
+
 fn no_predictions() -> ApiError {
     ApiError::unavailable(
         "no_predictions",
@@ -253,6 +268,7 @@ fn no_predictions() -> ApiError {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The new predictions", body = PredictionsJson),
+        (status = 400, description = "A query string or a request body: this takes neither (`bad_request`)", body = crate::openapi::ErrorBody),
         (status = 401, description = "No, a malformed or a wrong bearer token", body = crate::openapi::ErrorBody),
         (status = 403, description = "No token is configured and the client is not on loopback", body = crate::openapi::ErrorBody),
         (status = 413, description = "The request body is too large", body = crate::openapi::ErrorBody),
@@ -282,10 +298,24 @@ pub async fn generate(
         tracing::warn!(client = %client, code = e.code(), "regeneration refused");
         return e.into_response();
     }
-    // The body is ignored, but read: one over the limit is refused (413)
-    // even without a Content-Length.
-    if let Err(e) = axum::body::to_bytes(request.into_body(), usize::MAX).await {
-        return body_error(&e).into_response();
+    // It takes no parameters: a query such as `?horizon=5` would otherwise
+    // be ignored without a word.
+    if let Some(query) = request.uri().query().filter(|q| !q.is_empty()) {
+        return unexpected_query(query).into_response();
+    }
+    // Nor a body; read to its end all the same, so that one over the limit
+    // is refused (413) even without a Content-Length.
+    match axum::body::to_bytes(request.into_body(), usize::MAX).await {
+        Ok(body) if body.is_empty() => {}
+        Ok(body) => {
+            return ApiError::bad_request(format!(
+                "POST /api/predictions/generate takes no request body (got {} bytes): \
+                 it regenerates with the server's own settings",
+                body.len()
+            ))
+            .into_response();
+        }
+        Err(e) => return body_error(&e).into_response(),
     }
     let Some(chain) = state.predictions() else {
         return ApiError::unavailable(
