@@ -563,6 +563,8 @@ struct Engine {
     fail: std::sync::atomic::AtomicBool,
     /// The first hour of demand of the last request.
     first_demand: std::sync::Mutex<Option<f64>>,
+    /// Told at each run's start.
+    entered: tokio::sync::Notify,
 }
 
 impl Default for Engine {
@@ -573,6 +575,7 @@ impl Default for Engine {
             held: Default::default(),
             fail: Default::default(),
             first_demand: Default::default(),
+            entered: tokio::sync::Notify::new(),
         }
     }
 }
@@ -589,6 +592,7 @@ impl spe_core::Predictor for Engine {
     ) -> Result<spe_core::Forecast, spe_core::PredictorError> {
         use std::sync::atomic::Ordering;
         self.runs.fetch_add(1, Ordering::SeqCst);
+        self.entered.notify_one();
         *self
             .first_demand
             .lock()
@@ -896,6 +900,60 @@ async fn concurrent_regenerations_run_the_engine_once() {
     }
     assert_eq!(engine.runs.load(Ordering::SeqCst), 1);
     assert!(made_at.windows(2).all(|w| w[0] == w[1]), "{made_at:?}");
+}
+
+#[tokio::test]
+async fn a_regeneration_runs_to_its_end_when_the_client_hangs_up() {
+    use std::sync::atomic::Ordering;
+    let engine = std::sync::Arc::new(Engine::default());
+    // The chain on a clock of the test's, so that each run's `made_at` is known.
+    let clock = ManualClock::new();
+    let t0 = crate::test_support::t0();
+    let chain = spe_core::PredictionChain::builder()
+        .primary(engine.clone())
+        .fallback(std::sync::Arc::new(spe_core::SeasonalNaive::default()))
+        .clock(clock.clone(), t0)
+        .build();
+    let rig = rig_with_state(Behaviour::Refused, true, |s| {
+        s.with_predictions(chain.clone())
+            .with_rate_limiter(RateLimiter::new(1000))
+    });
+    let app = from(&rig.app, LOCAL);
+    let (status, _, body) = send(&app, generate(None, Body::empty())).await;
+    assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(json(&body)["made_at"], "2026-01-15T10:30:00Z");
+    // The first run's start, told and not waited for: taken.
+    engine.entered.notified().await;
+
+    // A minute on, a second regeneration, held inside the engine.
+    clock.advance(Duration::from_secs(60));
+    engine.held.store(true, Ordering::SeqCst);
+    let mut latest = chain.subscribe();
+    latest.borrow_and_update();
+    let mut call = Box::pin(send(&app, generate(None, Body::empty())));
+    tokio::select! {
+        answer = &mut call => panic!("answered while the engine is held: {answer:?}"),
+        () = engine.entered.notified() => {}
+    }
+    assert_eq!(engine.runs.load(Ordering::SeqCst), 2);
+    // The client hangs up: its answer is dropped before the engine ends.
+    drop(call);
+    engine.hold.add_permits(1);
+    // The run still ends and its predictions replace the first (a guard
+    // against a hang, not a timing assertion).
+    tokio::time::timeout(
+        Duration::from_secs(60),
+        latest.wait_for(|l| l.as_ref().is_some_and(|r| r.predictions.made_at > t0)),
+    )
+    .await
+    .expect("the run ended although nobody waited for it")
+    .expect("the chain lives");
+    let (status, _, served) = get_json(&app, "/api/predictions").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(served["made_at"], "2026-01-15T10:31:00Z");
+    assert_eq!(served["tier"], "primary");
+    assert_eq!(served["model"], "test-engine");
+    assert_eq!(engine.runs.load(Ordering::SeqCst), 2);
 }
 
 /// Day-ahead predictions for the last day before `now`'s hour, made two days

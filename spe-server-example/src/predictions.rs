@@ -10,7 +10,10 @@
 //! no body (400: they would be ignored). Concurrent calls share one
 //! run (the chain's single flight); the answer is the new result, or a JSON
 //! 503 `prediction_failed` when every tier failed. It is bounded by the
-//! chain's timeouts (see [`forecasting`]).
+//! chain's timeouts (see [`forecasting`]). Once admitted, the run goes on
+//! to its end even if the client hangs up (it runs in a task of its own),
+//! so a regeneration asked through a proxy with a short timeout still
+//! updates the predictions.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
@@ -324,19 +327,43 @@ pub async fn generate(
         )
         .into_response();
     };
-    let service = state.service();
-    let request =
-        match forecasting::current_request(service, state.history(), &Generator::default()).await {
-            Ok(request) => request,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot build the prediction request");
-                return ApiError::unavailable("prediction_failed", e.to_string()).into_response();
-            }
-        };
     tracing::info!(client = %client, "regeneration asked");
-    match chain.generate(request).await {
-        Ok(result) => Json(PredictionsJson::new(&result, chain.now())).into_response(),
-        // Every tier failed (`NoPredictions`), or the run was interrupted.
-        Err(e) => ApiError::unavailable("prediction_failed", e.to_string()).into_response(),
+    // Detached: once admitted, the regeneration runs to its end even if
+    // this answer is dropped (the client hung up, a proxy timed out, the
+    // request timeout cut it), so it always updates the predictions. The
+    // run is still the chain's single flight: concurrent calls join it.
+    let run = tokio::spawn(regenerate(
+        state.service().clone(),
+        state.history().cloned(),
+        chain.clone(),
+    ));
+    match run.await {
+        Ok(Ok(result)) => Json(PredictionsJson::new(&result, chain.now())).into_response(),
+        Ok(Err(e)) => e.into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "the regeneration task failed");
+            ApiError::unavailable("prediction_failed", "the regeneration failed unexpectedly")
+                .into_response()
+        }
     }
+}
+
+/// One forced run of `chain` on the current snapshot and the recorded
+/// history: its result, or a 503 `prediction_failed` (the request could
+/// not be built, every tier failed, or the run was interrupted).
+async fn regenerate(
+    service: spe_core::FailoverService,
+    history: Option<crate::history::History>,
+    chain: spe_core::PredictionChain,
+) -> Result<std::sync::Arc<ChainResult>, ApiError> {
+    let request = forecasting::current_request(&service, history.as_ref(), &Generator::default())
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "cannot build the prediction request");
+            ApiError::unavailable("prediction_failed", e.to_string())
+        })?;
+    chain
+        .generate(request)
+        .await
+        .map_err(|e| ApiError::unavailable("prediction_failed", e.to_string()))
 }
