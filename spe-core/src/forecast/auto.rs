@@ -127,8 +127,11 @@ impl Default for AutoModel {
     }
 }
 
-/// [`AutoEts`] as a candidate of `auto`: refused for histories with more
-/// than one seasonal period.
+/// [`AutoEts`] as a candidate of `auto`. With several seasonal periods it
+/// is skipped (mstl models them all) while the history holds two cycles of
+/// the longest; on a shorter history it models the shortest period alone
+/// (or none, as [`AutoEts`] does when even that one is too long), so that
+/// `auto` still answers where the multi-seasonal models cannot.
 #[derive(Debug, Clone)]
 struct OnePeriod(AutoEts);
 
@@ -138,12 +141,23 @@ impl DynFit for OnePeriod {
     }
 
     fn fit_dyn(&self, history: &History<'_>) -> Result<Box<dyn Predict>, ForecastError> {
-        if history.periods.len() > 1 {
+        let (Some(&shortest), Some(&longest)) = (history.periods.first(), history.periods.last())
+        else {
+            return self.0.fit_dyn(history);
+        };
+        if history.periods.len() == 1 {
+            return self.0.fit_dyn(history);
+        }
+        if history.y.len() >= longest.saturating_mul(2) {
             return Err(ForecastError::invalid(
                 "auto_ets models one seasonal period: skipped for several (mstl models them all)",
             ));
         }
-        self.0.fit_dyn(history)
+        let periods = [shortest];
+        self.0.fit_dyn(&History {
+            periods: &periods,
+            ..*history
+        })
     }
 }
 
@@ -926,8 +940,8 @@ mod tests {
             Err(ForecastError::TooShort { .. })
         ));
         assert!(matches!(
-            AutoModel::default().fit(&History::new(&[1.0; 10], &[24, 168])),
-            Err(ForecastError::TooShort { .. } | ForecastError::InvalidArgument(_))
+            AutoModel::default().fit(&History::new(&[1.0; 3], &[24, 168])),
+            Err(ForecastError::TooShort { .. })
         ));
     }
 
@@ -956,5 +970,34 @@ mod tests {
         assert!(fitted.scores().iter().any(|s| s.mase.is_some()));
         // Two days exactly: no room for a fold.
         assert_eq!(AutoModel::default().plan(48, &[24]), None);
+    }
+
+    #[test]
+    fn several_periods_on_a_short_history_fall_back_to_ets_on_the_shortest() {
+        // Twenty points, daily and weekly periods: no model of both periods
+        // fits, ETS does (as for the daily period alone).
+        let y: Vec<f64> = (0..20).map(|t| 1.0 + f64::from(t) / 19.0).collect();
+        for periods in [&[24][..], &[24, 168]] {
+            let fitted = AutoModel::default()
+                .fit(&History::new(&y, periods))
+                .unwrap();
+            assert_eq!(fitted.chosen(), "auto_ets", "{periods:?}");
+            let f = fitted.predict(24, &[80.0, 95.0], None).unwrap();
+            assert!(
+                f.mean().iter().all(|m| m.is_finite() && *m > 1.5),
+                "{:?}",
+                f.mean()
+            );
+        }
+        // Three days of hourly data: ETS models the daily cycle and competes.
+        let y = seasonal(72);
+        let candidate = OnePeriod(AutoEts::default());
+        assert!(candidate.fit_dyn(&History::new(&y, &[24, 168])).is_ok());
+        // Two weeks: skipped, mstl models both periods.
+        let y = seasonal(336);
+        let e = candidate
+            .fit_dyn(&History::new(&y, &[24, 168]))
+            .unwrap_err();
+        assert!(e.to_string().contains("skipped for several"), "{e}");
     }
 }

@@ -311,15 +311,36 @@ pub fn validate_levels(levels: &[f64]) -> Result<(), ForecastError> {
 
 impl Forecast {
     /// A validated forecast: finite values, intervals as long as the mean and
-    /// containing it, levels in (0, 100).
+    /// containing it, levels in (0, 100), and nested: at every step the
+    /// interval of a higher level holds that of a lower one (the 95 % band
+    /// contains the 80 % band). Containment and nesting allow a relative
+    /// rounding slack of 1e-9.
+    ///
+    /// ```
+    /// use spe_core::{Forecast, PredictionInterval};
+    ///
+    /// let band = |level, lower: f64, upper: f64| PredictionInterval {
+    ///     level, lower: vec![lower], upper: vec![upper],
+    /// };
+    /// assert!(Forecast::new("m", vec![1.0], vec![band(80.0, 0.5, 1.5), band(95.0, 0.0, 2.0)]).is_ok());
+    /// let crossed = Forecast::new("m", vec![1.0], vec![band(80.0, 0.0, 2.0), band(95.0, 0.5, 1.5)]);
+    /// assert!(crossed.unwrap_err().to_string().contains("not within the 95 % interval"));
+    /// let nan = Forecast::new("m", vec![f64::NAN], vec![]);
+    /// assert!(nan.unwrap_err().to_string().contains("mean[0] is NaN"));
+    /// ```
     pub fn new(
         model: impl Into<String>,
         mean: Vec<f64>,
         intervals: Vec<PredictionInterval>,
     ) -> Result<Self, ForecastError> {
-        check_finite(&mean)?;
+        if let Some((i, m)) = mean.iter().enumerate().find(|(_, m)| !m.is_finite()) {
+            return Err(ForecastError::invalid(format!(
+                "mean[{i}] is {m}, not a finite number"
+            )));
+        }
         let levels: Vec<f64> = intervals.iter().map(|i| i.level).collect();
         validate_levels(&levels)?;
+        let slack = |m: f64| 1e-9 * m.abs().max(1.0);
         for pi in &intervals {
             if pi.lower.len() != mean.len() || pi.upper.len() != mean.len() {
                 return Err(ForecastError::invalid(format!(
@@ -330,14 +351,38 @@ impl Forecast {
             }
             for (i, m) in mean.iter().enumerate() {
                 let (lo, hi) = (pi.lower[i], pi.upper[i]);
-                if !(lo.is_finite()
-                    && hi.is_finite()
-                    && lo <= *m + 1e-9 * m.abs().max(1.0)
-                    && *m <= hi + 1e-9 * m.abs().max(1.0))
-                {
+                for (side, bound) in [("lower", lo), ("upper", hi)] {
+                    if !bound.is_finite() {
+                        return Err(ForecastError::invalid(format!(
+                            "the {} % interval's {side} bound at step {i} is {bound}, not a finite number",
+                            pi.level
+                        )));
+                    }
+                }
+                if !(lo <= *m + slack(*m) && *m <= hi + slack(*m)) {
                     return Err(ForecastError::invalid(format!(
                         "the {} % interval [{lo}, {hi}] at step {i} does not contain the mean {m}",
                         pi.level
+                    )));
+                }
+            }
+        }
+        let mut by_level: Vec<&PredictionInterval> = intervals.iter().collect();
+        by_level.sort_by(|a, b| a.level.total_cmp(&b.level));
+        for pair in by_level.windows(2) {
+            let (narrow, wide) = (pair[0], pair[1]);
+            for (i, m) in mean.iter().enumerate() {
+                let (nl, nu, wl, wu) = (
+                    narrow.lower[i],
+                    narrow.upper[i],
+                    wide.lower[i],
+                    wide.upper[i],
+                );
+                if wl > nl + slack(*m) || wu < nu - slack(*m) {
+                    return Err(ForecastError::invalid(format!(
+                        "the {} % interval [{nl}, {nu}] at step {i} is not within the {} % interval \
+                         [{wl}, {wu}]: a higher level's interval must hold a lower level's",
+                        narrow.level, wide.level
                     )));
                 }
             }

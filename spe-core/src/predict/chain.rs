@@ -109,7 +109,10 @@ type Outcome = Result<Arc<ChainResult>, ChainError>;
 ///    answered, with their age. Otherwise [`ChainError::NoPredictions`].
 ///
 /// Every answer is checked with [`check_forecast`]: the horizon, finite
-/// values, `lower ≤ upper`, intervals containing the mean. When the primary
+/// values, `lower ≤ upper`, intervals containing the mean and nested, and
+/// values plausible (within [`PLAUSIBLE_SPREADS`](super::PLAUSIBLE_SPREADS)
+/// spreads of the history's range: a model that answers −1e9 MW is
+/// `BadOutput`, and the next tier answers). When the primary
 /// gives no interval at a requested level (a model that predicts only the
 /// mean), the chain **derives** it: it runs the fallback model on the same
 /// request and, step by step, puts the fallback's interval half-widths

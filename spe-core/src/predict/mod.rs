@@ -62,7 +62,9 @@ pub use command::{
     OUTPUT_FILE_ENV, RUN_ID_ENV, STDERR_TAIL_BYTES,
 };
 pub use error::{ChainError, PredictorError};
-pub use predictor::{ModelPredictor, Predictor, RunLimit, RunPermit, check_forecast};
+pub use predictor::{
+    ModelPredictor, PLAUSIBLE_SPREADS, Predictor, RunLimit, RunPermit, check_forecast,
+};
 pub use request::{DEFAULT_HORIZON, PredictionRequest, PredictionRequestBuilder};
 pub use schema::{
     IntervalColumns, PREDICTION_SCHEMA_VERSION, parse_predictor_output, request_json,

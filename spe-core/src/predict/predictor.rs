@@ -217,6 +217,59 @@ impl Drop for RunPermit {
     }
 }
 
+/// `BadOutput` for the first value of `forecast` (mean, then bounds) more
+/// than [`PLAUSIBLE_SPREADS`] spreads beyond the range of `history`.
+fn check_plausible(forecast: &Forecast, history: &[f64]) -> Result<(), PredictorError> {
+    let (lo, hi) = history
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+            (lo.min(*v), hi.max(*v))
+        });
+    let spread = (hi - lo).max(lo.abs()).max(hi.abs());
+    if !(spread.is_finite() && spread > 0.0) {
+        return Ok(()); // no history, or all zeros: nothing to measure by
+    }
+    let (min, max) = (
+        lo - PLAUSIBLE_SPREADS * spread,
+        hi + PLAUSIBLE_SPREADS * spread,
+    );
+    let series = std::iter::once(("mean".to_owned(), forecast.mean())).chain(
+        forecast.intervals().iter().flat_map(|pi| {
+            [
+                (level_key("lower", pi.level), pi.lower.as_slice()),
+                (level_key("upper", pi.level), pi.upper.as_slice()),
+            ]
+        }),
+    );
+    for (name, values) in series {
+        if let Some((i, v)) = values
+            .iter()
+            .enumerate()
+            .find(|(_, v)| !(min..=max).contains(*v))
+        {
+            return Err(PredictorError::bad_output(format!(
+                "{name}[{i}] = {} is implausible: more than {PLAUSIBLE_SPREADS} × {} \
+                 beyond the history's range [{}, {}]",
+                short(*v),
+                short(spread),
+                short(lo),
+                short(hi)
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// `v` for a message: as is, or in scientific notation from 1e15 on (not
+/// a number of 300 digits).
+fn short(v: f64) -> String {
+    if v.abs() >= 1e15 {
+        format!("{v:e}")
+    } else {
+        v.to_string()
+    }
+}
+
 /// A task that did not finish: a panic (its message) or a cancellation.
 pub(crate) fn join_error(e: &tokio::task::JoinError) -> PredictorError {
     if e.is_panic() {
@@ -228,9 +281,20 @@ pub(crate) fn join_error(e: &tokio::task::JoinError) -> PredictorError {
     }
 }
 
+/// How far beyond the range of the request's history a predicted value (a
+/// mean or an interval bound) may lie before [`check_forecast`] refuses it
+/// as implausible, in *spreads* of the history: its range `max − min`, or
+/// its largest magnitude if that is larger. With demand between 700 and
+/// 1900 MW (spread 1900), values from −18 300 to 20 900 MW pass; −1e9 does
+/// not.
+pub const PLAUSIBLE_SPREADS: f64 = 10.0;
+
 /// Validates a predictor's answer against its request, whatever the
 /// predictor: exactly `request.horizon` steps; finite values; every
-/// interval with `lower ≤ upper` and containing the mean. Keeps the intervals
+/// interval with `lower ≤ upper`, containing the mean, and nested (a higher
+/// level's interval holds a lower one's); and every value plausible: within
+/// [`PLAUSIBLE_SPREADS`] spreads of the history's range (an all-zero
+/// history has no spread, and bounds nothing). Keeps the intervals
 /// at the requested levels, in the requested order, and returns the
 /// requested levels it lacks (which the chain derives, see
 /// [`PredictionChain`](super::PredictionChain)). Intervals at other levels
@@ -251,6 +315,11 @@ pub(crate) fn join_error(e: &tokio::task::JoinError) -> PredictorError {
 ///
 /// let short = Forecast::new("m", vec![1.0], vec![]).unwrap();
 /// assert!(check_forecast(&short, &request).unwrap_err().to_string().contains("1 step"));
+///
+/// // The history is all 1.0: spread 1, so values beyond −9 … 11 are refused.
+/// let absurd = Forecast::new("m", vec![1.0, -1e9], vec![]).unwrap();
+/// let e = check_forecast(&absurd, &request).unwrap_err().to_string();
+/// assert!(e.contains("mean[1] = -1000000000 is implausible"), "{e}");
 /// ```
 pub fn check_forecast(
     forecast: &Forecast,
@@ -309,9 +378,10 @@ pub fn check_forecast(
         });
     }
     // Re-checks the whole (a forecast may have been deserialized without
-    // validation): every interval contains the mean.
+    // validation): every interval contains the mean, and they are nested.
     let checked = Forecast::new(forecast.model(), forecast.mean().to_vec(), kept)
         .map_err(|e| PredictorError::bad_output(e.to_string()))?;
+    check_plausible(&checked, &request.history)?;
     Ok((checked, missing))
 }
 

@@ -323,6 +323,89 @@ async fn a_mean_only_primary_gets_the_fallbacks_interval_widths() {
 }
 
 #[tokio::test]
+async fn absurd_or_crossed_answers_are_bad_output_and_the_fallback_answers() {
+    use crate::forecast::PredictionInterval;
+    let s = Setup::new();
+    let band = |level: f64, half: f64| PredictionInterval {
+        level,
+        lower: vec![500.0 - half; 4],
+        upper: vec![500.0 + half; 4],
+    };
+    // The history spans 450 to 550 MW: -1e9 and 1e300 are garbage.
+    let absurd = [
+        (
+            Forecast::new("neg", vec![-1e9; 4], vec![]).unwrap(),
+            "mean[0] = -1000000000 is implausible",
+        ),
+        (
+            Forecast::new("huge", vec![500.0, 500.0, 500.0, 1e300], vec![]).unwrap(),
+            "mean[3] = 1e300 is implausible",
+        ),
+        (
+            Forecast::new(
+                "wide",
+                vec![500.0; 4],
+                vec![band(80.0, 10.0), band(95.0, 1e7)],
+            )
+            .unwrap(),
+            "lower_95[0] = -9999500 is implausible",
+        ),
+    ];
+    for (answer, message) in absurd {
+        let chain = s.chain(Some(Fake::new(Scripted::Answer(answer)))).build();
+        let r = chain.generate(request(4)).await.unwrap();
+        assert_eq!(r.tier, Tier::Fallback);
+        assert_eq!(r.failures[0].kind, IncidentKind::ModelBadOutput);
+        assert!(
+            r.failures[0].message.contains(message),
+            "{}",
+            r.failures[0].message
+        );
+    }
+    // Within ten spreads (550 MW) of the range: a bold forecast, served.
+    let bold = Forecast::new("bold", vec![5000.0; 4], vec![]).unwrap();
+    let chain = s.chain(Some(Fake::new(Scripted::Answer(bold)))).build();
+    assert_eq!(
+        chain.generate(request(4)).await.unwrap().tier,
+        Tier::Primary
+    );
+    // A command whose 95 % band is narrower than its 80 % band: bad output.
+    let crossed = serde_json::json!({
+        "mean": [500.0, 500.0, 500.0, 500.0],
+        "lower_80": [480.0, 480.0, 480.0, 480.0], "upper_80": [520.0, 520.0, 520.0, 520.0],
+        "lower_95": [490.0, 490.0, 490.0, 490.0], "upper_95": [510.0, 510.0, 510.0, 510.0],
+    });
+    let e =
+        super::super::parse_predictor_output(crossed.to_string().as_bytes(), 4, "cmd").unwrap_err();
+    assert_eq!(e.incident_kind(), IncidentKind::ModelBadOutput);
+    assert!(
+        e.to_string().contains("not within the 95 % interval"),
+        "{e}"
+    );
+}
+
+#[tokio::test]
+async fn a_mean_only_primary_on_a_short_history_borrows_auto_ets_intervals() {
+    // Twenty hours, daily and weekly periods: too short for both periods,
+    // and for the seasonal naive; auto's ETS still derives the intervals.
+    let chain = PredictionChain::builder()
+        .primary(Fake::new(Scripted::Answer(mean_only(24))))
+        .build();
+    let request = PredictionRequest::builder(t0(), history(20))
+        .periods(vec![24, 168])
+        .horizon(24)
+        .build()
+        .unwrap();
+    let r = chain.generate(request).await.unwrap();
+    assert_eq!(r.tier, Tier::Primary, "{:?}", r.failures);
+    assert_eq!(
+        r.predictions.intervals_from.as_deref(),
+        Some("auto(auto_ets)")
+    );
+    assert_eq!(r.predictions.forecast.intervals().len(), 2);
+}
+
+#[tokio::test]
 async fn panics_in_the_primary_or_the_fallback_are_contained() {
     let s = Setup::new();
     let chain = s.chain(Some(Fake::new(Scripted::Panic))).build();

@@ -225,6 +225,17 @@ fn well_formed() -> impl Strategy<Value = WellFormed> {
             .prop_map(move |(mean, mut intervals, model)| {
                 intervals.sort_by(|a, b| a.0.total_cmp(&b.0));
                 intervals.dedup_by(|a, b| a.0 == b.0);
+                // Nested: each level's widths add to the level below's.
+                for k in 1..intervals.len() {
+                    let (narrower, wider) = intervals.split_at_mut(k);
+                    let (_, below, above) = &narrower[k - 1];
+                    for (w, n) in wider[0].1.iter_mut().zip(below) {
+                        *w += n;
+                    }
+                    for (w, n) in wider[0].2.iter_mut().zip(above) {
+                        *w += n;
+                    }
+                }
                 WellFormed {
                     horizon,
                     mean,
