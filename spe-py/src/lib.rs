@@ -37,6 +37,7 @@ pub mod history;
 pub mod journal;
 pub mod kpi;
 pub mod resilient;
+pub mod runtime;
 pub mod synthetic;
 pub mod weather;
 

@@ -1,15 +1,24 @@
 //! `spe.ResilientForecaster`: spe-core's prediction chain with a Python
 //! callable as tier 1, and `spe.Prediction`, what it answers.
 //!
-//! The callable runs in a dedicated OS thread that holds the GIL only while
-//! Python code runs (the thread attaches to call it and to read its answer);
-//! the chain awaits it under its timeout. A Python thread cannot be killed:
-//! on a timeout the chain stops waiting and moves on (fallback, cache), the
+//! The callable runs on a Python daemon thread (`threading.Thread`, started
+//! by `spe._primary.run`), not on a Rust thread: CPython knows its daemon
+//! threads and stops them safely at interpreter shutdown, whereas a Rust
+//! thread that re-enters Python while the interpreter finalizes aborts the
+//! process. The daemon thread runs no Rust code while the callable runs: it
+//! hands the callable's answer (or exception) to a [`PrimaryReply`], which
+//! only passes it through a channel; the chain reads it, under its timeout,
+//! on the thread that awaits it. A Python thread cannot be killed: on a
+//! timeout the chain stops waiting and moves on (fallback, cache), the
 //! callable finishes in the background and its answer is dropped. The
 //! interpreter is never blocked by it — unless the callable itself holds
 //! the GIL without releasing it (a C extension that never lets go).
+//!
+//! `predict` waits with the GIL released in short slices and checks for
+//! signals between them, so Ctrl-C raises `KeyboardInterrupt` at once
+//! rather than after the timeout.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -34,16 +43,19 @@ use crate::journal::Journal;
 const TRACEBACK_BYTES: usize = 4096;
 
 /// A Python callable as tier 1 of the chain: `primary(history, horizon)`,
-/// called on a thread of its own, one call at a time: a call that hangs
-/// past its timeout cannot be interrupted, and while it runs the next ones
-/// fail at once (`Busy`, journaled as a timeout) instead of piling up
-/// threads.
+/// called on a Python daemon thread of its own, one call at a time: a call
+/// that hangs past its timeout cannot be interrupted, and while it runs the
+/// next ones fail at once (`Busy`, journaled as a timeout) instead of piling
+/// up threads.
 #[derive(Debug)]
 struct PyPredictor {
     callable: Arc<Py<PyAny>>,
     name: String,
     limit: spe_core::RunLimit,
 }
+
+/// What the callable gave: its answer (`Ok`) or the exception it raised.
+type PrimaryOutcome = Result<Py<PyAny>, Py<PyAny>>;
 
 #[async_trait]
 impl Predictor for PyPredictor {
@@ -54,45 +66,88 @@ impl Predictor for PyPredictor {
     async fn predict(&self, request: &PredictionRequest) -> Result<CoreForecast, PredictorError> {
         let permit = self.limit.try_start()?;
         let (tx, rx) = tokio::sync::oneshot::channel();
-        let callable = Arc::clone(&self.callable);
-        let name = self.name.clone();
-        let history = request.history.clone();
+        let reply = PrimaryReply {
+            pending: Mutex::new(Some((tx, permit))),
+        };
         let horizon = request.horizon;
-        std::thread::Builder::new()
-            .name("spe-py-primary".into())
-            .spawn(move || {
-                let answer =
-                    Python::attach(|py| call_primary(py, &callable, &name, history, horizon));
-                // Given back when the call returns, whether or not anyone
-                // waits, and before the answer is: the next call may start.
-                drop(permit);
-                // The chain may have stopped waiting (timeout): nobody to tell.
-                let _ = tx.send(answer);
-            })
-            .map_err(|e| PredictorError::crashed("could not start a thread", e.to_string()))?;
-        rx.await.unwrap_or_else(|_| {
-            Err(PredictorError::crashed(
-                "its thread ended without an answer",
-                "",
-            ))
+        Python::attach(|py| start_primary(py, &self.callable, &request.history, horizon, reply))?;
+        let outcome = rx
+            .await
+            .map_err(|_| PredictorError::crashed("its thread ended without an answer", ""))?;
+        Python::attach(|py| match outcome {
+            Ok(answer) => read_answer(answer.bind(py), &self.name, horizon),
+            Err(exception) => Err(raised(py, &PyErr::from_value(exception.into_bound(py)))),
         })
     }
 }
 
-/// Call the primary and read its answer (the GIL held).
-fn call_primary(
+/// Start `spe._primary.run(callable, history, horizon, reply)` on a daemon
+/// `threading.Thread`. If it cannot start, `reply` is dropped with its
+/// permit.
+fn start_primary(
     py: Python<'_>,
     callable: &Py<PyAny>,
-    name: &str,
-    history: Vec<f64>,
+    history: &[f64],
     horizon: usize,
-) -> Result<CoreForecast, PredictorError> {
-    let history = PyArray1::from_vec(py, history);
-    let answer = callable
-        .bind(py)
-        .call1((history, horizon))
-        .map_err(|e| raised(py, &e))?;
-    read_answer(&answer, name, horizon)
+    reply: PrimaryReply,
+) -> Result<(), PredictorError> {
+    let start = || -> PyResult<()> {
+        let run = py.import("spe._primary")?.getattr("run")?;
+        let history = PyArray1::from_slice(py, history);
+        let args = (
+            callable.clone_ref(py),
+            history,
+            horizon,
+            Py::new(py, reply)?,
+        );
+        let kwargs = PyDict::new(py);
+        kwargs.set_item("target", run)?;
+        kwargs.set_item("args", args)?;
+        kwargs.set_item("name", "spe-py-primary")?;
+        kwargs.set_item("daemon", true)?;
+        py.import("threading")?
+            .call_method("Thread", (), Some(&kwargs))?
+            .call_method0("start")?;
+        Ok(())
+    };
+    start().map_err(|e| PredictorError::crashed("could not start its thread", e.to_string()))
+}
+
+/// The way back from the primary's daemon thread: called once by
+/// `spe._primary.run` with the callable's outcome. It gives the run's
+/// permit back (the next call may start) and sends the outcome to the
+/// chain, without running any Python code. An outcome nobody waits for
+/// any more (the chain timed out) is returned, to be dropped by Python.
+#[pyclass(module = "spe._spe", name = "_PrimaryReply", frozen)]
+struct PrimaryReply {
+    pending: Mutex<
+        Option<(
+            tokio::sync::oneshot::Sender<PrimaryOutcome>,
+            spe_core::RunPermit,
+        )>,
+    >,
+}
+
+#[pymethods]
+impl PrimaryReply {
+    /// ``reply(ok, value)``: ``value`` is the answer if ``ok``, else the exception.
+    fn __call__(&self, ok: bool, value: Py<PyAny>) -> Option<Py<PyAny>> {
+        let pending = self
+            .pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        let Some((tx, permit)) = pending else {
+            return Some(value);
+        };
+        // Given back when the call returns, whether or not anyone waits,
+        // and before the answer is: the next call may start.
+        drop(permit);
+        let outcome = if ok { Ok(value) } else { Err(value) };
+        tx.send(outcome).err().map(|o| match o {
+            Ok(v) | Err(v) => v,
+        })
+    }
 }
 
 /// A `Crashed` error for an exception: its type and the end of its traceback.
@@ -457,7 +512,7 @@ impl Prediction {
 #[pyclass(module = "spe", name = "ResilientForecaster", frozen)]
 pub struct ResilientForecaster {
     chain: PredictionChain,
-    runtime: tokio::runtime::Runtime,
+    runtime: crate::runtime::OwnedRuntime,
     primary: Py<PyAny>,
     fallback: ModelName,
     fallback_name: String,
@@ -717,9 +772,7 @@ impl ResilientForecaster {
             builder = builder.clock(c.get().core().clone(), Utc::now());
         }
         let chain = py.detach(|| builder.build());
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
+        let runtime = crate::runtime::OwnedRuntime::current_thread()
             .map_err(|e| Error::config(format!("cannot start the forecaster's runtime: {e}")))?;
         Ok(ResilientForecaster {
             chain,
@@ -855,8 +908,7 @@ impl ResilientForecaster {
         }
         let request = builder.build().map_err(chain_error)?;
         check_nanosecond_range(&request)?;
-        let result = py
-            .detach(|| self.runtime.block_on(self.chain.generate(request)))
+        let result = block_on_interruptibly(py, &self.runtime, self.chain.generate(request))?
             .map_err(chain_error)?;
         Prediction::new(py, result, self.chain.now())
     }
@@ -960,6 +1012,36 @@ impl ResilientForecaster {
             },
         )?;
         Ok((args, kwargs))
+    }
+}
+
+/// How long `predict` waits with the GIL released between two checks for
+/// signals (Ctrl-C).
+const SIGNAL_CHECK: Duration = Duration::from_millis(50);
+
+/// Run `future` on `runtime` with the GIL released, in slices of
+/// [`SIGNAL_CHECK`] between which pending signals are handled: a
+/// `KeyboardInterrupt` (or another signal handler's exception) drops the
+/// future, which cancels its work, and is raised.
+fn block_on_interruptibly<F>(
+    py: Python<'_>,
+    runtime: &tokio::runtime::Runtime,
+    future: F,
+) -> PyResult<F::Output>
+where
+    F: std::future::Future + Send,
+    F::Output: Send,
+{
+    let mut future = std::pin::pin!(future);
+    loop {
+        // The timer is made inside `block_on`: it needs the runtime's context.
+        let slice = py.detach(|| {
+            runtime.block_on(async { tokio::time::timeout(SIGNAL_CHECK, future.as_mut()).await })
+        });
+        match slice {
+            Ok(output) => return Ok(output),
+            Err(_elapsed) => py.check_signals()?,
+        }
     }
 }
 

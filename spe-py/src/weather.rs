@@ -234,7 +234,7 @@ pub struct WeatherService {
     service: FailoverService,
     live: OpenMeteo,
     generator: Generator,
-    runtime: tokio::runtime::Runtime,
+    runtime: crate::runtime::OwnedRuntime,
     settings: Settings,
 }
 
@@ -361,12 +361,9 @@ impl WeatherService {
         if let Some(c) = &clock {
             builder = builder.clock(c.get().core().clone(), Utc::now());
         }
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| {
-                Error::config(format!("cannot start the weather service's runtime: {e}"))
-            })?;
+        let runtime = crate::runtime::OwnedRuntime::current_thread().map_err(|e| {
+            Error::config(format!("cannot start the weather service's runtime: {e}"))
+        })?;
         let service = {
             let _entered = runtime.enter();
             builder.build().map_err(Error::from)?

@@ -408,3 +408,106 @@ def test_time_indexes_that_would_misplace_the_forecast_are_refused() -> None:
     assert p.times[0] == np.datetime64("2026-05-01T00:00:00", "ns")
     with pytest.raises(spe.ConfigError, match="datetime64"):
         rf.predict(HISTORY, 3, start="2262-04-12T00:00:00Z")
+
+
+# --- the primary's thread, interpreter shutdown and Ctrl-C ----------------------
+
+SUBPROCESS_PRELUDE = """
+import sys, time
+import numpy as np, spe
+HISTORY = 100 + 10 * np.sin(np.arange(24 * 14) * 2 * np.pi / 24)
+"""
+
+# The model is still running Python code when the interpreter exits: a pure
+# loop that never ends, a loop of short sleeps (the thread lets go of the GIL
+# and takes it back, possibly during finalization), a model that returns
+# while the interpreter finalizes.
+STILL_RUNNING_AT_EXIT = {
+    "busy loop": "    n = 0\n    while True:\n        n += 1\n",
+    "sleeping loop": "    while True:\n        time.sleep(0.001)\n",
+    "returns late": "    for _ in range(100):\n        time.sleep(0.001)\n    return np.ones(horizon)\n",
+}
+
+
+@pytest.mark.parametrize("body", sorted(STILL_RUNNING_AT_EXIT))
+def test_the_interpreter_exits_cleanly_while_a_timed_out_primary_runs(body: str) -> None:
+    script = SUBPROCESS_PRELUDE + (
+        "def model(history, horizon):\n"
+        + STILL_RUNNING_AT_EXIT[body]
+        + "rf = spe.ResilientForecaster(model, fallback='seasonal_naive', timeout_s=0.05)\n"
+        "print(rf.predict(HISTORY, 24, season_length=24).tier)\n"
+    )
+    for _ in range(4):
+        run = subprocess.run(
+            [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+        )
+        assert "Fatal Python error" not in run.stderr, run.stderr
+        assert run.returncode == 0, run.stderr
+        assert run.stdout.split() == ["fallback"], run.stdout + run.stderr
+
+
+def test_ctrl_c_interrupts_predict_while_the_primary_runs() -> None:
+    """The model tells the test it started (a line on stdout), the test sends
+    SIGINT: ``predict`` raises KeyboardInterrupt while the model still runs
+    (it would finish and answer after 3000 short sleeps, long before the
+    600 s timeout). The model keeps running afterwards, so the next call
+    gets the fallback without waiting, and the interpreter exits cleanly."""
+    signal = pytest.importorskip("signal")
+    if sys.platform == "win32":
+        pytest.skip("SIGINT to a child process is a POSIX matter")
+    script = SUBPROCESS_PRELUDE + (
+        "done = []\n"
+        "def model(history, horizon):\n"
+        "    print('started', flush=True)\n"
+        "    for _ in range(3000):\n"
+        "        time.sleep(0.01)\n"
+        "    done.append(True)\n"
+        "    return np.ones(horizon)\n"
+        "rf = spe.ResilientForecaster(model, fallback='seasonal_naive', timeout_s=600)\n"
+        "try:\n"
+        "    rf.predict(HISTORY, 24, season_length=24)\n"
+        "except KeyboardInterrupt:\n"
+        "    print('interrupted', 'completed' if done else 'running', flush=True)\n"
+        "else:\n"
+        "    print('not interrupted', flush=True)\n"
+        "p = rf.predict(HISTORY, 24, season_length=24)\n"
+        "print(p.tier, p.failures[0]['kind'], 'running' if not done else 'completed')\n"
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-c", script],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert child.stdout is not None
+        assert child.stdout.readline().strip() == "started"
+        child.send_signal(signal.SIGINT)
+        out, err = child.communicate(timeout=120)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.communicate()
+    assert "Fatal Python error" not in err, err
+    assert child.returncode == 0, err
+    assert out.splitlines() == ["interrupted running", "fallback model_timeout running"], out + err
+
+
+def test_an_answer_holding_a_forecaster_is_dropped_safely() -> None:
+    """The answer is read, and freed, inside the chain's task: a forecaster
+    in it (with its own runtime) must not be dropped as tokio forbids."""
+
+    def model(history: np.ndarray, horizon: int) -> Any:
+        return {"mean": spe.ResilientForecaster(mean_model)}
+
+    p = predict(model)
+    assert p.tier == "fallback"
+    [failure] = p.failures
+    assert failure["kind"] == "model_bad_output"
+    assert "ResilientForecaster" in failure["message"], failure["message"]
+
+
+def test_the_traceback_starts_in_the_model() -> None:
+    [failure] = predict(raises).failures
+    assert "_primary.py" not in failure["message"], failure["message"]
+    assert "in raises" in failure["message"]
