@@ -282,6 +282,9 @@ struct Inner {
 #[derive(Default)]
 struct State {
     incident: Option<IncidentId>,
+    /// The incident was continued from before a restart: its failed
+    /// attempts before the restart are not in `failures_in_outage`.
+    continued: bool,
     failures_in_outage: u64,
     last_live_at: Option<DateTime<Utc>>,
 }
@@ -376,6 +379,7 @@ impl FailoverBuilder {
             incident_lock: tokio::sync::Mutex::new(()),
             state: Mutex::new(State {
                 incident: continued,
+                continued: continued.is_some(),
                 ..State::default()
             }),
         };
@@ -686,13 +690,13 @@ impl Inner {
     async fn on_live(&self, weather: WeatherFrame, energy: EnergyFrame, now: DateTime<Utc>) {
         let _incident_lock = self.incident_lock.lock().await;
         let previous = self.snapshot.borrow().mode;
-        let (incident, failures) = {
+        let (incident, failures, continued) = {
             let mut state = self.lock();
             state.last_live_at = Some(now);
             let failures = std::mem::take(&mut state.failures_in_outage);
             // Forgotten only once its close is on disk (below): a refresh
             // cancelled before, or a close that fails, leaves it to the next.
-            (state.incident, failures)
+            (state.incident, failures, state.continued)
         };
         if let Some(cache) = &self.cache {
             if let Err(e) = cache.put_async(weather.clone(), now).await {
@@ -717,17 +721,23 @@ impl Inner {
             self.announce(previous, Mode::Nominal, now, reason.clone());
         }
         // An incident continued from before a restart is closed even when
-        // the cache let this run start nominal.
+        // the cache let this run start nominal; its record goes back to
+        // nominal if it last went to estimation, whatever this run showed.
         if let Some(id) = incident {
+            let since = if continued { " since the restart" } else { "" };
             let closed = self
                 .journal_value(move |j| {
-                    if changed {
+                    let estimating = j
+                        .incident(id)
+                        .and_then(|i| i.mode_changes.last().map(|c| c.to))
+                        == Some(Mode::Estimation);
+                    if changed || estimating {
                         j.mode_changed(id, Mode::Estimation, Mode::Nominal, now)?;
                     }
                     j.close_tracked(
                         id,
                         now,
-                        format!("{reason} after {failures} failed attempt(s)"),
+                        format!("{reason} after {failures} failed attempt(s){since}"),
                     )
                 })
                 .await;
@@ -735,6 +745,7 @@ impl Inner {
                 let mut state = self.lock();
                 if state.incident == Some(id) {
                     state.incident = None;
+                    state.continued = false;
                 }
             }
         }
@@ -1212,6 +1223,62 @@ mod tests {
         assert!(
             journal.incident(other).unwrap().is_open(),
             "another component's"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_outage_continued_on_cached_weather_is_closed_back_to_nominal() {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = Journal::open(dir.path().join("j.log")).unwrap();
+        let src = Scripted::new(Behaviour::Live);
+        // A run that had live weather (cached), then failed, and was killed
+        // while estimating: its incident is open, last gone to estimation.
+        {
+            let (cache, _) = Cache::open(dir.path(), "weather", CacheConfig::default()).unwrap();
+            let (s, _) = {
+                let clock = ManualClock::new();
+                let b = FailoverService::builder(Site::paris(), src.clone())
+                    .config(config())
+                    .clock(clock.clone(), t0())
+                    .cache(cache)
+                    .journal(journal.clone());
+                (b.build().unwrap(), clock)
+            };
+            s.refresh().await;
+            src.set(Behaviour::Fail(status(503)));
+            s.refresh().await;
+            s.refresh().await;
+        }
+        let open = journal.open_incidents();
+        assert_eq!(open.len(), 1);
+        let id = open[0].id;
+        // Restarted a minute later: the cache makes it start nominal.
+        src.set(Behaviour::Live);
+        let (cache, _) =
+            Cache::<WeatherFrame>::open(dir.path(), "weather", CacheConfig::default()).unwrap();
+        let s = FailoverService::builder(Site::paris(), src)
+            .config(config())
+            .clock(ManualClock::new(), t0() + chrono::Duration::minutes(1))
+            .cache(cache)
+            .journal(journal.clone())
+            .build()
+            .unwrap();
+        assert_eq!(s.snapshot().mode, Mode::Nominal);
+        assert!(matches!(s.refresh().await, RefreshOutcome::Live));
+        let closed = journal.incident(id).unwrap();
+        assert!(!closed.is_open());
+        let modes: Vec<_> = closed.mode_changes.iter().map(|c| (c.from, c.to)).collect();
+        assert_eq!(
+            modes,
+            [
+                (Mode::Nominal, Mode::Estimation),
+                (Mode::Estimation, Mode::Nominal)
+            ]
+        );
+        let resolution = closed.resolution.unwrap_or_default();
+        assert!(
+            resolution.ends_with("after 0 failed attempt(s) since the restart"),
+            "{resolution}"
         );
     }
 
