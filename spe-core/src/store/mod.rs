@@ -190,8 +190,10 @@ pub struct StoreOpenReport {
     pub was_missing: bool,
     /// The backup restored in its place, if any.
     pub restored_from: Option<BackupInfo>,
-    /// Backups that failed their check while looking for one to restore
-    /// (left in place for a post-mortem), and why.
+    /// Backups that failed their check while looking for one to restore,
+    /// and why: each moved aside to `<name>.unusable` in the backup
+    /// directory (kept for a post-mortem, no longer listed, counted as the
+    /// newest backup, nor tried again), the path here being where it is.
     pub unusable_backups: Vec<(PathBuf, String)>,
 }
 
@@ -1183,11 +1185,35 @@ fn restore_or_create(path: &Path, report: &mut StoreOpenReport) -> Result<Connec
                 report.restored_from = Some(candidate);
                 return Ok(conn);
             }
-            Err(why) => report.unusable_backups.push((candidate.path, why)),
+            Err(why) => report
+                .unusable_backups
+                .push((set_aside_backup(candidate.path), why)),
         }
     }
     report.created = true;
     schema::create(path)
+}
+
+/// Moves an unusable backup to `<name>.unusable` beside it, so that it is
+/// no longer listed (nor counted as the newest backup, nor tried at every
+/// open) but kept for a post-mortem; returns where it is. If it cannot be
+/// moved it stays (and is tried again next time).
+fn set_aside_backup(path: PathBuf) -> PathBuf {
+    let aside = sibling(&path, ".unusable");
+    match fs::rename(&path, &aside) {
+        Ok(()) => {
+            if let Some(dir) = aside.parent() {
+                if let Err(e) = crate::durable::sync_dir(dir) {
+                    tracing::warn!(dir = %dir.display(), error = %e, "cannot sync the backup directory");
+                }
+            }
+            aside
+        }
+        Err(e) => {
+            tracing::warn!(path = %path.display(), error = %e, "cannot set an unusable backup aside");
+            path
+        }
+    }
 }
 
 /// `path` with `suffix` appended to its file name (`history.sqlite-wal`).

@@ -429,6 +429,11 @@ fn damaged_backups_are_skipped_and_without_any_the_store_starts_empty() {
     fs::write(dir.path().join(HISTORY_FILE), b"garbage").unwrap();
     let (store, report) = HistoryStore::open(dir.path(), StoreConfig::default(), t(3)).unwrap();
     assert_eq!(report.unusable_backups.len(), 1);
+    // Set aside, kept: no longer a backup.
+    let aside = &report.unusable_backups[0].0;
+    assert!(aside.to_string_lossy().ends_with(".unusable"), "{aside:?}");
+    assert_eq!(fs::read(aside).unwrap(), b"garbage");
+    assert_eq!(list_backups(dir.path()), [backups[0].clone()]);
     assert_eq!(report.restored_from.unwrap().taken_at, t(1));
     assert_eq!(values(&store, "demand_mw").len(), 5);
     drop(store);
@@ -442,7 +447,11 @@ fn damaged_backups_are_skipped_and_without_any_the_store_starts_empty() {
         report.created && report.restored_from.is_none(),
         "{report:?}"
     );
-    assert_eq!(report.unusable_backups.len(), 2);
+    // The one left: the other was set aside at the last open.
+    assert_eq!(report.unusable_backups.len(), 1);
+    // No backup left to count as the newest.
+    assert_eq!(store.stats().unwrap().last_backup, None);
+    assert!(list_backups(dir.path()).is_empty());
     assert!(
         report.summary().contains("no sound backup"),
         "{}",
