@@ -20,6 +20,7 @@ use crate::dashboard_cache::DashboardKey;
 use crate::error::ApiError;
 use crate::metrics::{self, Gauges};
 use crate::openapi::ErrorBody;
+use crate::persistence::{self, Persisted};
 use crate::predictions::DashboardForecastJson;
 use crate::series_json::{self, SeriesJson, rfc3339};
 use crate::state::AppState;
@@ -268,35 +269,83 @@ pub async fn livez() -> Json<Liveness> {
 /// The body of `GET /readyz`.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct Readiness<'a> {
-    /// Always `ready`: a snapshot exists from startup on.
+pub struct Readiness {
+    /// Always `ready`: a snapshot exists from startup on, so the dashboard
+    /// serves.
     pub status: &'static str,
     /// `nominal` or `estimation`.
     #[schema(value_type = crate::openapi::ModeName)]
     pub mode: Mode,
-    /// Whether the service runs degraded (estimation mode).
+    /// Whether the service runs degraded: in estimation mode, or without a
+    /// part of its data directory (`unavailable`).
     pub degraded: bool,
-    /// Why it is degraded; `null` in nominal mode.
-    pub reason: Option<&'a str>,
+    /// Why it is degraded, in words (the data service's reason, then the
+    /// parts it runs without); `null` when it is not.
+    pub reason: Option<String>,
+    /// The parts of the data directory that could not be opened, which the
+    /// server runs without (`journal`, `history`, `weather_cache`,
+    /// `predictions_cache`, `archive`); empty when all are there.
+    pub unavailable: Vec<Persisted>,
+    /// Whether predictions can be served: `available`; `pending` (none yet,
+    /// a run is in flight: e.g. the first run after a start with nothing
+    /// cached); `none` (none, and no run in flight: no engine, or every
+    /// tier of the last run failed). Not a degradation by itself: the
+    /// dashboard serves without a forecast, and `GET /api/predictions`
+    /// answers a clean 503 meanwhile.
+    pub predictions: PredictionsReadiness,
 }
 
-/// `GET /readyz`: ready to serve, in estimation mode too; the body says
-/// whether the service is degraded and why.
+/// Whether predictions can be served, as `GET /readyz` tells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PredictionsReadiness {
+    /// Predictions (fresh or cached) can be served.
+    Available,
+    /// None yet; a run is in flight.
+    Pending,
+    /// None, and no run in flight.
+    None,
+}
+
+impl Readiness {
+    /// The readiness of `state` now.
+    pub fn of(state: &AppState) -> Self {
+        let snapshot = state.snapshot();
+        let unavailable = state.unavailable().to_vec();
+        let mut reasons: Vec<String> = Vec::new();
+        if let Some(degradation) = &snapshot.degradation {
+            reasons.push(degradation.clone());
+        }
+        if !unavailable.is_empty() {
+            reasons.push(persistence::describe(&unavailable));
+        }
+        let predictions = match state.predictions() {
+            Some(chain) if chain.latest().is_some() => PredictionsReadiness::Available,
+            Some(chain) if chain.is_running() => PredictionsReadiness::Pending,
+            _ => PredictionsReadiness::None,
+        };
+        Readiness {
+            status: "ready",
+            mode: snapshot.mode,
+            degraded: snapshot.mode != Mode::Nominal || !unavailable.is_empty(),
+            reason: (!reasons.is_empty()).then(|| reasons.join("; ")),
+            unavailable,
+            predictions,
+        }
+    }
+}
+
+/// `GET /readyz`: ready to serve, in estimation mode and without its data
+/// directory too (the dashboard serves); the body says whether the service
+/// is degraded and why.
 #[utoipa::path(
     get,
     path = "/readyz",
     tag = "health",
-    responses((status = 200, description = "Ready, in estimation mode too; the body says whether it is degraded", body = Readiness<'_>))
+    responses((status = 200, description = "Ready, in estimation mode and without persistence too; the body says whether it is degraded and why", body = Readiness))
 )]
 pub async fn readyz(State(state): State<AppState>) -> Response {
-    let snapshot = state.snapshot();
-    Json(Readiness {
-        status: "ready",
-        mode: snapshot.mode,
-        degraded: snapshot.mode != Mode::Nominal,
-        reason: snapshot.degradation.as_deref(),
-    })
-    .into_response()
+    Json(Readiness::of(&state)).into_response()
 }
 
 /// A mode change of an incident, as `GET /api/incidents` shows it.

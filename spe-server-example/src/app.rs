@@ -12,7 +12,8 @@
 //!
 //! Availability comes first: a data directory that cannot be created, a
 //! journal that cannot be opened (e.g. a damaged header) or a cache that
-//! cannot be opened is logged at `error` and the server runs without it.
+//! cannot be opened is logged at `error` and the server runs without it;
+//! `GET /readyz` then reports it as a degradation ([`App::unavailable`]).
 //! Damage found and repaired at open (cache or archive files quarantined,
 //! journal regions skipped) is journaled as an incident (`cache_corrupt`,
 //! `journal_corrupt`), opened and closed at once. Only invalid settings stop
@@ -37,6 +38,7 @@ use crate::config::Config;
 use crate::forecasting;
 use crate::history::{self, History};
 use crate::layers::Hardening;
+use crate::persistence::Persisted;
 use crate::rate_limit::RateLimiter;
 use crate::routes::router;
 use crate::serve::ConnectionLimits;
@@ -101,6 +103,7 @@ pub struct App {
     predictions: PredictionChain,
     archive: Option<ForecastArchive>,
     history: Option<History>,
+    unavailable: Vec<Persisted>,
     admin_token: Option<String>,
     generate_per_minute: u32,
     hardening: Hardening,
@@ -138,6 +141,13 @@ impl App {
         let journal = open_journal(&config.journal_path(), now);
         let cache = open_cache(&config.cache_dir(), journal.as_ref(), now);
 
+        let mut unavailable = Vec::new();
+        if journal.is_none() {
+            unavailable.push(Persisted::Journal);
+        }
+        if cache.is_none() {
+            unavailable.push(Persisted::WeatherCache);
+        }
         let mut builder = FailoverService::builder(site, primary).config(failover);
         if let Some(journal) = &journal {
             builder = builder.journal(journal.clone());
@@ -159,12 +169,23 @@ impl App {
         }
         let archive = ForecastArchive::open(&config.cache_dir(), journal.as_ref(), now);
         let history = History::open(&config.history_dir(), journal.as_ref(), now);
+        if history.is_none() {
+            unavailable.push(Persisted::History);
+        }
+        if predictions.cache().is_none() {
+            unavailable.push(Persisted::PredictionsCache);
+        }
+        if archive.is_none() {
+            unavailable.push(Persisted::Archive);
+        }
+        unavailable.sort_unstable();
         Ok(App {
             service,
             journal,
             predictions,
             archive,
             history,
+            unavailable,
             admin_token: config.admin_token.clone(),
             generate_per_minute: config.generate_per_minute,
             hardening: config.hardening(),
@@ -197,9 +218,16 @@ impl App {
         self.history.as_ref()
     }
 
+    /// The parts of the data directory that could not be opened, which the
+    /// server runs without.
+    pub fn unavailable(&self) -> &[Persisted] {
+        &self.unavailable
+    }
+
     /// The handlers' state.
     pub fn state(&self) -> AppState {
         let state = AppState::new(self.service.clone(), self.journal.clone())
+            .with_unavailable(self.unavailable.iter().copied())
             .with_predictions(self.predictions.clone())
             .with_admin_token(self.admin_token.clone())
             .with_rate_limiter(RateLimiter::new(self.generate_per_minute))
@@ -770,6 +798,82 @@ mod tests {
             "{}",
             damaged[0].details
         );
+    }
+
+    /// `GET /readyz` of `app`.
+    async fn readiness(app: &App) -> serde_json::Value {
+        let (status, _, ready) =
+            crate::test_support::get_json(&router(app.state()), "/readyz").await;
+        assert_eq!(status, axum::http::StatusCode::OK, "{ready}");
+        ready
+    }
+
+    #[tokio::test]
+    async fn a_data_directory_that_is_a_file_is_served_without_and_reported_degraded() {
+        let tmp = TempDir::new();
+        let data = tmp.path().join("data");
+        std::fs::write(&data, b"a file, not a directory").expect("write");
+        let app = open(&data, Behaviour::Live);
+        assert!(app.journal().is_none());
+        assert!(app.history().is_none());
+        assert_eq!(app.unavailable(), Persisted::ALL);
+        // Live data: nominal, and still degraded, naming what is missing.
+        app.service().refresh().await;
+        assert_eq!(app.service().snapshot().mode, Mode::Nominal);
+        let ready = readiness(&app).await;
+        assert_eq!(ready["mode"], "nominal");
+        assert_eq!(ready["degraded"], true);
+        assert_eq!(
+            ready["reason"],
+            "running without the incident journal, the history store, the weather cache, \
+             the predictions cache and the forecast archive (they could not be opened)"
+        );
+        assert_eq!(
+            ready["unavailable"],
+            serde_json::json!([
+                "journal",
+                "history",
+                "weather_cache",
+                "predictions_cache",
+                "archive"
+            ])
+        );
+        // The dashboard serves all the same.
+        let (status, _, dashboard) =
+            crate::test_support::get_json(&router(app.state()), "/api/dashboard").await;
+        assert_eq!(status, axum::http::StatusCode::OK);
+        assert_eq!(dashboard["mode"], "nominal");
+    }
+
+    #[tokio::test]
+    async fn a_directory_where_the_journal_should_be_is_reported_and_the_rest_kept() {
+        let tmp = TempDir::new();
+        std::fs::create_dir_all(tmp.path().join("incidents.journal")).expect("mkdir");
+        let app = open(tmp.path(), Behaviour::Refused);
+        assert!(app.journal().is_none());
+        assert_eq!(app.unavailable(), [Persisted::Journal]);
+        app.service().refresh().await;
+        let ready = readiness(&app).await;
+        assert_eq!(ready["mode"], "estimation");
+        assert_eq!(ready["degraded"], true);
+        let reason = ready["reason"].as_str().expect("a reason");
+        // The outage first, then what the server runs without.
+        assert!(
+            reason.starts_with("open-meteo: connection failed")
+                && reason
+                    .ends_with("; running without the incident journal (it could not be opened)"),
+            "{reason}"
+        );
+        assert_eq!(ready["unavailable"], serde_json::json!(["journal"]));
+        // A sound data directory: nothing reported missing.
+        let sound = TempDir::new();
+        let app = open(sound.path(), Behaviour::Live);
+        assert!(app.unavailable().is_empty());
+        app.service().refresh().await;
+        let ready = readiness(&app).await;
+        assert_eq!(ready["degraded"], false);
+        assert!(ready["reason"].is_null());
+        assert_eq!(ready["unavailable"], serde_json::json!([]));
     }
 
     #[test]

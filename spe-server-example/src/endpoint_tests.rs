@@ -956,6 +956,37 @@ async fn a_regeneration_runs_to_its_end_when_the_client_hangs_up() {
     assert_eq!(engine.runs.load(Ordering::SeqCst), 2);
 }
 
+#[tokio::test]
+async fn readiness_tells_whether_predictions_are_pending() {
+    use std::sync::atomic::Ordering;
+    let engine = std::sync::Arc::new(Engine::default());
+    engine.held.store(true, Ordering::SeqCst);
+    let rig = chain_rig(&engine);
+    rig.service.refresh().await;
+    let app = from(&rig.app, LOCAL);
+    let (_, _, ready) = get_json(&app, "/readyz").await;
+    assert_eq!(ready["predictions"], "none", "{ready}");
+    let call = tokio::spawn({
+        let app = app.clone();
+        async move { send(&app, generate(None, Body::empty())).await }
+    });
+    engine.entered.notified().await;
+    // A run in flight, nothing to serve yet: pending, and not a degradation
+    // of its own (the reason is the estimation mode's only).
+    let (status, _, ready) = get_json(&app, "/readyz").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(ready["predictions"], "pending", "{ready}");
+    assert_eq!(
+        ready["reason"],
+        "open-meteo: connection failed: connection refused"
+    );
+    engine.hold.add_permits(1);
+    let (status, _, _) = call.await.expect("no panic");
+    assert_eq!(status, StatusCode::OK);
+    let (_, _, ready) = get_json(&app, "/readyz").await;
+    assert_eq!(ready["predictions"], "available", "{ready}");
+}
+
 /// Day-ahead predictions for the last day before `now`'s hour, made two days
 /// before it: the demand of `snapshot` times 1.10 on even hours and 0.98 on
 /// odd ones, so their error is 10 % and 2 % by turns: a MAPE of 6 %.

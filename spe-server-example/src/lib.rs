@@ -17,7 +17,8 @@
 //!   [`predictions`]: the prediction endpoints; [`dashboard_cache`]: the
 //!   dashboard's body, built once a second and reused;
 //! - [`archive`]: past predictions, kept to compute the forecast error of
-//!   the last day; [`history`]: the long-term history store (observations,
+//!   the last day; [`persistence`]: which parts of the data directory the
+//!   server runs without; [`history`]: the long-term history store (observations,
 //!   predictions, KPIs, backups) and `GET /api/history`;
 //! - [`routes`]: the router ([`router`]); [`layers`]: the hardening stack
 //!   (timeouts, body limit, load shedding, security headers, CORS, request
@@ -66,6 +67,7 @@ pub mod history;
 pub mod layers;
 pub mod metrics;
 pub mod openapi;
+pub mod persistence;
 pub mod predictions;
 pub mod rate_limit;
 pub mod routes;

@@ -12,7 +12,7 @@
 //! | `POST /api/predictions/generate` | regenerate (token or loopback; rate limited) |
 //! | `GET /api/openapi.json` | the OpenAPI document |
 //! | `GET /livez` | `{"status":"ok"}` |
-//! | `GET /readyz` | `{"status":"ready","mode":…,"degraded":…,"reason":…}` |
+//! | `GET /readyz` | `{"status":"ready","mode":…,"degraded":…,"reason":…,"unavailable":[…],"predictions":…}` |
 //! | `GET /metrics` | Prometheus metrics, OpenMetrics text format |
 //! | `GET /api/charts/{name}.svg` | a chart of the dashboard, SVG ([`charts`]) |
 //! | `GET /assets/{file}` | the page's scripts, styles and icon ([`assets`]) |
@@ -354,7 +354,7 @@ mod tests {
         assert_api_headers(&headers);
         assert_eq!(
             json,
-            json!({"status": "ready", "mode": "estimation", "degraded": true, "reason": "open-meteo: connection failed: connection refused"})
+            json!({"status": "ready", "mode": "estimation", "degraded": true, "reason": "open-meteo: connection failed: connection refused", "unavailable": [], "predictions": "none"})
         );
 
         // Before any refresh: ready at once, on the synthetic estimate.
@@ -363,7 +363,7 @@ mod tests {
         assert_eq!(status, StatusCode::OK);
         assert_eq!(
             json,
-            json!({"status": "ready", "mode": "estimation", "degraded": true, "reason": "no live data yet"})
+            json!({"status": "ready", "mode": "estimation", "degraded": true, "reason": "no live data yet", "unavailable": [], "predictions": "none"})
         );
         // The handlers read each new snapshot as it is published.
         fresh.service.refresh().await;
@@ -371,7 +371,7 @@ mod tests {
         assert_eq!(status, StatusCode::OK);
         assert_eq!(
             json,
-            json!({"status": "ready", "mode": "nominal", "degraded": false, "reason": null})
+            json!({"status": "ready", "mode": "nominal", "degraded": false, "reason": null, "unavailable": [], "predictions": "none"})
         );
     }
 

@@ -25,6 +25,7 @@ use crate::dashboard_cache::DashboardCache;
 use crate::history::History;
 use crate::layers::Hardening;
 use crate::metrics::Metrics;
+use crate::persistence::Persisted;
 use crate::rate_limit::RateLimiter;
 
 /// Calls a minute to `POST /api/predictions/generate` per client, by default.
@@ -69,6 +70,7 @@ struct Inner {
     predictions: Option<PredictionChain>,
     archive: Option<ForecastArchive>,
     history: Option<History>,
+    unavailable: Arc<[Persisted]>,
     dashboard_cache: Arc<DashboardCache>,
 }
 
@@ -90,6 +92,7 @@ impl AppState {
             predictions: None,
             archive: None,
             history: None,
+            unavailable: Arc::new([]),
             dashboard_cache: Arc::new(DashboardCache::default()),
         };
         AppState {
@@ -114,6 +117,23 @@ impl AppState {
     pub fn with_history(mut self, history: History) -> Self {
         self.inner_mut().history = Some(history);
         self
+    }
+
+    /// The same state knowing that these parts of the data directory could
+    /// not be opened (`GET /readyz` reports them). Parts never configured
+    /// (a state without a history store, say) are not missing: only what
+    /// the server tried to open and could not.
+    pub fn with_unavailable(mut self, missing: impl IntoIterator<Item = Persisted>) -> Self {
+        let mut missing: Vec<Persisted> = missing.into_iter().collect();
+        missing.sort_unstable();
+        missing.dedup();
+        self.inner_mut().unavailable = missing.into();
+        self
+    }
+
+    /// The parts of the data directory the server runs without.
+    pub fn unavailable(&self) -> &[Persisted] {
+        &self.inner.unavailable
     }
 
     /// The history store, if there is one.

@@ -394,13 +394,65 @@ async fn with_a_healthy_upstream_the_server_goes_nominal() {
     assert!(dashboard["last_live_at"].is_string());
 
     let ready = server.get_json("/readyz", 200).await;
+    // The built-in models' first run may or may not have answered yet.
+    let predictions = ready["predictions"].clone();
+    assert!(
+        predictions == "pending" || predictions == "available",
+        "{ready}"
+    );
     assert_eq!(
         ready,
-        serde_json::json!({"status": "ready", "mode": "nominal", "degraded": false, "reason": null})
+        serde_json::json!({"status": "ready", "mode": "nominal", "degraded": false, "reason": null, "unavailable": [], "predictions": predictions})
     );
     assert_eq!(
         server.get_json("/api/incidents", 200).await,
         serde_json::json!({"incidents": [], "journal_available": true})
+    );
+}
+
+/// A data directory that is a file: no journal, history store or caches.
+/// The server serves all the same (the dashboard, nominal with live data),
+/// and readiness says it is degraded and names what it runs without.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_usable_data_directory_readiness_names_what_is_missing() {
+    let fake = FakeOpenMeteo::start().await;
+    let parent = DataDir::new();
+    std::fs::create_dir_all(parent.path()).expect("mkdir");
+    let data = parent.path().join("data");
+    std::fs::write(&data, b"a file where the data directory should be").expect("write");
+    let server = Server::start_in(&data, &fake.base_url(), &["--refresh-secs", "1"]);
+    let ready = server
+        .poll_json("/readyz", "nominal", |j| j["mode"] == "nominal")
+        .await;
+    assert_eq!(ready["status"], "ready");
+    assert_eq!(ready["degraded"], true, "{ready}");
+    assert_eq!(
+        ready["reason"],
+        "running without the incident journal, the history store, the weather cache, \
+         the predictions cache and the forecast archive (they could not be opened)"
+    );
+    assert_eq!(
+        ready["unavailable"],
+        serde_json::json!([
+            "journal",
+            "history",
+            "weather_cache",
+            "predictions_cache",
+            "archive"
+        ])
+    );
+    let dashboard = server.get_json("/api/dashboard", 200).await;
+    assert_eq!(dashboard["mode"], "nominal");
+    assert_eq!(
+        server.get_json("/api/incidents", 200).await["journal_available"],
+        false
+    );
+    let history = server.get_json("/api/history?series=demand_mw", 503).await;
+    assert_eq!(history["error"]["code"], "history_unavailable");
+    // The file is left as it was.
+    assert_eq!(
+        std::fs::read(&data).expect("read"),
+        b"a file where the data directory should be"
     );
 }
 
@@ -1089,11 +1141,14 @@ async fn ready_at_once_with_the_first_fetch_and_prediction_pending() {
     let data_dir = server.process.data_dir().to_path_buf();
 
     let ready = server.get_json("/readyz", 200).await;
+    assert_eq!(ready["status"], "ready");
+    assert_eq!(ready["mode"], "estimation");
+    assert_eq!(ready["degraded"], true);
     assert_eq!(
-        ready,
-        serde_json::json!({"status": "ready", "mode": "estimation", "degraded": true, "reason": "no live data yet"}),
+        ready["reason"], "no live data yet",
         "the first fetch is still pending"
     );
+    assert_eq!(ready["unavailable"], serde_json::json!([]));
     assert_eq!(server.get_json("/livez", 200).await["status"], "ok");
     // Nothing predicted yet, nothing cached: a clean 503, not a wait.
     let none = server.get_json("/api/predictions", 503).await;
@@ -1122,6 +1177,13 @@ async fn ready_at_once_with_the_first_fetch_and_prediction_pending() {
         server.get_json("/readyz", 200).await["reason"],
         "no live data yet"
     );
+    // The engine's first run is stuck: readiness says predictions are
+    // pending (once the run has started: polled, not waited for).
+    server
+        .poll_json("/readyz", "the first prediction run pending", |j| {
+            j["predictions"] == "pending"
+        })
+        .await;
     assert!(data_dir.join("incidents.journal").is_file());
     // SIGTERM ends the stuck engine and the pending fetch: a clean exit.
     let status = server.terminate().await;
