@@ -39,7 +39,10 @@ pub fn type_name(obj: &Bound<'_, PyAny>) -> String {
 }
 
 /// `obj` as a float64 numpy array of any dimension (no copy when it already is one).
-fn float_array<'py>(obj: &Bound<'py, PyAny>, name: &str) -> PyResult<Bound<'py, PyArrayDyn<f64>>> {
+pub fn float_array<'py>(
+    obj: &Bound<'py, PyAny>,
+    name: &str,
+) -> PyResult<Bound<'py, PyArrayDyn<f64>>> {
     let py = obj.py();
     let not_numbers = |cause: PyErr| {
         let e = PyTypeError::new_err(format!(
@@ -56,14 +59,34 @@ fn float_array<'py>(obj: &Bound<'py, PyAny>, name: &str) -> PyResult<Bound<'py, 
             type_name(obj)
         )));
     }
+    // numpy would read an iterator as one opaque object (a 0-d array).
+    if obj.hasattr("__next__")? {
+        return Err(PyTypeError::new_err(format!(
+            "{name} must be an array-like of numbers, got a {}: pass a list or numpy array \
+             (e.g. list(...) or np.fromiter(..., float))",
+            type_name(obj)
+        )));
+    }
     let np = numpy(py)?;
     // Lists and tuples: numpy's reading of them, to check what they hold.
+    let original = obj;
     let obj = if obj.hasattr("dtype")? {
         obj.clone()
     } else {
         np.call_method1("asarray", (obj,)).map_err(not_numbers)?
     };
     let obj = &obj;
+    // Something numpy could only wrap as one object (not a number).
+    if !original.hasattr("dtype")? && obj.getattr("ndim")?.extract::<usize>()? == 0 {
+        let kind: String = obj.getattr("dtype")?.getattr("kind")?.extract()?;
+        if kind == "O" {
+            return Err(PyTypeError::new_err(format!(
+                "{name} must be an array-like of numbers (a list, numpy array or pandas \
+                 Series), not {}",
+                type_name(original)
+            )));
+        }
+    }
     check_numbers(obj, name)?;
     // numpy masked arrays: masked → NaN (np.require would keep the values
     // under the mask).

@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Timelike, Utc};
-use numpy::{PyArray1, PyArrayDyn, PyArrayMethods, PyUntypedArrayMethods};
+use numpy::{PyArray1, PyArrayMethods, PyUntypedArrayMethods};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyFloat, PyList, PyString, PyTuple};
@@ -189,7 +189,7 @@ fn read_answer(
             "returned None: return an array of {horizon} numbers, or a dict with \"mean\""
         )));
     }
-    if !answer.hasattr("keys").unwrap_or(false) {
+    if !is_mapping(answer) {
         let mean = values(answer, "the returned array", horizon)?;
         return CoreForecast::new(name, mean, Vec::new()).map_err(|e| bad(e.to_string()));
     }
@@ -225,17 +225,51 @@ fn read_answer(
     CoreForecast::new(model, mean, intervals).map_err(|e| bad(e.to_string()))
 }
 
-/// `horizon` finite numbers from an array-like, or why not.
+/// Whether the callable's answer is a mapping of columns (a dict, a pandas
+/// DataFrame, another mapping) rather than one array. Array-likes come
+/// first: a pandas Series or Index has `keys` too, but is one array, as is
+/// anything numpy reads (`__array__`), a list or a tuple.
+fn is_mapping(answer: &Bound<'_, PyAny>) -> bool {
+    let has = |attr: &str| answer.hasattr(attr).unwrap_or(false);
+    if answer.is_instance_of::<PyDict>() || has("columns") {
+        return true;
+    }
+    if answer.is_instance_of::<PyList>() || answer.is_instance_of::<PyTuple>() || has("__array__") {
+        return false;
+    }
+    has("keys")
+}
+
+/// `horizon` finite numbers from an array-like, or why not: read with the
+/// rules of `spe.forecast`'s inputs (no times, strings, booleans or complex
+/// numbers; no masked values), as a `model_bad_output`.
 fn values(obj: &Bound<'_, PyAny>, what: &str, horizon: usize) -> Result<Vec<f64>, PredictorError> {
+    let py = obj.py();
     let bad = |m: String| PredictorError::bad_output(m);
-    let array = arrays::aligned_float64(obj)
-        .and_then(|a| Ok(a.cast_into::<PyArrayDyn<f64>>()?))
-        .map_err(|_| {
-            bad(format!(
-                "{what} is a {}, not an array of numbers",
-                arrays::type_name(obj)
-            ))
-        })?;
+    let message = |e: PyErr| {
+        e.value(py)
+            .str()
+            .map(|m| m.to_string())
+            .unwrap_or_else(|_| format!("{what} is not an array of numbers"))
+    };
+    let masked = arrays::numpy(py)
+        .and_then(|np| np.getattr("ma"))
+        .and_then(|ma| {
+            if ma.call_method1("isMaskedArray", (obj,))?.is_truthy()? {
+                ma.call_method1("count_masked", (obj,))?.extract::<usize>()
+            } else {
+                Ok(0)
+            }
+        })
+        .map_err(|e| bad(message(e)))?;
+    if masked > 0 {
+        return Err(bad(format!(
+            "{what} is a masked array with {masked} masked value{}: a forecast needs every \
+             value (fill them, e.g. .filled(...))",
+            if masked == 1 { "" } else { "s" }
+        )));
+    }
+    let array = arrays::float_array(obj, what).map_err(|e| bad(message(e)))?;
     if array.ndim() != 1 {
         return Err(bad(format!(
             "{what} has shape {:?}: expected {horizon} numbers (1-D)",

@@ -265,6 +265,13 @@ def test_bad_series() -> None:
         spe.forecast(np.ones((3, 4)), 24, 24)
     with pytest.raises(spe.ConfigError, match=r"shape \(\) \(a scalar\)"):
         spe.forecast(5.0, 24, 24)
+    # numpy would wrap these as one opaque object: say what to pass instead.
+    with pytest.raises(TypeError, match="got a generator: pass a list or numpy array"):
+        spe.forecast((v for v in DAILY), 24, 24)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="got a list_iterator: pass a list"):
+        spe.forecast(iter(list(DAILY)), 24, 24)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="array-like of numbers .*, not object$"):
+        spe.forecast(object(), 24, 24)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
@@ -407,6 +414,30 @@ def test_forecast_many_names_the_failing_series() -> None:
     fcs = spe.forecast_many([DAILY, [1.0, 2.0], DAILY], 24, 24, model="seasonal_naive",
                             on_error="skip")
     assert fcs[1] is None and fcs[0] is not None and fcs[2] is not None
+
+
+def test_forecast_many_checks_each_time_index_as_forecast_does() -> None:
+    pd = pytest.importorskip("pandas")
+    index = pd.date_range("2026-01-01", periods=DAILY.size, freq="h", tz="UTC")
+    good = pd.Series(DAILY, index=index)
+    refused = {
+        "reversed": (pd.Series(DAILY, index=index[::-1]), "does not increase"),
+        "duplicated": (pd.Series(np.r_[DAILY, 0.0], index=index.append(index[-1:])),
+                       "does not increase"),
+        "NaT": (pd.Series(DAILY, index=pd.DatetimeIndex(list(index[:-1]) + [pd.NaT])), "NaT"),
+    }
+    for case, (y, message) in refused.items():
+        with pytest.raises(spe.ConfigError, match=message):
+            spe.forecast(y, 3, 24, model="naive")
+        with pytest.raises(spe.ConfigError, match=f"^series 1: .*{message}"):
+            spe.forecast_many([good, y, good], 3, 24, model="naive")
+        fcs = spe.forecast_many([good, y, DAILY], 3, 24, model="naive", on_error="skip")
+        assert fcs[1] is None, case
+        assert fcs[0] is not None and fcs[0].index[0] == index[-1] + pd.Timedelta(hours=1)
+        assert fcs[2] is not None and fcs[2].index is None
+        np.testing.assert_array_equal(fcs[2].mean, np.full(3, DAILY[-1]))
+    # All refused: nothing left to forecast.
+    assert spe.forecast_many([refused["NaT"][0]], 3, 24, on_error="skip") == [None]
 
 
 def test_forecast_many_bad_arguments() -> None:

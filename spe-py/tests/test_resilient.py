@@ -67,6 +67,27 @@ def test_the_primary_answers_with_a_dict() -> None:
     np.testing.assert_array_equal(p.lower(95), np.full(HORIZON, 91.0))
 
 
+def test_array_likes_are_read_as_arrays_not_mappings() -> None:
+    """A pandas Series (or Index) has ``keys`` too, but is one array."""
+    pd = pytest.importorskip("pandas")
+    answers: dict[str, Callable[[np.ndarray, int], Any]] = {
+        "Series": lambda h, n: pd.Series(np.full(n, 7.0)),
+        "Series on times": lambda h, n: pd.Series(
+            np.full(n, 7.0), index=pd.date_range("2026-01-01", periods=n, freq="h")
+        ),
+        "Index": lambda h, n: pd.Index(np.full(n, 7.0)),
+        "tuple": lambda h, n: (7.0,) * n,
+        "float32": lambda h, n: np.full(n, 7.0, dtype=np.float32),
+        "integers": lambda h, n: np.full(n, 7),
+        "a mask with nothing masked": lambda h, n: np.ma.masked_array(np.full(n, 7.0)),
+        "a mapping holding a Series": lambda h, n: {"mean": pd.Series(np.full(n, 7.0))},
+    }
+    for case, model in answers.items():
+        p = predict(model)
+        assert p.tier == "primary", (case, p.failures)
+        np.testing.assert_array_equal(p.mean, np.full(HORIZON, 7.0))
+
+
 # --- tier 1 fails: the fallback answers ----------------------------------------
 
 
@@ -82,7 +103,22 @@ BAD_ANSWERS: dict[str, tuple[Callable[[np.ndarray, int], Any], str, str]] = {
     "NaN": (lambda h, n: np.r_[np.ones(n - 1), np.nan], "model_bad_output", "[23] is NaN"),
     "infinity": (lambda h, n: np.r_[np.inf, np.ones(n - 1)], "model_bad_output", "[0] is inf"),
     "None": (lambda h, n: None, "model_bad_output", "returned None"),
-    "text": (lambda h, n: "forty-two", "model_bad_output", "not an array of numbers"),
+    "text": (lambda h, n: "forty-two", "model_bad_output", "must be an array-like of numbers"),
+    # The dtype rules of spe.forecast's inputs.
+    "times": (
+        lambda h, n: np.arange(n).astype("datetime64[h]"), "model_bad_output", "times (datetime64)"
+    ),
+    "strings": (lambda h, n: np.array(["1.0"] * n), "model_bad_output", "strings"),
+    "strings in a list": (lambda h, n: ["1.0"] * n, "model_bad_output", "strings"),
+    "complex": (lambda h, n: np.ones(n) + 0j, "model_bad_output", "complex numbers"),
+    "booleans": (lambda h, n: np.ones(n, dtype=bool), "model_bad_output", "booleans"),
+    "booleans as the mean": (lambda h, n: {"mean": [True] * n}, "model_bad_output", "mean must"),
+    "masked": (
+        lambda h, n: np.ma.masked_array(np.ones(n), mask=np.arange(n) < 2),
+        "model_bad_output",
+        "masked array with 2 masked values",
+    ),
+    "a generator": (lambda h, n: (1.0 for _ in range(n)), "model_bad_output", "got a generator"),
     "no mean": (lambda h, n: {"lower_80": np.ones(n)}, "model_bad_output", 'no "mean"'),
     "unknown key": (lambda h, n: {"mean": np.ones(n), "median": 1}, "model_bad_output", '"median"'),
     "lower above upper": (

@@ -99,7 +99,9 @@ def forecast_many(
     Returns one :class:`Forecast` per series, in order. A series that
     cannot be forecast raises (``on_error="raise"``, the default: the
     message names the series) or leaves ``None`` in its place
-    (``on_error="skip"``).
+    (``on_error="skip"``). That includes a pandas Series whose time index
+    :func:`forecast` refuses (``NaT``, not increasing, duplicated times:
+    :class:`spe.ConfigError`), found before anything is forecast.
 
     >>> import numpy as np, spe
     >>> t = np.arange(24 * 14)
@@ -110,15 +112,30 @@ def forecast_many(
     >>> spe.forecast_many([Y[0], [1.0]], 24, 24, model="naive", on_error="skip")[1] is None
     True
     """
-    fcs: list[Forecast | None] = _spe.forecast_many(
-        ys, horizon, season_length, model, levels, n_jobs, on_error
+    if not isinstance(ys, (list, tuple)) or on_error not in ("raise", "skip"):
+        # One 2-D array (no time index), or a bad on_error for the core to refuse.
+        return list(_spe.forecast_many(ys, horizon, season_length, model, levels, n_jobs, on_error))
+    # The time-index checks of forecast(), series by series.
+    refused: set[int] = set()
+    for i, y in enumerate(ys):
+        try:
+            _check_index(y, None, None)
+        except _spe.ConfigError as e:
+            if on_error == "raise":
+                raise _spe.ConfigError(f"series {i}: {e}") from None
+            refused.add(i)
+    kept = [y for i, y in enumerate(ys) if i not in refused]
+    answers = iter(
+        _spe.forecast_many(kept, horizon, season_length, model, levels, n_jobs, on_error)
     )
-    if isinstance(ys, (list, tuple)):
-        for i, (y, fc) in enumerate(zip(ys, fcs)):
-            if fc is not None:
-                index = _future_index(y, None, fc.horizon)
-                if index is not None:
-                    fcs[i] = fc.with_index(index)
+    fcs: list[Forecast | None] = []
+    for i, y in enumerate(ys):
+        fc = None if i in refused else next(answers)
+        if fc is not None:
+            index = _future_index(y, None, fc.horizon)
+            if index is not None:
+                fc = fc.with_index(index)
+        fcs.append(fc)
     return fcs
 
 
