@@ -5,7 +5,14 @@
 //! whatever the token sent (both sides are padded to [`MAX_TOKEN_LEN`] and
 //! compared with `subtle`'s constant-time equality, lengths included).
 //! Without a token, only loopback clients (`127.0.0.0/8`, `::1`) may call
-//! it, as the SPEC says.
+//! it, as the SPEC says, and only under a loopback name: a `Host` header
+//! other than `localhost`, a name under `.localhost`, a `127.0.0.0/8`
+//! address or `[::1]` (with any port) is refused. A web page whose name an
+//! attacker re-points at 127.0.0.1 (DNS rebinding) would otherwise be a
+//! same-origin loopback client. This cannot refuse the documented uses
+//! (the dashboard at `http://127.0.0.1:8080`, `curl` on the machine);
+//! behind a reverse proxy, which makes every client a loopback one, set a
+//! token. Reads (`GET`) are not checked: they change nothing.
 
 use std::net::SocketAddr;
 
@@ -81,7 +88,7 @@ impl AdminAuth {
             return match peer {
                 // `to_canonical`: an IPv4 client of a dual-stack (`[::]`)
                 // listener arrives as `::ffff:127.0.0.1`.
-                Some(peer) if peer.ip().to_canonical().is_loopback() => Ok(()),
+                Some(peer) if peer.ip().to_canonical().is_loopback() => loopback_host(headers),
                 _ => Err(ApiError::new(
                     StatusCode::FORBIDDEN,
                     "forbidden",
@@ -112,6 +119,53 @@ impl AdminAuth {
             Err(ApiError::unauthorized("wrong token"))
         }
     }
+}
+
+/// Whether `host` (a `Host` header's value) is a loopback name, with or
+/// without a port: `localhost`, `*.localhost` (RFC 6761), `127.0.0.0/8`,
+/// `[::1]`.
+fn is_loopback_name(host: &str) -> bool {
+    let host = host.trim().to_ascii_lowercase();
+    let name = match host.strip_prefix('[') {
+        Some(v6) => match v6.split_once(']') {
+            Some((address, rest)) if rest.is_empty() || rest.starts_with(':') => address,
+            _ => return false,
+        },
+        None => host.split_once(':').map_or(host.as_str(), |(name, _)| name),
+    };
+    let name = name.trim_end_matches('.');
+    name == "localhost"
+        || name.ends_with(".localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.to_canonical().is_loopback())
+}
+
+/// Refuse a request without a token that names this server otherwise than
+/// by a loopback name (DNS rebinding); one without `Host` (not a browser's)
+/// passes.
+fn loopback_host(headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(host) = headers.get(header::HOST) else {
+        return Ok(());
+    };
+    let host = host.to_str().unwrap_or("");
+    if is_loopback_name(host) {
+        return Ok(());
+    }
+    let named = if host.len() <= 128 && !host.is_empty() {
+        format!(" (Host {host:?})")
+    } else {
+        String::new()
+    };
+    Err(ApiError::new(
+        StatusCode::FORBIDDEN,
+        "forbidden",
+        format!(
+            "no admin token is configured: only loopback clients addressing the server by a \
+             loopback name (localhost, 127.0.0.1, [::1]) may do this{named}; \
+             set an admin token to allow other names"
+        ),
+    ))
 }
 
 #[cfg(test)]
@@ -193,6 +247,52 @@ mod tests {
                 .expect_err("refused");
             assert_eq!(e.status(), StatusCode::FORBIDDEN);
         }
+    }
+
+    #[test]
+    fn without_a_token_only_loopback_names_pass() {
+        let auth = AdminAuth::new(None);
+        let local = Some(SocketAddr::from(([127, 0, 0, 1], 4000)));
+        let host = |value: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::HOST, HeaderValue::from_str(value).expect("a value"));
+            headers
+        };
+        for ok in [
+            "127.0.0.1:8080",
+            "127.0.0.1",
+            "127.3.4.5:1",
+            "localhost:8080",
+            "LOCALHOST",
+            "localhost.",
+            "spe.localhost:8080",
+            "[::1]:8080",
+            "[::1]",
+            "[::ffff:127.0.0.1]:8080",
+        ] {
+            assert!(auth.check(&host(ok), local).is_ok(), "{ok}");
+        }
+        // No Host at all: not a browser's request.
+        assert!(auth.check(&HeaderMap::new(), local).is_ok());
+        for refused in [
+            "evil.example:8080",
+            "evil.example",
+            "localhost.evil.example",
+            "127.0.0.1.evil.example",
+            "192.0.2.7:8080",
+            "[2001:db8::1]:8080",
+            "[::1]x",
+            "",
+        ] {
+            let e = auth.check(&host(refused), local).expect_err(refused);
+            assert_eq!(e.status(), StatusCode::FORBIDDEN, "{refused}");
+            assert!(e.message().contains("loopback name"), "{}", e.message());
+        }
+        // With a token, any name: the token is the check.
+        let with_token = AdminAuth::new(Some("t".into()));
+        let mut headers = host("spe.example.com");
+        headers.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer t"));
+        assert!(with_token.check(&headers, remote()).is_ok());
     }
 
     #[test]

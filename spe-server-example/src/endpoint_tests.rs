@@ -119,6 +119,117 @@ async fn without_a_token_only_loopback_may_regenerate() {
 }
 
 #[tokio::test]
+async fn cross_site_and_rebound_regenerations_are_refused() {
+    use std::sync::atomic::Ordering;
+    let engine = std::sync::Arc::new(Engine::default());
+    let rig = chain_rig(&engine);
+    let app = from(&rig.app, LOCAL);
+    let post = |headers: &[(&str, &str)]| {
+        let mut request = Request::builder()
+            .method(Method::POST)
+            .uri("/api/predictions/generate");
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        request.body(Body::empty()).expect("valid request")
+    };
+    // What the reviewer's page sent: a "simple" request, no preflight.
+    for (headers, code) in [
+        (
+            &[
+                ("host", "127.0.0.1:8080"),
+                ("origin", "https://evil.example"),
+                ("sec-fetch-site", "cross-site"),
+                ("content-type", "text/plain"),
+            ][..],
+            "cross_site",
+        ),
+        (
+            &[
+                ("host", "127.0.0.1:8080"),
+                ("origin", "https://evil.example"),
+            ],
+            "cross_site",
+        ),
+        (
+            &[("host", "127.0.0.1:8080"), ("sec-fetch-site", "cross-site")],
+            "cross_site",
+        ),
+        // DNS rebinding: evil.example re-pointed at 127.0.0.1, a
+        // same-origin request as the browser sees it.
+        (
+            &[
+                ("host", "evil.example:8080"),
+                ("origin", "http://evil.example:8080"),
+                ("sec-fetch-site", "same-origin"),
+            ],
+            "forbidden",
+        ),
+    ] {
+        let (status, headers_out, body) = send(&app, post(headers)).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{headers:?}");
+        assert_api_headers(&headers_out);
+        assert_eq!(json(&body)["error"]["code"], code, "{headers:?}");
+    }
+    assert_eq!(engine.runs.load(Ordering::SeqCst), 0, "nothing was run");
+    // The dashboard's own page passes.
+    let (status, _, body) = send(
+        &app,
+        post(&[
+            ("host", "127.0.0.1:8080"),
+            ("origin", "http://127.0.0.1:8080"),
+            ("sec-fetch-site", "same-origin"),
+        ]),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(engine.runs.load(Ordering::SeqCst), 1);
+    // Reads are not refused, whatever their origin.
+    let request = Request::builder()
+        .uri("/api/dashboard")
+        .header("origin", "https://evil.example")
+        .header("sec-fetch-site", "cross-site")
+        .body(Body::empty())
+        .expect("valid request");
+    let (status, _, _) = send(&app, request).await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_configured_cors_origin_may_regenerate_with_the_token() {
+    let engine = std::sync::Arc::new(Engine::default());
+    let rig = chain_rig_with(&engine, |s| {
+        s.with_admin_token(Some("t".into()))
+            .with_hardening(crate::Hardening {
+                cors_origins: vec!["https://ops.example.com".into()],
+                ..crate::Hardening::default()
+            })
+    });
+    let app = from(&rig.app, REMOTE);
+    let post = |origin: &str| {
+        Request::builder()
+            .method(Method::POST)
+            .uri("/api/predictions/generate")
+            .header("host", "spe.internal:8080")
+            .header("origin", origin)
+            .header("sec-fetch-site", "cross-site")
+            .header(header::AUTHORIZATION, "Bearer t")
+            .body(Body::empty())
+            .expect("valid request")
+    };
+    let (status, headers, body) = send(&app, post("https://ops.example.com")).await;
+    assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(
+        header_str(&headers, header::ACCESS_CONTROL_ALLOW_ORIGIN),
+        Some("https://ops.example.com")
+    );
+    // Another origin, even with the token.
+    let (status, _, body) = send(&app, post("https://evil.example")).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(json(&body)["error"]["code"], "cross_site");
+}
+
+#[tokio::test]
 async fn regeneration_is_rate_limited_per_client() {
     let clock = ManualClock::new();
     let rig = rig_with_state(Behaviour::Refused, false, |s| {

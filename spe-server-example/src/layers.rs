@@ -15,17 +15,20 @@
 //!    own (API answers never set one, so they are never cached);
 //! 5. CORS, only when origins are configured ([`Hardening::cors_origins`]):
 //!    `GET`/`HEAD`/`POST` from those origins, with `Authorization`;
-//! 6. load shedding: at most [`Hardening::max_concurrency`] requests in
+//! 6. cross-site refusal: a request that changes state (`POST`) from a
+//!    page of another origin than the server's own or the CORS origins gets
+//!    a JSON 403 `cross_site` ([`origin`](crate::origin));
+//! 7. load shedding: at most [`Hardening::max_concurrency`] requests in
 //!    flight; one more is refused at once with a JSON 503 and
 //!    `Retry-After` instead of queueing;
-//! 7. a request timeout: a handler slower than [`Hardening::request_timeout`]
+//! 8. a request timeout: a handler slower than [`Hardening::request_timeout`]
 //!    ([`Hardening::generate_timeout`] for `POST /api/predictions/generate`,
 //!    which waits on the prediction chain) gets a JSON 503
 //!    (`"code": "timeout"`). Streams (`/api/events`) are not cut: the
 //!    timeout covers the answer's head only;
-//! 8. a body limit: a request body over [`Hardening::max_body_bytes`] gets
+//! 9. a body limit: a request body over [`Hardening::max_body_bytes`] gets
 //!    a JSON 413 (at once when `Content-Length` says so, else when read);
-//! 9. a panic in a handler becomes a JSON 500 instead of a dropped connection.
+//! 10. a panic in a handler becomes a JSON 500 instead of a dropped connection.
 
 use std::any::Any;
 use std::sync::Arc;
@@ -49,6 +52,7 @@ use tracing::Level;
 
 use crate::error::ApiError;
 use crate::metrics::Metrics;
+use crate::origin::{AllowedOrigins, refuse_cross_site};
 
 /// The content security policy of every answer that sets none: resources
 /// from this origin only, never framed.
@@ -113,7 +117,11 @@ pub fn harden(router: Router, hardening: &Hardening, metrics: Arc<Metrics>) -> R
                 .layer(HandleErrorLayer::new(overload))
                 .load_shed()
                 .layer(GlobalConcurrencyLimitLayer::new(hardening.max_concurrency)),
-        );
+        )
+        .layer(middleware::from_fn_with_state(
+            Arc::new(AllowedOrigins::new(&hardening.cors_origins)),
+            refuse_cross_site,
+        ));
     let router = match cors(&hardening.cors_origins) {
         Some(cors) => router.layer(cors),
         None => router,

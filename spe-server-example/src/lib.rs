@@ -23,7 +23,8 @@
 //! - [`routes`]: the router ([`router`]); [`layers`]: the hardening stack
 //!   (timeouts, body limit, load shedding, security headers, CORS, request
 //!   spans, metrics) ([`Hardening`]);
-//! - [`auth`]: the admin check ([`AdminAuth`]); [`rate_limit`]: the rate
+//! - [`auth`]: the admin check ([`AdminAuth`]); [`origin`]: cross-site
+//!   requests that change state refused; [`rate_limit`]: the rate
 //!   limit of regeneration ([`RateLimiter`]); [`metrics`]: Prometheus
 //!   metrics; [`openapi`]: the OpenAPI document;
 //! - [`error`]: JSON error bodies ([`ApiError`]).
@@ -67,6 +68,7 @@ pub mod history;
 pub mod layers;
 pub mod metrics;
 pub mod openapi;
+pub mod origin;
 pub mod persistence;
 pub mod predictions;
 pub mod rate_limit;

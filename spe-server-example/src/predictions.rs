@@ -6,7 +6,9 @@
 //! and none cached). `POST …/generate` re-runs the chain for the current
 //! snapshot: it is rate limited per client address (429 with
 //! `Retry-After`), then needs the admin token (401) or, without a
-//! configured token, a loopback client (403); it takes no query string and
+//! configured token, a loopback client addressing the server by a
+//! loopback name (403, see [`auth`](crate::auth)); a cross-site request is
+//! refused before (403 `cross_site`, see [`origin`](crate::origin)); it takes no query string and
 //! no body (400: they would be ignored). Concurrent calls share one
 //! run (the chain's single flight); the answer is the new result, or a JSON
 //! 503 `prediction_failed` when every tier failed. It is bounded by the
@@ -273,7 +275,7 @@ fn no_predictions() -> ApiError {
         (status = 200, description = "The new predictions", body = PredictionsJson),
         (status = 400, description = "A query string or a request body: this takes neither (`bad_request`)", body = crate::openapi::ErrorBody),
         (status = 401, description = "No, a malformed or a wrong bearer token", body = crate::openapi::ErrorBody),
-        (status = 403, description = "No token is configured and the client is not on loopback", body = crate::openapi::ErrorBody),
+        (status = 403, description = "A cross-site request (`cross_site`: from a page of another origin than the server's own or a configured CORS origin), or, with no token configured, a client not on loopback or not addressing the server by a loopback name (`forbidden`)", body = crate::openapi::ErrorBody),
         (status = 413, description = "The request body is too large", body = crate::openapi::ErrorBody),
         (status = 429, description = "Rate limited; see `Retry-After`", body = crate::openapi::ErrorBody),
         (status = 503, description = "Every tier of the prediction chain failed, or there is no engine", body = crate::openapi::ErrorBody),

@@ -1073,6 +1073,44 @@ async fn bad_input_gets_json_errors() {
             .await;
         assert_eq!(bad["error"]["code"], "bad_request", "{query}");
     }
+    // A page of another site cannot make the server regenerate, nor one
+    // whose name was re-pointed at the loopback address (DNS rebinding).
+    let port = server
+        .url("")
+        .rsplit(':')
+        .next()
+        .unwrap_or_default()
+        .trim_end_matches('/')
+        .to_owned();
+    let rebound_host = format!("evil.example:{port}");
+    let rebound_origin = format!("http://evil.example:{port}");
+    for (headers, code) in [
+        (
+            vec![
+                ("origin", "https://evil.example"),
+                ("sec-fetch-site", "cross-site"),
+                ("content-type", "text/plain"),
+            ],
+            "cross_site",
+        ),
+        (
+            vec![
+                ("host", rebound_host.as_str()),
+                ("origin", rebound_origin.as_str()),
+                ("sec-fetch-site", "same-origin"),
+            ],
+            "forbidden",
+        ),
+    ] {
+        let mut request = server.http.post(server.url("/api/predictions/generate"));
+        for (name, value) in &headers {
+            request = request.header(*name, *value);
+        }
+        let refused = request.send().await.unwrap();
+        assert_eq!(refused.status().as_u16(), 403, "{headers:?}");
+        let body: Value = refused.json().await.unwrap();
+        assert_eq!(body["error"]["code"], code, "{headers:?}");
+    }
     // No token configured, but this client is on loopback: it may regenerate.
     let (status, body) = server.generate(None).await;
     assert_eq!(status, 200, "{body}");
