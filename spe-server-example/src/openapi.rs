@@ -254,7 +254,9 @@ pub struct KpiSetSchema {
     pub peak_demand_mw: KpiSchema,
     /// Local production ÷ demand.
     pub self_sufficiency: KpiSchema,
-    /// Age of the data, seconds.
+    /// Age of the last live data, seconds (cached data: since it was
+    /// fetched); in estimation mode it keeps growing, and it is `null`,
+    /// status `critical`, when there never was live data.
     pub data_freshness_s: KpiSchema,
     /// Forecast error of the last day, `%`: the mean absolute percentage
     /// error, over the 24 whole hours before the current one, of the demand

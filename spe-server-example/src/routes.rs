@@ -159,7 +159,13 @@ mod tests {
         assert_eq!(kpis["provenance"]["kind"], "synthetic");
         assert_eq!(kpis["demand_mw"]["at"], "2026-01-15T10:00:00Z");
         assert!(kpis["demand_mw"]["value"].as_f64().is_some_and(|v| v > 0.0));
-        assert_eq!(kpis["data_freshness_s"]["value"], 90.0);
+        // Never any live data: its age is unknown, and that is critical
+        // (not the age of the estimate, which is always fresh).
+        assert_eq!(
+            kpis["data_freshness_s"],
+            json!({"name": "data_freshness_s", "value": null, "unit": "s", "status": "critical", "at": null})
+        );
+        assert_eq!(kpis["status"], "critical");
         for source in ["solar", "wind", "other", "imports"] {
             assert!(
                 kpis["supply_by_source"][source]["value"].is_number(),
@@ -253,10 +259,23 @@ mod tests {
             json!([{"from": "nominal", "to": "estimation", "at": "2026-01-15T10:31:30Z"}])
         );
 
-        // While open, ten seconds on: the wait counts down, the incident lasts.
+        // The data freshness is that of the last live data, fetched at 10:30.
+        assert_eq!(
+            json["kpis"]["data_freshness_s"]["value"], 90.0,
+            "{}",
+            json["kpis"]["data_freshness_s"]
+        );
+        assert_eq!(
+            json["kpis"]["data_freshness_s"]["at"],
+            "2026-01-15T10:30:00Z"
+        );
+
+        // While open, ten seconds on: the wait counts down, the incident
+        // lasts, the live data ages.
         rig.clock.advance(Duration::from_secs(10));
         let (_, _, json) = get_json(&rig.app, "/api/dashboard").await;
         assert_eq!(json["breaker"]["retry_after_s"], 20.0);
+        assert_eq!(json["kpis"]["data_freshness_s"]["value"], 100.0);
         let (_, _, listed) = get_json(&rig.app, "/api/incidents").await;
         assert_eq!(listed["incidents"][0]["duration_s"], 10);
 
@@ -266,6 +285,8 @@ mod tests {
         rig.service.refresh().await;
         let (_, _, json) = get_json(&rig.app, "/api/dashboard").await;
         assert_eq!(json["mode"], "nominal");
+        // Live again: fresh.
+        assert_eq!(json["kpis"]["data_freshness_s"]["value"], 0.0);
         assert!(json["incident"].is_null());
         assert_eq!(json["breaker"]["state"], "closed");
         assert_eq!(json["last_live_at"], "2026-01-15T10:32:00Z");

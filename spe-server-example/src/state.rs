@@ -147,12 +147,15 @@ impl AppState {
     }
 
     /// The KPIs of `snapshot` at `now`, with the forecast error of the last
-    /// day when there is an archive.
+    /// day when there is an archive, and the data freshness of the last
+    /// live data ([`freshness`](crate::freshness)).
     pub fn kpis(&self, snapshot: &WeatherSnapshot, now: DateTime<Utc>) -> KpiSet {
-        match &self.inner.archive {
-            Some(archive) => archive.kpis(&snapshot.energy, now, &self.inner.kpi_config),
-            None => compute_kpis(&snapshot.energy, now, &self.inner.kpi_config),
-        }
+        let config = &self.inner.kpi_config;
+        let kpis = match &self.inner.archive {
+            Some(archive) => archive.kpis(&snapshot.energy, now, config),
+            None => compute_kpis(&snapshot.energy, now, config),
+        };
+        crate::freshness::live_freshness(kpis, snapshot, now, config)
     }
 
     /// The serialized dashboard of the current second (see
