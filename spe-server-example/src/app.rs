@@ -378,15 +378,25 @@ fn open_journal(path: &Path, now: DateTime<Utc>) -> Option<Journal> {
             regions.len(),
             regions.join("; ")
         );
-        tracing::error!(%details, "incident journal damaged");
-        record_repaired(
-            &journal,
-            JOURNAL_COMPONENT,
-            IncidentKind::JournalCorrupt,
-            now,
-            details,
-            "damaged regions skipped on open; the records around them were read",
-        );
+        // The damage stays in the file (for the post-mortem), so every open
+        // finds it: journaled once, not at every restart.
+        let known = journal
+            .incidents(..)
+            .iter()
+            .any(|i| i.kind == IncidentKind::JournalCorrupt && i.details == details);
+        if known {
+            tracing::warn!(%details, "incident journal damaged (already journaled)");
+        } else {
+            tracing::error!(%details, "incident journal damaged");
+            record_repaired(
+                &journal,
+                JOURNAL_COMPONENT,
+                IncidentKind::JournalCorrupt,
+                now,
+                details,
+                "damaged regions skipped on open; the records around them were read",
+            );
+        }
     }
     Some(journal)
 }
@@ -798,6 +808,18 @@ mod tests {
             "{}",
             damaged[0].details
         );
+        // Restarts find the same damage: still one incident.
+        drop(app);
+        for _ in 0..2 {
+            let app = open(tmp.path(), Behaviour::Refused);
+            let journal = app.journal().expect("the journal still opens");
+            let count = journal
+                .incidents(..)
+                .iter()
+                .filter(|i| i.kind == IncidentKind::JournalCorrupt)
+                .count();
+            assert_eq!(count, 1, "journaled again at a restart");
+        }
     }
 
     /// `GET /readyz` of `app`.
