@@ -189,6 +189,19 @@ pub fn levels(obj: &Bound<'_, PyAny>) -> PyResult<Vec<f64>> {
             }
         }
     };
+    if !values.is_empty() && values.iter().all(|l| *l > 0.0 && *l <= 1.0) {
+        let percent: Vec<String> = values.iter().map(|l| format!("{}", l * 100.0)).collect();
+        warn_user(
+            obj.py(),
+            &format!(
+                "levels are percentages: {} look like fractions, giving intervals of at most \
+                 1 %; did you mean levels=({}{})?",
+                display(obj),
+                percent.join(", "),
+                if percent.len() == 1 { "," } else { "" }
+            ),
+        )?;
+    }
     for (i, level) in values.iter().enumerate() {
         if !(level.is_finite() && *level > 0.0 && *level < 100.0) {
             return Err(Error::config(format!(
@@ -205,6 +218,70 @@ pub fn levels(obj: &Bound<'_, PyAny>) -> PyResult<Vec<f64>> {
         }
     }
     Ok(values)
+}
+
+/// A real-number argument `name`: an int or a float, not a bool (`True`
+/// would read as 1), else a `TypeError` that names it. Its range is the
+/// caller's to check.
+pub fn real(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<f64> {
+    if obj.is_instance_of::<PyBool>() {
+        return Err(PyTypeError::new_err(format!(
+            "{name} must be a number, not bool"
+        )));
+    }
+    obj.extract().map_err(|_| {
+        PyTypeError::new_err(format!("{name} must be a number, not {}", type_name(obj)))
+    })
+}
+
+/// A `True`/`False` argument `name` (not 0, 1 or another truthy value),
+/// else a `TypeError` that names it.
+pub fn flag(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<bool> {
+    obj.cast::<PyBool>().map(|b| b.is_true()).map_err(|_| {
+        PyTypeError::new_err(format!(
+            "{name} must be True or False, not {}",
+            type_name(obj)
+        ))
+    })
+}
+
+/// A `str` argument `name`, else a `TypeError` that names it; `hint`
+/// says what to pass.
+pub fn text(obj: &Bound<'_, PyAny>, name: &str, hint: &str) -> PyResult<String> {
+    obj.extract().map_err(|_| {
+        PyTypeError::new_err(format!(
+            "{name} must be a str ({hint}), not {}",
+            type_name(obj)
+        ))
+    })
+}
+
+/// A `UserWarning` with `message`, attributed to the first frame outside
+/// the `spe` package (the user's call, not `spe`'s Python wrappers).
+pub fn warn_user(py: Python<'_>, message: &str) -> PyResult<()> {
+    let package = py.import("spe")?.getattr("__path__")?.get_item(0)?;
+    let mut package: String = package.extract()?;
+    package.push(std::path::MAIN_SEPARATOR);
+    // `warnings.warn` called from Rust: stacklevel 1 is the innermost Python frame.
+    let mut frame = py.import("sys")?.call_method1("_getframe", (0,))?;
+    let mut level = 1_u32;
+    while !frame.is_none() {
+        let file: String = frame.getattr("f_code")?.getattr("co_filename")?.extract()?;
+        if !file.starts_with(&package) {
+            break;
+        }
+        frame = frame.getattr("f_back")?;
+        level += 1;
+    }
+    py.import("warnings")?.call_method1(
+        "warn",
+        (
+            message,
+            py.get_type::<pyo3::exceptions::PyUserWarning>(),
+            level,
+        ),
+    )?;
+    Ok(())
 }
 
 /// A duration in seconds: a finite, non-negative number.

@@ -118,7 +118,7 @@ pub fn backtest<'py>(
     step: Option<&Bound<'py, PyAny>>,
     levels: Option<&Bound<'py, PyAny>>,
     exog: Option<&Bound<'py, PyAny>>,
-    refit: bool,
+    #[pyo3(from_py_with = refit_arg)] refit: bool,
 ) -> PyResult<Bound<'py, PyDict>> {
     let exog = match exog.filter(|e| !e.is_none()) {
         Some(_) if !model.accepts_exog() => {
@@ -186,4 +186,9 @@ pub fn backtest<'py>(
     }
     out.set_item("per_fold", per_fold)?;
     Ok(out)
+}
+
+/// `refit`: `True` or `False`.
+fn refit_arg(obj: &Bound<'_, PyAny>) -> PyResult<bool> {
+    args::flag(obj, "refit")
 }

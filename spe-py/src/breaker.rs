@@ -164,6 +164,59 @@ impl Settings {
         })
     }
 
+    /// A core settings error in the constructor's terms: its keyword
+    /// arguments and their values as given, not the core's field names
+    /// (`open_wait`, `window.size`, …) and durations.
+    fn error(&self, e: spe_core::BreakerConfigError) -> Error {
+        let spe_core::BreakerConfigError::Invalid {
+            name,
+            value,
+            expected,
+        } = &e
+        else {
+            return e.into();
+        };
+        let (name, value, expected) = match *name {
+            "window.size" => ("window", self.window.to_string(), "1 to 65535 calls".into()),
+            "window.seconds" => (
+                "window_s",
+                self.window_s
+                    .map_or_else(|| value.clone(), |w| w.to_string()),
+                "1 to 3600 seconds".into(),
+            ),
+            "slow_call_duration" => (
+                "slow_call_s",
+                self.slow_call_s.to_string(),
+                "more than 0 seconds".into(),
+            ),
+            "call_timeout" => (
+                "timeout_s",
+                self.timeout_s
+                    .map_or_else(|| "None".into(), |t| t.to_string()),
+                "more than 0 seconds, or None".into(),
+            ),
+            "open_wait" => (
+                "open_s",
+                self.open_s.to_string(),
+                format!(
+                    "more than 0 seconds and at most max_open_s ({} s)",
+                    self.max_open_s
+                ),
+            ),
+            "max_open_wait" => (
+                "max_open_s",
+                self.max_open_s.to_string(),
+                "at most one day (86400 s)".into(),
+            ),
+            "backoff_multiplier" => ("backoff", self.backoff.to_string(), "1 to 100".into()),
+            // The other names are the constructor's.
+            other => (other, value.clone(), (*expected).to_owned()),
+        };
+        Error::config(format!(
+            "circuit breaker setting {name}={value} is invalid: expected {expected}"
+        ))
+    }
+
     fn timeout(&self) -> Result<Option<Duration>, Error> {
         match self.timeout_s {
             None => Ok(None),
@@ -251,20 +304,20 @@ impl CircuitBreaker {
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
-        timeout_s: Option<f64>,
-        failure_rate: f64,
-        open_s: f64,
+        #[pyo3(from_py_with = real::timeout_s)] timeout_s: Option<f64>,
+        #[pyo3(from_py_with = real::failure_rate)] failure_rate: f64,
+        #[pyo3(from_py_with = real::open_s)] open_s: f64,
         #[pyo3(from_py_with = args::minimum_calls)] minimum_calls: u32,
         #[pyo3(from_py_with = args::window)] window: u32,
         window_s: Option<&Bound<'_, PyAny>>,
-        slow_call_s: f64,
-        slow_call_rate: f64,
-        backoff: f64,
-        max_open_s: f64,
-        jitter: f64,
+        #[pyo3(from_py_with = real::slow_call_s)] slow_call_s: f64,
+        #[pyo3(from_py_with = real::slow_call_rate)] slow_call_rate: f64,
+        #[pyo3(from_py_with = real::backoff)] backoff: f64,
+        #[pyo3(from_py_with = real::max_open_s)] max_open_s: f64,
+        #[pyo3(from_py_with = real::jitter)] jitter: f64,
         #[pyo3(from_py_with = args::half_open_probes)] half_open_probes: u32,
         ignore: Option<&Bound<'_, PyAny>>,
-        clock: Option<Py<ManualClock>>,
+        #[pyo3(from_py_with = manual_clock)] clock: Option<Py<ManualClock>>,
     ) -> PyResult<Self> {
         let window_s = window_s
             .filter(|w| !w.is_none())
@@ -290,7 +343,7 @@ impl CircuitBreaker {
             Some(c) => spe_core::CircuitBreaker::with_clock(config, c.get().clock.clone()),
             None => spe_core::CircuitBreaker::new(config),
         }
-        .map_err(Error::from)?;
+        .map_err(|e| settings.error(e))?;
         let ignore = exception_types(py, ignore)?;
         Ok(CircuitBreaker {
             inner,
@@ -336,9 +389,12 @@ impl CircuitBreaker {
         self.ignore.clone_ref(py)
     }
 
-    /// The settings, as keyword arguments of the constructor.
+    /// The settings, as keyword arguments of the constructor (``ignore``
+    /// included; not ``clock``, which is not a setting).
     fn config<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        self.settings.kwargs(py)
+        let kwargs = self.settings.kwargs(py)?;
+        kwargs.set_item("ignore", self.ignore.bind(py))?;
+        Ok(kwargs)
     }
 
     /// A snapshot of the counters, as a dict: ``state``, ``time_in_state_s``,
@@ -448,10 +504,55 @@ impl CircuitBreaker {
     /// (the state and counters are not carried over; a ``ManualClock`` is
     /// replaced by the system clock).
     fn __getnewargs_ex__<'py>(&self, py: Python<'py>) -> PyResult<((), Bound<'py, PyDict>)> {
-        let kwargs = self.settings.kwargs(py)?;
-        kwargs.set_item("ignore", self.ignore.bind(py))?;
-        Ok(((), kwargs))
+        Ok(((), self.config(py)?))
     }
+}
+
+/// The breaker's real-number arguments: numbers, not bools (`True` would
+/// read as 1), with a `TypeError` that names the argument.
+mod real {
+    use pyo3::prelude::*;
+
+    macro_rules! real_args {
+        ($($fn:ident),* $(,)?) => {$(
+            #[doc = concat!("`", stringify!($fn), "`: a real number, not a bool.")]
+            pub fn $fn(obj: &Bound<'_, PyAny>) -> PyResult<f64> {
+                crate::args::real(obj, stringify!($fn))
+            }
+        )*};
+    }
+
+    real_args!(
+        failure_rate,
+        open_s,
+        slow_call_s,
+        slow_call_rate,
+        backoff,
+        max_open_s,
+        jitter
+    );
+
+    /// `timeout_s`: seconds, or `None` for no timeout.
+    pub fn timeout_s(obj: &Bound<'_, PyAny>) -> PyResult<Option<f64>> {
+        if obj.is_none() {
+            return Ok(None);
+        }
+        crate::args::real(obj, "timeout_s").map(Some)
+    }
+}
+
+/// A `clock=` argument: `None` or a :class:`ManualClock`, with a
+/// `TypeError` that names it.
+pub fn manual_clock(obj: &Bound<'_, PyAny>) -> PyResult<Option<Py<ManualClock>>> {
+    if obj.is_none() {
+        return Ok(None);
+    }
+    obj.extract::<Py<ManualClock>>().map(Some).map_err(|_| {
+        PyTypeError::new_err(format!(
+            "clock must be a spe.ManualClock or None (the system clock), not {}",
+            args::type_name(obj)
+        ))
+    })
 }
 
 /// `ignore=`: `None`, an exception class, or a sequence of them.

@@ -12,7 +12,8 @@
 //! ├── CircuitOpenError(SpeError)               .retry_after_s, .state
 //! ├── UpstreamError(SpeError)                  .status, .fault
 //! │   └── CallTimeoutError(UpstreamError, TimeoutError)   .timeout_s
-//! ├── CacheCorruptError(SpeError)
+//! ├── CacheError(SpeError, OSError)            a cache that cannot be used
+//! │   └── CacheCorruptError(CacheError)
 //! ├── JournalError(SpeError, OSError)
 //! └── StoreError(SpeError, OSError)            the history store
 //!     └── StoreCorruptError(StoreError)
@@ -59,7 +60,9 @@ pub enum SpeException {
     UpstreamError,
     /// `spe.CallTimeoutError(UpstreamError, TimeoutError)`: a call ran past its timeout.
     CallTimeoutError,
-    /// `spe.CacheCorruptError(SpeError)`: a cache file is corrupt.
+    /// `spe.CacheError(SpeError, OSError)`: a cache cannot be opened or written.
+    CacheError,
+    /// `spe.CacheCorruptError(CacheError)`: a cache file is corrupt.
     CacheCorruptError,
     /// `spe.JournalError(SpeError, OSError)`: the incident journal cannot be used.
     JournalError,
@@ -86,7 +89,7 @@ static TYPES: [PyOnceLock<Py<PyType>>; COUNT] = [const { PyOnceLock::new() }; CO
 
 impl SpeException {
     /// Every class, parents before their children.
-    pub const ALL: [SpeException; 11] = [
+    pub const ALL: [SpeException; 12] = [
         SpeException::SpeError,
         SpeException::ConfigError,
         SpeException::ForecastError,
@@ -94,6 +97,7 @@ impl SpeException {
         SpeException::CircuitOpenError,
         SpeException::UpstreamError,
         SpeException::CallTimeoutError,
+        SpeException::CacheError,
         SpeException::CacheCorruptError,
         SpeException::JournalError,
         SpeException::StoreError,
@@ -150,7 +154,8 @@ impl SpeException {
                 doc: "An upstream (the weather API) failed: no answer, HTTP error, bad body.\n\n\
                       ``status`` is the HTTP status if the upstream answered with one (else \
                       ``None``); ``fault`` is ``\"upstream\"`` (5xx, timeout, bad data) or \
-                      ``\"request\"`` (4xx: the request was wrong).",
+                      ``\"request\"`` (4xx: the request was wrong). Both are ``None`` on an \
+                      ``UpstreamError`` SP-E did not raise (one built by hand).",
             },
             E::CallTimeoutError => Spec {
                 name: "CallTimeoutError",
@@ -159,9 +164,17 @@ impl SpeException {
                 doc: "A call ran past its timeout (``timeout_s``) and was abandoned.\n\n\
                       Also a ``TimeoutError``.",
             },
+            E::CacheError => Spec {
+                name: "CacheError",
+                parents: &[E::SpeError],
+                builtin: Some(|py| py.get_type::<PyOSError>()),
+                doc: "A cache (a ``ResilientForecaster``'s ``cache_dir``) cannot be opened, read \
+                      or written: I/O error, a path that is not a directory.\n\n\
+                      Also an ``OSError``.",
+            },
             E::CacheCorruptError => Spec {
                 name: "CacheCorruptError",
-                parents: &[E::SpeError],
+                parents: &[E::CacheError],
                 builtin: None,
                 doc: "A cache file is corrupt (bad checksum, truncated, unknown format); \
                       SP-E quarantines such files and serves an older generation when it can.",
@@ -218,6 +231,12 @@ impl SpeException {
         namespace.set_item("__module__", PUBLIC_MODULE)?;
         namespace.set_item("__qualname__", spec.name)?;
         namespace.set_item("__doc__", spec.doc)?;
+        // Every UpstreamError has `status` and `fault`, if only None (one
+        // raised by hand, e.g. in a test double).
+        if self == SpeException::UpstreamError {
+            namespace.set_item("status", py.None())?;
+            namespace.set_item("fault", py.None())?;
+        }
         // `type(name, bases, namespace)`: unlike `create_exception!`, this
         // allows several bases (SP-E parents and a built-in).
         let class =
@@ -360,7 +379,7 @@ impl Error {
             Error::Journal(_) => E::JournalError,
             Error::Cache(e) => match e {
                 CacheError::InvalidName { .. } | CacheError::InvalidConfig(_) => E::ConfigError,
-                _ => E::SpeError,
+                _ => E::CacheError,
             },
             Error::CacheCorrupt(_) => E::CacheCorruptError,
             Error::Store(e) => match e {
@@ -385,9 +404,12 @@ impl Error {
                 ),
                 ("state", PyString::new(py, r.state.name()).into_any()),
             ],
-            Error::Timeout { after_s, .. } => {
-                vec![("timeout_s", PyFloat::new(py, *after_s).into_any())]
-            }
+            // A call that did not answer in time: the upstream's fault, no status.
+            Error::Timeout { after_s, .. } => vec![
+                ("status", none()),
+                ("fault", PyString::new(py, "upstream").into_any()),
+                ("timeout_s", PyFloat::new(py, *after_s).into_any()),
+            ],
             Error::Source(e) => {
                 let status = match e.status() {
                     Some(s) => s.into_pyobject(py)?.into_any(),

@@ -341,7 +341,7 @@ impl Forecast {
     #[pyo3(signature = (model, mean, intervals = None, index = None))]
     fn new(
         py: Python<'_>,
-        model: String,
+        #[pyo3(from_py_with = model_label)] model: String,
         mean: &Bound<'_, PyAny>,
         intervals: Option<&Bound<'_, PyAny>>,
         index: Option<Py<PyAny>>,
@@ -719,9 +719,19 @@ enum OnError {
     Skip,
 }
 
+/// `on_error`: a str (which one is checked where it is used).
+fn on_error_arg(obj: &Bound<'_, PyAny>) -> PyResult<String> {
+    args::text(obj, "on_error", "\"raise\" or \"skip\"")
+}
+
+/// `model` of a `Forecast`: its name, a str.
+fn model_label(obj: &Bound<'_, PyAny>) -> PyResult<String> {
+    args::text(obj, "model", "the name of the model that made the forecast")
+}
+
 /// Forecast many series in parallel (the compiled core of ``spe.forecast_many``; use that).
 #[pyfunction]
-#[pyo3(signature = (ys, horizon, season_length, model = ModelName::Auto, levels = None, n_jobs = None, on_error = "raise"))]
+#[pyo3(signature = (ys, horizon, season_length, model = ModelName::Auto, levels = None, n_jobs = None, on_error = String::from("raise")))]
 #[pyo3(
     text_signature = "(ys, horizon, season_length, model='auto', levels=None, n_jobs=None, on_error='raise')"
 )]
@@ -734,7 +744,7 @@ pub fn forecast_many<'py>(
     #[pyo3(from_py_with = model_arg)] model: ModelName,
     levels: Option<&Bound<'py, PyAny>>,
     n_jobs: Option<&Bound<'py, PyAny>>,
-    on_error: &str,
+    #[pyo3(from_py_with = on_error_arg)] on_error: String,
 ) -> PyResult<Bound<'py, PyList>> {
     if model.needs_exog() {
         return Err(Error::config(
@@ -743,7 +753,7 @@ pub fn forecast_many<'py>(
         )
         .into());
     }
-    let on_error = match on_error {
+    let on_error = match on_error.as_str() {
         "raise" => OnError::Raise,
         "skip" => OnError::Skip,
         other => {

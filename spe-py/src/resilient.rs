@@ -743,7 +743,7 @@ impl ResilientForecaster {
         fallback_timeout_s: f64,
         journal: Option<Py<Journal>>,
         on_corrupt_cache: &str,
-        clock: Option<Py<ManualClock>>,
+        #[pyo3(from_py_with = crate::breaker::manual_clock)] clock: Option<Py<ManualClock>>,
     ) -> PyResult<Self> {
         if !primary.is_callable() {
             return Err(PyTypeError::new_err(format!(

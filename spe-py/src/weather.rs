@@ -303,7 +303,7 @@ impl WeatherService {
         breaker: Option<Py<CircuitBreaker>>,
         generator: Option<Py<SyntheticGenerator>>,
         journal: Option<Py<Journal>>,
-        clock: Option<Py<ManualClock>>,
+        #[pyo3(from_py_with = crate::breaker::manual_clock)] clock: Option<Py<ManualClock>>,
     ) -> PyResult<Self> {
         let timeout = crate::args::positive_seconds(timeout_s, "timeout_s")?;
         let stale_after = crate::args::positive_seconds(stale_after_s, "stale_after_s")?;

@@ -187,8 +187,14 @@ def test_time_window() -> None:
     [
         ({"failure_rate": 1.5}, "failure_rate=1.5 is invalid"),
         ({"failure_rate": 0.0}, "failure_rate=0 is invalid"),
-        ({"window": 0}, r"window.size=0 is invalid"),
-        ({"open_s": 0.0}, "open_wait"),
+        ({"window": 0}, r"^circuit breaker setting window=0 is invalid: expected 1 to 65535 calls$"),
+        ({"open_s": 0.0}, r"^circuit breaker setting open_s=0 is invalid: expected more than 0 "
+                          r"seconds and at most max_open_s \(600 s\)$"),
+        ({"open_s": 60.0, "max_open_s": 30.0}, r"open_s=60 is invalid: .*max_open_s \(30 s\)"),
+        ({"max_open_s": 0.0}, r"open_s=30 is invalid"),
+        ({"backoff": 0.5}, r"^circuit breaker setting backoff=0.5 is invalid: expected 1 to 100$"),
+        ({"slow_call_s": 0.0}, r"^circuit breaker setting slow_call_s=0 is invalid"),
+        ({"window_s": 4000}, r"^circuit breaker setting window_s=4000 is invalid"),
         ({"open_s": -1.0}, "open_s=-1"),
         ({"timeout_s": 0.0}, "timeout_s=0"),
         ({"jitter": 0.9}, "jitter=0.9"),
@@ -204,8 +210,29 @@ def test_time_window() -> None:
     ],
 )
 def test_bad_settings(kwargs: dict[str, object], pattern: str) -> None:
-    with pytest.raises(spe.ConfigError, match=pattern):
+    with pytest.raises(spe.ConfigError, match=pattern) as info:
         spe.CircuitBreaker(**kwargs)  # type: ignore[arg-type]
+    # The constructor's names, not the core's.
+    for core_name in ("open_wait", "window.size", "backoff_multiplier", "slow_call_duration",
+                      "max_open_wait", "ns"):
+        assert core_name not in str(info.value).replace("open_s", "")
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["timeout_s", "failure_rate", "open_s", "slow_call_s", "slow_call_rate", "backoff",
+     "max_open_s", "jitter", "window", "minimum_calls", "half_open_probes"],
+)
+def test_bools_are_refused_as_numbers(name: str) -> None:
+    with pytest.raises(TypeError, match=f"^{name} must be a.*, not bool"):
+        spe.CircuitBreaker(**{name: True})  # type: ignore[arg-type]
+
+
+def test_wrong_types_name_the_argument() -> None:
+    with pytest.raises(TypeError, match="^timeout_s must be a number, not str"):
+        spe.CircuitBreaker(timeout_s="5")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="^clock must be a spe.ManualClock or None"):
+        spe.CircuitBreaker(clock="x")  # type: ignore[arg-type]
 
 
 def test_a_window_smaller_than_minimum_calls_trips_once_full() -> None:
@@ -288,9 +315,18 @@ def test_acall_timeout_cancels_the_coroutine() -> None:
         asyncio.run(breaker.acall(hang))
     assert isinstance(info.value, TimeoutError) and isinstance(info.value, spe.UpstreamError)
     assert info.value.timeout_s == 0.05
+    # The attributes of every UpstreamError (as WeatherService.fetch_live raises them).
+    assert (info.value.status, info.value.fault) == (None, "upstream")
     assert cancelled == [True]
     assert breaker.metrics()["timeouts"] == 1
     assert breaker.state == "open"
+
+
+def test_every_upstream_error_has_status_and_fault() -> None:
+    """Even one built by hand (a test double): None where not applicable."""
+    for cls in (spe.UpstreamError, spe.CallTimeoutError):
+        e = cls("made by hand")
+        assert (e.status, e.fault) == (None, None)
 
 
 def test_acall_keeps_a_timeout_error_of_the_coroutine_itself() -> None:
@@ -358,6 +394,10 @@ def test_repr_config_and_pickle() -> None:
         assert other.ignore == (KeyError,)
         assert other.state == "closed"  # a fresh breaker
     assert breaker.config()["window"] == 20
+    # Every keyword argument of the constructor but the clock, so that it rebuilds one.
+    assert breaker.config()["ignore"] == (KeyError,)
+    rebuilt = spe.CircuitBreaker(**breaker.config())
+    assert rebuilt.config() == breaker.config()
     assert repr(spe.ManualClock()) == "ManualClock(now_s=0.0)"
 
 

@@ -440,6 +440,29 @@ def test_forecast_many_checks_each_time_index_as_forecast_does() -> None:
     assert spe.forecast_many([refused["NaT"][0]], 3, 24, on_error="skip") == [None]
 
 
+def test_wrong_types_name_the_argument() -> None:
+    with pytest.raises(TypeError, match="^on_error must be a str .*, not NoneType"):
+        spe.forecast_many([DAILY], 24, 24, on_error=None)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="^refit must be True or False, not int"):
+        spe.backtest(DAILY, 24, 24, refit=0)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="^model must be a str .*, not NoneType"):
+        spe.Forecast(model=None, mean=[1.0, 2.0])  # type: ignore[arg-type]
+
+
+def test_levels_that_look_like_fractions_warn() -> None:
+    with pytest.warns(UserWarning, match=r"did you mean levels=\(80, 95\)\?") as warned:
+        fc = spe.forecast(DAILY, 24, 24, model="naive", levels=(0.8, 0.95))
+    assert fc.levels == (0.8, 0.95)
+    assert [w.filename for w in warned] == [__file__]
+    with pytest.warns(UserWarning, match=r"levels=\(90,\)"):
+        spe.backtest(DAILY, 24, 24, model="naive", levels=0.9)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        spe.forecast(DAILY, 24, 24, model="naive", levels=(0.8, 95))  # percentages: no warning
+
+
 def test_forecast_many_bad_arguments() -> None:
     with pytest.raises(spe.ConfigError, match="list of numbers"):
         spe.forecast_many(list(DAILY), 24, 24)

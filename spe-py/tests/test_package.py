@@ -35,6 +35,7 @@ EXCEPTIONS = [
     "CircuitOpenError",
     "UpstreamError",
     "CallTimeoutError",
+    "CacheError",
     "CacheCorruptError",
     "JournalError",
     "StoreError",
@@ -88,7 +89,9 @@ def test_exception_hierarchy() -> None:
     assert issubclass(spe.CallTimeoutError, spe.UpstreamError)
     assert issubclass(spe.CallTimeoutError, TimeoutError)
     assert issubclass(spe.JournalError, OSError)
-    assert issubclass(spe.CacheCorruptError, spe.SpeError)
+    assert issubclass(spe.CacheError, spe.SpeError)
+    assert issubclass(spe.CacheError, OSError)
+    assert issubclass(spe.CacheCorruptError, spe.CacheError)
     assert issubclass(spe.StoreError, OSError)
     assert issubclass(spe.StoreCorruptError, spe.StoreError)
     assert spe.ConfigError is spe._spe.ConfigError

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 import numpy as np
+import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
@@ -57,6 +58,8 @@ def test_any_window_agrees_with_a_larger_one(seed: int, offset: int, hours: int)
 FORECAST_MODELS = ["auto", "seasonal_naive", "naive", "ets", "mstl"]
 
 
+# Levels of 1 % or less warn (they look like fractions): expected here.
+@pytest.mark.filterwarnings("ignore:levels are percentages")
 @settings(max_examples=120, deadline=None)
 @given(
     y=st.lists(st.floats(min_value=-1e6, max_value=1e6, allow_nan=False), min_size=0, max_size=400),

@@ -342,6 +342,8 @@ def test_bad_settings() -> None:
         spe.ResilientForecaster(mean_model, fallback="prophet")
     with pytest.raises(spe.ConfigError, match="on_corrupt_cache"):
         spe.ResilientForecaster(mean_model, on_corrupt_cache="ignore")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="^clock must be a spe.ManualClock or None .*, not str"):
+        spe.ResilientForecaster(mean_model, clock="x")  # type: ignore[arg-type]
     rf = spe.ResilientForecaster(mean_model)
     with pytest.raises(spe.ConfigError, match="horizon=0"):
         rf.predict(HISTORY, 0)
@@ -351,6 +353,24 @@ def test_bad_settings() -> None:
     huge[3] = -1e307
     with pytest.raises(spe.ConfigError, match="rescale"):
         rf.predict(huge, 24)
+
+
+def test_a_cache_dir_that_cannot_be_one_is_an_os_error(tmp_path: Path) -> None:
+    a_file = tmp_path / "a-file"
+    a_file.write_text("not a directory")
+    with pytest.raises(spe.CacheError) as info:
+        spe.ResilientForecaster(mean_model, cache_dir=a_file)
+    assert isinstance(info.value, OSError) and isinstance(info.value, spe.SpeError)
+    assert str(a_file) in str(info.value)
+
+
+def test_levels_that_look_like_fractions_warn() -> None:
+    rf = spe.ResilientForecaster(mean_model, fallback="seasonal_naive")
+    with pytest.warns(UserWarning, match=r"did you mean levels=\(80, 95\)\?") as warned:
+        p = rf.predict(HISTORY, HORIZON, season_length=24, levels=(0.8, 0.95))
+    assert p.forecast.levels == (0.8, 0.95)
+    # Attributed to the caller, not to spe's own code.
+    assert [w.filename for w in warned] == [__file__]
 
 
 # --- the object -----------------------------------------------------------------

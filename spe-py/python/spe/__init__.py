@@ -45,6 +45,7 @@ from spe._history import HistoryStore
 from spe._kpi import compute_kpis
 from spe._spe import (
     CacheCorruptError,
+    CacheError,
     CallTimeoutError,
     CircuitOpenError,
     ConfigError,
@@ -71,6 +72,7 @@ from spe._synthetic import SyntheticGenerator
 
 __all__ = [
     "CacheCorruptError",
+    "CacheError",
     "CallTimeoutError",
     "CircuitBreaker",
     "CircuitOpenError",

@@ -25,6 +25,7 @@ __all__ = [
     "UpstreamError",
     "CallTimeoutError",
     "CacheCorruptError",
+    "CacheError",
     "JournalError",
     "StoreError",
     "StoreCorruptError",
@@ -74,14 +75,17 @@ class UpstreamError(SpeError):
     """An upstream (the weather API) failed."""
 
     status: int | None
-    fault: str
+    fault: str | None
 
 class CallTimeoutError(UpstreamError, TimeoutError):
     """A call ran past its timeout and was abandoned."""
 
     timeout_s: float
 
-class CacheCorruptError(SpeError):
+class CacheError(SpeError, OSError):
+    """A cache cannot be opened, read or written."""
+
+class CacheCorruptError(CacheError):
     """A cache file is corrupt."""
 
 class JournalError(SpeError, OSError):
