@@ -619,9 +619,9 @@ pub fn compute_kpis(frame: &EnergyFrame, now: DateTime<Utc>, config: &KpiConfig)
             &config.self_sufficiency,
         ),
         data_freshness_s: Kpi::new(
-            "data_freshness_s",
+            DATA_FRESHNESS,
             Some(age_s),
-            "s",
+            SECONDS,
             config.data_freshness_s.status(age_s),
             Some(frame.produced_at()),
         ),
@@ -630,6 +630,8 @@ pub fn compute_kpis(frame: &EnergyFrame, now: DateTime<Utc>, config: &KpiConfig)
 }
 
 const FORECAST_ERROR: &str = "forecast_error_pct";
+const DATA_FRESHNESS: &str = "data_freshness_s";
+const SECONDS: &str = "s";
 const PERCENT: &str = "%";
 
 /// How many of the last day's hours must have both an actual demand and a
@@ -729,6 +731,64 @@ pub fn compute_kpis_with_forecast(
     let mut kpis = compute_kpis(frame, now, config);
     kpis.forecast_error_pct = forecast_error_kpi(frame, now, config, forecast);
     kpis
+}
+
+/// The KPI `data_freshness_s` as an operator reads it: the age of the last
+/// *live* data, `last_live_at` (e.g. [`WeatherSnapshot::last_live_at`](crate::WeatherSnapshot::last_live_at)).
+///
+/// [`compute_kpis`] measures the age of the frame it is given. An estimate
+/// (a `synthetic` or `fallback` frame) is made afresh at each refresh, so its
+/// age says nothing about the data behind the screen: for such a frame this
+/// measures from `last_live_at` instead, judged by the same threshold, and
+/// with no live data ever the value is unknown and the status `critical`.
+/// A live or cached frame keeps the frame's age (its production time is
+/// that of the live data: the fetch, for cached data).
+///
+/// ```
+/// use chrono::{Duration, TimeZone, Utc};
+/// use spe_core::{EnergyColumns, EnergyFrame, KpiConfig, KpiStatus, Provenance, TimeAxis, live_data_freshness_kpi};
+///
+/// let now = Utc.with_ymd_and_hms(2026, 1, 14, 12, 0, 0).unwrap();
+/// let axis = TimeAxis::new(now, 0).unwrap();
+/// let frame = |p| EnergyFrame::new(axis.clone(), EnergyColumns::with_capacity(0), p, now).unwrap();
+/// let estimate = frame(Provenance::Synthetic);
+/// let config = KpiConfig::default();
+/// // Live data fetched now is fresh, whatever came before.
+/// let live = live_data_freshness_kpi(&frame(Provenance::Live), None, now, &config);
+/// assert_eq!((live.value, live.status), (Some(0.0), KpiStatus::Ok));
+/// let kpi = live_data_freshness_kpi(&estimate, Some(now - Duration::hours(2)), now, &config);
+/// assert_eq!((kpi.value, kpi.status), (Some(7200.0), KpiStatus::Critical));
+/// let never = live_data_freshness_kpi(&estimate, None, now, &config);
+/// assert_eq!((never.value, never.status), (None, KpiStatus::Critical));
+/// ```
+pub fn live_data_freshness_kpi(
+    frame: &EnergyFrame,
+    last_live_at: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+    config: &KpiConfig,
+) -> Kpi {
+    let estimated = matches!(
+        frame.provenance(),
+        Provenance::Synthetic | Provenance::Fallback
+    );
+    let at = if estimated {
+        last_live_at
+    } else {
+        Some(frame.produced_at())
+    };
+    match at {
+        Some(at) => {
+            let age_s = (now - at).num_seconds().max(0) as f64;
+            Kpi::new(
+                DATA_FRESHNESS,
+                Some(age_s),
+                SECONDS,
+                config.data_freshness_s.status(age_s),
+                Some(at),
+            )
+        }
+        None => Kpi::new(DATA_FRESHNESS, None, SECONDS, KpiStatus::Critical, None),
+    }
 }
 
 #[cfg(test)]

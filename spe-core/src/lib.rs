@@ -54,6 +54,7 @@ pub use journal::{
 pub use kpi::{
     DAY_AHEAD, Direction, FORECAST_ERROR_MIN_HOURS, Kpi, KpiConfig, KpiSet, KpiStatus, SupplyKpis,
     Threshold, compute_kpis, compute_kpis_with_forecast, forecast_error_kpi,
+    live_data_freshness_kpi,
 };
 pub use predict::{
     ArchiveConfig, ChainError, ChainResult, CommandPredictor, CommandPredictorBuilder,

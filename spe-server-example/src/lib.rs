@@ -17,8 +17,7 @@
 //!   [`predictions`]: the prediction endpoints; [`dashboard_cache`]: the
 //!   dashboard's body, built once a second and reused;
 //! - [`archive`]: past predictions, kept to compute the forecast error of
-//!   the last day; [`freshness`]: the data freshness KPI as the age of the
-//!   last live data; [`persistence`]: which parts of the data directory the
+//!   the last day; [`persistence`]: which parts of the data directory the
 //!   server runs without; [`history`]: the long-term history store (observations,
 //!   predictions, KPIs, backups) and `GET /api/history`;
 //! - [`routes`]: the router ([`router`]); [`layers`]: the hardening stack
@@ -65,7 +64,6 @@ pub mod error;
 pub mod events;
 pub mod export;
 pub mod forecasting;
-pub mod freshness;
 pub mod history;
 pub mod layers;
 pub mod metrics;

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use spe_core::{
     ChainResult, FailoverService, Journal, KpiConfig, KpiSet, PredictionChain, WeatherSnapshot,
-    compute_kpis,
+    compute_kpis, live_data_freshness_kpi,
 };
 use tokio::sync::watch;
 
@@ -148,14 +148,17 @@ impl AppState {
 
     /// The KPIs of `snapshot` at `now`, with the forecast error of the last
     /// day when there is an archive, and the data freshness of the last
-    /// live data ([`freshness`](crate::freshness)).
+    /// live data ([`live_data_freshness_kpi`]).
     pub fn kpis(&self, snapshot: &WeatherSnapshot, now: DateTime<Utc>) -> KpiSet {
         let config = &self.inner.kpi_config;
         let kpis = match &self.inner.archive {
             Some(archive) => archive.kpis(&snapshot.energy, now, config),
             None => compute_kpis(&snapshot.energy, now, config),
         };
-        crate::freshness::live_freshness(kpis, snapshot, now, config)
+        let mut kpis = kpis;
+        kpis.data_freshness_s =
+            live_data_freshness_kpi(&snapshot.energy, snapshot.last_live_at, now, config);
+        kpis
     }
 
     /// The serialized dashboard of the current second (see
