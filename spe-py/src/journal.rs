@@ -98,7 +98,7 @@ fn mode(name: &str, arg: &str) -> Result<Mode, Error> {
 /// (1, 97.917)
 /// >>> r.to_markdown().splitlines()[0]
 /// '# RETEX — incident review'
-#[pyclass(module = "spe", name = "Journal", frozen)]
+#[pyclass(module = "spe", name = "Journal", frozen, weakref)]
 pub struct Journal {
     journal: CoreJournal,
 }
@@ -328,10 +328,101 @@ impl Journal {
         ))
     }
 
-    /// Pickle support: reopened from its path.
-    fn __getnewargs__(&self) -> (std::path::PathBuf,) {
-        (self.journal.path().to_path_buf(),)
+    /// Pickle (and copy) support: reopened from its path by
+    /// ``Journal._reopen``, which shares this journal when it is still open
+    /// in the process (a journal is open once per process).
+    fn __reduce__<'py>(
+        slf: &Bound<'py, Self>,
+    ) -> PyResult<(Bound<'py, PyAny>, (std::path::PathBuf,))> {
+        let path = slf.get().journal.path().to_path_buf();
+        register(slf, &path)?;
+        Ok((slf.get_type().getattr("_reopen")?, (path,)))
     }
+
+    /// The journal at ``path``: a handle sharing the one open in this
+    /// process, if one that was pickled, copied or reopened is still
+    /// alive, else the file opened (as ``Journal(path)``).
+    #[staticmethod]
+    fn _reopen(py: Python<'_>, path: std::path::PathBuf) -> PyResult<Py<Journal>> {
+        let journal = match open_handle(py, &path)? {
+            Some(open) => Journal {
+                journal: open.get().journal.clone(),
+            },
+            None => Journal::new(py, path.clone())?,
+        };
+        let journal = Bound::new(py, journal)?;
+        register(&journal, &path)?;
+        Ok(journal.unbind())
+    }
+}
+
+/// The journals handed out by pickling, copying and `_reopen`, by canonical
+/// path: weak references (a dict of lists of `weakref.ref`), so that a
+/// journal closes when its last handle goes. Guarded by the GIL.
+fn registry(py: Python<'_>) -> PyResult<&Bound<'_, PyDict>> {
+    static REGISTRY: pyo3::sync::PyOnceLock<Py<PyDict>> = pyo3::sync::PyOnceLock::new();
+    REGISTRY
+        .get_or_try_init(py, || Ok(PyDict::new(py).unbind()))
+        .map(|d| d.bind(py))
+}
+
+/// The registry's key for `path`: canonical, so that two spellings of one
+/// file meet; `None` if the file cannot be resolved (not there).
+fn registry_key(path: &std::path::Path) -> Option<String> {
+    std::fs::canonicalize(path)
+        .ok()
+        .map(|p| p.display().to_string())
+}
+
+/// Record `journal` as a live handle of the journal at `path`.
+fn register(journal: &Bound<'_, Journal>, path: &std::path::Path) -> PyResult<()> {
+    let py = journal.py();
+    let Some(key) = registry_key(path) else {
+        return Ok(());
+    };
+    let reference = py.import("weakref")?.call_method1("ref", (journal,))?;
+    let registry = registry(py)?;
+    let handles = match registry.get_item(&key)? {
+        Some(list) => list.cast_into::<PyList>()?,
+        None => {
+            let list = PyList::empty(py);
+            registry.set_item(&key, &list)?;
+            list
+        }
+    };
+    handles.append(reference)?;
+    Ok(())
+}
+
+/// A live handle of the journal at `path`, if the registry has one (dead
+/// references are dropped on the way).
+fn open_handle<'py>(
+    py: Python<'py>,
+    path: &std::path::Path,
+) -> PyResult<Option<Bound<'py, Journal>>> {
+    let Some(key) = registry_key(path) else {
+        return Ok(None);
+    };
+    let registry = registry(py)?;
+    let Some(handles) = registry.get_item(&key)? else {
+        return Ok(None);
+    };
+    let handles = handles.cast_into::<PyList>()?;
+    let mut live = None;
+    let alive = PyList::empty(py);
+    for reference in handles.iter() {
+        let target = reference.call0()?;
+        if let Ok(journal) = target.cast_into::<Journal>() {
+            alive.append(&reference)?;
+            live.get_or_insert(journal);
+        }
+    }
+    if alive.is_empty() {
+        registry.del_item(&key)?;
+    } else {
+        registry.set_item(&key, alive)?;
+    }
+    Ok(live)
 }
 
 /// A post-incident review (RETEX) over a period: what

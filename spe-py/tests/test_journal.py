@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import pickle
 import subprocess
 import sys
@@ -156,3 +157,31 @@ def test_repr_and_pickle(tmp_path: Path) -> None:
     del journal  # one open journal per process: unpickle after closing
     out = subprocess.run([sys.executable, "-c", code], input=data, capture_output=True, check=True)
     assert out.stdout.decode().strip() == str(tmp_path / "j")
+
+
+def test_unpickling_or_copying_in_the_same_process_shares_the_open_journal(
+    tmp_path: Path,
+) -> None:
+    journal = spe.Journal(tmp_path / "j")
+    copies = [pickle.loads(pickle.dumps(journal)), copy.deepcopy(journal), copy.copy(journal)]
+    first = journal.open_incident("weather_api", "upstream_timeout", "no answer")
+    for other in copies:
+        assert other.path == journal.path
+        # One journal: what one handle writes, the others read.
+        assert [i["id"] for i in other.open_incidents()] == [first]
+    copies[0].close_incident(first, "back")
+    assert journal.open_incidents() == []
+    # Another spelling of the path finds the same journal.
+    (tmp_path / "sub").mkdir()
+    same = spe.Journal._reopen(tmp_path / "sub" / ".." / "j")  # type: ignore[attr-defined]
+    assert same.incident(first) is not None
+    # The handle pickled first gone, the copies keep the journal open and shareable.
+    del journal
+    again = pickle.loads(pickle.dumps(copies[2]))
+    assert again.incident(first) is not None
+    # Opening it directly is still refused while a handle is alive.
+    with pytest.raises(spe.JournalError, match="already open in this process"):
+        spe.Journal(tmp_path / "j")
+    del copies, same, again, other
+    # Every handle gone: the journal is closed, and opens again.
+    assert spe.Journal(tmp_path / "j").incident(first) is not None

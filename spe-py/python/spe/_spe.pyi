@@ -441,8 +441,9 @@ class Journal:
         now: _Instant | None = None,
     ) -> Retex:
         """The post-incident review of ``[start, end)``."""
-    def __getnewargs__(self) -> tuple[Path]:
-        """Pickle support: reopened from its path."""
+    def __reduce__(self) -> tuple[Any, tuple[Path]]:
+        """Pickle and copy support: reopened from its path, sharing the
+        journal open in this process if there is one."""
 
 @final
 class WeatherSnapshot:
