@@ -388,7 +388,9 @@ pub fn check_forecast(
 /// Adds the `missing` levels to `primary`, borrowing each step's interval
 /// half-widths from `donor` (the fallback model's forecast of the same
 /// request): `lower = mean − (donor.mean − donor.lower)`, `upper = mean +
-/// (donor.upper − donor.mean)`. Intervals end in request order.
+/// (donor.upper − donor.mean)`, then clamped step by step so that they nest
+/// with the primary's own intervals (no wider than its own at a higher
+/// level, no narrower than at a lower one). Intervals end in request order.
 pub(crate) fn derive_intervals(
     primary: &Forecast,
     donor: &Forecast,
@@ -420,10 +422,30 @@ pub(crate) fn derive_intervals(
         }
         let m = primary.mean();
         let dm = donor.mean();
+        let own = primary.intervals();
+        let clamp = |i: usize, v: f64, side: fn(&PredictionInterval) -> &[f64], lower: bool| {
+            // Own bounds of lower levels are tighter, of higher ones looser.
+            let (mut tight, mut loose) = (f64::INFINITY, f64::NEG_INFINITY);
+            for pi in own {
+                let b = if lower { side(pi)[i] } else { -side(pi)[i] };
+                if pi.level < level {
+                    tight = tight.min(b);
+                } else if pi.level > level {
+                    loose = loose.max(b);
+                }
+            }
+            let v = if lower { v } else { -v };
+            let v = v.min(tight).max(loose);
+            if lower { v } else { -v }
+        };
         intervals.push(PredictionInterval {
             level,
-            lower: (0..m.len()).map(|i| m[i] - (dm[i] - dlo[i])).collect(),
-            upper: (0..m.len()).map(|i| m[i] + (dhi[i] - dm[i])).collect(),
+            lower: (0..m.len())
+                .map(|i| clamp(i, m[i] - (dm[i] - dlo[i]), |pi| &pi.lower, true))
+                .collect(),
+            upper: (0..m.len())
+                .map(|i| clamp(i, m[i] + (dhi[i] - dm[i]), |pi| &pi.upper, false))
+                .collect(),
         });
     }
     Forecast::new(primary.model(), primary.mean().to_vec(), intervals)

@@ -385,6 +385,34 @@ async fn absurd_or_crossed_answers_are_bad_output_and_the_fallback_answers() {
 }
 
 #[tokio::test]
+async fn derived_intervals_nest_with_the_primarys_own() {
+    use crate::forecast::PredictionInterval;
+    let s = Setup::new();
+    // Its own 80 % band is wider than the fallback's 95 %: the derived 95 %
+    // band is widened to hold it, not refused as crossed.
+    let wide = |half: f64| PredictionInterval {
+        level: 80.0,
+        lower: vec![500.0 - half; 4],
+        upper: vec![500.0 + half; 4],
+    };
+    let answer = Forecast::new("own-80", vec![500.0; 4], vec![wide(400.0)]).unwrap();
+    let chain = s.chain(Some(Fake::new(Scripted::Answer(answer)))).build();
+    let r = chain.generate(request(4)).await.unwrap();
+    assert_eq!(r.tier, Tier::Primary, "{:?}", r.failures);
+    let f = &r.predictions.forecast;
+    assert_eq!(f.lower(80.0).unwrap(), &[100.0; 4]);
+    assert_eq!(f.lower(95.0).unwrap(), &[100.0; 4]);
+    assert_eq!(f.upper(95.0).unwrap(), &[900.0; 4]);
+    // The fallback's own 95 % band (a seasonal naive of a pure cycle:
+    // no width) is what was widened.
+    let fb = ModelPredictor::new(Arc::new(SeasonalNaive::default()))
+        .predict(&request(4))
+        .await
+        .unwrap();
+    assert!(fb.upper(95.0).unwrap()[0] - fb.lower(95.0).unwrap()[0] < 800.0);
+}
+
+#[tokio::test]
 async fn a_mean_only_primary_on_a_short_history_borrows_auto_ets_intervals() {
     // Twenty hours, daily and weekly periods: too short for both periods,
     // and for the seasonal naive; auto's ETS still derives the intervals.
