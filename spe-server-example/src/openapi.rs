@@ -277,12 +277,28 @@ pub struct WeatherSeries {
     pub shortwave_radiation: Vec<Option<f64>>,
     /// Cloud cover, %.
     pub cloud_cover: Vec<Option<f64>>,
-    /// Wind speed at 10 m, km/h.
+    /// Wind speed at 10 m, m/s.
     pub wind_speed_10m: Vec<Option<f64>>,
     /// Where the data comes from.
     pub provenance: ProvenanceName,
     /// Its age, whole seconds.
     pub age_s: u64,
+    /// The unit of each column.
+    pub units: WeatherUnits,
+}
+
+/// The units of the weather columns (as Open-Meteo spells them).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WeatherUnits {
+    /// `°C`.
+    pub temperature_2m: String,
+    /// `W/m²`.
+    pub shortwave_radiation: String,
+    /// `%`.
+    pub cloud_cover: String,
+    /// `m/s`.
+    pub wind_speed_10m: String,
 }
 
 /// Hourly demand.

@@ -4,7 +4,11 @@
 //! "age_s": n}`: `time` holds RFC 3339 UTC instants (`2026-01-15T10:00:00Z`),
 //! each column one value per instant (`null` where missing), `provenance` the
 //! bare name of where the data comes from (`live`, `synthetic`, `cached`,
-//! `fallback`) and `age_s` how old the data is, in whole seconds.
+//! `fallback`) and `age_s` how old the data is, in whole seconds. The
+//! weather also says the unit of each column in `units`
+//! (`{"temperature_2m": "°C", "shortwave_radiation": "W/m²", "cloud_cover":
+//! "%", "wind_speed_10m": "m/s"}`); energy columns are in MW, as their names
+//! say.
 //!
 //! ```
 //! use chrono::{TimeZone, Utc};
@@ -32,6 +36,8 @@ pub struct SeriesJson<'a> {
     columns: Vec<(&'static str, &'a [Option<f64>])>,
     provenance: Provenance,
     age_s: u64,
+    /// The unit of each column, when the names do not say it.
+    units: Option<Vec<(&'static str, &'static str)>>,
 }
 
 impl<'a> SeriesJson<'a> {
@@ -67,6 +73,12 @@ pub fn weather(frame: &WeatherFrame, now: DateTime<Utc>) -> SeriesJson<'_> {
             .collect(),
         provenance: frame.provenance(),
         age_s: frame.age(now).as_secs(),
+        units: Some(
+            WeatherVariable::ALL
+                .iter()
+                .map(|v| (v.name(), v.unit()))
+                .collect(),
+        ),
     }
 }
 
@@ -77,6 +89,7 @@ pub fn demand(frame: &EnergyFrame, now: DateTime<Utc>) -> SeriesJson<'_> {
         columns: vec![("demand_mw", frame.demand_mw())],
         provenance: frame.provenance(),
         age_s: frame.age(now).as_secs(),
+        units: None,
     }
 }
 
@@ -90,6 +103,7 @@ pub fn supply(frame: &EnergyFrame, now: DateTime<Utc>) -> SeriesJson<'_> {
             .collect(),
         provenance: frame.provenance(),
         age_s: frame.age(now).as_secs(),
+        units: None,
     }
 }
 
@@ -102,9 +116,19 @@ impl Serialize for Times {
     }
 }
 
+/// Column names and their units, serialized as an object.
+struct Units<'a>(&'a [(&'static str, &'static str)]);
+
+impl Serialize for Units<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.0.iter().copied())
+    }
+}
+
 impl Serialize for SeriesJson<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut map = serializer.serialize_map(Some(self.columns.len() + 3))?;
+        let extra = 3 + usize::from(self.units.is_some());
+        let mut map = serializer.serialize_map(Some(self.columns.len() + extra))?;
         map.serialize_entry("time", &Times(self.axis))?;
         for (name, values) in &self.columns {
             // Option<f64>: a number, or null where missing.
@@ -112,6 +136,9 @@ impl Serialize for SeriesJson<'_> {
         }
         map.serialize_entry("provenance", self.provenance.name())?;
         map.serialize_entry("age_s", &self.age_s)?;
+        if let Some(units) = &self.units {
+            map.serialize_entry("units", &Units(units))?;
+        }
         map.end()
     }
 }
@@ -179,6 +206,7 @@ mod tests {
                 "wind_speed_10m": [3.0, 2.5, 2.0],
                 "provenance": "live",
                 "age_s": 95,
+                "units": {"temperature_2m": "°C", "shortwave_radiation": "W/m²", "cloud_cover": "%", "wind_speed_10m": "m/s"},
             })
         );
     }
