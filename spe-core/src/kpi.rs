@@ -5,7 +5,7 @@
 
 use std::fmt;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, Timelike, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::frame::{EnergyFrame, SupplySource};
@@ -623,7 +623,7 @@ pub fn compute_kpis(frame: &EnergyFrame, now: DateTime<Utc>, config: &KpiConfig)
             Some(age_s),
             SECONDS,
             config.data_freshness_s.status(age_s),
-            Some(frame.produced_at()),
+            Some(whole_second(frame.produced_at())),
         ),
         forecast_error_pct: Kpi::new(FORECAST_ERROR, None, PERCENT, KpiStatus::Ok, None),
     }
@@ -631,6 +631,15 @@ pub fn compute_kpis(frame: &EnergyFrame, now: DateTime<Utc>, config: &KpiConfig)
 
 const FORECAST_ERROR: &str = "forecast_error_pct";
 const DATA_FRESHNESS: &str = "data_freshness_s";
+
+/// `t` to the whole second, as every other time SP-E shows is written:
+/// rounded up, as the age is rounded down, so that `at + value` is `now`.
+fn whole_second(t: DateTime<Utc>) -> DateTime<Utc> {
+    match t.with_nanosecond(0) {
+        Some(s) if s < t => s + Duration::seconds(1),
+        _ => t,
+    }
+}
 const SECONDS: &str = "s";
 const PERCENT: &str = "%";
 
@@ -784,7 +793,7 @@ pub fn live_data_freshness_kpi(
                 Some(age_s),
                 SECONDS,
                 config.data_freshness_s.status(age_s),
-                Some(at),
+                Some(whole_second(at)),
             )
         }
         None => Kpi::new(DATA_FRESHNESS, None, SECONDS, KpiStatus::Critical, None),
@@ -956,6 +965,11 @@ mod tests {
         assert_eq!(status_at(3600), KpiStatus::Warning);
         assert_eq!(status_at(3601), KpiStatus::Critical);
         assert_eq!(status_at(-60), KpiStatus::Ok); // produced "in the future": age 0
+        // A production time with a fraction of a second is shown to the second.
+        let f = frame_at(&hours, t0() - Duration::milliseconds(1500));
+        let k = compute_kpis(&f, t0(), &KpiConfig::default());
+        assert_eq!(k.data_freshness_s.at, Some(t0() - Duration::seconds(1)));
+        assert_eq!(k.data_freshness_s.value, Some(1.0));
     }
 
     #[test]
