@@ -70,6 +70,26 @@ pub use schema::{
     IntervalColumns, PREDICTION_SCHEMA_VERSION, parse_predictor_output, request_json,
 };
 
+/// The most characters of a failure's message in [`ChainResult::notice`].
+pub const NOTICE_REASON_CHARS: usize = 160;
+
+/// A message in one line for an operator: the last line of a Python
+/// traceback (the exception), else the first line; cut at
+/// [`NOTICE_REASON_CHARS`] characters with an ellipsis.
+fn gist(message: &str) -> String {
+    let mut lines = message.lines().map(str::trim).filter(|l| !l.is_empty());
+    let line = if message.contains("Traceback (most recent call last)") {
+        lines.next_back()
+    } else {
+        lines.next()
+    }
+    .unwrap_or_default();
+    match line.char_indices().nth(NOTICE_REASON_CHARS) {
+        Some((cut, _)) => format!("{}…", &line[..cut]),
+        None => line.to_owned(),
+    }
+}
+
 /// The tier of the [`PredictionChain`] that answered.
 ///
 /// Serialized in `snake_case`: `primary`, `fallback`, `cache`.
@@ -328,7 +348,10 @@ impl ChainResult {
         }
     }
 
-    /// A sentence for the operator when the primary did not answer.
+    /// A sentence for the operator when the primary did not answer. It gives
+    /// the first failure's gist (its first line, or a traceback's last, cut
+    /// at [`NOTICE_REASON_CHARS`] characters); the whole messages are in
+    /// [`failures`](Self::failures).
     ///
     /// ```
     /// # use chrono::Utc;
@@ -343,7 +366,7 @@ impl ChainResult {
         let why = self
             .failures
             .first()
-            .map(|f| format!(" ({})", f.message))
+            .map(|f| format!(" ({})", gist(&f.message)))
             .unwrap_or_default();
         let tier = match self.tier {
             Tier::Primary => None,

@@ -94,3 +94,19 @@ pub(super) async fn wait_for_file(path: &Path) -> String {
 pub(super) async fn read_pid(path: &Path) -> i32 {
     wait_for_file(path).await.trim().parse().unwrap()
 }
+
+#[test]
+fn the_notice_gives_the_gist_of_a_failure_in_one_line() {
+    use super::{NOTICE_REASON_CHARS, gist};
+    let traceback = "Traceback (most recent call last):\n  File \"/srv/model.py\", line 3, in <module>\n    load()\nValueError: the feature store is down\n";
+    assert_eq!(gist(traceback), "ValueError: the feature store is down");
+    assert_eq!(
+        gist("exit code 3: cannot open model.pkl\nmore detail"),
+        "exit code 3: cannot open model.pkl"
+    );
+    assert_eq!(gist(""), "");
+    let long = "é".repeat(NOTICE_REASON_CHARS + 10);
+    let cut = gist(&long);
+    assert_eq!(cut.chars().count(), NOTICE_REASON_CHARS + 1);
+    assert!(cut.ends_with('…'));
+}
