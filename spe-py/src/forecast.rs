@@ -9,7 +9,7 @@ use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
-use numpy::{PyArray1, PyUntypedArrayMethods};
+use numpy::{PyArray1, PyArrayMethods, PyUntypedArrayMethods};
 use pyo3::exceptions::PyImportError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyFloat, PyList, PyString, PyTuple};
@@ -511,6 +511,42 @@ impl Forecast {
 
     fn __len__(&self, py: Python<'_>) -> usize {
         self.len(py)
+    }
+
+    /// Equal to another forecast with the same model name, mean, intervals
+    /// (levels and bounds) and index (compared with ``Index.equals``); a
+    /// pickled and unpickled forecast equals the original. Not hashable.
+    fn __eq__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<bool> {
+        let Ok(other) = other.cast::<Forecast>() else {
+            return Ok(false);
+        };
+        let other = other.get();
+        let same = |a: &Py<PyArray1<f64>>, b: &Py<PyArray1<f64>>| -> PyResult<bool> {
+            Ok(a.bind(py).readonly().as_slice()? == b.bind(py).readonly().as_slice()?)
+        };
+        if self.model != other.model
+            || !same(&self.mean, &other.mean)?
+            || self.intervals.len() != other.intervals.len()
+        {
+            return Ok(false);
+        }
+        for ((l1, lo1, hi1), (l2, lo2, hi2)) in self.intervals.iter().zip(&other.intervals) {
+            if l1 != l2 || !same(lo1, lo2)? || !same(hi1, hi2)? {
+                return Ok(false);
+            }
+        }
+        match (&self.index, &other.index) {
+            (None, None) => Ok(true),
+            (Some(a), Some(b)) => {
+                let (a, b) = (a.bind(py), b.bind(py));
+                if a.hasattr("equals")? {
+                    a.call_method1("equals", (b,))?.is_truthy()
+                } else {
+                    a.eq(b)
+                }
+            }
+            _ => Ok(false),
+        }
     }
 
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {

@@ -141,6 +141,26 @@ def test_pickle_and_copy_keep_everything() -> None:
         assert other.scores == auto.scores and other.model == auto.model
 
 
+def test_forecasts_compare_by_value() -> None:
+    pd = pytest.importorskip("pandas")
+    index = pd.date_range("2026-01-01", periods=DAILY.size, freq="h", tz="UTC")
+    fc = spe.forecast(pd.Series(DAILY, index=index), 24, 24, model="ets")
+    assert pickle.loads(pickle.dumps(fc)) == fc
+    assert fc == spe.forecast(pd.Series(DAILY, index=index), 24, 24, model="ets")
+    band = {80: ([0.5, 1.0], [1.5, 3.0])}
+    mine = spe.Forecast("mine", [1.0, 2.0], intervals=band)
+    assert mine == spe.Forecast("mine", [1.0, 2.0], intervals=band)
+    assert mine != spe.Forecast("other", [1.0, 2.0], intervals=band)
+    assert mine != spe.Forecast("mine", [1.0, 2.5], intervals={80: ([0.5, 1.0], [1.5, 3.0])})
+    assert mine != spe.Forecast("mine", [1.0, 2.0], intervals={80: ([0.5, 0.9], [1.5, 3.0])})
+    assert mine != spe.Forecast("mine", [1.0, 2.0], intervals={95: ([0.5, 1.0], [1.5, 3.0])})
+    assert mine != spe.Forecast("mine", [1.0, 2.0])
+    assert mine != mine.with_index(pd.date_range("2026-01-01", periods=2, freq="h", tz="UTC"))
+    assert mine != "mine"
+    with pytest.raises(TypeError, match="unhashable"):
+        hash(mine)
+
+
 def test_repr() -> None:
     fc = spe.forecast(DAILY, 24, 24, model="seasonal_naive")
     assert repr(fc) == "Forecast(model='seasonal_naive', horizon=24, levels=(80, 95))"

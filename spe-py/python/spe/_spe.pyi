@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from os import PathLike
 from pathlib import Path
-from typing import Any, Literal, SupportsIndex, final
+from typing import Any, ClassVar, Literal, SupportsIndex, final
 
 import numpy as np
 import numpy.typing as npt
@@ -179,6 +179,9 @@ class Forecast:
     def to_pandas(self) -> pd.DataFrame:
         """The forecast as a pandas DataFrame."""
     def __len__(self) -> int: ...
+    def __eq__(self, value: object, /) -> bool:
+        """The same model, mean, intervals and index."""
+    __hash__: ClassVar[None]  # type: ignore[assignment]
     def __getnewargs_ex__(self) -> tuple[tuple[Any, ...], dict[str, Any]]:
         """Pickle and copy support."""
 
