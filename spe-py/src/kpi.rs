@@ -4,7 +4,9 @@ use chrono::{DateTime, Utc};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use spe_core::{EnergyFrame, Kpi, KpiConfig, KpiSet, compute_kpis as core_compute_kpis};
+use spe_core::{
+    EnergyFrame, Kpi, KpiConfig, KpiSet, compute_kpis as core_compute_kpis, live_data_freshness_kpi,
+};
 
 use crate::errors::Error;
 use crate::{args, frames};
@@ -21,7 +23,7 @@ fn kpi_dict<'py>(py: Python<'py>, kpi: &Kpi) -> PyResult<Bound<'py, PyDict>> {
 /// The KPIs of hourly energy data at ``now`` (compiled core of
 /// ``spe.compute_kpis``; use that).
 #[pyfunction]
-#[pyo3(signature = (energy, now = None, produced_at = None, provenance = "live", available_capacity_mw = None))]
+#[pyo3(signature = (energy, now = None, produced_at = None, provenance = "live", available_capacity_mw = None, last_live_at = None))]
 pub fn compute_kpis<'py>(
     py: Python<'py>,
     energy: &Bound<'py, PyAny>,
@@ -29,6 +31,7 @@ pub fn compute_kpis<'py>(
     produced_at: Option<&Bound<'py, PyAny>>,
     provenance: &str,
     available_capacity_mw: Option<f64>,
+    last_live_at: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let provenance = args::provenance(provenance)?;
     if let Some(c) = available_capacity_mw.filter(|c| !(c.is_finite() && *c > 0.0)) {
@@ -51,7 +54,19 @@ pub fn compute_kpis<'py>(
         available_capacity_mw,
         ..KpiConfig::default()
     };
-    let kpis = py.detach(|| core_compute_kpis(&frame, now, &config));
+    // `None`: the frame's own age; `"never"`: no live data ever; a time: the last live data.
+    let last_live = match last_live_at.filter(|v| !v.is_none()) {
+        None => None,
+        Some(v) if v.extract::<String>().is_ok_and(|s| s == "never") => Some(None),
+        Some(v) => Some(Some(args::instant(v, "last_live_at")?)),
+    };
+    let kpis = py.detach(|| {
+        let mut kpis = core_compute_kpis(&frame, now, &config);
+        if let Some(last_live) = last_live {
+            kpis.data_freshness_s = live_data_freshness_kpi(&frame, last_live, now, &config);
+        }
+        kpis
+    });
     kpis_dict(py, &kpis)
 }
 

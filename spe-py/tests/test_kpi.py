@@ -51,6 +51,31 @@ def test_statuses_follow_the_data() -> None:
     assert near["peak_demand_mw"]["status"] == "warning"  # 94 %
 
 
+def test_estimated_data_is_as_fresh_as_the_last_live_data() -> None:
+    now = "2026-06-01T10:30:00Z"
+    produced = "2026-06-01T10:29:00Z"  # an estimate made a minute ago
+
+    def freshness(provenance: str, last_live_at: object) -> dict[str, object]:
+        k = spe.compute_kpis(energy(), now=now, produced_at=produced, provenance=provenance,
+                             last_live_at=last_live_at)
+        return k["data_freshness_s"]
+
+    # By default: the age of the data given, fresh.
+    assert freshness("synthetic", None)["value"] == 60.0
+    # Live data last came two hours ago: critical (over the one-hour RPO).
+    two_hours = freshness("synthetic", datetime(2026, 6, 1, 8, 30, tzinfo=timezone.utc))
+    assert two_hours == {"value": 7200.0, "unit": "s", "status": "critical",
+                         "at": datetime(2026, 6, 1, 8, 30, tzinfo=timezone.utc)}
+    assert freshness("fallback", "2026-06-01T10:20:00Z")["value"] == 600.0
+    # Never: unknown, and critical.
+    assert freshness("synthetic", "never") == {"value": None, "unit": "s", "status": "critical",
+                                               "at": None}
+    # Live data is as fresh as itself, whatever came before.
+    assert freshness("live", "never")["value"] == 60.0
+    with pytest.raises(spe.ConfigError):
+        freshness("synthetic", "yesterday")
+
+
 def test_missing_values_and_dataframes() -> None:
     pd = pytest.importorskip("pandas")
     gen = spe.SyntheticGenerator(seed=2)

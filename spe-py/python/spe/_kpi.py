@@ -18,6 +18,7 @@ def compute_kpis(
     produced_at: str | datetime | None = None,
     provenance: str = "live",
     available_capacity_mw: float | None = None,
+    last_live_at: str | datetime | None = None,
 ) -> dict[str, Any]:
     """The dashboard's KPIs at ``now`` (default: the current time).
 
@@ -30,7 +31,11 @@ def compute_kpis(
     of the last hour, or ``now`` if earlier) dates the data for the
     freshness KPI; ``provenance`` is ``"live"``, ``"synthetic"``,
     ``"cached"`` or ``"fallback"``. ``available_capacity_mw`` lets the peak
-    demand KPI warn when it comes close to capacity.
+    demand KPI warn when it comes close to capacity. ``last_live_at``, for
+    estimated data (``"synthetic"`` or ``"fallback"``), is when live data
+    last came: ``data_freshness_s`` is then the age of that data, as the
+    dashboard shows it (``"never"``: unknown, and critical); by default it
+    is the age of the data given.
 
     Returns a dict: ``status`` (the worst of all: ``"ok"``, ``"warning"``
     or ``"critical"``), ``computed_at``, ``provenance``, and one dict per KPI
@@ -49,7 +54,15 @@ def compute_kpis(
     ('MW', 'synthetic', True)
     >>> k["demand_mw"]["at"].isoformat()
     '2026-01-16T12:00:00+00:00'
+    >>> spe.compute_kpis(gen.frame("2026-01-15T00:00:00Z", 48), now="2026-01-16T12:30:00Z",
+    ...                  provenance="synthetic", last_live_at="2026-01-16T10:30:00Z")["data_freshness_s"]["value"]
+    7200.0
     """
     return _spe.compute_kpis(
-        to_arrays(energy, "compute_kpis()"), now, produced_at, provenance, available_capacity_mw
+        to_arrays(energy, "compute_kpis()"),
+        now,
+        produced_at,
+        provenance,
+        available_capacity_mw,
+        last_live_at,
     )

@@ -234,6 +234,7 @@ def compute_kpis(
     produced_at: _Instant | None = None,
     provenance: str = "live",
     available_capacity_mw: float | None = None,
+    last_live_at: _Instant | None = None,
 ) -> dict[str, Any]:
     """The KPIs of hourly energy data (use ``spe.compute_kpis``)."""
 
