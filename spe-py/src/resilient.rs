@@ -290,6 +290,9 @@ fn values(obj: &Bound<'_, PyAny>, what: &str, horizon: usize) -> Result<Vec<f64>
     Ok(values)
 }
 
+/// What `Prediction.__reduce__` answers: `_restore` and its arguments.
+type Reduced<'py> = (Bound<'py, PyAny>, (String, i64));
+
 /// The answer of :meth:`ResilientForecaster.predict`: the forecast, which
 /// tier made it and why the tiers above failed.
 ///
@@ -474,6 +477,27 @@ impl Prediction {
 
     fn __len__(&self) -> usize {
         self.result.predictions.forecast.horizon()
+    }
+
+    /// Pickle (and copy) support: rebuilt by ``Prediction._restore`` from
+    /// the chain's result as JSON and the time it was read at (so its age is
+    /// the same).
+    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<Reduced<'py>> {
+        let this = slf.get();
+        let state = serde_json::to_string(&*this.result)
+            .map_err(|e| Error::config(format!("cannot pickle this prediction: {e}")))?;
+        // In nanoseconds: a Python datetime would drop them, and change the age.
+        let now_ns = this.now.timestamp_nanos_opt().unwrap_or_default();
+        Ok((slf.get_type().getattr("_restore")?, (state, now_ns)))
+    }
+
+    /// The prediction pickled as ``state``, read at ``now_ns`` (nanoseconds
+    /// since the Unix epoch; see ``__reduce__``).
+    #[staticmethod]
+    fn _restore(py: Python<'_>, state: &str, now_ns: i64) -> PyResult<Self> {
+        let result: ChainResult = serde_json::from_str(state)
+            .map_err(|e| Error::config(format!("not a pickled prediction: {e}")))?;
+        Prediction::new(py, Arc::new(result), DateTime::from_timestamp_nanos(now_ns))
     }
 
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {

@@ -162,6 +162,22 @@ def test_the_traceback_of_an_exception_is_kept() -> None:
     assert "Traceback" in failure["message"] and "the feature store is down" in failure["message"]
 
 
+def test_a_prediction_pickles_and_copies_with_everything() -> None:
+    import copy
+
+    p = predict(raises)
+    for other in (pickle.loads(pickle.dumps(p)), copy.copy(p), copy.deepcopy(p)):
+        assert (other.tier, other.provenance, other.inputs, other.model) == (
+            p.tier, p.provenance, p.inputs, p.model)
+        assert other.failures == p.failures and other.notice == p.notice
+        assert (other.made_at, other.age_s, other.intervals_from) == (
+            p.made_at, p.age_s, p.intervals_from)
+        assert other.forecast == p.forecast
+        np.testing.assert_array_equal(other.times, p.times)
+    with pytest.raises(spe.ConfigError, match="not a pickled prediction"):
+        spe.Prediction._restore("{}", 0)
+
+
 class HangingPrimary:
     """A primary that hangs until released, recording its calls; inside
     ``with``, a thread moves ``clock`` past the 5 s timeout once a call is

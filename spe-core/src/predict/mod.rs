@@ -301,7 +301,7 @@ impl Predictions {
 /// assert_eq!(json["provenance"], "cached");
 /// assert_eq!(json["time"][0], "2026-01-01T00:00:00Z");
 /// ```
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ChainResult {
     /// The predictions.
     pub predictions: Predictions,

@@ -582,6 +582,11 @@ class Prediction:
     def to_pandas(self) -> pd.DataFrame:
         """The forecast as a DataFrame on a UTC index."""
     def __len__(self) -> int: ...
+    def __reduce__(self) -> tuple[Any, tuple[str, int]]:
+        """Pickle and copy support."""
+    @staticmethod
+    def _restore(state: str, now_ns: int) -> Prediction:
+        """A pickled prediction, rebuilt."""
 
 @final
 class ResilientForecaster:
