@@ -262,17 +262,15 @@ pub(super) mod tree {
 
     /// The children of `pid` from the parent pid of every live process.
     pub(crate) fn children_by_scan(pid: i32) -> Vec<i32> {
-        let Ok(dir) = std::fs::read_dir("/proc") else {
-            return Vec::new();
-        };
-        dir.filter_map(|entry| {
-            let entry = entry.ok()?;
-            let child: i32 = entry.file_name().to_str()?.parse().ok()?;
-            let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
-            let fields = parse_stat(&stat)?;
-            (fields.ppid == pid && fields.alive()).then_some(child)
-        })
-        .collect()
+        pids()
+            .into_iter()
+            .filter(|child| {
+                std::fs::read_to_string(format!("/proc/{child}/stat"))
+                    .ok()
+                    .and_then(|stat| parse_stat(&stat))
+                    .is_some_and(|fields| fields.ppid == pid && fields.alive())
+            })
+            .collect()
     }
 
     /// The start time of the live process `pid`, `None` if there is none

@@ -12,10 +12,15 @@ use crate::journal::IncidentKind;
 
 /// `sh <script>`, with the script's directory in `$DIR`.
 fn sh(dir: &Path, script: &Path) -> CommandPredictor {
+    sh_timed(dir, script, Duration::from_secs(20))
+}
+
+/// [`sh`] with another timeout.
+fn sh_timed(dir: &Path, script: &Path, timeout: Duration) -> CommandPredictor {
     CommandPredictor::builder("/bin/sh")
         .arg(script)
         .env("DIR", dir)
-        .timeout(Duration::from_secs(20))
+        .timeout(timeout)
         .build()
 }
 
@@ -223,11 +228,7 @@ async fn a_hanging_script_is_killed_with_its_grandchildren_at_the_timeout() {
         "hang.sh",
         "echo $$ > \"$DIR/pid\"\nsleep 3600 &\necho $! > \"$DIR/grandchild\"\nwait",
     );
-    let command = CommandPredictor::builder("/bin/sh")
-        .arg(&s)
-        .env("DIR", dir.path())
-        .timeout(Duration::from_secs(1))
-        .build();
+    let command = sh_timed(dir.path(), &s, Duration::from_secs(1));
     let e = command.predict(&request(4)).await.unwrap_err();
     assert!(
         matches!(e, PredictorError::TimedOut { after } if after == Duration::from_secs(1)),
@@ -308,11 +309,7 @@ async fn processes_that_left_the_group_are_killed_at_the_timeout() {
     let dir = tempfile::tempdir().unwrap();
     let s = script(dir.path(), "escape.sh", ESCAPING_SCRIPT);
     // Long enough for a loaded machine to start all three first.
-    let command = CommandPredictor::builder("/bin/sh")
-        .arg(&s)
-        .env("DIR", dir.path())
-        .timeout(Duration::from_secs(5))
-        .build();
+    let command = sh_timed(dir.path(), &s, Duration::from_secs(5));
     let run = tokio::spawn(async move { command.predict(&request(4)).await });
     let pids = escaping_pids(dir.path()).await;
     let e = run.await.unwrap().unwrap_err();
@@ -373,11 +370,7 @@ async fn a_daemon_that_double_forked_is_killed_at_the_timeout() {
     let dir = tempfile::tempdir().unwrap();
     let body = format!("echo $$ > \"$DIR/pid\"\n{DAEMON}\nsleep 3600");
     let s = script(dir.path(), "daemon.sh", &body);
-    let command = CommandPredictor::builder("/bin/sh")
-        .arg(&s)
-        .env("DIR", dir.path())
-        .timeout(Duration::from_secs(5))
-        .build();
+    let command = sh_timed(dir.path(), &s, Duration::from_secs(5));
     let run = tokio::spawn(async move { command.predict(&request(4)).await });
     let pid = read_pid(&dir.path().join("pid")).await;
     let daemon = daemon_pid(dir.path(), pid).await;
@@ -401,11 +394,7 @@ async fn a_daemon_left_behind_by_a_good_run_is_killed_and_does_not_hold_the_run(
          until [ -e \"$DIR/go\" ]; do sleep 0.01; done\nprintf '%s' '{out}'"
     );
     let s = script(dir.path(), "leaky.sh", &body);
-    let command = CommandPredictor::builder("/bin/sh")
-        .arg(&s)
-        .env("DIR", dir.path())
-        .timeout(Duration::from_secs(120))
-        .build();
+    let command = sh_timed(dir.path(), &s, Duration::from_secs(120));
     let run = tokio::spawn(async move { command.predict(&request(4)).await });
     let pid = read_pid(&dir.path().join("pid")).await;
     let daemon = daemon_pid(dir.path(), pid).await;
