@@ -574,8 +574,6 @@ pub fn compute_kpis(frame: &EnergyFrame, now: DateTime<Utc>, config: &KpiConfig)
         (Some(_), Some(_)) => KpiStatus::Warning,
     };
 
-    let age_s = frame.age(now).as_secs() as f64;
-
     let mw = |name: &str, v: Option<f64>| Kpi::new(name, v, MW, known(v), at);
     let with = |name: &str, v: Option<f64>, unit: &str, t: &Threshold| {
         Kpi::new(name, v, unit, t.status_of(v), at)
@@ -618,13 +616,7 @@ pub fn compute_kpis(frame: &EnergyFrame, now: DateTime<Utc>, config: &KpiConfig)
             RATIO,
             &config.self_sufficiency,
         ),
-        data_freshness_s: Kpi::new(
-            DATA_FRESHNESS,
-            Some(age_s),
-            SECONDS,
-            config.data_freshness_s.status(age_s),
-            Some(whole_second(frame.produced_at())),
-        ),
+        data_freshness_s: freshness_since(frame.produced_at(), now, config),
         forecast_error_pct: Kpi::new(FORECAST_ERROR, None, PERCENT, KpiStatus::Ok, None),
     }
 }
@@ -786,18 +778,22 @@ pub fn live_data_freshness_kpi(
         Some(frame.produced_at())
     };
     match at {
-        Some(at) => {
-            let age_s = (now - at).num_seconds().max(0) as f64;
-            Kpi::new(
-                DATA_FRESHNESS,
-                Some(age_s),
-                SECONDS,
-                config.data_freshness_s.status(age_s),
-                Some(whole_second(at)),
-            )
-        }
+        Some(at) => freshness_since(at, now, config),
         None => Kpi::new(DATA_FRESHNESS, None, SECONDS, KpiStatus::Critical, None),
     }
+}
+
+/// `data_freshness_s` for data produced at `at`: its age at `now` in whole
+/// seconds (0 if `at` is later), judged by the configured threshold.
+fn freshness_since(at: DateTime<Utc>, now: DateTime<Utc>, config: &KpiConfig) -> Kpi {
+    let age_s = (now - at).num_seconds().max(0) as f64;
+    Kpi::new(
+        DATA_FRESHNESS,
+        Some(age_s),
+        SECONDS,
+        config.data_freshness_s.status(age_s),
+        Some(whole_second(at)),
+    )
 }
 
 #[cfg(test)]

@@ -424,8 +424,7 @@ function onLive(live) {
 }
 
 function connectEvents() {
-  const via = followEvents(() => { refresh(); }, onLive, v => { $("live").dataset.via = v; });
-  $("live").dataset.via = via;
+  followEvents(() => { refresh(); }, onLive, via => { $("live").dataset.via = via; });
 }
 
 function setLang(lang) {

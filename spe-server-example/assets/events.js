@@ -28,8 +28,7 @@ export function openStream(onSnapshot, onLive) {
 }
 
 // Follow the events from this tab, through the shared worker if it starts.
-// Returns how: "shared" or "direct" (it may turn "direct" later, through
-// onVia, if the worker fails).
+// onVia(via) says how: "shared", then "direct" if the worker fails.
 export function followEvents(onSnapshot, onLive, onVia) {
   let direct = false;
   const goDirect = () => {
@@ -38,7 +37,7 @@ export function followEvents(onSnapshot, onLive, onVia) {
     onVia("direct");
     openStream(onSnapshot, onLive);
   };
-  if (typeof SharedWorker !== "function") { goDirect(); return "direct"; }
+  if (typeof SharedWorker !== "function") { goDirect(); return; }
   let port = null;
   const connect = () => {
     let worker;
@@ -60,6 +59,7 @@ export function followEvents(onSnapshot, onLive, onVia) {
     });
     port.start();
   };
+  onVia("shared");
   connect();
   // A page put in the back-forward cache says goodbye, and comes back in.
   window.addEventListener("pagehide", event => {
@@ -69,5 +69,4 @@ export function followEvents(onSnapshot, onLive, onVia) {
     if (event.persisted && port === null && !direct) connect();
   });
   window.addEventListener("beforeunload", () => { if (port) port.postMessage({ type: "bye" }); });
-  return direct ? "direct" : "shared";
 }

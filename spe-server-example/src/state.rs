@@ -151,11 +151,10 @@ impl AppState {
     /// live data ([`live_data_freshness_kpi`]).
     pub fn kpis(&self, snapshot: &WeatherSnapshot, now: DateTime<Utc>) -> KpiSet {
         let config = &self.inner.kpi_config;
-        let kpis = match &self.inner.archive {
+        let mut kpis = match &self.inner.archive {
             Some(archive) => archive.kpis(&snapshot.energy, now, config),
             None => compute_kpis(&snapshot.energy, now, config),
         };
-        let mut kpis = kpis;
         kpis.data_freshness_s =
             live_data_freshness_kpi(&snapshot.energy, snapshot.last_live_at, now, config);
         kpis

@@ -422,30 +422,28 @@ pub(crate) fn derive_intervals(
         }
         let m = primary.mean();
         let dm = donor.mean();
-        let own = primary.intervals();
-        let clamp = |i: usize, v: f64, side: fn(&PredictionInterval) -> &[f64], lower: bool| {
-            // Own bounds of lower levels are tighter, of higher ones looser.
-            let (mut tight, mut loose) = (f64::INFINITY, f64::NEG_INFINITY);
-            for pi in own {
-                let b = if lower { side(pi)[i] } else { -side(pi)[i] };
-                if pi.level < level {
-                    tight = tight.min(b);
-                } else if pi.level > level {
-                    loose = loose.max(b);
-                }
-            }
-            let v = if lower { v } else { -v };
-            let v = v.min(tight).max(loose);
-            if lower { v } else { -v }
-        };
+        // The primary's own intervals below this level and above it.
+        let (below, above): (Vec<&PredictionInterval>, Vec<&PredictionInterval>) = primary
+            .intervals()
+            .iter()
+            .filter(|pi| pi.level != level)
+            .partition(|pi| pi.level < level);
+        let lower = (0..m.len()).map(|i| {
+            // At most the lower bounds below this level, at least those above.
+            let v = m[i] - (dm[i] - dlo[i]);
+            let v = below.iter().fold(v, |v, pi| v.min(pi.lower[i]));
+            above.iter().fold(v, |v, pi| v.max(pi.lower[i]))
+        });
+        let upper = (0..m.len()).map(|i| {
+            // At least the upper bounds below this level, at most those above.
+            let v = m[i] + (dhi[i] - dm[i]);
+            let v = below.iter().fold(v, |v, pi| v.max(pi.upper[i]));
+            above.iter().fold(v, |v, pi| v.min(pi.upper[i]))
+        });
         intervals.push(PredictionInterval {
             level,
-            lower: (0..m.len())
-                .map(|i| clamp(i, m[i] - (dm[i] - dlo[i]), |pi| &pi.lower, true))
-                .collect(),
-            upper: (0..m.len())
-                .map(|i| clamp(i, m[i] + (dhi[i] - dm[i]), |pi| &pi.upper, false))
-                .collect(),
+            lower: lower.collect(),
+            upper: upper.collect(),
         });
     }
     Forecast::new(primary.model(), primary.mean().to_vec(), intervals)
