@@ -1101,13 +1101,19 @@ fn describe_served(r: &ChainResult, now: DateTime<Utc>) -> String {
     match r.tier {
         Tier::Primary => format!("served: primary {}", r.predictions.forecast.model()),
         Tier::Fallback => format!("served: fallback {}", r.predictions.forecast.model()),
-        Tier::Cache => format!(
-            "served: cached predictions of {} made at {} ({} s old)",
-            r.predictions.forecast.model(),
-            r.predictions
-                .made_at
-                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-            r.age(now).as_secs()
-        ),
+        Tier::Cache => {
+            let p = &r.predictions;
+            let rfc = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+            let until = p
+                .time(p.forecast.horizon().saturating_sub(1))
+                .map(|last| format!(", up to {}", rfc(last)))
+                .unwrap_or_default();
+            format!(
+                "served: cached predictions of {} made at {} ({} s old{until})",
+                p.forecast.model(),
+                rfc(p.made_at),
+                r.age(now).as_secs()
+            )
+        }
     }
 }

@@ -374,12 +374,21 @@ impl ChainResult {
                 "Primary prediction engine unavailable{why}: showing the statistical fallback ({}).",
                 self.predictions.forecast.model()
             )),
-            Tier::Cache => Some(format!(
-                "Prediction engines unavailable{why}: showing the last good predictions, made at {}.",
-                self.predictions
-                    .made_at
-                    .to_rfc3339_opts(SecondsFormat::Secs, true)
-            )),
+            Tier::Cache => {
+                let rfc = |t: DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Secs, true);
+                let p = &self.predictions;
+                // The cached predictions answered an earlier request: say
+                // which hours they cover, which may end before the hours
+                // asked for now.
+                let until = p
+                    .time(p.forecast.horizon().saturating_sub(1))
+                    .map(|last| format!(", for {} to {}", rfc(p.start), rfc(last)))
+                    .unwrap_or_default();
+                Some(format!(
+                    "Prediction engines unavailable{why}: showing the last good predictions, made at {}{until}.",
+                    rfc(p.made_at)
+                ))
+            }
         };
         let inputs = match self.predictions.inputs {
             Provenance::Live => None,

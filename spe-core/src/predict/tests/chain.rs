@@ -487,9 +487,12 @@ async fn tier_3_serves_the_last_good_predictions_with_their_age() {
     assert_eq!(first.tier, Tier::Primary);
     fake.set(Scripted::Fail);
     s.clock.advance(Duration::from_secs(7200));
-    let r = chain.generate(request(4)).await.unwrap();
+    // A longer horizon than the cached predictions have: they are served as
+    // they are, and the notice says which hours they cover.
+    let r = chain.generate(request(8)).await.unwrap();
     assert_eq!(r.tier, Tier::Cache);
     assert_eq!(r.predictions, first.predictions);
+    assert_eq!(r.predictions.forecast.horizon(), 4);
     assert_eq!(r.age(chain.now()), Duration::from_secs(7200));
     assert_eq!(
         r.provenance(chain.now()),
@@ -502,14 +505,22 @@ async fn tier_3_serves_the_last_good_predictions_with_their_age() {
         "{}",
         r.failures[1].message
     );
-    assert!(r.notice().unwrap().contains("last good predictions"));
+    let notice = r.notice().unwrap();
+    assert!(
+        notice.contains(
+            "last good predictions, made at 2026-11-25T00:00:00Z, \
+             for 2026-11-25T00:00:00Z to 2026-11-25T03:00:00Z."
+        ),
+        "{notice}"
+    );
     // Published, not re-cached.
     assert_eq!(chain.latest().unwrap().tier, Tier::Cache);
     assert_eq!(chain.cache().unwrap().generations().unwrap().len(), 1);
     let i = &s.journal.open_incidents()[0];
     assert!(
         i.details.contains(
-            "served: cached predictions of gbm made at 2026-11-25T00:00:00Z (7200 s old)"
+            "served: cached predictions of gbm made at 2026-11-25T00:00:00Z \
+             (7200 s old, up to 2026-11-25T03:00:00Z)"
         ),
         "{}",
         i.details
