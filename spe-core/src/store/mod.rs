@@ -448,7 +448,8 @@ impl HistoryStore {
     /// Records observations in one transaction (all or none), by the rule in
     /// the [`HistoryStore`] docs: a value replaces the stored one for its
     /// series and time unless it is less real. Returns how many rows were
-    /// inserted or replaced.
+    /// inserted or replaced: a series and time given twice (the later value
+    /// wins unless it is less real) counts once.
     ///
     /// # Errors
     ///
@@ -470,11 +471,11 @@ impl HistoryStore {
         let mut inner = self.lock();
         let r = (|| {
             let tx = inner.conn.transaction()?;
-            let mut changed = 0;
+            let mut changed = std::collections::HashSet::new();
             {
                 let mut stmt = tx.prepare_cached(schema::UPSERT_OBSERVATION)?;
                 for o in rows {
-                    changed += stmt.execute(params![
+                    let n = stmt.execute(params![
                         o.series,
                         o.time.timestamp(),
                         o.value,
@@ -482,10 +483,13 @@ impl HistoryStore {
                         age_column(o.provenance),
                         rank(o.provenance),
                     ])?;
+                    if n > 0 {
+                        changed.insert((o.series.as_str(), o.time.timestamp()));
+                    }
                 }
             }
             tx.commit()?;
-            Ok(changed)
+            Ok(changed.len())
         })();
         drop(inner);
         self.check(r, "record observations")

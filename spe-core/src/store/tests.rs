@@ -118,9 +118,13 @@ fn a_less_real_value_never_replaces_a_more_real_one() {
         1
     );
     // Cached beats synthetic and keeps its age; fallback ranks as synthetic.
-    store
-        .record_observations(&[demand(1, 6.0, Provenance::Fallback), demand(1, 7.0, cached)])
-        .unwrap();
+    // One hour given twice in a call is one row written.
+    assert_eq!(
+        store
+            .record_observations(&[demand(1, 6.0, Provenance::Fallback), demand(1, 7.0, cached)])
+            .unwrap(),
+        1
+    );
     store
         .record_observations(&[demand(1, 8.0, Provenance::Synthetic)])
         .unwrap();
