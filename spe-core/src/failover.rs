@@ -151,8 +151,9 @@ pub enum FailoverError {
 }
 
 /// What the service serves: weather and the energy twin's demand and
-/// supply, with the mode and why.
-#[derive(Debug, Clone, PartialEq)]
+/// supply, with the mode and why. It serializes (serde) with its frames,
+/// which are checked again when it is read back.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WeatherSnapshot {
     /// `nominal` (live data) or `estimation` (synthetic data).
     pub mode: Mode,
@@ -1101,6 +1102,10 @@ mod tests {
         );
         assert_eq!(snap.weather.provenance(), Provenance::Synthetic);
         assert!(snap.notice().unwrap().contains("503"));
+        // A snapshot is data: it round-trips through JSON, incident included.
+        assert!(snap.incident.is_some());
+        let json = serde_json::to_string(&*snap).unwrap();
+        assert_eq!(serde_json::from_str::<WeatherSnapshot>(&json).unwrap(), *snap);
         let change = modes.try_recv().unwrap();
         assert_eq!((change.from, change.to), (Mode::Nominal, Mode::Estimation));
 

@@ -523,6 +523,29 @@ impl Retex {
         self.retex.to_markdown()
     }
 
+    /// Pickle (and copy) support: rebuilt by ``Retex._restore`` from the
+    /// review as JSON (not recomputed from the journal, which may have
+    /// changed since).
+    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<(Bound<'py, PyAny>, (String,))> {
+        let state = serde_json::to_string(&slf.get().retex)
+            .map_err(|e| Error::config(format!("cannot pickle this review: {e}")))?;
+        Ok((slf.get_type().getattr("_restore")?, (state,)))
+    }
+
+    /// The review pickled as ``state`` (see ``__reduce__``).
+    #[staticmethod]
+    fn _restore(state: &str) -> PyResult<Self> {
+        let retex = serde_json::from_str(state)
+            .map_err(|e| Error::config(format!("not a pickled review: {e}")))?;
+        Ok(Retex { retex })
+    }
+
+    fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
+        other
+            .cast::<Retex>()
+            .is_ok_and(|o| o.get().retex == self.retex)
+    }
+
     fn __repr__(&self) -> String {
         format!(
             "Retex(period_start='{}', period_end='{}', incident_count={}, availability_percent={:.3})",

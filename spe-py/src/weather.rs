@@ -166,6 +166,34 @@ impl WeatherSnapshot {
         self.snapshot.weather.len()
     }
 
+    /// Pickle (and copy) support: rebuilt by ``WeatherSnapshot._restore``
+    /// from the snapshot as JSON, the time it was handed out at (in
+    /// nanoseconds, so its age is the same) and the refresh's outcome.
+    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<SnapshotReduced<'py>> {
+        let this = slf.get();
+        let state = serde_json::to_string(&*this.snapshot)
+            .map_err(|e| Error::config(format!("cannot pickle this snapshot: {e}")))?;
+        let now_ns = this.now.timestamp_nanos_opt().unwrap_or_default();
+        Ok((
+            slf.get_type().getattr("_restore")?,
+            (state, now_ns, this.outcome.clone()),
+        ))
+    }
+
+    /// The snapshot pickled as ``state`` (see ``__reduce__``); its frames
+    /// are checked again.
+    #[staticmethod]
+    #[pyo3(signature = (state, now_ns, outcome = None))]
+    fn _restore(state: &str, now_ns: i64, outcome: Option<String>) -> PyResult<Self> {
+        let snapshot: CoreSnapshot = serde_json::from_str(state)
+            .map_err(|e| Error::config(format!("not a pickled weather snapshot: {e}")))?;
+        Ok(WeatherSnapshot {
+            snapshot: Arc::new(snapshot),
+            now: DateTime::from_timestamp_nanos(now_ns),
+            outcome,
+        })
+    }
+
     fn __repr__(&self) -> String {
         format!(
             "WeatherSnapshot(mode='{}', provenance='{}', hours={}, age_s={:.0}, breaker_state='{}')",
@@ -177,6 +205,9 @@ impl WeatherSnapshot {
         )
     }
 }
+
+/// What `WeatherSnapshot.__reduce__` answers: `_restore` and its arguments.
+type SnapshotReduced<'py> = (Bound<'py, PyAny>, (String, i64, Option<String>));
 
 /// `__getnewargs_ex__`: `(latitude, longitude, base_url)` and the keywords.
 type NewArgs<'py> = ((f64, f64, Option<String>), Bound<'py, PyDict>);

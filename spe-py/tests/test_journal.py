@@ -70,6 +70,20 @@ def test_retex_figures_and_markdown(tmp_path: Path) -> None:
     md = r.to_markdown()
     assert md.startswith("# RETEX") and "| Availability | 98.958 % |" in md
     assert repr(r).startswith("Retex(period_start='2026-01-01T00:00:00+00:00'")
+    # It pickles as it is: a later incident does not change the copy.
+    copies = [pickle.loads(pickle.dumps(r)), copy.copy(r), copy.deepcopy(r)]
+    journal.open_incident("cache", "cache_corrupt", at="2026-01-02T00:00:00Z")
+    for other in copies:
+        assert type(other) is spe.Retex
+        assert other == r and other.to_dict() == d and other.to_markdown() == md
+    assert r != journal.retex(
+        "2026-01-01T00:00:00Z", "2026-01-11T00:00:00Z", now="2026-01-11T00:00:00Z"
+    )
+    assert r != d
+    with pytest.raises(TypeError):
+        hash(r)
+    with pytest.raises(spe.ConfigError, match="not a pickled review"):
+        spe.Retex._restore('{"period_start": 1}')
     empty = spe.Journal(tmp_path / "empty").retex()
     assert empty.availability_percent == 100.0 and empty.mttr_s is None
 

@@ -252,6 +252,55 @@ def test_repr_and_pickle(upstream: FakeOpenMeteo) -> None:
     assert repr(other.snapshot()).startswith("WeatherSnapshot(mode='nominal', provenance='live'")
 
 
+def test_a_snapshot_pickles_and_copies_with_everything(
+    upstream: FakeOpenMeteo, tmp_path: Path
+) -> None:
+    """A worker process can be handed a snapshot: frames, mode, provenance,
+    age, degradation, incident and the refresh's outcome come back equal."""
+    import copy
+
+    upstream.behaviour = "503"
+    service = spe.WeatherService(
+        base_url=upstream.url,
+        timeout_s=2.0,
+        past_days=1,
+        forecast_days=2,
+        journal=spe.Journal(tmp_path / "journal"),
+    )
+    estimated = service.fetch()
+    assert estimated.incident_id is not None and estimated.outcome is not None
+    upstream.behaviour = "ok"
+    live = service.fetch()
+    assert live.provenance == "live"
+    for original in (estimated, live):
+        for other in (
+            pickle.loads(pickle.dumps(original)),
+            copy.copy(original),
+            copy.deepcopy(original),
+        ):
+            assert type(other) is spe.WeatherSnapshot
+            for attr in (
+                "mode", "provenance", "age_s", "breaker_state", "made_at", "last_live_at",
+                "degradation", "notice", "incident_id", "outcome",
+            ):  # fmt: skip
+                assert getattr(other, attr) == getattr(original, attr), attr
+            assert repr(other) == repr(original)
+            assert len(other) == len(original)
+            assert other.frame().equals(original.frame())
+            assert other.frame().attrs == original.frame().attrs
+            for name, values in original.arrays().items():
+                np.testing.assert_array_equal(other.arrays()[name], values)
+            now = "2026-03-01T12:00:00Z"
+            assert other.kpis(now) == original.kpis(now)
+    # A damaged state is a clear error, not a panic or a half-built snapshot.
+    with pytest.raises(spe.ConfigError, match="not a pickled weather snapshot"):
+        spe.WeatherSnapshot._restore("{}", 0)
+    state = json.loads(pickle.loads(pickle.dumps(live)).__reduce__()[1][0])
+    state["weather"]["columns"] = {}
+    with pytest.raises(spe.ConfigError, match="not a pickled weather snapshot"):
+        spe.WeatherSnapshot._restore(json.dumps(state), 0)
+
+
 def test_threads_can_fetch_at_once(upstream: FakeOpenMeteo) -> None:
     service = spe.WeatherService(base_url=upstream.url, timeout_s=2.0)
     modes: list[str] = []

@@ -4,8 +4,57 @@ use std::collections::BTreeMap;
 use std::fmt::{self, Write as _};
 
 use chrono::{DateTime, TimeDelta, Utc};
+use serde::{Deserialize, Serialize};
 
 use super::model::{Incident, IncidentId, IncidentKind};
+
+/// Serde for [`TimeDelta`]: `[seconds, nanoseconds]`, exact (the nanoseconds
+/// in `0..1e9`, as [`TimeDelta::new`] takes them).
+mod delta {
+    use chrono::TimeDelta;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(d: &TimeDelta, s: S) -> Result<S::Ok, S::Error> {
+        // `subsec_nanos` is negative for a negative delta: normalise.
+        let (mut secs, mut nanos) = (d.num_seconds(), d.subsec_nanos());
+        if nanos < 0 {
+            secs -= 1;
+            nanos += 1_000_000_000;
+        }
+        (secs, nanos).serialize(s)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<TimeDelta, D::Error> {
+        let (secs, nanos) = <(i64, u32)>::deserialize(d)?;
+        TimeDelta::new(secs, nanos).ok_or_else(|| {
+            serde::de::Error::custom(format!("[{secs}, {nanos}] is not a duration"))
+        })
+    }
+
+    /// The same for an `Option<TimeDelta>` (`null` for `None`).
+    pub(super) mod option {
+        use chrono::TimeDelta;
+        use serde::{Deserialize, Deserializer, Serializer};
+
+        pub(crate) fn serialize<S: Serializer>(
+            d: &Option<TimeDelta>,
+            s: S,
+        ) -> Result<S::Ok, S::Error> {
+            match d {
+                Some(d) => super::serialize(d, s),
+                None => s.serialize_none(),
+            }
+        }
+
+        pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
+            d: D,
+        ) -> Result<Option<TimeDelta>, D::Error> {
+            #[derive(Deserialize)]
+            struct Wrapped(#[serde(with = "super")] TimeDelta);
+            Ok(Option::<Wrapped>::deserialize(d)?.map(|Wrapped(t)| t))
+        }
+    }
+}
 
 /// Availability and incident figures for one component over a RETEX period.
 ///
@@ -25,13 +74,14 @@ use super::model::{Incident, IncidentId, IncidentKind};
 /// assert_eq!(engine.availability, 0.75);
 /// # Ok(()) }
 /// ```
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct ComponentFigures {
     /// Incidents of this component in the period (as [`Retex::incidents`] counts them).
     pub incidents: usize,
     /// Measure of the union of its incident intervals, clipped to the
     /// measured part of the period.
+    #[serde(with = "delta")]
     pub downtime: TimeDelta,
     /// `1 − downtime / length of the measured part of the period`, between 0
     /// and 1 (1 when nothing of the period has elapsed).
@@ -53,7 +103,7 @@ pub struct ComponentFigures {
 /// assert_eq!((longest.id, longest.duration), (id, TimeDelta::minutes(40)));
 /// # Ok(()) }
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct LongestOutage {
     /// The incident.
@@ -61,6 +111,7 @@ pub struct LongestOutage {
     /// Its component.
     pub component: String,
     /// Its whole duration (not clipped to the period; up to `now` if still open).
+    #[serde(with = "delta")]
     pub duration: TimeDelta,
 }
 
@@ -112,7 +163,7 @@ pub struct LongestOutage {
 /// assert!(retex.to_markdown().contains("| Availability | 98.958 % |"));
 /// # Ok(()) }
 /// ```
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct Retex {
     /// Start of the period.
@@ -134,12 +185,14 @@ pub struct Retex {
     pub still_open: usize,
     /// Measure of the union of the incident intervals, clipped to the
     /// measured part of the period.
+    #[serde(with = "delta")]
     pub downtime: TimeDelta,
     /// `1 − downtime / length of the measured part of the period`, between
     /// 0 and 1 (1 when nothing of the period has elapsed, or it is empty).
     pub availability: f64,
     /// Mean time to recovery: the mean whole duration (not clipped to the
     /// period) of the closed incidents in the period; `None` if none is closed.
+    #[serde(with = "delta::option")]
     pub mttr: Option<TimeDelta>,
     /// The longest incident in the period, by whole duration.
     pub longest_outage: Option<LongestOutage>,

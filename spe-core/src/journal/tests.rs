@@ -316,6 +316,21 @@ fn retex_clips_to_the_period_but_reports_whole_durations() {
         md.contains("| #3 | 2026-01-02 01:00:00 | ongoing | 2 h | cache | cache_corrupt | — |"),
         "{md}"
     );
+    // A review is data: it round-trips through JSON (the Python binding
+    // pickles it so), durations exactly.
+    let json = serde_json::to_value(&r).unwrap();
+    assert_eq!(json["downtime"], serde_json::json!([10_800, 0]));
+    assert_eq!(json["by_kind"]["cache_corrupt"], 1);
+    assert_eq!(serde_json::from_value::<Retex>(json).unwrap(), r);
+    let mut odd = r.clone();
+    odd.mttr = None;
+    odd.downtime = TimeDelta::nanoseconds(-1_500_000_001);
+    let back: Retex = serde_json::from_str(&serde_json::to_string(&odd).unwrap()).unwrap();
+    assert_eq!(back, odd);
+    let mut json = serde_json::to_value(&r).unwrap();
+    json["downtime"] = serde_json::json!([1, 2_000_000_000]);
+    let e = serde_json::from_value::<Retex>(json).unwrap_err();
+    assert!(e.to_string().contains("is not a duration"), "{e}");
 }
 
 /// The copies of cut tails beside the journal at `path`.

@@ -404,6 +404,14 @@ class Retex:
         """Everything as a dict."""
     def to_markdown(self) -> str:
         """The review as a Markdown report."""
+    def __eq__(self, value: object, /) -> bool:
+        """Equal to another review with the same figures and incidents."""
+    __hash__: ClassVar[None]  # type: ignore[assignment]
+    def __reduce__(self) -> tuple[Any, tuple[str]]:
+        """Pickle and copy support: the review as it is, not recomputed."""
+    @staticmethod
+    def _restore(state: str) -> Retex:
+        """A pickled review, rebuilt."""
 
 @final
 class Journal:
@@ -490,6 +498,11 @@ class WeatherSnapshot:
     def kpis(self, now: _Instant | None = None) -> dict[str, Any]:
         """The dashboard's KPIs."""
     def __len__(self) -> int: ...
+    def __reduce__(self) -> tuple[Any, tuple[str, int, str | None]]:
+        """Pickle and copy support, with the age it had when handed out."""
+    @staticmethod
+    def _restore(state: str, now_ns: int, outcome: str | None = None) -> WeatherSnapshot:
+        """A pickled snapshot, rebuilt (its frames checked again)."""
 
 @final
 class WeatherService:
