@@ -35,7 +35,7 @@ pub use failover::{
 pub use forecast::{
     AccuracyMetrics, AutoEts, AutoModel, BacktestConfig, BacktestFold, BacktestReport,
     CandidateScore, DEFAULT_MAX_GAP, DynFit, Ets, EtsParams, Exog, Fit, FittedAuto, FittedEts,
-    FittedMstl, FittedSeasonalNaive, FittedWeatherRegression, Forecast, ForecastError, History,
+    FittedMstl, FittedSeasonalNaive, FittedSummary, FittedWeatherRegression, Forecast, ForecastError, History,
     IntervalCoverage, MAX_HORIZON, MAX_OBSERVATION, Minimum, Mstl, Naive, NelderMead, Predict,
     PredictionInterval, SeasonalNaive, Smoother, Stl, StlDecomposition, Trend, WeatherRegression,
     backtest, backtest_with_exog, bias, calendar_exog, conformal_intervals,

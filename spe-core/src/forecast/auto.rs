@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use super::model::FittedSummary;
 use super::{
     AutoEts, BacktestConfig, BacktestReport, DynFit, Exog, Fit, Forecast, ForecastError, History,
     Mstl, Predict, SeasonalNaive, WeatherRegression, backtest_with_exog,
@@ -451,6 +452,14 @@ impl Predict for FittedAuto {
     fn residuals(&self) -> &[f64] {
         self.inner.residuals()
     }
+
+    /// The chosen model's summary, named `auto(<chosen>)`.
+    fn summary(&self) -> FittedSummary {
+        FittedSummary {
+            model: format!("auto({})", self.chosen),
+            ..self.inner.summary()
+        }
+    }
 }
 
 #[cfg(test)]
@@ -506,10 +515,16 @@ mod tests {
             .find(|c| c.name() == best.model)
             .unwrap()
             .fit_dyn(&History::new(&y, &[24]))
-            .unwrap()
-            .predict(24, &[80.0, 95.0], None)
             .unwrap();
-        assert_eq!(f.mean(), direct.mean());
+        assert_eq!(
+            f.mean(),
+            direct.predict(24, &[80.0, 95.0], None).unwrap().mean()
+        );
+        // Its summary is the chosen model's, under auto's name.
+        let summary = fitted.summary();
+        assert_eq!(summary.model, f.model());
+        assert_eq!(summary.params, direct.summary().params);
+        assert!(!summary.params.is_empty());
     }
 
     /// The naive on short histories, an error on long ones.

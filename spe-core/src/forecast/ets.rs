@@ -5,6 +5,7 @@
 
 use super::error::check_finite;
 use super::model::validate_horizon;
+use super::model::FittedSummary;
 use super::{
     Exog, Fit, Forecast, ForecastError, History, NelderMead, Predict, normal_intervals,
     validate_levels,
@@ -614,6 +615,33 @@ impl Predict for FittedEts {
 
     fn residuals(&self) -> &[f64] {
         &self.residuals
+    }
+
+    /// `alpha`, then `beta` (with a trend), `phi` (damped), `gamma` and
+    /// `period` (seasonal), then `sigma2`, `log_likelihood`, `aicc` (when
+    /// finite) and `n_obs`. No components.
+    fn summary(&self) -> FittedSummary {
+        let p = self.params;
+        let mut s = FittedSummary::new(self.name()).with_param("alpha", p.alpha);
+        if self.spec.trend != Trend::None {
+            s = s.with_param("beta", p.beta);
+        }
+        if self.spec.trend == Trend::Damped {
+            s = s.with_param("phi", p.phi);
+        }
+        if self.spec.m > 0 {
+            s = s
+                .with_param("gamma", p.gamma)
+                .with_param("period", self.spec.m as f64);
+        }
+        s = s
+            .with_param("sigma2", self.sigma2())
+            .with_param("log_likelihood", self.log_likelihood());
+        let aicc = self.aicc();
+        if aicc.is_finite() {
+            s = s.with_param("aicc", aicc);
+        }
+        s.with_param("n_obs", self.n as f64)
     }
 }
 
@@ -1533,6 +1561,27 @@ pub(crate) mod tests {
         assert!((p.alpha - 0.2).abs() < 0.1, "{p:?}");
         assert!((p.gamma - 0.15).abs() < 0.1, "{p:?}");
         assert!((f.sigma2() - 1.0).abs() < 0.15, "{}", f.sigma2());
+        // The summary names the parameters the model has, and only those.
+        let summary = f.summary();
+        assert_eq!(summary.model, "ets(A,N,A)");
+        let names: Vec<&str> = summary.params.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(
+            names,
+            ["alpha", "gamma", "period", "sigma2", "log_likelihood", "aicc", "n_obs"]
+        );
+        assert_eq!(summary.param("gamma"), Some(p.gamma));
+        assert_eq!(summary.param("period"), Some(12.0));
+        assert_eq!(summary.param("aicc"), Some(f.aicc()));
+        assert_eq!(summary.param("n_obs"), Some(2000.0));
+        let damped = Ets::new(Trend::Damped, None)
+            .fit(&History::new(&y, &[]))
+            .unwrap()
+            .summary();
+        let names: Vec<&str> = damped.params.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(
+            names,
+            ["alpha", "beta", "phi", "sigma2", "log_likelihood", "aicc", "n_obs"]
+        );
     }
 
     #[test]

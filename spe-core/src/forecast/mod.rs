@@ -48,7 +48,7 @@ pub use metrics::{bias, coverage, mae, mape, mape_skipped, mase, mase_scale, rms
 pub use missing::{DEFAULT_MAX_GAP, fill_gaps, fill_nan_gaps};
 pub(crate) use model::beyond_max_observation;
 pub use model::{
-    DynFit, Exog, Fit, Forecast, History, MAX_HORIZON, MAX_OBSERVATION, Predict,
+    DynFit, Exog, Fit, FittedSummary, Forecast, History, MAX_HORIZON, MAX_OBSERVATION, Predict,
     PredictionInterval, validate_horizon, validate_levels,
 };
 pub use mstl::{FittedMstl, Mstl, Smoother};

@@ -464,6 +464,72 @@ pub trait Predict: Send + Sync + fmt::Debug {
     /// In-sample one-step-ahead residuals (observed − fitted), where defined;
     /// used for conformal intervals and diagnostics.
     fn residuals(&self) -> &[f64];
+
+    /// What the model learned, for inspection: its name, parameters and
+    /// components ([`FittedSummary`]). Empty unless the model says.
+    fn summary(&self) -> FittedSummary {
+        FittedSummary::default()
+    }
+}
+
+/// What a fitted model learned, for inspection ([`Predict::summary`]): the
+/// name its forecasts carry, its parameters, and the series it split the
+/// history into.
+///
+/// ```
+/// use spe_core::{Fit, History, Mstl, Predict};
+///
+/// // Ten days: two weekly cycles do not fit, so only the daily one is used.
+/// let y: Vec<f64> = (0..24 * 10).map(|t| (t % 24) as f64 + 0.01 * t as f64).collect();
+/// let summary = Mstl::default().fit(&History::new(&y, &[24, 168])).unwrap().summary();
+/// assert!(summary.model.starts_with("mstl(24)+ets("));
+/// assert!(summary.param("ets_alpha").is_some());
+/// assert_eq!(summary.component("seasonal_24").unwrap().len(), y.len());
+/// assert_eq!(summary.component("adjusted").unwrap().len(), y.len());
+/// ```
+#[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
+pub struct FittedSummary {
+    /// The fitted model, named as its forecasts are (`ets(A,Ad,A)`,
+    /// `mstl(24,168)+ets(A,N,N)`, `auto(mstl)`); empty if the model does
+    /// not say.
+    pub model: String,
+    /// Its parameters by name, in a stable order (`alpha`, `heating_base_c`,
+    /// …): finite numbers (a count or a period as a float).
+    pub params: Vec<(String, f64)>,
+    /// The series it split the history into, by name, each one value per
+    /// observation (MSTL: `seasonal_<period>` for each period, then
+    /// `adjusted`, the trend plus remainder).
+    pub components: Vec<(String, Vec<f64>)>,
+}
+
+impl FittedSummary {
+    /// A summary naming the model, with no parameters or components yet.
+    pub fn new(model: impl Into<String>) -> Self {
+        FittedSummary {
+            model: model.into(),
+            ..FittedSummary::default()
+        }
+    }
+
+    /// The parameter `name`, if the model has it.
+    pub fn param(&self, name: &str) -> Option<f64> {
+        self.params.iter().find(|(n, _)| n == name).map(|(_, v)| *v)
+    }
+
+    /// The component `name`, if the model has it.
+    pub fn component(&self, name: &str) -> Option<&[f64]> {
+        self.components
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_slice())
+    }
+
+    /// Add a parameter (builder style).
+    pub fn with_param(mut self, name: impl Into<String>, value: f64) -> Self {
+        self.params.push((name.into(), value));
+        self
+    }
 }
 
 /// An object-safe [`Fit`]: lets `auto` and backtests hold different models.

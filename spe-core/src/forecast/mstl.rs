@@ -4,6 +4,7 @@
 
 use super::ets::standardize;
 use super::stl::{Spans, Stl, StlWork, end_weight_square_sum};
+use super::model::FittedSummary;
 use super::{
     Ets, Exog, Fit, FittedEts, Forecast, ForecastError, History, Predict, PredictionInterval,
     Trend, normal_intervals, validate_levels,
@@ -584,6 +585,28 @@ impl Predict for FittedMstl {
 
     fn residuals(&self) -> &[f64] {
         &self.residuals
+    }
+
+    /// For each period `p`: `window_<p>` and `cycle_smoothing_<p>`; then the
+    /// ETS model's parameters prefixed `ets_` (`ets_alpha`, …). Components:
+    /// `seasonal_<p>` for each period, then `adjusted` (what the ETS model
+    /// was fitted on).
+    fn summary(&self) -> FittedSummary {
+        let mut s = FittedSummary::new(self.name());
+        for (i, p) in self.periods.iter().enumerate() {
+            s = s.with_param(format!("window_{p}"), self.windows[i] as f64);
+            s = s.with_param(
+                format!("cycle_smoothing_{p}"),
+                self.smoothing.get(i).copied().unwrap_or(0.0),
+            );
+            s.components
+                .push((format!("seasonal_{p}"), self.seasonals[i].clone()));
+        }
+        for (name, value) in self.ets.summary().params {
+            s = s.with_param(format!("ets_{name}"), value);
+        }
+        s.components.push(("adjusted".into(), self.adjusted.clone()));
+        s
     }
 }
 
@@ -1421,6 +1444,24 @@ mod tests {
             .fit(&History::new(&y[..4032 - 8 * 48], &[48, 336]))
             .unwrap();
         assert_eq!(fitted.subcycle_groups(1), Some(&[0, 1, 1, 1, 4, 5, 6][..]));
+        // The summary: windows, smoothing weights and the ETS parameters by
+        // name; the components add back up to the series.
+        let summary = fitted.summary();
+        assert_eq!(summary.model, fitted.predict(1, &[], None).unwrap().model());
+        assert_eq!(summary.param("window_48"), Some(fitted.windows()[0] as f64));
+        assert_eq!(summary.param("window_336"), Some(fitted.windows()[1] as f64));
+        assert_eq!(summary.param("cycle_smoothing_336"), fitted.cycle_smoothing(1));
+        assert_eq!(summary.param("ets_alpha"), Some(fitted.ets().params().alpha));
+        let names: Vec<&str> = summary.components.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["seasonal_48", "seasonal_336", "adjusted"]);
+        let (daily, weekly, adjusted) = (
+            summary.component("seasonal_48").unwrap(),
+            summary.component("seasonal_336").unwrap(),
+            summary.component("adjusted").unwrap(),
+        );
+        for t in 0..4032 - 8 * 48 {
+            assert!((daily[t] + weekly[t] + adjusted[t] - y[t]).abs() < 1e-6 * y[t].abs());
+        }
     }
 
     #[test]

@@ -12,6 +12,7 @@
 //! ([`normal_intervals`](super::normal_intervals)). For the naive, `k = h`.
 
 use super::intervals::normal_intervals;
+use super::model::FittedSummary;
 use super::{Exog, Fit, Forecast, ForecastError, History, Predict, validate_horizon};
 
 /// Seasonal naive forecast: the value at step `h` is the last observed value
@@ -271,6 +272,13 @@ impl Predict for FittedSeasonalNaive {
     fn residuals(&self) -> &[f64] {
         &self.residuals
     }
+
+    /// `period` (1 for the naive) and `sigma`. No components.
+    fn summary(&self) -> FittedSummary {
+        FittedSummary::new(self.name)
+            .with_param("period", self.period as f64)
+            .with_param("sigma", self.sigma)
+    }
 }
 
 #[cfg(test)]
@@ -296,6 +304,12 @@ mod tests {
             }
         }
         assert_eq!(f.model(), "seasonal_naive");
+        let summary = fitted.summary();
+        assert_eq!(summary.model, "seasonal_naive");
+        assert_eq!(
+            summary.params,
+            [("period".to_owned(), 7.0), ("sigma".to_owned(), 0.0)]
+        );
     }
 
     #[test]

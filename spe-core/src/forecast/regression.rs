@@ -6,6 +6,7 @@
 use chrono::Timelike;
 
 use super::model::validate_horizon;
+use super::model::FittedSummary;
 use super::{
     Exog, Fit, Forecast, ForecastError, History, Predict, normal_intervals, validate_levels,
 };
@@ -928,6 +929,34 @@ impl Predict for FittedWeatherRegression {
     fn residuals(&self) -> &[f64] {
         &self.residuals
     }
+
+    /// `heating_base_c`, `cooling_base_c`, `heating_slope`,
+    /// `cooling_slope`, `trend_per_step`, `sigma`, then the hour effects
+    /// (see [`hour_effect`](FittedWeatherRegression::hour_effect)) as
+    /// `hour_effect_<day type>_<hour>`, the day type `working`, `saturday`
+    /// or `sunday_or_holiday` (`hour_effect_working_07`). No components.
+    fn summary(&self) -> FittedSummary {
+        let mut s = FittedSummary::new(MODEL)
+            .with_param("heating_base_c", self.heating_base_c())
+            .with_param("cooling_base_c", self.cooling_base_c())
+            .with_param("heating_slope", self.heating_slope())
+            .with_param("cooling_slope", self.cooling_slope())
+            .with_param("trend_per_step", self.trend_per_step())
+            .with_param("sigma", self.sigma());
+        let day_types = [
+            ("working", DayType::Working),
+            ("saturday", DayType::Saturday),
+            ("sunday_or_holiday", DayType::Sunday),
+        ];
+        for (name, day_type) in day_types {
+            for hour in 0..HOURS {
+                if let Some(effect) = self.hour_effect(hour, day_type) {
+                    s = s.with_param(format!("hour_effect_{name}_{hour:02}"), effect);
+                }
+            }
+        }
+        s
+    }
 }
 
 #[cfg(test)]
@@ -1037,6 +1066,16 @@ mod tests {
         );
         assert_eq!(f.residuals().len(), sim.y.len());
         assert_eq!(f.hour_effect(24, DayType::Working), None);
+        // The summary gives the same figures by name.
+        let summary = f.summary();
+        assert_eq!(summary.model, "weather_regression");
+        assert_eq!(summary.param("heating_slope"), Some(f.heating_slope()));
+        assert_eq!(summary.param("cooling_base_c"), Some(f.cooling_base_c()));
+        assert_eq!(summary.param("sigma"), Some(f.sigma()));
+        assert_eq!(summary.param("hour_effect_sunday_or_holiday_14"), Some(sunday));
+        assert_eq!(summary.param("hour_effect_working_14"), Some(working));
+        assert_eq!(summary.params.len(), 6 + 3 * 24);
+        assert!(summary.components.is_empty());
     }
 
     #[test]
