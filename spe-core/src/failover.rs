@@ -1105,7 +1105,10 @@ mod tests {
         // A snapshot is data: it round-trips through JSON, incident included.
         assert!(snap.incident.is_some());
         let json = serde_json::to_string(&*snap).unwrap();
-        assert_eq!(serde_json::from_str::<WeatherSnapshot>(&json).unwrap(), *snap);
+        assert_eq!(
+            serde_json::from_str::<WeatherSnapshot>(&json).unwrap(),
+            *snap
+        );
         let change = modes.try_recv().unwrap();
         assert_eq!((change.from, change.to), (Mode::Nominal, Mode::Estimation));
 

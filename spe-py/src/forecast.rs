@@ -59,6 +59,14 @@ impl ModelName {
         ("regression", ModelName::Regression),
     ];
 
+    /// The model's canonical name (`auto`, `ets`, …), as `model=` takes it.
+    pub fn name(self) -> &'static str {
+        Self::NAMES
+            .iter()
+            .find(|(_, m)| *m == self)
+            .map_or("auto", |(n, _)| n)
+    }
+
     /// Parse `model=`: case-insensitive, `-` and `_` alike.
     pub fn parse(name: &str) -> Result<Self, Error> {
         let key = name.trim().to_ascii_lowercase().replace('-', "_");
@@ -134,6 +142,50 @@ pub struct Outcome {
     pub scores: Option<Vec<CandidateScore>>,
 }
 
+/// A fitted model and, for `auto`, every candidate's score.
+#[derive(Debug)]
+pub struct Fitted {
+    /// The fitted model.
+    pub model: Box<dyn Predict>,
+    /// The candidates' backtest scores (`auto` only).
+    pub scores: Option<Vec<CandidateScore>>,
+}
+
+impl Fitted {
+    /// Forecast `spec.horizon` steps at `spec.levels`.
+    pub fn predict(&self, spec: &Spec, future: Option<&Exog>) -> Result<Outcome, ForecastError> {
+        validate_horizon(spec.horizon)?;
+        validate_levels(&spec.levels)?;
+        Ok(Outcome {
+            forecast: self.model.predict(spec.horizon, &spec.levels, future)?,
+            scores: self.scores.clone(),
+        })
+    }
+}
+
+/// Fit `model` on `y`, which must have no NaN (see [`fill_nan_gaps`]).
+/// Pure Rust: runs without the GIL.
+pub fn fit(
+    model: ModelName,
+    periods: &[usize],
+    y: &[f64],
+    exog: Option<&Exog>,
+) -> Result<Fitted, ForecastError> {
+    let history = History { y, periods, exog };
+    if model == ModelName::Auto {
+        let fitted = AutoModel::default().fit(&history)?;
+        let scores = Some(fitted.scores().to_vec());
+        return Ok(Fitted {
+            model: Box::new(fitted),
+            scores,
+        });
+    }
+    Ok(Fitted {
+        model: model.dyn_fit().fit_dyn(&history)?,
+        scores: None,
+    })
+}
+
 /// Forecast one series: fill short NaN gaps (the missing-value rule), fit,
 /// forecast. Pure Rust: runs without the GIL.
 pub fn run(
@@ -145,24 +197,7 @@ pub fn run(
     validate_horizon(spec.horizon)?;
     validate_levels(&spec.levels)?;
     let y = fill_nan_gaps(y, DEFAULT_MAX_GAP)?;
-    let history = History {
-        y: &y,
-        periods: &spec.periods,
-        exog,
-    };
-    if spec.model == ModelName::Auto {
-        let fitted = AutoModel::default().fit(&history)?;
-        let forecast = fitted.predict(spec.horizon, &spec.levels, future)?;
-        return Ok(Outcome {
-            forecast,
-            scores: Some(fitted.scores().to_vec()),
-        });
-    }
-    let fitted = spec.model.dyn_fit().fit_dyn(&history)?;
-    Ok(Outcome {
-        forecast: fitted.predict(spec.horizon, &spec.levels, future)?,
-        scores: None,
-    })
+    fit(spec.model, &spec.periods, &y, exog)?.predict(spec, future)
 }
 
 /// The threads `forecast_many` uses: `n_jobs`, or one per core.
@@ -225,6 +260,25 @@ pub fn level_label(level: f64) -> String {
     } else {
         format!("{level}")
     }
+}
+
+/// `auto`'s candidate scores as a list of dicts (`model`, `mase`,
+/// `geo_mase`, `rmse`, `error`).
+pub fn scores_list<'py>(
+    py: Python<'py>,
+    scores: &[CandidateScore],
+) -> PyResult<Bound<'py, PyList>> {
+    let list = PyList::empty(py);
+    for s in scores {
+        let d = PyDict::new(py);
+        d.set_item("model", &s.model)?;
+        d.set_item("mase", s.mase)?;
+        d.set_item("geo_mase", s.geo_mase)?;
+        d.set_item("rmse", s.rmse)?;
+        d.set_item("error", s.error.as_deref())?;
+        list.append(d)?;
+    }
+    Ok(list)
 }
 
 /// `(level, lower, upper)` of one interval.
@@ -424,20 +478,10 @@ impl Forecast {
     /// ``rmse`` and ``error``), else ``None``.
     #[getter]
     fn scores<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyList>>> {
-        let Some(scores) = self.scores.get() else {
-            return Ok(None);
-        };
-        let list = PyList::empty(py);
-        for s in scores {
-            let d = PyDict::new(py);
-            d.set_item("model", &s.model)?;
-            d.set_item("mase", s.mase)?;
-            d.set_item("geo_mase", s.geo_mase)?;
-            d.set_item("rmse", s.rmse)?;
-            d.set_item("error", s.error.as_deref())?;
-            list.append(d)?;
-        }
-        Ok(Some(list))
+        self.scores
+            .get()
+            .map(|scores| scores_list(py, scores))
+            .transpose()
     }
 
     /// Lower bounds of the ``level`` % interval (read-only array).
@@ -637,7 +681,7 @@ fn check_index(py: Python<'_>, index: &Py<PyAny>, horizon: usize) -> PyResult<()
 
 /// Regressors for a model: refused for models that cannot use them, and
 /// both parts needed (the history's and the horizon's).
-fn regressors(
+pub fn regressors(
     model: ModelName,
     exog: Option<&Bound<'_, PyAny>>,
     future: Option<&Bound<'_, PyAny>>,

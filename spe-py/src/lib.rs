@@ -31,6 +31,7 @@ pub mod backtest;
 pub mod breaker;
 pub mod convert;
 pub mod errors;
+pub mod fitted;
 pub mod forecast;
 pub mod frames;
 pub mod history;
@@ -58,6 +59,9 @@ fn _spe(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<breaker::ManualClock>()?;
     m.add_function(wrap_pyfunction!(forecast::forecast, m)?)?;
     m.add_function(wrap_pyfunction!(forecast::forecast_many, m)?)?;
+    m.add_function(wrap_pyfunction!(fitted::_fit, m)?)?;
+    m.add_function(wrap_pyfunction!(fitted::_model_spec, m)?)?;
+    m.add_class::<fitted::FittedModel>()?;
     m.add_function(wrap_pyfunction!(backtest::backtest, m)?)?;
     m.add_function(wrap_pyfunction!(forecast::calendar_exog, m)?)?;
     m.add_function(wrap_pyfunction!(kpi::compute_kpis, m)?)?;

@@ -31,6 +31,7 @@ DOCUMENTED = {
     "spe.HistoryStore": spe.HistoryStore,
     "spe.WeatherService": spe.WeatherService,
     "spe.ResilientForecaster": spe.ResilientForecaster,
+    "spe.Model": spe.Model,
 }
 
 

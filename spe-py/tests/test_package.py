@@ -44,10 +44,12 @@ EXCEPTIONS = [
 
 CLASSES = [
     "CircuitBreaker",
+    "FittedModel",
     "Forecast",
     "HistoryStore",
     "Journal",
     "ManualClock",
+    "Model",
     "Prediction",
     "ResilientForecaster",
     "Retex",
@@ -70,9 +72,11 @@ def test_public_names() -> None:
     for name in spe.__all__:
         assert hasattr(spe, name)
     # The compiled module holds the same names (the package wraps some in
-    # Python), plus the low-level pieces the wrappers use.
-    assert set(spe._spe.__all__) - set(spe.__all__) == {"_Call"}
-    assert set(spe.__all__) == set(spe._spe.__all__) - {"_Call"}
+    # Python), plus the low-level pieces the wrappers use; Model and
+    # FittedModel are Python classes around _fit and _FittedModel.
+    low_level = {"_Call", "_fit", "_model_spec", "_FittedModel"}
+    assert set(spe._spe.__all__) - set(spe.__all__) == low_level
+    assert set(spe.__all__) - {"Model", "FittedModel"} == set(spe._spe.__all__) - low_level
 
 
 def test_exception_hierarchy() -> None:

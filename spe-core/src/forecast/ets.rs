@@ -4,8 +4,8 @@
 //! estimation are documented on [`Ets`].
 
 use super::error::check_finite;
-use super::model::validate_horizon;
 use super::model::FittedSummary;
+use super::model::validate_horizon;
 use super::{
     Exog, Fit, Forecast, ForecastError, History, NelderMead, Predict, normal_intervals,
     validate_levels,
@@ -1567,7 +1567,15 @@ pub(crate) mod tests {
         let names: Vec<&str> = summary.params.iter().map(|(n, _)| n.as_str()).collect();
         assert_eq!(
             names,
-            ["alpha", "gamma", "period", "sigma2", "log_likelihood", "aicc", "n_obs"]
+            [
+                "alpha",
+                "gamma",
+                "period",
+                "sigma2",
+                "log_likelihood",
+                "aicc",
+                "n_obs"
+            ]
         );
         assert_eq!(summary.param("gamma"), Some(p.gamma));
         assert_eq!(summary.param("period"), Some(12.0));
@@ -1580,7 +1588,15 @@ pub(crate) mod tests {
         let names: Vec<&str> = damped.params.iter().map(|(n, _)| n.as_str()).collect();
         assert_eq!(
             names,
-            ["alpha", "beta", "phi", "sigma2", "log_likelihood", "aicc", "n_obs"]
+            [
+                "alpha",
+                "beta",
+                "phi",
+                "sigma2",
+                "log_likelihood",
+                "aicc",
+                "n_obs"
+            ]
         );
     }
 

@@ -3,8 +3,8 @@
 //! documented on [`Mstl`].
 
 use super::ets::standardize;
-use super::stl::{Spans, Stl, StlWork, end_weight_square_sum};
 use super::model::FittedSummary;
+use super::stl::{Spans, Stl, StlWork, end_weight_square_sum};
 use super::{
     Ets, Exog, Fit, FittedEts, Forecast, ForecastError, History, Predict, PredictionInterval,
     Trend, normal_intervals, validate_levels,
@@ -605,7 +605,8 @@ impl Predict for FittedMstl {
         for (name, value) in self.ets.summary().params {
             s = s.with_param(format!("ets_{name}"), value);
         }
-        s.components.push(("adjusted".into(), self.adjusted.clone()));
+        s.components
+            .push(("adjusted".into(), self.adjusted.clone()));
         s
     }
 }
@@ -1449,9 +1450,18 @@ mod tests {
         let summary = fitted.summary();
         assert_eq!(summary.model, fitted.predict(1, &[], None).unwrap().model());
         assert_eq!(summary.param("window_48"), Some(fitted.windows()[0] as f64));
-        assert_eq!(summary.param("window_336"), Some(fitted.windows()[1] as f64));
-        assert_eq!(summary.param("cycle_smoothing_336"), fitted.cycle_smoothing(1));
-        assert_eq!(summary.param("ets_alpha"), Some(fitted.ets().params().alpha));
+        assert_eq!(
+            summary.param("window_336"),
+            Some(fitted.windows()[1] as f64)
+        );
+        assert_eq!(
+            summary.param("cycle_smoothing_336"),
+            fitted.cycle_smoothing(1)
+        );
+        assert_eq!(
+            summary.param("ets_alpha"),
+            Some(fitted.ets().params().alpha)
+        );
         let names: Vec<&str> = summary.components.iter().map(|(n, _)| n.as_str()).collect();
         assert_eq!(names, ["seasonal_48", "seasonal_336", "adjusted"]);
         let (daily, weekly, adjusted) = (

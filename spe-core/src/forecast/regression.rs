@@ -5,8 +5,8 @@
 
 use chrono::Timelike;
 
-use super::model::validate_horizon;
 use super::model::FittedSummary;
+use super::model::validate_horizon;
 use super::{
     Exog, Fit, Forecast, ForecastError, History, Predict, normal_intervals, validate_levels,
 };
@@ -1072,7 +1072,10 @@ mod tests {
         assert_eq!(summary.param("heating_slope"), Some(f.heating_slope()));
         assert_eq!(summary.param("cooling_base_c"), Some(f.cooling_base_c()));
         assert_eq!(summary.param("sigma"), Some(f.sigma()));
-        assert_eq!(summary.param("hour_effect_sunday_or_holiday_14"), Some(sunday));
+        assert_eq!(
+            summary.param("hour_effect_sunday_or_holiday_14"),
+            Some(sunday)
+        );
         assert_eq!(summary.param("hour_effect_working_14"), Some(working));
         assert_eq!(summary.params.len(), 6 + 3 * 24);
         assert!(summary.components.is_empty());

@@ -26,9 +26,8 @@ mod delta {
 
     pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<TimeDelta, D::Error> {
         let (secs, nanos) = <(i64, u32)>::deserialize(d)?;
-        TimeDelta::new(secs, nanos).ok_or_else(|| {
-            serde::de::Error::custom(format!("[{secs}, {nanos}] is not a duration"))
-        })
+        TimeDelta::new(secs, nanos)
+            .ok_or_else(|| serde::de::Error::custom(format!("[{secs}, {nanos}] is not a duration")))
     }
 
     /// The same for an `Option<TimeDelta>` (`null` for `None`).

@@ -7,6 +7,8 @@ The Python face of the SP-E Rust core:
   in estimation mode), calibrated to a real site with ``calibrate``;
 - :func:`forecast`, :func:`forecast_many`, :func:`backtest`: seasonal naive,
   ETS, MSTL, weather regression and automatic selection, with intervals;
+  :class:`Model` fits one once (:class:`FittedModel`: forecast any
+  horizon, inspect its parameters and components);
 - :class:`CircuitBreaker`, :class:`WeatherService` (Open-Meteo with
   failover to the generator), :class:`ResilientForecaster` (your model with
   a statistical fallback and a crash-safe cache around it);
@@ -43,6 +45,7 @@ from spe._breaker import CircuitBreaker
 from spe._forecast import forecast, forecast_many
 from spe._history import HistoryStore
 from spe._kpi import compute_kpis
+from spe._model import FittedModel, Model
 from spe._spe import (
     CacheCorruptError,
     CacheError,
@@ -77,6 +80,7 @@ __all__ = [
     "CircuitBreaker",
     "CircuitOpenError",
     "ConfigError",
+    "FittedModel",
     "Forecast",
     "ForecastError",
     "ForecastInputError",
@@ -84,6 +88,7 @@ __all__ = [
     "Journal",
     "JournalError",
     "ManualClock",
+    "Model",
     "Prediction",
     "ResilientForecaster",
     "Retex",

@@ -146,11 +146,16 @@ def _future_index(y: Any, exog_future: Any, horizon: int) -> Any:
     per step; else, for a pandas Series ``y`` on a ``DatetimeIndex`` with a
     known or inferable frequency, the ``horizon`` steps after its end.
     """
+    return _future_index_after(_datetime_index(y), exog_future, horizon)
+
+
+def _future_index_after(index: Any, exog_future: Any, horizon: int) -> Any:
+    """:func:`_future_index` for a history on ``index`` (a ``DatetimeIndex``
+    or ``None``)."""
     future_index = getattr(exog_future, "index", None)
     if future_index is not None and _is_datetime_index(future_index) and len(future_index) == horizon:
         return future_index
-    index = getattr(y, "index", None)
-    if index is None or not _is_datetime_index(index):
+    if index is None:
         return None
     freq = _freq(index)
     if freq is None:
@@ -158,6 +163,12 @@ def _future_index(y: Any, exog_future: Any, horizon: int) -> Any:
     import pandas as pd
 
     return pd.date_range(start=index[-1] + freq, periods=horizon, freq=freq, name=index.name)
+
+
+def _datetime_index(y: Any) -> Any:
+    """``y``'s index if it is a pandas ``DatetimeIndex``, else ``None``."""
+    index = getattr(y, "index", None)
+    return index if index is not None and _is_datetime_index(index) else None
 
 
 def _freq(index: Any) -> Any:
@@ -182,8 +193,8 @@ def _check_index(y: Any, exog: Any, exog_future: Any) -> None:
     index, if it is one, must be ``y``'s; ``exog_future``'s, if it is one,
     must start one step after ``y`` ends. Raises :class:`spe.ConfigError`.
     """
-    index = getattr(y, "index", None)
-    if index is None or not _is_datetime_index(index):
+    index = _datetime_index(y)
+    if index is None:
         return
     if index.hasnans:
         raise _spe.ConfigError("the series' index has a missing time (NaT): drop or fill it")
@@ -196,6 +207,14 @@ def _check_index(y: Any, exog: Any, exog_future: Any) -> None:
         raise _spe.ConfigError(
             "exog's index is not the series' index: align them, e.g. exog.reindex(y.index)"
         )
+    _check_future_index(index, exog_future)
+
+
+def _check_future_index(index: Any, exog_future: Any) -> None:
+    """Refuse an ``exog_future`` on a ``DatetimeIndex`` that does not start
+    one step after ``index`` (the history's, or ``None``) ends."""
+    if index is None:
+        return
     future_index = getattr(exog_future, "index", None)
     freq = _freq(index)
     if (

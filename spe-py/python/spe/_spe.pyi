@@ -33,6 +33,9 @@ __all__ = [
     "Forecast",
     "forecast",
     "forecast_many",
+    "_fit",
+    "_model_spec",
+    "_FittedModel",
     "backtest",
     "calendar_exog",
     "compute_kpis",
@@ -184,6 +187,47 @@ class Forecast:
     __hash__: ClassVar[None]  # type: ignore[assignment]
     def __getnewargs_ex__(self) -> tuple[tuple[Any, ...], dict[str, Any]]:
         """Pickle and copy support."""
+
+def _model_spec(
+    model: str, season_length: SupportsIndex | Sequence[SupportsIndex]
+) -> tuple[str, list[int]]:
+    """``model`` and ``season_length`` checked (``spe.Model`` keeps them)."""
+
+def _fit(
+    y: npt.ArrayLike,
+    season_length: SupportsIndex | Sequence[SupportsIndex],
+    model: str = "auto",
+    exog: Mapping[str, npt.ArrayLike] | None = None,
+) -> _FittedModel:
+    """The compiled core of ``spe.Model.fit``; use that."""
+
+@final
+class _FittedModel:
+    """A model fitted on a history (the compiled core of ``spe.FittedModel``)."""
+
+    @property
+    def model(self) -> str: ...
+    @property
+    def params(self) -> dict[str, float]: ...
+    @property
+    def components(self) -> dict[str, _FloatArray]: ...
+    @property
+    def residuals(self) -> _FloatArray: ...
+    @property
+    def scores(self) -> list[dict[str, Any]] | None: ...
+    @property
+    def n_obs(self) -> int: ...
+    @property
+    def season_length(self) -> tuple[int, ...]: ...
+    @property
+    def uses_exog(self) -> bool: ...
+    def predict(
+        self,
+        horizon: SupportsIndex,
+        levels: float | Sequence[float] | None = None,
+        exog_future: Mapping[str, npt.ArrayLike] | None = None,
+    ) -> Forecast: ...
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]: ...
 
 def forecast(
     y: npt.ArrayLike,
