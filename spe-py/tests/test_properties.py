@@ -114,6 +114,38 @@ def test_forecast_many_agrees_with_forecast(ys: list[list[float]], model: str) -
 
 @settings(max_examples=60, deadline=None)
 @given(
+    y=st.lists(st.floats(min_value=-1e4, max_value=1e4, allow_nan=False), min_size=0, max_size=300),
+    horizons=st.lists(st.integers(min_value=1, max_value=50), min_size=1, max_size=3),
+    season=st.one_of(st.integers(min_value=1, max_value=50),
+                     st.lists(st.integers(min_value=1, max_value=120), min_size=1, max_size=2)),
+    model=st.sampled_from(FORECAST_MODELS),
+)
+def test_a_fitted_model_agrees_with_forecast_and_its_pickle(
+    y: list[float], horizons: list[int], season: int | list[int], model: str
+) -> None:
+    """Fit once, forecast several horizons: each is spe.forecast's, and a
+    pickled copy (which refits) gives the same; a series spe.forecast
+    refuses, fit refuses too."""
+    import pickle
+
+    try:
+        fitted = spe.Model(model, season).fit(y)
+    except spe.SpeError:
+        with pytest.raises(spe.SpeError):
+            spe.forecast(y, horizons[0], season, model=model)
+        return
+    again = pickle.loads(pickle.dumps(fitted))
+    for h in horizons:
+        fc = fitted.predict(h)
+        np.testing.assert_array_equal(fc.mean, spe.forecast(y, h, season, model=model).mean)
+        np.testing.assert_array_equal(again.predict(h).mean, fc.mean)
+    assert all(np.isfinite(v) for v in fitted.params.values())
+    for values in fitted.components.values():
+        assert values.shape == (len(y),) and np.isfinite(values).all()
+
+
+@settings(max_examples=60, deadline=None)
+@given(
     y=st.lists(st.floats(min_value=-1e6, max_value=1e6, allow_nan=False), min_size=0, max_size=300),
     folds=st.integers(min_value=1, max_value=6),
     horizon=st.integers(min_value=1, max_value=30),
