@@ -618,8 +618,8 @@ impl Predict for FittedEts {
     }
 
     /// `alpha`, then `beta` (with a trend), `phi` (damped), `gamma` and
-    /// `period` (seasonal), then `sigma2`, `log_likelihood`, `aicc` (when
-    /// finite) and `n_obs`. No components.
+    /// `period` (seasonal), then `sigma2`, `log_likelihood`, `aicc` and
+    /// `n_obs` (each when finite). No components.
     fn summary(&self) -> FittedSummary {
         let p = self.params;
         let mut s = FittedSummary::new(self.name()).with_param("alpha", p.alpha);
@@ -634,14 +634,10 @@ impl Predict for FittedEts {
                 .with_param("gamma", p.gamma)
                 .with_param("period", self.spec.m as f64);
         }
-        s = s
-            .with_param("sigma2", self.sigma2())
-            .with_param("log_likelihood", self.log_likelihood());
-        let aicc = self.aicc();
-        if aicc.is_finite() {
-            s = s.with_param("aicc", aicc);
-        }
-        s.with_param("n_obs", self.n as f64)
+        s.with_param("sigma2", self.sigma2())
+            .with_param("log_likelihood", self.log_likelihood())
+            .with_param("aicc", self.aicc())
+            .with_param("n_obs", self.n as f64)
     }
 }
 

@@ -495,7 +495,8 @@ pub struct FittedSummary {
     /// not say.
     pub model: String,
     /// Its parameters by name, in a stable order (`alpha`, `heating_base_c`,
-    /// …): finite numbers (a count or a period as a float).
+    /// …): finite numbers (a count or a period as a float). A figure that
+    /// overflows `f64` (the variance of a series near `1e200`) is left out.
     pub params: Vec<(String, f64)>,
     /// The series it split the history into, by name, each one value per
     /// observation (MSTL: `seasonal_<period>` for each period, then
@@ -525,9 +526,17 @@ impl FittedSummary {
             .map(|(_, v)| v.as_slice())
     }
 
-    /// Add a parameter (builder style).
+    /// Add a parameter (builder style); a value that is not finite is left
+    /// out.
+    ///
+    /// ```
+    /// let s = spe_core::FittedSummary::new("m").with_param("a", 1.0).with_param("b", f64::INFINITY);
+    /// assert_eq!((s.param("a"), s.param("b")), (Some(1.0), None));
+    /// ```
     pub fn with_param(mut self, name: impl Into<String>, value: f64) -> Self {
-        self.params.push((name.into(), value));
+        if value.is_finite() {
+            self.params.push((name.into(), value));
+        }
         self
     }
 }

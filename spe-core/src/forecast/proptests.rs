@@ -138,6 +138,25 @@ fn check(
         "{}: residuals not finite",
         model.name()
     );
+    // What it learned: finite figures, components as long as the history.
+    let summary = fitted.summary();
+    prop_assert!(
+        !summary.model.is_empty(),
+        "{}: unnamed summary",
+        model.name()
+    );
+    for (name, value) in &summary.params {
+        prop_assert!(value.is_finite(), "{}: {} = {}", model.name(), name, value);
+    }
+    for (name, values) in &summary.components {
+        prop_assert_eq!(values.len(), history.y.len(), "{}", name);
+        prop_assert!(
+            values.iter().all(|v| v.is_finite()),
+            "{}: {} not finite",
+            model.name(),
+            name
+        );
+    }
     match fitted.predict(horizon, &levels, future) {
         Ok(f) => {
             prop_assert_eq!(f.horizon(), horizon);

@@ -102,7 +102,9 @@ class FittedModel:
       continues the history's when it had one.
     - ``model`` names the fitted model as its forecasts do
       (``"auto(mstl)"``, ``"ets(A,Ad,A)"``).
-    - ``params``: what it estimated, by name. ETS: ``alpha``, ``beta``,
+    - ``params``: what it estimated, by name (finite floats; a figure that
+      overflows, such as the variance of a series near 1e200, is left out).
+      ETS: ``alpha``, ``beta``,
       ``phi``, ``gamma``, ``period`` (those the model has), ``sigma2``,
       ``log_likelihood``, ``aicc``, ``n_obs``. MSTL: ``window_<p>`` and
       ``cycle_smoothing_<p>`` per period, and its ETS model's parameters as
