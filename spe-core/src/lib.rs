@@ -33,15 +33,15 @@ pub use failover::{
     WeatherSnapshot,
 };
 pub use forecast::{
-    AccuracyMetrics, AutoEts, AutoModel, BacktestConfig, BacktestFold, BacktestReport,
-    CandidateScore, DEFAULT_MAX_GAP, DynFit, Ets, EtsParams, Exog, Fit, FittedAuto, FittedEts,
-    FittedMstl, FittedSeasonalNaive, FittedSummary, FittedWeatherRegression, Forecast,
-    ForecastError, History, IntervalCoverage, MAX_HORIZON, MAX_OBSERVATION, Minimum, Mstl, Naive,
-    NelderMead, Predict, PredictionInterval, SeasonalNaive, Smoother, Stl, StlDecomposition, Trend,
-    WeatherRegression, backtest, backtest_with_exog, bias, calendar_exog, conformal_intervals,
-    conformal_intervals_pooled, conformal_min_scores, coverage, fill_gaps, fill_nan_gaps, mae,
-    mape, mape_skipped, mase, mase_scale, normal_intervals, normal_quantile, rmse, smape,
-    validate_horizon, validate_levels, z_for_level,
+    AccuracyMetrics, AutoEts, AutoModel, BacktestConfig, BacktestFold, BacktestReport, BoxCox,
+    CandidateScore, DEFAULT_MAX_GAP, DynFit, Ets, EtsParams, Exog, Fit, FittedAuto, FittedBoxCox,
+    FittedEts, FittedMstl, FittedSeasonalNaive, FittedSummary, FittedWeatherRegression, Forecast,
+    ForecastError, History, IntervalCoverage, MAX_HORIZON, MAX_LAMBDA, MAX_OBSERVATION, Minimum,
+    Mstl, Naive, NelderMead, Predict, PredictionInterval, SeasonalNaive, Smoother, Stl,
+    StlDecomposition, Trend, WeatherRegression, backtest, backtest_with_exog, bias, calendar_exog,
+    conformal_intervals, conformal_intervals_pooled, conformal_min_scores, coverage, fill_gaps,
+    fill_nan_gaps, mae, mape, mape_skipped, mase, mase_scale, normal_intervals, normal_quantile,
+    rmse, smape, validate_horizon, validate_levels, z_for_level,
 };
 pub use frame::{
     Column, EnergyColumns, EnergyFrame, SupplySource, WeatherColumns, WeatherFrame, WeatherVariable,

@@ -32,6 +32,7 @@ mod optim;
 mod proptests;
 mod regression;
 mod stl;
+mod transform;
 
 pub use auto::{AutoModel, CandidateScore, FittedAuto};
 pub use backtest::{
@@ -56,3 +57,4 @@ pub use naive::{FittedSeasonalNaive, Naive, SeasonalNaive};
 pub use optim::{Minimum, NelderMead};
 pub use regression::{FittedWeatherRegression, WeatherRegression, calendar_exog};
 pub use stl::{Stl, StlDecomposition};
+pub use transform::{BoxCox, FittedBoxCox, MAX_LAMBDA};
