@@ -549,6 +549,38 @@ pub trait DynFit: Send + Sync + fmt::Debug {
     fn fit_dyn(&self, history: &History<'_>) -> Result<Box<dyn Predict>, ForecastError>;
 }
 
+/// A boxed fitted model forecasts as the model in the box, so a model
+/// chosen at run time ([`DynFit::fit_dyn`]) can be the inner model of an
+/// adapter such as [`BoxCox`](super::BoxCox).
+///
+/// ```
+/// use spe_core::{DynFit, History, Naive, Predict};
+///
+/// let boxed: Box<dyn Predict> = Naive.fit_dyn(&History::new(&[1.0, 3.0], &[]))?;
+/// fn last<P: Predict>(p: &P) -> f64 { p.predict(1, &[], None).unwrap().mean()[0] }
+/// assert_eq!(last(&boxed), 3.0);
+/// assert_eq!(boxed.summary().param("period"), Some(1.0));
+/// # Ok::<(), spe_core::ForecastError>(())
+/// ```
+impl<P: Predict + ?Sized> Predict for Box<P> {
+    fn predict(
+        &self,
+        horizon: usize,
+        levels: &[f64],
+        future: Option<&Exog>,
+    ) -> Result<Forecast, ForecastError> {
+        (**self).predict(horizon, levels, future)
+    }
+
+    fn residuals(&self) -> &[f64] {
+        (**self).residuals()
+    }
+
+    fn summary(&self) -> FittedSummary {
+        (**self).summary()
+    }
+}
+
 impl<T: Fit> DynFit for T {
     fn name(&self) -> String {
         Fit::name(self)
