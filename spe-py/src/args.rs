@@ -234,6 +234,20 @@ pub fn real(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<f64> {
     })
 }
 
+/// `box_cox`: `None` (no transform) or the Box–Cox λ, a number (`0` for a
+/// log transform); its range is checked by `spe_core::BoxCox::new`.
+pub fn box_cox(obj: &Bound<'_, PyAny>) -> PyResult<Option<f64>> {
+    if obj.is_none() {
+        return Ok(None);
+    }
+    real(obj, "box_cox").map(Some).map_err(|_| {
+        PyTypeError::new_err(format!(
+            "box_cox must be a number (the Box-Cox lambda, 0 for a log transform) or None, not {}",
+            type_name(obj)
+        ))
+    })
+}
+
 /// A `True`/`False` argument `name` (not 0, 1 or another truthy value),
 /// else a `TypeError` that names it.
 pub fn flag(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<bool> {

@@ -11,7 +11,7 @@ use spe_core::{
 use crate::args;
 use crate::arrays::{self, readonly};
 use crate::errors::Error;
-use crate::forecast::{ModelName, levels_or_default, model_arg};
+use crate::forecast::{ModelName, dyn_model, levels_or_default, model_arg};
 
 /// Backtest one model: fill short NaN gaps, then the core's rolling-origin
 /// backtest. Pure Rust: runs without the GIL.
@@ -19,11 +19,13 @@ fn run(
     y: &[f64],
     periods: &[usize],
     model: ModelName,
+    box_cox: Option<f64>,
     exog: Option<&Exog>,
     config: &BacktestConfig,
 ) -> Result<BacktestReport, ForecastError> {
     let y = fill_nan_gaps(y, DEFAULT_MAX_GAP)?;
-    backtest_with_exog(model.dyn_fit().as_ref(), &y, periods, exog, config)
+    let model = dyn_model(model, box_cox)?;
+    backtest_with_exog(model.as_ref(), &y, periods, exog, config)
 }
 
 /// The scores of `metrics` into `d`.
@@ -62,8 +64,8 @@ fn level_key(py: Python<'_>, level: f64) -> PyResult<Bound<'_, PyAny>> {
 /// last observation. At each origin the model is fitted on everything
 /// before it (once only, before the first origin, with ``refit=False``) and
 /// forecasts the next ``horizon`` steps, which are scored against what
-/// happened. ``y``, ``season_length``, ``model`` and
-/// ``levels`` are as in :func:`spe.forecast` (NaN gaps of up to 6 values are
+/// happened. ``y``, ``season_length``, ``model``, ``levels`` and
+/// ``box_cox`` are as in :func:`spe.forecast` (NaN gaps of up to 6 values are
 /// interpolated first). ``exog`` (a dict or DataFrame of regressors, one row
 /// per observation, as in :func:`spe.forecast`) serves ``model="regression"``
 /// and ``"auto"``: each fold sees the rows before its origin as history and
@@ -103,9 +105,9 @@ fn level_key(py: Python<'_>, level: f64) -> PyResult<Bound<'_, PyAny>> {
 /// >>> scores["errors_per_step"].shape
 /// (24, 7)
 #[pyfunction]
-#[pyo3(signature = (y, horizon, season_length, model = ModelName::Auto, folds = None, step = None, levels = None, exog = None, refit = true))]
+#[pyo3(signature = (y, horizon, season_length, model = ModelName::Auto, folds = None, step = None, levels = None, exog = None, refit = true, box_cox = None))]
 #[pyo3(
-    text_signature = "(y, horizon, season_length, model='auto', folds=3, step=None, levels=(80, 95), exog=None, refit=True)"
+    text_signature = "(y, horizon, season_length, model='auto', folds=3, step=None, levels=(80, 95), exog=None, refit=True, box_cox=None)"
 )]
 #[allow(clippy::too_many_arguments)]
 pub fn backtest<'py>(
@@ -119,6 +121,7 @@ pub fn backtest<'py>(
     levels: Option<&Bound<'py, PyAny>>,
     exog: Option<&Bound<'py, PyAny>>,
     #[pyo3(from_py_with = refit_arg)] refit: bool,
+    #[pyo3(from_py_with = args::box_cox)] box_cox: Option<f64>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let exog = match exog.filter(|e| !e.is_none()) {
         Some(_) if !model.accepts_exog() => {
@@ -161,7 +164,16 @@ pub fn backtest<'py>(
         .with_levels(levels_or_default(levels)?);
     let values = arrays::float_vector(y, "y")?;
     let report = py
-        .detach(|| run(&values, &season_length, model, exog.as_ref(), &config))
+        .detach(|| {
+            run(
+                &values,
+                &season_length,
+                model,
+                box_cox,
+                exog.as_ref(),
+                &config,
+            )
+        })
         .map_err(Error::from)?;
 
     let out = PyDict::new(py);

@@ -24,6 +24,7 @@ use crate::forecast::{self, Fitted, Forecast, ModelName, Spec, model_arg};
 #[pyclass(module = "spe._spe", name = "_FittedModel", frozen)]
 pub struct FittedModel {
     name: ModelName,
+    box_cox: Option<f64>,
     periods: Vec<usize>,
     /// The history fitted on, gaps filled (what a pickle refits on).
     y: Vec<f64>,
@@ -40,30 +41,35 @@ type Reduced<'py> = (
         Bound<'py, PyTuple>,
         &'static str,
         Option<Bound<'py, PyDict>>,
+        Option<f64>,
     ),
 );
 
-/// ``model`` and ``season_length`` checked: the model's canonical name and
-/// the periods (sorted, 1 dropped), as ``spe.Model`` keeps them.
+/// ``model``, ``season_length`` and ``box_cox`` checked: the model's
+/// canonical name, the periods (sorted, 1 dropped) and λ, as ``spe.Model``
+/// keeps them.
 #[pyfunction]
-#[pyo3(signature = (model, season_length))]
+#[pyo3(signature = (model, season_length, box_cox = None))]
 pub fn _model_spec(
     #[pyo3(from_py_with = model_arg)] model: ModelName,
     #[pyo3(from_py_with = args::season_length)] season_length: Vec<usize>,
-) -> (&'static str, Vec<usize>) {
-    (model.name(), season_length)
+    #[pyo3(from_py_with = args::box_cox)] box_cox: Option<f64>,
+) -> PyResult<(&'static str, Vec<usize>, Option<f64>)> {
+    forecast::dyn_model(model, box_cox).map_err(Error::from)?;
+    Ok((model.name(), season_length, box_cox))
 }
 
 /// Fit ``model`` on ``y`` (the compiled core of ``spe.Model.fit``; use that).
 #[pyfunction]
-#[pyo3(signature = (y, season_length, model = ModelName::Auto, exog = None))]
-#[pyo3(text_signature = "(y, season_length, model='auto', exog=None)")]
+#[pyo3(signature = (y, season_length, model = ModelName::Auto, exog = None, box_cox = None))]
+#[pyo3(text_signature = "(y, season_length, model='auto', exog=None, box_cox=None)")]
 pub fn _fit(
     py: Python<'_>,
     y: &Bound<'_, PyAny>,
     #[pyo3(from_py_with = args::season_length)] season_length: Vec<usize>,
     #[pyo3(from_py_with = model_arg)] model: ModelName,
     exog: Option<&Bound<'_, PyAny>>,
+    #[pyo3(from_py_with = args::box_cox)] box_cox: Option<f64>,
 ) -> PyResult<FittedModel> {
     let exog = exog.filter(|e| !e.is_none());
     if exog.is_some() && !model.accepts_exog() {
@@ -87,16 +93,19 @@ pub fn _fit(
     let (y, fitted) = py
         .detach(|| -> Result<_, ForecastError> {
             let y = fill_nan_gaps(&values, DEFAULT_MAX_GAP)?;
-            let fitted = forecast::fit(model, &season_length, &y, exog.as_ref())?;
+            let fitted = forecast::fit(model, box_cox, &season_length, &y, exog.as_ref())?;
             Ok((y, fitted))
         })
         .map_err(Error::from)?;
     let mut summary = fitted.model.summary();
     if summary.model.is_empty() {
-        summary.model = model.dyn_fit().name();
+        summary.model = forecast::dyn_model(model, box_cox)
+            .map_err(Error::from)?
+            .name();
     }
     Ok(FittedModel {
         name: model,
+        box_cox,
         periods: season_length,
         y,
         exog,
@@ -162,6 +171,12 @@ impl FittedModel {
         PyTuple::new(py, &self.periods)
     }
 
+    /// The Box–Cox λ the model was fitted under, or ``None``.
+    #[getter]
+    fn box_cox(&self) -> Option<f64> {
+        self.box_cox
+    }
+
     /// Whether the model was fitted with regressors (so ``predict`` needs
     /// ``exog_future``).
     #[getter]
@@ -184,6 +199,7 @@ impl FittedModel {
             horizon,
             periods: self.periods.clone(),
             levels: forecast::levels_or_default(levels)?,
+            box_cox: self.box_cox,
         };
         validate_horizon(horizon).map_err(Error::from)?;
         let future = match (exog_future.filter(|e| !e.is_none()), &self.exog) {
@@ -236,6 +252,7 @@ impl FittedModel {
                 PyTuple::new(py, &self.periods)?,
                 self.name.name(),
                 exog,
+                self.box_cox,
             ),
         ))
     }

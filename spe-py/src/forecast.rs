@@ -15,7 +15,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyFloat, PyList, PyString, PyTuple};
 
 use spe_core::{
-    AutoEts, AutoModel, CandidateScore, DEFAULT_MAX_GAP, DynFit, Exog, Fit,
+    AutoEts, AutoModel, BoxCox, CandidateScore, DEFAULT_MAX_GAP, DynFit, Exog, Fit,
     Forecast as CoreForecast, ForecastError, History, Mstl, Naive, Predict, PredictionInterval,
     SeasonalNaive, WeatherRegression, fill_nan_gaps, validate_horizon, validate_levels,
 };
@@ -131,6 +131,8 @@ pub struct Spec {
     pub periods: Vec<usize>,
     /// Interval levels, percent.
     pub levels: Vec<f64>,
+    /// The Box–Cox λ the model is fitted under, if any.
+    pub box_cox: Option<f64>,
 }
 
 /// A forecast and, for `auto`, every candidate's score.
@@ -163,27 +165,64 @@ impl Fitted {
     }
 }
 
-/// Fit `model` on `y`, which must have no NaN (see [`fill_nan_gaps`]).
-/// Pure Rust: runs without the GIL.
+/// A model chosen at run time, as a [`Fit`] (for [`BoxCox`]).
+#[derive(Debug)]
+struct Shared(Arc<dyn DynFit>);
+
+impl Fit for Shared {
+    type Fitted = Box<dyn Predict>;
+
+    fn name(&self) -> String {
+        self.0.name()
+    }
+
+    fn fit(&self, history: &History<'_>) -> Result<Box<dyn Predict>, ForecastError> {
+        self.0.fit_dyn(history)
+    }
+}
+
+/// `model` with its default settings, under the Box–Cox transform
+/// `box_cox` if given, as a trait object.
+pub fn dyn_model(model: ModelName, box_cox: Option<f64>) -> Result<Arc<dyn DynFit>, ForecastError> {
+    Ok(match box_cox {
+        None => model.dyn_fit(),
+        Some(lambda) => Arc::new(BoxCox::new(Shared(model.dyn_fit()), lambda)?),
+    })
+}
+
+/// Fit `model` (under the Box–Cox transform `box_cox`, if given) on `y`,
+/// which must have no NaN (see [`fill_nan_gaps`]). Pure Rust: runs without
+/// the GIL.
 pub fn fit(
     model: ModelName,
+    box_cox: Option<f64>,
     periods: &[usize],
     y: &[f64],
     exog: Option<&Exog>,
 ) -> Result<Fitted, ForecastError> {
     let history = History { y, periods, exog };
-    if model == ModelName::Auto {
-        let fitted = AutoModel::default().fit(&history)?;
-        let scores = Some(fitted.scores().to_vec());
-        return Ok(Fitted {
-            model: Box::new(fitted),
-            scores,
-        });
+    match (model, box_cox) {
+        (ModelName::Auto, None) => {
+            let fitted = AutoModel::default().fit(&history)?;
+            let scores = Some(fitted.scores().to_vec());
+            Ok(Fitted {
+                model: Box::new(fitted),
+                scores,
+            })
+        }
+        (ModelName::Auto, Some(lambda)) => {
+            let fitted = BoxCox::new(AutoModel::default(), lambda)?.fit(&history)?;
+            let scores = Some(fitted.inner().scores().to_vec());
+            Ok(Fitted {
+                model: Box::new(fitted),
+                scores,
+            })
+        }
+        _ => Ok(Fitted {
+            model: dyn_model(model, box_cox)?.fit_dyn(&history)?,
+            scores: None,
+        }),
     }
-    Ok(Fitted {
-        model: model.dyn_fit().fit_dyn(&history)?,
-        scores: None,
-    })
 }
 
 /// Forecast one series: fill short NaN gaps (the missing-value rule), fit,
@@ -197,7 +236,7 @@ pub fn run(
     validate_horizon(spec.horizon)?;
     validate_levels(&spec.levels)?;
     let y = fill_nan_gaps(y, DEFAULT_MAX_GAP)?;
-    fit(spec.model, &spec.periods, &y, exog)?.predict(spec, future)
+    fit(spec.model, spec.box_cox, &spec.periods, &y, exog)?.predict(spec, future)
 }
 
 /// The threads `forecast_many` uses: `n_jobs`, or one per core.
@@ -716,9 +755,9 @@ pub fn regressors(
 
 /// Forecast one series (the compiled core of ``spe.forecast``; use that).
 #[pyfunction]
-#[pyo3(signature = (y, horizon, season_length, model = ModelName::Auto, levels = None, exog = None, exog_future = None))]
+#[pyo3(signature = (y, horizon, season_length, model = ModelName::Auto, levels = None, exog = None, exog_future = None, box_cox = None))]
 #[pyo3(
-    text_signature = "(y, horizon, season_length, model='auto', levels=None, exog=None, exog_future=None)"
+    text_signature = "(y, horizon, season_length, model='auto', levels=None, exog=None, exog_future=None, box_cox=None)"
 )]
 #[allow(clippy::too_many_arguments)]
 pub fn forecast(
@@ -730,12 +769,14 @@ pub fn forecast(
     levels: Option<&Bound<'_, PyAny>>,
     exog: Option<&Bound<'_, PyAny>>,
     exog_future: Option<&Bound<'_, PyAny>>,
+    #[pyo3(from_py_with = args::box_cox)] box_cox: Option<f64>,
 ) -> PyResult<Forecast> {
     let spec = Spec {
         model,
         horizon,
         periods: season_length,
         levels: levels_or_default(levels)?,
+        box_cox,
     };
     let values = arrays::float_vector(y, "y")?;
     let (exog, future) = regressors(model, exog, exog_future)?;
@@ -811,9 +852,9 @@ fn model_label(obj: &Bound<'_, PyAny>) -> PyResult<String> {
 
 /// Forecast many series in parallel (the compiled core of ``spe.forecast_many``; use that).
 #[pyfunction]
-#[pyo3(signature = (ys, horizon, season_length, model = ModelName::Auto, levels = None, n_jobs = None, on_error = String::from("raise")))]
+#[pyo3(signature = (ys, horizon, season_length, model = ModelName::Auto, levels = None, n_jobs = None, on_error = String::from("raise"), box_cox = None))]
 #[pyo3(
-    text_signature = "(ys, horizon, season_length, model='auto', levels=None, n_jobs=None, on_error='raise')"
+    text_signature = "(ys, horizon, season_length, model='auto', levels=None, n_jobs=None, on_error='raise', box_cox=None)"
 )]
 #[allow(clippy::too_many_arguments)]
 pub fn forecast_many<'py>(
@@ -825,6 +866,7 @@ pub fn forecast_many<'py>(
     levels: Option<&Bound<'py, PyAny>>,
     n_jobs: Option<&Bound<'py, PyAny>>,
     #[pyo3(from_py_with = on_error_arg)] on_error: String,
+    #[pyo3(from_py_with = args::box_cox)] box_cox: Option<f64>,
 ) -> PyResult<Bound<'py, PyList>> {
     if model.needs_exog() {
         return Err(Error::config(
@@ -859,6 +901,7 @@ pub fn forecast_many<'py>(
         horizon,
         periods: season_length,
         levels: levels_or_default(levels)?,
+        box_cox,
     };
     let series = arrays::float_vectors(ys, "Y")?;
     let threads = threads(n_jobs, series.len());
@@ -893,6 +936,7 @@ mod tests {
             horizon: 24,
             periods: vec![24],
             levels: vec![80.0, 95.0],
+            box_cox: None,
         }
     }
 

@@ -158,3 +158,30 @@ def test_backtest_never_panics(y: list[float], folds: int, horizon: int) -> None
     assert scores["folds"] == folds
     for key in ("mape", "smape", "mase", "rmse", "mae", "bias"):
         assert scores[key] is None or np.isfinite(scores[key]), key
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    y=st.lists(st.floats(min_value=1e-3, max_value=1e6), min_size=0, max_size=300),
+    box_cox=st.floats(min_value=-2, max_value=2),
+    season=st.integers(min_value=1, max_value=48),
+    model=st.sampled_from(FORECAST_MODELS),
+)
+def test_a_box_cox_forecast_is_finite_positive_and_ordered(
+    y: list[float], box_cox: float, season: int, model: str
+) -> None:
+    """Any positive series and any lambda in range: a forecast whose bounds
+    are finite, not negative and ordered around the mean, or a clean SpeError."""
+    try:
+        fc = spe.forecast(y, 24, season, model=model, box_cox=box_cox)
+    except spe.SpeError as e:
+        assert str(e)
+        event("refused")
+        return
+    event("forecast")
+    assert fc.model.startswith("box_cox(")
+    assert np.isfinite(fc.mean).all() and (fc.mean >= 0).all()
+    for level in fc.levels:
+        lower, upper = fc.lower(level), fc.upper(level)
+        assert np.isfinite(upper).all() and (lower >= 0).all()
+        assert (lower <= fc.mean * (1 + 1e-9)).all() and (fc.mean <= upper * (1 + 1e-9)).all()

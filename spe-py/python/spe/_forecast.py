@@ -24,6 +24,7 @@ def forecast(
     levels: Levels = (80, 95),
     exog: Mapping[str, npt.ArrayLike] | None = None,
     exog_future: Mapping[str, npt.ArrayLike] | None = None,
+    box_cox: float | None = None,
 ) -> Forecast:
     """Forecast ``horizon`` steps of the series ``y`` with prediction intervals.
 
@@ -50,6 +51,17 @@ def forecast(
     ``day_type`` (:func:`spe.calendar_exog` builds them); ``"auto"`` takes
     them too.
 
+    ``box_cox`` fits the model on the Box–Cox transform of ``y`` and
+    transforms the forecast back: ``0`` for the log, which turns a seasonal
+    swing that grows with the level (multiplicative seasonality) into one
+    the additive models fit; any λ from −2 to 2 (``1`` changes nothing).
+    Every value of ``y`` must then be positive. The mean is the
+    back-transformed point forecast (the median of the forecast
+    distribution) and the interval bounds are transformed back, so they
+    keep their coverage, stay positive for ``0``, and are not symmetric.
+    ``fc.model`` then reads ``"box_cox(0)+mstl(24)+ets(A,A,N)"``; ``"auto"``
+    scores its candidates on the transformed series.
+
     When ``y`` is a pandas Series on a regular ``DatetimeIndex``, the
     forecast's ``index`` continues it (and :meth:`Forecast.to_pandas` uses
     it). An index with ``NaT`` or that does not increase, an ``exog`` not
@@ -73,7 +85,7 @@ def forecast(
     True
     """
     _check_index(y, exog, exog_future)
-    fc = _spe.forecast(y, horizon, season_length, model, levels, exog, exog_future)
+    fc = _spe.forecast(y, horizon, season_length, model, levels, exog, exog_future, box_cox)
     index = _future_index(y, exog_future, fc.horizon)
     return fc if index is None else fc.with_index(index)
 
@@ -86,13 +98,14 @@ def forecast_many(
     levels: Levels = (80, 95),
     n_jobs: SupportsIndex | None = None,
     on_error: Literal["raise", "skip"] = "raise",
+    box_cox: float | None = None,
 ) -> list[Forecast | None]:
     """Forecast many series at once, in parallel across cores.
 
     ``ys`` is a 2-D array-like (one series per row) or a sequence of 1-D
     array-likes (lengths may differ; pandas Series keep their index, as in
-    :func:`forecast`). The other arguments are those of :func:`forecast`
-    (``model="regression"`` is not available here). ``n_jobs`` is the number
+    :func:`forecast`). The other arguments are those of :func:`forecast`,
+    ``box_cox`` too (``model="regression"`` is not available here). ``n_jobs`` is the number
     of threads (default: one per core); the series are shared among them
     in Rust, without the GIL.
 
@@ -114,7 +127,9 @@ def forecast_many(
     """
     if not isinstance(ys, (list, tuple)) or on_error not in ("raise", "skip"):
         # One 2-D array (no time index), or a bad on_error for the core to refuse.
-        return list(_spe.forecast_many(ys, horizon, season_length, model, levels, n_jobs, on_error))
+        return list(
+            _spe.forecast_many(ys, horizon, season_length, model, levels, n_jobs, on_error, box_cox)
+        )
     # The time-index checks of forecast(), series by series.
     refused: set[int] = set()
     for i, y in enumerate(ys):
@@ -126,7 +141,7 @@ def forecast_many(
             refused.add(i)
     kept = [y for i, y in enumerate(ys) if i not in refused]
     answers = iter(
-        _spe.forecast_many(kept, horizon, season_length, model, levels, n_jobs, on_error)
+        _spe.forecast_many(kept, horizon, season_length, model, levels, n_jobs, on_error, box_cox)
     )
     fcs: list[Forecast | None] = []
     for i, y in enumerate(ys):

@@ -28,11 +28,14 @@ class Model:
     ``model`` and ``season_length`` are those of :func:`spe.forecast`
     (``"auto"``, ``"seasonal_naive"``, ``"naive"``, ``"ets"``, ``"mstl"``,
     ``"mstl_loess"``, ``"regression"``; one period or several, 1 for none).
+    ``box_cox`` is that of :func:`spe.forecast`: ``None``, or the Box–Cox
+    λ the model is fitted under (``0`` for a log transform).
     :meth:`fit` fits it on a history and returns a :class:`FittedModel`,
     which forecasts any horizon at any levels without fitting again, and
     says what it learned (``params``, ``components``, ``residuals``).
 
-    ``spe.forecast(y, h, s, model=m)`` is ``spe.Model(m, s).fit(y).predict(h)``.
+    ``spe.forecast(y, h, s, model=m, box_cox=b)`` is
+    ``spe.Model(m, s, box_cox=b).fit(y).predict(h)``.
 
     >>> import numpy as np, spe
     >>> t = np.arange(24 * 28)
@@ -46,12 +49,18 @@ class Model:
     ((48,), (90,))
     """
 
-    __slots__ = ("_name", "_season_length")
+    __slots__ = ("_box_cox", "_name", "_season_length")
 
-    def __init__(self, model: str = "auto", season_length: SeasonLength = 1) -> None:
-        name, periods = _spe._model_spec(model, season_length)
+    def __init__(
+        self,
+        model: str = "auto",
+        season_length: SeasonLength = 1,
+        box_cox: float | None = None,
+    ) -> None:
+        name, periods, lambda_ = _spe._model_spec(model, season_length, box_cox)
         self._name: str = name
         self._season_length: tuple[int, ...] = tuple(periods)
+        self._box_cox: float | None = lambda_
 
     @property
     def name(self) -> str:
@@ -62,6 +71,11 @@ class Model:
     def season_length(self) -> tuple[int, ...]:
         """The seasonal periods, sorted (a period of 1 dropped)."""
         return self._season_length
+
+    @property
+    def box_cox(self) -> float | None:
+        """The Box–Cox λ the model is fitted under (a float), or ``None``."""
+        return self._box_cox
 
     def fit(
         self, y: npt.ArrayLike, exog: Mapping[str, npt.ArrayLike] | None = None
@@ -76,22 +90,26 @@ class Model:
         :func:`spe.forecast` does.
         """
         _check_index(y, exog, None)
-        native = _spe._fit(y, self._season_length, self._name, exog)
+        native = _spe._fit(y, self._season_length, self._name, exog, self._box_cox)
         return FittedModel._wrap(self, native, _datetime_index(y))
 
     def __repr__(self) -> str:
-        return f"Model({self._name!r}, season_length={self._season_length!r})"
+        box_cox = "" if self._box_cox is None else f", box_cox={self._box_cox!r}"
+        return f"Model({self._name!r}, season_length={self._season_length!r}{box_cox})"
+
+    def _key(self) -> tuple[str, tuple[int, ...], float | None]:
+        return (self._name, self._season_length, self._box_cox)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Model):
             return NotImplemented
-        return (self._name, self._season_length) == (other._name, other._season_length)
+        return self._key() == other._key()
 
     def __hash__(self) -> int:
-        return hash((self._name, self._season_length))
+        return hash(self._key())
 
-    def __reduce__(self) -> tuple[Any, tuple[str, tuple[int, ...]]]:
-        return (Model, (self._name, self._season_length))
+    def __reduce__(self) -> tuple[Any, tuple[str, tuple[int, ...], float | None]]:
+        return (Model, self._key())
 
 
 class FittedModel:
@@ -112,15 +130,19 @@ class FittedModel:
       ``heating_base_c``, ``cooling_base_c``, ``heating_slope``,
       ``cooling_slope``, ``trend_per_step``, ``sigma`` and
       ``hour_effect_<working|saturday|sunday_or_holiday>_<hh>``. ``auto``:
-      those of the model it chose.
+      those of the model it chose. Under ``box_cox``, ``box_cox_lambda``
+      comes first.
     - ``components``: the series the model split the history into, one
       value per observation (MSTL: ``seasonal_<p>`` per period, and
       ``adjusted``, the trend plus remainder; they add up to the history).
-      Empty for the other models.
-    - ``residuals``: the in-sample one-step errors (observed − fitted). The
+      Empty for the other models. Under ``box_cox`` they are on the
+      transformed scale (they add up to the transformed history).
+    - ``residuals``: the in-sample one-step errors (observed − fitted), on
+      the series' own scale (with ``box_cox`` too). The
       seasonal naive has none for its first period, so fewer values.
     - ``scores``: for ``auto``, each candidate's backtest score, as
-      :attr:`spe.Forecast.scores`.
+      :attr:`spe.Forecast.scores` (under ``box_cox``, scored on the
+      transformed series).
 
     A fitted model pickles as its history and is fitted again when
     unpickled (the models are deterministic: the copy forecasts the same).

@@ -189,15 +189,18 @@ class Forecast:
         """Pickle and copy support."""
 
 def _model_spec(
-    model: str, season_length: SupportsIndex | Sequence[SupportsIndex]
-) -> tuple[str, list[int]]:
-    """``model`` and ``season_length`` checked (``spe.Model`` keeps them)."""
+    model: str,
+    season_length: SupportsIndex | Sequence[SupportsIndex],
+    box_cox: float | None = None,
+) -> tuple[str, list[int], float | None]:
+    """``model``, ``season_length`` and ``box_cox`` checked (``spe.Model`` keeps them)."""
 
 def _fit(
     y: npt.ArrayLike,
     season_length: SupportsIndex | Sequence[SupportsIndex],
     model: str = "auto",
     exog: Mapping[str, npt.ArrayLike] | None = None,
+    box_cox: float | None = None,
 ) -> _FittedModel:
     """The compiled core of ``spe.Model.fit``; use that."""
 
@@ -218,6 +221,8 @@ class _FittedModel:
     @property
     def n_obs(self) -> int: ...
     @property
+    def box_cox(self) -> float | None: ...
+    @property
     def season_length(self) -> tuple[int, ...]: ...
     @property
     def uses_exog(self) -> bool: ...
@@ -237,6 +242,7 @@ def forecast(
     levels: float | Sequence[float] | None = None,
     exog: Mapping[str, npt.ArrayLike] | None = None,
     exog_future: Mapping[str, npt.ArrayLike] | None = None,
+    box_cox: float | None = None,
 ) -> Forecast:
     """Forecast one series (use ``spe.forecast``)."""
 
@@ -248,6 +254,7 @@ def forecast_many(
     levels: float | Sequence[float] | None = None,
     n_jobs: SupportsIndex | None = None,
     on_error: str = "raise",
+    box_cox: float | None = None,
 ) -> list[Forecast | None]:
     """Forecast many series in parallel (use ``spe.forecast_many``)."""
 
@@ -261,6 +268,7 @@ def backtest(
     levels: float | Sequence[float] | None = (80, 95),
     exog: Mapping[str, npt.ArrayLike] | None = None,
     refit: bool = True,
+    box_cox: float | None = None,
 ) -> dict[str, Any]:
     """A rolling-origin backtest of ``model`` on ``y``; returns its scores."""
 
