@@ -534,8 +534,10 @@ impl Prediction {
 ///    thread, not one per call): tier 1 fails at once with a
 ///    ``model_timeout`` failure saying it is "still running".
 /// 2. **fallback**, if the primary failed: a statistical model
-///    (``fallback``: ``"auto"`` by default, or any ``model=`` name of
-///    :func:`spe.forecast`) fitted on the same history, under
+///    (``fallback``: ``"auto"`` by default, any ``model=`` name of
+///    :func:`spe.forecast`, or a :class:`spe.Model`, whose ``box_cox``
+///    applies and whose periods, if it has some, are the default
+///    ``season_length``) fitted on the same history, under
 ///    ``fallback_timeout_s``.
 /// 3. **cache**, if both failed: the last good predictions, kept crash-safe
 ///    in ``cache_dir`` (several checksummed generations; a corrupt file is
@@ -572,7 +574,7 @@ pub struct ResilientForecaster {
     chain: PredictionChain,
     runtime: crate::runtime::OwnedRuntime,
     primary: Py<PyAny>,
-    fallback: ModelName,
+    fallback: Fallback,
     fallback_name: String,
     timeout_s: f64,
     fallback_timeout_s: f64,
@@ -581,6 +583,66 @@ pub struct ResilientForecaster {
     cache_report: Option<LoadReport>,
     /// `on_corrupt_cache="raise"`.
     raise_on_corrupt: bool,
+}
+
+/// The ``fallback`` argument: a model name, or a ``spe.Model`` (its model,
+/// its Box–Cox λ, and its periods as the default ``season_length``).
+struct Fallback {
+    model: ModelName,
+    box_cox: Option<f64>,
+    /// A ``spe.Model``'s periods, when it has some.
+    periods: Option<Vec<usize>>,
+    /// The ``spe.Model`` given, for the repr and pickles.
+    spec: Option<Py<PyAny>>,
+}
+
+impl Fallback {
+    /// The default: ``"auto"``, periods from ``predict``.
+    const AUTO: Fallback = Fallback {
+        model: ModelName::Auto,
+        box_cox: None,
+        periods: None,
+        spec: None,
+    };
+
+    fn extract(obj: &Bound<'_, PyAny>) -> PyResult<Self> {
+        let model_class = obj.py().import("spe._model")?.getattr("Model")?;
+        if !obj.is_instance(&model_class)? {
+            let model = model_arg(obj).map_err(|e| {
+                if e.is_instance_of::<PyTypeError>(obj.py()) {
+                    PyTypeError::new_err(format!(
+                        "fallback must be a model name such as \"auto\" or a spe.Model, not {}",
+                        arrays::type_name(obj)
+                    ))
+                } else {
+                    e
+                }
+            })?;
+            return Ok(Fallback {
+                model,
+                box_cox: None,
+                periods: None,
+                spec: None,
+            });
+        }
+        // A spe.Model checked its own fields when it was made.
+        let periods: Vec<usize> = obj.getattr("season_length")?.extract()?;
+        Ok(Fallback {
+            model: model_arg(&obj.getattr("name")?)?,
+            box_cox: crate::args::box_cox(&obj.getattr("box_cox")?)?,
+            periods: (!periods.is_empty()).then_some(periods),
+            spec: Some(obj.clone().unbind()),
+        })
+    }
+
+    /// What ``__getnewargs_ex__`` passes back: the ``spe.Model``, or the
+    /// model's name.
+    fn argument<'py>(&self, py: Python<'py>) -> Bound<'py, PyAny> {
+        match &self.spec {
+            Some(spec) => spec.bind(py).clone(),
+            None => PyString::new(py, self.model.name()).into_any(),
+        }
+    }
 }
 
 fn callable_name(callable: &Bound<'_, PyAny>) -> String {
@@ -744,7 +806,7 @@ impl ResilientForecaster {
     #[new]
     #[pyo3(signature = (
         primary,
-        fallback = ModelName::Auto,
+        fallback = Fallback::AUTO,
         timeout_s = 5.0,
         cache_dir = None,
         *,
@@ -761,7 +823,7 @@ impl ResilientForecaster {
     fn new(
         py: Python<'_>,
         primary: Bound<'_, PyAny>,
-        #[pyo3(from_py_with = model_arg)] fallback: ModelName,
+        #[pyo3(from_py_with = Fallback::extract)] fallback: Fallback,
         timeout_s: f64,
         cache_dir: Option<std::path::PathBuf>,
         fallback_timeout_s: f64,
@@ -794,7 +856,8 @@ impl ResilientForecaster {
             name,
             limit: spe_core::RunLimit::new(1),
         };
-        let fallback_model = fallback.dyn_fit();
+        let fallback_model =
+            crate::forecast::dyn_model(fallback.model, fallback.box_cox).map_err(Error::from)?;
         let fallback_name = fallback_model.name();
         let mut builder = PredictionChain::builder()
             .primary(Arc::new(predictor))
@@ -854,7 +917,8 @@ impl ResilientForecaster {
     /// ``history`` is any 1-D array-like of numbers (NaN gaps of up to 6
     /// values are interpolated first, as in :func:`spe.forecast`);
     /// ``season_length`` the seasonal periods for the fallback (default:
-    /// ``(24, 168)`` for hourly steps); ``levels`` the interval levels.
+    /// those of a ``spe.Model`` fallback that has some, else ``(24, 168)``
+    /// for hourly steps); ``levels`` the interval levels.
     /// ``start`` is the time of the first forecast step and ``step_s`` the
     /// seconds between steps: by default, from a pandas Series'
     /// ``DatetimeIndex`` (which must be time-zone aware, increasing, free of
@@ -946,6 +1010,8 @@ impl ResilientForecaster {
             .levels(levels_or_default(levels)?);
         if let Some(s) = season_length.filter(|s| !s.is_none()) {
             builder = builder.periods(crate::args::season_length(s)?);
+        } else if let Some(periods) = &self.fallback.periods {
+            builder = builder.periods(periods.clone());
         }
         match (
             exog.filter(|e| !e.is_none()),
@@ -998,7 +1064,8 @@ impl ResilientForecaster {
         self.primary.clone_ref(py)
     }
 
-    /// The fallback model's name.
+    /// The fallback model's name (``"box_cox(0)+mstl"`` for
+    /// ``spe.Model("mstl", box_cox=0)``).
     #[getter]
     fn fallback(&self) -> &str {
         &self.fallback_name
@@ -1018,10 +1085,13 @@ impl ResilientForecaster {
                 .to_string(),
             None => "None".into(),
         };
+        let fallback = match &self.fallback.spec {
+            Some(spec) => spec.bind(py).repr()?,
+            None => PyString::new(py, &self.fallback_name).repr()?,
+        };
         Ok(format!(
-            "ResilientForecaster(primary={}, fallback={}, timeout_s={}, cache_dir={cache})",
+            "ResilientForecaster(primary={}, fallback={fallback}, timeout_s={}, cache_dir={cache})",
             PyString::new(py, &primary).repr()?,
-            PyString::new(py, &self.fallback_name).repr()?,
             PyFloat::new(py, self.timeout_s).repr()?,
         ))
     }
@@ -1045,15 +1115,11 @@ impl ResilientForecaster {
             err.set_cause(py, Some(e));
             return Err(err);
         }
-        let fallback = ModelName::NAMES
-            .iter()
-            .find(|(_, m)| *m == self.fallback)
-            .map_or("auto", |(n, _)| n);
         let args = PyTuple::new(
             py,
             [
                 self.primary.bind(py).clone(),
-                PyString::new(py, fallback).into_any(),
+                self.fallback.argument(py),
                 PyFloat::new(py, self.timeout_s).into_any(),
                 self.cache_dir.clone().into_pyobject(py)?.into_any(),
             ],

@@ -583,3 +583,37 @@ def test_the_traceback_starts_in_the_model() -> None:
     [failure] = predict(raises).failures
     assert "_primary.py" not in failure["message"], failure["message"]
     assert "in raises" in failure["message"]
+
+
+def test_a_spe_model_as_the_fallback_brings_its_transform_and_periods() -> None:
+    fallback = spe.Model("mstl", season_length=24, box_cox=0)
+    rf = spe.ResilientForecaster(raises, fallback=fallback)
+    assert rf.fallback == "box_cox(0)+mstl"
+    assert repr(rf) == (
+        "ResilientForecaster(primary='raises', fallback=Model('mstl', season_length=(24,), "
+        "box_cox=0.0), timeout_s=5.0, cache_dir=None)"
+    )
+    # No season_length given: the Model's; the fallback is the Model's forecast.
+    p = rf.predict(HISTORY, HORIZON)
+    expected = fallback.fit(HISTORY).predict(HORIZON)
+    assert (p.tier, p.model) == ("fallback", expected.model)
+    np.testing.assert_array_equal(p.mean, expected.mean)
+    np.testing.assert_array_equal(p.upper(95), expected.upper(95))
+    # A season_length given to predict wins.
+    p = rf.predict(HISTORY, HORIZON, season_length=12)
+    assert p.model == spe.forecast(HISTORY, HORIZON, 12, model="mstl", box_cox=0).model
+    # A history the transform cannot take: the fallback fails and says why.
+    with pytest.raises(spe.ForecastError) as info:
+        rf.predict(HISTORY - 100, HORIZON)
+    [_, fallback_failure] = info.value.failures
+    assert fallback_failure["tier"] == "fallback"
+    assert "positive observations" in fallback_failure["message"]
+    # It pickles with its Model.
+    again = pickle.loads(pickle.dumps(rf))
+    assert repr(again) == repr(rf)
+    np.testing.assert_array_equal(again.predict(HISTORY, HORIZON).mean, expected.mean)
+
+
+def test_a_fallback_that_is_neither_a_name_nor_a_model_is_a_type_error() -> None:
+    with pytest.raises(TypeError, match=r"^fallback must be a model name .* or a spe.Model, not int"):
+        spe.ResilientForecaster(mean_model, fallback=42)  # type: ignore[arg-type]

@@ -15,6 +15,8 @@ import numpy.typing as npt
 import pandas as pd
 from typing_extensions import Self, disjoint_base
 
+from spe._model import Model
+
 __all__ = [
     "__version__",
     "SpeError",
@@ -660,7 +662,7 @@ class ResilientForecaster:
     def __new__(
         cls,
         primary: Callable[[_FloatArray, int], Any],
-        fallback: str = "auto",
+        fallback: str | Model = "auto",
         timeout_s: float = 5.0,
         cache_dir: str | PathLike[str] | None = None,
         *,
