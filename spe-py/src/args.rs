@@ -152,7 +152,7 @@ pub fn season_length(obj: &Bound<'_, PyAny>) -> PyResult<Vec<usize>> {
 /// each strictly between 0 and 100, without duplicates.
 pub fn levels(obj: &Bound<'_, PyAny>) -> PyResult<Vec<f64>> {
     let not_bool = |o: &Bound<'_, PyAny>| {
-        if o.is_instance_of::<PyBool>() {
+        if is_bool(o) {
             Err(PyTypeError::new_err(
                 "levels must be numbers (percent), not bool",
             ))
@@ -190,7 +190,18 @@ pub fn levels(obj: &Bound<'_, PyAny>) -> PyResult<Vec<f64>> {
         }
     };
     if !values.is_empty() && values.iter().all(|l| *l > 0.0 && *l <= 1.0) {
-        let percent: Vec<String> = values.iter().map(|l| format!("{}", l * 100.0)).collect();
+        // To 12 significant digits (×100 is inexact), in the shorter of the
+        // plain and exponent forms: 1e-7, not 0.00000010000000000000001.
+        let short = |x: f64| {
+            let x: f64 = format!("{x:.11e}").parse().unwrap_or(x);
+            let (plain, exponent) = (format!("{x}"), format!("{x:e}"));
+            if exponent.len() < plain.len() {
+                exponent
+            } else {
+                plain
+            }
+        };
+        let percent: Vec<String> = values.iter().map(|l| short(l * 100.0)).collect();
         warn_user(
             obj.py(),
             &format!(
@@ -220,32 +231,61 @@ pub fn levels(obj: &Bound<'_, PyAny>) -> PyResult<Vec<f64>> {
     Ok(values)
 }
 
-/// A real-number argument `name`: an int or a float, not a bool (`True`
-/// would read as 1), else a `TypeError` that names it. Its range is the
-/// caller's to check.
+/// `True`/`False` or a numpy bool: not a number, though both convert to one.
+pub fn is_bool(obj: &Bound<'_, PyAny>) -> bool {
+    obj.is_instance_of::<PyBool>()
+        || obj
+            .get_type()
+            .fully_qualified_name()
+            .is_ok_and(|n| n == "numpy.bool" || n == "numpy.bool_")
+}
+
+/// A real-number argument `name`: an int or a float (or anything with
+/// `__float__`), not a bool (`True` would read as 1), else a `TypeError`
+/// that names it; an int beyond a float's range is a `ConfigError`. Its
+/// range is the caller's to check.
 pub fn real(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<f64> {
-    if obj.is_instance_of::<PyBool>() {
+    if is_bool(obj) {
         return Err(PyTypeError::new_err(format!(
             "{name} must be a number, not bool"
         )));
     }
-    obj.extract().map_err(|_| {
-        PyTypeError::new_err(format!("{name} must be a number, not {}", type_name(obj)))
+    obj.extract::<f64>().map_err(|e| {
+        if e.is_instance_of::<PyOverflowError>(obj.py()) {
+            Error::config(format!("{name} is beyond the range of a float")).into()
+        } else {
+            PyTypeError::new_err(format!("{name} must be a number, not {}", type_name(obj)))
+        }
     })
 }
 
 /// `box_cox`: `None` (no transform) or the Box–Cox λ, a number (`0` for a
-/// log transform); its range is checked by `spe_core::BoxCox::new`.
+/// log transform) within ±[`spe_core::MAX_LAMBDA`], else a `TypeError` or
+/// a `ConfigError`, checked before any series is read. `-0` is 0.
 pub fn box_cox(obj: &Bound<'_, PyAny>) -> PyResult<Option<f64>> {
     if obj.is_none() {
         return Ok(None);
     }
-    real(obj, "box_cox").map(Some).map_err(|_| {
-        PyTypeError::new_err(format!(
-            "box_cox must be a number (the Box-Cox lambda, 0 for a log transform) or None, not {}",
-            type_name(obj)
+    let lambda = real(obj, "box_cox").map_err(|e| {
+        if e.is_instance_of::<PyTypeError>(obj.py()) {
+            PyTypeError::new_err(format!(
+                "box_cox must be a number (the Box-Cox lambda, 0 for a log transform) or None, \
+                 not {}",
+                type_name(obj)
+            ))
+        } else {
+            e
+        }
+    })?;
+    let max = spe_core::MAX_LAMBDA;
+    if !lambda.is_finite() || lambda.abs() > max {
+        return Err(Error::config(format!(
+            "box_cox={lambda} is out of range: give a Box-Cox lambda from -{max} to {max} (0 for \
+             a log transform, 1 for a shift), or None"
         ))
-    })
+        .into());
+    }
+    Ok(Some(lambda + 0.0))
 }
 
 /// A `True`/`False` argument `name` (not 0, 1 or another truthy value),

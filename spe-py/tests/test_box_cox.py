@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy as copy_module
 import pickle
 
 import numpy as np
@@ -107,22 +108,77 @@ def test_non_positive_values_are_refused_with_the_observation_named() -> None:
     assert spe.forecast(y, 24, 24, model="mstl").mean.shape == (24,)
 
 
-@pytest.mark.parametrize("bad", [2.5, -3, float("nan"), float("inf")])
-def test_a_lambda_out_of_range_is_refused_before_any_fitting(bad: float) -> None:
-    with pytest.raises(spe.ForecastInputError, match="Box-Cox lambda"):
-        spe.Model("mstl", 24, box_cox=bad)
-    with pytest.raises(spe.ForecastInputError, match="Box-Cox lambda"):
-        spe.forecast(GROWING, 24, 24, box_cox=bad)
-    with pytest.raises(spe.ForecastInputError, match="Box-Cox lambda"):
-        spe.backtest(GROWING, 24, 24, box_cox=bad)
+@pytest.mark.parametrize("bad", [2.5, -3, float("nan"), float("inf"), 10**400])
+def test_a_lambda_out_of_range_is_a_config_error_before_any_fitting(bad: float) -> None:
+    calls = [
+        lambda: spe.Model("mstl", 24, box_cox=bad),
+        lambda: spe.forecast(GROWING, 24, 24, box_cox=bad),
+        lambda: spe.backtest(GROWING, 24, 24, box_cox=bad),
+        # Even when failing series are skipped: the argument is wrong, not a series.
+        lambda: spe.forecast_many([GROWING, GROWING], 24, 24, box_cox=bad, on_error="skip"),
+        lambda: spe.ResilientForecaster(len, fallback=spe.Model("ets", box_cox=bad)),
+    ]
+    for call in calls:
+        with pytest.raises(spe.ConfigError, match="box_cox") as info:
+            call()
+        assert not isinstance(info.value, spe.ForecastError)
 
 
-@pytest.mark.parametrize("bad", [True, "log", [0]])
+@pytest.mark.parametrize("bad", [True, np.bool_(False), "log", [0]])
 def test_a_lambda_that_is_not_a_number_is_a_type_error(bad: object) -> None:
     with pytest.raises(TypeError, match="box_cox must be a number"):
         spe.forecast(GROWING, 24, 24, box_cox=bad)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="box_cox must be a number"):
         spe.Model("mstl", 24, box_cox=bad)  # type: ignore[arg-type]
+
+
+def test_numpy_numbers_are_lambdas_and_minus_zero_is_zero() -> None:
+    for lam in (np.float32(0.5), np.int64(1), np.float64(-0.5)):
+        fc = spe.forecast(GROWING, 12, 24, model="seasonal_naive", box_cox=lam)
+        assert fc.model == f"box_cox({float(lam):g})+seasonal_naive"
+    minus_zero = spe.Model("mstl", 24, box_cox=-0.0)
+    assert repr(minus_zero) == "Model('mstl', season_length=(24,), box_cox=0.0)"
+    same_as_log = spe.forecast(GROWING, 12, 24, model="mstl", box_cox=-0.0)
+    assert same_as_log == spe.forecast(GROWING, 12, 24, model="mstl", box_cox=0)
+
+
+@pytest.mark.parametrize("tiny", [1e-300, -1e-15, 1e-12])
+def test_a_lambda_near_zero_is_near_the_log(tiny: float) -> None:
+    log = spe.forecast(GROWING, 24, 24, model="seasonal_naive", box_cox=0)
+    near = spe.forecast(GROWING, 24, 24, model="seasonal_naive", box_cox=tiny)
+    np.testing.assert_allclose(near.mean, log.mean, rtol=1e-6)
+    np.testing.assert_allclose(near.upper(95), log.upper(95), rtol=1e-6)
+    assert len(near.model) < 40  # "box_cox(1e-300)+…", not 300 digits
+
+
+def test_below_the_range_is_zero_and_above_it_names_the_step() -> None:
+    falling = 200 * np.linspace(1, 0.01, 300) + np.random.default_rng(3).uniform(0.01, 0.1, 300)
+    for lam in (0.5, 1, 2):
+        fc = spe.forecast(falling, 50, 1, model="ets", box_cox=lam)
+        assert (fc.mean >= 0).all() and (fc.lower(95) >= 0).all()
+        assert (fc.upper(95) >= fc.mean).all() and fc.mean[-1] == 0
+    walk = 100 * np.exp(np.cumsum(np.random.default_rng(0).normal(0, 0.02, 500)))
+    with pytest.raises(spe.ForecastError, match=r"upper bound at step \d+ is beyond") as info:
+        spe.forecast(walk, 500, 1, model="naive", box_cox=-2)
+    assert "could not forecast" in str(info.value) and "shorter horizon" in str(info.value)
+    assert not isinstance(info.value, spe.ForecastInputError)
+    # A shorter horizon is fine.
+    assert spe.forecast(walk, 24, 1, model="naive", box_cox=-2).mean.shape == (24,)
+
+
+def test_residuals_stay_in_line_with_the_history() -> None:
+    y = np.exp(np.arange(300.0) / 10) + 1
+    residuals = spe.Model("ets", 1, box_cox=-2).fit(y).residuals
+    assert residuals.shape == y.shape
+    assert np.isnan(residuals).any()  # fitted values beyond the transform's bound
+    assert np.isfinite(residuals[~np.isnan(residuals)]).all()
+
+
+def test_a_transform_that_loses_the_series_is_refused() -> None:
+    with pytest.raises(spe.ForecastInputError, match="rescale the series"):
+        spe.forecast(GROWING * 1e100, 24, 24, model="ets", box_cox=-2)
+    with pytest.raises(spe.ForecastInputError, match=r"observation 0 \(5\.0\d*e-308\) is -1\.99\d*e307, beyond"):
+        spe.forecast(GROWING * 1e-310, 3, 24, model="ets", box_cox=-1)
 
 
 def test_the_transform_is_part_of_the_model_and_survives_a_pickle() -> None:
@@ -134,6 +190,7 @@ def test_the_transform_is_part_of_the_model_and_survives_a_pickle() -> None:
     assert len({m, spe.Model("mstl", 24, box_cox=0), spe.Model("mstl", 24)}) == 2
     assert pickle.loads(pickle.dumps(m)) == m
     fitted = m.fit(GROWING)
+    assert copy_module.copy(fitted) is fitted and copy_module.deepcopy(fitted) is fitted
     copy = pickle.loads(pickle.dumps(fitted))
     assert copy.spec.box_cox == 0.0 and copy.model == fitted.model
     np.testing.assert_array_equal(copy.predict(24).upper(95), fitted.predict(24).upper(95))

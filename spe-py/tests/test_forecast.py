@@ -476,6 +476,10 @@ def test_levels_that_look_like_fractions_warn() -> None:
     assert [w.filename for w in warned] == [__file__]
     with pytest.warns(UserWarning, match=r"levels=\(90,\)"):
         spe.backtest(DAILY, 24, 24, model="naive", levels=0.9)
+    with pytest.warns(UserWarning, match=r"levels=\(1e-7,\)"):
+        spe.forecast(DAILY, 24, 24, model="naive", levels=1e-9)
+    with pytest.raises(TypeError, match="not bool"):
+        spe.forecast(DAILY, 24, 24, model="naive", levels=[np.bool_(True)])
     import warnings
 
     with warnings.catch_warnings():

@@ -53,6 +53,15 @@ pub enum ForecastError {
         /// What went wrong.
         reason: String,
     },
+    /// A fitted model could not forecast the horizon asked (a value beyond
+    /// what it can represent).
+    #[error("{model} could not forecast: {reason}")]
+    PredictFailed {
+        /// The model.
+        model: String,
+        /// What went wrong.
+        reason: String,
+    },
 }
 
 impl ForecastError {

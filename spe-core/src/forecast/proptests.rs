@@ -182,6 +182,7 @@ fn check(
                     ForecastError::InvalidArgument(_)
                         | ForecastError::MissingRegressors(_)
                         | ForecastError::FitFailed { .. }
+                        | ForecastError::PredictFailed { .. }
                 ),
                 "{}: {}",
                 model.name(),

@@ -639,8 +639,8 @@ impl Fit for WeatherRegression {
         history.validate()?;
         let exog = history.exog.ok_or_else(|| {
             ForecastError::MissingRegressors(format!(
-                "{MODEL} needs regressors in History::exog: {:?}, {:?} and {:?} \
-                 (see calendar_exog)",
+                "{MODEL} needs the history's regressors {:?}, {:?} and {:?} (see \
+                 calendar_exog)",
                 WeatherRegression::TEMPERATURE,
                 WeatherRegression::HOUR,
                 WeatherRegression::DAY_TYPE

@@ -11,19 +11,28 @@ use super::{Exog, Fit, Forecast, ForecastError, History, Predict, PredictionInte
 /// miss.
 ///
 /// The transform of `y > 0` is `(y^λ − 1) / λ`, and `ln y` for `λ = 0`
-/// (multiplicative seasonality); `λ = 1` is a shift, the model unchanged.
+/// (multiplicative seasonality); `λ = 1` is a shift, the model unchanged
+/// but for the floor at 0 below. Both are computed in forms that stay exact
+/// as λ nears 0 (`expm1`, `ln_1p`).
 /// The forecast's mean is the back-transformed point forecast, which is the
 /// forecast *median* for a symmetric model (as R's `forecast` without
 /// `biasadj`); the intervals are the back-transformed bounds, so they keep
 /// their coverage and are no longer symmetric. The in-sample
 /// [`residuals`](Predict::residuals) are on the series' own scale (observed
-/// minus the back-transformed fitted value); the components of the
-/// [`summary`](Predict::summary) are on the transformed scale, and its
-/// parameters add `box_cox_lambda`.
+/// minus the back-transformed fitted value, NaN in place where that value is
+/// beyond what the transform can represent); the components and the
+/// parameters of the [`summary`](Predict::summary) (a variance, a
+/// likelihood) are on the transformed scale, and its parameters add
+/// `box_cox_lambda` first.
 ///
-/// Every observation must be positive (and finite); a forecast bound that
-/// the transform cannot map back (`λ·z + 1 ≤ 0`) is 0 below and an error
-/// above. The λ must be finite, within ±[`MAX_LAMBDA`].
+/// Every observation must be positive (and finite), and its transform
+/// within ±[`MAX_OBSERVATION`](crate::MAX_OBSERVATION) and not all equal
+/// when the observations are not (else rescale the series). Where the
+/// transform cannot map a forecast back (`λ·z + 1 ≤ 0`): for `λ > 0` that
+/// is below its range, and the value is 0, the series' floor; for `λ < 0`
+/// it is above, and the forecast fails with
+/// [`ForecastError::PredictFailed`] naming the step (forecast a shorter
+/// horizon). The λ must be finite, within ±[`MAX_LAMBDA`]; `-0` is 0.
 ///
 /// ```
 /// use spe_core::{BoxCox, Fit, History, Mstl, Predict};
@@ -68,7 +77,11 @@ impl<M> BoxCox<M> {
                  (0 for a log transform), not {lambda}"
             )));
         }
-        Ok(BoxCox { inner, lambda })
+        // + 0.0: -0 is 0 (one name, one model).
+        Ok(BoxCox {
+            inner,
+            lambda: lambda + 0.0,
+        })
     }
 
     /// The transform's parameter λ.
@@ -82,32 +95,59 @@ impl<M> BoxCox<M> {
     }
 }
 
-/// The Box–Cox transform of `y` (positive) with parameter `lambda`.
+/// The Box–Cox transform of `y` (positive) with parameter `lambda`, as
+/// `expm1(λ ln y) / λ`: exact as λ nears 0, where `(y^λ − 1) / λ` cancels.
 fn forward(y: f64, lambda: f64) -> f64 {
     if lambda == 0.0 {
         y.ln()
     } else {
-        (y.powf(lambda) - 1.0) / lambda
+        (lambda * y.ln()).exp_m1() / lambda
     }
 }
 
-/// The inverse transform of `z`: `None` where it has none (`λ·z + 1 ≤ 0`).
-fn inverse(z: f64, lambda: f64) -> Option<f64> {
+/// Where the inverse transform of `z` falls.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Inverse {
+    /// A positive, finite value.
+    Value(f64),
+    /// Below the transform's range (`λ > 0`, `λ·z + 1 ≤ 0`): the series'
+    /// smallest value, 0.
+    Below,
+    /// Above what it can represent (`λ < 0`, `λ·z + 1 ≤ 0`, or beyond f64).
+    Above,
+}
+
+/// The inverse transform of `z`, as `exp(ln_1p(λ z) / λ)` (exact as λ
+/// nears 0).
+fn inverse(z: f64, lambda: f64) -> Inverse {
     let y = if lambda == 0.0 {
         z.exp()
     } else {
-        let base = lambda * z + 1.0;
-        if base <= 0.0 {
-            return None;
+        if lambda * z + 1.0 <= 0.0 {
+            return if lambda > 0.0 {
+                Inverse::Below
+            } else {
+                Inverse::Above
+            };
         }
-        base.powf(1.0 / lambda)
+        ((lambda * z).ln_1p() / lambda).exp()
     };
-    y.is_finite().then_some(y)
+    if y.is_finite() {
+        Inverse::Value(y)
+    } else {
+        Inverse::Above
+    }
 }
 
-/// `λ` as forecasts name it: `0`, `0.5`, `-1`.
+/// `λ` as forecasts name it (`0`, `0.5`, `-1`, `1e-12`), or an observation
+/// in a message: the shorter of the plain and the exponent forms.
 fn label(lambda: f64) -> String {
-    format!("{lambda}")
+    let (plain, exponent) = (format!("{lambda}"), format!("{lambda:e}"));
+    if exponent.len() < plain.len() {
+        exponent
+    } else {
+        plain
+    }
 }
 
 impl<M: Fit> Fit for BoxCox<M> {
@@ -126,25 +166,46 @@ impl<M: Fit> Fit for BoxCox<M> {
             )));
         }
         let z: Vec<f64> = history.y.iter().map(|y| forward(*y, self.lambda)).collect();
-        if let Some((i, v)) = z.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+        if let Some((i, v)) = z
+            .iter()
+            .enumerate()
+            .find(|(_, v)| !v.is_finite() || v.abs() > super::MAX_OBSERVATION)
+        {
             return Err(ForecastError::invalid(format!(
-                "the Box-Cox transform (lambda {}) of observation {i} is {v}: use a lambda \
-                 closer to 0",
-                self.lambda
+                "the Box-Cox transform (lambda {}) of observation {i} ({}) is {}, beyond \
+                 ±{:e}: rescale the series (to values near 1), or use a lambda closer to 0",
+                label(self.lambda),
+                label(history.y[i]),
+                label(*v),
+                super::MAX_OBSERVATION
+            )));
+        }
+        let distinct = |v: &[f64]| v.iter().any(|x| *x != v[0]);
+        if !z.is_empty() && distinct(history.y) && !distinct(&z) {
+            return Err(ForecastError::invalid(format!(
+                "the Box-Cox transform (lambda {}) maps every observation to {}: at this \
+                 magnitude the transform loses the series' variation; rescale the series (to \
+                 values near 1)",
+                label(self.lambda),
+                z[0]
             )));
         }
         let inner = self.inner.fit(&History { y: &z, ..*history })?;
         // Residuals on the series' scale: observed minus the back-transformed
         // fitted value, for the observations the inner residuals belong to
-        // (the last ones).
+        // (the last ones); NaN in place where the fitted value is beyond
+        // what the transform can represent, so they still line up.
         let e = inner.residuals();
         let offset = history.y.len().saturating_sub(e.len());
         let residuals = e
             .iter()
             .zip(&z[offset..])
             .zip(&history.y[offset..])
-            .map(|((e, z), y)| inverse(z - e, self.lambda).map_or(f64::NAN, |fitted| y - fitted))
-            .filter(|r| r.is_finite())
+            .map(|((e, z), y)| match inverse(z - e, self.lambda) {
+                Inverse::Value(fitted) => y - fitted,
+                Inverse::Below => *y,
+                Inverse::Above => f64::NAN,
+            })
             .collect();
         Ok(FittedBoxCox {
             inner,
@@ -184,34 +245,36 @@ impl<F: Predict> Predict for FittedBoxCox<F> {
     ) -> Result<Forecast, ForecastError> {
         let f = self.inner.predict(horizon, levels, future)?;
         let lambda = self.lambda;
-        let overflow = |what: &str| ForecastError::FitFailed {
-            model: format!("box_cox({})", label(lambda)),
+        let overflow = |what: &str, step: usize| ForecastError::PredictFailed {
+            model: format!("box_cox({})+{}", label(lambda), f.model()),
             reason: format!(
-                "the {what} cannot be transformed back (beyond the transform's range): use a \
-                 lambda closer to 1"
+                "the {what} at step {} is beyond what the transform (lambda {}) can map back: \
+                 forecast a shorter horizon, or use a lambda closer to 1",
+                step + 1,
+                label(lambda)
             ),
         };
-        let back = |values: &[f64], what: &str, floor: bool| -> Result<Vec<f64>, ForecastError> {
+        // Below the transform's range (λ > 0) is 0, the series' floor.
+        let back = |values: &[f64], what: &str| -> Result<Vec<f64>, ForecastError> {
             values
                 .iter()
-                .map(|z| match inverse(*z, lambda) {
-                    Some(y) => Ok(y),
-                    // Below the transform's range: the smallest positive
-                    // value is 0 (only for λ > 0, where λz + 1 ≤ 0 is low).
-                    None if floor && lambda > 0.0 && lambda * z + 1.0 <= 0.0 => Ok(0.0),
-                    None => Err(overflow(what)),
+                .enumerate()
+                .map(|(step, z)| match inverse(*z, lambda) {
+                    Inverse::Value(y) => Ok(y),
+                    Inverse::Below => Ok(0.0),
+                    Inverse::Above => Err(overflow(what, step)),
                 })
                 .collect()
         };
-        let mean = back(f.mean(), "forecast", true)?;
+        let mean = back(f.mean(), "forecast")?;
         let intervals = f
             .intervals()
             .iter()
             .map(|pi| {
                 Ok(PredictionInterval {
                     level: pi.level,
-                    lower: back(&pi.lower, "lower bound", true)?,
-                    upper: back(&pi.upper, "upper bound", false)?,
+                    lower: back(&pi.lower, &format!("{} % lower bound", pi.level))?,
+                    upper: back(&pi.upper, &format!("{} % upper bound", pi.level))?,
                 })
             })
             .collect::<Result<Vec<_>, ForecastError>>()?;
@@ -295,10 +358,34 @@ mod tests {
     fn the_transform_inverts_and_lambda_one_is_the_model_itself() {
         for lambda in [-2.0, -1.0, -0.5, 0.0, 0.25, 0.5, 1.0, 1.5, 2.0] {
             for y in [1e-3, 0.5, 1.0, 7.0, 1234.5] {
-                let back = inverse(forward(y, lambda), lambda).unwrap();
+                let Inverse::Value(back) = inverse(forward(y, lambda), lambda) else {
+                    panic!("λ {lambda}, y {y}: no inverse");
+                };
                 assert!((back - y).abs() <= 1e-9 * y, "λ {lambda}, y {y}: {back}");
             }
         }
+        // As λ nears 0, the transform nears the log, without cancellation.
+        for lambda in [1e-300, -1e-300, 1e-15, 1e-12, -1e-9] {
+            for y in [1e-3, 0.5, 7.0, 1234.5] {
+                let z = forward(y, lambda);
+                assert!(
+                    (z - y.ln()).abs() <= 1e-6 * y.ln().abs().max(1.0),
+                    "λ {lambda}: {z}"
+                );
+                let Inverse::Value(back) = inverse(z, lambda) else {
+                    panic!("λ {lambda}, y {y}: no inverse");
+                };
+                assert!((back - y).abs() <= 1e-9 * y, "λ {lambda}, y {y}: {back}");
+            }
+        }
+        assert_eq!(label(1e-300), "1e-300");
+        assert_eq!(
+            (label(0.5), label(-2.0), label(0.0)),
+            ("0.5".into(), "-2".into(), "0".into())
+        );
+        let minus_zero = BoxCox::new(Mstl::default(), -0.0).unwrap();
+        assert!(minus_zero.lambda().is_sign_positive());
+        assert_eq!(minus_zero.name(), "box_cox(0)+mstl");
         // λ = 1 shifts the series by 1: the same forecast, shifted back.
         let y = multiplicative(21, 0.2, 1);
         let history = History::new(&y, &[24]);
@@ -396,10 +483,10 @@ mod tests {
         // λ = −2: the transform is bounded above by 1/2, so a bound at or
         // past it cannot be mapped back: an error, not an infinite bound.
         // With λ = 0.5 a lower bound below −2 maps to 0.
-        let answer = |lower: f64, upper: f64| Fixed {
+        let answer = |mean: f64, lower: f64, upper: f64| Fixed {
             forecast: Forecast::new(
                 "fixed",
-                vec![0.2],
+                vec![mean],
                 vec![PredictionInterval {
                     level: 95.0,
                     lower: vec![lower],
@@ -409,18 +496,27 @@ mod tests {
             .unwrap(),
         };
         let y = [1.0, 2.0, 3.0];
-        let e = BoxCox::new(answer(0.1, 0.5), -2.0)
+        let e = BoxCox::new(answer(0.2, 0.1, 0.5), -2.0)
             .unwrap()
             .fit(&History::new(&y, &[]))
             .unwrap()
             .predict(1, &[95.0], None)
             .unwrap_err();
+        assert!(matches!(e, ForecastError::PredictFailed { .. }), "{e:?}");
         assert!(
             e.to_string()
-                .contains("upper bound cannot be transformed back"),
+                .contains("95 % upper bound at step 1 is beyond"),
             "{e}"
         );
-        let f = BoxCox::new(answer(-3.0, 0.4), 0.5)
+        // λ > 0: a whole forecast below the range is the floor, 0.
+        let f = BoxCox::new(answer(-2.8, -3.0, -2.5), 0.5)
+            .unwrap()
+            .fit(&History::new(&y, &[]))
+            .unwrap()
+            .predict(1, &[95.0], None)
+            .unwrap();
+        assert_eq!((f.mean(), f.upper(95.0).unwrap()), (&[0.0][..], &[0.0][..]));
+        let f = BoxCox::new(answer(0.2, -3.0, 0.4), 0.5)
             .unwrap()
             .fit(&History::new(&y, &[]))
             .unwrap()
@@ -429,5 +525,37 @@ mod tests {
         assert_eq!(f.lower(95.0).unwrap(), &[0.0]);
         assert!((f.mean()[0] - 1.1_f64.powi(2)).abs() < 1e-12);
         assert!((f.upper(95.0).unwrap()[0] - 1.2_f64.powi(2)).abs() < 1e-12);
+    }
+
+    #[test]
+    fn transforms_beyond_f64_or_that_lose_the_series_are_refused() {
+        let model = |lambda| BoxCox::new(Ets::default(), lambda).unwrap();
+        let tiny = [1e-310, 2e-310, 3e-310, 4e-310];
+        let e = model(-1.0).fit(&History::new(&tiny, &[])).unwrap_err();
+        assert!(e.to_string().contains("observation 0 (1e-310)"), "{e}");
+        assert!(e.to_string().contains("rescale the series"), "{e}");
+        let huge = [1e100, 2e100, 3e100, 4e100];
+        let e = model(-2.0).fit(&History::new(&huge, &[])).unwrap_err();
+        assert!(
+            e.to_string().contains("maps every observation to 0.5"),
+            "{e}"
+        );
+        // A constant series stays a constant series: not refused.
+        assert!(model(-2.0).fit(&History::new(&[5.0; 30], &[])).is_ok());
+    }
+
+    #[test]
+    fn residuals_line_up_with_the_history_even_beyond_the_range() {
+        // λ = −2 on a fast-growing series: some fitted values overshoot the
+        // transform's bound 1/2, and their residuals are NaN in place.
+        let y: Vec<f64> = (0..300).map(|t| (t as f64 / 10.0).exp() + 1.0).collect();
+        let fitted = BoxCox::new(Ets::default(), -2.0)
+            .unwrap()
+            .fit(&History::new(&y, &[]))
+            .unwrap();
+        let r = fitted.residuals();
+        assert_eq!(r.len(), y.len());
+        assert!(r.iter().any(|e| e.is_nan()), "no fitted value overshot");
+        assert!(r.iter().filter(|e| !e.is_nan()).all(|e| e.is_finite()));
     }
 }

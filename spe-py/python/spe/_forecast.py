@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal, SupportsIndex, Union
+from typing import Any, Literal, SupportsFloat, SupportsIndex, Union
 
 import numpy.typing as npt
 
@@ -24,7 +24,7 @@ def forecast(
     levels: Levels = (80, 95),
     exog: Mapping[str, npt.ArrayLike] | None = None,
     exog_future: Mapping[str, npt.ArrayLike] | None = None,
-    box_cox: float | None = None,
+    box_cox: SupportsFloat | None = None,
 ) -> Forecast:
     """Forecast ``horizon`` steps of the series ``y`` with prediction intervals.
 
@@ -54,11 +54,15 @@ def forecast(
     ``box_cox`` fits the model on the Box–Cox transform of ``y`` and
     transforms the forecast back: ``0`` for the log, which turns a seasonal
     swing that grows with the level (multiplicative seasonality) into one
-    the additive models fit; any λ from −2 to 2 (``1`` changes nothing).
-    Every value of ``y`` must then be positive. The mean is the
-    back-transformed point forecast (the median of the forecast
-    distribution) and the interval bounds are transformed back, so they
-    keep their coverage, stay positive for ``0``, and are not symmetric.
+    the additive models fit; any λ from −2 to 2 (``1`` is a shift: the
+    model's own forecast, floored at 0). Every value of ``y`` must then be
+    positive. The mean is the back-transformed point forecast (the median
+    of the forecast distribution) and the interval bounds are transformed
+    back, so they keep their coverage, stay positive for ``0``, and are not
+    symmetric. For λ > 0 a value below the transform's range is 0; for
+    λ < 0 one above it cannot be mapped back, and the forecast raises
+    :class:`spe.ForecastError` naming the step (forecast a shorter horizon,
+    or use a λ closer to 1). A λ out of range is a :class:`spe.ConfigError`.
     ``fc.model`` then reads ``"box_cox(0)+mstl(24)+ets(A,A,N)"``; ``"auto"``
     scores its candidates on the transformed series.
 
@@ -98,7 +102,7 @@ def forecast_many(
     levels: Levels = (80, 95),
     n_jobs: SupportsIndex | None = None,
     on_error: Literal["raise", "skip"] = "raise",
-    box_cox: float | None = None,
+    box_cox: SupportsFloat | None = None,
 ) -> list[Forecast | None]:
     """Forecast many series at once, in parallel across cores.
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, SupportsIndex
+from typing import Any, SupportsFloat, SupportsIndex
 
 import numpy as np
 import numpy.typing as npt
@@ -55,7 +55,7 @@ class Model:
         self,
         model: str = "auto",
         season_length: SeasonLength = 1,
-        box_cox: float | None = None,
+        box_cox: SupportsFloat | None = None,
     ) -> None:
         name, periods, lambda_ = _spe._model_spec(model, season_length, box_cox)
         self._name: str = name
@@ -126,19 +126,23 @@ class FittedModel:
       ``phi``, ``gamma``, ``period`` (those the model has), ``sigma2``,
       ``log_likelihood``, ``aicc``, ``n_obs``. MSTL: ``window_<p>`` and
       ``cycle_smoothing_<p>`` per period, and its ETS model's parameters as
-      ``ets_alpha``, …. Seasonal naive: ``period``, ``sigma``. Regression:
+      ``ets_alpha``, …. Seasonal naive: ``period``, ``sigma`` (naive: the
+      same, with period 1). Regression:
       ``heating_base_c``, ``cooling_base_c``, ``heating_slope``,
       ``cooling_slope``, ``trend_per_step``, ``sigma`` and
       ``hour_effect_<working|saturday|sunday_or_holiday>_<hh>``. ``auto``:
       those of the model it chose. Under ``box_cox``, ``box_cox_lambda``
-      comes first.
+      comes first, and the others are those of the model of the
+      transformed series (its variance, likelihood, ``sigma``: on that
+      scale).
     - ``components``: the series the model split the history into, one
       value per observation (MSTL: ``seasonal_<p>`` per period, and
       ``adjusted``, the trend plus remainder; they add up to the history).
       Empty for the other models. Under ``box_cox`` they are on the
       transformed scale (they add up to the transformed history).
     - ``residuals``: the in-sample one-step errors (observed − fitted), on
-      the series' own scale (with ``box_cox`` too). The
+      the series' own scale (with ``box_cox`` too, NaN in place where the
+      fitted value is beyond what the transform maps back). The
       seasonal naive has none for its first period, so fewer values.
     - ``scores``: for ``auto``, each candidate's backtest score, as
       :attr:`spe.Forecast.scores` (under ``box_cox``, scored on the
@@ -222,6 +226,12 @@ class FittedModel:
         fc: Forecast = self._native.predict(horizon, levels, exog_future)
         index = _future_index_after(self._index, exog_future, fc.horizon)
         return fc if index is None else fc.with_index(index)
+
+    def __copy__(self) -> FittedModel:
+        return self  # immutable: a copy would only fit again
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> FittedModel:
+        return self
 
     def __repr__(self) -> str:
         return (

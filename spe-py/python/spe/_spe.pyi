@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from os import PathLike
 from pathlib import Path
-from typing import Any, ClassVar, Literal, SupportsIndex, final
+from typing import Any, ClassVar, Literal, SupportsFloat, SupportsIndex, final
 
 import numpy as np
 import numpy.typing as npt
@@ -193,7 +193,7 @@ class Forecast:
 def _model_spec(
     model: str,
     season_length: SupportsIndex | Sequence[SupportsIndex],
-    box_cox: float | None = None,
+    box_cox: SupportsFloat | None = None,
 ) -> tuple[str, list[int], float | None]:
     """``model``, ``season_length`` and ``box_cox`` checked (``spe.Model`` keeps them)."""
 
@@ -202,7 +202,7 @@ def _fit(
     season_length: SupportsIndex | Sequence[SupportsIndex],
     model: str = "auto",
     exog: Mapping[str, npt.ArrayLike] | None = None,
-    box_cox: float | None = None,
+    box_cox: SupportsFloat | None = None,
 ) -> _FittedModel:
     """The compiled core of ``spe.Model.fit``; use that."""
 
@@ -244,7 +244,7 @@ def forecast(
     levels: float | Sequence[float] | None = None,
     exog: Mapping[str, npt.ArrayLike] | None = None,
     exog_future: Mapping[str, npt.ArrayLike] | None = None,
-    box_cox: float | None = None,
+    box_cox: SupportsFloat | None = None,
 ) -> Forecast:
     """Forecast one series (use ``spe.forecast``)."""
 
@@ -256,7 +256,7 @@ def forecast_many(
     levels: float | Sequence[float] | None = None,
     n_jobs: SupportsIndex | None = None,
     on_error: str = "raise",
-    box_cox: float | None = None,
+    box_cox: SupportsFloat | None = None,
 ) -> list[Forecast | None]:
     """Forecast many series in parallel (use ``spe.forecast_many``)."""
 
@@ -270,7 +270,7 @@ def backtest(
     levels: float | Sequence[float] | None = (80, 95),
     exog: Mapping[str, npt.ArrayLike] | None = None,
     refit: bool = True,
-    box_cox: float | None = None,
+    box_cox: SupportsFloat | None = None,
 ) -> dict[str, Any]:
     """A rolling-origin backtest of ``model`` on ``y``; returns its scores."""
 
