@@ -260,8 +260,9 @@ pub fn real(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<f64> {
 }
 
 /// `box_cox`: `None` (no transform) or the Box–Cox λ, a number (`0` for a
-/// log transform) within ±[`spe_core::MAX_LAMBDA`], else a `TypeError` or
-/// a `ConfigError`, checked before any series is read. `-0` is 0.
+/// log transform) in the range [`spe_core::BoxCox::new`] takes, else a
+/// `TypeError` or a `ConfigError`, checked before any series is read. `-0`
+/// is 0, as the core keeps it.
 pub fn box_cox(obj: &Bound<'_, PyAny>) -> PyResult<Option<f64>> {
     if obj.is_none() {
         return Ok(None);
@@ -277,15 +278,13 @@ pub fn box_cox(obj: &Bound<'_, PyAny>) -> PyResult<Option<f64>> {
             e
         }
     })?;
-    let max = spe_core::MAX_LAMBDA;
-    if !lambda.is_finite() || lambda.abs() > max {
-        return Err(Error::config(format!(
-            "box_cox={lambda} is out of range: give a Box-Cox lambda from -{max} to {max} (0 for \
-             a log transform, 1 for a shift), or None"
-        ))
-        .into());
+    match spe_core::BoxCox::new((), lambda) {
+        Ok(checked) => Ok(Some(checked.lambda())),
+        Err(spe_core::ForecastError::InvalidArgument(why)) => {
+            Err(Error::config(format!("box_cox={lambda} is out of range: {why}")).into())
+        }
+        Err(e) => Err(Error::config(format!("box_cox={lambda}: {e}")).into()),
     }
-    Ok(Some(lambda + 0.0))
 }
 
 /// A `True`/`False` argument `name` (not 0, 1 or another truthy value),

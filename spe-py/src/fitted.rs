@@ -54,9 +54,8 @@ pub fn _model_spec(
     #[pyo3(from_py_with = model_arg)] model: ModelName,
     #[pyo3(from_py_with = args::season_length)] season_length: Vec<usize>,
     #[pyo3(from_py_with = args::box_cox)] box_cox: Option<f64>,
-) -> PyResult<(&'static str, Vec<usize>, Option<f64>)> {
-    forecast::dyn_model(model, box_cox).map_err(Error::from)?;
-    Ok((model.name(), season_length, box_cox))
+) -> (&'static str, Vec<usize>, Option<f64>) {
+    (model.name(), season_length, box_cox)
 }
 
 /// Fit ``model`` on ``y`` (the compiled core of ``spe.Model.fit``; use that).
