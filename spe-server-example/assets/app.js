@@ -160,10 +160,14 @@ function renderBreaker(b) {
     parts.push(t(state.lang, "breaker_retry", { time: duration(Math.max(0, b.retry_after_s - elapsed())) }));
   }
   if (b.window_calls) {
-    parts.push(t(state.lang, "breaker_failures", { rate: number(b.failure_rate * 100) + " %", calls: b.window_calls }));
+    parts.push(t(state.lang, b.window_calls === 1 ? "breaker_failures_one" : "breaker_failures",
+      { rate: number(b.failure_rate * 100) + " %", calls: b.window_calls }));
   }
   pill.textContent = parts.join(" · ");
-  pill.className = "pill " + (BREAKER_LEVEL[b.state] || "warning");
+  // Closed but with failed calls in its window: the upstream is failing,
+  // not yet often enough to open the breaker. Not "normal" green.
+  const failing = b.state === "closed" && b.failure_rate > 0;
+  pill.className = "pill " + (failing ? "warning" : BREAKER_LEVEL[b.state] || "warning");
   pill.dataset.state = b.state;
 }
 
@@ -296,7 +300,7 @@ function renderTimeline() {
     time.dateTime = incident.start;
     head.append(time, " ", el("strong", null, "#" + incident.id + " " + incident.component + " — " + incident.kind), " ",
       el("span", "pill " + (incident.open ? "critical" : "ok"), t(state.lang, incident.open ? "incident_open" : "incident_closed")), " ",
-      el("span", "muted", t(state.lang, "incident_duration", {
+      el("span", "muted", t(state.lang, incident.open ? "incident_open_for" : "incident_duration", {
         time: duration(incident.open && known(incident.duration_s) ? incident.duration_s + since : incident.duration_s),
       })));
     item.append(head);

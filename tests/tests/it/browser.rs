@@ -438,6 +438,22 @@ async fn scenario(client: Client, server: Arc<ServerProcess>, fake: Arc<FakeOpen
     )
     .await;
     assert!(incidents.as_u64().is_some_and(|n| n >= 1), "{incidents}");
+    // An open incident says how long it has been open, a resolved one how
+    // long it lasted; a breaker with failed calls is not shown as normal.
+    wait_for(
+        client,
+        server,
+        "the open incident's duration and a breaker that is not green",
+        SETTLE,
+        r#"const open = [...document.querySelectorAll('#timeline li.open .event-head')];
+           const closed = [...document.querySelectorAll('#timeline li.closed .event-head')];
+           const pill = document.getElementById("breaker");
+           return open.length > 0
+             && open.every(h => h.textContent.includes("ouvert depuis "))
+             && closed.every(h => h.textContent.includes("durée "))
+             && !pill.classList.contains("ok");"#,
+    )
+    .await;
 
     // The incident history stops loading (the server answers 503): the page
     // says so, keeps the last list marked stale, never "no incident", and
