@@ -362,6 +362,30 @@ pub struct KpiSet {
 }
 
 impl KpiSet {
+    /// The names of the KPIs, in [`iter`](Self::iter) (dashboard) order: the
+    /// `name` of each [`Kpi`] of a set, and the names the
+    /// [`HistoryStore`](crate::HistoryStore) records them under.
+    ///
+    /// ```
+    /// assert_eq!(spe_core::KpiSet::NAMES[0], "demand_mw");
+    /// assert!(spe_core::KpiSet::NAMES.contains(&"forecast_error_pct"));
+    /// ```
+    pub const NAMES: [&'static str; 13] = [
+        "demand_mw",
+        "supply_mw",
+        "solar_mw",
+        "wind_mw",
+        "other_mw",
+        "imports_mw",
+        "balance_mw",
+        "coverage_ratio",
+        "renewable_share",
+        "peak_demand_mw",
+        "self_sufficiency",
+        DATA_FRESHNESS,
+        FORECAST_ERROR,
+    ];
+
     /// The worst status of all the KPIs.
     pub fn status(&self) -> KpiStatus {
         KpiStatus::worst(self.iter().map(|k| k.status))
@@ -847,6 +871,16 @@ mod tests {
     /// KPIs of a one-hour frame, produced right now.
     fn one(d: f64, s: f64, w: f64, o: f64, i: f64) -> KpiSet {
         compute_kpis(&frame(&[hour(d, s, w, o, i)]), t0(), &KpiConfig::default())
+    }
+
+    #[test]
+    fn the_names_are_those_of_a_set_in_order() {
+        let k = one(1000.0, 200.0, 150.0, 600.0, 100.0);
+        let names: Vec<&str> = k.iter().map(|k| k.name.as_str()).collect();
+        assert_eq!(names, KpiSet::NAMES);
+        for name in KpiSet::NAMES {
+            assert_eq!(k.get(name).map(|k| k.name.as_str()), Some(name));
+        }
     }
 
     #[test]

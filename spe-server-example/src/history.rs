@@ -364,7 +364,7 @@ pub struct HistoryQuery {
     /// another name is a 400).
     #[param(value_type = Option<crate::openapi::SeriesName>)]
     pub series: Option<String>,
-    /// A KPI's name (`coverage_ratio`, `forecast_error_pct`, …: [`KPI_NAMES`];
+    /// A KPI's name (`coverage_ratio`, `forecast_error_pct`, …: [`KpiSet::NAMES`](spe_core::KpiSet::NAMES);
     /// another name is a 400).
     #[param(value_type = Option<crate::openapi::KpiName>)]
     pub kpi: Option<String>,
@@ -415,12 +415,12 @@ pub const PREDICTION_LEVEL: f64 = 95.0;
 
 impl HistoryQuery {
     /// The request, validated at `now`: one name among those recorded
-    /// ([`series_names`], [`KPI_NAMES`]); times in RFC 3339; `from` before
+    /// ([`series_names`], [`KpiSet::NAMES`](spe_core::KpiSet::NAMES)); times in RFC 3339; `from` before
     /// `to`, at most [`MAX_RANGE_DAYS`] apart.
     pub fn validate(&self, now: DateTime<Utc>) -> Result<HistoryRequest, ApiError> {
         let what = match (&self.series, &self.kpi, &self.predictions) {
             (Some(s), None, None) => What::Series(known(s, "series", &series_names())?),
-            (None, Some(k), None) => What::Kpi(known(k, "kpi", &KPI_NAMES)?),
+            (None, Some(k), None) => What::Kpi(known(k, "kpi", &spe_core::KpiSet::NAMES)?),
             (None, None, Some(p)) => match p.as_str() {
                 "day_ahead" => What::Predictions("day_ahead", spe_core::DAY_AHEAD),
                 "latest" => What::Predictions("latest", Duration::ZERO),
@@ -469,24 +469,6 @@ impl HistoryQuery {
         })
     }
 }
-
-/// The names of the KPIs the history store records (those of
-/// [`KpiSet::iter`](spe_core::KpiSet::iter)), in dashboard order.
-pub const KPI_NAMES: [&str; 13] = [
-    "demand_mw",
-    "supply_mw",
-    "solar_mw",
-    "wind_mw",
-    "other_mw",
-    "imports_mw",
-    "balance_mw",
-    "coverage_ratio",
-    "renewable_share",
-    "peak_demand_mw",
-    "self_sufficiency",
-    "data_freshness_s",
-    "forecast_error_pct",
-];
 
 /// The names of the series the history store records: the weather
 /// variables, `demand_mw` and the supply columns.
@@ -1150,7 +1132,7 @@ mod tests {
         let rig = rig_with(Behaviour::Refused, false);
         let kpis = rig.state.kpis(&rig.service.snapshot(), rig.state.now());
         let recorded: Vec<&str> = kpis.iter().map(|k| k.name.as_str()).collect();
-        assert_eq!(recorded, KPI_NAMES);
+        assert_eq!(recorded, spe_core::KpiSet::NAMES);
         let doc: serde_json::Value =
             serde_json::from_str(crate::openapi::document()).expect("JSON");
         let params = doc["paths"]["/api/history"]["get"]["parameters"]
@@ -1176,7 +1158,7 @@ mod tests {
                 .filter_map(|v| v.as_str().map(str::to_owned))
                 .collect()
         };
-        assert_eq!(documented("kpi"), KPI_NAMES);
+        assert_eq!(documented("kpi"), spe_core::KpiSet::NAMES);
         assert_eq!(documented("series"), series_names());
     }
 
