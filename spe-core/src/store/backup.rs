@@ -126,10 +126,12 @@ pub(super) fn make(
                 .map_err(|(_, e)| schema::db_error("close a backup file")(e))?;
         }
         // A copy of damage is no backup: it must not rotate a sound one out.
+        // The full check, the one `recover` judges the database by: an index
+        // out of step with its table passes the quick one.
         match schema::check(
             &tmp,
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-            false,
+            true,
         ) {
             Ok((conn, _)) => drop(conn),
             Err(Check::Damaged(detail)) => {
@@ -197,9 +199,11 @@ pub(super) fn rotate(dir: &Path, keep: usize) -> Result<usize, StoreError> {
     Ok(excess)
 }
 
-/// Checks `backup`, then copies it to `db` (through a temporary file,
-/// fsynced, renamed) and opens it. `Ok(Err(why))` if the backup is unusable
-/// (it is left where it is). `db` and its logs must have been moved aside.
+/// Checks `backup` (the full check, as `recover` judges the database: a
+/// backup made before that check was used for backups may hold an index out
+/// of step), then copies it to `db` (through a temporary file, fsynced,
+/// renamed) and opens it. `Ok(Err(why))` if the backup is unusable (it is
+/// left where it is). `db` and its logs must have been moved aside.
 pub(super) fn restore(
     backup: &BackupInfo,
     db: &Path,
@@ -207,7 +211,7 @@ pub(super) fn restore(
     match schema::check(
         &backup.path,
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        false,
+        true,
     ) {
         Ok((conn, objects)) if objects > 0 => drop(conn),
         Ok(_) => return Ok(Err("empty".to_owned())),

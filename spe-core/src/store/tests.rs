@@ -881,18 +881,8 @@ fn recover_runs_the_full_check_that_finds_an_index_out_of_step() {
     fill(&store, 50);
     store.record_predictions(&predictions(0, 10.0)).unwrap();
     store.backup_now(t(1)).unwrap();
-    // The index's definition changed without rebuilding it: its entries no
-    // longer match the table. The quick check does not see it.
-    {
-        let c = Connection::open(dir.path().join(HISTORY_FILE)).unwrap();
-        c.execute_batch(
-            "PRAGMA writable_schema = ON;
-             UPDATE sqlite_schema SET sql = 'CREATE INDEX predictions_by_target ON predictions (made_at, target)'
-             WHERE name = 'predictions_by_target';
-             PRAGMA writable_schema = OFF;",
-        )
-        .unwrap();
-    }
+    // The quick check does not see it.
+    put_an_index_out_of_step(&dir.path().join(HISTORY_FILE));
     assert!(matches!(
         schema::inspect(&dir.path().join(HISTORY_FILE)),
         Check::Sound(_)
@@ -901,6 +891,53 @@ fn recover_runs_the_full_check_that_finds_an_index_out_of_step() {
     assert!(report.quarantined.is_some(), "{report:?}");
     assert!(report.restored_from.is_some(), "{report:?}");
     assert_eq!(store.stats().unwrap().predictions, 48);
+}
+
+/// Changes the definition of the predictions' index without rebuilding it:
+/// its entries no longer match the table, which only the full check sees.
+fn put_an_index_out_of_step(db: &Path) {
+    let c = Connection::open(db).unwrap();
+    c.execute_batch(
+        "PRAGMA writable_schema = ON;
+         UPDATE sqlite_schema SET sql = 'CREATE INDEX predictions_by_target ON predictions (made_at, target)'
+         WHERE name = 'predictions_by_target';
+         PRAGMA writable_schema = OFF;",
+    )
+    .unwrap();
+}
+
+#[test]
+fn a_backup_is_made_and_restored_only_if_it_passes_the_full_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join(HISTORY_FILE);
+    let config = StoreConfig::default().with_backups_kept(1);
+    let (store, _) = HistoryStore::open(dir.path(), config.clone(), t(0)).unwrap();
+    fill(&store, 50);
+    store.record_predictions(&predictions(0, 10.0)).unwrap();
+    let sound = store.maintain(t(1)).unwrap().backup.unwrap();
+    drop(store);
+    put_an_index_out_of_step(&db);
+    // The quick check the open runs passes...
+    let (store, report) = HistoryStore::open(dir.path(), config, t(2)).unwrap();
+    assert!(report.is_clean(), "{report:?}");
+    // ...but the backup of it is refused, and the sound one is not rotated out.
+    let e = store.maintain(t(3)).unwrap_err();
+    assert!(e.is_corruption(), "{e}");
+    assert_eq!(store.backups().unwrap(), vec![sound.clone()]);
+    // A damaged backup left by an older build (checked only quickly), newer
+    // than the sound one: recover passes over it.
+    let stale = dir
+        .path()
+        .join(BACKUP_DIR)
+        .join("history-00000009-20260114T040000.000Z.sqlite");
+    fs::copy(&db, &stale).unwrap();
+    let report = store.recover(t(4)).unwrap();
+    assert!(report.quarantined.is_some(), "{report:?}");
+    assert_eq!(report.restored_from.as_ref(), Some(&sound), "{report:?}");
+    assert!(matches!(schema::inspect_with(&db, true), Check::Sound(_)));
+    assert_eq!(store.stats().unwrap().predictions, 48);
+    store.record_predictions(&predictions(1, 11.0)).unwrap();
+    assert_eq!(store.stats().unwrap().predictions, 96);
 }
 
 #[test]
