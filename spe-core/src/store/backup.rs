@@ -44,7 +44,8 @@ pub struct BackupInfo {
 }
 
 /// The backups in `dir`, oldest first by sequence (none if `dir` does not
-/// exist). Files whose names are not a backup's are ignored.
+/// exist). Entries whose names are not a backup's, and entries with a
+/// backup's name that are not files (a directory), are ignored.
 pub(super) fn list(dir: &Path) -> Result<Vec<BackupInfo>, StoreError> {
     let entries = match fs::read_dir(dir) {
         Ok(e) => e,
@@ -58,7 +59,15 @@ pub(super) fn list(dir: &Path) -> Result<Vec<BackupInfo>, StoreError> {
         let Some((sequence, taken_at)) = name.to_str().and_then(parse_name) else {
             continue;
         };
-        let bytes = entry.metadata().map(|m| m.len()).unwrap_or(0);
+        // Followed through a link: a link to a backup file is one.
+        let Ok(meta) = fs::metadata(entry.path()) else {
+            continue;
+        };
+        if !meta.is_file() {
+            tracing::warn!(path = %entry.path().display(), "not a file: not a backup, ignored");
+            continue;
+        }
+        let bytes = meta.len();
         found.push(BackupInfo {
             path: entry.path(),
             sequence,
@@ -72,6 +81,43 @@ pub(super) fn list(dir: &Path) -> Result<Vec<BackupInfo>, StoreError> {
             .then_with(|| a.path.cmp(&b.path))
     });
     Ok(found)
+}
+
+/// [`list`] for an open or a repair, which must not fail because the
+/// backups cannot be listed (a file named `backups`, a directory without
+/// permission): none, with a warning. Making the next backup reports it.
+pub(super) fn list_or_none(dir: &Path) -> Vec<BackupInfo> {
+    list(dir).unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "cannot list the backups: going on without them");
+        Vec::new()
+    })
+}
+
+/// Deletes the temporary copies that backups interrupted by a crash left in
+/// `dir` (`history-<sequence>-<time>.sqlite.tmp`, its `-journal`): never
+/// renamed into place, they are not backups. Called with the turn held, so
+/// no backup in progress is among them.
+fn remove_stale_copies(dir: &Path) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let Some((stem, _)) = name.split_once(".tmp") else {
+            continue;
+        };
+        if parse_name(stem).is_some() && entry.file_type().is_ok_and(|t| t.is_file()) {
+            match fs::remove_file(entry.path()) {
+                Ok(()) => {
+                    tracing::info!(path = %entry.path().display(), "removed a backup copy left by a crash")
+                }
+                Err(e) => {
+                    tracing::warn!(path = %entry.path().display(), error = %e, "cannot remove a backup copy left by a crash")
+                }
+            }
+        }
+    }
 }
 
 /// The sequence number and the time of a backup's file name.
@@ -102,6 +148,7 @@ pub(super) fn make(
     }
     // From the choice of the sequence number to the rename: one at a time.
     let _turn = take_turn(dir)?;
+    remove_stale_copies(dir);
     let sequence = list(dir)?
         .last()
         .map_or(Some(1), |b| b.sequence.checked_add(1))

@@ -375,7 +375,7 @@ impl HistoryStore {
             },
             other => other?,
         };
-        let last_backup = backup::list(&dir.join(BACKUP_DIR))?
+        let last_backup = backup::list_or_none(&dir.join(BACKUP_DIR))
             .last()
             .map(|b| b.taken_at);
         let store = HistoryStore {
@@ -1070,7 +1070,7 @@ fn open_or_restore(
     report: &mut StoreOpenReport,
     lock: &StoreLock,
 ) -> Result<Connection, StoreError> {
-    let have_backups = !backup::list(&backup_dir(path))?.is_empty();
+    let have_backups = !backup::list_or_none(&backup_dir(path)).is_empty();
     let check = schema::inspect(path);
     if let Check::Sound(_) | Check::Refused(_) = check {
         // Nothing to move.
@@ -1183,7 +1183,7 @@ fn quarantine(
 /// Restores the newest sound backup into `path`, else creates an empty
 /// database there.
 fn restore_or_create(path: &Path, report: &mut StoreOpenReport) -> Result<Connection, StoreError> {
-    for candidate in backup::list(&backup_dir(path))?.into_iter().rev() {
+    for candidate in backup::list_or_none(&backup_dir(path)).into_iter().rev() {
         match backup::restore(&candidate, path)? {
             Ok(conn) => {
                 report.restored_from = Some(candidate);

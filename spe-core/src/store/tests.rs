@@ -893,6 +893,61 @@ fn recover_runs_the_full_check_that_finds_an_index_out_of_step() {
     assert_eq!(store.stats().unwrap().predictions, 48);
 }
 
+#[test]
+fn a_file_named_backups_does_not_stop_the_store_from_opening() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join(BACKUP_DIR), b"not a directory").unwrap();
+    let (store, report) = open(dir.path());
+    assert!(report.is_clean(), "{report:?}");
+    fill(&store, 3);
+    assert_eq!(values(&store, "demand_mw").len(), 3);
+    // The next backup says what is wrong.
+    let e = store.maintain(t(1)).unwrap_err();
+    assert!(e.to_string().contains("backup directory"), "{e}");
+    drop(store);
+    let (store, report) = open(dir.path());
+    assert!(report.is_clean(), "{report:?}");
+    assert_eq!(values(&store, "demand_mw").len(), 3);
+}
+
+#[test]
+fn entries_that_are_not_backups_are_ignored_and_crash_leftovers_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = StoreConfig::default()
+        .with_backups_kept(1)
+        .with_backup_every(std::time::Duration::from_secs(3600));
+    let (store, _) = HistoryStore::open(dir.path(), config, t(0)).unwrap();
+    fill(&store, 3);
+    let first = store.maintain(t(1)).unwrap().backup.unwrap();
+    let backups = dir.path().join(BACKUP_DIR);
+    // A directory with a backup's name, and the temporary copy (and its
+    // journal) of a backup that crashed before its rename.
+    let squatter = backups.join("history-00000007-20260114T020000.000Z.sqlite");
+    fs::create_dir(&squatter).unwrap();
+    let leftovers = [
+        backups.join("history-00000002-20260114T013000.000Z.sqlite.tmp"),
+        backups.join("history-00000002-20260114T013000.000Z.sqlite.tmp-journal"),
+    ];
+    for f in &leftovers {
+        fs::write(f, b"half a copy").unwrap();
+    }
+    let unrelated = backups.join("notes.tmp");
+    fs::write(&unrelated, b"kept").unwrap();
+    assert_eq!(store.backups().unwrap(), vec![first]);
+    for h in 2..5 {
+        let done = store.maintain(t(h)).unwrap();
+        assert!(done.backup.is_some(), "{done:?}");
+        assert_eq!(store.backups().unwrap().len(), 1);
+    }
+    // Numbered after the real backups only.
+    assert_eq!(store.backups().unwrap()[0].sequence, 4);
+    assert!(squatter.is_dir(), "a directory is not deleted as a backup");
+    for f in &leftovers {
+        assert!(!f.exists(), "{} left", f.display());
+    }
+    assert!(unrelated.exists());
+}
+
 /// Changes the definition of the predictions' index without rebuilding it:
 /// its entries no longer match the table, which only the full check sees.
 fn put_an_index_out_of_step(db: &Path) {
