@@ -337,30 +337,73 @@ pub(super) fn prepare(conn: &Connection, path: &Path) -> Result<(), StoreError> 
 }
 
 /// Copies the database of version `version` behind `conn` to
-/// [`pre_migration_copy`] (with `VACUUM INTO`, then fsync), unless that copy
-/// exists: the first one kept is the oldest. An in-memory database has no
-/// copy.
+/// [`pre_migration_copy`], unless a sound copy of that version is there: the
+/// first one kept is the oldest. The copy is written with `VACUUM INTO` to a
+/// temporary file, fsynced and renamed into place, so a crash leaves no half
+/// copy under the final name; a copy found damaged, or of another version
+/// (a half copy of an older build), is made again. An in-memory database has
+/// no copy.
 fn keep_copy(conn: &Connection, path: &Path, version: i64) -> Result<(), StoreError> {
     if path.as_os_str().is_empty() || path == Path::new(":memory:") {
         return Ok(());
     }
     let copy = pre_migration_copy(path, version);
-    if copy.exists() {
-        return Ok(());
-    }
-    let target = copy.to_string_lossy().into_owned();
-    if let Err(e) = conn.execute("VACUUM INTO ?1", [&target]) {
-        // Another store opening the same file at once made it.
-        if !copy.exists() {
-            return Err(db_error("copy the history database before migrating it")(e));
+    match copy_version(&copy) {
+        Some(v) if v == version => return Ok(()),
+        Some(v) => {
+            tracing::warn!(copy = %copy.display(), found = v, expected = version, "the pre-migration copy has another version: made again")
         }
+        None if copy.exists() => {
+            tracing::warn!(copy = %copy.display(), "the pre-migration copy is unreadable or damaged: made again")
+        }
+        None => {}
     }
-    std::fs::File::open(&copy)
-        .and_then(|f| f.sync_all())
-        .map_err(|e| StoreError::io("fsync", &copy, e))?;
+    // One temporary name per attempt: two stores migrating the same file at
+    // once (in one process or two) each write their own, and the later
+    // rename wins (both copy the same database).
+    static ATTEMPT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let attempt = ATTEMPT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = super::sibling(&copy, &format!(".tmp-{}-{attempt}", std::process::id()));
+    let _ = std::fs::remove_file(&tmp);
+    let target = tmp.to_string_lossy().into_owned();
+    let written = conn
+        .execute("VACUUM INTO ?1", [&target])
+        .map_err(db_error("copy the history database before migrating it"))
+        .and_then(|_| {
+            std::fs::File::open(&tmp)
+                .and_then(|f| f.sync_all())
+                .map_err(|e| StoreError::io("fsync", &tmp, e))
+        })
+        .and_then(|()| {
+            std::fs::rename(&tmp, &copy)
+                .map_err(|e| StoreError::io("rename the pre-migration copy into place", &tmp, e))
+        });
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
     if let Some(dir) = copy.parent() {
         crate::durable::sync_dir(dir)
             .map_err(|e| StoreError::io("fsync the store directory", dir, e))?;
     }
     Ok(())
+}
+
+/// The schema version of the pre-migration copy at `copy` if it is there
+/// and passes the quick check; `None` otherwise.
+fn copy_version(copy: &Path) -> Option<i64> {
+    if !copy.is_file() {
+        return None;
+    }
+    let (conn, objects) = check(
+        copy,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        false,
+    )
+    .ok()?;
+    if objects == 0 {
+        return None;
+    }
+    conn.pragma_query_value(None, "user_version", |r| r.get(0))
+        .ok()
 }

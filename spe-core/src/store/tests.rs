@@ -1239,6 +1239,32 @@ fn a_version_1_store_is_migrated_and_keeps_its_rows_and_a_copy() {
 }
 
 #[test]
+fn a_half_written_pre_migration_copy_is_made_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join(HISTORY_FILE);
+    write_v1(&db);
+    // A crash during an earlier copy left a truncated file under the name.
+    let copy = schema::pre_migration_copy(&db, 1);
+    fs::write(&copy, b"SQLite format 3\0 half written").unwrap();
+    let (store, report) = open(dir.path());
+    assert!(report.is_clean(), "{report:?}");
+    check_v1_rows(&store);
+    drop(store);
+    assert_eq!(user_version(&copy), 1);
+    let c = rusqlite::Connection::open(&copy).unwrap();
+    let n: i64 = c
+        .query_row("SELECT count(*) FROM predictions", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, 1);
+    // No temporary copy is left beside it.
+    let names: Vec<String> = fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(names.iter().all(|n| !n.contains(".tmp")), "{names:?}");
+}
+
+#[test]
 fn stores_opening_a_version_1_file_at_once_migrate_it_once() {
     for _ in 0..5 {
         let dir = tempfile::tempdir().unwrap();
