@@ -57,13 +57,14 @@ pub use kpi::{
     live_data_freshness_kpi,
 };
 pub use predict::{
-    ArchiveConfig, ChainError, ChainResult, CommandPredictor, CommandPredictorBuilder,
-    DEFAULT_COMMAND_TIMEOUT, DEFAULT_HORIZON, FRESH_BACKLOG, IntervalColumns, MAX_OUTPUT_BYTES,
-    ModelPredictor, NOTICE_REASON_CHARS, OUTPUT_FILE_ENV, PLAUSIBLE_SPREADS,
-    PREDICTION_ARCHIVE_NAME, PREDICTION_SCHEMA_VERSION, PREDICTIONS_CACHE_NAME, PredictionArchive,
-    PredictionChain, PredictionChainBuilder, PredictionRequest, PredictionRequestBuilder,
-    Predictions, Predictor, PredictorError, RUN_ID_ENV, RunLimit, RunPermit, STDERR_TAIL_BYTES,
-    Tier, TierFailure, check_forecast, parse_predictor_output, request_json,
+    ARCHIVE_FUTURE_SLACK, ArchiveConfig, ChainError, ChainResult, CommandPredictor,
+    CommandPredictorBuilder, DEFAULT_COMMAND_TIMEOUT, DEFAULT_HORIZON, FRESH_BACKLOG,
+    IntervalColumns, MAX_OUTPUT_BYTES, ModelPredictor, NOTICE_REASON_CHARS, OUTPUT_FILE_ENV,
+    PLAUSIBLE_SPREADS, PREDICTION_ARCHIVE_NAME, PREDICTION_SCHEMA_VERSION, PREDICTIONS_CACHE_NAME,
+    PredictionArchive, PredictionChain, PredictionChainBuilder, PredictionRequest,
+    PredictionRequestBuilder, Predictions, Predictor, PredictorError, RUN_ID_ENV, RunLimit,
+    RunPermit, STDERR_TAIL_BYTES, Tier, TierFailure, check_forecast, parse_predictor_output,
+    request_json,
 };
 pub use provenance::{Mode, ParseModeError, Provenance};
 pub use series::{HOUR, HourlySeries, SeriesError, TimeAxis};

@@ -20,6 +20,12 @@ use crate::cache::{Cache, CacheConfig, CacheError, LoadReport};
 /// The name of the archive's cache files in their directory.
 pub const PREDICTION_ARCHIVE_NAME: &str = "prediction-archive";
 
+/// How far after `now` an archived entry may have been made before
+/// [`PredictionArchive::record`] takes it for the mark of a clock that was
+/// ahead and drops it (callers recording at once may read the clock a
+/// moment apart).
+pub const ARCHIVE_FUTURE_SLACK: TimeDelta = TimeDelta::minutes(5);
+
 /// How much of the past the [`PredictionArchive`] keeps.
 ///
 /// ```
@@ -89,8 +95,9 @@ pub struct PredictionArchive {
     entries: Mutex<Vec<Predictions>>,
     /// Held from the snapshot to its write, so that two `record`s persist
     /// their snapshots in the order they took them (the newest generation
-    /// is never an older snapshot).
-    writer: Mutex<()>,
+    /// is never an older snapshot). True while the entries in memory differ
+    /// from the last generation written (a write failed).
+    writer: Mutex<bool>,
 }
 
 impl PredictionArchive {
@@ -100,7 +107,7 @@ impl PredictionArchive {
             config,
             cache: None,
             entries: Mutex::new(Vec::new()),
-            writer: Mutex::new(()),
+            writer: Mutex::new(false),
         }
     }
 
@@ -134,7 +141,7 @@ impl PredictionArchive {
                 config,
                 cache: Some(cache),
                 entries: Mutex::new(entries),
-                writer: Mutex::new(()),
+                writer: Mutex::new(false),
             },
             report,
         ))
@@ -161,12 +168,16 @@ impl PredictionArchive {
 
     /// Record `predictions` at `now`, unless the newest entry was made less
     /// than [`ArchiveConfig::min_spacing`] before them (or after them); drop
-    /// entries older than [`ArchiveConfig::retention`]. Returns whether they
-    /// were recorded. With a persisted archive, the new state is written
-    /// (fsynced) before this returns; on a write error the archive in memory
-    /// keeps the new entry and the error is returned (the next record tries
-    /// again). This does blocking file I/O: from async code, call it in
-    /// `spawn_blocking`.
+    /// entries older than [`ArchiveConfig::retention`], and entries made
+    /// more than [`ARCHIVE_FUTURE_SLACK`] after `now` (recorded while the clock was
+    /// ahead: kept, they would refuse every record until the clock caught up
+    /// with them). Returns whether they were recorded.
+    ///
+    /// With a persisted archive, the new state is written (fsynced) before
+    /// this returns. On a write error the archive in memory keeps the new
+    /// entry and the error is returned; the next call writes the entries
+    /// again, even one that records nothing. This does blocking file I/O:
+    /// from async code, call it in `spawn_blocking`.
     pub fn record(
         &self,
         predictions: &Predictions,
@@ -174,28 +185,41 @@ impl PredictionArchive {
     ) -> Result<bool, CacheError> {
         let spacing = TimeDelta::from_std(self.config.min_spacing).unwrap_or(TimeDelta::MAX);
         let retention = TimeDelta::from_std(self.config.retention).unwrap_or(TimeDelta::MAX);
-        let _writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
-        let snapshot = {
+        let mut unsaved = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        let (recorded, snapshot) = {
             let mut entries = self.entries();
-            if let Some(last) = entries.last() {
-                let too_close = last
-                    .made_at
-                    .checked_add_signed(spacing)
-                    .is_none_or(|t| predictions.made_at < t);
-                if too_close {
-                    return Ok(false);
-                }
+            let before = entries.len();
+            let latest = now.checked_add_signed(ARCHIVE_FUTURE_SLACK).unwrap_or(now);
+            entries.retain(|p| p.made_at <= latest);
+            if entries.len() < before {
+                tracing::warn!(
+                    dropped = before - entries.len(),
+                    %now,
+                    "archived predictions made after now (the clock was ahead): dropped"
+                );
+                *unsaved = true;
             }
-            entries.push(predictions.clone());
+            let too_close = entries.last().is_some_and(|last| {
+                last.made_at
+                    .checked_add_signed(spacing)
+                    .is_none_or(|t| predictions.made_at < t)
+            });
+            if !too_close {
+                entries.push(predictions.clone());
+                *unsaved = true;
+            }
             if let Some(cutoff) = now.checked_sub_signed(retention) {
                 entries.retain(|p| p.made_at >= cutoff);
             }
-            entries.clone()
+            (!too_close, entries.clone())
         };
         if let Some(cache) = &self.cache {
-            cache.put(snapshot, now)?;
+            if *unsaved {
+                cache.put(snapshot, now)?;
+            }
         }
-        Ok(true)
+        *unsaved = false;
+        Ok(recorded)
     }
 
     /// The value predicted for `time` by the freshest archived predictions
@@ -333,6 +357,68 @@ mod tests {
         assert!(!report.is_clean());
         assert_eq!(a.len(), 1);
         assert_eq!(a.forecast_for(hours(26), DAY), Some(5.0));
+    }
+
+    #[test]
+    fn a_clock_that_was_ahead_does_not_wedge_the_archive() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, _) = PredictionArchive::open(dir.path(), ArchiveConfig::default()).unwrap();
+        assert!(a.record(&predictions(0, vec![1.0; 48]), hours(0)).unwrap());
+        // The clock jumps 30 days ahead for one record, then is corrected.
+        assert!(
+            a.record(&predictions(720, vec![9.0; 48]), hours(720))
+                .unwrap()
+        );
+        assert!(a.record(&predictions(1, vec![2.0; 48]), hours(1)).unwrap());
+        for h in 2..30 {
+            assert!(
+                a.record(&predictions(h, vec![h as f64; 48]), hours(h))
+                    .unwrap()
+            );
+        }
+        // The entry made at 0 h went with the jump (retention follows the
+        // clock); those made since the correction are all there.
+        assert_eq!(a.len(), 29);
+        assert_eq!(a.forecast_for(hours(25), DAY), Some(2.0));
+        drop(a);
+        // The restart finds what was in memory, the future entry gone.
+        let (a, _) = PredictionArchive::open(dir.path(), ArchiveConfig::default()).unwrap();
+        assert_eq!(a.len(), 29);
+        assert!(a.entries().iter().all(|p| p.made_at <= hours(29)));
+        // An entry a moment ahead (another caller's clock reading) is kept.
+        let mut p = predictions(31, vec![31.0; 48]);
+        p.made_at += TimeDelta::minutes(2);
+        assert!(a.record(&p, hours(31)).unwrap());
+        assert!(
+            !a.record(&predictions(31, vec![0.0; 48]), hours(31))
+                .unwrap()
+        );
+        assert_eq!(a.len(), 30);
+    }
+
+    #[test]
+    fn an_entry_whose_write_failed_is_written_by_the_next_call() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("archive");
+        let (a, _) = PredictionArchive::open(&root, ArchiveConfig::default()).unwrap();
+        assert!(a.record(&predictions(0, vec![1.0; 48]), hours(0)).unwrap());
+        // The directory is replaced by a file: the write fails, the entry
+        // stays in memory.
+        let aside = dir.path().join("aside");
+        std::fs::rename(&root, &aside).unwrap();
+        std::fs::write(&root, b"not a directory").unwrap();
+        assert!(a.record(&predictions(1, vec![2.0; 48]), hours(1)).is_err());
+        assert_eq!(a.len(), 2);
+        std::fs::remove_file(&root).unwrap();
+        std::fs::rename(&aside, &root).unwrap();
+        // Too close to record anything, but the entries are written.
+        let mut p = predictions(1, vec![3.0; 48]);
+        p.made_at += TimeDelta::minutes(10);
+        assert!(!a.record(&p, p.made_at).unwrap());
+        drop(a);
+        let (a, _) = PredictionArchive::open(&root, ArchiveConfig::default()).unwrap();
+        assert_eq!(a.len(), 2);
+        assert_eq!(a.forecast_for(hours(25), DAY), Some(2.0));
     }
 
     /// Concurrent records: what a restart finds is what was in memory (the

@@ -55,7 +55,9 @@ use crate::forecast::Forecast;
 use crate::journal::IncidentKind;
 use crate::provenance::Provenance;
 
-pub use archive::{ArchiveConfig, PREDICTION_ARCHIVE_NAME, PredictionArchive};
+pub use archive::{
+    ARCHIVE_FUTURE_SLACK, ArchiveConfig, PREDICTION_ARCHIVE_NAME, PredictionArchive,
+};
 pub use chain::{FRESH_BACKLOG, PREDICTIONS_CACHE_NAME, PredictionChain, PredictionChainBuilder};
 pub use command::{
     CommandPredictor, CommandPredictorBuilder, DEFAULT_COMMAND_TIMEOUT, MAX_OUTPUT_BYTES,
