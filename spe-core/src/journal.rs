@@ -192,6 +192,43 @@ struct Shared {
     report: OpenReport,
     state: Mutex<State>,
     _registration: Registration,
+    _lock: ProcessLock,
+}
+
+/// An exclusive advisory lock (`flock`) on the journal file, held while it
+/// is open: a second process (a new server started beside a hung one, a
+/// notebook) gets [`JournalError::Locked`] instead of appending over this
+/// one's acknowledged records. On the file itself, so a hard link or another
+/// path to it is the same lock. A no-op where `flock` does not exist.
+struct ProcessLock {
+    #[cfg(unix)]
+    _flock: nix::fcntl::Flock<File>,
+}
+
+impl ProcessLock {
+    fn take(file: &File, path: &Path) -> Result<ProcessLock, JournalError> {
+        #[cfg(unix)]
+        {
+            use nix::fcntl::{Flock, FlockArg};
+            let dup = file
+                .try_clone()
+                .map_err(JournalError::io(path, "lock the file"))?;
+            match Flock::lock(dup, FlockArg::LockExclusiveNonblock) {
+                Ok(flock) => Ok(ProcessLock { _flock: flock }),
+                Err((_, nix::errno::Errno::EWOULDBLOCK)) => Err(JournalError::Locked {
+                    path: path.to_path_buf(),
+                }),
+                Err((_, errno)) => Err(JournalError::io(path, "lock the file")(
+                    std::io::Error::from(errno),
+                )),
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = (file, path);
+            Ok(ProcessLock {})
+        }
+    }
 }
 
 /// An append-only, crash-safe incident journal, for the post-incident review
@@ -248,9 +285,10 @@ struct Shared {
 ///
 /// Every method is synchronous (appends wait for the disk): call them through
 /// `tokio::task::spawn_blocking`. A [`Journal`] is cheap to clone (an `Arc`)
-/// and `Send + Sync`; clones share one file. Open a given file once per
-/// process ([`JournalError::AlreadyOpen`] otherwise), and from one process at
-/// a time.
+/// and `Send + Sync`; clones share one file. A given file is open once per
+/// process ([`JournalError::AlreadyOpen`] otherwise), and in one process at
+/// a time: the open journal holds an exclusive `flock` on it (Unix), and
+/// another process opening it gets [`JournalError::Locked`].
 ///
 /// ```
 /// use chrono::{TimeDelta, TimeZone, Utc};
@@ -415,6 +453,7 @@ impl Journal {
         let canonical =
             fs::canonicalize(path).map_err(JournalError::io(path, "resolve the path"))?;
         let registration = Registration::new(canonical)?;
+        let lock = ProcessLock::take(&file, path)?;
 
         let mut buf = Vec::new();
         file.read_to_end(&mut buf)
@@ -559,6 +598,7 @@ impl Journal {
                     folded,
                 }),
                 _registration: registration,
+                _lock: lock,
             }),
         })
     }

@@ -51,6 +51,30 @@ def test_incidents_survive_reopening(tmp_path: Path) -> None:
     assert [i["id"] for i in again.incidents(end="2026-03-01T08:30:00Z")] == [1]
 
 
+def test_a_journal_open_in_another_process_is_refused_and_left_whole(tmp_path: Path) -> None:
+    path = tmp_path / "incidents.journal"
+    # The other process opens the journal, records, says so, and waits.
+    code = (
+        "import spe, sys; j = spe.Journal(sys.argv[1]); "
+        "j.open_incident('open-meteo', 'upstream_timeout', 'theirs', at='2026-03-01T08:00:00Z'); "
+        "print('open', flush=True); sys.stdin.readline()"
+    )
+    other = subprocess.Popen([sys.executable, "-c", code, str(path)], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        assert other.stdout is not None and other.stdout.readline().strip() == "open"
+        with pytest.raises(spe.JournalError, match="open in another process") as info:
+            spe.Journal(path)
+        assert isinstance(info.value, OSError)
+    finally:
+        assert other.stdin is not None
+        other.stdin.close()
+        assert other.wait(timeout=60) == 0
+    # Its lock went with it; its record is there.
+    journal = spe.Journal(path)
+    assert [(i["id"], i["details"]) for i in journal.incidents()] == [(1, "theirs")]
+
+
 def test_retex_figures_and_markdown(tmp_path: Path) -> None:
     journal = spe.Journal(tmp_path / "j")
     a = journal.open_incident("open-meteo", "upstream_timeout", at="2026-01-01T10:00:00Z")

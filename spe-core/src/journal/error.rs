@@ -58,6 +58,14 @@ pub enum JournalError {
         /// The file.
         path: PathBuf,
     },
+    /// Another process has the journal open (it holds the file's lock):
+    /// two processes appending to one journal would write over each
+    /// other's records.
+    #[error("{}: journal open in another process (its lock is held); stop that process or use another journal", .path.display())]
+    Locked {
+        /// The file.
+        path: PathBuf,
+    },
     /// No incident has this id.
     #[error("unknown incident {0}")]
     UnknownIncident(IncidentId),

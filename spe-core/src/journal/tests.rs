@@ -120,6 +120,31 @@ fn a_journal_is_open_once_per_process() {
     Journal::open(&path).unwrap();
 }
 
+/// Another path to the same file (a hard link) stands in for a second
+/// process: the registry sees two paths, the file's lock sees one file.
+#[cfg(unix)]
+#[test]
+fn a_journal_open_elsewhere_is_locked_and_nothing_is_written_over() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, path) = journal_in(&dir);
+    a.open_incident("open-meteo", IncidentKind::UpstreamTimeout, t(0), "first")
+        .unwrap();
+    let link = dir.path().join("link.journal");
+    fs::hard_link(&path, &link).unwrap();
+    let e = Journal::open(&link).unwrap_err();
+    assert!(matches!(e, JournalError::Locked { .. }), "{e}");
+    assert!(e.to_string().contains("open in another process"), "{e}");
+    let b = a
+        .open_incident("open-meteo", IncidentKind::UpstreamTimeout, t(1), "second")
+        .unwrap();
+    assert_eq!(b, IncidentId(2));
+    drop(a);
+    // Released with the journal: the other path opens it, all there.
+    let again = Journal::open(&link).unwrap();
+    assert!(again.open_report().is_clean());
+    assert_eq!(ids(&again.open_incidents()), vec![2, 1]);
+}
+
 #[test]
 fn misuse_is_a_typed_error() {
     let dir = tempfile::tempdir().unwrap();
