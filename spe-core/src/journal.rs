@@ -136,6 +136,11 @@ pub struct OpenReport {
     pub corrupt_regions: Vec<CorruptRegion>,
     /// Valid records left out of the folded view.
     pub ignored_events: Vec<IgnoredEvent>,
+    /// The file header was damaged (a bit or two flipped, its records
+    /// intact) and was rewritten; the damaged header's 12 bytes are in this
+    /// file beside the journal, `<journal file name>.header-<UTC
+    /// timestamp>`. `None` when the header was sound.
+    pub damaged_header_saved_to: Option<PathBuf>,
 }
 
 impl OpenReport {
@@ -148,6 +153,7 @@ impl OpenReport {
         self.torn_tail_bytes == 0
             && self.corrupt_regions.is_empty()
             && self.ignored_events.is_empty()
+            && self.damaged_header_saved_to.is_none()
     }
 }
 
@@ -263,6 +269,11 @@ impl ProcessLock {
 ///   error ([`JournalError::NotAJournal`], [`JournalError::UnsupportedVersion`])
 ///   and is left untouched. An empty file, a strict prefix of the header or
 ///   zeros no longer than it (a crash while creating it) is initialised.
+/// - A header one or two bits off (bit rot) over records this build reads
+///   is rewritten, its bytes saved to `<journal file name>.header-<UTC
+///   timestamp>` ([`OpenReport::damaged_header_saved_to`]), unless the
+///   damage could be a newer version's number (`3`, `5`, `9`, … up to
+///   255): a newer build's file is never rewritten.
 /// - A torn tail — what a crash during an append leaves: a last frame whose
 ///   header or payload runs past the end of the file, or zeros where the
 ///   data was never written — is copied to `<journal file name>.tail-<UTC
@@ -355,12 +366,34 @@ fn to_u64(n: usize) -> u64 {
 
 /// Marks the copy of a torn tail: `<journal file name>.tail-<UTC timestamp>`.
 const TAIL_MARK: &str = ".tail-";
+/// Marks the copy of a damaged header: `<journal file name>.header-<UTC timestamp>`.
+const HEADER_MARK: &str = ".header-";
 
-/// Copies the torn `tail` of the journal at `path` to a new file beside it,
-/// `<file name>.tail-<stamp>` (with `-1`, `-2`, … if taken: an earlier copy
-/// is never overwritten), and `fsync`s it and the directory `dir`.
-fn save_tail(path: &Path, dir: &Path, tail: &[u8], stamp: &str) -> std::io::Result<PathBuf> {
-    for target in crate::durable::side_names(path, TAIL_MARK, stamp) {
+/// Whether the frames after the header hold at least one record this build
+/// reads: the proof that a damaged header is this format's.
+fn holds_a_record(buf: &[u8]) -> bool {
+    format::scan(buf, format::HEADER_LEN)
+        .items
+        .iter()
+        .any(|item| match item {
+            Item::Frame { payload, .. } => serde_json::from_slice::<JournalEvent>(payload).is_ok(),
+            Item::Damaged { .. } => false,
+        })
+}
+
+/// Copies `bytes` (a torn tail, a damaged header) of the journal at `path`
+/// to a new file beside it, `<file name><mark><stamp>` (with `-1`, `-2`, …
+/// if taken: an earlier copy is never overwritten), `fsync`s it and the
+/// directory `dir`, and returns it; nothing is left behind if the copy
+/// fails.
+fn save_copy(
+    path: &Path,
+    dir: &Path,
+    bytes: &[u8],
+    mark: &str,
+    stamp: &str,
+) -> std::io::Result<PathBuf> {
+    for target in crate::durable::side_names(path, mark, stamp) {
         let mut file = match OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -371,7 +404,7 @@ fn save_tail(path: &Path, dir: &Path, tail: &[u8], stamp: &str) -> std::io::Resu
             Err(e) => return Err(e),
         };
         let written = file
-            .write_all(tail)
+            .write_all(bytes)
             .and_then(|()| file.sync_all())
             .and_then(|()| crate::durable::sync_dir(dir));
         return match written {
@@ -385,7 +418,7 @@ fn save_tail(path: &Path, dir: &Path, tail: &[u8], stamp: &str) -> std::io::Resu
     }
     Err(std::io::Error::new(
         std::io::ErrorKind::AlreadyExists,
-        "no free name for the copy of the torn tail",
+        "no free name for the copy",
     ))
 }
 
@@ -460,7 +493,30 @@ impl Journal {
             .map_err(JournalError::io(path, "read the file"))?;
 
         let mut report = OpenReport::default();
-        match format::check_header(&buf) {
+        let mut header = format::check_header(&buf);
+        if matches!(header, HeaderCheck::BadMagic | HeaderCheck::BadVersion(_))
+            && format::damaged_header(&buf)
+            && holds_a_record(&buf)
+        {
+            let stamp = crate::durable::stamp(Utc::now());
+            let saved = save_copy(path, &dir, &buf[..format::HEADER_LEN], HEADER_MARK, &stamp)
+                .and_then(|saved| {
+                    file.seek(SeekFrom::Start(0))?;
+                    file.write_all(&format::header())?;
+                    file.sync_all()?;
+                    Ok(saved)
+                })
+                .map_err(JournalError::io(path, "repair the damaged header"))?;
+            tracing::warn!(
+                path = %path.display(),
+                saved_to = %saved.display(),
+                "damaged header of the incident journal rewritten (its records are intact)"
+            );
+            buf[..format::HEADER_LEN].copy_from_slice(&format::header());
+            report.damaged_header_saved_to = Some(saved);
+            header = HeaderCheck::Valid;
+        }
+        match header {
             HeaderCheck::Valid => {}
             HeaderCheck::Uninitialised => {
                 let init = |file: &mut File| -> std::io::Result<()> {
@@ -545,7 +601,7 @@ impl Journal {
         if let Some(tail) = buf.get(torn_from..).filter(|t| !t.is_empty()) {
             report.torn_tail_bytes = to_u64(tail.len());
             let stamp = crate::durable::stamp(Utc::now());
-            match save_tail(path, &dir, tail, &stamp) {
+            match save_copy(path, &dir, tail, TAIL_MARK, &stamp) {
                 Ok(saved) => {
                     tracing::warn!(
                         path = %path.display(), offset = torn_from, bytes = tail.len(),

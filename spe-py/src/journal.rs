@@ -145,7 +145,8 @@ impl Journal {
     /// What opening found: ``created``, ``records_read``,
     /// ``torn_tail_bytes``, ``torn_tail_saved_to`` (the copy of the cut
     /// bytes, or ``None``), ``corrupt_regions`` (skipped damage, kept in the
-    /// file) and ``ignored_events``.
+    /// file), ``ignored_events`` and ``damaged_header_saved_to`` (the copy
+    /// of a header found a bit or two off and rewritten, or ``None``).
     #[getter]
     fn open_report<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         convert::to_python(py, self.journal.open_report())

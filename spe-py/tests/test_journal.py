@@ -186,6 +186,24 @@ def test_damage_at_the_end_is_kept_and_reported(tmp_path: Path) -> None:
     assert [i["details"] for i in spe.Journal(path).incidents()] == ["after the damage", "kept"]
 
 
+def test_a_header_with_a_flipped_bit_is_rewritten(tmp_path: Path) -> None:
+    path = tmp_path / "incidents.journal"
+    journal = spe.Journal(path)
+    journal.open_incident("x", "other", "kept")
+    del journal
+    sound = path.read_bytes()
+    damaged = bytearray(sound)
+    damaged[1] ^= 0x04
+    path.write_bytes(bytes(damaged))
+    again = spe.Journal(path)
+    report = again.open_report
+    assert Path(report["damaged_header_saved_to"]).read_bytes() == bytes(damaged[:12])
+    assert [i["details"] for i in again.incidents()] == ["kept"]
+    del again
+    assert path.read_bytes() == sound
+    assert spe.Journal(path).open_report["damaged_header_saved_to"] is None
+
+
 def test_repr_and_pickle(tmp_path: Path) -> None:
     journal = spe.Journal(tmp_path / "j")
     assert repr(journal) == f"Journal({str(tmp_path / 'j')!r})"

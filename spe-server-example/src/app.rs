@@ -346,6 +346,24 @@ fn open_journal(path: &Path, now: DateTime<Utc>) -> Option<Journal> {
         }
     };
     let report = journal.open_report();
+    if let Some(saved) = &report.damaged_header_saved_to {
+        // Rewritten in the file: the next open finds it sound, so this is
+        // journaled once.
+        let details = format!(
+            "{}: damaged header rewritten (the damaged bytes are in {})",
+            file_name(path),
+            file_name(saved)
+        );
+        tracing::error!(%details, "incident journal header damaged");
+        record_repaired(
+            &journal,
+            JOURNAL_COMPONENT,
+            IncidentKind::JournalCorrupt,
+            now,
+            details,
+            "header rewritten on open; every record was read",
+        );
+    }
     if report.torn_tail_bytes > 0 {
         let saved_to = report
             .torn_tail_saved_to
@@ -754,6 +772,52 @@ mod tests {
         assert_eq!(app.service().snapshot().mode, Mode::Estimation);
         assert!(app.service().snapshot().incident.is_some());
         assert_eq!(journal.open_incidents().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_journal_header_with_a_flipped_bit_is_repaired_and_journaled_once() {
+        let tmp = TempDir::new();
+        let path = tmp.path().join("incidents.journal");
+        {
+            let journal = Journal::open(&path).expect("open");
+            journal
+                .open_incident("weather", IncidentKind::Upstream5xx, Utc::now(), "kept")
+                .expect("append");
+        }
+        let mut bytes = std::fs::read(&path).expect("read");
+        bytes[2] ^= 0x10;
+        std::fs::write(&path, &bytes).expect("write");
+
+        let app = open(tmp.path(), Behaviour::Refused);
+        let journal = app.journal().expect("the journal opens");
+        assert!(journal.open_report().damaged_header_saved_to.is_some());
+        let incidents = journal.incidents(..);
+        assert!(
+            incidents.iter().any(|i| i.details == "kept"),
+            "{incidents:?}"
+        );
+        let repaired: Vec<_> = incidents
+            .iter()
+            .filter(|i| i.kind == IncidentKind::JournalCorrupt)
+            .collect();
+        assert_eq!(repaired.len(), 1, "{repaired:?}");
+        assert!(
+            repaired[0]
+                .details
+                .starts_with("incidents.journal: damaged header rewritten"),
+            "{}",
+            repaired[0].details
+        );
+        drop(app);
+        let app = open(tmp.path(), Behaviour::Refused);
+        let journal = app.journal().expect("the journal opens");
+        assert!(journal.open_report().is_clean());
+        let count = journal
+            .incidents(..)
+            .iter()
+            .filter(|i| i.kind == IncidentKind::JournalCorrupt)
+            .count();
+        assert_eq!(count, 1, "journaled again at a restart");
     }
 
     #[tokio::test]

@@ -97,6 +97,33 @@ pub(super) fn check_header(buf: &[u8]) -> HeaderCheck {
     }
 }
 
+/// The highest format version a newer build could plausibly have written;
+/// a version field above it (or 0) is not a version, it is damage.
+const MAX_PLAUSIBLE_VERSION: u32 = 255;
+
+/// Whether the first [`HEADER_LEN`] bytes of `buf` are this format's header
+/// damaged, rather than another file's or a newer format's: at most two bits
+/// off the expected header, with the magic hit or a version field that no
+/// build could have written (0, or above [`MAX_PLAUSIBLE_VERSION`]). A
+/// version one bit off that could be real (3, 5, 9, …) is not taken for
+/// damage: a newer build's file is never rewritten.
+pub(super) fn damaged_header(buf: &[u8]) -> bool {
+    let Some(found) = buf.get(..HEADER_LEN) else {
+        return false;
+    };
+    let expected = header();
+    let bits: u32 = found
+        .iter()
+        .zip(expected.iter())
+        .map(|(a, b)| (a ^ b).count_ones())
+        .sum();
+    if bits == 0 || bits > 2 {
+        return false;
+    }
+    let version = u32::from_le_bytes([found[8], found[9], found[10], found[11]]);
+    found[..8] != FILE_MAGIC || version == 0 || version > MAX_PLAUSIBLE_VERSION
+}
+
 fn checksum(len_bytes: [u8; 4], payload: &[u8]) -> u32 {
     crc32c::crc32c_append(crc32c::crc32c(&len_bytes), payload)
 }

@@ -146,6 +146,76 @@ fn a_journal_open_elsewhere_is_locked_and_nothing_is_written_over() {
 }
 
 #[test]
+fn a_header_with_a_flipped_bit_is_rewritten_and_every_record_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("incidents.journal");
+    {
+        let j = Journal::open(&path).unwrap();
+        for m in 0..3 {
+            j.open_incident("open-meteo", IncidentKind::UpstreamTimeout, t(m), "x")
+                .unwrap();
+        }
+    }
+    let sound = fs::read(&path).unwrap();
+    let mut newer_versions = 0;
+    for bit in 0..HEADER_LEN * 8 {
+        let mut bytes = sound.clone();
+        bytes[bit / 8] ^= 1 << (bit % 8);
+        fs::write(&path, &bytes).unwrap();
+        let version = u32::from_le_bytes(bytes[8..12].try_into().unwrap());
+        match Journal::open(&path) {
+            Ok(j) => {
+                let report = j.open_report().clone();
+                let saved = report.damaged_header_saved_to.clone().unwrap();
+                assert_eq!(fs::read(&saved).unwrap(), &bytes[..HEADER_LEN], "bit {bit}");
+                assert!(!report.is_clean());
+                assert_eq!(report.records_read, 3, "bit {bit}");
+                assert_eq!(ids(&j.open_incidents()), vec![3, 2, 1]);
+                drop(j);
+                assert_eq!(
+                    fs::read(&path).unwrap(),
+                    sound,
+                    "bit {bit}: header restored"
+                );
+                fs::remove_file(saved).unwrap();
+            }
+            Err(JournalError::UnsupportedVersion { found, .. }) => {
+                // A number a newer build could have written: left alone.
+                assert!(
+                    bit >= 64 && (2..=255).contains(&found),
+                    "bit {bit}: {found}"
+                );
+                assert_eq!(found, version);
+                assert_eq!(fs::read(&path).unwrap(), bytes, "bit {bit}: untouched");
+                newer_versions += 1;
+            }
+            Err(e) => panic!("bit {bit}: {e}"),
+        }
+    }
+    // 1 -> 3, 5, 9, 17, 33, 65, 129.
+    assert_eq!(newer_versions, 7);
+    // Without a record behind it, a header a bit off is no proof of a
+    // journal: left alone.
+    let mut bare = format::header().to_vec();
+    bare[0] ^= 1;
+    bare.extend_from_slice(b"some other file's bytes");
+    fs::write(&path, &bare).unwrap();
+    assert!(matches!(
+        Journal::open(&path),
+        Err(JournalError::NotAJournal { .. })
+    ));
+    assert_eq!(fs::read(&path).unwrap(), bare);
+    // Three bits off: another file.
+    let mut far = sound.clone();
+    far[0] ^= 0b111;
+    fs::write(&path, &far).unwrap();
+    assert!(matches!(
+        Journal::open(&path),
+        Err(JournalError::NotAJournal { .. })
+    ));
+}
+
+#[test]
 fn misuse_is_a_typed_error() {
     let dir = tempfile::tempdir().unwrap();
     let (j, path) = journal_in(&dir);
@@ -534,8 +604,8 @@ fn tail_copies_never_overwrite_each_other() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("incidents.journal");
     let stamp = "20260101T000000.000Z";
-    let first = save_tail(&path, dir.path(), b"first", stamp).unwrap();
-    let second = save_tail(&path, dir.path(), b"second", stamp).unwrap();
+    let first = save_copy(&path, dir.path(), b"first", TAIL_MARK, stamp).unwrap();
+    let second = save_copy(&path, dir.path(), b"second", TAIL_MARK, stamp).unwrap();
     assert_eq!(
         first.file_name().unwrap(),
         "incidents.journal.tail-20260101T000000.000Z"
