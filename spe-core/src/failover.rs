@@ -13,8 +13,9 @@
 //!
 //! # Mode
 //!
-//! The mode is `nominal` when the latest refresh got live data through a
-//! circuit that is not open; otherwise `estimation`. Following the continuity
+//! The mode is `nominal` when the latest refresh got live data (provenance
+//! `live`: a primary that answers with synthetic or cached data gives
+//! `estimation`, its data served as it is); otherwise `estimation`. Following the continuity
 //! plan, the first failed call (a timeout, a 5xx, an unreachable upstream, a
 //! bad payload) switches to the synthetic estimate at once; the breaker then
 //! keeps the service from hammering a dead upstream, and its half-open probe
@@ -40,7 +41,7 @@ use crate::breaker::{
 use crate::cache::Cache;
 use crate::frame::{EnergyFrame, WeatherFrame};
 use crate::journal::{IncidentId, IncidentKind, Journal};
-use crate::provenance::Mode;
+use crate::provenance::{Mode, Provenance};
 use crate::site::Site;
 use crate::source::{DataSource, SourceError, Window};
 use crate::synth::{EnergyTwin, Generator};
@@ -560,10 +561,17 @@ impl FailoverService {
                     return;
                 }
             }
+            // Live data gone stale while waiting: published now, to watchers
+            // too, before the refresh (which may hang up to its timeout).
+            let _ = self.snapshot();
         }
     }
 
-    /// How long [`run`](Self::run) waits after `outcome`.
+    /// How long [`run`](Self::run) waits after `outcome`: `refresh_interval`
+    /// after live data, else the retry interval or the open breaker's wait;
+    /// never past the moment the live data being served goes stale, so the
+    /// switch to estimation is published to [`watch`](Self::watch)ers then,
+    /// not at the next call of [`snapshot`](Self::snapshot).
     pub fn next_delay(&self, outcome: &RefreshOutcome) -> Duration {
         let c = &self.inner.config;
         let delay = match outcome {
@@ -573,6 +581,15 @@ impl FailoverService {
                 Some(wait) => wait,
                 None => c.retry_interval.min(c.refresh_interval),
             },
+        };
+        let current = self.inner.snapshot.borrow().clone();
+        let delay = if current.mode == Mode::Nominal {
+            let age = current.weather.age(self.inner.now());
+            // Just past the limit: `snapshot` switches once the age exceeds it.
+            let until_stale = c.stale_after.saturating_sub(age) + Duration::from_secs(1);
+            delay.min(until_stale)
+        } else {
+            delay
         };
         delay.max(Duration::from_millis(10))
     }
@@ -689,6 +706,9 @@ impl Inner {
     }
 
     async fn on_live(&self, weather: WeatherFrame, energy: EnergyFrame, now: DateTime<Utc>) {
+        if weather.provenance() != Provenance::Live {
+            return self.on_not_live(weather, energy, now).await;
+        }
         let _incident_lock = self.incident_lock.lock().await;
         let previous = self.snapshot.borrow().mode;
         let (incident, failures, continued) = {
@@ -752,8 +772,61 @@ impl Inner {
         }
     }
 
+    /// The primary answered, but not with live data (a generator, a replay of
+    /// simulated data): its data is served as it is, in estimation mode,
+    /// saying why. Nothing failed, so no incident is opened (nor an open one
+    /// closed: live data is not back), and nothing is cached as the last
+    /// good live weather.
+    async fn on_not_live(&self, weather: WeatherFrame, energy: EnergyFrame, now: DateTime<Utc>) {
+        let _incident_lock = self.incident_lock.lock().await;
+        let previous = self.snapshot.borrow().mode;
+        let reason = format!(
+            "{} answered with {} data, not live data",
+            self.primary.name(),
+            weather.provenance().name()
+        );
+        let (incident, last_live_at) = {
+            let state = self.lock();
+            (state.incident, state.last_live_at)
+        };
+        let snapshot = WeatherSnapshot {
+            mode: Mode::Estimation,
+            weather,
+            energy,
+            breaker: self.breaker.state(),
+            made_at: now,
+            last_live_at,
+            degradation: Some(reason.clone()),
+            incident,
+        };
+        self.snapshot.send_replace(Arc::new(snapshot));
+        if previous != Mode::Estimation {
+            tracing::warn!(%reason, "mode estimation");
+            self.announce(previous, Mode::Estimation, now, reason);
+        }
+    }
+
     async fn on_failure(&self, error: BreakerError<SourceError>, now: DateTime<Utc>) {
         let previous = self.snapshot.borrow().clone();
+        if error.is_rejected()
+            && previous.mode == Mode::Nominal
+            && previous.weather.age(now) <= self.config.stale_after
+        {
+            // The breaker opened after a call that succeeded (on slow
+            // answers: a failed call would have switched to estimation
+            // already). No call failed and the live data is still fresh:
+            // it is served, as between refreshes, until it goes stale.
+            tracing::info!(
+                retry = %error,
+                "circuit open after a successful call: the live data is served while fresh"
+            );
+            let snapshot = WeatherSnapshot {
+                breaker: self.breaker.state(),
+                ..(*previous).clone()
+            };
+            self.snapshot.send_replace(Arc::new(snapshot));
+            return;
+        }
         // While the breaker refuses calls, keep saying what caused the outage.
         let reason = match (&error, &previous.degradation) {
             (BreakerError::Rejected(r), Some(cause)) if previous.mode == Mode::Estimation => {
@@ -872,6 +945,12 @@ mod tests {
         WeekOld,
         Fail(SourceError),
         Hang,
+        /// A well-formed answer without a single value.
+        Nulls,
+        /// Simulated data, labelled so (a generator, a replay of a simulation).
+        Synthetic,
+        /// Live, after the clock advanced this long (a slow answer).
+        SlowLive(ManualClock, Duration),
     }
 
     /// Stands in for the upstream: live, failing or hanging on demand.
@@ -934,6 +1013,26 @@ mod tests {
                 }
                 Behaviour::Fail(e) => Err(e),
                 Behaviour::Hang => std::future::pending().await,
+                Behaviour::Nulls => {
+                    let axis = window.axis(site)?;
+                    let frame = Generator::with_seed(1).weather(site, axis, window.now());
+                    let mut columns = frame.columns().clone();
+                    for var in crate::frame::WeatherVariable::ALL {
+                        columns.get_mut(var).iter_mut().for_each(|v| *v = None);
+                    }
+                    Ok(WeatherFrame::new(axis, columns, Provenance::Live, window.now()).unwrap())
+                }
+                Behaviour::Synthetic => {
+                    let axis = window.axis(site)?;
+                    Ok(Generator::with_seed(77).weather(site, axis, window.now()))
+                }
+                Behaviour::SlowLive(clock, by) => {
+                    clock.advance(by);
+                    let axis = window.axis(site)?;
+                    Ok(Generator::with_seed(1)
+                        .weather(site, axis, window.now())
+                        .with_provenance(Provenance::Live))
+                }
             }
         }
     }
@@ -969,6 +1068,106 @@ mod tests {
             b = b.journal(j);
         }
         (b.build().unwrap(), clock)
+    }
+
+    #[tokio::test]
+    async fn an_answer_without_values_is_no_live_data() {
+        let src = Scripted::new(Behaviour::Live);
+        let (s, _) = service(src.clone(), None);
+        assert!(matches!(s.refresh().await, RefreshOutcome::Live));
+        src.set(Behaviour::Nulls);
+        match s.refresh().await {
+            RefreshOutcome::Failed(SourceError::InvalidData { message, .. }) => assert!(
+                message.contains("no value of temperature_2m, shortwave_radiation"),
+                "{message}"
+            ),
+            other => panic!("{other:?}"),
+        }
+        let snap = s.snapshot();
+        assert_eq!(snap.mode, Mode::Estimation);
+        assert_eq!(snap.weather.provenance(), Provenance::Synthetic);
+        assert!(snap.notice().is_some());
+    }
+
+    #[tokio::test]
+    async fn a_primary_that_answers_simulated_data_is_estimation_without_an_incident() {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = Journal::open(dir.path().join("j.log")).unwrap();
+        let src = Scripted::new(Behaviour::Live);
+        let (s, _) = service(src.clone(), Some(journal.clone()));
+        assert!(matches!(s.refresh().await, RefreshOutcome::Live));
+        assert_eq!(s.snapshot().mode, Mode::Nominal);
+        let mut modes = s.mode_changes();
+        src.set(Behaviour::Synthetic);
+        assert!(matches!(s.refresh().await, RefreshOutcome::Live));
+        let snap = s.snapshot();
+        assert_eq!(snap.mode, Mode::Estimation);
+        // Its own data, as it labelled it (not the service's generator).
+        assert_eq!(snap.weather.provenance(), Provenance::Synthetic);
+        let window = Window::new(t0(), 2, 7).unwrap();
+        let own = Generator::with_seed(77).weather(
+            &Site::paris(),
+            window.axis(&Site::paris()).unwrap(),
+            t0(),
+        );
+        assert_eq!(snap.weather.temperature_2m(), own.temperature_2m());
+        assert!(
+            snap.degradation
+                .as_deref()
+                .is_some_and(|d| d.contains("scripted answered with synthetic data, not live data")),
+            "{:?}",
+            snap.degradation
+        );
+        assert_eq!(modes.try_recv().unwrap().to, Mode::Estimation);
+        // Nothing failed: no incident; live data back is nominal again.
+        assert!(journal.incidents(..).is_empty());
+        src.set(Behaviour::Live);
+        assert!(matches!(s.refresh().await, RefreshOutcome::Live));
+        assert_eq!(s.snapshot().mode, Mode::Nominal);
+        assert!(journal.incidents(..).is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_circuit_opened_by_slow_answers_keeps_fresh_live_data_nominal() {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = Journal::open(dir.path().join("j.log")).unwrap();
+        let clock = ManualClock::new();
+        let mut config = config();
+        config.breaker.slow_call_duration = Duration::from_secs(2);
+        config.breaker.open_wait = Duration::from_secs(3600);
+        config.breaker.max_open_wait = Duration::from_secs(3600);
+        let src = Scripted::new(Behaviour::SlowLive(clock.clone(), Duration::from_secs(3)));
+        let s = FailoverService::builder(Site::paris(), src.clone())
+            .config(config.clone())
+            .clock(clock.clone(), t0())
+            .journal(journal.clone())
+            .build()
+            .unwrap();
+        assert!(matches!(s.refresh().await, RefreshOutcome::Live));
+        assert!(matches!(s.refresh().await, RefreshOutcome::Live));
+        // Two slow answers of two: the circuit is open, the data live.
+        assert_eq!(s.snapshot().breaker, BreakerState::Open);
+        let outcome = s.refresh().await;
+        assert!(
+            matches!(outcome, RefreshOutcome::Rejected { .. }),
+            "{outcome:?}"
+        );
+        assert_eq!(src.calls(), 2);
+        let snap = s.snapshot();
+        assert_eq!(snap.mode, Mode::Nominal);
+        assert_eq!(snap.weather.provenance(), Provenance::Live);
+        assert_eq!(snap.breaker, BreakerState::Open);
+        assert!(journal.incidents(..).is_empty());
+        // The loop wakes when the data goes stale, not at the end of the
+        // hour-long open wait.
+        let age = snap.weather.age(s.inner.now());
+        assert_eq!(
+            s.next_delay(&outcome),
+            config.stale_after - age + Duration::from_secs(1)
+        );
+        // Then it is stale: estimation.
+        clock.advance(config.stale_after);
+        assert_eq!(s.snapshot().mode, Mode::Estimation);
     }
 
     #[tokio::test]

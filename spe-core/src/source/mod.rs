@@ -14,7 +14,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Days, NaiveDateTime, NaiveTime, TimeZone, Utc};
 
-use crate::frame::WeatherFrame;
+use crate::frame::{WeatherFrame, WeatherVariable};
 use crate::series::TimeAxis;
 use crate::site::Site;
 
@@ -153,6 +153,28 @@ impl Window {
                      hour {}: stale or misdirected data",
                     start.format("%Y-%m-%d %H:%M"),
                     end.format("%Y-%m-%d %H:%M"),
+                    self.now.format("%Y-%m-%d %H:%M"),
+                ),
+            });
+        }
+        // Every core variable at the current hour: what the dashboard shows
+        // and the energy twin needs now. A well-formed answer of nulls is no
+        // live data.
+        let hour = usize::try_from(self.now.signed_duration_since(start).num_hours()).ok();
+        let missing: Vec<&str> = WeatherVariable::ALL
+            .iter()
+            .filter(|var| {
+                hour.and_then(|i| frame.columns().get(**var).get(i).copied().flatten())
+                    .is_none()
+            })
+            .map(|var| var.name())
+            .collect();
+        if !missing.is_empty() {
+            return Err(SourceError::InvalidData {
+                source_name: source_name.to_owned(),
+                message: format!(
+                    "the answer has no value of {} for the current hour {}: no live data",
+                    missing.join(", "),
                     self.now.format("%Y-%m-%d %H:%M"),
                 ),
             });

@@ -287,7 +287,7 @@ impl OpenMeteo {
         body: &[u8],
         produced_at: DateTime<Utc>,
     ) -> Result<WeatherFrame, SourceError> {
-        parse_with_extras(body, produced_at, &self.extras)
+        parse_with_extras(body, produced_at, &self.extras).map(|(frame, _)| frame)
     }
 
     /// GET the URL and return a successful body, or the mapped error.
@@ -363,7 +363,10 @@ impl OpenMeteo {
             after: self.config.timeout,
         })??;
         let produced_at = Utc::now();
-        let frame = self.parse(&body, produced_at)?;
+        let (frame, offset) = parse_with_extras(&body, produced_at, &self.extras)?;
+        if let Some(offset) = offset {
+            check_offset(site, window.now(), offset)?;
+        }
         window.check_answer(site, SOURCE, &frame)?;
         tracing::debug!(
             hours = frame.len(),
@@ -664,7 +667,28 @@ pub fn parse_forecast(
     body: &[u8],
     produced_at: DateTime<Utc>,
 ) -> Result<WeatherFrame, SourceError> {
-    parse_with_extras(body, produced_at, &[])
+    parse_with_extras(body, produced_at, &[]).map(|(frame, _)| frame)
+}
+
+/// Refuses an answer whose local times are not the site's: Open-Meteo
+/// writes them with the offset of the time zone asked for as it is at the
+/// request (one offset for the whole answer), so `utc_offset_seconds` must
+/// be the site's offset around `now` (an hour either side, for a request
+/// made as the clocks change). Any other offset would shift every value by
+/// the difference.
+fn check_offset(site: &Site, now: DateTime<Utc>, offset: i64) -> Result<(), SourceError> {
+    let zone = site.timezone();
+    let around =
+        [-1, 0, 1].map(|h| i64::from(site.utc_offset_seconds(now + chrono::Duration::hours(h))));
+    if around.contains(&offset) {
+        return Ok(());
+    }
+    Err(invalid_data(format!(
+        "utc_offset_seconds = {offset} is not the offset of {} now ({} s): the answer is for \
+         another time zone, and its times would be shifted",
+        zone.name(),
+        around[1]
+    )))
 }
 
 fn invalid_body(message: impl Into<String>) -> SourceError {
@@ -713,11 +737,13 @@ fn conversion_for(var: WeatherVariable, unit: &str) -> Option<Conversion> {
     }
 }
 
+/// The frame, and the `utc_offset_seconds` its local times were turned into
+/// UTC with (`None` for Unix times).
 fn parse_with_extras(
     body: &[u8],
     produced_at: DateTime<Utc>,
     extras: &[String],
-) -> Result<WeatherFrame, SourceError> {
+) -> Result<(WeatherFrame, Option<i64>), SourceError> {
     let root: Value =
         serde_json::from_slice(body).map_err(|e| invalid_body(format!("not valid JSON: {e}")))?;
     let Value::Object(root) = root else {
@@ -741,7 +767,7 @@ fn parse_with_extras(
         None => return Err(invalid_body("no \"hourly\" object")),
     };
 
-    let times = parse_times(&root, hourly)?;
+    let (times, offset) = parse_times(&root, hourly)?;
     let Some(&start) = times.first() else {
         return Err(invalid_data("\"hourly.time\" is empty: no hour to show"));
     };
@@ -805,14 +831,15 @@ fn parse_with_extras(
     columns.extra = extra;
 
     WeatherFrame::new(axis, columns, Provenance::Live, produced_at)
+        .map(|frame| (frame, offset))
         .map_err(|e| SourceError::invalid_data(SOURCE, e))
 }
 
-/// `hourly.time` as UTC instants.
+/// `hourly.time` as UTC instants, and the offset used for local times.
 fn parse_times(
     root: &Map<String, Value>,
     hourly: &Map<String, Value>,
-) -> Result<Vec<DateTime<Utc>>, SourceError> {
+) -> Result<(Vec<DateTime<Utc>>, Option<i64>), SourceError> {
     let raw = match hourly.get("time") {
         Some(Value::Array(raw)) => raw,
         Some(_) => return Err(invalid_body("hourly.time is not an array")),
@@ -864,7 +891,7 @@ fn parse_times(
         };
         times.push(utc);
     }
-    Ok(times)
+    Ok((times, offset))
 }
 
 fn utc_offset_seconds(root: &Map<String, Value>) -> Result<i64, SourceError> {
@@ -1050,11 +1077,12 @@ mod tests {
     #[test]
     fn keeps_requested_extras_and_requires_them() {
         let extras = vec!["relative_humidity_2m".to_owned()];
-        let frame = parse_with_extras(paris(24).as_bytes(), now(), &extras).unwrap();
+        let (frame, offset) = parse_with_extras(paris(24).as_bytes(), now(), &extras).unwrap();
+        assert_eq!(offset, Some(3600));
         assert_eq!(frame.extra("relative_humidity_2m").unwrap()[0], Some(60.0));
         let missing = vec!["dew_point_2m".to_owned()];
         assert_invalid_body(
-            parse_with_extras(paris(24).as_bytes(), now(), &missing),
+            parse_with_extras(paris(24).as_bytes(), now(), &missing).map(|(f, _)| f),
             "dew_point_2m",
         );
     }
@@ -1249,6 +1277,30 @@ mod tests {
             v["hourly"][c] = serde_json::json!([]);
         }
         assert_invalid_data(parse_str(&v.to_string()), "empty");
+    }
+
+    #[test]
+    fn the_offset_must_be_the_sites_around_now() {
+        let paris = Site::paris();
+        let winter = Utc.with_ymd_and_hms(2026, 1, 15, 10, 0, 0).unwrap();
+        let summer = Utc.with_ymd_and_hms(2026, 7, 15, 10, 0, 0).unwrap();
+        assert!(check_offset(&paris, winter, 3600).is_ok());
+        assert!(check_offset(&paris, summer, 7200).is_ok());
+        for (now, wrong) in [
+            (winter, 7200),
+            (winter, 0),
+            (summer, 3600),
+            (summer, -36000),
+        ] {
+            let e = check_offset(&paris, now, wrong).unwrap_err();
+            assert!(matches!(e, SourceError::InvalidData { .. }), "{e}");
+        }
+        // Clocks go forward at 01:00 UTC on 29 March 2026: a request made
+        // just before is answered with either offset.
+        let change = Utc.with_ymd_and_hms(2026, 3, 29, 0, 59, 0).unwrap();
+        assert!(check_offset(&paris, change, 3600).is_ok());
+        assert!(check_offset(&paris, change, 7200).is_ok());
+        assert!(check_offset(&paris, change, 0).is_err());
     }
 
     #[test]

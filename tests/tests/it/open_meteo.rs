@@ -129,6 +129,44 @@ async fn an_answer_for_other_days_is_refused_and_a_short_one_kept() {
 }
 
 #[tokio::test]
+async fn an_answer_in_another_time_zone_is_refused_not_shifted() {
+    // The fixture is Paris in January, UTC+1. The same body claiming other
+    // offsets would put every value hours off.
+    let paris = String::from_utf8(fixture("paris_72h_last_23_null.json")).expect("UTF-8");
+    assert!(paris.contains(r#""utc_offset_seconds":3600"#));
+    for (offset, zone) in [(7200, "Europe/Paris"), (-36000, "GMT"), (0, "GMT")] {
+        let body = paris
+            .replace(
+                r#""utc_offset_seconds":3600"#,
+                &format!(r#""utc_offset_seconds":{offset}"#),
+            )
+            .replace(
+                r#""timezone":"Europe/Paris""#,
+                &format!(r#""timezone":"{zone}""#),
+            );
+        let fake = FakeOpenMeteo::start_with(Behavior::json(200, body)).await;
+        let err = client(&fake)
+            .fetch(&Site::paris(), &winter_window())
+            .await
+            .expect_err("another zone's offset");
+        assert_eq!(err.fault(), Fault::Upstream, "{err:?}");
+        assert!(
+            matches!(&err, SourceError::InvalidData { message, .. }
+                if message.contains(&format!("utc_offset_seconds = {offset} is not the offset of Europe/Paris now (3600 s)"))),
+            "{err}"
+        );
+    }
+    // The right offset parses (the fixture as it is).
+    let fake = FakeOpenMeteo::start_with(Behavior::json(200, paris)).await;
+    assert!(
+        client(&fake)
+            .fetch(&Site::paris(), &winter_window())
+            .await
+            .is_ok()
+    );
+}
+
+#[tokio::test]
 async fn vancouver_local_times_are_shifted_by_eight_hours() {
     let fake = FakeOpenMeteo::start_with(Behavior::fixture("vancouver_48h.json")).await;
     let frame = client(&fake)
