@@ -72,6 +72,33 @@ impl WeatherVariable {
         }
     }
 
+    /// Radiation from this value up to 0 W/m² is rounding noise of weather
+    /// models (Open-Meteo writes `-0.4` at night, in its JSON and its CSV):
+    /// [`denoise`](Self::denoise) makes it 0.
+    pub const RADIATION_NOISE_FLOOR: f64 = -5.0;
+
+    /// `value` with rounding noise removed: radiation from
+    /// [`RADIATION_NOISE_FLOOR`](Self::RADIATION_NOISE_FLOOR) up to 0 is 0;
+    /// anything else is unchanged (and may still be outside the
+    /// [`plausible_range`](Self::plausible_range)).
+    ///
+    /// ```
+    /// use spe_core::WeatherVariable as V;
+    /// assert_eq!(V::ShortwaveRadiation.denoise(-0.4), 0.0);
+    /// assert_eq!(V::ShortwaveRadiation.denoise(-6.0), -6.0);
+    /// assert_eq!(V::Temperature2m.denoise(-0.4), -0.4);
+    /// ```
+    pub fn denoise(&self, value: f64) -> f64 {
+        match self {
+            WeatherVariable::ShortwaveRadiation
+                if (Self::RADIATION_NOISE_FLOOR..=0.0).contains(&value) =>
+            {
+                0.0
+            }
+            _ => value,
+        }
+    }
+
     /// The variable with Open-Meteo's name `name`.
     pub fn from_name(name: &str) -> Option<Self> {
         WeatherVariable::ALL.into_iter().find(|v| v.name() == name)

@@ -44,9 +44,6 @@ const MAX_ERROR_BODY_BYTES: usize = 64 << 10;
 const REASON_CHARS: usize = 200;
 /// How many characters of an upstream JSON `reason` are kept.
 const MAX_JSON_REASON_CHARS: usize = 1000;
-/// Radiation values from `MIN_RADIATION` up to 0 are rounding noise of the
-/// model and clamp to 0; more negative values are invalid data.
-const MIN_RADIATION: f64 = -5.0;
 /// The largest UTC offset accepted (ISO 8601 and Open-Meteo stay within ±18 h).
 const MAX_UTC_OFFSET_SECONDS: i64 = 18 * 3600;
 /// Extra time allowed past the configured timeout before the backstop fires;
@@ -805,16 +802,13 @@ fn parse_with_extras(
             let Some(x) = value.map(|x| conversion.apply(x)) else {
                 continue;
             };
-            let x = if var == WeatherVariable::ShortwaveRadiation && x <= 0.0 {
-                if x < MIN_RADIATION {
-                    return Err(invalid_data(format!(
-                        "{name} at index {index} is {x} W/m², below the {MIN_RADIATION} W/m² tolerated as rounding noise"
-                    )));
-                }
-                0.0
-            } else {
-                x
-            };
+            let x = var.denoise(x);
+            if var == WeatherVariable::ShortwaveRadiation && x < 0.0 {
+                return Err(invalid_data(format!(
+                    "{name} at index {index} is {x} W/m², below the {} W/m² tolerated as rounding noise",
+                    WeatherVariable::RADIATION_NOISE_FLOOR
+                )));
+            }
             *value = Some(x);
         }
         *columns.get_mut(var) = column;

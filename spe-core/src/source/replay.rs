@@ -198,7 +198,10 @@ impl ReplayError {
 ///   under its name without the unit; its values are only checked to be finite.
 /// * **Cells**: a number, or an empty cell for a missing value. `NaN`,
 ///   `inf` and unparseable text are errors; so is a core value outside its
-///   [plausible range](WeatherVariable::plausible_range).
+///   [plausible range](WeatherVariable::plausible_range). Radiation a little
+///   below 0 (down to [`WeatherVariable::RADIATION_NOISE_FLOOR`], the
+///   rounding noise Open-Meteo's download holds at night) is read as 0, as
+///   the live client does.
 /// * **Gaps**: hours with no row between two rows (10:00 then 13:00) are
 ///   filled with missing values, so the recording is one regular hourly axis.
 ///   A recording may span at most [`Replay::MAX_HOURS`] hours.
@@ -927,7 +930,8 @@ fn read_row(
         match field {
             Field::Time => {}
             Field::Core(var, conv) => {
-                let value = conv.apply(written);
+                // Night-time radiation of -0.x W/m², as the live client takes it.
+                let value = var.denoise(conv.apply(written));
                 let (min, max) = var.plausible_range();
                 if !(min..=max).contains(&value) {
                     let from = if conv.is_identity() {
@@ -1184,7 +1188,7 @@ mod tests {
     fn error_out_of_plausible_range() {
         let cases = [
             ("2026-01-01T00:00Z,900,0,0,0", "temperature_2m"),
-            ("2026-01-01T00:00Z,1,-5,0,0", "shortwave_radiation"),
+            ("2026-01-01T00:00Z,1,-5.5,0,0", "shortwave_radiation"),
             ("2026-01-01T00:00Z,1,0,101,0", "cloud_cover"),
             ("2026-01-01T00:00Z,1,0,0,-1", "wind_speed_10m"),
         ];
@@ -1198,6 +1202,15 @@ mod tests {
         // Extras have no range.
         let text = format!("{HEAD},pressure_msl\n2026-01-01T00:00Z,1,0,0,0,101325\n");
         assert!(Replay::from_csv_str(&text).is_ok());
+    }
+
+    #[test]
+    fn night_radiation_rounding_noise_is_zero_as_in_the_live_client() {
+        let text = "time,temperature_2m (°C),shortwave_radiation (W/m²),cloud_cover (%),wind_speed_10m (m/s)\n\
+                    2026-01-15T00:00,3.1,-0.4,100,4.2\n\
+                    2026-01-15T01:00,3.0,-5,100,4.0\n";
+        let frame = Replay::from_csv_str(text).unwrap().frame();
+        assert_eq!(frame.shortwave_radiation(), &[Some(0.0), Some(0.0)]);
     }
 
     #[test]
