@@ -19,15 +19,31 @@ import spe
 FIXTURE = (Path(__file__).parent / "data" / "paris_72h_last_23_null.json").read_bytes()
 
 
+def paris_offset(now: dt.datetime) -> dt.timedelta:
+    """Paris's UTC offset at ``now``: +2 h from the last Sunday of March to the
+    last Sunday of October (at 01:00 UTC), else +1 h (no tz database needed)."""
+
+    def last_sunday(month: int) -> dt.datetime:
+        day = dt.datetime(now.year, month, 31, 1, tzinfo=dt.timezone.utc)
+        return day - dt.timedelta(days=(day.weekday() + 1) % 7)
+
+    summer = last_sunday(3) <= now < last_sunday(10)
+    return dt.timedelta(hours=2 if summer else 1)
+
+
 def fixture_for_today(query: str) -> tuple[bytes, dt.datetime]:
-    """The recorded Paris answer (72 hours from 15 January, at UTC+1) moved to
-    the days asked for now: from local midnight ``past_days`` before today.
+    """The recorded Paris answer (72 hours from 15 January, at UTC+1, the last
+    23 null: past the model's horizon) moved to the days asked for now: from
+    local midnight ``past_days`` before today, at most one, so that the
+    current hour has values (an answer without is no live data).
 
     Returns the body and the first hour it serves, in UTC.
     """
     body = json.loads(FIXTURE)
-    offset = dt.timedelta(seconds=body["utc_offset_seconds"])
-    past_days = int(urllib.parse.parse_qs(query).get("past_days", ["0"])[0])
+    # Open-Meteo writes the zone's offset at the request (the client checks it).
+    offset = paris_offset(dt.datetime.now(dt.timezone.utc))
+    body["utc_offset_seconds"] = int(offset.total_seconds())
+    past_days = min(1, int(urllib.parse.parse_qs(query).get("past_days", ["0"])[0]))
     today = (dt.datetime.now(dt.timezone.utc) + offset).date()
     start = dt.datetime.combine(today - dt.timedelta(days=past_days), dt.time())
     hours = len(body["hourly"]["time"])
