@@ -110,7 +110,17 @@ fn start_primary(
             .call_method0("start")?;
         Ok(())
     };
-    start().map_err(|e| PredictorError::crashed("could not start its thread", e.to_string()))
+    start().map_err(|e| {
+        // `Thread.start` waits for the thread in Python code, where a Ctrl-C
+        // is handled: that KeyboardInterrupt is the caller's, not the
+        // model's. Raise it again, for `block_on_interruptibly` to raise.
+        if e.is_instance_of::<pyo3::exceptions::PyKeyboardInterrupt>(py) {
+            // Kept for the `block_on_interruptibly` waiting on this thread
+            // (the chain's future runs on the caller's thread).
+            CALLER_INTERRUPT.with(|slot| *slot.borrow_mut() = Some(e.clone_ref(py)));
+        }
+        PredictorError::crashed("could not start its thread", e.to_string())
+    })
 }
 
 /// The way back from the primary's daemon thread: called once by
@@ -1139,6 +1149,14 @@ impl ResilientForecaster {
     }
 }
 
+thread_local! {
+    /// A Ctrl-C handled in Python code the chain's future ran on the
+    /// caller's thread (starting the primary's thread), which the chain could
+    /// only report as the primary's failure: raised by
+    /// `block_on_interruptibly` instead of the chain's answer.
+    static CALLER_INTERRUPT: std::cell::RefCell<Option<PyErr>> = const { std::cell::RefCell::new(None) };
+}
+
 /// How long `predict` waits with the GIL released between two checks for
 /// signals (Ctrl-C).
 const SIGNAL_CHECK: Duration = Duration::from_millis(50);
@@ -1157,14 +1175,22 @@ where
     F::Output: Send,
 {
     let mut future = std::pin::pin!(future);
+    // One left by a run nobody waited on like this is not this call's.
+    CALLER_INTERRUPT.with(|slot| slot.borrow_mut().take());
     loop {
         // The timer is made inside `block_on`: it needs the runtime's context.
         let slice = py.detach(|| {
             runtime.block_on(async { tokio::time::timeout(SIGNAL_CHECK, future.as_mut()).await })
         });
-        match slice {
-            Ok(output) => return Ok(output),
-            Err(_elapsed) => py.check_signals()?,
+        // Signals first: a Ctrl-C during the last slice wins over its
+        // output (which may be the fallback answering for a primary
+        // interrupted as it started).
+        if let Some(interrupt) = CALLER_INTERRUPT.with(|slot| slot.borrow_mut().take()) {
+            return Err(interrupt);
+        }
+        py.check_signals()?;
+        if let Ok(output) = slice {
+            return Ok(output);
         }
     }
 }

@@ -518,6 +518,30 @@ def test_the_interpreter_exits_cleanly_while_a_timed_out_primary_runs(body: str)
         assert run.stdout.split() == ["fallback"], run.stdout + run.stderr
 
 
+def test_ctrl_c_while_the_primary_thread_starts_is_the_callers() -> None:
+    """``Thread.start`` waits for the new thread in Python code, where a
+    Ctrl-C is handled: one that lands there interrupts ``predict``; it is not
+    taken for the model failing to start (and the fallback's answer)."""
+    script = SUBPROCESS_PRELUDE + (
+        "import threading\n"
+        "real_start = threading.Thread.start\n"
+        "def start(self):\n"
+        "    real_start(self)\n"
+        "    raise KeyboardInterrupt\n"
+        "threading.Thread.start = start\n"
+        "rf = spe.ResilientForecaster(lambda h, n: np.ones(n), fallback='seasonal_naive', timeout_s=60)\n"
+        "try:\n"
+        "    rf.predict(HISTORY, 24, season_length=24)\n"
+        "except KeyboardInterrupt:\n"
+        "    print('interrupted', flush=True)\n"
+        "else:\n"
+        "    print('not interrupted', flush=True)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == ["interrupted"], out.stdout + out.stderr
+
+
 def test_ctrl_c_interrupts_predict_while_the_primary_runs() -> None:
     """The model tells the test it started (a line on stdout), the test sends
     SIGINT: ``predict`` raises KeyboardInterrupt while the model still runs
