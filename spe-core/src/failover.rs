@@ -785,24 +785,39 @@ impl Inner {
             self.primary.name(),
             weather.provenance().name()
         );
-        let (incident, last_live_at) = {
-            let state = self.lock();
-            (state.incident, state.last_live_at)
-        };
+        let incident = self.lock().incident;
+        self.publish_estimation(previous, weather, energy, now, reason, incident);
+    }
+
+    /// Publish an estimation-mode snapshot of `weather` and `energy`, saying
+    /// `reason`, and announce the mode change if `previous` was not
+    /// estimation.
+    fn publish_estimation(
+        &self,
+        previous: Mode,
+        weather: WeatherFrame,
+        energy: EnergyFrame,
+        now: DateTime<Utc>,
+        reason: String,
+        incident: Option<IncidentId>,
+    ) {
+        let provenance = weather.provenance().name();
         let snapshot = WeatherSnapshot {
             mode: Mode::Estimation,
             weather,
             energy,
             breaker: self.breaker.state(),
             made_at: now,
-            last_live_at,
+            last_live_at: self.lock().last_live_at,
             degradation: Some(reason.clone()),
             incident,
         };
         self.snapshot.send_replace(Arc::new(snapshot));
         if previous != Mode::Estimation {
-            tracing::warn!(%reason, "mode estimation");
+            tracing::warn!(%reason, provenance, "mode estimation");
             self.announce(previous, Mode::Estimation, now, reason);
+        } else {
+            tracing::debug!(%reason, "still in estimation mode");
         }
     }
 
@@ -860,23 +875,7 @@ impl Inner {
             incident = opened;
             self.lock().incident = opened;
         }
-        let snapshot = WeatherSnapshot {
-            mode: Mode::Estimation,
-            weather,
-            energy,
-            breaker: self.breaker.state(),
-            made_at: now,
-            last_live_at: self.lock().last_live_at,
-            degradation: Some(reason.clone()),
-            incident,
-        };
-        self.snapshot.send_replace(Arc::new(snapshot));
-        if previous.mode != Mode::Estimation {
-            tracing::warn!(%reason, "mode estimation: serving synthetic data");
-            self.announce(previous.mode, Mode::Estimation, now, reason);
-        } else {
-            tracing::debug!(%reason, "still in estimation mode");
-        }
+        self.publish_estimation(previous.mode, weather, energy, now, reason, incident);
     }
 
     /// Journal the switch to estimation made on read because live data went stale.

@@ -23,6 +23,7 @@ pub use error::JournalError;
 pub use model::{IgnoreReason, Incident, IncidentId, IncidentKind, JournalEvent, ModeChange};
 pub use retex::{ComponentFigures, LongestOutage, Retex};
 
+use crate::file_lock::ExclusiveLock;
 use crate::provenance::Mode;
 use format::{HeaderCheck, Item};
 use model::Folded;
@@ -198,43 +199,22 @@ struct Shared {
     report: OpenReport,
     state: Mutex<State>,
     _registration: Registration,
-    _lock: ProcessLock,
+    _lock: ExclusiveLock,
 }
 
-/// An exclusive advisory lock (`flock`) on the journal file, held while it
-/// is open: a second process (a new server started beside a hung one, a
-/// notebook) gets [`JournalError::Locked`] instead of appending over this
-/// one's acknowledged records. On the file itself, so a hard link or another
-/// path to it is the same lock. A no-op where `flock` does not exist.
-struct ProcessLock {
-    #[cfg(unix)]
-    _flock: nix::fcntl::Flock<File>,
-}
-
-impl ProcessLock {
-    fn take(file: &File, path: &Path) -> Result<ProcessLock, JournalError> {
-        #[cfg(unix)]
-        {
-            use nix::fcntl::{Flock, FlockArg};
-            let dup = file
-                .try_clone()
-                .map_err(JournalError::io(path, "lock the file"))?;
-            match Flock::lock(dup, FlockArg::LockExclusiveNonblock) {
-                Ok(flock) => Ok(ProcessLock { _flock: flock }),
-                Err((_, nix::errno::Errno::EWOULDBLOCK)) => Err(JournalError::Locked {
-                    path: path.to_path_buf(),
-                }),
-                Err((_, errno)) => Err(JournalError::io(path, "lock the file")(
-                    std::io::Error::from(errno),
-                )),
-            }
-        }
-        #[cfg(not(unix))]
-        {
-            let _ = (file, path);
-            Ok(ProcessLock {})
-        }
-    }
+/// Takes the journal's lock: an exclusive advisory lock (`flock`) on the
+/// file itself, held while it is open, so a second process (a new server
+/// started beside a hung one, a notebook) gets [`JournalError::Locked`]
+/// instead of appending over this one's acknowledged records. On the file,
+/// not its path: a hard link or another path to it is the same lock.
+fn lock_journal(file: &File, path: &Path) -> Result<ExclusiveLock, JournalError> {
+    let locked = file
+        .try_clone()
+        .and_then(ExclusiveLock::try_lock)
+        .map_err(JournalError::io(path, "lock the file"))?;
+    locked.ok_or_else(|| JournalError::Locked {
+        path: path.to_path_buf(),
+    })
 }
 
 /// An append-only, crash-safe incident journal, for the post-incident review
@@ -486,7 +466,7 @@ impl Journal {
         let canonical =
             fs::canonicalize(path).map_err(JournalError::io(path, "resolve the path"))?;
         let registration = Registration::new(canonical)?;
-        let lock = ProcessLock::take(&file, path)?;
+        let lock = lock_journal(&file, path)?;
 
         let mut buf = Vec::new();
         file.read_to_end(&mut buf)

@@ -6,6 +6,7 @@ mod cache;
 mod calendar;
 mod durable;
 mod failover;
+mod file_lock;
 mod forecast;
 mod frame;
 mod journal;

@@ -113,10 +113,9 @@ fn start_primary(
     start().map_err(|e| {
         // `Thread.start` waits for the thread in Python code, where a Ctrl-C
         // is handled: that KeyboardInterrupt is the caller's, not the
-        // model's. Raise it again, for `block_on_interruptibly` to raise.
+        // model's. Kept for `block_on_interruptibly` on this thread (the
+        // chain's future runs on the caller's thread) to raise.
         if e.is_instance_of::<pyo3::exceptions::PyKeyboardInterrupt>(py) {
-            // Kept for the `block_on_interruptibly` waiting on this thread
-            // (the chain's future runs on the caller's thread).
             CALLER_INTERRUPT.with(|slot| *slot.borrow_mut() = Some(e.clone_ref(py)));
         }
         PredictorError::crashed("could not start its thread", e.to_string())

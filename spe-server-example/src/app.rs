@@ -355,10 +355,8 @@ fn open_journal(path: &Path, now: DateTime<Utc>) -> Option<Journal> {
             file_name(saved)
         );
         tracing::error!(%details, "incident journal header damaged");
-        record_repaired(
+        record_journal_repaired(
             &journal,
-            JOURNAL_COMPONENT,
-            IncidentKind::JournalCorrupt,
             now,
             details,
             "header rewritten on open; every record was read",
@@ -406,10 +404,8 @@ fn open_journal(path: &Path, now: DateTime<Utc>) -> Option<Journal> {
             tracing::warn!(%details, "incident journal damaged (already journaled)");
         } else {
             tracing::error!(%details, "incident journal damaged");
-            record_repaired(
+            record_journal_repaired(
                 &journal,
-                JOURNAL_COMPONENT,
-                IncidentKind::JournalCorrupt,
                 now,
                 details,
                 "damaged regions skipped on open; the records around them were read",
@@ -448,10 +444,8 @@ fn reopen_fresh_journal(path: &Path, now: DateTime<Utc>) -> Option<Journal> {
         file_name(&aside)
     );
     tracing::error!(%details, "incident journal replaced");
-    record_repaired(
+    record_journal_repaired(
         &journal,
-        JOURNAL_COMPONENT,
-        IncidentKind::JournalCorrupt,
         now,
         details,
         "the damaged file is kept aside for inspection",
@@ -550,6 +544,24 @@ fn cache_details(name: &str, report: &LoadReport) -> String {
             .map(|u| format!("{} unreadable ({})", file_name(&u.path), u.error)),
     );
     format!("{name} cache: {}", parts.join("; "))
+}
+
+/// Damage of the journal itself found and repaired at open: a
+/// `journal_corrupt` incident, opened and closed at once.
+fn record_journal_repaired(
+    journal: &Journal,
+    now: DateTime<Utc>,
+    details: String,
+    resolution: &str,
+) {
+    record_repaired(
+        journal,
+        JOURNAL_COMPONENT,
+        IncidentKind::JournalCorrupt,
+        now,
+        details,
+        resolution,
+    );
 }
 
 /// Damage found and repaired (at start-up, or by the history store while

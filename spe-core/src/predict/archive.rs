@@ -211,12 +211,12 @@ impl PredictionArchive {
             if let Some(cutoff) = now.checked_sub_signed(retention) {
                 entries.retain(|p| p.made_at >= cutoff);
             }
-            (!too_close, entries.clone())
+            // Copied only when there is something to write.
+            let snapshot = (*unsaved && self.cache.is_some()).then(|| entries.clone());
+            (!too_close, snapshot)
         };
-        if let Some(cache) = &self.cache {
-            if *unsaved {
-                cache.put(snapshot, now)?;
-            }
+        if let (Some(cache), Some(snapshot)) = (&self.cache, snapshot) {
+            cache.put(snapshot, now)?;
         }
         *unsaved = false;
         Ok(recorded)

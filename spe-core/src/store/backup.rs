@@ -18,10 +18,11 @@ use rusqlite::backup::Backup;
 use rusqlite::{Connection, OpenFlags};
 use serde::Serialize;
 
-use super::lock::ExclusiveLock;
+use super::lock;
 use super::schema::{self, Check};
 use super::{StoreError, sibling};
 use crate::durable;
+use crate::file_lock::ExclusiveLock;
 
 const PREFIX: &str = "history-";
 const SUFFIX: &str = ".sqlite";
@@ -219,7 +220,7 @@ pub(super) fn make(
 /// The backup directory's lock, or [`StoreError::BackupInProgress`] if
 /// another store holds it.
 fn take_turn(dir: &Path) -> Result<ExclusiveLock, StoreError> {
-    ExclusiveLock::try_take(&dir.join(BACKUP_LOCK))?.ok_or_else(|| StoreError::BackupInProgress {
+    lock::try_exclusive(&dir.join(BACKUP_LOCK))?.ok_or_else(|| StoreError::BackupInProgress {
         dir: dir.to_path_buf(),
     })
 }

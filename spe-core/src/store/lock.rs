@@ -12,6 +12,7 @@ use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 
 use super::StoreError;
+use crate::file_lock::ExclusiveLock;
 
 /// The lock file's name in the store's directory.
 pub(super) const LOCK_FILE: &str = "history.lock";
@@ -84,38 +85,15 @@ impl StoreLock {
     }
 }
 
-/// An exclusive lock on a file, held until dropped.
-#[derive(Debug)]
-pub(super) struct ExclusiveLock {
-    #[cfg(unix)]
-    _flock: nix::fcntl::Flock<File>,
-    #[cfg(not(unix))]
-    _file: File,
-}
-
-impl ExclusiveLock {
-    /// Takes the exclusive lock on `path` (created if missing) if no one,
-    /// in this process or another, holds it: `None` if someone does (a
-    /// holder that hangs then never blocks this one).
-    pub(super) fn try_take(path: &Path) -> Result<Option<ExclusiveLock>, StoreError> {
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(path)
-            .map_err(|e| StoreError::io("open the lock file", path, e))?;
-        #[cfg(unix)]
-        {
-            use nix::fcntl::{Flock, FlockArg};
-            match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
-                Ok(flock) => Ok(Some(ExclusiveLock { _flock: flock })),
-                Err((_, nix::errno::Errno::EWOULDBLOCK)) => Ok(None),
-                Err((_, errno)) => Err(StoreError::io("lock", path, std::io::Error::from(errno))),
-            }
-        }
-        #[cfg(not(unix))]
-        {
-            Ok(Some(ExclusiveLock { _file: file }))
-        }
-    }
+/// Takes the exclusive lock on `path` (created if missing) if no one, in
+/// this process or another, holds it: `None` if someone does (a holder that
+/// hangs then never blocks this one).
+pub(super) fn try_exclusive(path: &Path) -> Result<Option<ExclusiveLock>, StoreError> {
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .map_err(|e| StoreError::io("open the lock file", path, e))?;
+    ExclusiveLock::try_lock(file).map_err(|e| StoreError::io("lock", path, e))
 }

@@ -1200,6 +1200,14 @@ fn user_version(db: &Path) -> i64 {
         .unwrap()
 }
 
+/// The rows of the predictions table in the database file at `db`.
+fn prediction_rows(db: &Path) -> i64 {
+    rusqlite::Connection::open(db)
+        .unwrap()
+        .query_row("SELECT count(*) FROM predictions", [], |r| r.get(0))
+        .unwrap()
+}
+
 #[test]
 fn a_version_1_store_is_migrated_and_keeps_its_rows_and_a_copy() {
     let dir = tempfile::tempdir().unwrap();
@@ -1226,12 +1234,7 @@ fn a_version_1_store_is_migrated_and_keeps_its_rows_and_a_copy() {
     let copy = schema::pre_migration_copy(&db, 1);
     assert_eq!(copy, dir.path().join("history.sqlite.v1"));
     assert_eq!(user_version(&copy), 1);
-    let c = rusqlite::Connection::open(&copy).unwrap();
-    let n: i64 = c
-        .query_row("SELECT count(*) FROM predictions", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(n, 1);
-    drop(c);
+    assert_eq!(prediction_rows(&copy), 1);
     // And it opens again as it is.
     let (store, report) = open(dir.path());
     assert!(report.is_clean(), "{report:?}");
@@ -1251,11 +1254,7 @@ fn a_half_written_pre_migration_copy_is_made_again() {
     check_v1_rows(&store);
     drop(store);
     assert_eq!(user_version(&copy), 1);
-    let c = rusqlite::Connection::open(&copy).unwrap();
-    let n: i64 = c
-        .query_row("SELECT count(*) FROM predictions", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(n, 1);
+    assert_eq!(prediction_rows(&copy), 1);
     // No temporary copy is left beside it.
     let names: Vec<String> = fs::read_dir(dir.path())
         .unwrap()

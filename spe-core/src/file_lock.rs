@@ -1,0 +1,36 @@
+//! An exclusive advisory lock on an open file (`flock`, Unix; elsewhere a
+//! no-op), taken without waiting: a holder that hangs never blocks the one
+//! asking. The history store's backups and the incident journal both use it.
+
+use std::fs::File;
+use std::io;
+
+/// An exclusive lock on a file, held until dropped.
+#[derive(Debug)]
+pub(crate) struct ExclusiveLock {
+    #[cfg(unix)]
+    _flock: nix::fcntl::Flock<File>,
+    #[cfg(not(unix))]
+    _file: File,
+}
+
+impl ExclusiveLock {
+    /// Takes the exclusive lock on `file` if no one, in this process (through
+    /// another open of the file) or another, holds it: `None` if someone
+    /// does. The lock lasts as long as the returned value.
+    pub(crate) fn try_lock(file: File) -> io::Result<Option<ExclusiveLock>> {
+        #[cfg(unix)]
+        {
+            use nix::fcntl::{Flock, FlockArg};
+            match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+                Ok(flock) => Ok(Some(ExclusiveLock { _flock: flock })),
+                Err((_, nix::errno::Errno::EWOULDBLOCK)) => Ok(None),
+                Err((_, errno)) => Err(io::Error::from(errno)),
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            Ok(Some(ExclusiveLock { _file: file }))
+        }
+    }
+}
