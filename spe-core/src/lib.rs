@@ -26,7 +26,7 @@ pub use breaker::{
 };
 pub use cache::{
     CACHE_FORMAT_VERSION, CACHE_HEADER_LEN, CACHE_MAGIC, Cache, CacheConfig, CacheError, CacheIoOp,
-    Cached, CorruptionReason, Generation, LoadReport, Quarantined, UnreadableFile,
+    Cached, CorruptionReason, Generation, LoadReport, Quarantined, UnreadableFile, WeakCache,
 };
 pub use calendar::{Country, DayType, UnknownCountry, easter_sunday};
 pub use failover::{

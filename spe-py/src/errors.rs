@@ -169,7 +169,8 @@ impl SpeException {
                 parents: &[E::SpeError],
                 builtin: Some(|py| py.get_type::<PyOSError>()),
                 doc: "A cache (a ``ResilientForecaster``'s ``cache_dir``) cannot be opened, read \
-                      or written: I/O error, a path that is not a directory.\n\n\
+                      or written: I/O error, a path that is not a directory, a ``cache_dir`` \
+                      another process has open.\n\n\
                       Also an ``OSError``.",
             },
             E::CacheCorruptError => Spec {
@@ -543,6 +544,14 @@ impl fmt::Display for Error {
             Error::Source(e) => write!(f, "{e}"),
             Error::Failover(e) => write!(f, "{e}"),
             Error::Journal(e) => write!(f, "{e}"),
+            // Forecasters of one process share an open cache_dir: a held
+            // lock is another process's.
+            Error::Cache(CacheError::Locked { path }) => write!(
+                f,
+                "{}: cache_dir already open in another process (its lock is held); \
+                 give each process its own cache_dir, or stop the other one",
+                path.display()
+            ),
             Error::Cache(e) => write!(f, "{e}"),
             Error::CacheCorrupt(m) => f.write_str(m),
             Error::Store(e) => write!(f, "{e}"),

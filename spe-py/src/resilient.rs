@@ -29,8 +29,8 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyFloat, PyList, PyString, PyTuple};
 
 use spe_core::{
-    ChainError, ChainResult, Exog, Forecast as CoreForecast, IntervalColumns, LoadReport,
-    PredictionChain, PredictionRequest, Predictor, PredictorError,
+    Cache, ChainError, ChainResult, Exog, Forecast as CoreForecast, IntervalColumns, LoadReport,
+    PredictionChain, PredictionRequest, Predictions, Predictor, PredictorError, WeakCache,
 };
 
 use crate::arrays;
@@ -552,7 +552,11 @@ impl Prediction {
 ///    in ``cache_dir`` (several checksummed generations; a corrupt file is
 ///    quarantined and an older one served), so they survive a restart.
 ///    Without ``cache_dir``, or with an empty cache, :class:`spe.ForecastError`
-///    is raised (its ``failures`` says why each tier failed).
+///    is raised (its ``failures`` says why each tier failed). A
+///    ``cache_dir`` is used by one process at a time: forecasters of this
+///    process on one ``cache_dir`` share its cache (the newest answer of
+///    either is the other's tier 3), and another process opening it while
+///    this one has it gets :class:`spe.CacheError` ("already open").
 ///
 /// With ``journal`` (a :class:`spe.Journal`), each outage of your model is
 /// one incident (component ``prediction``). ``on_corrupt_cache="raise"``
@@ -562,7 +566,9 @@ impl Prediction {
 /// ``clock`` (a :class:`spe.ManualClock`) drives the timeouts in tests.
 ///
 /// Pickles with its settings when ``primary`` pickles (a module-level
-/// function does; a lambda does not, and says so).
+/// function does; a lambda does not, and says so). Unpickled in another
+/// process while this one has ``cache_dir`` open, it raises
+/// :class:`spe.CacheError`: give each worker process its own ``cache_dir``.
 ///
 /// >>> import numpy as np, spe
 /// >>> def my_model(history, horizon):
@@ -592,6 +598,40 @@ pub struct ResilientForecaster {
     cache_report: Option<LoadReport>,
     /// `on_corrupt_cache="raise"`.
     raise_on_corrupt: bool,
+}
+
+/// The prediction caches open in this process, by canonical directory: a
+/// cache is open once (its lock file's lock), so a second forecaster on a
+/// `cache_dir` (a notebook cell run again while the first forecaster is
+/// still bound) shares the open one rather than being refused. Weak, so a
+/// cache closes, and its lock is released, with its last forecaster.
+static OPEN_CACHES: Mutex<Vec<(std::path::PathBuf, WeakCache<Predictions>)>> =
+    Mutex::new(Vec::new());
+
+/// The prediction cache in `dir`: the one open in this process if there is
+/// one (with a report of what it serves, nothing found damaged), else
+/// opened. Blocking (the open reads and may quarantine files).
+fn open_prediction_cache(dir: &std::path::Path) -> Result<(Cache<Predictions>, LoadReport), Error> {
+    let mut open = OPEN_CACHES
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    open.retain(|(_, weak)| weak.upgrade().is_some());
+    let key = std::fs::canonicalize(dir).ok();
+    let shared = key.as_ref().and_then(|key| {
+        open.iter()
+            .find(|(path, _)| path == key)
+            .and_then(|(_, weak)| weak.upgrade())
+    });
+    if let Some(cache) = shared {
+        let mut report = LoadReport::default();
+        report.loaded = cache.get().map(|hit| hit.generation);
+        return Ok((cache, report));
+    }
+    let (cache, report) = PredictionChain::open_cache(dir)?;
+    // The directory exists now that the cache is open.
+    let key = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+    open.push((key, cache.downgrade()));
+    Ok((cache, report))
 }
 
 /// The ``fallback`` argument: a model name, or a ``spe.Model`` (its model,
@@ -875,9 +915,7 @@ impl ResilientForecaster {
             .fallback_timeout(fallback_timeout);
         let mut cache_report = None;
         if let Some(dir) = &cache_dir {
-            let (cache, report) = py
-                .detach(|| PredictionChain::open_cache(dir))
-                .map_err(Error::from)?;
+            let (cache, report) = py.detach(|| open_prediction_cache(dir))?;
             if raise_on_corrupt && !report.quarantined.is_empty() {
                 let files: Vec<String> = report
                     .quarantined

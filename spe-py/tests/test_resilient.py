@@ -289,7 +289,7 @@ def test_no_tier_left_raises_with_the_failures() -> None:
 def test_a_corrupt_cache_is_quarantined_or_raised(tmp_path: Path) -> None:
     cache = tmp_path / "cache"
     spe.ResilientForecaster(mean_model, cache_dir=cache).predict(HISTORY, HORIZON, season_length=24)
-    [generation] = list(cache.glob("predictions.*"))
+    [generation] = list(cache.glob("predictions.*.spc"))
     data = bytearray(generation.read_bytes())
     data[-5] ^= 0xFF
     generation.write_bytes(bytes(data))
@@ -306,6 +306,7 @@ def test_a_corrupt_cache_is_quarantined_or_raised(tmp_path: Path) -> None:
     data = bytearray(generation.read_bytes())
     data[-5] ^= 0xFF
     generation.write_bytes(bytes(data))
+    del rf  # else the copy shares its open cache, which serves from memory
     with pytest.raises(spe.CacheCorruptError, match="quarantined"):
         pickle.loads(pickled)
 
@@ -371,6 +372,54 @@ def test_bad_settings() -> None:
         rf.predict(huge, 24)
 
 
+def test_forecasters_of_one_process_share_a_cache_dir(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    good = spe.ResilientForecaster(mean_model, fallback="seasonal_naive", cache_dir=cache)
+    # A second one on the same directory (a notebook cell run again while
+    # the first is still bound) shares the open cache instead of being refused.
+    link = tmp_path / "link"
+    link.symlink_to(cache, target_is_directory=True)
+    bad = spe.ResilientForecaster(raises, fallback="seasonal_naive", cache_dir=link)
+    assert bad.cache_report == {"loaded": None, "quarantined": [], "unreadable": []}
+    first = good.predict(HISTORY, HORIZON, season_length=24)
+    # The newest answer of one is the other's tier 3.
+    p = bad.predict(HISTORY[:10], HORIZON, season_length=24)
+    assert p.tier == "cache"
+    np.testing.assert_array_equal(p.mean, first.mean)
+    third = spe.ResilientForecaster(raises, fallback="seasonal_naive", cache_dir=cache)
+    assert third.cache_report == {"loaded": 1, "quarantined": [], "unreadable": []}
+    # Closed with its last forecaster: the next one opens it from disk.
+    del good, bad, third
+    reopened = spe.ResilientForecaster(raises, fallback="seasonal_naive", cache_dir=cache)
+    latest = reopened.latest()
+    assert latest is not None and latest.tier == "cache"
+
+
+def test_a_cache_dir_open_in_another_process_is_refused_and_left_whole(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    spe.ResilientForecaster(mean_model, cache_dir=cache).predict(HISTORY, HORIZON, season_length=24)
+    # The other process opens the cache, says so, and waits.
+    code = (
+        "import spe, sys; rf = spe.ResilientForecaster(lambda h, n: h[-n:], cache_dir=sys.argv[1]); "
+        "print('open', flush=True); sys.stdin.readline()"
+    )
+    other = subprocess.Popen([sys.executable, "-c", code, str(cache)], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        assert other.stdout is not None and other.stdout.readline().strip() == "open"
+        with pytest.raises(spe.CacheError, match="already open in another process") as info:
+            spe.ResilientForecaster(mean_model, cache_dir=cache)
+        assert isinstance(info.value, OSError)
+        assert "predictions.lock" in str(info.value)
+    finally:
+        assert other.stdin is not None
+        other.stdin.close()
+        assert other.wait(timeout=60) == 0
+    # Its lock went with it; the cached predictions are there.
+    rf = spe.ResilientForecaster(raises, fallback="seasonal_naive", cache_dir=cache)
+    assert rf.cache_report == {"loaded": 1, "quarantined": [], "unreadable": []}
+
+
 def test_a_cache_dir_that_cannot_be_one_is_an_os_error(tmp_path: Path) -> None:
     a_file = tmp_path / "a-file"
     a_file.write_text("not a directory")
@@ -400,15 +449,22 @@ def test_repr_and_pickle(tmp_path: Path) -> None:
     )
     p = rf.predict(HISTORY, HORIZON, season_length=24)
     assert repr(p) == "Prediction(tier='primary', model='mean_model', horizon=24, provenance='live')"
-    # Unpickled in another process: the same settings, the cache reopened.
+    # Unpickled in another process: the same settings, the cache reopened
+    # (once this process has let it go: a cache_dir is one process's).
     code = (
         "import pickle, sys; rf = pickle.loads(sys.stdin.buffer.read()); "
         "print(repr(rf)); print(rf.latest().tier)"
     )
-    out = subprocess.run([sys.executable, "-c", code], input=pickle.dumps(rf),
+    pickled, expected = pickle.dumps(rf), repr(rf)
+    held = subprocess.run([sys.executable, "-c", code], input=pickled,
+                          capture_output=True, cwd=Path(__file__).parent)
+    assert held.returncode == 1
+    assert b"spe.CacheError" in held.stderr and b"already open in another process" in held.stderr
+    del rf
+    out = subprocess.run([sys.executable, "-c", code], input=pickled,
                          capture_output=True, check=True, cwd=Path(__file__).parent)
     lines = out.stdout.decode().splitlines()
-    assert lines == [repr(rf), "cache"]
+    assert lines == [expected, "cache"]
 
 
 def test_a_lambda_primary_says_why_it_cannot_be_pickled() -> None:

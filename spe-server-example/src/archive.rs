@@ -338,7 +338,8 @@ mod tests {
         assert_eq!(archive.len(), 1);
         let _ = stop_tx.send(true);
         task.await.expect("the task stops");
-        // Persisted: a reopened archive has it.
+        // Persisted: the archive reopened after a restart has it.
+        drop((archive, chain));
         let reopened = ForecastArchive::open(dir.path(), None, t0()).expect("opens");
         assert_eq!(reopened.len(), 1);
     }

@@ -27,6 +27,8 @@ pub enum CacheIoOp {
     Rename,
     /// `fsync` of the cache directory, which makes the rename durable.
     SyncDir,
+    /// Opening or locking the cache's lock file (`<name>.lock`).
+    Lock,
 }
 
 impl fmt::Display for CacheIoOp {
@@ -39,6 +41,7 @@ impl fmt::Display for CacheIoOp {
             CacheIoOp::SyncFile => "fsync the temporary file",
             CacheIoOp::Rename => "rename the temporary file into place",
             CacheIoOp::SyncDir => "fsync the cache directory",
+            CacheIoOp::Lock => "open or lock the lock file",
         })
     }
 }
@@ -85,6 +88,15 @@ pub enum CacheError {
         /// The operating system's error.
         #[source]
         source: io::Error,
+    },
+    /// The cache is already open, in this process or another (its lock
+    /// file's lock is held): two open caches of one name would remove each
+    /// other's writes in progress. See
+    /// [Concurrency](super::Cache#concurrency).
+    #[error("{}: cache already open (its lock is held), in this process or another; use the open Cache (clone it) or stop the other process", .path.display())]
+    Locked {
+        /// The lock file.
+        path: PathBuf,
     },
     /// The value could not be serialized to JSON.
     #[error("cannot encode the value as JSON: {0}")]

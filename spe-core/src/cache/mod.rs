@@ -19,6 +19,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::file_lock::ExclusiveLock;
 use crate::provenance::Provenance;
 
 pub use error::{CacheError, CacheIoOp};
@@ -30,6 +31,8 @@ const EXT: &str = "spc";
 const TMP_MARK: &str = ".tmp-";
 /// Marks a quarantined file: `<generation file>.corrupt-<UTC timestamp>`.
 const CORRUPT_MARK: &str = ".corrupt-";
+/// Extension of the file whose lock an open cache holds: `<name>.lock`.
+const LOCK_EXT: &str = "lock";
 /// Longest accepted cache name.
 const MAX_NAME_LEN: usize = 64;
 
@@ -277,6 +280,7 @@ impl LoadReport {
 /// | `predictions.00000000000000000042.spc` | generation 42 (20-digit zero-padded number, so names sort like numbers) |
 /// | `predictions.00000000000000000042.spc.tmp-<pid>-<n>` | a write in progress; one left over from a crash is removed at open |
 /// | `predictions.00000000000000000042.spc.corrupt-20260101T120000.123Z` | a generation found corrupt at open, set aside for the post-mortem; never deleted by the cache |
+/// | `predictions.lock` | empty; an open cache holds its lock (see [Concurrency](Cache#concurrency)) |
 ///
 /// The newest [`CacheConfig::generations`] generation files are kept (3 by
 /// default); older ones are deleted once a newer one is durable.
@@ -347,9 +351,26 @@ impl LoadReport {
 /// serialized and generation numbers strictly increase. Reads
 /// ([`Cache::get`]) come from memory and never touch the disk.
 ///
-/// One process, one `Cache` per directory and name: two independent `open`s
-/// of the same name (in one process or two) do not coordinate and may remove
-/// each other's temporary files.
+/// One open `Cache` per directory and name, across processes: `open` takes
+/// an exclusive advisory lock (`flock`, on Unix) on `<name>.lock` and holds
+/// it until the last clone is dropped. A second `open` of the same name, in
+/// this process or another (a second server started on the same data
+/// directory, a notebook), gets [`CacheError::Locked`] instead of removing
+/// the first one's temporary files and writing generation numbers it also
+/// writes. The lock is released by the operating system when a process
+/// dies, so a crash never leaves the cache locked.
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use spe_core::{Cache, CacheConfig, CacheError};
+/// let dir = tempfile::tempdir()?;
+/// let (first, _) = Cache::<u8>::open(dir.path(), "p", CacheConfig::default())?;
+/// let second = Cache::<u8>::open(dir.path(), "p", CacheConfig::default());
+/// assert!(matches!(second, Err(CacheError::Locked { .. })));
+/// drop(first);
+/// assert!(Cache::<u8>::open(dir.path(), "p", CacheConfig::default()).is_ok());
+/// # Ok(()) }
+/// ```
 ///
 /// [`Cache::put`] and [`Cache::open`] do blocking I/O (`fsync`). From async
 /// code, call [`Cache::put_async`], or wrap the call in
@@ -365,12 +386,64 @@ struct Inner<T> {
     /// The next generation number; `None` once `u64::MAX` is used.
     writer: Mutex<Option<u64>>,
     current: RwLock<Option<Cached<T>>>,
+    /// Held while the cache is open (see [Concurrency](Cache#concurrency)).
+    _lock: ExclusiveLock,
 }
 
 impl<T> Clone for Cache<T> {
     fn clone(&self) -> Self {
         Cache {
             inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+/// A handle on a [`Cache`] that does not keep it open: from
+/// [`Cache::downgrade`], [`upgrade`](WeakCache::upgrade) gives the cache
+/// back while a [`Cache`] clone is alive somewhere.
+///
+/// A cache is open once per name (see [Concurrency](Cache#concurrency));
+/// a program that opens caches by name on demand keeps these to hand out
+/// the open one instead of opening it again, while letting it close (and
+/// release its lock) when its last user is done with it.
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use spe_core::{Cache, CacheConfig};
+/// let dir = tempfile::tempdir()?;
+/// let (cache, _) = Cache::<u8>::open(dir.path(), "p", CacheConfig::default())?;
+/// let weak = cache.downgrade();
+/// cache.put(4, chrono::Utc::now())?;
+/// assert_eq!(*weak.upgrade().expect("still open").get().unwrap().value, 4);
+/// drop(cache);
+/// assert!(weak.upgrade().is_none());
+/// assert!(Cache::<u8>::open(dir.path(), "p", CacheConfig::default()).is_ok());
+/// # Ok(()) }
+/// ```
+pub struct WeakCache<T> {
+    inner: std::sync::Weak<Inner<T>>,
+}
+
+impl<T> WeakCache<T> {
+    /// The cache, if a [`Cache`] handle on it is still alive.
+    pub fn upgrade(&self) -> Option<Cache<T>> {
+        self.inner.upgrade().map(|inner| Cache { inner })
+    }
+}
+
+impl<T> Clone for WeakCache<T> {
+    fn clone(&self) -> Self {
+        WeakCache {
+            inner: std::sync::Weak::clone(&self.inner),
+        }
+    }
+}
+
+impl<T> fmt::Debug for WeakCache<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.upgrade() {
+            Some(cache) => f.debug_tuple("WeakCache").field(&cache).finish(),
+            None => f.write_str("WeakCache(closed)"),
         }
     }
 }
@@ -418,6 +491,21 @@ impl<T> Cache<T> {
     /// ```
     pub fn name(&self) -> &str {
         &self.inner.name
+    }
+
+    /// A [`WeakCache`] on this cache, which does not keep it open.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let dir = tempfile::tempdir()?;
+    /// let (cache, _) = spe_core::Cache::<u8>::open(dir.path(), "x", Default::default())?;
+    /// assert_eq!(cache.downgrade().upgrade().unwrap().name(), "x");
+    /// # Ok(()) }
+    /// ```
+    pub fn downgrade(&self) -> WeakCache<T> {
+        WeakCache {
+            inner: Arc::downgrade(&self.inner),
+        }
     }
 
     /// The configuration the cache was opened with.
@@ -498,8 +586,11 @@ where
     ///
     /// # Errors
     ///
-    /// [`CacheError::InvalidName`], [`CacheError::InvalidConfig`], or
-    /// [`CacheError::Io`] if the directory cannot be created or listed.
+    /// [`CacheError::InvalidName`], [`CacheError::InvalidConfig`],
+    /// [`CacheError::Locked`] if the cache is already open (see
+    /// [Concurrency](Cache#concurrency)), or [`CacheError::Io`] if the
+    /// directory cannot be created or listed or the lock file cannot be
+    /// opened.
     /// Corrupt or unreadable files are reported in the [`LoadReport`], not as errors.
     ///
     /// ```
@@ -556,6 +647,7 @@ where
         }
         let dir = dir.as_ref().to_path_buf();
         ensure_dir(&dir)?;
+        let lock = lock_cache(&dir, name)?;
 
         let listing = scan(&dir, name)?;
         let mut report = LoadReport::default();
@@ -671,6 +763,7 @@ where
                 config,
                 writer: Mutex::new(next_seq),
                 current: RwLock::new(current),
+                _lock: lock,
             }),
         };
         Ok((cache, report))
@@ -864,6 +957,24 @@ fn scan(dir: &Path, name: &str) -> Result<Listing, CacheError> {
     }
     listing.generations.sort_by_key(|g| std::cmp::Reverse(g.0));
     Ok(listing)
+}
+
+/// Takes the lock of the cache `name` in `dir` (see
+/// [Concurrency](Cache#concurrency)), creating its lock file if needed.
+fn lock_cache(dir: &Path, name: &str) -> Result<ExclusiveLock, CacheError> {
+    let path = dir.join(format!("{name}.{LOCK_EXT}"));
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(|e| CacheError::io(CacheIoOp::Lock, &path, e))?;
+    match ExclusiveLock::try_lock(file) {
+        Ok(Some(lock)) => Ok(lock),
+        Ok(None) => Err(CacheError::Locked { path }),
+        Err(e) => Err(CacheError::io(CacheIoOp::Lock, path, e)),
+    }
 }
 
 fn ensure_dir(dir: &Path) -> Result<(), CacheError> {

@@ -150,9 +150,69 @@ fn invalid_names_and_config_are_rejected() {
     )
     .unwrap_err();
     assert!(matches!(err, CacheError::InvalidConfig(_)));
+    // Open alone writes nothing but the lock files of the caches opened.
+    assert_eq!(
+        files_in(dir.path()),
+        [
+            "predictions.lock".to_owned(),
+            "weather_frame-2.lock".to_owned(),
+            "x.lock".to_owned(),
+            format!("{}.lock", "x".repeat(64)),
+        ]
+    );
+}
+
+#[test]
+fn a_cache_is_open_once_until_its_last_handle_goes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cache, _) = open::<Forecast>(dir.path());
+    cache.put(forecast(1), t(0)).unwrap();
+    let clone = cache.clone();
+    drop(cache);
+    // A second open, here or in another process, would remove the first
+    // one's writes in progress and reuse its generation numbers.
+    let err = Cache::<Forecast>::open(dir.path(), "pred", CacheConfig::default()).unwrap_err();
+    let CacheError::Locked { path } = &err else {
+        panic!("{err}")
+    };
+    assert_eq!(path, &dir.path().join("pred.lock"));
+    assert!(err.to_string().contains("already open"), "{err}");
+    // Other names in the same directory are other caches.
+    Cache::<Forecast>::open(dir.path(), "other", CacheConfig::default()).unwrap();
+    // The refused open touched nothing: the value and its file are there.
+    assert_eq!(*clone.get().unwrap().value, forecast(1));
+    assert_eq!(clone.generations().unwrap().len(), 1);
+
+    let weak = clone.downgrade();
+    drop(clone);
+    assert!(weak.upgrade().is_none(), "closed with its last handle");
+    let (reopened, report) = open::<Forecast>(dir.path());
+    assert!(report.is_clean());
+    assert_eq!(*reopened.get().unwrap().value, forecast(1));
+    // The lock file is not a generation, nor a file to quarantine.
+    assert_eq!(reopened.generations().unwrap().len(), 1);
+    assert!(dir.path().join("pred.lock").is_file());
+}
+
+#[test]
+fn a_lock_file_that_cannot_be_opened_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::create_dir(dir.path().join("pred.lock")).unwrap();
+    let err = Cache::<Forecast>::open(dir.path(), "pred", CacheConfig::default()).unwrap_err();
     assert!(
-        files_in(dir.path()).is_empty(),
-        "nothing written by open alone"
+        matches!(
+            err,
+            CacheError::Io {
+                op: CacheIoOp::Lock,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(
+        err.to_string()
+            .starts_with("cannot open or lock the lock file"),
+        "{err}"
     );
 }
 

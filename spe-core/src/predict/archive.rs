@@ -345,7 +345,9 @@ mod tests {
             .map(|e| e.unwrap().path())
             .filter(|p| {
                 let name = p.file_name().unwrap().to_string_lossy().into_owned();
-                name.starts_with(PREDICTION_ARCHIVE_NAME) && !name.contains("corrupt")
+                name.starts_with(PREDICTION_ARCHIVE_NAME)
+                    && !name.contains("corrupt")
+                    && !name.ends_with(".lock")
             })
             .max_by_key(|p| std::fs::metadata(p).unwrap().modified().unwrap())
             .unwrap();
@@ -353,6 +355,7 @@ mod tests {
         let last = bytes.len() - 3;
         bytes[last] ^= 0x40;
         std::fs::write(&newest, bytes).unwrap();
+        drop(a); // a restart
         let (a, report) = PredictionArchive::open(dir.path(), ArchiveConfig::default()).unwrap();
         assert!(!report.is_clean());
         assert_eq!(a.len(), 1);

@@ -14,7 +14,7 @@ use super::super::{
 };
 use super::{good_output, history, request, t0};
 use crate::breaker::ManualClock;
-use crate::cache::Cache;
+use crate::cache::{Cache, LoadReport, WeakCache};
 use crate::forecast::{DynFit, Forecast, ForecastError, History, Predict, SeasonalNaive};
 use crate::journal::{IncidentKind, Journal};
 use crate::provenance::Provenance;
@@ -107,6 +107,10 @@ struct Setup {
     dir: std::path::PathBuf,
     journal: Journal,
     clock: ManualClock,
+    /// The cache the chains built so far share while one of them is alive
+    /// (a cache is open once); opened again, as by a restart, once they are
+    /// all dropped.
+    cache: std::sync::Mutex<Option<WeakCache<Predictions>>>,
 }
 
 impl Setup {
@@ -118,6 +122,7 @@ impl Setup {
             dir: path,
             _dir: dir,
             clock: ManualClock::new(),
+            cache: std::sync::Mutex::new(None),
         }
     }
 
@@ -128,7 +133,12 @@ impl Setup {
     /// A chain over this setup's cache, journal and clock, with the seasonal
     /// naive fallback (fast).
     fn chain(&self, primary: Option<Arc<dyn Predictor>>) -> PredictionChainBuilder {
-        let (cache, report) = PredictionChain::open_cache(self.cache_dir()).unwrap();
+        let mut shared = self.cache.lock().unwrap();
+        let (cache, report) = match shared.as_ref().and_then(WeakCache::upgrade) {
+            Some(open) => (open, LoadReport::default()),
+            None => PredictionChain::open_cache(self.cache_dir()).unwrap(),
+        };
+        *shared = Some(cache.downgrade());
         let mut b = PredictionChain::builder()
             .fallback(Arc::new(SeasonalNaive::default()))
             .cache(cache)
