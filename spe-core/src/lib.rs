@@ -71,8 +71,8 @@ pub use provenance::{Mode, ParseModeError, Provenance};
 pub use series::{HOUR, HourlySeries, SeriesError, TimeAxis};
 pub use site::{Site, SiteError};
 pub use source::{
-    DataSource, Fault, MAX_FORECAST_DAYS, MAX_PAST_DAYS, OpenMeteo, OpenMeteoConfig, Replay,
-    ReplayError, SourceError, Window, parse_forecast,
+    DataSource, Fault, MAX_ANSWER_DISTANCE_KM, MAX_FORECAST_DAYS, MAX_PAST_DAYS, OpenMeteo,
+    OpenMeteoConfig, Replay, ReplayError, SourceError, Window, parse_forecast,
 };
 pub use store::{
     BACKUP_DIR, BackupInfo, HISTORY_FILE, HistoryStore, KpiRecord, Maintenance, Observation,

@@ -118,6 +118,27 @@ impl Site {
         self.longitude
     }
 
+    /// The great-circle distance in km from the site to a point (haversine,
+    /// on a sphere of the Earth's mean radius, 6371 km).
+    ///
+    /// ```
+    /// use spe_core::Site;
+    /// let paris = Site::paris();
+    /// assert_eq!(paris.distance_km(48.85, 2.35), 0.0);
+    /// // Lyon is about 390 km away; one degree of latitude about 111 km.
+    /// assert!((paris.distance_km(45.76, 4.84) - 391.0).abs() < 5.0);
+    /// assert!((paris.distance_km(49.85, 2.35) - 111.2).abs() < 0.1);
+    /// ```
+    pub fn distance_km(&self, latitude: f64, longitude: f64) -> f64 {
+        const EARTH_RADIUS_KM: f64 = 6371.0088;
+        let (phi1, phi2) = (self.latitude.to_radians(), latitude.to_radians());
+        let dphi = phi2 - phi1;
+        let dlambda = (longitude - self.longitude).to_radians();
+        let h =
+            (dphi / 2.0).sin().powi(2) + phi1.cos() * phi2.cos() * (dlambda / 2.0).sin().powi(2);
+        2.0 * EARTH_RADIUS_KM * h.sqrt().min(1.0).asin()
+    }
+
     /// The IANA time zone.
     pub fn timezone(&self) -> Tz {
         self.timezone

@@ -35,7 +35,8 @@ def fixture_for_today(query: str) -> tuple[bytes, dt.datetime]:
     """The recorded Paris answer (72 hours from 15 January, at UTC+1, the last
     23 null: past the model's horizon) moved to the days asked for now: from
     local midnight ``past_days`` before today, at most one, so that the
-    current hour has values (an answer without is no live data).
+    current hour has values (an answer without is no live data), for the
+    grid cell nearest the point asked for (0.1° cells), as Open-Meteo answers.
 
     Returns the body and the first hour it serves, in UTC.
     """
@@ -43,7 +44,10 @@ def fixture_for_today(query: str) -> tuple[bytes, dt.datetime]:
     # Open-Meteo writes the zone's offset at the request (the client checks it).
     offset = paris_offset(dt.datetime.now(dt.timezone.utc))
     body["utc_offset_seconds"] = int(offset.total_seconds())
-    past_days = min(1, int(urllib.parse.parse_qs(query).get("past_days", ["0"])[0]))
+    asked = urllib.parse.parse_qs(query)
+    for name in ("latitude", "longitude"):
+        body[name] = round(float(asked[name][0]), 1)
+    past_days = min(1, int(asked.get("past_days", ["0"])[0]))
     today = (dt.datetime.now(dt.timezone.utc) + offset).date()
     start = dt.datetime.combine(today - dt.timedelta(days=past_days), dt.time())
     hours = len(body["hourly"]["time"])
@@ -57,7 +61,8 @@ class FakeOpenMeteo:
     """A local HTTP server that answers like Open-Meteo, or fails as told.
 
     ``behaviour`` is ``"ok"`` (the fixture, moved to the days asked for),
-    ``"stale"`` (the fixture as recorded, in January), ``"503"`` (HTTP 503 with
+    ``"stale"`` (the fixture as recorded, in January), ``"elsewhere"`` (as
+    ``"ok"``, but for Lyon whatever the point asked), ``"503"`` (HTTP 503 with
     a non-JSON body) or ``"hang"`` (no answer until the server stops).
     """
 
@@ -71,12 +76,13 @@ class FakeOpenMeteo:
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802 (http.server's name)
                 fake.requests.append(self.path)
-                if fake.behaviour in ("ok", "stale"):
+                if fake.behaviour in ("ok", "stale", "elsewhere"):
                     body = FIXTURE
-                    if fake.behaviour == "ok":
-                        body, fake.served_from = fixture_for_today(
-                            urllib.parse.urlsplit(self.path).query
-                        )
+                    if fake.behaviour != "stale":
+                        query = urllib.parse.urlsplit(self.path).query
+                        if fake.behaviour == "elsewhere":
+                            query = "latitude=45.76&longitude=4.84&" + query
+                        body, fake.served_from = fixture_for_today(query)
                     self.send_response(200)
                     self.send_header("Content-Type", "application/json")
                     self.send_header("Content-Length", str(len(body)))
@@ -170,6 +176,19 @@ def test_http_503_switches_to_the_estimate(upstream: FakeOpenMeteo) -> None:
     with pytest.raises(spe.UpstreamError) as info:
         service.fetch_live()
     assert info.value.status == 503 and info.value.fault == "upstream"
+
+
+def test_an_answer_for_another_place_is_not_live_data(upstream: FakeOpenMeteo) -> None:
+    upstream.behaviour = "elsewhere"
+    service = spe.WeatherService(48.85, 2.35, base_url=upstream.url, timeout_s=2.0)
+    snap = service.fetch()
+    assert (snap.mode, snap.provenance) == ("estimation", "synthetic")
+    assert "km from" in (snap.degradation or "") and "another place" in (snap.degradation or "")
+    with pytest.raises(spe.UpstreamError, match=r"latitude 45.8, longitude 4.8, 386 km from"):
+        service.fetch_live()
+    upstream.behaviour = "ok"  # the point asked for's cell: live
+    fresh = spe.WeatherService(48.85, 2.35, base_url=upstream.url, timeout_s=2.0)
+    assert fresh.fetch_live().provenance == "live"
 
 
 def test_a_hanging_api_times_out_into_the_estimate(upstream: FakeOpenMeteo) -> None:

@@ -19,7 +19,7 @@ use crate::series::TimeAxis;
 use crate::site::Site;
 
 pub use error::{Fault, SourceError};
-pub use open_meteo::{OpenMeteo, OpenMeteoConfig, parse_forecast};
+pub use open_meteo::{MAX_ANSWER_DISTANCE_KM, OpenMeteo, OpenMeteoConfig, parse_forecast};
 pub use replay::{Replay, ReplayError};
 
 /// The most past days Open-Meteo's forecast API serves.

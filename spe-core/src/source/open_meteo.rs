@@ -46,6 +46,13 @@ const REASON_CHARS: usize = 200;
 const MAX_JSON_REASON_CHARS: usize = 1000;
 /// The largest UTC offset accepted (ISO 8601 and Open-Meteo stay within ±18 h).
 const MAX_UTC_OFFSET_SECONDS: i64 = 18 * 3600;
+/// How far from the site the point an answer is for may be, in km.
+/// Open-Meteo answers for the grid cell it used (its `latitude` and
+/// `longitude`): a few km from the point asked for with its regional
+/// models, a few tens of km with the coarsest global one (0.25°), and a
+/// neighbouring cell may be chosen for its elevation. Farther, the answer is
+/// another place's weather (a misrouted proxy, swapped coordinates).
+pub const MAX_ANSWER_DISTANCE_KM: f64 = 100.0;
 /// Extra time allowed past the configured timeout before the backstop fires;
 /// the HTTP client's own whole-request timeout normally fires first.
 const BACKSTOP_MARGIN: Duration = Duration::from_millis(500);
@@ -130,6 +137,8 @@ mod duration_ms {
 /// | body cut off before its end | [`SourceError::Truncated`] | upstream |
 /// | body not the expected JSON (including a 200 with `{"error":true}`) | [`SourceError::InvalidBody`] | upstream |
 /// | data that is not weather (unit, time axis, range) | [`SourceError::InvalidData`] | upstream |
+/// | an answer for another place (its `latitude`/`longitude` over [`MAX_ANSWER_DISTANCE_KM`] from the site) or another time zone (`utc_offset_seconds` not the site's offset now) | [`SourceError::InvalidData`] | upstream |
+/// | no value of a core variable at the current hour, or an answer that does not cover the window | [`SourceError::InvalidData`] | upstream |
 ///
 /// ```no_run
 /// use chrono::Utc;
@@ -359,10 +368,16 @@ impl OpenMeteo {
             source_name: SOURCE.to_owned(),
             after: self.config.timeout,
         })??;
-        let produced_at = Utc::now();
-        let (frame, offset) = parse_with_extras(&body, produced_at, &self.extras)?;
-        if let Some(offset) = offset {
+        // The time of the window, like every source: the clock of the
+        // caller (a failover's, maybe simulated) dates the frame, not this
+        // machine's; its age counts from when it was asked for.
+        let produced_at = window.now();
+        let (frame, answered) = parse_with_extras(&body, produced_at, &self.extras)?;
+        if let Some(offset) = answered.offset {
             check_offset(site, window.now(), offset)?;
+        }
+        if let Some((latitude, longitude)) = answered.location {
+            check_location(site, latitude, longitude)?;
         }
         window.check_answer(site, SOURCE, &frame)?;
         tracing::debug!(
@@ -688,6 +703,50 @@ fn check_offset(site: &Site, now: DateTime<Utc>, offset: i64) -> Result<(), Sour
     )))
 }
 
+/// Refuses an answer for a point more than [`MAX_ANSWER_DISTANCE_KM`] from
+/// the site: another place's weather.
+fn check_location(site: &Site, latitude: f64, longitude: f64) -> Result<(), SourceError> {
+    let km = site.distance_km(latitude, longitude);
+    if km <= MAX_ANSWER_DISTANCE_KM {
+        return Ok(());
+    }
+    Err(invalid_data(format!(
+        "the answer is for latitude {latitude}, longitude {longitude}, {km:.0} km from {} \
+         ({}, {}): another place's weather",
+        site.name(),
+        site.latitude(),
+        site.longitude()
+    )))
+}
+
+/// What an answer says of itself, beside its hours: checked against the
+/// site by [`OpenMeteo`]'s fetch.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+struct Answered {
+    /// `utc_offset_seconds`, if the times are local (strings).
+    offset: Option<i64>,
+    /// `latitude` and `longitude` of the grid point used, if given.
+    location: Option<(f64, f64)>,
+}
+
+/// The answer's `latitude` and `longitude`: `None` if either is absent
+/// (a proxy may strip them); a value that is not a coordinate is an error.
+fn answer_location(root: &Map<String, Value>) -> Result<Option<(f64, f64)>, SourceError> {
+    let coordinate = |name: &str, max: f64| -> Result<Option<f64>, SourceError> {
+        match root.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Number(n)) => match n.as_f64() {
+                Some(x) if x.is_finite() && x.abs() <= max => Ok(Some(x)),
+                _ => Err(invalid_data(format!("{name} = {n} is not a {name}"))),
+            },
+            Some(_) => Err(invalid_body(format!("{name} is not a number"))),
+        }
+    };
+    let latitude = coordinate("latitude", 90.0)?;
+    let longitude = coordinate("longitude", 180.0)?;
+    Ok(latitude.zip(longitude))
+}
+
 fn invalid_body(message: impl Into<String>) -> SourceError {
     SourceError::InvalidBody {
         source_name: SOURCE.to_owned(),
@@ -740,7 +799,7 @@ fn parse_with_extras(
     body: &[u8],
     produced_at: DateTime<Utc>,
     extras: &[String],
-) -> Result<(WeatherFrame, Option<i64>), SourceError> {
+) -> Result<(WeatherFrame, Answered), SourceError> {
     let root: Value =
         serde_json::from_slice(body).map_err(|e| invalid_body(format!("not valid JSON: {e}")))?;
     let Value::Object(root) = root else {
@@ -765,6 +824,7 @@ fn parse_with_extras(
     };
 
     let (times, offset) = parse_times(&root, hourly)?;
+    let location = answer_location(&root)?;
     let Some(&start) = times.first() else {
         return Err(invalid_data("\"hourly.time\" is empty: no hour to show"));
     };
@@ -825,7 +885,7 @@ fn parse_with_extras(
     columns.extra = extra;
 
     WeatherFrame::new(axis, columns, Provenance::Live, produced_at)
-        .map(|frame| (frame, offset))
+        .map(|frame| (frame, Answered { offset, location }))
         .map_err(|e| SourceError::invalid_data(SOURCE, e))
 }
 
@@ -1015,7 +1075,7 @@ mod tests {
         parse_forecast(s.as_bytes(), now())
     }
 
-    fn assert_invalid_data(r: Result<WeatherFrame, SourceError>, needle: &str) {
+    fn assert_invalid_data<T: std::fmt::Debug>(r: Result<T, SourceError>, needle: &str) {
         match r {
             Err(SourceError::InvalidData { message, .. }) => {
                 assert!(
@@ -1027,7 +1087,7 @@ mod tests {
         }
     }
 
-    fn assert_invalid_body(r: Result<WeatherFrame, SourceError>, needle: &str) {
+    fn assert_invalid_body<T: std::fmt::Debug>(r: Result<T, SourceError>, needle: &str) {
         match r {
             Err(SourceError::InvalidBody { message, .. }) => {
                 assert!(
@@ -1071,8 +1131,9 @@ mod tests {
     #[test]
     fn keeps_requested_extras_and_requires_them() {
         let extras = vec!["relative_humidity_2m".to_owned()];
-        let (frame, offset) = parse_with_extras(paris(24).as_bytes(), now(), &extras).unwrap();
-        assert_eq!(offset, Some(3600));
+        let (frame, answered) = parse_with_extras(paris(24).as_bytes(), now(), &extras).unwrap();
+        assert_eq!(answered.offset, Some(3600));
+        assert_eq!(answered.location, Some((48.86, 2.3399997)));
         assert_eq!(frame.extra("relative_humidity_2m").unwrap()[0], Some(60.0));
         let missing = vec!["dew_point_2m".to_owned()];
         assert_invalid_body(
@@ -1295,6 +1356,42 @@ mod tests {
         assert!(check_offset(&paris, change, 3600).is_ok());
         assert!(check_offset(&paris, change, 7200).is_ok());
         assert!(check_offset(&paris, change, 0).is_err());
+    }
+
+    #[test]
+    fn the_answer_must_be_for_the_sites_place() {
+        let paris = Site::paris();
+        // The grid cell Open-Meteo uses, a few km away: fine; so is 99 km.
+        assert!(check_location(&paris, 48.86, 2.3399997).is_ok());
+        assert!(check_location(&paris, 48.85 + 99.0 / 111.2, 2.35).is_ok());
+        // Lyon's weather, or Paris's with the coordinates swapped: refused.
+        for (lat, lon, km) in [(45.76, 4.84, "391 km"), (2.35, 48.85, "6")] {
+            let e = check_location(&paris, lat, lon).unwrap_err();
+            assert!(matches!(e, SourceError::InvalidData { .. }), "{e}");
+            assert!(
+                e.to_string().contains(km) && e.to_string().contains("another place"),
+                "{e}"
+            );
+        }
+        // Across the antimeridian, 0.2° of longitude is near, not 40 000 km.
+        let fiji = Site::new("Suva", -16.0, 179.9, "Pacific/Fiji", Default::default()).unwrap();
+        assert!(check_location(&fiji, -16.0, -179.9).is_ok());
+    }
+
+    #[test]
+    fn the_answers_coordinates_are_read_when_given() {
+        let read =
+            |v: &Value| parse_with_extras(v.to_string().as_bytes(), now(), &[]).map(|(_, a)| a);
+        let mut v: Value = serde_json::from_str(&paris(24)).unwrap();
+        assert_eq!(read(&v).unwrap().location, Some((48.86, 2.3399997)));
+        // A proxy that strips them: nothing to check.
+        v.as_object_mut().unwrap().remove("longitude");
+        assert_eq!(read(&v).unwrap().location, None);
+        v["longitude"] = serde_json::json!("2.34");
+        assert_invalid_body(read(&v), "longitude is not a number");
+        v["longitude"] = serde_json::json!(2.34);
+        v["latitude"] = serde_json::json!(91.5);
+        assert_invalid_data(read(&v), "latitude = 91.5 is not a latitude");
     }
 
     #[test]

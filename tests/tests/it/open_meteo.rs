@@ -129,6 +129,35 @@ async fn an_answer_for_other_days_is_refused_and_a_short_one_kept() {
 }
 
 #[tokio::test]
+async fn an_answer_for_another_place_is_refused() {
+    // The fixture is for Paris's grid cell (48.86, 2.34): fine for Paris,
+    // not for Lyon (390 km away), nor once the coordinates are swapped.
+    let paris = String::from_utf8(fixture("paris_72h_last_23_null.json")).expect("UTF-8");
+    let fake = FakeOpenMeteo::start_with(Behavior::json(200, paris.clone())).await;
+    let lyon = Site::new("Lyon", 45.76, 4.84, "Europe/Paris", Default::default()).expect("site");
+    let err = client(&fake)
+        .fetch(&lyon, &winter_window())
+        .await
+        .expect_err("Paris's weather for Lyon");
+    assert_eq!(err.fault(), Fault::Upstream, "{err:?}");
+    assert!(
+        matches!(&err, SourceError::InvalidData { message, .. }
+            if message.contains("393 km from Lyon") && message.contains("another place")),
+        "{err}"
+    );
+    let swapped = paris
+        .replacen(r#""latitude":48.86"#, r#""latitude":2.34"#, 1)
+        .replacen(r#""longitude":2.3399997"#, r#""longitude":48.86"#, 1);
+    assert_ne!(swapped, paris, "the fixture's coordinates were replaced");
+    let fake = FakeOpenMeteo::start_with(Behavior::json(200, swapped)).await;
+    let err = client(&fake)
+        .fetch(&Site::paris(), &winter_window())
+        .await
+        .expect_err("swapped coordinates");
+    assert!(matches!(err, SourceError::InvalidData { .. }), "{err}");
+}
+
+#[tokio::test]
 async fn an_answer_in_another_time_zone_is_refused_not_shifted() {
     // The fixture is Paris in January, UTC+1. The same body claiming other
     // offsets would put every value hours off.
@@ -156,14 +185,14 @@ async fn an_answer_in_another_time_zone_is_refused_not_shifted() {
             "{err}"
         );
     }
-    // The right offset parses (the fixture as it is).
+    // The right offset parses (the fixture as it is), dated by the
+    // window's clock (January here), not this machine's.
     let fake = FakeOpenMeteo::start_with(Behavior::json(200, paris)).await;
-    assert!(
-        client(&fake)
-            .fetch(&Site::paris(), &winter_window())
-            .await
-            .is_ok()
-    );
+    let frame = client(&fake)
+        .fetch(&Site::paris(), &winter_window())
+        .await
+        .expect("Paris's own answer");
+    assert_eq!(frame.produced_at(), winter_window().now());
 }
 
 #[tokio::test]
