@@ -165,7 +165,7 @@ pub struct Config {
     /// Calls to `POST /api/predictions/generate` allowed per client address
     /// (IPv6: per /64) and minute (also the burst), and as many refused
     /// attempts (no or a wrong token), counted apart; more get 429 with
-    /// `Retry-After`.
+    /// `Retry-After`. A malformed call (400) counts for neither.
     #[arg(long, env = "SPE_GENERATE_PER_MINUTE", default_value_t = 6,
           value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub generate_per_minute: u32,

@@ -270,6 +270,32 @@ async fn regeneration_is_rate_limited_per_client() {
 }
 
 #[tokio::test]
+async fn a_malformed_regeneration_does_not_spend_the_budget() {
+    let clock = ManualClock::new();
+    let rig = rig_with_state(Behaviour::Refused, false, |s| {
+        s.with_admin_token(Some("t".into()))
+            .with_rate_limiter(RateLimiter::with_clock(1, clock.clone()))
+    });
+    let app = from(&rig.app, REMOTE);
+    // A body, then a query, where the call takes neither: 400, nothing run.
+    for _ in 0..3 {
+        let (status, _, body) = send(&app, generate(Some("Bearer t"), Body::from("{}"))).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(json(&body)["error"]["code"], "bad_request");
+    }
+    let mut request = generate(Some("Bearer t"), Body::empty());
+    *request.uri_mut() = "/api/predictions/generate?horizon=5".parse().unwrap();
+    let (status, _, _) = send(&app, request).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    // The one regeneration a minute is still there for the right call…
+    let (status, _, _) = send(&app, generate(Some("Bearer t"), Body::empty())).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    // …and spent by it.
+    let (status, _, _) = send(&app, generate(Some("Bearer t"), Body::empty())).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+}
+
+#[tokio::test]
 async fn oversized_bodies_get_a_json_413() {
     let rig = rig_with_state(Behaviour::Refused, false, |s| {
         s.with_admin_token(Some("t".into()))

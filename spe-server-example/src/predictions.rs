@@ -292,14 +292,11 @@ pub async fn generate(
     // The token is checked first (in constant time), so that refused
     // attempts and admitted calls draw on separate budgets: guessing cannot
     // use up the operator's.
-    let (admitted, limited) = match state.admin().check(request.headers(), peer) {
-        Ok(()) => (Ok(()), state.rate_limiter().check(client)),
-        Err(e) => (Err(e), state.rate_limiter().check_refused(client)),
-    };
-    if let Err(wait) = limited {
-        return ApiError::too_many_requests(RateLimiter::retry_after_secs(wait)).into_response();
-    }
-    if let Err(e) = admitted {
+    if let Err(e) = state.admin().check(request.headers(), peer) {
+        if let Err(wait) = state.rate_limiter().check_refused(client) {
+            return ApiError::too_many_requests(RateLimiter::retry_after_secs(wait))
+                .into_response();
+        }
         tracing::warn!(client = %client, code = e.code(), "regeneration refused");
         return e.into_response();
     }
@@ -321,6 +318,11 @@ pub async fn generate(
             .into_response();
         }
         Err(e) => return body_error(&e).into_response(),
+    }
+    // Only a well-formed call spends a regeneration of the budget: the
+    // operator who mistyped one is not then held back from the right one.
+    if let Err(wait) = state.rate_limiter().check(client) {
+        return ApiError::too_many_requests(RateLimiter::retry_after_secs(wait)).into_response();
     }
     let Some(chain) = state.predictions() else {
         return ApiError::unavailable(
