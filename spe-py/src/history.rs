@@ -375,8 +375,10 @@ impl HistoryStore {
     }
 
     /// The periodic upkeep: a backup if the last is ``backup_every_s`` old
-    /// (the oldest beyond ``backups_kept`` deleted), predictions older than
-    /// ``predictions_kept_days`` pruned. Returns ``backup`` (or ``None``),
+    /// (the oldest beyond ``backups_kept`` deleted), predictions made more
+    /// than ``predictions_kept_days`` before ``now`` (or before the newest
+    /// prediction, if earlier: a clock far ahead prunes nothing recent)
+    /// pruned. Returns ``backup`` (or ``None``),
     /// ``backups_deleted`` and ``predictions_pruned``.
     #[pyo3(signature = (*, now = None))]
     fn maintain<'py>(

@@ -50,8 +50,11 @@ pub struct StoreConfig {
     pub backup_every: Duration,
     /// How many backups are kept (the oldest are deleted), at least 1.
     pub backups_kept: usize,
-    /// How long predictions are kept (by the time they were made);
-    /// observations and KPIs are kept for ever (a few dozen rows an hour).
+    /// How long predictions are kept, by the time they were made, counted
+    /// back from now or from the newest prediction, whichever is earlier:
+    /// a clock that jumps ahead prunes nothing recent, and when the engine
+    /// stops, the predictions before it stopped stay for the post-mortem.
+    /// Observations and KPIs are kept for ever (a few dozen rows an hour).
     pub predictions_kept: Duration,
 }
 
@@ -935,19 +938,28 @@ impl HistoryStore {
     /// The periodic upkeep, for a background task to call every few
     /// minutes: a backup if the last is [`StoreConfig::backup_every`] old
     /// (then the oldest backups beyond [`StoreConfig::backups_kept`] are
-    /// deleted), and predictions made before
-    /// [`StoreConfig::predictions_kept`] deleted.
+    /// deleted), and predictions made more than
+    /// [`StoreConfig::predictions_kept`] before now, or before the newest
+    /// prediction if that is earlier, deleted.
     pub fn maintain(&self, now: DateTime<Utc>) -> Result<Maintenance, StoreError> {
         let mut done = Maintenance::default();
-        let keep = TimeDelta::from_std(self.config.predictions_kept).unwrap_or(TimeDelta::MAX);
-        let cutoff = now
-            .checked_sub_signed(keep)
-            .map_or(i64::MIN, |t| t.timestamp());
+        let keep = TimeDelta::from_std(self.config.predictions_kept)
+            .unwrap_or(TimeDelta::MAX)
+            .num_seconds();
         {
             let mut inner = self.lock();
             let r = (|| {
                 // One transaction: no step is left without its bounds.
-                let tx = inner.conn.transaction()?;
+                // Immediate: it reads before it writes, and another store
+                // of the same file writing in between must not make the
+                // upgrade fail (busy) instead of waiting its turn.
+                let tx = inner
+                    .conn
+                    .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+                let newest: Option<i64> =
+                    tx.query_row("SELECT MAX(made_at) FROM predictions", [], |row| row.get(0))?;
+                let until = newest.map_or(now.timestamp(), |n| n.min(now.timestamp()));
+                let cutoff = until.saturating_sub(keep);
                 tx.execute("DELETE FROM prediction_bounds WHERE made_at < ?1", [cutoff])?;
                 let n = tx.execute("DELETE FROM predictions WHERE made_at < ?1", [cutoff])?;
                 tx.commit()?;

@@ -316,14 +316,37 @@ fn maintain_backs_up_when_due_rotates_and_prunes() {
         vec![3, 4]
     );
     assert_eq!(store.stats().unwrap().last_backup, Some(t(1)));
-    // Four days on, the predictions made at hour 0 are pruned.
+    // Four days on, the predictions made at hour 0 are kept while they are
+    // the newest (the engine stopped: they are what it said last)…
+    assert_eq!(store.maintain(t(4 * 24)).unwrap().predictions_pruned, 0);
+    // …and pruned once newer ones are made.
+    store
+        .record_predictions(&predictions(4 * 24, 10.0))
+        .unwrap();
     let later = store.maintain(t(4 * 24)).unwrap();
     assert_eq!(later.predictions_pruned, 48);
-    assert_eq!(store.stats().unwrap().predictions, 0);
+    assert_eq!(store.stats().unwrap().predictions, 48);
     // A reopened store knows its last backup.
     drop(store);
     let (store, _) = open(dir.path());
     assert_eq!(store.stats().unwrap().last_backup, Some(t(4 * 24)));
+}
+
+#[test]
+fn a_clock_far_ahead_prunes_no_recent_prediction() {
+    let config =
+        StoreConfig::default().with_predictions_kept(std::time::Duration::from_secs(3 * 86_400));
+    let store = HistoryStore::in_memory(config).unwrap();
+    for made in [0, 24, 48, 96] {
+        store.record_predictions(&predictions(made, 10.0)).unwrap();
+    }
+    // Ten years ahead: counted back from the newest (hour 96), only the run
+    // of hour 0, four days before it, is old enough.
+    let jumped = store.maintain(t(10 * 365 * 24)).unwrap();
+    assert_eq!(jumped.predictions_pruned, 48);
+    assert_eq!(store.stats().unwrap().predictions, 3 * 48);
+    // The clock back: nothing more to prune.
+    assert_eq!(store.maintain(t(97)).unwrap().predictions_pruned, 0);
 }
 
 /// Folds the write-ahead log into the database file, so damage written to
