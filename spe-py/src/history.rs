@@ -61,6 +61,11 @@ fn report_dict<'py>(py: Python<'py>, r: &StoreOpenReport) -> PyResult<Bound<'py,
         unusable.append((path, why))?;
     }
     d.set_item("unusable_backups", unusable)?;
+    let skipped = PyList::empty(py);
+    for (path, why) in &r.skipped_backups {
+        skipped.append((path, why))?;
+    }
+    d.set_item("skipped_backups", skipped)?;
     d.set_item("summary", r.summary())?;
     Ok(d)
 }
@@ -176,8 +181,9 @@ impl HistoryStore {
     /// What opening found and did: ``clean``, ``created``, ``was_missing``,
     /// ``quarantined`` (where the damaged database was moved, or ``None``),
     /// ``quarantine_reason``, ``restored_from`` (the backup restored:
-    /// ``path``, ``taken_at``, ``bytes``), ``unusable_backups`` and a
-    /// one-line ``summary``.
+    /// ``path``, ``taken_at``, ``bytes``), ``unusable_backups`` (set aside:
+    /// ``(path, why)`` pairs), ``skipped_backups`` (a newer SP-E's, left in
+    /// place) and a one-line ``summary``.
     #[getter]
     fn open_report<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         report_dict(py, &self.report)

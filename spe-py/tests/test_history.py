@@ -134,9 +134,28 @@ def test_backups_rotate_and_restore_a_damaged_database(tmp_path: Path) -> None:
     assert Path(report["quarantined"]).read_bytes().startswith(b"the disk ate it")
     assert report["restored_from"]["taken_at"].isoformat() == "2026-03-01T02:00:00+00:00"
     assert "restored the backup" in report["summary"]
+    assert report["unusable_backups"] == [] and report["skipped_backups"] == []
     assert store.read("demand_mw", FAR_PAST, FAR_FUTURE)["value"].tolist() == [1.0, 2.0, 3.0]
     # A sound database is left alone by recover().
     assert store.recover()["clean"]
+
+
+def test_a_newer_builds_backup_is_skipped_and_kept(tmp_path: Path) -> None:
+    store = spe.HistoryStore(tmp_path)
+    store.record("demand_mw", pd.Series([1.0], index=hours(1, T0)))
+    store.backup(now="2026-03-01T01:00:00Z")
+    store.record("demand_mw", pd.Series([2.0], index=hours(1, T0 + pd.Timedelta(hours=1))))
+    newest = Path(store.backup(now="2026-03-01T02:00:00Z")["path"])
+    del store
+    with sqlite3.connect(newest) as conn:
+        conn.execute("PRAGMA user_version = 99")
+    (tmp_path / "history.sqlite").write_bytes(b"the disk ate it " * 64)
+    store = spe.HistoryStore(tmp_path)
+    report = store.open_report
+    assert report["restored_from"]["taken_at"].isoformat() == "2026-03-01T01:00:00+00:00"
+    [(path, why)] = report["skipped_backups"]
+    assert Path(path) == newest and newest.exists() and "schema version 99" in why
+    assert store.read("demand_mw", FAR_PAST, FAR_FUTURE)["value"].tolist() == [1.0]
 
 
 def test_another_applications_database_is_refused_untouched(tmp_path: Path) -> None:

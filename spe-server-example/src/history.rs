@@ -241,6 +241,9 @@ fn details(report: &StoreOpenReport) -> String {
     for (path, why) in &report.unusable_backups {
         parts.push(format!("backup {} unusable ({why})", name(path)));
     }
+    for (path, why) in &report.skipped_backups {
+        parts.push(format!("backup {} skipped ({why})", name(path)));
+    }
     parts.join("; ")
 }
 

@@ -247,26 +247,45 @@ pub(super) fn rotate(dir: &Path, keep: usize) -> Result<usize, StoreError> {
     Ok(excess)
 }
 
+/// What [`restore`] made of a backup.
+pub(super) enum Restore {
+    /// Restored: the database, open.
+    Restored(Connection),
+    /// Not a sound backup of ours (damaged, empty, another application's):
+    /// why. The caller sets it aside.
+    Unusable(String),
+    /// Written by a newer SP-E: why. Sound as far as anyone here can tell,
+    /// so left where it is, for that build.
+    Skipped(String),
+}
+
 /// Checks `backup` (the full check, as `recover` judges the database: a
 /// backup made before that check was used for backups may hold an index out
 /// of step), then copies it to `db` (through a temporary file, fsynced,
-/// renamed) and opens it. `Ok(Err(why))` if the backup is unusable (it is
-/// left where it is). `db` and its logs must have been moved aside.
-pub(super) fn restore(
-    backup: &BackupInfo,
-    db: &Path,
-) -> Result<Result<Connection, String>, StoreError> {
+/// renamed) and opens it. `db` and its logs must have been moved aside.
+///
+/// An error that says nothing of the backup (it cannot be read just now:
+/// I/O, permissions, a lock) is returned as an error, so the backup is
+/// neither set aside nor passed over for an older one: the repair is tried
+/// again later.
+pub(super) fn restore(backup: &BackupInfo, db: &Path) -> Result<Restore, StoreError> {
     match schema::check(
         &backup.path,
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         true,
     ) {
         Ok((conn, objects)) if objects > 0 => drop(conn),
-        Ok(_) => return Ok(Err("empty".to_owned())),
-        Err(Check::Damaged(why)) => return Ok(Err(why)),
-        Err(Check::Refused(e)) => return Ok(Err(e.to_string())),
+        Ok(_) => return Ok(Restore::Unusable("empty".to_owned())),
+        Err(Check::Damaged(why)) => return Ok(Restore::Unusable(why)),
+        Err(Check::Refused(e @ StoreError::Foreign { .. })) => {
+            return Ok(Restore::Unusable(e.to_string()));
+        }
+        Err(Check::Refused(e @ StoreError::NewerSchema { .. })) => {
+            return Ok(Restore::Skipped(e.to_string()));
+        }
+        Err(Check::Refused(e)) => return Err(e),
         Err(Check::Missing | Check::Sound(_) | Check::Blank(_)) => {
-            return Ok(Err("vanished".to_owned()));
+            return Ok(Restore::Unusable("vanished".to_owned()));
         }
     }
     // A log here would be applied to the copy.
@@ -297,16 +316,16 @@ pub(super) fn restore(
         for file in [sibling(db, "-wal"), sibling(db, "-shm"), db.to_path_buf()] {
             let _ = fs::remove_file(file);
         }
-        Ok(Err(why))
+        Ok(Restore::Unusable(why))
     };
     match schema::inspect(db) {
-        Check::Sound(conn) => Ok(Ok(conn)),
+        Check::Sound(conn) => Ok(Restore::Restored(conn)),
         Check::Refused(e) => Err(e),
         Check::Damaged(why) => unusable(format!("damaged once copied: {why}")),
         Check::Blank(conn) => {
             drop(conn);
             unusable("empty once copied".to_owned())
         }
-        Check::Missing => Ok(Err("vanished once copied".to_owned())),
+        Check::Missing => Ok(Restore::Unusable("vanished once copied".to_owned())),
     }
 }

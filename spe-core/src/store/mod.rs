@@ -198,6 +198,12 @@ pub struct StoreOpenReport {
     /// directory (kept for a post-mortem, no longer listed, counted as the
     /// newest backup, nor tried again), the path here being where it is.
     pub unusable_backups: Vec<(PathBuf, String)>,
+    /// Backups passed over, and left where they are, while looking for one
+    /// to restore: written by a newer SP-E (sound, as far as this one can
+    /// tell, and that build's to read), and why. A backup that cannot be
+    /// read at all just now (I/O, permissions) is neither skipped nor set
+    /// aside: the open (or `recover`) fails, to be tried again.
+    pub skipped_backups: Vec<(PathBuf, String)>,
 }
 
 impl StoreOpenReport {
@@ -230,6 +236,9 @@ impl StoreOpenReport {
         }
         for (path, why) in &self.unusable_backups {
             parts.push(format!("backup {} unusable ({why})", path.display()));
+        }
+        for (path, why) in &self.skipped_backups {
+            parts.push(format!("backup {} skipped ({why})", path.display()));
         }
         parts.join("; ")
     }
@@ -1197,13 +1206,14 @@ fn quarantine(
 fn restore_or_create(path: &Path, report: &mut StoreOpenReport) -> Result<Connection, StoreError> {
     for candidate in backup::list_or_none(&backup_dir(path)).into_iter().rev() {
         match backup::restore(&candidate, path)? {
-            Ok(conn) => {
+            backup::Restore::Restored(conn) => {
                 report.restored_from = Some(candidate);
                 return Ok(conn);
             }
-            Err(why) => report
+            backup::Restore::Unusable(why) => report
                 .unusable_backups
                 .push((set_aside_backup(candidate.path), why)),
+            backup::Restore::Skipped(why) => report.skipped_backups.push((candidate.path, why)),
         }
     }
     report.created = true;

@@ -442,6 +442,40 @@ fn damage_inside_the_file_is_found_by_the_integrity_check() {
 }
 
 #[test]
+fn a_newer_builds_backup_is_passed_over_and_left_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let (store, _) = open(dir.path());
+        fill(&store, 5);
+        store.backup_now(t(1)).unwrap();
+        fill(&store, 6);
+        store.backup_now(t(2)).unwrap();
+    }
+    // The newest backup as a newer SP-E would have written it, and the
+    // database damaged.
+    let backups = list_backups(dir.path());
+    Connection::open(&backups[1])
+        .unwrap()
+        .execute_batch("PRAGMA user_version = 99;")
+        .unwrap();
+    let newer = fs::read(&backups[1]).unwrap();
+    fs::write(dir.path().join(HISTORY_FILE), b"garbage").unwrap();
+    let (store, report) = HistoryStore::open(dir.path(), StoreConfig::default(), t(3)).unwrap();
+    assert_eq!(report.restored_from.as_ref().unwrap().taken_at, t(1));
+    assert_eq!(values(&store, "demand_mw").len(), 5);
+    assert!(report.unusable_backups.is_empty(), "{report:?}");
+    let [(path, why)] = &report.skipped_backups[..] else {
+        panic!("{report:?}")
+    };
+    assert_eq!(path, &backups[1]);
+    assert!(why.contains("schema version 99"), "{why}");
+    assert!(report.summary().contains("skipped"), "{}", report.summary());
+    // Still a backup, untouched, for the build that can read it.
+    assert_eq!(list_backups(dir.path()), backups);
+    assert_eq!(fs::read(&backups[1]).unwrap(), newer);
+}
+
+#[test]
 fn damaged_backups_are_skipped_and_without_any_the_store_starts_empty() {
     let dir = tempfile::tempdir().unwrap();
     {
