@@ -456,6 +456,39 @@ async fn without_a_usable_data_directory_readiness_names_what_is_missing() {
     );
 }
 
+/// Two servers on one data directory: the second runs without the parts
+/// the first holds locked (journal, caches), says so, and writes over none
+/// of the first one's files; the history store (SQLite) is shared.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_server_on_the_same_data_directory_runs_without_its_locked_parts() {
+    let fake = FakeOpenMeteo::start().await;
+    let data = DataDir::new();
+    let first = Server::start_in(data.path(), &fake.base_url(), &["--refresh-secs", "1"]);
+    first
+        .poll_json("/readyz", "nominal", |j| j["mode"] == "nominal")
+        .await;
+    let second = Server::start_in(data.path(), &fake.base_url(), &["--refresh-secs", "1"]);
+    let ready = second
+        .poll_json("/readyz", "nominal", |j| j["mode"] == "nominal")
+        .await;
+    assert_eq!(ready["degraded"], true, "{ready}");
+    assert_eq!(
+        ready["unavailable"],
+        serde_json::json!(["journal", "weather_cache", "predictions_cache", "archive"])
+    );
+    assert_eq!(
+        second.get_json("/api/dashboard", 200).await["mode"],
+        "nominal"
+    );
+    // The first is untouched by it.
+    let ready = first.get_json("/readyz", 200).await;
+    assert_eq!(ready["unavailable"], serde_json::json!([]), "{ready}");
+    assert_eq!(
+        first.get_json("/api/incidents", 200).await["journal_available"],
+        true
+    );
+}
+
 /// The continuity plan's "network chaos" drill: the upstream hangs, fails,
 /// talks garbage, drops connections; no read endpoint ever answers a 5xx,
 /// the dashboard goes to estimation mode and stays ready, and comes back to
