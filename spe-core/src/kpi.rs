@@ -193,8 +193,8 @@ pub struct KpiConfig {
     /// Age of the data, seconds.
     pub data_freshness_s: Threshold,
     /// Mean absolute percentage error of the demand forecast over the last
-    /// day, percent (see [`forecast_error_kpi`]). Default: warning from 5 %,
-    /// critical from 10 % — a day-ahead demand forecast for a site usually
+    /// day, percent (see [`forecast_error_kpi`]). Default: warning above 5 %,
+    /// critical above 10 % — a day-ahead demand forecast for a site usually
     /// stays within a few percent; 10 % means the plan built on it is wrong.
     pub forecast_error_pct: Threshold,
 }

@@ -53,7 +53,7 @@ pub enum BreakerConfigError {
 /// | setting | default | why |
 /// |---|---|---|
 /// | `window` | last 10 calls | about an hour of polling: long enough to see a trend, short enough to forget an old outage |
-/// | `minimum_calls` | 2 | two failures in a row are an outage, not a blip; one failure alone never trips (a count window smaller than this needs only its size) |
+/// | `minimum_calls` | 2 | the rate is judged from the second call on, so two failures in a row after a start or a recovery are an outage at once. One of those first two calls failing is half of them and trips too (a cheap mistake at one call every few minutes: the fallback serves, and a probe follows 30 s later); from the third call on, one failure alone never trips. (A count window smaller than this needs only its size.) |
 /// | `failure_rate` | 0.5 | half the recent calls failing: the upstream is unreliable |
 /// | `slow_call_duration` | 3 s | well above Open-Meteo's usual sub-second answers, below the 5 s timeout |
 /// | `slow_call_rate` | 0.8 | slow but working answers trip only when nearly all are slow |

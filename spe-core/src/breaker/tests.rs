@@ -73,6 +73,46 @@ async fn trips_on_failure_rate_only_after_minimum_calls() {
     assert!(events.try_recv().is_err(), "exactly one event");
 }
 
+/// The defaults as their table says: two failures in a row trip; one of
+/// the first two calls failing is half of them and trips too; from the
+/// third call on, one failure alone never does.
+#[tokio::test]
+async fn the_defaults_trip_as_documented() {
+    for first_two in [[false, false], [true, false], [false, true]] {
+        let (b, _) = breaker(config());
+        for failing in first_two {
+            if failing {
+                fail(&b).await.unwrap_err();
+            } else {
+                ok(&b).await.unwrap();
+            }
+        }
+        let expected = if first_two == [false, false] {
+            BreakerState::Closed
+        } else {
+            BreakerState::Open
+        };
+        assert_eq!(b.state(), expected, "{first_two:?}");
+    }
+    let (b, _) = breaker(config());
+    fail(&b).await.unwrap_err();
+    fail(&b).await.unwrap_err();
+    assert_eq!(b.state(), BreakerState::Open, "two in a row");
+    for calls_before in 2..10 {
+        let (b, _) = breaker(config());
+        for _ in 0..calls_before {
+            ok(&b).await.unwrap();
+        }
+        fail(&b).await.unwrap_err();
+        ok(&b).await.unwrap();
+        assert_eq!(
+            b.state(),
+            BreakerState::Closed,
+            "after {calls_before} calls"
+        );
+    }
+}
+
 #[tokio::test]
 async fn successes_keep_it_closed() {
     let (b, _) = breaker(config());

@@ -260,10 +260,12 @@ impl CommandPredictor {
             #[cfg(unix)]
             Some(bytes) => {
                 let program = self.resolve_program()?;
-                let kib = bytes.div_ceil(1024).max(1);
                 let mut c = Command::new("/bin/sh");
                 c.arg("-c")
-                    .arg(format!("ulimit -v {kib} && exec \"$0\" \"$@\""))
+                    .arg(format!(
+                        "ulimit -v {} && exec \"$0\" \"$@\"",
+                        ulimit_kib(bytes)
+                    ))
                     .arg(program);
                 c
             }
@@ -682,3 +684,20 @@ async fn read_file_limited(path: &Path) -> Result<Vec<u8>, PredictorError> {
     }
     Ok(buf)
 }
+
+/// The address-space limit `ulimit -v` is given for `bytes`: KiB, rounded
+/// up (at least 1), or `unlimited` beyond [`MAX_ULIMIT_KIB`], where a shell
+/// multiplying by 1024 into 64 bits would wrap (dash's `ulimit -v 2^54`
+/// sets 0, and every run would crash) and which no address space reaches.
+fn ulimit_kib(bytes: u64) -> String {
+    let kib = bytes.div_ceil(1024).max(1);
+    if kib > MAX_ULIMIT_KIB {
+        "unlimited".to_owned()
+    } else {
+        kib.to_string()
+    }
+}
+
+/// The largest `ulimit -v` given as a number: 2^53 KiB (8 EiB), far past
+/// any machine's address space (2^57 bytes with five-level paging).
+const MAX_ULIMIT_KIB: u64 = 1 << 53;

@@ -174,15 +174,27 @@ pub fn parse_predictor_output(
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return bad("empty output: expected a JSON object".into());
     }
+    // `NaN`, `Infinity` (Python's `json.dumps` writes them) and numbers too
+    // large for a double are not JSON: read with them marked, to say which
+    // key and index hold one; the output is refused either way.
+    let mut non_finite = None;
     let object = match serde_json::from_slice::<Members>(bytes) {
         Ok(Members(members)) => members,
-        // Not an object: say what it is.
-        Err(_) => {
-            return match serde_json::from_slice::<Value>(bytes) {
-                Err(e) => bad(format!("not JSON ({e}); it starts with {}", snippet(bytes))),
-                Ok(value) => bad(format!("expected a JSON object, got {}", type_name(&value))),
-            };
-        }
+        Err(_) => match mark_non_finite(bytes).and_then(|(marked, first)| {
+            Some((serde_json::from_slice::<Members>(&marked).ok()?, first))
+        }) {
+            Some((Members(members), first)) => {
+                non_finite = Some(first);
+                members
+            }
+            // Not an object: say what it is.
+            None => {
+                return match serde_json::from_slice::<Value>(bytes) {
+                    Err(e) => bad(format!("not JSON ({e}); it starts with {}", snippet(bytes))),
+                    Ok(value) => bad(format!("expected a JSON object, got {}", type_name(&value))),
+                };
+            }
+        },
     };
     let mut seen = std::collections::HashSet::with_capacity(object.len());
     let mut model = None;
@@ -204,7 +216,11 @@ pub fn parse_predictor_output(
                 }
             }
             "model" => match value {
-                Value::String(s) if !s.trim().is_empty() && s.len() <= MAX_MODEL_NAME => {
+                Value::String(s)
+                    if marked_token(value).is_none()
+                        && !s.trim().is_empty()
+                        && s.len() <= MAX_MODEL_NAME =>
+                {
                     model = Some(s.trim().to_owned());
                 }
                 _ => {
@@ -232,6 +248,12 @@ pub fn parse_predictor_output(
     let Some(mean) = mean else {
         return bad("no \"mean\" key: expected the forecast's mean path".into());
     };
+    if let Some(token) = non_finite {
+        // Where no number is read (in `meta`): still not JSON.
+        return bad(format!(
+            "not JSON: it holds {token}, and JSON has no NaN or infinity"
+        ));
+    }
     let intervals = intervals
         .into_intervals()
         .map_err(PredictorError::bad_output)?;
@@ -389,12 +411,83 @@ fn numbers(key: &str, value: &Value, horizon: usize) -> Result<Vec<f64>, Predict
         .enumerate()
         .map(|(i, v)| match v.as_f64() {
             Some(x) if x.is_finite() => Ok(x),
-            _ => Err(PredictorError::bad_output(format!(
-                "{key}[{i}] is {}, not a number",
-                show(v)
-            ))),
+            _ => match marked_token(v) {
+                Some(token) => Err(PredictorError::bad_output(format!(
+                    "{key}[{i}] is {token}: JSON has no NaN or infinity (write a number, \
+                     or leave the key out)"
+                ))),
+                None => Err(PredictorError::bad_output(format!(
+                    "{key}[{i}] is {}, not a number",
+                    show(v)
+                ))),
+            },
         })
         .collect()
+}
+
+/// Starts the string [`mark_non_finite`] puts in place of a non-finite
+/// number (a NUL: no JSON text a script writes has one unescaped).
+const NON_FINITE_MARK: &str = "\u{0}non-finite:";
+
+/// `bytes` with each bare token outside strings that reads as a number but
+/// not a finite one (`NaN`, `Infinity`, `-Infinity`, `1e999`) replaced by a
+/// string marking it, and the first such token; `None` if there is none.
+fn mark_non_finite(bytes: &[u8]) -> Option<(Vec<u8>, String)> {
+    let mut out = Vec::with_capacity(bytes.len() + 64);
+    let mut first = None;
+    let mut in_string = false;
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if in_string {
+            out.push(b);
+            match b {
+                b'\\' => {
+                    if let Some(&next) = bytes.get(i + 1) {
+                        out.push(next);
+                        i += 1;
+                    }
+                }
+                b'"' => in_string = false,
+                _ => {}
+            }
+            i += 1;
+            continue;
+        }
+        let in_token = |c: u8| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'+' | b'.');
+        if b == b'"' {
+            in_string = true;
+            out.push(b);
+            i += 1;
+        } else if in_token(b) {
+            let start = i;
+            while i < bytes.len() && in_token(bytes[i]) {
+                i += 1;
+            }
+            let token = &bytes[start..i];
+            let text = std::str::from_utf8(token).unwrap_or_default();
+            if text.parse::<f64>().is_ok_and(|x| !x.is_finite()) {
+                out.extend_from_slice(b"\"\\u0000non-finite:");
+                out.extend_from_slice(token);
+                out.push(b'"');
+                first.get_or_insert_with(|| text.to_owned());
+            } else {
+                out.extend_from_slice(token);
+            }
+        } else {
+            out.push(b);
+            i += 1;
+        }
+    }
+    first.map(|first| (out, first))
+}
+
+/// The token a [`mark_non_finite`] marker stands for.
+fn marked_token(v: &Value) -> Option<&str> {
+    match v {
+        Value::String(s) => s.strip_prefix(NON_FINITE_MARK),
+        _ => None,
+    }
 }
 
 fn type_name(v: &Value) -> &'static str {
@@ -410,6 +503,9 @@ fn type_name(v: &Value) -> &'static str {
 
 /// A short rendering of a JSON value for an error message.
 fn show(v: &Value) -> String {
+    if let Some(token) = marked_token(v) {
+        return token.to_owned();
+    }
     match v {
         Value::Array(_) | Value::Object(_) => type_name(v).to_owned(),
         _ => truncate(&v.to_string(), 60),

@@ -44,9 +44,28 @@ fn every_defect_is_named_with_key_index_and_value() {
         (r#"{"mean":[1]}"#, "mean has 1 value, expected 2"),
         (r#"{"mean":[1,"NaN"]}"#, r#"mean[1] is "NaN", not a number"#),
         (r#"{"mean":[null,1]}"#, "mean[0] is null, not a number"),
-        (r#"{"mean":[1,1e999]}"#, "not JSON"),
-        (r#"{"mean":[1,NaN]}"#, "not JSON"),
-        (r#"{"mean":[1,Infinity]}"#, "not JSON"),
+        // Not JSON, but the key and index are named (Python's json.dumps
+        // writes NaN and Infinity).
+        (
+            r#"{"mean":[1,1e999]}"#,
+            "mean[1] is 1e999: JSON has no NaN or infinity",
+        ),
+        (r#"{"mean":[1,NaN]}"#, "mean[1] is NaN: JSON has no NaN"),
+        (
+            r#"{"mean": [-Infinity, 2], "model": "a \" NaN"}"#,
+            "mean[0] is -Infinity: JSON has no NaN",
+        ),
+        (
+            r#"{"mean":[1,2],"lower_95":[0,NaN],"upper_95":[2,3]}"#,
+            "lower_95[1] is NaN",
+        ),
+        // Where no number is read, still refused.
+        (
+            r#"{"mean":[1,2],"meta":{"loss":NaN}}"#,
+            "not JSON: it holds NaN, and JSON has no NaN or infinity",
+        ),
+        (r#"{"mean":[1,2],"model":Infinity}"#, "model is Infinity"),
+        (r#"{"mean":[1,NaN] trailing"#, "not JSON"),
         (
             r#"{"mean":"1,2"}"#,
             "mean is \"1,2\": expected an array of 2 numbers",
