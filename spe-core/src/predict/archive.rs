@@ -167,7 +167,9 @@ impl PredictionArchive {
     }
 
     /// Record `predictions` at `now`, unless the newest entry was made less
-    /// than [`ArchiveConfig::min_spacing`] before them (or after them); drop
+    /// than [`ArchiveConfig::min_spacing`] before them (or after them), or
+    /// they were made before the retention or past [`ARCHIVE_FUTURE_SLACK`]
+    /// after `now` (both would be dropped at once); drop
     /// entries older than [`ArchiveConfig::retention`], and entries made
     /// more than [`ARCHIVE_FUTURE_SLACK`] after `now` (recorded while the clock was
     /// ahead: kept, they would refuse every record until the clock caught up
@@ -199,21 +201,26 @@ impl PredictionArchive {
                 );
                 *unsaved = true;
             }
+            let cutoff = now.checked_sub_signed(retention);
             let too_close = entries.last().is_some_and(|last| {
                 last.made_at
                     .checked_add_signed(spacing)
                     .is_none_or(|t| predictions.made_at < t)
             });
-            if !too_close {
+            // Kept, they would go at once (too old) or at the next call.
+            let out_of_range = cutoff.is_some_and(|c| predictions.made_at < c)
+                || predictions.made_at > latest;
+            let recorded = !too_close && !out_of_range;
+            if recorded {
                 entries.push(predictions.clone());
                 *unsaved = true;
             }
-            if let Some(cutoff) = now.checked_sub_signed(retention) {
+            if let Some(cutoff) = cutoff {
                 entries.retain(|p| p.made_at >= cutoff);
             }
             // Copied only when there is something to write.
             let snapshot = (*unsaved && self.cache.is_some()).then(|| entries.clone());
-            (!too_close, snapshot)
+            (recorded, snapshot)
         };
         if let (Some(cache), Some(snapshot)) = (&self.cache, snapshot) {
             cache.put(snapshot, now)?;
@@ -397,6 +404,20 @@ mod tests {
                 .unwrap()
         );
         assert_eq!(a.len(), 30);
+    }
+
+    #[test]
+    fn entries_that_would_be_dropped_at_once_are_not_recorded() {
+        let a = PredictionArchive::in_memory(ArchiveConfig::default());
+        let now = hours(1000);
+        let retention = TimeDelta::from_std(ArchiveConfig::default().retention).unwrap();
+        let old = predictions(1000 - retention.num_hours() - 1, vec![1.0; 48]);
+        assert!(!a.record(&old, now).unwrap(), "older than the retention");
+        let ahead = predictions(1001, vec![1.0; 48]);
+        assert!(!a.record(&ahead, now).unwrap(), "an hour after now");
+        assert!(a.is_empty());
+        assert!(a.record(&predictions(1000, vec![1.0; 48]), now).unwrap());
+        assert_eq!(a.len(), 1);
     }
 
     #[test]
