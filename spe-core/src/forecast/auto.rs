@@ -38,8 +38,11 @@ use super::{
 ///
 /// Candidates that cannot be backtested (too little history, missing
 /// regressors, a model error) are skipped and reported in
-/// [`FittedAuto::scores`]; if none can, the first candidate's error is
-/// returned (a missing-regressors error only if every candidate failed so).
+/// [`FittedAuto::scores`]; if none can, the first candidate that fits the
+/// whole history is chosen, unscored (the recent history may be too short
+/// for a candidate that the whole one is not), and if none fits, the first
+/// candidate's error is returned (a missing-regressors error only if every
+/// candidate failed so).
 ///
 /// # Backtest
 ///
@@ -142,12 +145,20 @@ impl DynFit for OnePeriod {
     }
 
     fn fit_dyn(&self, history: &History<'_>) -> Result<Box<dyn Predict>, ForecastError> {
-        let (Some(&shortest), Some(&longest)) = (history.periods.first(), history.periods.last())
-        else {
+        // The distinct periods, as mstl takes them: `[24, 24]` is one, and
+        // `[168, 24]` the same two as `[24, 168]`.
+        let mut periods = history.periods.to_vec();
+        periods.sort_unstable();
+        periods.dedup();
+        let (Some(&shortest), Some(&longest)) = (periods.first(), periods.last()) else {
             return self.0.fit_dyn(history);
         };
-        if history.periods.len() == 1 {
-            return self.0.fit_dyn(history);
+        if periods.len() == 1 {
+            let one = [shortest];
+            return self.0.fit_dyn(&History {
+                periods: &one,
+                ..*history
+            });
         }
         if history.y.len() >= longest.saturating_mul(2) {
             return Err(ForecastError::invalid(
@@ -362,7 +373,10 @@ impl Fit for AutoModel {
                         mase: None,
                         rmse: None,
                         geo_mase: None,
-                        error: Some(e.to_string()),
+                        error: Some(format!(
+                            "backtest on the recent {} of {n} observations: {e}",
+                            recent_y.len()
+                        )),
                     };
                     keep_error(&mut kept_error, e);
                     score
@@ -379,7 +393,9 @@ impl Fit for AutoModel {
         });
         // Only the winner is fitted on the whole history; should that fail,
         // the runner-up, and so on.
+        let mut tried = vec![false; scores.len()];
         for i in order {
+            tried[i] = true;
             match self.candidates[i].fit_dyn(history) {
                 Ok(inner) => {
                     tracing::debug!(chosen = %scores[i].model, folds, horizon, "auto model selection");
@@ -397,6 +413,26 @@ impl Fit for AutoModel {
                     score.error = Some(format!("fit on the whole history: {e}"));
                     keep_error(&mut kept_error, e);
                 }
+            }
+        }
+        // None backtested fits: the recent history may be too short for the
+        // others (a long season's cycles) while the whole one is not. As for
+        // a history too short for any backtest, the first that fits it,
+        // unscored.
+        for (i, candidate) in self.candidates.iter().enumerate() {
+            if tried[i] {
+                continue;
+            }
+            match candidate.fit_dyn(history) {
+                Ok(inner) => {
+                    tracing::debug!(chosen = %scores[i].model, "auto: no candidate backtested; the first that fits");
+                    return Ok(FittedAuto {
+                        chosen: scores[i].model.clone(),
+                        inner,
+                        scores,
+                    });
+                }
+                Err(e) => keep_error(&mut kept_error, e),
             }
         }
         Err(kept_error
@@ -481,6 +517,38 @@ mod tests {
                 reason: "always".into(),
             })
         }
+    }
+
+    #[test]
+    fn a_candidate_the_recent_history_is_too_short_for_fits_the_whole() {
+        // A 300-step season needs 600 observations; the backtest's recent
+        // history (for period 24) has 672, less its folds'. The whole 1000
+        // are enough: fitted, unscored, the backtest's error reported with
+        // the sizes it was about.
+        let y: Vec<f64> = (0..1000)
+            .map(|t| 10.0 + ((t % 300) as f64).sqrt())
+            .collect();
+        let history = History::new(&y, &[24]);
+        let ets = crate::forecast::Ets::new(crate::forecast::Trend::None, Some(300));
+        assert!(ets.fit(&history).is_ok());
+        let auto = AutoModel {
+            candidates: vec![Arc::new(Broken), Arc::new(ets)],
+            ..AutoModel::default()
+        };
+        let fitted = auto.fit(&history).unwrap();
+        assert_eq!(fitted.chosen(), "ets(A,N,A)");
+        let error = fitted.scores()[1].error.as_deref().unwrap();
+        assert!(
+            error.starts_with("backtest on the recent 672 of 1000 observations:"),
+            "{error}"
+        );
+        assert_eq!(fitted.predict(48, &[], None).unwrap().mean().len(), 48);
+        // Nothing fits at all: the first candidate's error still.
+        let auto = AutoModel {
+            candidates: vec![Arc::new(Broken)],
+            ..AutoModel::default()
+        };
+        assert!(auto.fit(&history).is_err());
     }
 
     fn seasonal(n: usize) -> Vec<f64> {
@@ -1014,5 +1082,19 @@ mod tests {
             .fit_dyn(&History::new(&y, &[24, 168]))
             .unwrap_err();
         assert!(e.to_string().contains("skipped for several"), "{e}");
+        // Periods as mstl takes them: a repeated one is one period (modelled,
+        // as for `[24]`), an unsorted pair the same pair.
+        let one = candidate.fit_dyn(&History::new(&y, &[24])).unwrap();
+        let twice = candidate.fit_dyn(&History::new(&y, &[24, 24])).unwrap();
+        assert_eq!(
+            one.predict(24, &[], None).unwrap().mean(),
+            twice.predict(24, &[], None).unwrap().mean()
+        );
+        let e = candidate
+            .fit_dyn(&History::new(&y, &[168, 24]))
+            .unwrap_err();
+        assert!(e.to_string().contains("skipped for several"), "{e}");
+        let y = seasonal(72);
+        assert!(candidate.fit_dyn(&History::new(&y, &[168, 24])).is_ok());
     }
 }

@@ -4,6 +4,7 @@
 //! estimation are documented on [`Ets`].
 
 use super::error::check_finite;
+use super::intervals::check_forecast_path;
 use super::model::FittedSummary;
 use super::model::validate_horizon;
 use super::{
@@ -609,6 +610,7 @@ impl Predict for FittedEts {
     ) -> Result<Forecast, ForecastError> {
         validate_levels(levels)?;
         let (mean, sd) = self.mean_sd(horizon)?;
+        check_forecast_path(&self.spec.name(), &mean, &sd)?;
         let intervals = normal_intervals(&mean, &sd, levels)?;
         Forecast::new(self.spec.name(), mean, intervals)
     }
@@ -1457,6 +1459,34 @@ fn cholesky_solve(a: &mut [f64], b: &mut [f64], r: usize) -> Option<Vec<f64>> {
 pub(crate) mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn a_forecast_past_what_a_double_holds_is_a_failed_prediction() {
+        // Valid values (all ≤ 1e306) with a steep trend: ten years ahead
+        // the mean overflows. That is the model failing at a step, not a
+        // bad input value.
+        let y: Vec<f64> = (0..200).map(|t| 1e306 * (t as f64 / 200.0)).collect();
+        let history = History::new(&y, &[]);
+        let fitted = Ets::new(Trend::Additive, None).fit(&history).unwrap();
+        for levels in [&[][..], &[80.0, 95.0][..]] {
+            let e = fitted.predict(87_600, levels, None).unwrap_err();
+            let ForecastError::PredictFailed { reason, .. } = &e else {
+                panic!("{e:?}")
+            };
+            assert!(
+                reason.contains("at step") && reason.contains("shorter horizon"),
+                "{e}"
+            );
+        }
+        // MSTL on the same values, with a daily cycle: the same error.
+        let y: Vec<f64> = (0..24 * 10)
+            .map(|t| 1e306 * (t as f64 / 240.0) * (1.0 + 0.1 * ((t % 24) as f64 / 24.0)) / 1.1)
+            .collect();
+        let history = History::new(&y, &[24]);
+        let fitted = crate::forecast::Mstl::default().fit(&history).unwrap();
+        let e = fitted.predict(87_600, &[], None).unwrap_err();
+        assert!(matches!(e, ForecastError::PredictFailed { .. }), "{e:?}");
+    }
 
     /// Share of `actual` inside the 80 % and 95 % intervals of `f`
     /// (every step has the same weight, so averaging over equal-length

@@ -50,6 +50,33 @@ pub fn z_for_level(level: f64) -> Result<f64, ForecastError> {
     normal_quantile(0.5 + level / 200.0)
 }
 
+/// A fitted model's forecast, checked before its intervals are made: a
+/// mean or a standard deviation past what a double holds (a trend or a
+/// variance run away over a long horizon, on huge values) is the model
+/// failing at that step ([`ForecastError::PredictFailed`]), not a bad input.
+pub(crate) fn check_forecast_path(
+    model: &str,
+    mean: &[f64],
+    sd: &[f64],
+) -> Result<(), ForecastError> {
+    let fail = |what: &str, step: usize, value: f64| {
+        Err(ForecastError::PredictFailed {
+            model: model.to_owned(),
+            reason: format!(
+                "the forecast {what} at step {step} is {value}, beyond what a double holds: \
+                 forecast a shorter horizon, or rescale the series"
+            ),
+        })
+    };
+    if let Some(i) = mean.iter().position(|m| !m.is_finite()) {
+        return fail("mean", i + 1, mean[i]);
+    }
+    if let Some(i) = sd.iter().position(|s| !s.is_finite()) {
+        return fail("standard deviation", i + 1, sd[i]);
+    }
+    Ok(())
+}
+
 /// Normal prediction intervals `mean ± z·sd` at each level, where `sd[h]` is
 /// the forecast standard deviation at step `h`.
 ///

@@ -3,6 +3,7 @@
 //! documented on [`Mstl`].
 
 use super::ets::standardize;
+use super::intervals::check_forecast_path;
 use super::model::FittedSummary;
 use super::stl::{Spans, Stl, StlWork, end_weight_square_sum};
 use super::{
@@ -579,6 +580,7 @@ impl Predict for FittedMstl {
                 *m += cycle[h % cycle.len()];
             }
         }
+        check_forecast_path(&self.name(), &mean, &sd)?;
         let intervals = self.intervals(&mean, &sd, levels)?;
         Forecast::new(self.name(), mean, intervals)
     }

@@ -11,7 +11,7 @@
 //! `σₕ = σ·√k` and the interval at level `L` is `mean ± z_L·σₕ`
 //! ([`normal_intervals`](super::normal_intervals)). For the naive, `k = h`.
 
-use super::intervals::normal_intervals;
+use super::intervals::{check_forecast_path, normal_intervals};
 use super::model::FittedSummary;
 use super::{Exog, Fit, Forecast, ForecastError, History, Predict, validate_horizon};
 
@@ -265,6 +265,7 @@ impl Predict for FittedSeasonalNaive {
         let sd: Vec<f64> = (0..horizon)
             .map(|i| self.sigma * ((i / m + 1) as f64).sqrt())
             .collect();
+        check_forecast_path(self.name, &mean, &sd)?;
         let intervals = normal_intervals(&mean, &sd, levels)?;
         Forecast::new(self.name, mean, intervals)
     }

@@ -5,6 +5,7 @@
 
 use chrono::Timelike;
 
+use super::intervals::check_forecast_path;
 use super::model::FittedSummary;
 use super::model::validate_horizon;
 use super::{
@@ -921,7 +922,9 @@ impl Predict for FittedWeatherRegression {
         let mean: Vec<f64> = (0..horizon)
             .map(|h| self.mean_at(self.n + h, inputs.cell[h], inputs.temperature[h]))
             .collect();
-        let intervals = normal_intervals(&mean, &vec![self.sigma; horizon], levels)?;
+        let sd = vec![self.sigma; horizon];
+        check_forecast_path(MODEL, &mean, &sd)?;
+        let intervals = normal_intervals(&mean, &sd, levels)?;
         Forecast::new(MODEL, mean, intervals)
     }
 

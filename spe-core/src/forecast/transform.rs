@@ -161,8 +161,9 @@ impl<M: Fit> Fit for BoxCox<M> {
         history.validate()?;
         if let Some((i, y)) = history.y.iter().enumerate().find(|(_, y)| **y <= 0.0) {
             return Err(ForecastError::invalid(format!(
-                "the Box-Cox transform needs positive observations, and observation {i} is {y}: \
-                 shift the series, or drop the transform"
+                "the Box-Cox transform needs positive observations, and observation {i} is {}: \
+                 shift the series, or drop the transform",
+                label(*y)
             )));
         }
         let z: Vec<f64> = history.y.iter().map(|y| forward(*y, self.lambda)).collect();
@@ -189,6 +190,23 @@ impl<M: Fit> Fit for BoxCox<M> {
                 label(self.lambda),
                 z[0]
             )));
+        }
+        // A constant series, at a magnitude a negative lambda maps to the
+        // transform's bound −1/λ: the inverse cannot map it back, and every
+        // forecast would fail. (A varying one that reaches the bound is
+        // refused above when it collapses, else fitted, its residuals there
+        // NaN.)
+        if let Some(&v) = z.first() {
+            if !distinct(history.y) && !matches!(inverse(v, self.lambda), Inverse::Value(_)) {
+                return Err(ForecastError::invalid(format!(
+                    "the Box-Cox transform (lambda {}) of the constant series ({}) is {}, the \
+                     bound it cannot be mapped back from: rescale the series (to values near \
+                     1), or use a lambda closer to 0",
+                    label(self.lambda),
+                    label(history.y[0]),
+                    label(v)
+                )));
+            }
         }
         let inner = self.inner.fit(&History { y: &z, ..*history })?;
         // Residuals on the series' scale: observed minus the back-transformed
@@ -540,8 +558,16 @@ mod tests {
             e.to_string().contains("maps every observation to 0.5"),
             "{e}"
         );
-        // A constant series stays a constant series: not refused.
+        // A constant series stays a constant series: not refused…
         assert!(model(-2.0).fit(&History::new(&[5.0; 30], &[])).is_ok());
+        // …unless it is at the bound the inverse cannot map back from
+        // ((1 − 1e-18)/2 rounds to 1/2): every forecast would fail.
+        let e = model(-2.0).fit(&History::new(&[1e9; 50], &[])).unwrap_err();
+        assert!(
+            e.to_string().contains("cannot be mapped back from")
+                && e.to_string().contains("closer to 0"),
+            "{e}"
+        );
     }
 
     #[test]

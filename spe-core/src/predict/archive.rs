@@ -208,8 +208,8 @@ impl PredictionArchive {
                     .is_none_or(|t| predictions.made_at < t)
             });
             // Kept, they would go at once (too old) or at the next call.
-            let out_of_range = cutoff.is_some_and(|c| predictions.made_at < c)
-                || predictions.made_at > latest;
+            let out_of_range =
+                cutoff.is_some_and(|c| predictions.made_at < c) || predictions.made_at > latest;
             let recorded = !too_close && !out_of_range;
             if recorded {
                 entries.push(predictions.clone());
