@@ -292,7 +292,20 @@ pub fn validate_horizon(horizon: usize) -> Result<(), ForecastError> {
     Ok(())
 }
 
-/// Check interval levels: each in (0, 100), no duplicate.
+/// How close two levels may be and still be told apart: [`Forecast::lower`]
+/// and [`Forecast::upper`] find a level within this.
+const LEVEL_TOLERANCE: f64 = 1e-9;
+
+/// Check interval levels: each in (0, 100), no duplicate (nor two levels
+/// closer than 1e-9, which a lookup could not tell apart).
+///
+/// ```
+/// use spe_core::validate_levels;
+/// assert!(validate_levels(&[80.0, 95.0]).is_ok());
+/// assert!(validate_levels(&[80.0, 80.0]).is_err());
+/// assert!(validate_levels(&[80.0, 80.0 + 1e-12]).is_err());
+/// assert!(validate_levels(&[100.0]).is_err());
+/// ```
 pub fn validate_levels(levels: &[f64]) -> Result<(), ForecastError> {
     for (i, l) in levels.iter().enumerate() {
         if !(l.is_finite() && *l > 0.0 && *l < 100.0) {
@@ -300,7 +313,7 @@ pub fn validate_levels(levels: &[f64]) -> Result<(), ForecastError> {
                 "interval level {l} is outside (0, 100)"
             )));
         }
-        if levels[..i].contains(l) {
+        if levels[..i].iter().any(|m| (m - l).abs() < LEVEL_TOLERANCE) {
             return Err(ForecastError::invalid(format!(
                 "interval level {l} given twice"
             )));
@@ -427,7 +440,7 @@ impl Forecast {
     fn interval(&self, level: f64) -> Option<&PredictionInterval> {
         self.intervals
             .iter()
-            .find(|i| (i.level - level).abs() < 1e-9)
+            .find(|i| (i.level - level).abs() < LEVEL_TOLERANCE)
     }
 
     /// The same forecast under another model name (e.g. `auto(ets)`).
