@@ -174,10 +174,20 @@ impl Stl {
             }
         };
         let nl = odd(self.low_pass_window.unwrap_or(np));
-        for (what, w) in [("seasonal", ns), ("trend", nt), ("low-pass", nl)] {
+        // Named as given (a window of 0 or 2 is used as the next odd one).
+        let given = [
+            ("seasonal", Some(self.seasonal_window), ns),
+            ("trend", self.trend_window, nt),
+            ("low-pass", self.low_pass_window, nl),
+        ];
+        for (what, given, w) in given {
             if w < 3 {
+                let window = match given {
+                    Some(g) if g != w => format!("{g} (used as {w})"),
+                    _ => w.to_string(),
+                };
                 return Err(ForecastError::invalid(format!(
-                    "stl: {what} window {w} is less than 3"
+                    "stl: {what} window {window} is less than 3"
                 )));
             }
         }
@@ -529,6 +539,39 @@ mod tests {
                 assert!((tr - line).abs() < tolerance, "slope {slope}, t={t}: {tr}");
             }
         }
+    }
+
+    #[test]
+    fn a_window_too_short_is_named_as_given() {
+        let e = Stl::new(24, 0).spans().unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("seasonal window 0 (used as 1) is less than 3"),
+            "{e}"
+        );
+        let e = Stl::new(24, 1).spans().unwrap_err();
+        assert!(
+            e.to_string().contains("seasonal window 1 is less than 3"),
+            "{e}"
+        );
+        let e = Stl {
+            low_pass_window: Some(0),
+            ..Stl::new(24, 7)
+        }
+        .spans()
+        .unwrap_err();
+        assert!(
+            e.to_string().contains("low-pass window 0 (used as 1)"),
+            "{e}"
+        );
+        // 2 is used as 3: fine.
+        let spans = Stl {
+            trend_window: Some(2),
+            ..Stl::new(24, 7)
+        }
+        .spans()
+        .unwrap();
+        assert_eq!(spans.trend, 3);
     }
 
     #[test]
