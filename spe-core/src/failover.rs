@@ -458,8 +458,7 @@ impl FailoverService {
     pub fn snapshot(&self) -> Arc<WeatherSnapshot> {
         let current = self.inner.snapshot.borrow().clone();
         let now = self.inner.now();
-        let stale = current.mode == Mode::Nominal
-            && current.weather.age(now) > self.inner.config.stale_after;
+        let stale = current.mode == Mode::Nominal && !self.inner.is_fresh_live(&current, now);
         if !stale {
             return current;
         }
@@ -598,6 +597,12 @@ impl FailoverService {
 impl Inner {
     fn now(&self) -> DateTime<Utc> {
         self.wall.now()
+    }
+
+    /// Whether `snapshot` serves live data still fresh at `now`: nominal,
+    /// and no older than `stale_after` (at the limit, still fresh).
+    fn is_fresh_live(&self, snapshot: &WeatherSnapshot, now: DateTime<Utc>) -> bool {
+        snapshot.mode == Mode::Nominal && snapshot.weather.age(now) <= self.config.stale_after
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -823,10 +828,7 @@ impl Inner {
 
     async fn on_failure(&self, error: BreakerError<SourceError>, now: DateTime<Utc>) {
         let previous = self.snapshot.borrow().clone();
-        if error.is_rejected()
-            && previous.mode == Mode::Nominal
-            && previous.weather.age(now) <= self.config.stale_after
-        {
+        if error.is_rejected() && self.is_fresh_live(&previous, now) {
             // The breaker opened after a call that succeeded (on slow
             // answers: a failed call would have switched to estimation
             // already). No call failed and the live data is still fresh:

@@ -1,9 +1,21 @@
 //! An exclusive advisory lock on an open file (`flock`, Unix; elsewhere a
 //! no-op), taken without waiting: a holder that hangs never blocks the one
-//! asking. The history store's backups and the incident journal both use it.
+//! asking. The history store's backups, the incident journal and the
+//! caches use it; [`open_lock_file`] opens the files kept for their lock.
 
-use std::fs::File;
+use std::fs::{File, OpenOptions};
 use std::io;
+use std::path::Path;
+
+/// Opens the file at `path` that is kept only for its lock, creating it if
+/// missing (never truncating: it may be another holder's).
+pub(crate) fn open_lock_file(path: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+}
 
 /// An exclusive lock on a file, held until dropped.
 #[derive(Debug)]

@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
+from processes import another_process_holding
 
 import spe
 
@@ -53,23 +54,15 @@ def test_incidents_survive_reopening(tmp_path: Path) -> None:
 
 def test_a_journal_open_in_another_process_is_refused_and_left_whole(tmp_path: Path) -> None:
     path = tmp_path / "incidents.journal"
-    # The other process opens the journal, records, says so, and waits.
-    code = (
-        "import spe, sys; j = spe.Journal(sys.argv[1]); "
-        "j.open_incident('open-meteo', 'upstream_timeout', 'theirs', at='2026-03-01T08:00:00Z'); "
-        "print('open', flush=True); sys.stdin.readline()"
+    # The other process opens the journal, records, and holds it.
+    opens = (
+        "import spe; j = spe.Journal(sys.argv[1]); "
+        "j.open_incident('open-meteo', 'upstream_timeout', 'theirs', at='2026-03-01T08:00:00Z')"
     )
-    other = subprocess.Popen([sys.executable, "-c", code, str(path)], stdin=subprocess.PIPE,
-                             stdout=subprocess.PIPE, text=True)
-    try:
-        assert other.stdout is not None and other.stdout.readline().strip() == "open"
+    with another_process_holding(opens, str(path)):
         with pytest.raises(spe.JournalError, match="open in another process") as info:
             spe.Journal(path)
         assert isinstance(info.value, OSError)
-    finally:
-        assert other.stdin is not None
-        other.stdin.close()
-        assert other.wait(timeout=60) == 0
     # Its lock went with it; its record is there.
     journal = spe.Journal(path)
     assert [(i["id"], i["details"]) for i in journal.incidents()] == [(1, "theirs")]

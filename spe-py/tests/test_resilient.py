@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from processes import another_process_holding
 
 import spe
 
@@ -398,23 +399,13 @@ def test_forecasters_of_one_process_share_a_cache_dir(tmp_path: Path) -> None:
 def test_a_cache_dir_open_in_another_process_is_refused_and_left_whole(tmp_path: Path) -> None:
     cache = tmp_path / "cache"
     spe.ResilientForecaster(mean_model, cache_dir=cache).predict(HISTORY, HORIZON, season_length=24)
-    # The other process opens the cache, says so, and waits.
-    code = (
-        "import spe, sys; rf = spe.ResilientForecaster(lambda h, n: h[-n:], cache_dir=sys.argv[1]); "
-        "print('open', flush=True); sys.stdin.readline()"
-    )
-    other = subprocess.Popen([sys.executable, "-c", code, str(cache)], stdin=subprocess.PIPE,
-                             stdout=subprocess.PIPE, text=True)
-    try:
-        assert other.stdout is not None and other.stdout.readline().strip() == "open"
+    # The other process opens the cache and holds it.
+    opens = "import spe; rf = spe.ResilientForecaster(lambda h, n: h[-n:], cache_dir=sys.argv[1])"
+    with another_process_holding(opens, str(cache)):
         with pytest.raises(spe.CacheError, match="already open in another process") as info:
             spe.ResilientForecaster(mean_model, cache_dir=cache)
         assert isinstance(info.value, OSError)
         assert "predictions.lock" in str(info.value)
-    finally:
-        assert other.stdin is not None
-        other.stdin.close()
-        assert other.wait(timeout=60) == 0
     # Its lock went with it; the cached predictions are there.
     rf = spe.ResilientForecaster(raises, fallback="seasonal_naive", cache_dir=cache)
     assert rf.cache_report == {"loaded": 1, "quarantined": [], "unreadable": []}

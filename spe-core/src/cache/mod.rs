@@ -19,7 +19,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::file_lock::ExclusiveLock;
+use crate::file_lock::{ExclusiveLock, open_lock_file};
 use crate::provenance::Provenance;
 
 pub use error::{CacheError, CacheIoOp};
@@ -963,13 +963,7 @@ fn scan(dir: &Path, name: &str) -> Result<Listing, CacheError> {
 /// [Concurrency](Cache#concurrency)), creating its lock file if needed.
 fn lock_cache(dir: &Path, name: &str) -> Result<ExclusiveLock, CacheError> {
     let path = dir.join(format!("{name}.{LOCK_EXT}"));
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&path)
-        .map_err(|e| CacheError::io(CacheIoOp::Lock, &path, e))?;
+    let file = open_lock_file(&path).map_err(|e| CacheError::io(CacheIoOp::Lock, &path, e))?;
     match ExclusiveLock::try_lock(file) {
         Ok(Some(lock)) => Ok(lock),
         Ok(None) => Err(CacheError::Locked { path }),

@@ -610,9 +610,10 @@ impl Predict for FittedEts {
     ) -> Result<Forecast, ForecastError> {
         validate_levels(levels)?;
         let (mean, sd) = self.mean_sd(horizon)?;
-        check_forecast_path(&self.spec.name(), &mean, &sd)?;
+        let name = self.spec.name();
+        check_forecast_path(&name, &mean, &sd)?;
         let intervals = normal_intervals(&mean, &sd, levels)?;
-        Forecast::new(self.spec.name(), mean, intervals)
+        Forecast::new(name, mean, intervals)
     }
 
     fn residuals(&self) -> &[f64] {

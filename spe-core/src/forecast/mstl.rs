@@ -580,9 +580,10 @@ impl Predict for FittedMstl {
                 *m += cycle[h % cycle.len()];
             }
         }
-        check_forecast_path(&self.name(), &mean, &sd)?;
+        let name = self.name();
+        check_forecast_path(&name, &mean, &sd)?;
         let intervals = self.intervals(&mean, &sd, levels)?;
-        Forecast::new(self.name(), mean, intervals)
+        Forecast::new(name, mean, intervals)
     }
 
     fn residuals(&self) -> &[f64] {

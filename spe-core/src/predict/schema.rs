@@ -467,9 +467,9 @@ fn mark_non_finite(bytes: &[u8]) -> Option<(Vec<u8>, String)> {
             let token = &bytes[start..i];
             let text = std::str::from_utf8(token).unwrap_or_default();
             if text.parse::<f64>().is_ok_and(|x| !x.is_finite()) {
-                out.extend_from_slice(b"\"\\u0000non-finite:");
-                out.extend_from_slice(token);
-                out.push(b'"');
+                // The marker as a JSON string (its NUL escaped).
+                let marker = Value::String(format!("{NON_FINITE_MARK}{text}"));
+                out.extend_from_slice(marker.to_string().as_bytes());
                 first.get_or_insert_with(|| text.to_owned());
             } else {
                 out.extend_from_slice(token);

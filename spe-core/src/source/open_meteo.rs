@@ -373,12 +373,7 @@ impl OpenMeteo {
         // machine's; its age counts from when it was asked for.
         let produced_at = window.now();
         let (frame, answered) = parse_with_extras(&body, produced_at, &self.extras)?;
-        if let Some(offset) = answered.offset {
-            check_offset(site, window.now(), offset)?;
-        }
-        if let Some((latitude, longitude)) = answered.location {
-            check_location(site, latitude, longitude)?;
-        }
+        answered.check(site, window.now())?;
         window.check_answer(site, SOURCE, &frame)?;
         tracing::debug!(
             hours = frame.len(),
@@ -729,6 +724,21 @@ struct Answered {
     location: Option<(f64, f64)>,
 }
 
+impl Answered {
+    /// Refuses an answer for another time zone or another place than
+    /// `site`'s at `now` ([`check_offset`], [`check_location`]); what it
+    /// does not say is not checked.
+    fn check(&self, site: &Site, now: DateTime<Utc>) -> Result<(), SourceError> {
+        if let Some(offset) = self.offset {
+            check_offset(site, now, offset)?;
+        }
+        if let Some((latitude, longitude)) = self.location {
+            check_location(site, latitude, longitude)?;
+        }
+        Ok(())
+    }
+}
+
 /// The answer's `latitude` and `longitude`: `None` if either is absent
 /// (a proxy may strip them); a value that is not a coordinate is an error.
 fn answer_location(root: &Map<String, Value>) -> Result<Option<(f64, f64)>, SourceError> {
@@ -793,8 +803,8 @@ fn conversion_for(var: WeatherVariable, unit: &str) -> Option<Conversion> {
     }
 }
 
-/// The frame, and the `utc_offset_seconds` its local times were turned into
-/// UTC with (`None` for Unix times).
+/// The frame, and what the answer says of itself (its offset and place),
+/// for [`Answered::check`].
 fn parse_with_extras(
     body: &[u8],
     produced_at: DateTime<Utc>,

@@ -8,11 +8,11 @@
 //! ([`StoreError::BackupInProgress`]) rather than wait on a holder that
 //! might hang. Advisory (`flock`) on Unix; elsewhere a no-op.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use super::StoreError;
-use crate::file_lock::ExclusiveLock;
+use crate::file_lock::{ExclusiveLock, open_lock_file};
 
 /// The lock file's name in the store's directory.
 pub(super) const LOCK_FILE: &str = "history.lock";
@@ -32,12 +32,8 @@ impl StoreLock {
     /// progress elsewhere to end).
     pub(super) fn shared(dir: &Path) -> Result<StoreLock, StoreError> {
         let path = dir.join(LOCK_FILE);
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(|e| StoreError::io("open the lock file", &path, e))?;
+        let file =
+            open_lock_file(&path).map_err(|e| StoreError::io("open the lock file", &path, e))?;
         #[cfg(unix)]
         {
             use nix::fcntl::{Flock, FlockArg};
@@ -89,11 +85,6 @@ impl StoreLock {
 /// this process or another, holds it: `None` if someone does (a holder that
 /// hangs then never blocks this one).
 pub(super) fn try_exclusive(path: &Path) -> Result<Option<ExclusiveLock>, StoreError> {
-    let file = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(path)
-        .map_err(|e| StoreError::io("open the lock file", path, e))?;
+    let file = open_lock_file(path).map_err(|e| StoreError::io("open the lock file", path, e))?;
     ExclusiveLock::try_lock(file).map_err(|e| StoreError::io("lock", path, e))
 }

@@ -441,16 +441,20 @@ fn damage_inside_the_file_is_found_by_the_integrity_check() {
     assert_eq!(values(&store, "demand_mw").len(), 3000);
 }
 
+/// A store in `dir` backed up with 5 values at hour 1, then with 11 at
+/// hour 2, and closed.
+fn two_backups(dir: &Path) {
+    let (store, _) = open(dir);
+    fill(&store, 5);
+    store.backup_now(t(1)).unwrap();
+    fill(&store, 6);
+    store.backup_now(t(2)).unwrap();
+}
+
 #[test]
 fn a_newer_builds_backup_is_passed_over_and_left_in_place() {
     let dir = tempfile::tempdir().unwrap();
-    {
-        let (store, _) = open(dir.path());
-        fill(&store, 5);
-        store.backup_now(t(1)).unwrap();
-        fill(&store, 6);
-        store.backup_now(t(2)).unwrap();
-    }
+    two_backups(dir.path());
     // The newest backup as a newer SP-E would have written it, and the
     // database damaged.
     let backups = list_backups(dir.path());
@@ -478,13 +482,7 @@ fn a_newer_builds_backup_is_passed_over_and_left_in_place() {
 #[test]
 fn damaged_backups_are_skipped_and_without_any_the_store_starts_empty() {
     let dir = tempfile::tempdir().unwrap();
-    {
-        let (store, _) = open(dir.path());
-        fill(&store, 5);
-        store.backup_now(t(1)).unwrap();
-        fill(&store, 6);
-        store.backup_now(t(2)).unwrap();
-    }
+    two_backups(dir.path());
     let backups = list_backups(dir.path());
     fs::write(&backups[1], b"garbage").unwrap();
     fs::write(dir.path().join(HISTORY_FILE), b"garbage").unwrap();
