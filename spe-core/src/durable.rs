@@ -3,7 +3,8 @@
 //!
 //! A new file or a rename is durable only once the directory holding it is
 //! fsynced; a new directory only once its parent is. The cache and the
-//! journal create their directories and files through these.
+//! journal create their directories and files through these, and the cache
+//! and the history store put whole files in place with [`publish`].
 
 use std::fs::{self, File};
 use std::io;
@@ -23,6 +24,37 @@ pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
         let _ = dir;
         Ok(())
     }
+}
+
+/// The step of [`publish`] that failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PublishStep {
+    /// `fsync` of the temporary file.
+    SyncFile,
+    /// Its rename over the destination.
+    Rename,
+    /// `fsync` of the directory holding both.
+    SyncDir,
+}
+
+/// Puts the fully written file `tmp` in place as `dest`, durably: `tmp` is
+/// fsynced, renamed over `dest` (atomically: a reader sees the old file or
+/// the new one, never a mix), then their directory is fsynced so the rename
+/// survives a power cut. `tmp` and `dest` must be in one directory.
+///
+/// On an error before the rename, `tmp` is still there, for the caller to
+/// remove; after it, `dest` is the new file and only its durability is in
+/// doubt.
+pub(crate) fn publish(tmp: &Path, dest: &Path) -> Result<(), (PublishStep, io::Error)> {
+    File::open(tmp)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| (PublishStep::SyncFile, e))?;
+    fs::rename(tmp, dest).map_err(|e| (PublishStep::Rename, e))?;
+    let dir = match dest.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    sync_dir(dir).map_err(|e| (PublishStep::SyncDir, e))
 }
 
 /// `create_dir_all`, then the parent of every directory it created is
@@ -112,6 +144,29 @@ mod tests {
         assert_eq!(names.len(), 1000);
         assert_eq!(names[0], Path::new("d/j.log.tail-20260105T120000.250Z"));
         assert_eq!(names[2], Path::new("d/j.log.tail-20260105T120000.250Z-2"));
+    }
+
+    #[test]
+    fn publish_replaces_the_destination_and_names_the_failed_step() {
+        let root = tempfile::tempdir().unwrap();
+        let (tmp, dest) = (root.path().join("f.tmp"), root.path().join("f"));
+        fs::write(&dest, b"old").unwrap();
+        fs::write(&tmp, b"new").unwrap();
+        publish(&tmp, &dest).unwrap();
+        assert_eq!(fs::read(&dest).unwrap(), b"new");
+        assert!(!tmp.exists());
+        // No temporary file: the first step fails, the destination is kept.
+        let (step, _) = publish(&tmp, &dest).unwrap_err();
+        assert_eq!(step, PublishStep::SyncFile);
+        assert_eq!(fs::read(&dest).unwrap(), b"new");
+        // A directory in the way of the rename.
+        fs::write(&tmp, b"newer").unwrap();
+        let blocked = root.path().join("d");
+        fs::create_dir(&blocked).unwrap();
+        fs::write(blocked.join("inside"), b"x").unwrap();
+        let (step, _) = publish(&tmp, &blocked).unwrap_err();
+        assert_eq!(step, PublishStep::Rename);
+        assert_eq!(fs::read(&tmp).unwrap(), b"newer");
     }
 
     #[test]

@@ -19,6 +19,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::durable::{self, PublishStep};
 use crate::file_lock::{ExclusiveLock, open_lock_file};
 use crate::provenance::Provenance;
 
@@ -1042,20 +1043,30 @@ fn write_durably(dir: &Path, path: &Path, bytes: &[u8]) -> Result<(), CacheError
             Err(e) => return Err(CacheError::io(CacheIoOp::CreateTemp, tmp, e)),
         }
     };
-    let result = file
-        .write_all(bytes)
-        .map_err(|e| (CacheIoOp::Write, e))
-        .and_then(|()| file.sync_all().map_err(|e| (CacheIoOp::SyncFile, e)));
+    let written = file.write_all(bytes);
     drop(file);
-    let result = result.and_then(|()| fs::rename(&tmp, path).map_err(|e| (CacheIoOp::Rename, e)));
-    if let Err((op, e)) = result {
-        if let Err(rm) = fs::remove_file(&tmp) {
-            tracing::error!(path = %tmp.display(), error = %rm, "cache: cannot remove the temporary file of a failed write");
+    let result = written.map_err(|e| (CacheIoOp::Write, e)).and_then(|()| {
+        durable::publish(&tmp, path).map_err(|(step, e)| {
+            let op = match step {
+                PublishStep::SyncFile => CacheIoOp::SyncFile,
+                PublishStep::Rename => CacheIoOp::Rename,
+                PublishStep::SyncDir => CacheIoOp::SyncDir,
+            };
+            (op, e)
+        })
+    });
+    match result {
+        Ok(()) => Ok(()),
+        // The new generation is in place; only its durability is in doubt.
+        Err((CacheIoOp::SyncDir, e)) => Err(CacheError::io(CacheIoOp::SyncDir, dir, e)),
+        Err((op, e)) => {
+            if let Err(rm) = fs::remove_file(&tmp) {
+                tracing::error!(path = %tmp.display(), error = %rm, "cache: cannot remove the temporary file of a failed write");
+            }
+            let at = if op == CacheIoOp::Rename { path } else { &tmp };
+            Err(CacheError::io(op, at, e))
         }
-        let at = if op == CacheIoOp::Rename { path } else { &tmp };
-        return Err(CacheError::io(op, at, e));
     }
-    crate::durable::sync_dir(dir).map_err(|e| CacheError::io(CacheIoOp::SyncDir, dir, e))
 }
 
 /// Deletes generations beyond the newest `keep`. Best effort: the new

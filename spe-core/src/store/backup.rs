@@ -9,7 +9,7 @@
 //! taken skips its turn), so two stores open on the same files never give
 //! two backups the same number.
 
-use std::fs::{self, File};
+use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -20,7 +20,7 @@ use serde::Serialize;
 
 use super::lock;
 use super::schema::{self, Check};
-use super::{StoreError, sibling};
+use super::{StoreError, publish, sibling};
 use crate::durable;
 use crate::file_lock::ExclusiveLock;
 
@@ -196,12 +196,7 @@ pub(super) fn make(
                 });
             }
         }
-        File::open(&tmp)
-            .and_then(|f| f.sync_all())
-            .map_err(|e| StoreError::io("fsync the backup", &tmp, e))?;
-        fs::rename(&tmp, &path)
-            .map_err(|e| StoreError::io("rename the backup into place", &tmp, e))?;
-        durable::sync_dir(dir).map_err(|e| StoreError::io("fsync the backup directory", dir, e))
+        publish(&tmp, &path, "rename the backup into place")
     })();
     if let Err(e) = result {
         let _ = fs::remove_file(&tmp);
@@ -302,14 +297,7 @@ pub(super) fn restore(backup: &BackupInfo, db: &Path) -> Result<Restore, StoreEr
     let tmp = sibling(db, ".restore-tmp");
     let _ = fs::remove_file(&tmp);
     fs::copy(&backup.path, &tmp).map_err(|e| StoreError::io("copy the backup to", &tmp, e))?;
-    File::open(&tmp)
-        .and_then(|f| f.sync_all())
-        .map_err(|e| StoreError::io("fsync the restored copy", &tmp, e))?;
-    fs::rename(&tmp, db)
-        .map_err(|e| StoreError::io("rename the restored copy into place", &tmp, e))?;
-    if let Some(dir) = db.parent() {
-        durable::sync_dir(dir).map_err(|e| StoreError::io("fsync the store directory", dir, e))?;
-    }
+    publish(&tmp, db, "rename the restored copy into place")?;
     let unusable = |why: String| {
         // This attempt's copy and the logs opening it made: none may meet
         // the next candidate.

@@ -1243,6 +1243,21 @@ fn set_aside_backup(path: PathBuf) -> PathBuf {
 }
 
 /// `path` with `suffix` appended to its file name (`history.sqlite-wal`).
+/// [`durable::publish`] for the store: the fully written `tmp` becomes
+/// `dest`, and a failed step is a [`StoreError::Io`], `rename_op` naming
+/// the rename ("rename the backup into place").
+pub(crate) fn publish(tmp: &Path, dest: &Path, rename_op: &'static str) -> Result<(), StoreError> {
+    durable::publish(tmp, dest).map_err(|(step, e)| match step {
+        durable::PublishStep::SyncFile => StoreError::io("fsync", tmp, e),
+        durable::PublishStep::Rename => StoreError::io(rename_op, tmp, e),
+        durable::PublishStep::SyncDir => StoreError::io(
+            "fsync the directory",
+            dest.parent().unwrap_or(Path::new(".")),
+            e,
+        ),
+    })
+}
+
 pub(crate) fn sibling(path: &Path, suffix: &str) -> PathBuf {
     let mut name = path.file_name().unwrap_or_default().to_os_string();
     name.push(suffix);

@@ -369,22 +369,12 @@ fn keep_copy(conn: &Connection, path: &Path, version: i64) -> Result<(), StoreEr
     let written = conn
         .execute("VACUUM INTO ?1", [&target])
         .map_err(db_error("copy the history database before migrating it"))
-        .and_then(|_| {
-            std::fs::File::open(&tmp)
-                .and_then(|f| f.sync_all())
-                .map_err(|e| StoreError::io("fsync", &tmp, e))
-        })
-        .and_then(|()| {
-            std::fs::rename(&tmp, &copy)
-                .map_err(|e| StoreError::io("rename the pre-migration copy into place", &tmp, e))
-        });
+        .and_then(|_| super::publish(&tmp, &copy, "rename the pre-migration copy into place"));
     if let Err(e) = written {
+        // Left only if the rename did not happen; a failed fsync of the
+        // directory after it finds nothing to remove.
         let _ = std::fs::remove_file(&tmp);
         return Err(e);
-    }
-    if let Some(dir) = copy.parent() {
-        crate::durable::sync_dir(dir)
-            .map_err(|e| StoreError::io("fsync the store directory", dir, e))?;
     }
     Ok(())
 }
