@@ -158,7 +158,10 @@ pub enum FailoverError {
 pub struct WeatherSnapshot {
     /// `nominal` (live data) or `estimation` (synthetic data).
     pub mode: Mode,
-    /// The weather (provenance `live`, `cached` or `synthetic`).
+    /// The weather (provenance `live`, `cached` or `synthetic`). A `cached`
+    /// provenance's `age_s` is the weather's age at `made_at`, when the
+    /// snapshot was made from the cache; [`age`](Self::age) gives it at any
+    /// later instant.
     pub weather: WeatherFrame,
     /// Demand and supply computed from that weather.
     pub energy: EnergyFrame,
@@ -1579,15 +1582,24 @@ mod tests {
         src.set(Behaviour::Fail(status(503)));
         let (cache, _) =
             Cache::<WeatherFrame>::open(dir.path(), "weather", CacheConfig::default()).unwrap();
+        let clock = ManualClock::new();
         let s = FailoverService::builder(Site::paris(), src.clone())
             .config(config())
-            .clock(ManualClock::new(), t0() + chrono::Duration::minutes(2))
+            .clock(clock.clone(), t0() + chrono::Duration::minutes(2))
             .cache(cache.clone())
             .build()
             .unwrap();
         let snap = s.snapshot();
         assert_eq!(snap.mode, Mode::Nominal);
         assert_eq!(snap.weather.provenance(), Provenance::Cached { age_s: 120 });
+        // Served again later: the label keeps the age at `made_at`, the
+        // snapshot's age is the weather's at the instant asked.
+        clock.advance(Duration::from_secs(30));
+        let again = s.snapshot();
+        assert_eq!(again.weather.provenance(), Provenance::Cached { age_s: 120 });
+        assert_eq!(again.made_at, snap.made_at);
+        let later = t0() + chrono::Duration::minutes(2) + chrono::Duration::seconds(30);
+        assert_eq!(again.age(later), Duration::from_secs(150));
         // Twenty minutes later it is too old to serve as real data.
         let s = FailoverService::builder(Site::paris(), src)
             .config(config())
