@@ -1596,7 +1596,10 @@ mod tests {
         // snapshot's age is the weather's at the instant asked.
         clock.advance(Duration::from_secs(30));
         let again = s.snapshot();
-        assert_eq!(again.weather.provenance(), Provenance::Cached { age_s: 120 });
+        assert_eq!(
+            again.weather.provenance(),
+            Provenance::Cached { age_s: 120 }
+        );
         assert_eq!(again.made_at, snap.made_at);
         let later = t0() + chrono::Duration::minutes(2) + chrono::Duration::seconds(30);
         assert_eq!(again.age(later), Duration::from_secs(150));

@@ -268,8 +268,8 @@ impl HistoryStore {
 
     /// Record the predictions of ``prediction`` (a :class:`spe.Prediction`):
     /// every step with its interval bounds, keyed by the second they were
-    /// made at (recording the same answer again replaces it). Returns the
-    /// steps written.
+    /// made at (recording the same answer again, or another made within the
+    /// same second, replaces it whole). Returns the steps written.
     fn record_predictions(&self, py: Python<'_>, prediction: &Prediction) -> PyResult<usize> {
         let predictions = prediction.predictions().clone();
         self.run(py, move |store| store.record_predictions(&predictions))

@@ -608,8 +608,12 @@ impl HistoryStore {
         self.check(r, "list the series")
     }
 
-    /// Records every step of `predictions` (again: a second record of the
-    /// same predictions replaces the first). Returns the steps written.
+    /// Records every step of `predictions`. Returns the steps written.
+    ///
+    /// Predictions are known by when they were made, to the second: a
+    /// record with the `made_at` second of an earlier one (the same
+    /// predictions again, or a second run within that second) replaces it
+    /// whole, steps and bounds, so the newest run of each second is kept.
     ///
     /// # Errors
     ///

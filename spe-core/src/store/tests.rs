@@ -232,6 +232,20 @@ fn predictions_round_trip_and_the_day_ahead_one_is_found() {
     // Nothing made a day before hour 10.
     assert!(store.prediction_for(t(10), lead).unwrap().is_none());
     assert_eq!(store.stats().unwrap().predictions, 96);
+    // A second run within the same second: known by that second, it
+    // replaces the first, and the newest is what is read.
+    let mut rerun = predictions(20, 5.0);
+    rerun.made_at += TD::milliseconds(400);
+    store.record_predictions(&rerun).unwrap();
+    assert_eq!(store.stats().unwrap().predictions, 96);
+    let latest = store
+        .prediction_for(t(30), std::time::Duration::ZERO)
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        latest.bounds,
+        vec![(80.0, 1000.0 + 9.0 - 5.0, 1000.0 + 9.0 + 5.0)]
+    );
 }
 
 #[test]

@@ -409,7 +409,9 @@ class HistoryStore:
     ]:
         """A KPI as UTC seconds, values, statuses, units, provenances, cached ages."""
     def record_predictions(self, prediction: Prediction) -> int:
-        """Record every step of a prediction; returns the steps written."""
+        """Record every step of a prediction, keyed by the second it was made
+        at (a later record of that second replaces it whole); returns the
+        steps written."""
     def _read_predictions(
         self, start: _Instant, end: _Instant, lead_hours: float
     ) -> tuple[
