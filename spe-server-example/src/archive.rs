@@ -7,9 +7,11 @@
 //!   here as a `cache_corrupt` incident, like the weather cache's;
 //! - [`record_results`]: the background task that archives every fresh
 //!   answer of the prediction chain (tier `primary` or `fallback`; a result
-//!   served from the chain's cache was archived when it was made), at most
-//!   one an hour (spe-core thins them), off the async workers (the archive
-//!   fsyncs);
+//!   served from the chain's cache was archived when it was made), off the
+//!   async workers (the archive fsyncs); spe-core thins them to those a
+//!   day-ahead answer can come from (about one an hour), so the forecast
+//!   error judges the same predictions as the history store's day-ahead
+//!   series;
 //! - [`ForecastArchive::kpis`]: the dashboard's KPIs with
 //!   `forecast_error_pct`, the mean absolute percentage error over the last
 //!   24 whole hours of the demand predicted for each hour at least a day
@@ -195,7 +197,7 @@ pub fn record_results(
                     Ok(Ok(true)) => tracing::debug!("predictions archived"),
                     Ok(Ok(false)) => {
                         tracing::debug!(
-                            "predictions not archived: less than an hour after the last"
+                            "predictions not archived: made no later than the newest archived"
                         )
                     }
                     Ok(Err(e)) => {
@@ -262,11 +264,12 @@ mod tests {
                     .record(&predictions(made, 900.0), made)
                     .expect("written")
             );
-            // Within the hour: thinned out, the revision does not move.
-            let again = made + chrono::Duration::minutes(10);
+            // Made earlier than the newest: not recorded, the revision does
+            // not move.
+            let earlier = made - chrono::Duration::minutes(10);
             assert!(
                 !archive
-                    .record(&predictions(again, 1.0), again)
+                    .record(&predictions(earlier, 1.0), made)
                     .expect("no error")
             );
             assert_eq!(archive.revision(), 1);
@@ -357,14 +360,16 @@ mod tests {
             .build();
         let history: Vec<f64> = (0..24 * 14).map(|t| 500.0 + f64::from(t % 24)).collect();
         // Each round: the task waits for news; then an answer and the stop
-        // arrive together (the task is not polled in between).
+        // arrive together (the task is not polled in between). Two days
+        // ahead, hourly: each answer has a day-ahead step no later one has,
+        // so none is thinned out.
         for round in 1..=8 {
             let (stop_tx, stop) = watch::channel(false);
             let mut task = Box::pin(record_results(archive.clone(), chain.clone(), stop));
             assert!(task.as_mut().now_or_never().is_none(), "waits for news");
             clock.advance(Duration::from_secs(3600));
             let request = PredictionRequest::builder(chain.now(), history.clone())
-                .horizon(24)
+                .horizon(48)
                 .build()
                 .expect("valid request");
             chain.generate(request).await.expect("predictions");

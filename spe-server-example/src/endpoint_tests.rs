@@ -1272,3 +1272,96 @@ async fn the_forecast_error_of_the_last_day_is_served_everywhere() {
         assert_eq!(&row[column("forecast_day_ahead_error_pct")], "", "{time}");
     }
 }
+
+/// A run of the chain every five minutes, each with its own level: the
+/// export's day-ahead column (from the archive) and the history's day-ahead
+/// series (from the store, which keeps every run) name the same run for
+/// each hour.
+#[tokio::test]
+async fn the_export_and_the_history_agree_on_each_hours_day_ahead_forecast() {
+    use chrono::DurationRound as _;
+    let archive = crate::archive::ForecastArchive::in_memory();
+    let history = crate::history::History::in_memory();
+    let rig = rig_with_state(Behaviour::Refused, false, |s| {
+        s.with_archive(archive.clone())
+            .with_history(history.clone())
+    });
+    rig.service.refresh().await;
+    let now = rig.service.now();
+    let hour = now
+        .duration_trunc(chrono::Duration::hours(1))
+        .expect("an hour");
+    // From 34 h to 26 h before now's hour: 96 runs.
+    for (k, minutes) in (26 * 60..34 * 60).rev().step_by(5).enumerate() {
+        let made_at = hour - chrono::Duration::minutes(minutes);
+        let start = made_at
+            .duration_trunc(chrono::Duration::hours(1))
+            .expect("an hour")
+            + chrono::Duration::hours(1);
+        let level = 1000.0 + k as f64;
+        let run = spe_core::Predictions {
+            start,
+            step_s: 3600,
+            forecast: spe_core::Forecast::new("run", vec![level; 48], vec![]).expect("valid"),
+            made_at,
+            tier: spe_core::Tier::Primary,
+            intervals_from: None,
+            inputs: spe_core::Provenance::Live,
+        };
+        history.store().record_predictions(&run).expect("recorded");
+        archive.record(&run, made_at).expect("archived");
+    }
+    assert!(archive.len() < 20, "thinned: {} of 96 kept", archive.len());
+
+    let (status, _, body) = get_json(&rig.app, "/api/history?predictions=day_ahead").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let times: Vec<String> = body["time"]
+        .as_array()
+        .expect("times")
+        .iter()
+        .map(|t| t.as_str().expect("a time").to_owned())
+        .collect();
+    let values: Vec<f64> = body["value"]
+        .as_array()
+        .expect("values")
+        .iter()
+        .map(|v| v.as_f64().expect("a value"))
+        .collect();
+
+    let (from, to) = (
+        body["from"].as_str().expect("from").to_owned(),
+        body["to"].as_str().expect("to").to_owned(),
+    );
+    let (from, to) = (&from, &to);
+    let (status, _, csv_body) = call(&rig.app, Method::GET, "/api/export.csv").await;
+    assert_eq!(status, StatusCode::OK);
+    let mut reader = csv::Reader::from_reader(csv_body.as_slice());
+    let header_row: Vec<String> = reader
+        .headers()
+        .expect("a header row")
+        .iter()
+        .map(str::to_owned)
+        .collect();
+    let column = |name: &str| header_row.iter().position(|h| h == name).expect(name);
+    let mut compared = 0;
+    for row in reader.records() {
+        let row = row.expect("a row");
+        let exported = &row[column("forecast_day_ahead_mw")];
+        let in_history = times
+            .iter()
+            .position(|t| t == &row[column("time_utc")])
+            .map(|i| values[i]);
+        match in_history {
+            Some(v) => {
+                assert_eq!(exported.parse::<f64>().ok(), Some(v), "at {}", &row[0]);
+                compared += 1;
+            }
+            // Within the range the history covered: none there either.
+            None if &row[0] >= from.as_str() && &row[0] < to.as_str() => {
+                assert_eq!(exported, "", "at {}", &row[0]);
+            }
+            None => {}
+        }
+    }
+    assert!(compared >= 8, "{compared} hours compared");
+}

@@ -3,10 +3,15 @@
 //! The dashboard's "forecast error of the last day" compares the demand of
 //! the last 24 hours with what was predicted for those hours a day before.
 //! The prediction chain only keeps the *latest* predictions, so the archive
-//! keeps a thinned history of them: at most one entry per
-//! [`ArchiveConfig::min_spacing`], none older than
-//! [`ArchiveConfig::retention`], persisted crash-safely in a [`Cache`] so a
-//! restart does not lose a day of history.
+//! keeps a history of them, thinned to the entries that answer
+//! [`forecast_for`](PredictionArchive::forecast_for) at its
+//! [`ArchiveConfig::lead`]: an entry goes once, for each of its steps at
+//! least the lead ahead, a newer entry made at least the lead before that
+//! step has it too. With a run every five minutes, about one an hour stays,
+//! and the answers are those of every run recorded (as the history store,
+//! which keeps every run, gives them). None is older than
+//! [`ArchiveConfig::retention`]; they are persisted crash-safely in a
+//! [`Cache`] so a restart does not lose a day of history.
 
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -16,6 +21,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 
 use super::Predictions;
 use crate::cache::{Cache, CacheConfig, CacheError, LoadReport};
+use crate::kpi::DAY_AHEAD;
 
 /// The name of the archive's cache files in their directory.
 pub const PREDICTION_ARCHIVE_NAME: &str = "prediction-archive";
@@ -26,30 +32,31 @@ pub const PREDICTION_ARCHIVE_NAME: &str = "prediction-archive";
 /// moment apart).
 pub const ARCHIVE_FUTURE_SLACK: TimeDelta = TimeDelta::minutes(5);
 
-/// How much of the past the [`PredictionArchive`] keeps.
+/// How much of the past the [`PredictionArchive`] keeps, and for which lead.
 ///
 /// ```
 /// use std::time::Duration;
 /// let c = spe_core::ArchiveConfig::default();
 /// assert_eq!(c.retention, Duration::from_secs(72 * 3600));
-/// assert_eq!(c.min_spacing, Duration::from_secs(3600));
+/// assert_eq!(c.lead, spe_core::DAY_AHEAD);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ArchiveConfig {
     /// Entries made longer ago than this are dropped. The default, 72 h,
     /// covers a day-ahead lead over a full day with a day to spare.
     pub retention: Duration,
-    /// A new entry is recorded only if the newest one was made at least this
-    /// long before it (the chain may regenerate every few minutes; hourly
-    /// entries are enough to judge hourly values). Default 1 h.
-    pub min_spacing: Duration,
+    /// The lead the archive is kept for: an entry is dropped once newer
+    /// ones give every answer of [`forecast_for`](PredictionArchive::forecast_for)
+    /// at this lead it would give. Default [`DAY_AHEAD`] (24 h). Asked at
+    /// another lead, the archive answers from the entries kept for this one.
+    pub lead: Duration,
 }
 
 impl Default for ArchiveConfig {
     fn default() -> Self {
         ArchiveConfig {
             retention: Duration::from_secs(72 * 3600),
-            min_spacing: Duration::from_secs(3600),
+            lead: DAY_AHEAD,
         }
     }
 }
@@ -59,6 +66,14 @@ impl Default for ArchiveConfig {
 /// [`record`](Self::record) every fresh result of the chain;
 /// [`forecast_for`](Self::forecast_for) then answers "what was predicted for
 /// this hour, at least this long before it?" — the freshest such prediction.
+///
+/// The archive keeps only the entries an answer at its
+/// [`lead`](ArchiveConfig::lead) can come from: an entry goes once, for
+/// each of its steps at least the lead after it was made, a newer entry
+/// made at least the lead before that step has it too. With a run every
+/// five minutes about one an hour stays, and the answers at that lead are
+/// those every run recorded would give (the history store's, which keeps
+/// them all).
 ///
 /// ```
 /// use std::time::Duration;
@@ -166,14 +181,15 @@ impl PredictionArchive {
         self.len() == 0
     }
 
-    /// Record `predictions` at `now`, unless the newest entry was made less
-    /// than [`ArchiveConfig::min_spacing`] before them (or after them), or
-    /// they were made before the retention or past [`ARCHIVE_FUTURE_SLACK`]
-    /// after `now` (both would be dropped at once); drop
-    /// entries older than [`ArchiveConfig::retention`], and entries made
-    /// more than [`ARCHIVE_FUTURE_SLACK`] after `now` (recorded while the clock was
-    /// ahead: kept, they would refuse every record until the clock caught up
-    /// with them). Returns whether they were recorded.
+    /// Record `predictions` at `now`, unless the newest entry was made at
+    /// or after them, or they were made before the retention or past
+    /// [`ARCHIVE_FUTURE_SLACK`] after `now` (both would be dropped at once);
+    /// drop entries older than [`ArchiveConfig::retention`], entries made
+    /// more than [`ARCHIVE_FUTURE_SLACK`] after `now` (recorded while the
+    /// clock was ahead: kept, they would refuse every record until the clock
+    /// caught up with them), and entries newer ones make needless at the
+    /// archive's [`lead`](ArchiveConfig::lead) (see [`PredictionArchive`]).
+    /// Returns whether they were recorded.
     ///
     /// With a persisted archive, the new state is written (fsynced) before
     /// this returns. On a write error the archive in memory keeps the new
@@ -185,7 +201,6 @@ impl PredictionArchive {
         predictions: &Predictions,
         now: DateTime<Utc>,
     ) -> Result<bool, CacheError> {
-        let spacing = TimeDelta::from_std(self.config.min_spacing).unwrap_or(TimeDelta::MAX);
         let retention = TimeDelta::from_std(self.config.retention).unwrap_or(TimeDelta::MAX);
         let mut unsaved = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
         let (recorded, snapshot) = {
@@ -202,21 +217,22 @@ impl PredictionArchive {
                 *unsaved = true;
             }
             let cutoff = now.checked_sub_signed(retention);
-            let too_close = entries.last().is_some_and(|last| {
-                last.made_at
-                    .checked_add_signed(spacing)
-                    .is_none_or(|t| predictions.made_at < t)
-            });
+            let not_newer = entries
+                .last()
+                .is_some_and(|last| predictions.made_at <= last.made_at);
             // Kept, they would go at once (too old) or at the next call.
             let out_of_range =
                 cutoff.is_some_and(|c| predictions.made_at < c) || predictions.made_at > latest;
-            let recorded = !too_close && !out_of_range;
+            let recorded = !not_newer && !out_of_range;
             if recorded {
                 entries.push(predictions.clone());
                 *unsaved = true;
             }
             if let Some(cutoff) = cutoff {
                 entries.retain(|p| p.made_at >= cutoff);
+            }
+            if thin(&mut entries, self.config.lead, now) {
+                *unsaved = true;
             }
             // Copied only when there is something to write.
             let snapshot = (*unsaved && self.cache.is_some()).then(|| entries.clone());
@@ -242,6 +258,54 @@ impl PredictionArchive {
             .filter(|p| p.made_at <= latest_made)
             .find_map(|p| value_at(p, time))
     }
+}
+
+/// Drops the entries of `entries` (sorted by `made_at`) that no answer of
+/// `forecast_for` at `lead` can come from: for each of their steps at least
+/// `lead` after they were made, a newer entry, made at least `lead` before
+/// the step and no later than `now`, has that step too (the freshest such
+/// answers before them). Those newer entries stay as long as they do (they
+/// are newer, so retention takes them later), so the answers never change.
+/// Whether any was dropped.
+fn thin(entries: &mut Vec<Predictions>, lead: Duration, now: DateTime<Utc>) -> bool {
+    let Ok(lead) = TimeDelta::from_std(lead) else {
+        return false;
+    };
+    let before = entries.len();
+    let mut keep = vec![true; before];
+    for (i, entry) in entries.iter().enumerate() {
+        let newer = &entries[i + 1..];
+        let needed = steps(entry)
+            .filter(|&t| {
+                entry
+                    .made_at
+                    .checked_add_signed(lead)
+                    .is_some_and(|first| t >= first)
+            })
+            .any(|t| {
+                !newer.iter().any(|n| {
+                    n.made_at <= now
+                        && n.made_at.checked_add_signed(lead).is_some_and(|m| m <= t)
+                        && value_at(n, t).is_some()
+                })
+            });
+        keep[i] = needed || newer.is_empty();
+    }
+    let mut flags = keep.into_iter();
+    entries.retain(|_| flags.next().unwrap_or(true));
+    entries.len() < before
+}
+
+/// The times of `p`'s steps.
+fn steps(p: &Predictions) -> impl Iterator<Item = DateTime<Utc>> + '_ {
+    let step = i64::try_from(p.step_s).unwrap_or(i64::MAX);
+    (0..p.forecast.horizon()).map_while(move |k| {
+        i64::try_from(k)
+            .ok()
+            .and_then(|k| k.checked_mul(step))
+            .and_then(TimeDelta::try_seconds)
+            .and_then(|d| p.start.checked_add_signed(d))
+    })
 }
 
 /// The mean of `p` at `time`, if `time` is one of its steps.
@@ -287,17 +351,83 @@ mod tests {
 
     const DAY: Duration = Duration::from_secs(24 * 3600);
 
+    /// What `forecast_for` answers from every entry recorded (the history
+    /// store's rule), for the archive's answers to be checked against.
+    fn unthinned(all: &[Predictions], time: DateTime<Utc>, lead: Duration) -> Option<f64> {
+        let latest_made = time - TimeDelta::from_std(lead).unwrap();
+        all.iter()
+            .rev()
+            .filter(|p| p.made_at <= latest_made)
+            .find_map(|p| value_at(p, time))
+    }
+
+    /// A run made `made_min` minutes after `t0`, starting at the next whole
+    /// hour, one value per step: `made_min * 1000 + step`.
+    fn run(made_min: i64, horizon: usize) -> Predictions {
+        let made_at = t0() + TimeDelta::minutes(made_min);
+        let start = t0() + TimeDelta::hours(made_min.div_euclid(60) + 1);
+        let values = (0..horizon)
+            .map(|k| (made_min * 1000) as f64 + k as f64)
+            .collect();
+        Predictions {
+            start,
+            step_s: 3600,
+            forecast: Forecast::new("test", values, vec![]).unwrap(),
+            made_at,
+            tier: Tier::Fallback,
+            intervals_from: None,
+            inputs: crate::Provenance::Live,
+        }
+    }
+
     #[test]
-    fn entries_closer_than_the_spacing_are_skipped() {
+    fn runs_every_five_minutes_thin_to_about_one_an_hour_with_the_same_answers() {
         let a = PredictionArchive::in_memory(ArchiveConfig::default());
-        assert!(a.record(&predictions(0, vec![1.0; 48]), hours(0)).unwrap());
-        let mut p = predictions(0, vec![2.0; 48]);
-        p.made_at = t0() + TimeDelta::minutes(59);
-        assert!(!a.record(&p, p.made_at).unwrap());
-        assert!(a.record(&predictions(1, vec![3.0; 48]), hours(1)).unwrap());
-        // Older than the newest: skipped, not inserted out of order.
-        assert!(!a.record(&predictions(-5, vec![4.0; 48]), hours(1)).unwrap());
-        assert_eq!(a.len(), 2);
+        let mut all = Vec::new();
+        // Two days of a run every five minutes.
+        for m in (0..48 * 60).step_by(5) {
+            let p = run(m, 48);
+            assert!(a.record(&p, p.made_at).unwrap());
+            all.push(p);
+        }
+        // One kept per hour (the last run of each hour a day before a step),
+        // and the newest ones still ahead of them.
+        assert!(a.len() <= 48 + 12 * 2, "{} kept of {}", a.len(), all.len());
+        assert!(a.len() >= 48, "{} kept", a.len());
+        let now = all.last().unwrap().made_at;
+        for h in 0..(48 + 48) {
+            let t = t0() + TimeDelta::hours(h);
+            assert_eq!(
+                a.forecast_for(t, DAY),
+                unthinned(&all, t, DAY),
+                "hour {h}, {} kept",
+                a.len()
+            );
+        }
+        // The answer for hour 30 is the last run made at least a day before
+        // it, at 6:00 (minute 360, its step 23), not one made earlier.
+        assert_eq!(
+            a.forecast_for(hours(30), DAY),
+            Some(360_000.0 + 23.0),
+            "now {now}"
+        );
+        // Older than the newest, or made at the same time: skipped, not
+        // inserted out of order.
+        assert!(!a.record(&run(5, 48), now).unwrap());
+        assert!(!a.record(&run(48 * 60 - 5, 48), now).unwrap());
+    }
+
+    #[test]
+    fn an_entry_stays_for_the_steps_newer_ones_do_not_have() {
+        let a = PredictionArchive::in_memory(ArchiveConfig::default());
+        // A long run, then short ones: the long one alone answers for its
+        // far steps, so it stays.
+        a.record(&run(0, 48), hours(0)).unwrap();
+        for m in (5..120).step_by(5) {
+            a.record(&run(m, 12), t0() + TimeDelta::minutes(m)).unwrap();
+        }
+        assert_eq!(a.forecast_for(hours(40), DAY), Some(39.0));
+        assert!(a.entries().iter().any(|p| p.made_at == t0()));
     }
 
     #[test]
@@ -435,10 +565,9 @@ mod tests {
         assert_eq!(a.len(), 2);
         std::fs::remove_file(&root).unwrap();
         std::fs::rename(&aside, &root).unwrap();
-        // Too close to record anything, but the entries are written.
-        let mut p = predictions(1, vec![3.0; 48]);
-        p.made_at += TimeDelta::minutes(10);
-        assert!(!a.record(&p, p.made_at).unwrap());
+        // Older than the newest: nothing recorded, but the entries are
+        // written.
+        assert!(!a.record(&predictions(0, vec![3.0; 48]), hours(1)).unwrap());
         drop(a);
         let (a, _) = PredictionArchive::open(&root, ArchiveConfig::default()).unwrap();
         assert_eq!(a.len(), 2);
@@ -472,27 +601,37 @@ mod tests {
     }
 
     proptest! {
-        /// Whatever is recorded, the archive stays ordered, spaced and within
-        /// retention, and every answer is a value some entry made early enough.
+        /// Whatever runs are recorded (any minute, any horizon, in any
+        /// order, the clock moving forward), the archive stays ordered and
+        /// within retention, and answers at its lead as every run recorded
+        /// would.
         #[test]
-        fn invariants_hold(made in proptest::collection::vec(0i64..400, 1..60), query in 0i64..500) {
+        fn thinning_never_changes_an_answer(
+            made in proptest::collection::vec((0i64..6000, 1usize..60), 1..80),
+            queries in proptest::collection::vec(0i64..160, 1..20),
+        ) {
             let a = PredictionArchive::in_memory(ArchiveConfig::default());
-            let mut now = hours(0);
-            for h in made {
-                let p = predictions(h, vec![h as f64; 48]);
+            let mut all: Vec<Predictions> = Vec::new();
+            let mut now = t0();
+            for (m, horizon) in made {
+                let p = run(m, horizon);
                 now = now.max(p.made_at);
-                a.record(&p, now).unwrap();
+                if a.record(&p, now).unwrap() {
+                    all.push(p);
+                }
             }
+            let cutoff = now - TimeDelta::hours(72);
+            all.retain(|p| p.made_at >= cutoff);
             let entries = a.entries().clone();
             for w in entries.windows(2) {
-                prop_assert!(w[1].made_at - w[0].made_at >= TimeDelta::hours(1));
+                prop_assert!(w[0].made_at < w[1].made_at);
             }
             for e in &entries {
-                prop_assert!(e.made_at >= now - TimeDelta::hours(72));
+                prop_assert!(e.made_at >= cutoff);
             }
-            if let Some(v) = a.forecast_for(hours(query), DAY) {
-                let made_h = v as i64;
-                prop_assert!(made_h + 24 <= query && query < made_h + 48);
+            for h in queries {
+                let t = hours(h);
+                prop_assert_eq!(a.forecast_for(t, DAY), unthinned(&all, t, DAY), "hour {}", h);
             }
         }
     }
