@@ -136,8 +136,7 @@ pub struct Dashboard<'a> {
     pub last_live_at: Option<String>,
     /// The circuit breaker around the live source, at the time of the
     /// request. (Serialized last: the server reuses the rest of the body
-    /// for a second and writes this part for each request, see
-    /// [`dashboard_cache`](crate::dashboard_cache).)
+    /// for a second and writes this part for each request.)
     pub breaker: BreakerView,
 }
 
@@ -205,8 +204,8 @@ impl<'a> Dashboard<'a> {
 
 /// `GET /api/dashboard`. The body is built once per second of the clock
 /// (and per snapshot, predictions and archive revision) and reused, with
-/// the breaker of each request (see [`dashboard_cache`](crate::dashboard_cache)):
-/// ages and KPIs are those of the request's whole second.
+/// the breaker of each request: ages and KPIs are those of the request's
+/// whole second.
 #[utoipa::path(
     get,
     path = "/api/dashboard",
@@ -523,7 +522,7 @@ pub async fn index() -> Response {
 }
 
 /// `GET /metrics`: the OpenMetrics text format, which Prometheus scrapes
-/// (see [`metrics`](mod@crate::metrics)).
+/// (the metrics are listed in the server's documentation).
 #[utoipa::path(
     get,
     path = "/metrics",

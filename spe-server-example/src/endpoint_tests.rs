@@ -408,6 +408,21 @@ async fn the_export_is_the_dashboard_as_csv() {
         Some(temperature),
         dashboard["weather"]["temperature_2m"][i].as_f64()
     );
+    // It takes no parameters: one asked for is refused, not ignored.
+    for uri in [
+        "/api/export.csv?format=json",
+        "/api/export.csv?from=2026-01-01T00:00:00Z",
+    ] {
+        let (status, _, body) = get_json(&rig.app, uri).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}");
+        assert_eq!(body["error"]["code"], "bad_request", "{body}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("unknown field")),
+            "{body}"
+        );
+    }
 }
 
 /// The next SSE event of `stream`, skipping keep-alive comments.

@@ -15,14 +15,16 @@
 //! missing value is an empty field. Served as an attachment named
 //! `spe-export-<date of the snapshot, UTC>.csv`.
 
-use axum::extract::State;
+use axum::extract::{Query, State, rejection::QueryRejection};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
+use serde::Deserialize;
 use spe_core::{ChainResult, SupplySource, WeatherSnapshot, WeatherVariable};
 
 use crate::archive::ForecastArchive;
 use crate::error::ApiError;
+use crate::openapi::ErrorBody;
 use crate::series_json::rfc3339;
 use crate::state::AppState;
 
@@ -56,6 +58,25 @@ pub fn header_row() -> Vec<&'static str> {
         "forecast_provenance",
     ]);
     row
+}
+
+/// A text cell a spreadsheet will not run: one beginning with `=`, `+`,
+/// `-`, `@`, a tab or a carriage return (a formula to Excel and LibreOffice,
+/// e.g. a model name `=HYPERLINK(…)` from a prediction command) gets a `'`
+/// in front, which spreadsheets show as text. Numbers are not text cells.
+///
+/// ```
+/// use spe_server_example::export::text_cell;
+/// assert_eq!(text_cell("=HYPERLINK(\"x\")"), "'=HYPERLINK(\"x\")");
+/// assert_eq!(text_cell("-1+2"), "'-1+2");
+/// assert_eq!(text_cell("auto(mstl)"), "auto(mstl)");
+/// ```
+pub fn text_cell(value: &str) -> std::borrow::Cow<'_, str> {
+    if value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        std::borrow::Cow::Owned(format!("'{value}"))
+    } else {
+        std::borrow::Cow::Borrowed(value)
+    }
 }
 
 fn number(value: Option<f64>) -> String {
@@ -168,6 +189,13 @@ fn forecast_index(result: &ChainResult, t: DateTime<Utc>) -> Option<usize> {
     (k < p.forecast.horizon()).then_some(k)
 }
 
+/// The export's query: none. A parameter is refused (`400`), not ignored: a
+/// client asking for `?from=…` or `?format=json` would otherwise take the
+/// whole window as CSV for what it asked.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportQuery {}
+
 /// `GET /api/export.csv`.
 #[utoipa::path(
     get,
@@ -179,9 +207,19 @@ fn forecast_index(result: &ChainResult, t: DateTime<Utc>) -> Option<usize> {
                        `spe-export-<date>.csv`",
         content_type = "text/csv",
         body = String,
+    ), (
+        status = 400,
+        description = "A query parameter (the export takes none)",
+        body = ErrorBody,
     ))
 )]
-pub async fn export_csv(State(state): State<AppState>) -> Response {
+pub async fn export_csv(
+    State(state): State<AppState>,
+    query: Result<Query<ExportQuery>, QueryRejection>,
+) -> Response {
+    if let Err(rejection) = query {
+        return ApiError::bad_request(rejection.body_text()).into_response();
+    }
     let snapshot = state.snapshot();
     let filename = format!(
         "attachment; filename=\"spe-export-{}.csv\"",

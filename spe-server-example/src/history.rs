@@ -361,29 +361,35 @@ fn hour_start(t: DateTime<Utc>) -> DateTime<Utc> {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct HistoryQuery {
+    // The field comments are the OpenAPI document's descriptions: plain
+    // Markdown, no rustdoc links.
     /// A recorded series: `temperature_2m`, `shortwave_radiation`,
     /// `cloud_cover`, `wind_speed_10m`, `demand_mw` or a supply column
-    /// (`solar_mw`, `wind_mw`, `other_mw`, `imports_mw`) ([`series_names`];
-    /// another name is a 400).
+    /// (`solar_mw`, `wind_mw`, `other_mw`, `imports_mw`); another name is a
+    /// 400.
     #[param(value_type = Option<crate::openapi::SeriesName>)]
     pub series: Option<String>,
-    /// A KPI's name (`coverage_ratio`, `forecast_error_pct`, …: [`KpiSet::NAMES`](spe_core::KpiSet::NAMES);
-    /// another name is a 400).
+    /// A KPI's name (`coverage_ratio`, `forecast_error_pct`, … as listed);
+    /// another name is a 400.
     #[param(value_type = Option<crate::openapi::KpiName>)]
     pub kpi: Option<String>,
     /// The demand forecasts recorded for each hour of the range:
     /// `day_ahead`, the latest made at least 24 hours before the hour (what
     /// the forecast error KPI judges), or `latest`, the latest made before
     /// the hour began (a forecast made during an hour is not one of it).
+    #[param(value_type = Option<crate::openapi::PredictionsName>)]
     pub predictions: Option<String>,
     /// Start of the range (RFC 3339), included; default `to` minus 7 days.
+    #[param(value_type = Option<String>, format = DateTime)]
     pub from: Option<String>,
     /// End of the range (RFC 3339), excluded; default the end of the current
     /// hour. At most 366 days after `from`.
+    #[param(value_type = Option<String>, format = DateTime)]
     pub to: Option<String>,
     /// `json` (default) or `csv` (a download: a header row, then `time`,
     /// `value`, `provenance`, `cached_age_s`, and `status`, `unit` for a KPI, or
     /// `made_at`, `model`, `tier`, `lower_95`, `upper_95` for predictions).
+    #[param(value_type = Option<crate::openapi::HistoryFormat>)]
     pub format: Option<String>,
 }
 
@@ -484,6 +490,15 @@ pub fn series_names() -> Vec<&'static str> {
         .collect()
 }
 
+/// The unit of a recorded series ([`series_names`]): a weather variable's,
+/// else `MW` (demand and supply).
+fn series_unit(series: &str) -> &'static str {
+    spe_core::WeatherVariable::ALL
+        .iter()
+        .find(|v| v.name() == series)
+        .map_or("MW", spe_core::WeatherVariable::unit)
+}
+
 /// `raw` if it is one of `names`, else a 400 that lists them (a name
 /// nothing is recorded under is a typo, not an empty history).
 fn known(raw: &str, param: &str, names: &[&str]) -> Result<String, ApiError> {
@@ -544,7 +559,9 @@ pub struct HistoryBody {
     /// A KPI's status each hour: `ok`, `warning`, `critical`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<Vec<&'static str>>,
-    /// A KPI's unit.
+    /// The values' unit: a series' (`°C`, `W/m²`, `%`, `m/s`, `MW`), a
+    /// KPI's (absent when no value of it is in the range), `MW` for
+    /// predictions.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unit: Option<String>,
     /// Predictions: when each was made.
@@ -622,11 +639,13 @@ impl HistoryBody {
                         .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
                         .unwrap_or_default(),
                 );
+                // The model is named by the prediction command: text a
+                // spreadsheet must not take for a formula.
                 row.push(
                     self.model
                         .as_ref()
                         .and_then(|m| m.get(i))
-                        .cloned()
+                        .map(|m| crate::export::text_cell(m).into_owned())
                         .unwrap_or_default(),
                 );
                 row.push(
@@ -658,7 +677,10 @@ impl HistoryBody {
     tag = "history",
     params(HistoryQuery),
     responses(
-        (status = 200, description = "The recorded values or predictions, oldest first (with `format=csv`, the same as CSV)", body = HistoryBody),
+        (status = 200, description = "The recorded values or predictions, oldest first (with `format=csv`, the same as CSV)", content(
+            (HistoryBody = "application/json"),
+            (String = "text/csv"),
+        )),
         (status = 400, description = "An unknown series or KPI (the message lists the valid names), a bad time or range, or an unknown parameter", body = ErrorBody),
         (status = 503, description = "The history store is not available", body = ErrorBody),
     )
@@ -715,6 +737,7 @@ pub async fn history(
                         body.value.push(Some(o.value));
                         body.push_provenance(o.provenance);
                     }
+                    body.unit = Some(series_unit(&series).to_owned());
                     body.series = Some(series);
                 }
                 What::Kpi(kpi) => {
@@ -732,6 +755,7 @@ pub async fn history(
                 }
                 What::Predictions(name, lead) => {
                     let rows = store.predictions_for(from, to, lead)?;
+                    body.unit = Some("MW".to_owned());
                     let n = rows.len();
                     let (mut made_at, mut model, mut tier) = (
                         Vec::with_capacity(n),
@@ -1119,11 +1143,59 @@ mod tests {
         );
         assert_eq!(lines.count(), 6);
 
+        // A model named by a prediction command like a spreadsheet formula:
+        // in the CSV, text, not a formula; in JSON, as named.
+        let later = made + TimeDelta::hours(1);
+        history
+            .store()
+            .record_predictions(&spe_core::Predictions {
+                start: later + TimeDelta::hours(1),
+                step_s: 3600,
+                forecast: spe_core::Forecast::new("=HYPERLINK(\"http://x\",\"c\")", mean, vec![])
+                    .unwrap(),
+                made_at: later,
+                tier: spe_core::Tier::Primary,
+                intervals_from: None,
+                inputs: Provenance::Live,
+            })
+            .unwrap();
+        let (_, _, csv) = crate::test_support::call(
+            &rig.app,
+            axum::http::Method::GET,
+            "/api/history?predictions=day_ahead&format=csv",
+        )
+        .await;
+        let csv = String::from_utf8(csv).expect("UTF-8");
+        let last = csv.lines().last().expect("a row");
+        assert!(
+            last.contains(r#","'=HYPERLINK(""http://x"",""c"")",primary,"#),
+            "{last}"
+        );
+        let (_, _, body) = get_json(&rig.app, "/api/history?predictions=day_ahead").await;
+        assert_eq!(
+            body["model"].as_array().and_then(|m| m.last()),
+            Some(&serde_json::json!("=HYPERLINK(\"http://x\",\"c\")"))
+        );
+
         // A known series nothing was recorded of yet: an empty answer.
         let (status, _, body) = get_json(&rig.app, "/api/history?series=wind_mw").await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(body["series"], "wind_mw");
         assert_eq!(body["time"], serde_json::json!([]));
+        assert_eq!(body["unit"], "MW");
+        // Each series with its unit; predictions in MW.
+        for (series, unit) in [
+            ("temperature_2m", "°C"),
+            ("shortwave_radiation", "W/m²"),
+            ("cloud_cover", "%"),
+            ("wind_speed_10m", "m/s"),
+            ("demand_mw", "MW"),
+        ] {
+            let (_, _, body) = get_json(&rig.app, &format!("/api/history?series={series}")).await;
+            assert_eq!(body["unit"], unit, "{series}");
+        }
+        let (_, _, body) = get_json(&rig.app, "/api/history?predictions=latest").await;
+        assert_eq!(body["unit"], "MW");
     }
 
     fn enc(s: &str) -> String {

@@ -188,6 +188,26 @@ pub enum KpiName {
     ForecastErrorPct,
 }
 
+/// The recorded predictions `GET /api/history?predictions=` gives.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PredictionsName {
+    /// The latest made at least 24 hours before each hour.
+    DayAhead,
+    /// The latest made before each hour began.
+    Latest,
+}
+
+/// The format of `GET /api/history`'s answer.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum HistoryFormat {
+    /// JSON (the default).
+    Json,
+    /// CSV, as a download.
+    Csv,
+}
+
 /// A provenance as a tagged object: `{"kind": "cached", "age_s": 90}`.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -416,18 +436,38 @@ struct Common;
 
 impl Modify for Common {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        openapi.paths.paths.insert(
-            "/api/charts/{name}".to_owned(),
-            file_operation(
-                "dashboard",
-                "A chart of the dashboard, SVG",
-                "name",
-                "`weather.svg`, `demand.svg`, `supply.svg` or `balance.svg`; \
-                 `?lang=fr|en` chooses the labels' language",
-                "image/svg+xml",
-                Some("An unknown `lang` (`bad_request`)"),
-            ),
+        let charts: Vec<String> = crate::charts::ChartName::ALL
+            .iter()
+            .map(|c| format!("`{c}.svg`"))
+            .collect();
+        let mut charts_operation = file_operation(
+            "dashboard",
+            "A chart of the dashboard, SVG",
+            "name",
+            &format!("One of {}", charts.join(", ")),
+            "image/svg+xml",
+            Some("An unknown `lang`, or another parameter (`bad_request`)"),
         );
+        if let Some(get) = charts_operation.get.as_mut() {
+            get.parameters.get_or_insert_with(Vec::new).push(
+                ParameterBuilder::new()
+                    .name("lang")
+                    .parameter_in(ParameterIn::Query)
+                    .required(Required::False)
+                    .description(Some("The labels' language: `fr` (default) or `en`"))
+                    .schema(Some(
+                        ObjectBuilder::new()
+                            .schema_type(Type::String)
+                            .enum_values(Some(["fr", "en"]))
+                            .build(),
+                    ))
+                    .build(),
+            );
+        }
+        openapi
+            .paths
+            .paths
+            .insert("/api/charts/{name}".to_owned(), charts_operation);
         openapi.paths.paths.insert(
             "/assets/{file}".to_owned(),
             file_operation(
@@ -496,7 +536,7 @@ impl Modify for Common {
         predictions::generate,
         openapi_json,
     ),
-    components(schemas(ErrorBody, ErrorDetail, SeriesName, KpiName)),
+    components(schemas(ErrorBody, ErrorDetail, SeriesName, KpiName, PredictionsName, HistoryFormat)),
     modifiers(&Common),
     tags(
         (name = "dashboard", description = "What the operator sees"),
@@ -529,4 +569,72 @@ pub fn document() -> &'static str {
 )]
 pub async fn openapi_json() -> Response {
     ([(header::CONTENT_TYPE, "application/json")], document()).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::Value;
+
+    fn doc() -> Value {
+        serde_json::from_str(super::document()).expect("JSON")
+    }
+
+    fn parameter<'a>(operation: &'a Value, name: &str) -> &'a Value {
+        operation["parameters"]
+            .as_array()
+            .and_then(|ps| ps.iter().find(|p| p["name"] == name))
+            .unwrap_or_else(|| panic!("no parameter {name}: {operation}"))
+    }
+
+    #[test]
+    fn the_history_is_described_as_it_answers() {
+        let doc = doc();
+        let history = &doc["paths"]["/api/history"]["get"];
+        let content = &history["responses"]["200"]["content"];
+        assert!(content["application/json"].is_object(), "{content}");
+        assert!(content["text/csv"].is_object(), "{content}");
+        for (name, schema) in [
+            ("predictions", "PredictionsName"),
+            ("format", "HistoryFormat"),
+        ] {
+            let reference = parameter(history, name)["schema"].to_string();
+            assert!(reference.contains(schema), "{name}: {reference}");
+        }
+        assert_eq!(
+            doc["components"]["schemas"]["PredictionsName"]["enum"],
+            serde_json::json!(["day_ahead", "latest"])
+        );
+        for name in ["from", "to"] {
+            assert_eq!(parameter(history, name)["schema"]["format"], "date-time");
+        }
+    }
+
+    #[test]
+    fn every_chart_and_its_language_are_described() {
+        let doc = doc();
+        let charts = &doc["paths"]["/api/charts/{name}"]["get"];
+        let names = parameter(charts, "name")["description"]
+            .as_str()
+            .expect("text");
+        for chart in crate::charts::ChartName::ALL {
+            assert!(names.contains(&format!("`{chart}.svg`")), "{names}");
+        }
+        let lang = parameter(charts, "lang");
+        assert_eq!(lang["in"], "query");
+        assert_eq!(lang["schema"]["enum"], serde_json::json!(["fr", "en"]));
+    }
+
+    /// Descriptions come from doc comments: no rustdoc link may leak into
+    /// what a client reads.
+    #[test]
+    fn no_rustdoc_link_is_in_the_document() {
+        let text = super::document();
+        for leak in ["](", "[`"] {
+            assert!(
+                !text.contains(leak),
+                "{leak:?} at {}",
+                &text[text.find(leak).unwrap_or(0).saturating_sub(80)..][..160.min(text.len())]
+            );
+        }
+    }
 }

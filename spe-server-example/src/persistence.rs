@@ -5,22 +5,25 @@
 //! archive or history store that cannot be opened is logged and the server
 //! runs without it. It then still serves, but loses what that part keeps
 //! across a crash or a restart, so `GET /readyz` reports it as a
-//! degradation, naming each part ([`describe`]).
+//! degradation, naming each part ([`describe`]). The parts are ordered as
+//! declared, as [`Persisted::ALL`].
+//!
+//! ```
+//! use spe_server_example::persistence::{Persisted, describe};
+//!
+//! assert_eq!(
+//!     describe(&[Persisted::Journal, Persisted::History]),
+//!     "running without the incident journal and the history store (they could not be opened)"
+//! );
+//! assert_eq!(serde_json::to_value(Persisted::WeatherCache).unwrap(), "weather_cache");
+//! ```
 
 use serde::Serialize;
 use utoipa::ToSchema;
 
-/// A part of the data directory (ordered as declared, as [`Persisted::ALL`]).
-///
-/// ```
-/// use spe_server_example::persistence::{Persisted, describe};
-///
-/// assert_eq!(
-///     describe(&[Persisted::Journal, Persisted::History]),
-///     "running without the incident journal and the history store (they could not be opened)"
-/// );
-/// assert_eq!(serde_json::to_value(Persisted::WeatherCache).unwrap(), "weather_cache");
-/// ```
+// The type's doc comment is its description in the OpenAPI document:
+// plain text (the example is in the module's documentation).
+/// A part of the data directory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Persisted {

@@ -154,7 +154,8 @@ pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
 ///   numbers each, `lower ≤ upper` and containing the mean at each step.
 ///   Requested levels the output lacks are derived by the chain (see
 ///   [`PredictionChain`](super::PredictionChain)); other levels are dropped.
-/// - `model` (optional, a non-empty string) names the model; default: the
+/// - `model` (optional, a non-empty string of at most 200 bytes, without
+///   control characters such as newlines) names the model; default: the
 ///   predictor's name. `version`, if present, must be 1. `meta` is ignored.
 /// - **Any other key is rejected**, so a typo (`lower80`, `means`) is a clear
 ///   error instead of a silently missing interval.

@@ -219,13 +219,15 @@ pub fn parse_predictor_output(
                 Value::String(s)
                     if marked_token(value).is_none()
                         && !s.trim().is_empty()
-                        && s.len() <= MAX_MODEL_NAME =>
+                        && s.len() <= MAX_MODEL_NAME
+                        && !s.chars().any(char::is_control) =>
                 {
                     model = Some(s.trim().to_owned());
                 }
                 _ => {
                     return bad(format!(
-                        "model is {}: expected a non-empty string of at most {MAX_MODEL_NAME} bytes",
+                        "model is {}: expected a non-empty string of at most {MAX_MODEL_NAME} bytes, \
+                         without control characters",
                         show(value)
                     ));
                 }

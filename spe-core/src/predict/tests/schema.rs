@@ -110,6 +110,10 @@ fn every_defect_is_named_with_key_index_and_value() {
         (r#"{"mean":[1,2],"lower_nan":[0,1]}"#, "outside (0, 100)"),
         (r#"{"mean":[1,2],"model":""}"#, "model is \"\""),
         (r#"{"mean":[1,2],"model":7}"#, "model is 7"),
+        (
+            r#"{"mean":[1,2],"model":"gbm\nv3"}"#,
+            "without control characters",
+        ),
         (r#"{"mean":[1,2],"version":2}"#, "version is 2, expected 1"),
         (
             r#"{"mean":[1,2],"lower_80":[1.5,1],"upper_80":[3,3]}"#,
