@@ -514,6 +514,13 @@ impl FailoverService {
         self.inner.modes.subscribe()
     }
 
+    /// The synthetic generator behind the primary: the estimates of
+    /// estimation mode are its, and a caller filling other gaps (a
+    /// forecast's history) should use it too, so both agree.
+    pub fn generator(&self) -> &Generator {
+        &self.inner.generator
+    }
+
     /// The breaker around the primary source.
     pub fn breaker(&self) -> &CircuitBreaker {
         &self.inner.breaker

@@ -75,12 +75,14 @@ pub use source::{
     OpenMeteoConfig, Replay, ReplayError, SourceError, Window, parse_forecast,
 };
 pub use store::{
-    BACKUP_DIR, BackupInfo, HISTORY_FILE, HistoryStore, KpiRecord, Maintenance, Observation,
-    PredictionRecord, StoreConfig, StoreError, StoreOpenReport, StoreStats,
+    BACKUP_DIR, BackupInfo, HISTORY_FILE, HistoryStore, KpiRecord, MAX_REAL_WEATHER_HOURS,
+    Maintenance, Observation, PredictionRecord, StoreConfig, StoreError, StoreOpenReport,
+    StoreStats,
 };
 pub use synth::{
     CalibrationError, CalibrationReport, ClimateParams, ConfigError, DemandFit, DemandParams,
-    EnergyTwin, Generator, GridParams, MIN_CALIBRATION_HOURS, PvParams, SOLAR_CONSTANT,
-    SunPosition, SynthConfig, SyntheticFrames, TemperatureFit, WindParams, clear_sky_ghi,
-    cloud_transmittance, erbs_diffuse_fraction, extraterrestrial, plane_of_array, sun_position,
+    EnergyTwin, Generator, GridParams, MIN_CALIBRATION_HOURS, MIN_DEMAND_R_SQUARED, PvParams,
+    SOLAR_CONSTANT, SunPosition, SynthConfig, SyntheticFrames, TemperatureFit, WindParams,
+    clear_sky_ghi, cloud_transmittance, erbs_diffuse_fraction, extraterrestrial, plane_of_array,
+    sun_position,
 };

@@ -1,6 +1,7 @@
 //! Start-up wiring and the serving loop: the data directory, the incident
-//! journal, the weather cache, the Open-Meteo client and spe-core's
-//! [`FailoverService`] over them, the prediction chain and the prediction
+//! journal, the weather cache, the history store, the synthetic generator
+//! calibrated on the weather it recorded ([`calibrated_generator`]), the
+//! Open-Meteo client and spe-core's [`FailoverService`] over them, the prediction chain and the prediction
 //! archive ([`App::open`]); then the HTTP server, the service's refresh
 //! loop, the prediction runs and the archiving of their answers, with a
 //! graceful stop ([`App::serve`]).
@@ -25,10 +26,11 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, DurationRound as _, Utc};
 use spe_core::{
-    Cache, CacheConfig, DataSource, FailoverError, FailoverService, IncidentKind, Journal,
-    JournalError, LoadReport, OpenMeteo, PredictionChain, SiteError, SourceError, WeatherFrame,
+    Cache, CacheConfig, DataSource, FailoverError, FailoverService, Generator, IncidentKind,
+    Journal, JournalError, LoadReport, MIN_CALIBRATION_HOURS, OpenMeteo, PredictionChain,
+    SiteError, SourceError, WeatherFrame,
 };
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -53,6 +55,68 @@ pub const JOURNAL_COMPONENT: &str = "journal";
 /// How long [`App::serve`] waits for the refresh loop to stop once the HTTP
 /// server is done (a refresh in flight is bounded by the upstream timeout).
 const RUN_STOP_GRACE: Duration = Duration::from_secs(10);
+
+/// Days of recorded weather the synthetic generator is calibrated on at
+/// start-up ([`calibrated_generator`]).
+pub const CALIBRATION_DAYS: i64 = 365;
+
+/// The synthetic generator of estimation mode: the default one calibrated
+/// ([`Generator::calibrate`]) on the weather `history` recorded from real
+/// sources over the [`CALIBRATION_DAYS`] before today (UTC), so estimates
+/// follow the site's climate (mean temperature, its annual and daily
+/// cycles, their noise, the mean wind) rather than the defaults' (Paris).
+/// The window ends at the start of the day, so restarts within a day give
+/// the same estimates. Demand is not fitted: the recorded demand is the
+/// energy twin's, computed from the weather. Without a store, with less
+/// than [`MIN_CALIBRATION_HOURS`] of real temperature, or if the fit fails,
+/// the default generator (the reason is logged).
+pub fn calibrated_generator(
+    history: Option<&History>,
+    site: &spe_core::Site,
+    now: DateTime<Utc>,
+) -> Generator {
+    let default = Generator::default();
+    let Some(history) = history else {
+        return default;
+    };
+    let today = now.duration_trunc(chrono::Duration::days(1)).unwrap_or(now);
+    let from = today - chrono::Duration::days(CALIBRATION_DAYS);
+    let weather = match history.store().real_weather(from, today) {
+        Ok(w) => w,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the recorded weather; the synthetic generator keeps its defaults");
+            return default;
+        }
+    };
+    let hours = weather.temperature_2m().iter().flatten().count();
+    if hours < MIN_CALIBRATION_HOURS {
+        tracing::info!(
+            hours,
+            needed = MIN_CALIBRATION_HOURS,
+            "too little recorded live weather to calibrate the synthetic generator; it keeps its defaults"
+        );
+        return default;
+    }
+    match default.calibrate(site, &weather, None) {
+        Ok((generator, report)) => {
+            let t = &report.temperature;
+            tracing::info!(
+                hours = report.hours_used,
+                mean_c = t.mean_c,
+                annual_amplitude_c = t.annual_amplitude_c,
+                diurnal_amplitude_c = t.diurnal_amplitude_c,
+                noise_std_c = t.noise_std_c,
+                wind_mean_ms = report.wind_mean_ms,
+                "synthetic generator calibrated on the recorded live weather"
+            );
+            generator
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot calibrate the synthetic generator on the recorded weather; it keeps its defaults");
+            default
+        }
+    }
+}
 
 /// Why the server cannot start: invalid settings.
 #[derive(Debug)]
@@ -148,7 +212,11 @@ impl App {
         if cache.is_none() {
             unavailable.push(Persisted::WeatherCache);
         }
-        let mut builder = FailoverService::builder(site, primary).config(failover);
+        let history = History::open(&config.history_dir(), journal.as_ref(), now);
+        let generator = calibrated_generator(history.as_ref(), &site, now);
+        let mut builder = FailoverService::builder(site, primary)
+            .config(failover)
+            .generator(generator);
         if let Some(journal) = &journal {
             builder = builder.journal(journal.clone());
         }
@@ -168,7 +236,6 @@ impl App {
             None => tracing::info!("no cached predictions yet"),
         }
         let archive = ForecastArchive::open(&config.cache_dir(), journal.as_ref(), now);
-        let history = History::open(&config.history_dir(), journal.as_ref(), now);
         if history.is_none() {
             unavailable.push(Persisted::History);
         }
@@ -612,6 +679,81 @@ mod tests {
 
     fn open(dir: &Path, behaviour: Behaviour) -> App {
         App::open_with(&config(dir), Upstream::new(behaviour)).expect("starts")
+    }
+
+    /// Records in `dir`'s history store 60 days of a warm site's weather
+    /// (mean 24 °C, windy), up to today, with `provenance`.
+    fn record_warm_weather(dir: &Path, provenance: Provenance) -> Generator {
+        use chrono::DurationRound as _;
+        let config = config(dir);
+        let history = History::open(&config.history_dir(), None, Utc::now()).expect("a store");
+        let mut synth = spe_core::SynthConfig::default();
+        synth.climate.temp_mean_c = 24.0;
+        synth.climate.temp_annual_amplitude_c = 2.0;
+        synth.climate.wind_mean_ms = 7.0;
+        let warm = Generator::new(synth).expect("valid");
+        let today = Utc::now()
+            .duration_trunc(chrono::Duration::days(1))
+            .expect("a day");
+        let start = today - chrono::Duration::days(60);
+        let axis = spe_core::TimeAxis::new(start, 60 * 24).expect("an axis");
+        let site = config.site().expect("a site");
+        let frames = warm.generate(&site, axis, today);
+        history
+            .store()
+            .record_weather(&frames.weather.with_provenance(provenance), today)
+            .expect("recorded");
+        warm
+    }
+
+    fn mean_temperature(weather: &WeatherFrame) -> f64 {
+        let t: Vec<f64> = weather.temperature_2m().iter().flatten().copied().collect();
+        t.iter().sum::<f64>() / t.len() as f64
+    }
+
+    #[tokio::test]
+    async fn the_estimates_follow_the_recorded_live_weather() {
+        let tmp = TempDir::new();
+        let default = open(tmp.path(), Behaviour::Refused);
+        let default_mean = mean_temperature(&default.service().snapshot().weather);
+        assert_eq!(
+            default.service().generator().config(),
+            Generator::default().config(),
+            "nothing recorded: the defaults"
+        );
+        drop(default);
+
+        let warm = record_warm_weather(tmp.path(), Provenance::Live);
+        let app = open(tmp.path(), Behaviour::Refused);
+        let first = app.service().snapshot();
+        assert_eq!(first.mode, Mode::Estimation);
+        // The estimates of the days shown are the warm site's, within the
+        // noise, far from the defaults'.
+        let site = app.service().site().clone();
+        let truth = warm.generate(&site, first.weather.axis(), first.made_at);
+        let (mean, truth_mean) = (
+            mean_temperature(&first.weather),
+            mean_temperature(&truth.weather),
+        );
+        assert!(
+            (mean - truth_mean).abs() < 2.5,
+            "calibrated {mean:.1} °C, the site's {truth_mean:.1} °C"
+        );
+        assert!(
+            mean > default_mean + 5.0,
+            "calibrated {mean:.1} °C, default {default_mean:.1} °C"
+        );
+    }
+
+    #[tokio::test]
+    async fn recorded_estimates_do_not_calibrate_the_generator() {
+        let tmp = TempDir::new();
+        let _ = record_warm_weather(tmp.path(), Provenance::Synthetic);
+        let app = open(tmp.path(), Behaviour::Refused);
+        assert_eq!(
+            app.service().generator().config(),
+            Generator::default().config()
+        );
     }
 
     #[tokio::test]

@@ -1848,8 +1848,7 @@ mod tests {
         let before = svg_texts(&String::from_utf8(before).expect("UTF-8")).join("\n");
         assert!(before.contains("Forecast unavailable"), "{before}");
 
-        crate::forecasting::run_once(&rig.service, &chain, None, &spe_core::Generator::default())
-            .await;
+        crate::forecasting::run_once(&rig.service, &chain, None).await;
         let (result, _) = rig.state.latest_predictions().expect("predictions made");
         let bands = ForecastBands::from_result(&result);
         assert_eq!(bands.time.len(), result.predictions.forecast.horizon());

@@ -334,12 +334,12 @@ fn temperatures(
 /// The chain's request now ([`request_with`]): the service's current
 /// snapshot, what `history` recorded before it (nothing if there is no
 /// store, or if it cannot be read: a warning is logged and the generator
-/// fills those hours) and the generator. The background runs and a forced
+/// fills those hours) and the service's generator (the one its estimates
+/// come from, calibrated at start-up). The background runs and a forced
 /// regeneration both build their request here.
 pub async fn current_request(
     service: &FailoverService,
     history: Option<&History>,
-    generator: &Generator,
 ) -> Result<PredictionRequest, ChainError> {
     let snapshot = service.snapshot();
     let now = service.now();
@@ -353,7 +353,13 @@ pub async fn current_request(
             }),
         None => Recorded::default(),
     };
-    request_with(service.site(), &snapshot, &recorded, generator, now)
+    request_with(
+        service.site(),
+        &snapshot,
+        &recorded,
+        service.generator(),
+        now,
+    )
 }
 
 /// Run the chain once for the service's current snapshot (and what
@@ -362,9 +368,8 @@ pub async fn run_once(
     service: &FailoverService,
     chain: &PredictionChain,
     history: Option<&History>,
-    generator: &Generator,
 ) {
-    let request = match current_request(service, history, generator).await {
+    let request = match current_request(service, history).await {
         Ok(request) => request,
         Err(e) => {
             tracing::warn!(error = %e, "no prediction request");
@@ -391,12 +396,11 @@ pub async fn run(
     history: Option<History>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let generator = Generator::default();
     let mut snapshots = service.watch();
     loop {
         snapshots.borrow_and_update();
         tokio::select! {
-            () = run_once(&service, &chain, history.as_ref(), &generator) => {},
+            () = run_once(&service, &chain, history.as_ref()) => {},
             _ = stop.wait_for(|s| *s) => return,
         }
         tokio::select! {

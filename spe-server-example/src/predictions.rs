@@ -26,7 +26,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use spe_core::{ChainResult, Generator};
+use spe_core::ChainResult;
 use utoipa::ToSchema;
 
 use crate::error::ApiError;
@@ -360,7 +360,7 @@ async fn regenerate(
     history: Option<crate::history::History>,
     chain: spe_core::PredictionChain,
 ) -> Result<std::sync::Arc<ChainResult>, ApiError> {
-    let request = forecasting::current_request(&service, history.as_ref(), &Generator::default())
+    let request = forecasting::current_request(&service, history.as_ref())
         .await
         .map_err(|e| {
             tracing::error!(error = %e, "cannot build the prediction request");

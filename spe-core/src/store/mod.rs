@@ -594,6 +594,75 @@ impl HistoryStore {
             .collect()
     }
 
+    /// The weather recorded from real sources over the hours of
+    /// `[from, to)` (`from` rounded down to its hour), as a frame of
+    /// provenance `live` made at `to`: a value recorded `live` or `cached`
+    /// (a kept live value) is taken, an hour without one is a gap. Values
+    /// recorded as estimates (`synthetic`, `fallback`) are left out, so a
+    /// generator [calibrated](crate::Generator::calibrate) on this frame
+    /// is fitted to the site's weather, not to its own estimates.
+    ///
+    /// ```
+    /// use chrono::{TimeZone, Utc};
+    /// use spe_core::{HistoryStore, Observation, Provenance, StoreConfig};
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let store = HistoryStore::in_memory(StoreConfig::default())?;
+    /// let t = Utc.with_ymd_and_hms(2026, 1, 5, 0, 0, 0).unwrap();
+    /// store.record_observations(&[
+    ///     Observation::new("temperature_2m", t, 4.5, Provenance::Live),
+    ///     Observation::new("temperature_2m", t + chrono::Duration::hours(1), 9.0, Provenance::Synthetic),
+    /// ])?;
+    /// let frame = store.real_weather(t, t + chrono::Duration::hours(2))?;
+    /// assert_eq!(frame.temperature_2m(), &[Some(4.5), None]);
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::InvalidValue`] if the range holds no whole hour or is
+    /// longer than [`MAX_REAL_WEATHER_HOURS`]; a recorded value outside its
+    /// variable's plausible range (written by hand as that series) is a
+    /// [`StoreError::Database`] naming it; database errors.
+    pub fn real_weather(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<WeatherFrame, StoreError> {
+        let start = from.duration_trunc(TimeDelta::hours(1)).unwrap_or(from);
+        let hours = to.signed_duration_since(start).num_hours();
+        let len = usize::try_from(hours)
+            .ok()
+            .filter(|n| (1..=MAX_REAL_WEATHER_HOURS).contains(n))
+            .ok_or_else(|| {
+                invalid(
+                    "weather range",
+                    format!(
+                        "{from} to {to} holds {hours} whole hours, not 1 to {MAX_REAL_WEATHER_HOURS}"
+                    ),
+                )
+            })?;
+        let axis = crate::series::TimeAxis::new(start, len)
+            .map_err(|e| invalid("weather range", e.to_string()))?;
+        let end = axis.end();
+        let mut columns = crate::frame::WeatherColumns::with_capacity(len);
+        for var in WeatherVariable::ALL {
+            let column = columns.get_mut(var);
+            column.resize(len, None);
+            for o in self.observations(var.name(), start, end)? {
+                if o.provenance.rank() == 0 {
+                    continue;
+                }
+                if let Some(i) = axis.index_of(o.time) {
+                    column[i] = Some(o.value);
+                }
+            }
+        }
+        WeatherFrame::new(axis, columns, Provenance::Live, to)
+            .map_err(|e| damaged(&self.db_path(), format!("recorded weather: {e}")))
+    }
+
     /// The names of the series that have observations, sorted.
     pub fn series(&self) -> Result<Vec<String>, StoreError> {
         let inner = self.lock();
@@ -1313,6 +1382,9 @@ fn ceil_second(t: DateTime<Utc>) -> i64 {
 fn hour_of(t: DateTime<Utc>) -> DateTime<Utc> {
     t.duration_trunc(TimeDelta::hours(1)).unwrap_or(t)
 }
+
+/// Most hours [`HistoryStore::real_weather`] reads at once: two years.
+pub const MAX_REAL_WEATHER_HOURS: usize = 2 * 366 * 24;
 
 fn invalid(what: impl Into<String>, detail: impl Into<String>) -> StoreError {
     StoreError::InvalidValue {

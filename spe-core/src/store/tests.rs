@@ -1384,3 +1384,51 @@ fn a_version_1_backup_is_restored_and_migrated() {
         schema::SCHEMA_VERSION
     );
 }
+
+#[test]
+fn real_weather_takes_the_live_and_cached_hours_and_leaves_the_estimates_out() {
+    let store = HistoryStore::in_memory(StoreConfig::default()).unwrap();
+    let cached = Provenance::cached(std::time::Duration::from_secs(600));
+    store
+        .record_observations(&[
+            Observation::new("temperature_2m", t(0), 3.0, Provenance::Live),
+            Observation::new("temperature_2m", t(1), 4.0, cached),
+            Observation::new("temperature_2m", t(2), 9.0, Provenance::Synthetic),
+            Observation::new("temperature_2m", t(3), 9.5, Provenance::Fallback),
+            Observation::new("wind_speed_10m", t(1), 6.5, Provenance::Live),
+            // Outside the range asked.
+            Observation::new("temperature_2m", t(5), 1.0, Provenance::Live),
+        ])
+        .unwrap();
+    // From inside hour 0: the frame starts at its hour.
+    let frame = store.real_weather(t(0) + TD::minutes(20), t(4)).unwrap();
+    assert_eq!(frame.axis().start(), t(0));
+    assert_eq!(frame.len(), 4);
+    assert_eq!(frame.temperature_2m(), &[Some(3.0), Some(4.0), None, None]);
+    assert_eq!(frame.wind_speed_10m(), &[None, Some(6.5), None, None]);
+    assert_eq!(frame.cloud_cover(), &[None; 4]);
+    assert_eq!(frame.provenance(), Provenance::Live);
+    assert_eq!(frame.produced_at(), t(4));
+
+    // Empty, reversed and too long ranges are refused.
+    for (from, to) in [(t(2), t(2)), (t(3), t(1))] {
+        let e = store.real_weather(from, to).unwrap_err();
+        assert!(matches!(e, StoreError::InvalidValue { .. }), "{e}");
+    }
+    let long = TD::hours(i64::try_from(MAX_REAL_WEATHER_HOURS).unwrap() + 1);
+    let e = store.real_weather(t(0), t(0) + long).unwrap_err();
+    assert!(e.to_string().contains("not 1 to"), "{e}");
+
+    // A value recorded by hand under a weather name, out of its range: a
+    // clear error naming it, not a frame of garbage.
+    store
+        .record_observations(&[Observation::new(
+            "temperature_2m",
+            t(1),
+            500.0,
+            Provenance::Live,
+        )])
+        .unwrap();
+    let e = store.real_weather(t(0), t(4)).unwrap_err();
+    assert!(e.to_string().contains("temperature_2m"), "{e}");
+}

@@ -120,10 +120,17 @@ pub struct DemandFit {
     pub cooling_mw_per_c: f64,
     /// Whether the cooling sensitivity was fitted.
     pub cooling_fitted: bool,
-    /// Coefficient of determination of the fit.
+    /// Coefficient of determination of the fit, over the hours it kept
+    /// (all but the outliers). A fit below [`MIN_DEMAND_R_SQUARED`] is
+    /// refused.
     pub r_squared: f64,
-    /// Root-mean-square error of the fit, MW.
+    /// Root-mean-square error of the fit over the hours it kept, MW.
     pub rmse_mw: f64,
+    /// Hours the robust fit gave almost no weight (a residual beyond about
+    /// five robust standard deviations: a meter spike, a unit slip), left
+    /// out of `r_squared` and `rmse_mw`.
+    #[serde(default)]
+    pub outlier_hours: usize,
 }
 
 /// What calibration fitted, and how well.
@@ -191,10 +198,15 @@ impl LeastSquares {
     }
 
     fn add(&mut self, x: &[f64], y: f64) {
+        self.add_weighted(x, y, 1.0);
+    }
+
+    /// A row counted `w` times (weighted least squares).
+    fn add_weighted(&mut self, x: &[f64], y: f64, w: f64) {
         for i in 0..x.len() {
-            self.xty[i] += x[i] * y;
+            self.xty[i] += w * x[i] * y;
             for j in 0..x.len() {
-                self.xtx[[i, j]] += x[i] * x[j];
+                self.xtx[[i, j]] += w * x[i] * x[j];
             }
         }
         self.rows += 1;
@@ -248,7 +260,12 @@ impl Generator {
     /// (PV, wind fleet, grid, seed) are kept.
     ///
     /// `demand` is matched to the weather by timestamp; hours missing in
-    /// either are skipped.
+    /// either are skipped. The demand model is fitted robustly (Huber's
+    /// reweighted least squares), so a few wild hours (a meter spike, a
+    /// value in kW among MW) do not pull it: they are counted in
+    /// [`DemandFit::outlier_hours`]. A model explaining less than
+    /// [`MIN_DEMAND_R_SQUARED`] of the demand's variation is refused
+    /// ([`CalibrationError::Implausible`]).
     ///
     /// ```
     /// use chrono::{TimeZone, Utc};
@@ -511,19 +528,21 @@ fn fit_demand(
     // Sensitivities fitted negative: not physical, set to 0.
     let mut dropped = [false; 5];
     let d = &config.demand;
-    let beta = loop {
+    // The design row of `r` for the active regressors: an inactive weekend
+    // type counts in the base with its configured factor.
+    let design = |r: &Row, active: &[bool; 5]| -> Vec<f64> {
+        let base = r.x[0]
+            + r.x[1] * d.saturday_factor * f64::from(!active[1])
+            + r.x[2] * d.sunday_factor * f64::from(!active[2]);
+        let mut xs: Vec<f64> = (0..5).filter(|k| active[*k]).map(|k| r.x[k]).collect();
+        xs[0] = base;
+        xs
+    };
+    let (beta, weights) = loop {
         let idx: Vec<usize> = (0..5).filter(|k| active[*k]).collect();
-        let mut ls = LeastSquares::new(idx.len());
-        for r in &rows {
-            let base = r.x[0]
-                + r.x[1] * d.saturday_factor * f64::from(!active[1])
-                + r.x[2] * d.sunday_factor * f64::from(!active[2]);
-            let mut xs: Vec<f64> = idx.iter().map(|k| r.x[*k]).collect();
-            xs[0] = base;
-            ls.add(&xs, r.y);
-        }
-        let b = ls
-            .solve()
+        let xs: Vec<Vec<f64>> = rows.iter().map(|r| design(r, &active)).collect();
+        let ys: Vec<f64> = rows.iter().map(|r| r.y).collect();
+        let (b, weights) = huber_fit(&xs, &ys, idx.len())
             .ok_or_else(|| CalibrationError::Degenerate("demand regression is singular".into()))?;
         let mut full = [0.0; 5];
         for (j, k) in idx.iter().enumerate() {
@@ -535,7 +554,7 @@ fn fit_demand(
             dropped[k] = true;
             continue;
         }
-        break full;
+        break (full, weights);
     };
     let base_mw = beta[0];
     if !(base_mw > 0.0 && base_mw.is_finite()) {
@@ -572,8 +591,10 @@ fn fit_demand(
         cooling_fitted: active[4] || dropped[4],
         r_squared: 0.0,
         rmse_mw: 0.0,
+        outlier_hours: 0,
     };
-    // Goodness of fit with the final coefficients.
+    // Goodness of fit with the final coefficients, over the hours the
+    // robust fit kept (an outlier would make any model look bad).
     let predict = |r: &Row| {
         r.x[0] * fit.base_mw
             + r.x[1] * fit.base_mw * fit.saturday_factor
@@ -581,21 +602,90 @@ fn fit_demand(
             + r.x[3] * fit.heating_mw_per_c
             + r.x[4] * fit.cooling_mw_per_c
     };
-    let n = rows.len() as f64;
-    let y_mean = rows.iter().map(|r| r.y).sum::<f64>() / n;
-    let sse: f64 = rows.iter().map(|r| (r.y - predict(r)).powi(2)).sum();
-    let sst: f64 = rows.iter().map(|r| (r.y - y_mean).powi(2)).sum();
+    let kept: Vec<&Row> = rows
+        .iter()
+        .zip(&weights)
+        .filter(|(_, w)| **w >= OUTLIER_WEIGHT)
+        .map(|(r, _)| r)
+        .collect();
+    let outlier_hours = rows.len() - kept.len();
+    let n = kept.len() as f64;
+    let y_mean = kept.iter().map(|r| r.y).sum::<f64>() / n;
+    let sse: f64 = kept.iter().map(|r| (r.y - predict(r)).powi(2)).sum();
+    let sst: f64 = kept.iter().map(|r| (r.y - y_mean).powi(2)).sum();
     let r_squared = 1.0 - sse / sst;
-    if r_squared.is_nan() || r_squared < 0.0 {
+    if r_squared.is_nan() || r_squared < MIN_DEMAND_R_SQUARED {
         return Err(CalibrationError::Implausible(format!(
-            "the demand model explains less than a constant would (R² = {r_squared:.2})"
+            "the demand model explains {:.0} % of the demand's variation (R² = {r_squared:.2}), \
+             less than the {:.0} % a site's demand should show: is this the demand of the \
+             site whose weather this is, in MW, hour by hour?",
+            (r_squared.max(0.0) * 100.0).min(100.0),
+            MIN_DEMAND_R_SQUARED * 100.0
         )));
     }
     Ok(DemandFit {
         r_squared,
         rmse_mw: (sse / n).sqrt(),
+        outlier_hours,
         ..fit
     })
+}
+
+/// Huber's tuning constant (in robust standard deviations): 95 % efficient
+/// on normal errors.
+const HUBER_K: f64 = 1.345;
+/// Most reweighting rounds of [`huber_fit`].
+const HUBER_ROUNDS: usize = 30;
+/// A demand hour whose Huber weight falls below this (its residual is more
+/// than about five robust standard deviations) is counted as an outlier.
+const OUTLIER_WEIGHT: f64 = HUBER_K / 5.0;
+/// The least share of the demand's variation the demand model must explain
+/// (over the hours it kept) for the fit to be taken.
+pub const MIN_DEMAND_R_SQUARED: f64 = 0.5;
+
+/// Least squares made robust to outliers by Huber's iteratively reweighted
+/// least squares: rows with a residual beyond [`HUBER_K`] robust standard
+/// deviations (1.4826 × the median absolute residual) weigh less the
+/// farther they are, so one meter spike cannot pull the fit. Returns the
+/// coefficients and each row's final weight; `None` if singular.
+fn huber_fit(xs: &[Vec<f64>], ys: &[f64], k: usize) -> Option<(Array1<f64>, Vec<f64>)> {
+    let solve_with = |weights: &[f64]| {
+        let mut ls = LeastSquares::new(k);
+        for ((x, &y), &w) in xs.iter().zip(ys).zip(weights) {
+            ls.add_weighted(x, y, w);
+        }
+        ls.solve()
+    };
+    let mut weights = vec![1.0; ys.len()];
+    let mut beta = solve_with(&weights)?;
+    for _ in 0..HUBER_ROUNDS {
+        let residuals: Vec<f64> = xs
+            .iter()
+            .zip(ys)
+            .map(|(x, y)| y - x.iter().zip(beta.iter()).map(|(a, b)| a * b).sum::<f64>())
+            .collect();
+        let mut absolute: Vec<f64> = residuals.iter().map(|r| r.abs()).collect();
+        absolute.sort_unstable_by(f64::total_cmp);
+        let scale = 1.4826 * absolute[absolute.len() / 2];
+        if !(scale > 0.0 && scale.is_finite()) {
+            break;
+        }
+        weights = residuals
+            .iter()
+            .map(|r| (HUBER_K * scale / r.abs()).min(1.0))
+            .collect();
+        let next = solve_with(&weights)?;
+        let change = next
+            .iter()
+            .zip(beta.iter())
+            .map(|(n, b)| (n - b).abs() / b.abs().max(1e-9))
+            .fold(0.0, f64::max);
+        beta = next;
+        if change < 1e-7 {
+            break;
+        }
+    }
+    Some((beta, weights))
 }
 
 /// The value of a series that does not vary (within 1e-9 of its scale),
@@ -662,6 +752,74 @@ mod tests {
         assert!(d.r_squared > 0.9, "{d:?}");
         assert!(d.heating_fitted && d.cooling_fitted);
         assert_eq!(g.config().demand.base_mw, d.base_mw);
+    }
+
+    #[test]
+    fn a_few_wild_demand_hours_do_not_pull_the_fit() {
+        let (site, f) = history(SynthConfig::default(), 8760);
+        let clean: Vec<Option<f64>> = f.energy.demand_mw().to_vec();
+        let fit = |values: Vec<Option<f64>>| {
+            let demand = HourlySeries::new(f.energy.axis().start(), values).unwrap();
+            let (_, r) = Generator::with_seed(1)
+                .calibrate(&site, &f.weather, Some(&demand))
+                .unwrap();
+            r.demand.unwrap()
+        };
+        let truth = fit(clean.clone());
+        assert_eq!(truth.outlier_hours, 0, "{truth:?}");
+        // One summer hour ×100, ×1000 or set to 1e7, and a day in kW.
+        let spiked = |at: &[usize], value: &dyn Fn(f64) -> f64| {
+            let mut v = clean.clone();
+            for &i in at {
+                v[i] = v[i].map(value);
+            }
+            v
+        };
+        let kw_day: Vec<usize> = (3000..3024).collect();
+        for (what, values) in [
+            ("×100", spiked(&[5000], &|x| x * 100.0)),
+            ("×1000", spiked(&[5000], &|x| x * 1000.0)),
+            ("1e7", spiked(&[5000], &|_| 1e7)),
+            ("a day in kW", spiked(&kw_day, &|x| x * 1000.0)),
+        ] {
+            let d = fit(values);
+            assert!(
+                (d.base_mw - truth.base_mw).abs() < 0.01 * truth.base_mw,
+                "{what}: {d:?}"
+            );
+            assert!(
+                (d.heating_mw_per_c - truth.heating_mw_per_c).abs() < 2.0,
+                "{what}: {d:?}"
+            );
+            assert!(
+                (d.cooling_mw_per_c - truth.cooling_mw_per_c).abs() < 2.0,
+                "{what}: {d:?}"
+            );
+            assert!(
+                (d.saturday_factor - truth.saturday_factor).abs() < 0.01,
+                "{what}: {d:?}"
+            );
+            assert!(d.outlier_hours >= 1, "{what}: {d:?}");
+            assert!(d.r_squared > 0.9, "{what}: {d:?}");
+        }
+    }
+
+    #[test]
+    fn a_demand_the_weather_and_calendar_do_not_explain_is_refused() {
+        let (site, f) = history(SynthConfig::default(), 8760);
+        // A demand unrelated to the weather and the calendar.
+        let demand: Vec<Option<f64>> = (0..8760)
+            .map(|i| {
+                let x = (i as f64 * 0.731).sin() * 400.0 + (i as f64 / 97.0).cos() * 300.0;
+                Some(1000.0 + x)
+            })
+            .collect();
+        let demand = HourlySeries::new(f.energy.axis().start(), demand).unwrap();
+        let e = Generator::default()
+            .calibrate(&site, &f.weather, Some(&demand))
+            .unwrap_err();
+        assert!(matches!(e, CalibrationError::Implausible(_)), "{e}");
+        assert!(e.to_string().contains("R²"), "{e}");
     }
 
     #[test]

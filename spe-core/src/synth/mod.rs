@@ -22,7 +22,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 pub use calibrate::{
-    CalibrationError, CalibrationReport, DemandFit, MIN_CALIBRATION_HOURS, TemperatureFit,
+    CalibrationError, CalibrationReport, DemandFit, MIN_CALIBRATION_HOURS, MIN_DEMAND_R_SQUARED,
+    TemperatureFit,
 };
 pub use config::{
     ClimateParams, ConfigError, DemandParams, GridParams, PvParams, SynthConfig, WindParams,
