@@ -10,8 +10,10 @@ import { applyStatic, detectLang, locale, storeLang, t } from "./i18n.js";
 
 const POLL_MS = 30000;
 const AGE_TICK_MS = 5000;
+// A fetch the server has not answered in this long has failed: a frozen
+// server or a dead network path must not leave the page looking current.
+const FETCH_TIMEOUT_MS = 10000;
 const INCIDENT_LIMIT = 20;
-const CHARTS = ["weather", "demand", "supply", "balance"];
 const SOURCES = ["solar", "wind", "other", "imports"];
 // Tiles in order: [key in kpis, label key].
 const KPI_TILES = [
@@ -38,6 +40,13 @@ const state = {
   chartLang: null,
   poll: null,
   live: "connecting",
+  // The hour (ms / 3.6e6) a new-hour refresh was last tried for.
+  hourTried: null,
+  // Whether the last fetch of the dashboard failed (its KPIs' verdicts may
+  // be old).
+  dashboardFailed: false,
+  // Why the last fetch failed: [i18n key, vars] for the offline notice.
+  offline: ["offline", null],
 };
 
 function $(id) { return document.getElementById(id); }
@@ -101,9 +110,27 @@ function formatKpi(kpi) {
   }
 }
 
+// A tile's status: "na" without a value (nothing to judge, not "ok"),
+// "stale" while the server cannot be reached (its verdict may be old),
+// else the server's.
 function statusOf(kpi) {
-  if (!kpi) return "na";
+  if (!kpi || !known(kpi.value)) return "na";
+  if (state.dashboardFailed) return "stale";
   return ["ok", "warning", "critical"].includes(kpi.status) ? kpi.status : "warning";
+}
+
+// The label of an identifier the server sends (an incident's kind or
+// component): its translation, else the identifier itself.
+function label(prefix, id) {
+  const key = prefix + id;
+  const text = t(state.lang, key);
+  return text === key ? String(id) : text;
+}
+
+// Set a node's text only when it changes: live regions (the banner, the
+// incident notice) are announced again by screen readers at each write.
+function setText(node, text) {
+  if (node.textContent !== text) node.textContent = text;
 }
 
 // The forecast error KPI, under whatever name the server gives it.
@@ -261,7 +288,7 @@ function renderIncidentNotice(data) {
     box.textContent = "";
     return;
   }
-  box.textContent = t(state.lang, "incident_open_banner", { id: data.incident });
+  setText(box, t(state.lang, "incident_open_banner", { id: data.incident }));
   box.hidden = false;
 }
 
@@ -271,12 +298,17 @@ function render() {
   const estimation = data.mode === "estimation";
   $("banner").hidden = !estimation;
   // The reason is technical (English); the sentence around it is the page's.
-  $("notice").textContent = !estimation ? ""
-    : t(state.lang, "notice_estimation", { reason: data.degradation || t(state.lang, "notice_no_live_yet") });
+  setText($("notice"), !estimation ? ""
+    : t(state.lang, "notice_estimation", { reason: data.degradation || t(state.lang, "notice_no_live_yet") }));
   document.body.dataset.mode = data.mode;
   $("mode").textContent = t(state.lang, "mode_" + data.mode);
   const site = data.site || {};
-  $("site").textContent = site.name + " (" + number(site.latitude, 2) + ", " + number(site.longitude, 2) + ", " + site.timezone + ")";
+  // "48,85 ; 2,35" in French, where the decimal comma would make a comma
+  // between the coordinates ambiguous.
+  const coordinates = known(site.latitude) && known(site.longitude)
+    ? number(site.latitude, 2) + (state.lang === "fr" ? " ; " : ", ") + number(site.longitude, 2)
+    : "—";
+  $("site").textContent = (site.name || "—") + " (" + coordinates + (site.timezone ? ", " + site.timezone : "") + ")";
   const provenance = data.weather && data.weather.provenance;
   $("provenance").textContent = provenance ? t(state.lang, "prov_" + provenance) : "—";
   renderAge();
@@ -298,7 +330,7 @@ function renderTimeline() {
     const head = el("p", "event-head");
     const time = el("time", "event-time", when(incident.start));
     time.dateTime = incident.start;
-    head.append(time, " ", el("strong", null, "#" + incident.id + " " + incident.component + " — " + incident.kind), " ",
+    head.append(time, " ", el("strong", null, "#" + incident.id + " " + label("component_", incident.component) + " — " + label("kind_", incident.kind)), " ",
       el("span", "pill " + (incident.open ? "critical" : "ok"), t(state.lang, incident.open ? "incident_open" : "incident_closed")), " ",
       el("span", "muted", t(state.lang, incident.open ? "incident_open_for" : "incident_duration", {
         time: duration(incident.open && known(incident.duration_s) ? incident.duration_s + since : incident.duration_s),
@@ -306,7 +338,7 @@ function renderTimeline() {
     item.append(head);
     const changes = (incident.mode_changes || []).map(c =>
       t(state.lang, "mode_" + c.from) + " → " + t(state.lang, "mode_" + c.to) + " (" + when(c.at) + ")");
-    if (changes.length) item.append(el("p", "event-changes", t(state.lang, "incident_changes") + " : " + changes.join(", ")));
+    if (changes.length) item.append(el("p", "event-changes", t(state.lang, "incident_changes_list", { changes: changes.join(", ") })));
     const details = incident.resolution ? incident.details + " — " + incident.resolution : incident.details;
     if (details) item.append(el("p", "event-details", details));
     return item;
@@ -348,26 +380,82 @@ async function refresh() {
   try { await refreshing; } finally { refreshing = null; }
 }
 
+// Why a fetch failed, for the offline notice: [i18n key, vars].
+class FetchError extends Error {
+  constructor(key, vars) { super(key); this.key = key; this.vars = vars || null; }
+}
+
+// GET `url` as JSON within FETCH_TIMEOUT_MS; `check(body)` says whether the
+// answer has the expected shape. Throws a FetchError: no answer in time,
+// unreachable, an HTTP error (with the server's message), or an answer
+// that is not what was expected.
+async function fetchJson(url, check) {
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(), FETCH_TIMEOUT_MS);
+  let response;
+  try {
+    response = await fetch(url, { cache: "no-store", signal: controller.signal });
+  } catch (e) {
+    clearTimeout(timer);
+    throw new FetchError(e && e.name === "AbortError" ? "offline_timeout" : "offline");
+  }
+  try {
+    if (!response.ok) {
+      const message = await errorMessage(response);
+      throw new FetchError("offline_http", { detail: "HTTP " + response.status + (message ? ", " + message : "") });
+    }
+    let body;
+    try { body = await response.json(); } catch (e) {
+      throw new FetchError(e && e.name === "AbortError" ? "offline_timeout" : "offline_invalid");
+    }
+    if (!check(body)) throw new FetchError("offline_invalid");
+    return body;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function isObject(v) { return v !== null && typeof v === "object" && !Array.isArray(v); }
+
+function renderOffline() {
+  const [key, vars] = state.offline;
+  setText($("offline"), t(state.lang, key, vars || undefined));
+}
+
+function noteOffline(e) {
+  state.offline = e instanceof FetchError ? [e.key, e.vars] : ["offline_invalid", null];
+  renderOffline();
+  $("offline").hidden = false;
+}
+
 async function fetchAll() {
   let ok = true;
   try {
-    const response = await fetch("/api/dashboard", { cache: "no-store" });
-    if (!response.ok) throw new Error("HTTP " + response.status);
-    state.data = await response.json();
+    const body = await fetchJson("/api/dashboard", b => isObject(b) && typeof b.mode === "string");
+    const previous = state.data;
+    state.data = body;
     state.fetchedAt = Date.now();
-    render();
+    state.dashboardFailed = false;
+    try {
+      render();
+    } catch (e) {
+      // An answer this page cannot show: keep showing the last one.
+      state.data = previous;
+      render();
+      throw new FetchError("offline_invalid");
+    }
     $("offline").hidden = true;
     state.updatedAt = new Date();
     renderUpdated();
   } catch (e) {
-    $("offline").hidden = false;
+    noteOffline(e);
+    state.dashboardFailed = true;
     ok = false;
   }
   try {
-    const response = await fetch("/api/incidents?limit=" + INCIDENT_LIMIT, { cache: "no-store" });
-    if (!response.ok) throw new Error("HTTP " + response.status);
-    const body = await response.json();
-    state.incidents = body.incidents || [];
+    const body = await fetchJson("/api/incidents?limit=" + INCIDENT_LIMIT,
+      b => isObject(b) && Array.isArray(b.incidents));
+    state.incidents = body.incidents;
     state.incidentsFetchedAt = Date.now();
     state.journalAvailable = body.journal_available !== false;
     state.incidentsFailed = false;
@@ -376,12 +464,19 @@ async function fetchAll() {
     state.incidentsFailed = true;
     ok = false;
   }
-  renderTimeline();
+  try {
+    renderTimeline();
+  } catch (e) {
+    state.incidentsFailed = true;
+    ok = false;
+  }
   if (ok) {
     state.failed = false;
     state.retryMs = 0;
   } else {
     noteFailure();
+    // The tiles say their verdict is not current.
+    if (state.data && state.dashboardFailed) renderTiles(state.data.kpis || {});
   }
 }
 
@@ -403,9 +498,13 @@ function tick() {
     renderTiles(state.data.kpis || {});
   }
   if (state.incidents) renderTimeline();
+  // A new hour (new hourly KPIs) is fetched at once, once: while fetches
+  // fail, the retries' growing delay decides.
   const hour = ms => Math.floor(ms / 3600000);
-  const newHour = state.fetchedAt && hour(Date.now()) !== hour(state.fetchedAt);
+  const now = hour(Date.now());
+  const newHour = state.fetchedAt && now !== hour(state.fetchedAt) && now !== state.hourTried;
   const retry = state.failed && Date.now() - state.failedAt >= state.retryMs;
+  if (newHour) state.hourTried = now;
   if (newHour || retry) refresh();
 }
 
@@ -423,6 +522,9 @@ function stopPolling() {
 function onLive(live) {
   if (live === "sse") stopPolling();
   else if (live === "poll") startPolling();
+  // The stream just went down: find out now whether the server is there,
+  // not at the first poll.
+  if (live === "poll" && state.live !== "poll") refresh();
   state.live = live;
   renderLive();
 }
@@ -437,6 +539,7 @@ function setLang(lang) {
   applyStatic(lang);
   renderLive();
   renderUpdated();
+  renderOffline();
   render();
   renderTimeline();
 }
@@ -471,7 +574,7 @@ async function regenerate(token) {
   if (response.ok) {
     let body = {};
     try { body = await response.json(); } catch (e) { /* an empty body is fine */ }
-    showStatus(t(state.lang, "regen_ok", { model: body.model || "?", tier: body.tier || "?" }), "ok");
+    showStatus(t(state.lang, "regen_ok", { model: body.model || "?", tier: body.tier ? label("tier_", body.tier) : "?" }), "ok");
     refresh();
     return;
   }

@@ -9,19 +9,36 @@
 
 const WORKER = "/assets/events-worker.js";
 const RETRY_MS = 30000;
+// The server sends a "ping" event after 15 s of quiet: three missed in a
+// row, and the stream is taken for dead (a frozen server, a network path
+// gone without a reset), closed and opened again.
+const SILENCE_MS = 45000;
 
 // Open the events stream. onSnapshot() at each event; onLive(live) when the
 // stream goes up ("sse") or down ("poll": poll meanwhile). The browser
 // reconnects by itself unless the answer was not an event stream (then the
-// stream is closed: retry later).
+// stream is closed: retry later); a stream silent for SILENCE_MS is closed
+// and opened again.
 export function openStream(onSnapshot, onLive) {
   if (typeof EventSource !== "function") { onLive("poll"); return; }
   const events = new EventSource("/api/events");
-  events.addEventListener("open", () => onLive("sse"));
-  events.addEventListener("snapshot", () => onSnapshot());
+  let watchdog = null;
+  const heard = () => {
+    clearTimeout(watchdog);
+    watchdog = setTimeout(() => {
+      events.close();
+      onLive("poll");
+      openStream(onSnapshot, onLive);
+    }, SILENCE_MS);
+  };
+  heard();
+  events.addEventListener("open", () => { heard(); onLive("sse"); });
+  events.addEventListener("snapshot", () => { heard(); onSnapshot(); });
+  events.addEventListener("ping", heard);
   events.addEventListener("error", () => {
     onLive("poll");
     if (events.readyState === EventSource.CLOSED) {
+      clearTimeout(watchdog);
       setTimeout(() => openStream(onSnapshot, onLive), RETRY_MS);
     }
   });

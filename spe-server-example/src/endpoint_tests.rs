@@ -436,7 +436,8 @@ async fn next_event(
         if let Some(end) = text.find("\n\n") {
             let frame = text[..end].to_owned();
             text.drain(..end + 2);
-            if frame.starts_with(':') {
+            // Comments and keep-alive pings carry no news.
+            if frame.starts_with(':') || frame.lines().any(|l| l == "event: ping") {
                 continue;
             }
             let field = |name: &str| {
@@ -450,6 +451,33 @@ async fn next_event(
             return Some((field("event: "), data));
         }
     }
+}
+
+/// A quiet stream sends `ping` events the page can see (comments are
+/// hidden from scripts), so it can tell a frozen server from a quiet one.
+#[tokio::test(start_paused = true)]
+async fn a_quiet_event_stream_pings() {
+    let rig = rig_with(Behaviour::Live, false);
+    let response = tower::ServiceExt::oneshot(
+        rig.app.clone(),
+        Request::builder()
+            .uri("/api/events")
+            .body(Body::empty())
+            .expect("request"),
+    )
+    .await
+    .expect("infallible");
+    let mut stream = response.into_body().into_data_stream();
+    let (name, _) = next_event(&mut stream)
+        .await
+        .expect("the snapshot on connect");
+    assert_eq!(name, "snapshot");
+    // Nothing happens: the paused clock runs to the keep-alive.
+    let before = tokio::time::Instant::now();
+    let chunk = stream.next().await.expect("a chunk").expect("bytes");
+    let frame = String::from_utf8(chunk.to_vec()).expect("UTF-8");
+    assert!(frame.lines().any(|l| l == "event: ping"), "{frame:?}");
+    assert_eq!(before.elapsed(), crate::events::KEEP_ALIVE);
 }
 
 #[tokio::test]

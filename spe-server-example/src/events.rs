@@ -5,7 +5,10 @@
 //! sends an event named `snapshot` whose data is
 //! `{"mode": "nominal"|"estimation", "generated_at": "<RFC 3339>",
 //! "predictions_made_at": "<RFC 3339>"|null}` ([`SnapshotEvent`]). A
-//! keep-alive comment goes every [`KEEP_ALIVE`] when nothing happens. The
+//! keep-alive event named `ping` (no data) goes every [`KEEP_ALIVE`] when
+//! nothing happens: an event, not a comment, so the page sees it and can
+//! tell a quiet server from a frozen one or a dead connection (it
+//! reconnects after [`KEEP_ALIVE`] × 3 of silence). The
 //! stream ends when the server shuts down ([`AppState::stop_streams`]),
 //! so a graceful stop is not held up by open pages. Open streams are
 //! counted in the metric `spe_event_streams`.
@@ -34,7 +37,9 @@ use crate::state::AppState;
 
 /// The name of the events sent.
 pub const EVENT_NAME: &str = "snapshot";
-/// Interval of the keep-alive comments.
+/// The name of the keep-alive events.
+pub const PING_NAME: &str = "ping";
+/// Interval of the keep-alive events.
 pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
 /// The data of a `snapshot` event.
@@ -76,14 +81,19 @@ impl SnapshotEvent {
         status = 200,
         description = "Server-Sent Events: on connect and on each new snapshot or new predictions, \
                        an event named `snapshot` whose `data` is a JSON `SnapshotEvent`; \
-                       keep-alive comments every 15 s; the stream ends when the server stops",
+                       a keep-alive event named `ping` (no data) every 15 s of quiet; the stream \
+                       ends when the server stops",
         content_type = "text/event-stream",
         body = SnapshotEvent,
     ))
 )]
 pub async fn events(State(state): State<AppState>) -> Response {
     Sse::new(snapshot_events(&state))
-        .keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
+        .keep_alive(
+            KeepAlive::new()
+                .interval(KEEP_ALIVE)
+                .event(Event::default().event(PING_NAME)),
+        )
         .into_response()
 }
 

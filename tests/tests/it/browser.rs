@@ -263,6 +263,15 @@ async fn scenario(client: Client, server: Arc<ServerProcess>, fake: Arc<FakeOpen
     )
     .await;
     assert_eq!(label, "Demand");
+    // A fresh server has no day-old predictions to judge: the forecast
+    // error is unknown, and its tile says so, not "ok".
+    let forecast_error = js(
+        client,
+        r#"const t = document.querySelector('#tiles [data-kpi="forecast_error"]');
+           return [t.className, t.querySelector('.status').textContent];"#,
+    )
+    .await;
+    assert_eq!(forecast_error, json!(["tile na", "not available"]));
 
     // The built-in models' predictions reach the page and the demand chart's caption.
     wait_for(
@@ -488,8 +497,88 @@ async fn scenario(client: Client, server: Arc<ServerProcess>, fake: Arc<FakeOpen
             && !document.getElementById("timeline").classList.contains("stale");"#,
     )
     .await;
-
+    dashboard_failures(client, server).await;
     tabs_share_one_stream(client, server, &fake).await;
+}
+
+/// The dashboard's answer goes wrong in each way a page can meet, by a
+/// stand-in `fetch`: the page says which (an HTTP error with the server's
+/// message, an answer it cannot read, no answer in time; the page is in
+/// French by now), keeps the last
+/// data with its tiles marked as not current, and recovers by itself.
+async fn dashboard_failures(client: &Client, server: &ServerProcess) {
+    let cases = [
+        (
+            "an HTTP error",
+            r#"Promise.resolve(new Response(
+                 JSON.stringify({ error: { code: "internal", message: "disk on fire" } }),
+                 { status: 500, headers: { "Content-Type": "application/json" } }))"#,
+            "Le serveur répond en erreur (HTTP 500, disk on fire)",
+        ),
+        (
+            "an answer that is not JSON",
+            r#"Promise.resolve(new Response("<html>proxy error</html>", { status: 200 }))"#,
+            "Réponse du serveur illisible",
+        ),
+        (
+            "JSON of another shape",
+            r#"Promise.resolve(new Response(JSON.stringify({ hello: 1 }), { status: 200 }))"#,
+            "Réponse du serveur illisible",
+        ),
+        (
+            "no answer (a frozen server)",
+            r#"new Promise((_, reject) => options.signal.addEventListener("abort",
+                 () => reject(new DOMException("aborted", "AbortError"))))"#,
+            "Le serveur ne répond pas",
+        ),
+    ];
+    for (what, answer, notice) in cases {
+        js(
+            client,
+            &format!(
+                r#"window.speRealFetch = window.fetch;
+                   window.fetch = (url, options) => String(url).startsWith("/api/dashboard")
+                     ? {answer}
+                     : window.speRealFetch(url, options);
+                   return true;"#
+            ),
+        )
+        .await;
+        let shown = wait_for(
+            client,
+            server,
+            &format!("the page to say {what}"),
+            SETTLE,
+            r#"const o = document.getElementById("offline");
+               const demand = document.querySelector('#tiles [data-kpi="demand_mw"]');
+               return !o.hidden && demand.classList.contains("stale") && o.textContent;"#,
+        )
+        .await;
+        assert!(
+            shown.as_str().is_some_and(|t| t.starts_with(notice)),
+            "{what}: {shown}"
+        );
+        // The last data stays on screen.
+        let value = js(
+            client,
+            r#"return document.querySelector('#tiles [data-kpi="demand_mw"] .value').textContent;"#,
+        )
+        .await;
+        assert!(
+            value.as_str().is_some_and(|v| v.ends_with(" MW")),
+            "{what}: {value}"
+        );
+        js(client, "window.fetch = window.speRealFetch; return true;").await;
+        wait_for(
+            client,
+            server,
+            &format!("the page to recover from {what}"),
+            SETTLE,
+            r#"return document.getElementById("offline").hidden
+                && !document.querySelector('#tiles [data-kpi="demand_mw"]').classList.contains("stale");"#,
+        )
+        .await;
+    }
 }
 
 /// Tabs opened beside the first in [`tabs_share_one_stream`]: more than the
