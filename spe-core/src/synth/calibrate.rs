@@ -336,6 +336,9 @@ impl Generator {
     }
 }
 
+/// The least standard deviation of a temperature history, °C.
+const MIN_TEMPERATURE_STD_C: f64 = 0.2;
+
 fn fit_temperature(
     config: &SynthConfig,
     site: &Site,
@@ -353,6 +356,17 @@ fn fit_temperature(
     if let Some(value) = constant(temps.iter().flatten().copied()) {
         return Err(CalibrationError::Degenerate(format!(
             "the temperature is constant ({value} °C): a stuck sensor?"
+        )));
+    }
+    // Any outdoor air varies by more than this over a week; less is a
+    // sensor that is stuck, or reads something else.
+    let values: Vec<f64> = temps.iter().flatten().copied().collect();
+    let mean = values.iter().sum::<f64>() / values.len() as f64;
+    let std = (values.iter().map(|t| (t - mean).powi(2)).sum::<f64>() / values.len() as f64).sqrt();
+    if std < MIN_TEMPERATURE_STD_C {
+        return Err(CalibrationError::Degenerate(format!(
+            "the temperature hardly varies (standard deviation {std:.3} °C, less than \
+             {MIN_TEMPERATURE_STD_C} °C): a stuck sensor, or not an outdoor air temperature?"
         )));
     }
     // The diurnal regressor is the model's diurnal shape for a unit
@@ -452,6 +466,13 @@ fn fit_demand(
     demand: &HourlySeries,
 ) -> Result<DemandFit, CalibrationError> {
     let axis = weather.axis();
+    if demand.values().iter().all(Option::is_none) {
+        return Err(CalibrationError::TooShort {
+            what: "demand (the demand series has no value)",
+            got: 0,
+            needed: MIN_CALIBRATION_HOURS,
+        });
+    }
     let overlap = axis.times().filter(|t| demand.get(*t).is_some()).count();
     if overlap == 0 {
         return Err(CalibrationError::NoOverlap {
@@ -945,6 +966,19 @@ mod tests {
             matches!(&err, CalibrationError::Degenerate(m) if m.contains("constant (20 °C)")),
             "{err}"
         );
+        // Nearly stuck: it varies, by a microdegree.
+        let nearly = with_temperatures(&f.weather, |t| {
+            (0..t.len())
+                .map(|i| Some(15.0 + 1e-6 * (i % 7) as f64))
+                .collect()
+        });
+        let err = Generator::default()
+            .calibrate(&site, &nearly, None)
+            .unwrap_err();
+        assert!(
+            matches!(&err, CalibrationError::Degenerate(m) if m.contains("hardly varies")),
+            "{err}"
+        );
         let demand = HourlySeries::from_f64(f.energy.axis().start(), &[500.0; 400]).unwrap();
         let err = Generator::default()
             .calibrate(&site, &f.weather, Some(&demand))
@@ -953,6 +987,12 @@ mod tests {
             matches!(&err, CalibrationError::Degenerate(m) if m.contains("demand is constant")),
             "{err}"
         );
+        // No value at all: said so, not "does not overlap".
+        let empty = HourlySeries::new(f.energy.axis().start(), vec![None; 400]).unwrap();
+        let err = Generator::default()
+            .calibrate(&site, &f.weather, Some(&empty))
+            .unwrap_err();
+        assert!(err.to_string().contains("has no value"), "{err}");
     }
 
     #[test]

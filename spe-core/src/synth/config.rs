@@ -81,6 +81,8 @@ pub struct ClimateParams {
     /// Day of year of the warmest point of the annual cycle (Paris: ≈ 200, mid-late July).
     pub temp_peak_day: f64,
     /// Half the mean daily temperature range under a clear sky, °C (Paris: ≈ 5).
+    /// Days shorter than 6 hours get a share of it in proportion to their
+    /// length, and polar night none (no sun, no afternoon warming).
     pub temp_diurnal_amplitude_c: f64,
     /// Solar hour of the daily maximum (mid-afternoon: ≈ 14.5); the minimum is at sunrise.
     pub temp_max_solar_hour: f64,
@@ -495,6 +497,15 @@ impl SynthConfig {
             (0.0..=0.6).contains(&w.shear_exponent),
             "0..=0.6",
         )?;
+        // Each speed finite first: a NaN would otherwise fail the
+        // comparison of the field before it, and be blamed on that one.
+        for (name, value) in [
+            ("wind.cut_in_ms", w.cut_in_ms),
+            ("wind.rated_ms", w.rated_ms),
+            ("wind.cut_out_ms", w.cut_out_ms),
+        ] {
+            check(name, value, value.is_finite(), "a finite speed, m/s")?;
+        }
         check(
             "wind.cut_in_ms",
             w.cut_in_ms,
@@ -556,6 +567,24 @@ mod tests {
         let mut c = SynthConfig::default();
         c.demand.base_mw = f64::NAN;
         assert!(c.validate().is_err());
+        // A NaN speed is named, not the field compared with it.
+        for (field, set) in [
+            (
+                "wind.cut_out_ms",
+                (|c: &mut SynthConfig| c.wind.cut_out_ms = f64::NAN) as fn(&mut SynthConfig),
+            ),
+            ("wind.rated_ms", |c: &mut SynthConfig| {
+                c.wind.rated_ms = f64::NAN
+            }),
+            ("wind.cut_in_ms", |c: &mut SynthConfig| {
+                c.wind.cut_in_ms = f64::NAN
+            }),
+        ] {
+            let mut c = SynthConfig::default();
+            set(&mut c);
+            let err = c.validate().unwrap_err();
+            assert!(err.to_string().contains(field), "{field}: {err}");
+        }
     }
 
     #[test]

@@ -232,11 +232,17 @@ pub fn erbs_diffuse_fraction(kt: f64) -> f64 {
 /// `tilt_deg` from horizontal, `azimuth_deg` of the plane clockwise from north
 /// (180 = facing south), ground albedo 0.2.
 ///
+/// The beam is at most the extraterrestrial irradiance: a GHI too high
+/// for the sun's height counts as diffuse beyond it.
+///
 /// ```
-/// use spe_core::{SunPosition, plane_of_array};
+/// use spe_core::{SunPosition, extraterrestrial, plane_of_array};
 /// let noon = SunPosition { cos_zenith: 0.5, azimuth_deg: 180.0 };
 /// // A panel tilted towards a low sun catches more than the horizontal.
 /// assert!(plane_of_array(400.0, noon, 0.0, 35.0, 180.0) > 400.0);
+/// // 300 W/m² with the sun 4° high: not 3,600 W/m² of beam on a wall.
+/// let dawn = SunPosition { cos_zenith: 0.07, azimuth_deg: 180.0 };
+/// assert!(plane_of_array(300.0, dawn, 0.0, 90.0, 180.0) <= extraterrestrial(0.0) + 300.0);
 /// ```
 pub fn plane_of_array(
     ghi: f64,
@@ -279,7 +285,11 @@ impl Plane {
         } else {
             let kt = ghi / (e0 * sun.cos_zenith);
             let diffuse = erbs_diffuse_fraction(kt) * ghi;
-            ((ghi - diffuse) / sun.cos_zenith, diffuse)
+            // No beam is stronger than the sun's outside the atmosphere: a
+            // measured GHI too high for a low sun (a sensor's error, the
+            // hour's mean read at its middle) is taken as diffuse beyond it.
+            let beam_normal = ((ghi - diffuse) / sun.cos_zenith).min(e0);
+            (beam_normal, ghi - beam_normal * sun.cos_zenith)
         };
         let sin_zenith = (1.0 - sun.cos_zenith * sun.cos_zenith).max(0.0).sqrt();
         let cos_aoi = sun.cos_zenith * self.cos_tilt

@@ -334,3 +334,42 @@ fn the_first_hours_chrono_knows_can_be_generated() {
     assert_eq!(frames.weather.len(), 48);
     assert_eq!(frames.energy.len(), 48);
 }
+
+/// The daily range of temperature (noise off) on `day` at `latitude`.
+fn daily_range(latitude: f64, day: (i32, u32, u32)) -> f64 {
+    let mut config = SynthConfig::default();
+    config.climate.temp_noise_std_c = 0.0;
+    let site = Site::new("probe", latitude, 15.0, "UTC", Country::None).unwrap();
+    let start = Utc.with_ymd_and_hms(day.0, day.1, day.2, 0, 0, 0).unwrap();
+    let f =
+        Generator::new(config)
+            .unwrap()
+            .generate(&site, TimeAxis::new(start, 24).unwrap(), start);
+    let t = values(f.weather.temperature_2m());
+    let (lo, hi) = t
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+            (lo.min(*v), hi.max(*v))
+        });
+    hi - lo
+}
+
+#[test]
+fn polar_night_has_no_afternoon_warming() {
+    // No sun on 21 December at 80° N and above: no daily cycle (what is
+    // left is the annual cycle's drift over one day).
+    for latitude in [80.0, 85.0, 90.0] {
+        let range = daily_range(latitude, (2026, 12, 21));
+        assert!(range < 0.1, "{latitude}° N: {range:.2} °C");
+    }
+    // A short day, a part of it; under the midnight sun the whole of it.
+    let short = daily_range(66.0, (2026, 12, 21));
+    let full = daily_range(80.0, (2026, 6, 21));
+    assert!(short > 0.2 && short < full, "{short:.2} < {full:.2}");
+    // Below 60°, as before: Paris in December keeps its whole cycle.
+    let paris = daily_range(48.85, (2026, 12, 21));
+    assert!(paris > 2.0, "{paris:.2}");
+    // Summer in the south: polar night in the north, midnight sun there.
+    assert!(daily_range(-85.0, (2026, 12, 21)) > 2.0);
+    assert!(daily_range(-85.0, (2026, 6, 21)) < 0.1);
+}

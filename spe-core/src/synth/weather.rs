@@ -78,8 +78,8 @@ pub(crate) fn day_index(unix_s: f64) -> i64 {
 
 pub(crate) struct WeatherCursor<'a> {
     model: &'a WeatherModel,
-    /// Sunrise of the last UTC day seen: `(day, solar hour)`.
-    sunrise: (i64, f64),
+    /// Sunrise of the last UTC day seen: `(day, sunrise)`.
+    sunrise: (i64, Sunrise),
     temp: NoiseCursor<'a>,
     cloud: NoiseCursor<'a>,
     wind: NoiseCursor<'a>,
@@ -88,6 +88,31 @@ pub(crate) struct WeatherCursor<'a> {
 /// The seed of a site: the generator's seed mixed with the site's coordinates.
 pub(crate) fn site_seed(seed: u64, latitude: f64, longitude: f64) -> u64 {
     derive_seed(derive_seed(seed, latitude.to_bits()), longitude.to_bits())
+}
+
+/// Days at least this long (hours) get the whole daily temperature cycle;
+/// shorter ones a share of it in proportion, down to none in polar night
+/// (no sun, no afternoon warming). Six hours leaves every site below about
+/// 60° of latitude untouched all year.
+const FULL_CYCLE_DAY_LENGTH_H: f64 = 6.0;
+
+/// A day's sunrise, as the daily temperature cycle uses it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Sunrise {
+    /// Solar hour of sunrise, within the WAVE model's bounds.
+    pub(crate) solar_hour: f64,
+    /// Share of the daily cycle's amplitude, in [0, 1]: the day's length
+    /// over [`FULL_CYCLE_DAY_LENGTH_H`], at most 1.
+    pub(crate) daylight: f64,
+}
+
+impl Default for Sunrise {
+    fn default() -> Self {
+        Sunrise {
+            solar_hour: 6.0,
+            daylight: 1.0,
+        }
+    }
 }
 
 impl WeatherModel {
@@ -120,7 +145,7 @@ impl WeatherModel {
     pub(crate) fn cursor(&self) -> WeatherCursor<'_> {
         WeatherCursor {
             model: self,
-            sunrise: (i64::MIN, 0.0),
+            sunrise: (i64::MIN, Sunrise::default()),
             temp: self.temp_noise.cursor(),
             cloud: self.cloud_noise.cursor(),
             wind: self.wind_noise.cursor(),
@@ -148,13 +173,17 @@ impl WeatherModel {
         self.diurnal_with_sunrise(unix_s, phase, cloud_cover, sunrise)
     }
 
-    /// The solar hour of sunrise on UTC day `day` (days since the epoch),
-    /// taken at that day's noon and kept within the WAVE model's bounds.
-    pub(crate) fn sunrise(&self, day: i64) -> f64 {
+    /// The sunrise of UTC day `day` (days since the epoch), taken at that
+    /// day's noon: its solar hour kept within the WAVE model's bounds, and
+    /// how much of a daily cycle the sun drives (see [`Sunrise`]).
+    pub(crate) fn sunrise(&self, day: i64) -> Sunrise {
         let noon = YearPhase::at(day as f64 * 86_400.0 + 43_200.0);
-        self.sun
-            .sunrise_solar_hour(&noon)
-            .clamp(1.0, self.climate.temp_max_solar_hour - 2.0)
+        let raw = self.sun.sunrise_solar_hour(&noon);
+        let day_length_h = 2.0 * (12.0 - raw);
+        Sunrise {
+            solar_hour: raw.clamp(1.0, self.climate.temp_max_solar_hour - 2.0),
+            daylight: (day_length_h / FULL_CYCLE_DAY_LENGTH_H).clamp(0.0, 1.0),
+        }
     }
 
     #[inline]
@@ -163,9 +192,13 @@ impl WeatherModel {
         unix_s: f64,
         phase: &YearPhase,
         cloud_cover: f64,
-        sunrise: f64,
+        sunrise: Sunrise,
     ) -> f64 {
         let c = &self.climate;
+        let Sunrise {
+            solar_hour: sunrise,
+            daylight,
+        } = sunrise;
         let solar_h = solar_hour(unix_s, self.longitude);
         let t_max = c.temp_max_solar_hour;
         let shape = if solar_h >= sunrise && solar_h <= t_max {
@@ -177,7 +210,8 @@ impl WeatherModel {
         };
         let amplitude = c.temp_diurnal_amplitude_c
             * (0.8 + 0.2 * self.annual(phase))
-            * (1.0 - 0.6 * cloud_cover / 100.0);
+            * (1.0 - 0.6 * cloud_cover / 100.0)
+            * daylight;
         amplitude * shape
     }
 }
