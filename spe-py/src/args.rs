@@ -47,6 +47,13 @@ pub fn hours(obj: &Bound<'_, PyAny>) -> PyResult<usize> {
             display(obj)
         ))
     };
+    // A bool is an int to Python, but `hours=True` is a mistake, not 1.
+    if obj.is_instance_of::<PyBool>() {
+        return Err(PyTypeError::new_err(format!(
+            "hours must be an integer, not {}",
+            type_name(obj)
+        )));
+    }
     match obj.extract::<i64>() {
         Ok(h) if h >= 1 => usize::try_from(h)
             .ok()

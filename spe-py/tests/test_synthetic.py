@@ -259,6 +259,8 @@ def test_wrong_types_raise_type_error(gen: spe.SyntheticGenerator) -> None:
         gen.arrays(1767225600, hours=3)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="hours must be an integer, not float"):
         gen.arrays(START, hours=24.0)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="hours must be an integer, not bool"):
+        gen.arrays(START, hours=True)
     with pytest.raises(TypeError, match="seed must be an integer, not str"):
         spe.SyntheticGenerator(seed="7")  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="seed must be an integer, not bool"):
@@ -358,3 +360,11 @@ def test_generation_releases_the_gil(gen: spe.SyntheticGenerator) -> None:
         pytest.skip(f"generation too fast ({elapsed[0]:.3f} s) to tell")
     # Holding the GIL would stall this loop for the whole generation.
     assert longest_gap < 0.5 * elapsed[0], (longest_gap, elapsed[0])
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf")])
+def test_a_non_finite_parameter_is_named(value: float) -> None:
+    with pytest.raises(spe.ConfigError, match=r"^params\['pv'\]\['capacity_mwp'\] is (NaN|inf|-inf): give a finite number"):
+        spe.SyntheticGenerator(params={"pv": {"capacity_mwp": value}})
+    with pytest.raises(spe.ConfigError, match=r"^params\['climate'\]\['temp_mean_c'\] is"):
+        spe.SyntheticGenerator(params={"pv": {"capacity_mwp": 5.0}, "climate": {"temp_mean_c": value}})

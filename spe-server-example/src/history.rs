@@ -386,7 +386,9 @@ pub struct HistoryQuery {
     /// hour. At most 366 days after `from`.
     #[param(value_type = Option<String>, format = DateTime)]
     pub to: Option<String>,
-    /// `json` (default) or `csv` (a download: a header row, then `time`,
+    /// `json` (default) or `csv` (a download named
+    /// `history-<what>-<from>-<to>.csv`, e.g.
+    /// `history-demand_mw-20260108T1100Z-20260115T1100Z.csv`: a header row, then `time`,
     /// `value`, `provenance`, `cached_age_s`, and `status`, `unit` for a KPI, or
     /// `made_at`, `model`, `tier`, `lower_95`, `upper_95` for predictions).
     #[param(value_type = Option<crate::openapi::HistoryFormat>)]
@@ -418,6 +420,10 @@ pub enum What {
     /// it, the latest such; named `day_ahead` or `latest`.
     Predictions(&'static str, Duration),
 }
+
+/// How a range's ends are written in a download's file name
+/// (`history-demand_mw-20260108T1000Z-20260115T1000Z.csv`).
+const FILE_TIME: &str = "%Y%m%dT%H%MZ";
 
 /// The interval level whose bounds `GET /api/history?predictions=…` gives.
 pub const PREDICTION_LEVEL: f64 = 95.0;
@@ -803,7 +809,13 @@ pub async fn history(
                         ),
                         (
                             axum::http::header::CONTENT_DISPOSITION,
-                            format!("attachment; filename=\"history-{name}.csv\""),
+                            // The range in the name: two downloads of
+                            // different ranges do not overwrite each other.
+                            format!(
+                                "attachment; filename=\"history-{name}-{}-{}.csv\"",
+                                body.from.format(FILE_TIME),
+                                body.to.format(FILE_TIME)
+                            ),
                         ),
                     ],
                     text,
@@ -1047,11 +1059,10 @@ mod tests {
         .await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(headers["content-type"], "text/csv; charset=utf-8");
+        let disposition = headers["content-disposition"].to_str().unwrap_or_default();
         assert!(
-            headers["content-disposition"]
-                .to_str()
-                .unwrap_or_default()
-                .contains("history-demand_mw.csv")
+            disposition.contains("history-demand_mw-20260108T1100Z-20260115T1100Z.csv"),
+            "the range in the name: {disposition}"
         );
         assert_eq!(
             String::from_utf8(csv).expect("UTF-8"),
@@ -1127,7 +1138,7 @@ mod tests {
             headers["content-disposition"]
                 .to_str()
                 .unwrap_or_default()
-                .contains("history-predictions-day_ahead.csv")
+                .contains("history-predictions-day_ahead-")
         );
         let csv = String::from_utf8(csv).expect("UTF-8");
         let mut lines = csv.lines();

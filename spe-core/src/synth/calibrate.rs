@@ -25,11 +25,11 @@
 //! amplitude that is not positive (often timestamps that are not UTC) as
 //! [`CalibrationError::Implausible`].
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike as _, Utc};
 use ndarray::{Array1, Array2};
 use serde::{Deserialize, Serialize};
 
-use super::config::SynthConfig;
+use super::config::{MAX_DIURNAL_AMPLITUDE_C, MAX_NOISE_STD_C, SynthConfig};
 use super::energy::{DayCache, RollingMean};
 use super::noise::SmoothNoise;
 use super::solar::YEAR_DAYS;
@@ -298,8 +298,19 @@ impl Generator {
         c.temp_mean_c = temperature.mean_c;
         c.temp_annual_amplitude_c = temperature.annual_amplitude_c;
         c.temp_peak_day = temperature.peak_day;
-        c.temp_diurnal_amplitude_c = temperature.diurnal_amplitude_c.clamp(0.0, 15.0);
-        c.temp_noise_std_c = temperature.noise_std_c.clamp(0.0, 8.0);
+        // Beyond the generator's ranges: refused, not clamped (the report
+        // and the fitted generator would disagree).
+        if temperature.diurnal_amplitude_c > MAX_DIURNAL_AMPLITUDE_C
+            || temperature.noise_std_c > MAX_NOISE_STD_C
+        {
+            return Err(CalibrationError::Implausible(format!(
+                "daily amplitude {:.1} °C (at most {MAX_DIURNAL_AMPLITUDE_C}), noise {:.1} °C \
+                 (at most {MAX_NOISE_STD_C}): is this an outdoor air temperature, in °C?",
+                temperature.diurnal_amplitude_c, temperature.noise_std_c
+            )));
+        }
+        c.temp_diurnal_amplitude_c = temperature.diurnal_amplitude_c;
+        c.temp_noise_std_c = temperature.noise_std_c;
         c.temp_noise_period_h = temperature.noise_period_h;
 
         let winds: Vec<f64> = weather.wind_speed_10m().iter().flatten().copied().collect();
@@ -334,6 +345,26 @@ impl Generator {
         };
         Ok((Generator { config }, report))
     }
+}
+
+/// The model's mean cloud cover (%) of each calendar month (UTC) over the
+/// hours of `axis`; 50 % for a month the axis does not reach.
+fn model_monthly_cloud(model: &WeatherModel, axis: crate::series::TimeAxis) -> [f64; 12] {
+    let mut sums = [0.0; 12];
+    let mut counts = [0usize; 12];
+    let mut cursor = model.cursor();
+    for t in axis.times() {
+        let month = t.month0() as usize;
+        sums[month] += cursor.sample(t.timestamp() as f64).cloud_cover;
+        counts[month] += 1;
+    }
+    std::array::from_fn(|m| {
+        if counts[m] > 0 {
+            sums[m] / counts[m] as f64
+        } else {
+            50.0
+        }
+    })
 }
 
 /// The least standard deviation of a temperature history, °C.
@@ -390,12 +421,22 @@ fn fit_temperature(
     let annual_fitted = present >= MIN_DAYS_FOR_ANNUAL_CYCLE * 24;
     let cc = &config.climate;
 
-    // Regressors per hour: (annual terms..., diurnal).
+    // An hour without a cloud cover takes the model's mean cloud cover of
+    // its month (over the history's span): the mean damping of the daily
+    // cycle by clouds, not that of a half-cloudy sky, which would bias the
+    // fitted amplitude.
+    let monthly_cloud = clouds
+        .iter()
+        .any(Option::is_none)
+        .then(|| model_monthly_cloud(&model, axis));
     let rows = (0..axis.len()).filter_map(|i| {
         let t = temps[i]?;
         let unix_s = axis.time(i).timestamp() as f64;
         let phase = WeatherModel::phase(unix_s);
-        let cloud = clouds[i].unwrap_or(50.0);
+        let cloud = clouds[i].unwrap_or_else(|| {
+            let month = axis.time(i).month0() as usize;
+            monthly_cloud.as_ref().map_or(50.0, |m| m[month])
+        });
         let diurnal = model.diurnal(unix_s, &phase, cloud);
         Some((i, unix_s, phase.doy, t, diurnal))
     });
@@ -896,6 +937,43 @@ mod tests {
     }
 
     #[test]
+    fn a_history_without_clouds_fits_the_daily_cycle_as_one_with_them() {
+        let real = SynthConfig {
+            seed: 99,
+            ..SynthConfig::default()
+        };
+        let truth = real.climate.temp_diurnal_amplitude_c;
+        let (site, frames) = history(real, 2 * 8760);
+        let f = &frames.weather;
+        let fitted = |weather: &WeatherFrame| {
+            Generator::default()
+                .calibrate(&site, weather, None)
+                .unwrap()
+                .1
+                .temperature
+                .diurnal_amplitude_c
+        };
+        let with_clouds = fitted(f);
+        let columns = crate::frame::WeatherColumns {
+            temperature_2m: f.temperature_2m().to_vec(),
+            shortwave_radiation: vec![None; f.len()],
+            cloud_cover: vec![None; f.len()],
+            wind_speed_10m: vec![None; f.len()],
+            ..Default::default()
+        };
+        let bare = WeatherFrame::new(f.axis(), columns, f.provenance(), f.produced_at()).unwrap();
+        let without = fitted(&bare);
+        assert!(
+            (with_clouds - truth).abs() < 0.25,
+            "{with_clouds} vs {truth}"
+        );
+        assert!(
+            (without - truth).abs() < 0.3,
+            "{without} vs {truth} (with clouds {with_clouds})"
+        );
+    }
+
+    #[test]
     fn a_negative_sensitivity_is_zero_not_the_configured_value() {
         // A site whose demand falls in the cold (no electric heating, and
         // something off in winter): the fitted heating sensitivity is negative.
@@ -985,6 +1063,22 @@ mod tests {
             .unwrap_err();
         assert!(
             matches!(&err, CalibrationError::Degenerate(m) if m.contains("demand is constant")),
+            "{err}"
+        );
+        // Wild noise on the temperature: refused, not clamped into range.
+        let wild = with_temperatures(&f.weather, |t| {
+            t.iter()
+                .enumerate()
+                .map(|(i, v)| {
+                    v.map(|v| v + 30.0 * ((i as f64 * 12.9898).sin() * 43_758.545).fract())
+                })
+                .collect()
+        });
+        let err = Generator::default()
+            .calibrate(&site, &wild, None)
+            .unwrap_err();
+        assert!(
+            matches!(&err, CalibrationError::Implausible(m) if m.contains("noise")),
             "{err}"
         );
         // No value at all: said so, not "does not overlap".

@@ -281,6 +281,11 @@ impl Default for GridParams {
     }
 }
 
+/// The largest daily temperature amplitude, °C (a 30 °C daily range).
+pub(crate) const MAX_DIURNAL_AMPLITUDE_C: f64 = 15.0;
+/// The largest temperature noise, °C.
+pub(crate) const MAX_NOISE_STD_C: f64 = 8.0;
+
 fn check(
     name: &'static str,
     value: f64,
@@ -323,7 +328,7 @@ impl SynthConfig {
         check(
             "climate.temp_diurnal_amplitude_c",
             c.temp_diurnal_amplitude_c,
-            (0.0..=15.0).contains(&c.temp_diurnal_amplitude_c),
+            (0.0..=MAX_DIURNAL_AMPLITUDE_C).contains(&c.temp_diurnal_amplitude_c),
             "0..=15 °C",
         )?;
         check(
@@ -335,7 +340,7 @@ impl SynthConfig {
         check(
             "climate.temp_noise_std_c",
             c.temp_noise_std_c,
-            (0.0..=8.0).contains(&c.temp_noise_std_c),
+            (0.0..=MAX_NOISE_STD_C).contains(&c.temp_noise_std_c),
             "0..=8 °C",
         )?;
         check(
