@@ -533,10 +533,23 @@ function connectEvents() {
   followEvents(() => { refresh(); }, onLive, via => { $("live").dataset.via = via; });
 }
 
+// The CSV downloads in the dialect of the page's language: a spreadsheet
+// in a French locale reads `;` between fields and decimal commas.
+function renderExportLinks() {
+  for (const id of ["export", "export-history", "export-forecasts"]) {
+    const link = $(id);
+    const url = new URL(link.getAttribute("href"), window.location.href);
+    if (state.lang === "fr") url.searchParams.set("locale", "fr");
+    else url.searchParams.delete("locale");
+    link.setAttribute("href", url.pathname + url.search);
+  }
+}
+
 function setLang(lang) {
   state.lang = lang;
   storeLang(lang);
   applyStatic(lang);
+  renderExportLinks();
   renderLive();
   renderUpdated();
   renderOffline();
@@ -616,6 +629,7 @@ function wireActions() {
 }
 
 applyStatic(state.lang);
+renderExportLinks();
 renderLive();
 wireActions();
 refresh();

@@ -23,6 +23,7 @@ use serde::Deserialize;
 use spe_core::{ChainResult, SupplySource, WeatherSnapshot, WeatherVariable};
 
 use crate::archive::ForecastArchive;
+use crate::csv_dialect::CsvLocale;
 use crate::error::ApiError;
 use crate::openapi::ErrorBody;
 use crate::series_json::rfc3339;
@@ -60,46 +61,21 @@ pub fn header_row() -> Vec<&'static str> {
     row
 }
 
-/// A text cell a spreadsheet will not run: one beginning with `=`, `+`,
-/// `-`, `@`, a tab or a carriage return (a formula to Excel and LibreOffice,
-/// e.g. a model name `=HYPERLINK(…)` from a prediction command) gets a `'`
-/// in front, which spreadsheets show as text. Numbers are not text cells.
-///
-/// ```
-/// use spe_server_example::export::text_cell;
-/// assert_eq!(text_cell("=HYPERLINK(\"x\")"), "'=HYPERLINK(\"x\")");
-/// assert_eq!(text_cell("-1+2"), "'-1+2");
-/// assert_eq!(text_cell("auto(mstl)"), "auto(mstl)");
-/// ```
-pub fn text_cell(value: &str) -> std::borrow::Cow<'_, str> {
-    if value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        std::borrow::Cow::Owned(format!("'{value}"))
-    } else {
-        std::borrow::Cow::Borrowed(value)
-    }
-}
-
-fn number(value: Option<f64>) -> String {
-    value
-        .filter(|v| v.is_finite())
-        .map(|v| v.to_string())
-        .unwrap_or_default()
-}
-
-/// The CSV of `snapshot`, with the forecast of `predictions` (the
-/// chain's answer and the time to measure its age at) and the day-ahead
-/// forecasts of `archive`.
+/// The CSV of `snapshot` in the dialect `locale`, with the forecast of
+/// `predictions` (the chain's answer and the time to measure its age at)
+/// and the day-ahead forecasts of `archive`.
 ///
 /// ```
 /// use std::sync::Arc;
 /// use spe_core::{FailoverService, Replay, Site};
+/// use spe_server_example::csv_dialect::CsvLocale;
 ///
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let source = Replay::from_csv_str(
 ///     "time,temperature_2m,shortwave_radiation,cloud_cover,wind_speed_10m\n2020-01-01T00:00Z,1,0,50,3\n",
 /// )?;
 /// let service = FailoverService::builder(Site::paris(), Arc::new(source)).build()?;
-/// let csv = spe_server_example::export::to_csv(&service.snapshot(), None, None)?;
+/// let csv = spe_server_example::export::to_csv(&service.snapshot(), None, None, CsvLocale::En)?;
 /// let text = String::from_utf8(csv)?;
 /// assert!(text.starts_with("time_utc,temperature_2m,"));
 /// assert_eq!(text.lines().count(), 1 + service.snapshot().weather.len());
@@ -109,7 +85,9 @@ pub fn to_csv(
     snapshot: &WeatherSnapshot,
     predictions: Option<(&ChainResult, DateTime<Utc>)>,
     archive: Option<&ForecastArchive>,
+    locale: CsvLocale,
 ) -> Result<Vec<u8>, csv::Error> {
+    let number = |v: Option<f64>| locale.number(v);
     let forecast = predictions.map(|(result, at)| {
         let f = &result.predictions.forecast;
         let columns = [
@@ -123,7 +101,7 @@ pub fn to_csv(
     });
     let weather = &snapshot.weather;
     let energy = &snapshot.energy;
-    let mut out = csv::Writer::from_writer(Vec::with_capacity(weather.len() * 160));
+    let mut out = locale.writer(weather.len() * 160);
     out.write_record(header_row())?;
     let mode = snapshot.mode.name();
     let weather_provenance = weather.provenance().name();
@@ -189,18 +167,26 @@ fn forecast_index(result: &ChainResult, t: DateTime<Utc>) -> Option<usize> {
     (k < p.forecast.horizon()).then_some(k)
 }
 
-/// The export's query: none. A parameter is refused (`400`), not ignored: a
-/// client asking for `?from=…` or `?format=json` would otherwise take the
-/// whole window as CSV for what it asked.
-#[derive(Debug, Deserialize)]
+/// The export's query: only the CSV dialect. Another parameter is refused
+/// (`400`), not ignored: a client asking for `?from=…` or `?format=json`
+/// would otherwise take the whole window as CSV for what it asked.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
-pub struct ExportQuery {}
+#[into_params(parameter_in = Query)]
+pub struct ExportQuery {
+    /// The CSV dialect: `en` (default: `,` between fields, `.` in numbers)
+    /// or `fr` (`;` between fields, `,` in numbers, a UTF-8 byte-order
+    /// mark, for a spreadsheet in a French locale).
+    #[param(value_type = Option<CsvLocale>)]
+    pub locale: Option<CsvLocale>,
+}
 
 /// `GET /api/export.csv`.
 #[utoipa::path(
     get,
     path = "/api/export.csv",
     tag = "dashboard",
+    params(ExportQuery),
     responses((
         status = 200,
         description = "What the dashboard shows, one row per hour, as an attachment \
@@ -209,7 +195,7 @@ pub struct ExportQuery {}
         body = String,
     ), (
         status = 400,
-        description = "A query parameter (the export takes none)",
+        description = "An unknown `locale`, or another parameter",
         body = ErrorBody,
     ))
 )]
@@ -217,9 +203,10 @@ pub async fn export_csv(
     State(state): State<AppState>,
     query: Result<Query<ExportQuery>, QueryRejection>,
 ) -> Response {
-    if let Err(rejection) = query {
-        return ApiError::bad_request(rejection.body_text()).into_response();
-    }
+    let locale = match query {
+        Ok(Query(query)) => query.locale.unwrap_or_default(),
+        Err(rejection) => return ApiError::bad_request(rejection.body_text()).into_response(),
+    };
     let snapshot = state.snapshot();
     let filename = format!(
         "attachment; filename=\"spe-export-{}.csv\"",
@@ -232,6 +219,7 @@ pub async fn export_csv(
             .as_ref()
             .map(|(result, at)| (result.as_ref(), *at)),
         state.archive(),
+        locale,
     ) {
         Ok(body) => {
             let disposition = HeaderValue::from_str(&filename)

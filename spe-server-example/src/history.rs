@@ -31,6 +31,7 @@ use spe_core::{
 use tokio::sync::{broadcast, watch};
 use utoipa::ToSchema;
 
+use crate::csv_dialect::CsvLocale;
 use crate::error::ApiError;
 use crate::openapi::ErrorBody;
 use crate::state::AppState;
@@ -393,6 +394,12 @@ pub struct HistoryQuery {
     /// `made_at`, `model`, `tier`, `lower_95`, `upper_95` for predictions).
     #[param(value_type = Option<crate::openapi::HistoryFormat>)]
     pub format: Option<String>,
+    /// With `format=csv`, the dialect: `en` (default: `,` between fields,
+    /// `.` in numbers) or `fr` (`;` between fields, `,` in numbers, a UTF-8
+    /// byte-order mark, for a spreadsheet in a French locale). Given
+    /// without `format=csv`: a 400.
+    #[param(value_type = Option<CsvLocale>)]
+    pub locale: Option<CsvLocale>,
 }
 
 /// What `GET /api/history` is asked for, validated.
@@ -400,8 +407,8 @@ pub struct HistoryQuery {
 pub struct HistoryRequest {
     /// The series or KPI.
     pub what: What,
-    /// Whether the answer is CSV (else JSON).
-    pub csv: bool,
+    /// The answer's CSV dialect, if it is CSV (else JSON).
+    pub csv: Option<CsvLocale>,
     /// Start, included.
     pub from: DateTime<Utc>,
     /// End, excluded.
@@ -468,8 +475,15 @@ impl HistoryQuery {
             )));
         }
         let csv = match self.format.as_deref() {
-            None | Some("json") => false,
-            Some("csv") => true,
+            None | Some("json") => {
+                if self.locale.is_some() {
+                    return Err(ApiError::bad_request(
+                        "`locale` chooses a CSV dialect: give it with format=csv",
+                    ));
+                }
+                None
+            }
+            Some("csv") => Some(self.locale.unwrap_or_default()),
             Some(other) => {
                 return Err(ApiError::bad_request(format!(
                     "format must be \"json\" or \"csv\", not {other:?}"
@@ -598,9 +612,9 @@ impl HistoryBody {
 
     /// The rows as CSV: `time,value,provenance,cached_age_s` (and `status,unit` for a
     /// KPI, `made_at,model,tier,lower_95,upper_95` for predictions); an
-    /// unknown value is an empty field.
-    pub fn to_csv(&self) -> Result<String, csv::Error> {
-        let mut out = csv::Writer::from_writer(Vec::new());
+    /// unknown value is an empty field. In the dialect `locale`.
+    pub fn to_csv(&self, locale: CsvLocale) -> Result<Vec<u8>, csv::Error> {
+        let mut out = locale.writer(self.time.len() * 64);
         let kpi = self.status.is_some();
         let predictions = self.made_at.is_some();
         let mut header = vec!["time", "value", "provenance", "cached_age_s"];
@@ -610,12 +624,7 @@ impl HistoryBody {
         if predictions {
             header.extend(["made_at", "model", "tier", "lower_95", "upper_95"]);
         }
-        let number = |v: Option<&Option<f64>>| {
-            v.copied()
-                .flatten()
-                .map(|v| v.to_string())
-                .unwrap_or_default()
-        };
+        let number = |v: Option<&Option<f64>>| locale.number(v.copied().flatten());
         out.write_record(&header)?;
         for (i, t) in self.time.iter().enumerate() {
             let mut row = vec![
@@ -651,7 +660,7 @@ impl HistoryBody {
                     self.model
                         .as_ref()
                         .and_then(|m| m.get(i))
-                        .map(|m| crate::export::text_cell(m).into_owned())
+                        .map(|m| crate::csv_dialect::text_cell(m).into_owned())
                         .unwrap_or_default(),
                 );
                 row.push(
@@ -667,10 +676,8 @@ impl HistoryBody {
             }
             out.write_record(&row)?;
         }
-        let bytes = out
-            .into_inner()
-            .map_err(|e| csv::Error::from(e.into_error()))?;
-        Ok(String::from_utf8_lossy(&bytes).into_owned())
+        out.into_inner()
+            .map_err(|e| csv::Error::from(e.into_error()))
     }
 }
 
@@ -792,7 +799,7 @@ pub async fn history(
         })
         .await;
     match read {
-        Ok(body) if csv => match body.to_csv() {
+        Ok(body) if csv.is_some() => match body.to_csv(csv.unwrap_or_default()) {
             Ok(text) => {
                 let predictions = body.predictions.map(|p| format!("predictions-{p}"));
                 let name = body
@@ -1067,6 +1074,27 @@ mod tests {
         assert_eq!(
             String::from_utf8(csv).expect("UTF-8"),
             "time,value,provenance,cached_age_s\n2026-01-15T08:00:00Z,910,live,\n2026-01-15T09:00:00Z,920.5,cached,1800\n"
+        );
+        // In the French dialect.
+        let (status, _, fr) = crate::test_support::call(
+            &rig.app,
+            axum::http::Method::GET,
+            "/api/history?series=demand_mw&format=csv&locale=fr",
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(
+            String::from_utf8(fr).expect("UTF-8"),
+            "\u{feff}time;value;provenance;cached_age_s\n2026-01-15T08:00:00Z;910;live;\n2026-01-15T09:00:00Z;920,5;cached;1800\n"
+        );
+        // A dialect for JSON is a mistake, said so.
+        let (status, _, body) = get_json(&rig.app, "/api/history?series=demand_mw&locale=fr").await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("format=csv")),
+            "{body}"
         );
         let (_, _, csv) = crate::test_support::call(
             &rig.app,

@@ -57,6 +57,7 @@ pub mod assets;
 pub mod auth;
 pub mod charts;
 pub mod config;
+pub mod csv_dialect;
 pub mod dashboard_cache;
 #[cfg(test)]
 mod endpoint_tests;

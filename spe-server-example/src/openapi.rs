@@ -536,7 +536,7 @@ impl Modify for Common {
         predictions::generate,
         openapi_json,
     ),
-    components(schemas(ErrorBody, ErrorDetail, SeriesName, KpiName, PredictionsName, HistoryFormat)),
+    components(schemas(ErrorBody, ErrorDetail, SeriesName, KpiName, PredictionsName, HistoryFormat, crate::csv_dialect::CsvLocale)),
     modifiers(&Common),
     tags(
         (name = "dashboard", description = "What the operator sees"),

@@ -381,12 +381,13 @@ async fn scenario(client: Client, server: Arc<ServerProcess>, fake: Arc<FakeOpen
     assert!(shot.is_file());
 
     // Every download link answers a CSV file with a header row, in its
-    // French label.
+    // French label and in the French dialect (`;`, decimal commas).
     let downloads = js(
         client,
         r#"return Promise.all([...document.querySelectorAll("a[download]")].map(a =>
             fetch(a.href).then(r => r.text().then(t =>
-                [a.id, a.textContent, r.status, r.headers.get("content-type"), t.split("\n")[0]]))));"#,
+                [a.id, a.textContent, r.status, r.headers.get("content-type"), t.split("\n")[0],
+                 new URL(a.href).searchParams.get("locale")]))));"#,
     )
     .await;
     let downloads = downloads.as_array().cloned().unwrap_or_default();
@@ -403,11 +404,12 @@ async fn scenario(client: Client, server: Arc<ServerProcess>, fake: Arc<FakeOpen
             "{d}"
         );
         assert!(d[4].as_str().is_some_and(|h| h.starts_with("time")), "{d}");
+        assert_eq!(d[5], "fr", "{d}");
     }
     assert_eq!(downloads[2][1], "Prévisions J-1, 7 jours (CSV)");
     assert_eq!(
         downloads[2][4],
-        "time,value,provenance,cached_age_s,made_at,model,tier,lower_95,upper_95"
+        "time;value;provenance;cached_age_s;made_at;model;tier;lower_95;upper_95"
     );
 
     // Down again: the banner comes back, live, its details in French
