@@ -25,11 +25,20 @@ pub fn to_python<'py, T: Serialize>(py: Python<'py>, value: &T) -> PyResult<Boun
     json(py)?.call_method1("loads", (text,))
 }
 
+/// How deep [`non_finite`] looks into nested containers.
+const MAX_DEPTH: usize = 32;
+
 /// Where in `obj` (dicts, lists and tuples, depth first) a float is NaN or
 /// infinite, as a path from `path` (`params["pv"]["capacity_mwp"]`), with
 /// the value.
-fn non_finite(obj: &Bound<'_, PyAny>, path: &str) -> Option<(String, f64)> {
+///
+/// Looks no deeper than [`MAX_DEPTH`] (a cycle, or absurd nesting, is left
+/// for `json.dumps` to refuse).
+fn non_finite(obj: &Bound<'_, PyAny>, path: &str, depth: usize) -> Option<(String, f64)> {
     use pyo3::types::{PyDict, PyFloat, PyList, PyTuple};
+    if depth > MAX_DEPTH {
+        return None;
+    }
     if let Ok(f) = obj.cast::<PyFloat>() {
         let v = f.value();
         return (!v.is_finite()).then(|| (path.to_owned(), v));
@@ -37,7 +46,7 @@ fn non_finite(obj: &Bound<'_, PyAny>, path: &str) -> Option<(String, f64)> {
     if let Ok(d) = obj.cast::<PyDict>() {
         return d.iter().find_map(|(k, v)| {
             let key = k.repr().map_or_else(|_| "?".to_owned(), |r| r.to_string());
-            non_finite(&v, &format!("{path}[{key}]"))
+            non_finite(&v, &format!("{path}[{key}]"), depth + 1)
         });
     }
     let items: Vec<Bound<'_, PyAny>> = if let Ok(l) = obj.cast::<PyList>() {
@@ -50,13 +59,13 @@ fn non_finite(obj: &Bound<'_, PyAny>, path: &str) -> Option<(String, f64)> {
     items
         .iter()
         .enumerate()
-        .find_map(|(i, v)| non_finite(v, &format!("{path}[{i}]")))
+        .find_map(|(i, v)| non_finite(v, &format!("{path}[{i}]"), depth + 1))
 }
 
 /// A `T` from plain Python objects; `what` names the argument in messages.
 pub fn from_python<T: DeserializeOwned>(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<T> {
     // JSON has no NaN: named here, not as the parser's line and column.
-    if let Some((path, value)) = non_finite(obj, what) {
+    if let Some((path, value)) = non_finite(obj, what, 0) {
         return Err(Error::config(format!("{path} is {value}: give a finite number")).into());
     }
     let text: String = json(obj.py())?

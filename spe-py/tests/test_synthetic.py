@@ -368,3 +368,15 @@ def test_a_non_finite_parameter_is_named(value: float) -> None:
         spe.SyntheticGenerator(params={"pv": {"capacity_mwp": value}})
     with pytest.raises(spe.ConfigError, match=r"^params\['climate'\]\['temp_mean_c'\] is"):
         spe.SyntheticGenerator(params={"pv": {"capacity_mwp": 5.0}, "climate": {"temp_mean_c": value}})
+
+
+def test_cyclic_or_deep_parameters_are_refused_not_a_crash() -> None:
+    loop: list[object] = []
+    loop.append(loop)
+    with pytest.raises(spe.ConfigError, match="params must be plain data"):
+        spe.SyntheticGenerator(params={"pv": loop})
+    deep: object = 1.0
+    for _ in range(10_000):
+        deep = [deep]
+    with pytest.raises((spe.ConfigError, RecursionError)):
+        spe.SyntheticGenerator(params={"pv": deep})

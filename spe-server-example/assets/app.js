@@ -432,15 +432,16 @@ async function fetchAll() {
   let ok = true;
   try {
     const body = await fetchJson("/api/dashboard", b => isObject(b) && typeof b.mode === "string");
-    const previous = state.data;
+    const previous = [state.data, state.fetchedAt];
     state.data = body;
     state.fetchedAt = Date.now();
     state.dashboardFailed = false;
     try {
       render();
     } catch (e) {
-      // An answer this page cannot show: keep showing the last one.
-      state.data = previous;
+      // An answer this page cannot show: keep showing the last one, with
+      // its age.
+      [state.data, state.fetchedAt] = previous;
       render();
       throw new FetchError("offline_invalid");
     }

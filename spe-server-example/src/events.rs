@@ -5,7 +5,8 @@
 //! sends an event named `snapshot` whose data is
 //! `{"mode": "nominal"|"estimation", "generated_at": "<RFC 3339>",
 //! "predictions_made_at": "<RFC 3339>"|null}` ([`SnapshotEvent`]). A
-//! keep-alive event named `ping` (no data) goes every [`KEEP_ALIVE`] when
+//! keep-alive event named `ping` (data `{}`: an event without data is
+//! never dispatched to scripts) goes every [`KEEP_ALIVE`] when
 //! nothing happens: an event, not a comment, so the page sees it and can
 //! tell a quiet server from a frozen one or a dead connection (it
 //! reconnects after [`KEEP_ALIVE`] × 3 of silence). The
@@ -81,7 +82,7 @@ impl SnapshotEvent {
         status = 200,
         description = "Server-Sent Events: on connect and on each new snapshot or new predictions, \
                        an event named `snapshot` whose `data` is a JSON `SnapshotEvent`; \
-                       a keep-alive event named `ping` (no data) every 15 s of quiet; the stream \
+                       a keep-alive event named `ping` (data `{}`) every 15 s of quiet; the stream \
                        ends when the server stops",
         content_type = "text/event-stream",
         body = SnapshotEvent,
@@ -92,7 +93,7 @@ pub async fn events(State(state): State<AppState>) -> Response {
         .keep_alive(
             KeepAlive::new()
                 .interval(KEEP_ALIVE)
-                .event(Event::default().event(PING_NAME)),
+                .event(Event::default().event(PING_NAME).data("{}")),
         )
         .into_response()
 }

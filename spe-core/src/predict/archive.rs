@@ -73,7 +73,10 @@ impl Default for ArchiveConfig {
 /// made at least the lead before that step has it too. With a run every
 /// five minutes about one an hour stays, and the answers at that lead are
 /// those every run recorded would give (the history store's, which keeps
-/// them all).
+/// them all), as long as the clock `record` is given does not step back
+/// more than [`ARCHIVE_FUTURE_SLACK`]: entries a clock running ahead
+/// recorded are dropped once it is corrected, and with them the answers
+/// of the older entries they had made needless.
 ///
 /// ```
 /// use std::time::Duration;
@@ -250,12 +253,11 @@ impl PredictionArchive {
     /// covers `time` on its step grid).
     pub fn forecast_for(&self, time: DateTime<Utc>, min_lead: Duration) -> Option<f64> {
         let lead = TimeDelta::from_std(min_lead).ok()?;
-        let latest_made = time.checked_sub_signed(lead)?;
         let entries = self.entries();
         entries
             .iter()
             .rev()
-            .filter(|p| p.made_at <= latest_made)
+            .filter(|p| made_ahead(p.made_at, lead, time))
             .find_map(|p| value_at(p, time))
     }
 }
@@ -276,17 +278,10 @@ fn thin(entries: &mut Vec<Predictions>, lead: Duration, now: DateTime<Utc>) -> b
     for (i, entry) in entries.iter().enumerate() {
         let newer = &entries[i + 1..];
         let needed = steps(entry)
-            .filter(|&t| {
-                entry
-                    .made_at
-                    .checked_add_signed(lead)
-                    .is_some_and(|first| t >= first)
-            })
+            .filter(|&t| made_ahead(entry.made_at, lead, t))
             .any(|t| {
                 !newer.iter().any(|n| {
-                    n.made_at <= now
-                        && n.made_at.checked_add_signed(lead).is_some_and(|m| m <= t)
-                        && value_at(n, t).is_some()
+                    n.made_at <= now && made_ahead(n.made_at, lead, t) && value_at(n, t).is_some()
                 })
             });
         keep[i] = needed || newer.is_empty();
@@ -294,6 +289,17 @@ fn thin(entries: &mut Vec<Predictions>, lead: Duration, now: DateTime<Utc>) -> b
     let mut flags = keep.into_iter();
     entries.retain(|_| flags.next().unwrap_or(true));
     entries.len() < before
+}
+
+/// Whether predictions made at `made_at` were made at least `lead` before
+/// `time`, to the second, as the history store counts (it keeps `made_at`
+/// in whole seconds): a run made at 10:00:00.4 is a day ahead of 10:00
+/// the next day in both.
+fn made_ahead(made_at: DateTime<Utc>, lead: TimeDelta, time: DateTime<Utc>) -> bool {
+    made_at
+        .timestamp()
+        .checked_add(lead.num_seconds())
+        .is_some_and(|m| m <= time.timestamp())
 }
 
 /// The times of `p`'s steps.
@@ -354,10 +360,10 @@ mod tests {
     /// What `forecast_for` answers from every entry recorded (the history
     /// store's rule), for the archive's answers to be checked against.
     fn unthinned(all: &[Predictions], time: DateTime<Utc>, lead: Duration) -> Option<f64> {
-        let latest_made = time - TimeDelta::from_std(lead).unwrap();
+        let lead = TimeDelta::from_std(lead).unwrap();
         all.iter()
             .rev()
-            .filter(|p| p.made_at <= latest_made)
+            .filter(|p| made_ahead(p.made_at, lead, time))
             .find_map(|p| value_at(p, time))
     }
 
@@ -415,6 +421,16 @@ mod tests {
         // inserted out of order.
         assert!(!a.record(&run(5, 48), now).unwrap());
         assert!(!a.record(&run(48 * 60 - 5, 48), now).unwrap());
+    }
+
+    #[test]
+    fn made_at_counts_to_the_second_as_the_history_store_does() {
+        let a = PredictionArchive::in_memory(ArchiveConfig::default());
+        let mut p = predictions(0, (0..48).map(f64::from).collect());
+        p.made_at += TimeDelta::milliseconds(400);
+        a.record(&p, p.made_at).unwrap();
+        assert_eq!(a.forecast_for(hours(24), DAY), Some(24.0));
+        assert_eq!(a.forecast_for(hours(23), DAY), None);
     }
 
     #[test]

@@ -1315,7 +1315,6 @@ fn set_aside_backup(path: PathBuf) -> PathBuf {
     }
 }
 
-/// `path` with `suffix` appended to its file name (`history.sqlite-wal`).
 /// [`durable::publish`] for the store: the fully written `tmp` becomes
 /// `dest`, and a failed step is a [`StoreError::Io`], `rename_op` naming
 /// the rename ("rename the backup into place").
@@ -1331,6 +1330,7 @@ pub(crate) fn publish(tmp: &Path, dest: &Path, rename_op: &'static str) -> Resul
     })
 }
 
+/// `path` with `suffix` appended to its file name (`history.sqlite-wal`).
 pub(crate) fn sibling(path: &Path, suffix: &str) -> PathBuf {
     let mut name = path.file_name().unwrap_or_default().to_os_string();
     name.push(suffix);
