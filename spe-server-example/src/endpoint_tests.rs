@@ -41,6 +41,22 @@ fn generate(authorization: Option<&str>, body: Body) -> Request<Body> {
     request.body(body).expect("valid request")
 }
 
+/// A CSV download with fields separated by `delimiter`: its header row
+/// and its rows.
+fn csv_table(body: &[u8], delimiter: u8) -> (Vec<String>, Vec<csv::StringRecord>) {
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .from_reader(body);
+    let header = reader
+        .headers()
+        .expect("a header row")
+        .iter()
+        .map(str::to_owned)
+        .collect();
+    let rows = reader.records().map(|r| r.expect("a row")).collect();
+    (header, rows)
+}
+
 fn json(body: &[u8]) -> Value {
     serde_json::from_slice(body)
         .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(body)))
@@ -379,15 +395,8 @@ async fn the_export_is_the_dashboard_as_csv() {
         header_str(&headers, header::CACHE_CONTROL),
         Some("no-store")
     );
-    let mut reader = csv::Reader::from_reader(body.as_slice());
-    let header_row: Vec<String> = reader
-        .headers()
-        .expect("a header row")
-        .iter()
-        .map(str::to_owned)
-        .collect();
+    let (header_row, rows) = csv_table(&body, b',');
     assert_eq!(header_row, crate::export::header_row());
-    let rows: Vec<csv::StringRecord> = reader.records().map(|r| r.expect("a row")).collect();
     let (_, _, dashboard) = get_json(&rig.app, "/api/dashboard").await;
     let times = dashboard["weather"]["time"].as_array().expect("times");
     assert_eq!(rows.len(), times.len());
@@ -414,10 +423,8 @@ async fn the_export_is_the_dashboard_as_csv() {
     assert_eq!(status, StatusCode::OK);
     let fr = String::from_utf8(fr).expect("UTF-8");
     let fr = fr.strip_prefix('\u{feff}').expect("a byte-order mark");
-    let mut fr_reader = csv::ReaderBuilder::new()
-        .delimiter(b';')
-        .from_reader(fr.as_bytes());
-    let fr_rows: Vec<csv::StringRecord> = fr_reader.records().map(|r| r.expect("a row")).collect();
+    let (fr_header, fr_rows) = csv_table(fr.as_bytes(), b';');
+    assert_eq!(fr_header, header_row);
     assert_eq!(fr_rows.len(), rows.len());
     let fr_temperature = &fr_rows[i][column("temperature_2m")];
     assert_eq!(
@@ -1295,15 +1302,8 @@ async fn the_forecast_error_of_the_last_day_is_served_everywhere() {
     // over the last day is the KPI.
     let (status, _, body) = call(&rig.app, Method::GET, "/api/export.csv").await;
     assert_eq!(status, StatusCode::OK);
-    let mut reader = csv::Reader::from_reader(body.as_slice());
-    let header_row: Vec<String> = reader
-        .headers()
-        .expect("a header row")
-        .iter()
-        .map(str::to_owned)
-        .collect();
+    let (header_row, rows) = csv_table(&body, b',');
     let column = |name: &str| header_row.iter().position(|h| h == name).expect(name);
-    let rows: Vec<csv::StringRecord> = reader.records().map(|r| r.expect("a row")).collect();
     let row_at = |time: &str| {
         rows.iter()
             .find(|r| &r[column("time_utc")] == time)
@@ -1403,17 +1403,10 @@ async fn the_export_and_the_history_agree_on_each_hours_day_ahead_forecast() {
     let (from, to) = (&from, &to);
     let (status, _, csv_body) = call(&rig.app, Method::GET, "/api/export.csv").await;
     assert_eq!(status, StatusCode::OK);
-    let mut reader = csv::Reader::from_reader(csv_body.as_slice());
-    let header_row: Vec<String> = reader
-        .headers()
-        .expect("a header row")
-        .iter()
-        .map(str::to_owned)
-        .collect();
+    let (header_row, rows) = csv_table(&csv_body, b',');
     let column = |name: &str| header_row.iter().position(|h| h == name).expect(name);
     let mut compared = 0;
-    for row in reader.records() {
-        let row = row.expect("a row");
+    for row in &rows {
         let exported = &row[column("forecast_day_ahead_mw")];
         let in_history = times
             .iter()
