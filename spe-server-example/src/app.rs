@@ -212,6 +212,7 @@ impl App {
         if cache.is_none() {
             unavailable.push(Persisted::WeatherCache);
         }
+        crate::history::adopt_earlier_layout(&config.data_dir, &config.site_key());
         let history = History::open(&config.history_dir(), journal.as_ref(), now);
         let generator = calibrated_generator(history.as_ref(), &site, now);
         let mut builder = FailoverService::builder(site, primary)
@@ -812,6 +813,116 @@ mod tests {
         assert_eq!(
             app.service().snapshot().weather.provenance().name(),
             "cached"
+        );
+    }
+
+    fn tokyo(dir: &Path) -> Config {
+        let mut tokyo = config(dir);
+        tokyo.latitude = 35.68;
+        tokyo.longitude = 139.69;
+        tokyo.timezone = "Asia/Tokyo".into();
+        tokyo
+    }
+
+    /// A store in `dir` holding one live demand hour, closed.
+    fn store_with_one_hour(dir: &Path) -> DateTime<Utc> {
+        let hour = chrono::DateTime::parse_from_rfc3339("2026-01-14T09:00:00Z")
+            .expect("valid")
+            .with_timezone(&Utc);
+        let (store, _) = spe_core::HistoryStore::open(dir, spe_core::StoreConfig::default(), hour)
+            .expect("opens");
+        store
+            .record_observations(&[spe_core::Observation::new(
+                "demand_mw",
+                hour,
+                1234.0,
+                Provenance::Live,
+            )])
+            .expect("recorded");
+        store.backup_now(hour).expect("backed up");
+        hour
+    }
+
+    fn demand_rows(app: &App, hour: DateTime<Utc>) -> usize {
+        app.history()
+            .expect("a history store")
+            .store()
+            .observations("demand_mw", hour, hour + chrono::Duration::hours(1))
+            .expect("readable")
+            .len()
+    }
+
+    #[tokio::test]
+    async fn each_site_has_its_own_history_and_the_earlier_shared_store_becomes_the_sites() {
+        let tmp = TempDir::new();
+        let paris = config(tmp.path());
+        let shared = tmp.path().join(crate::history::HISTORY_DIR);
+        let hour = store_with_one_hour(&shared);
+
+        // The store of the earlier layout is Paris' now, backups and all.
+        let app = open(tmp.path(), Behaviour::Refused);
+        assert_eq!(demand_rows(&app, hour), 1);
+        assert_eq!(
+            app.history().expect("a store").store().dir(),
+            Some(paris.history_dir().as_path())
+        );
+        assert!(!shared.join(spe_core::HISTORY_FILE).exists());
+        assert_eq!(
+            app.history()
+                .expect("a store")
+                .store()
+                .backups()
+                .expect("listed")
+                .len(),
+            1
+        );
+        drop(app);
+
+        // Tokyo starts with a store of its own, and leaves Paris' alone.
+        let app =
+            App::open_with(&tokyo(tmp.path()), Upstream::new(Behaviour::Refused)).expect("starts");
+        assert_eq!(demand_rows(&app, hour), 0, "Paris' demand is not Tokyo's");
+        drop(app);
+        let app = open(tmp.path(), Behaviour::Refused);
+        assert_eq!(demand_rows(&app, hour), 1);
+    }
+
+    #[tokio::test]
+    async fn a_move_a_crash_interrupted_is_finished_for_its_own_site() {
+        let tmp = TempDir::new();
+        let paris = config(tmp.path());
+        let half_way = tmp
+            .path()
+            .join(format!("history.{}.moving", paris.site_key()));
+        let hour = store_with_one_hour(&half_way);
+        // Started for Tokyo, the server puts Paris' store in Paris' place.
+        let app =
+            App::open_with(&tokyo(tmp.path()), Upstream::new(Behaviour::Refused)).expect("starts");
+        assert_eq!(demand_rows(&app, hour), 0);
+        assert!(!half_way.exists());
+        assert!(paris.history_dir().join(spe_core::HISTORY_FILE).exists());
+        drop(app);
+        assert_eq!(demand_rows(&open(tmp.path(), Behaviour::Refused), hour), 1);
+    }
+
+    #[tokio::test]
+    async fn a_shared_store_open_elsewhere_is_not_moved() {
+        let tmp = TempDir::new();
+        let shared = tmp.path().join(crate::history::HISTORY_DIR);
+        let hour = store_with_one_hour(&shared);
+        // An older server still running on the directory.
+        let (older, _) =
+            spe_core::HistoryStore::open(&shared, spe_core::StoreConfig::default(), hour)
+                .expect("opens");
+        let app = open(tmp.path(), Behaviour::Refused);
+        assert_eq!(demand_rows(&app, hour), 0);
+        assert!(shared.join(spe_core::HISTORY_FILE).exists());
+        assert_eq!(
+            older
+                .observations("demand_mw", hour, hour + chrono::Duration::hours(1))
+                .expect("readable")
+                .len(),
+            1
         );
     }
 

@@ -320,9 +320,14 @@ impl Config {
         }
     }
 
-    /// The long-term history store: `<data-dir>/history/`.
+    /// The long-term history store, one per site, like the caches:
+    /// `<data-dir>/history/<site>` (see [`Config::site_key`]), so that a
+    /// server restarted for another site neither shows nor forecasts from
+    /// the last one's history.
     pub fn history_dir(&self) -> PathBuf {
-        self.data_dir.join(crate::history::HISTORY_DIR)
+        self.data_dir
+            .join(crate::history::HISTORY_DIR)
+            .join(self.site_key())
     }
 
     /// The incident journal: `<data-dir>/incidents.journal`.
@@ -340,12 +345,18 @@ impl Config {
         }
     }
 
-    /// The caches' directory, one per site:
-    /// `<data-dir>/cache/<latitude>_<longitude>_<time zone>_<country>`
-    /// (e.g. `cache/48.8500_2.3500_Europe-Paris_FR`). Restarted for another
-    /// site, the server never serves the last site's cached weather or
-    /// predictions as its own.
+    /// The caches' directory, one per site: `<data-dir>/cache/<site>` (see
+    /// [`Config::site_key`]). Restarted for another site, the server never
+    /// serves the last site's cached weather or predictions as its own.
     pub fn cache_dir(&self) -> PathBuf {
+        self.data_dir.join(CACHE_DIR).join(self.site_key())
+    }
+
+    /// The name of the site's directories in the data directory:
+    /// `<latitude>_<longitude>_<time zone>_<country>`, e.g.
+    /// `48.8500_2.3500_Europe-Paris_FR` (characters of the zone other than
+    /// ASCII letters, digits, `_` and `-` become `-`).
+    pub fn site_key(&self) -> String {
         let zone: String = self
             .timezone
             .chars()
@@ -357,13 +368,12 @@ impl Config {
                 }
             })
             .collect();
-        let site = format!(
+        format!(
             "{:.4}_{:.4}_{zone}_{}",
             self.latitude,
             self.longitude,
             self.holidays().code()
-        );
-        self.data_dir.join(CACHE_DIR).join(site)
+        )
     }
 }
 
@@ -655,6 +665,10 @@ mod tests {
         assert_eq!(
             config.cache_dir(),
             PathBuf::from("d/cache/48.8500_2.3500_Europe-Paris_FR")
+        );
+        assert_eq!(
+            config.history_dir(),
+            PathBuf::from("d/history/48.8500_2.3500_Europe-Paris_FR")
         );
 
         // Defaults: spe-core's retry interval; a long open wait stays valid.

@@ -16,7 +16,7 @@
 //!   as parallel arrays or CSV.
 
 use std::future::Future;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -47,6 +47,87 @@ pub const MAINTAIN_EVERY: Duration = Duration::from_secs(5 * 60);
 pub const MAX_RANGE_DAYS: i64 = 366;
 /// The range `GET /api/history` answers without `from`, in days before `to`.
 pub const DEFAULT_RANGE_DAYS: i64 = 7;
+
+/// The suffix of a store on its way from the earlier layout to its site's
+/// directory: `<data-dir>/history.<site>.moving`.
+const MOVING_SUFFIX: &str = ".moving";
+
+/// Moves a store of the earlier layout, one for every site in
+/// `<data-dir>/history/` itself, to the directory of the site the server
+/// is started for, `<data-dir>/history/<site_key>/` (blocking: call it at
+/// start-up, before [`History::open`]). Returns where a store was moved.
+///
+/// The move takes two renames, through `<data-dir>/history.<site>.moving`,
+/// each durable; one a crash interrupted is finished at the next start, to
+/// the site it was started for, whichever site that start is for. Nothing is
+/// moved (it is logged) while a store has it open (an older server still
+/// running on the directory), or when site directories are beside it
+/// already.
+pub fn adopt_earlier_layout(data_dir: &Path, site_key: &str) -> Option<PathBuf> {
+    let root = data_dir.join(HISTORY_DIR);
+    let mut moved = None;
+    let prefix = format!("{HISTORY_DIR}.");
+    // Moves a crash interrupted.
+    for entry in std::fs::read_dir(data_dir).into_iter().flatten().flatten() {
+        let name = entry.file_name();
+        let Some(key) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(&prefix))
+            .and_then(|n| n.strip_suffix(MOVING_SUFFIX))
+            .filter(|k| !k.is_empty() && *k != "." && *k != "..")
+        else {
+            continue;
+        };
+        let target = root.join(key);
+        if target.exists() {
+            tracing::warn!(store = %entry.path().display(), site = key, "a history store half-way to its site's directory is left where it is: the site has a store already");
+            continue;
+        }
+        match HistoryStore::relocate(&entry.path(), &target) {
+            Ok(()) => {
+                tracing::info!(
+                    site = key,
+                    "finished moving the history store to its site's directory"
+                );
+                if key == site_key {
+                    moved = Some(target);
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "could not finish moving the history store to its site's directory")
+            }
+        }
+    }
+    if !root.join(spe_core::HISTORY_FILE).exists() {
+        return moved;
+    }
+    let beside = std::fs::read_dir(&root)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|e| e.path().is_dir() && e.file_name() != spe_core::BACKUP_DIR);
+    if beside {
+        tracing::warn!(store = %root.display(), "a history store of the earlier layout (one for every site) is beside sites' stores: left where it is, and not read");
+        return moved;
+    }
+    let moving = data_dir.join(format!("{prefix}{site_key}{MOVING_SUFFIX}"));
+    let target = root.join(site_key);
+    let result = HistoryStore::relocate(&root, &moving)
+        .and_then(|()| HistoryStore::relocate(&moving, &target));
+    match result {
+        Ok(()) => {
+            tracing::info!(
+                site = site_key,
+                "the history store of the earlier layout (one for every site) is now this site's"
+            );
+            Some(target)
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "could not move the history store of the earlier layout (one for every site) to this site's directory");
+            moved
+        }
+    }
+}
 
 /// The history store and the journal its damage is reported to. Cheap to
 /// clone: clones share one store.

@@ -103,6 +103,17 @@ pub enum StoreError {
         /// The backup directory.
         dir: PathBuf,
     },
+    /// [`HistoryStore::relocate`](super::HistoryStore::relocate) was asked to
+    /// move a store that a store, in this process or another, has open;
+    /// nothing was moved.
+    #[error(
+        "cannot move the history store in {dir}: a store has it open; close it first",
+        dir = .dir.display()
+    )]
+    Open {
+        /// The store's directory.
+        dir: PathBuf,
+    },
     /// A value to record is unusable (not finite, or a time out of range).
     #[error("invalid {what}: {detail}; nothing was written")]
     InvalidValue {

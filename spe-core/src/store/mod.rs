@@ -421,6 +421,68 @@ impl HistoryStore {
         })
     }
 
+    /// Moves the store in `from` (its database, backups and the files set
+    /// aside beside them: the whole directory) to `to`, which must not exist
+    /// and must be on the same file system (its parent is created if
+    /// missing). The move is one rename, made
+    /// durable (both parent directories are fsynced): after a crash the
+    /// store is wholly in one place or the other. Meant for a store's
+    /// owner changing its layout, before opening it.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Open`] if a store, in this process or another, has it
+    /// open (nothing is moved); [`StoreError::Io`] if `to` exists, or the
+    /// rename or an fsync fails.
+    ///
+    /// ```
+    /// use spe_core::{HistoryStore, StoreConfig};
+    /// # let tmp = std::env::temp_dir().join(format!("spe-relocate-doc-{}", std::process::id()));
+    /// let (from, to) = (tmp.join("old"), tmp.join("new"));
+    /// let now = chrono::Utc::now();
+    /// drop(HistoryStore::open(&from, StoreConfig::default(), now)?);
+    /// HistoryStore::relocate(&from, &to)?;
+    /// assert!(!from.exists());
+    /// assert!(to.join(spe_core::HISTORY_FILE).exists());
+    /// # std::fs::remove_dir_all(&tmp)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn relocate(from: &Path, to: &Path) -> Result<(), StoreError> {
+        let lock_path = from.join(lock::LOCK_FILE);
+        let Some(_lock) = lock::try_exclusive(&lock_path)? else {
+            return Err(StoreError::Open {
+                dir: from.to_path_buf(),
+            });
+        };
+        if to.symlink_metadata().is_ok() {
+            return Err(StoreError::io(
+                "move the store to",
+                to,
+                std::io::Error::from(std::io::ErrorKind::AlreadyExists),
+            ));
+        }
+        if let Some(parent) = to.parent().filter(|p| !p.as_os_str().is_empty()) {
+            for (dir, e) in durable::create_dir_all(parent)
+                .map_err(|e| StoreError::io("create the directory", parent, e))?
+            {
+                tracing::warn!(dir = %dir.display(), error = %e, "could not fsync a new directory's parent");
+            }
+        }
+        std::fs::rename(from, to).map_err(|e| StoreError::io("move the store to", to, e))?;
+        // The lock file moved with the directory: the lock is still held
+        // (it is on the file, not its name) until `_lock` is dropped.
+        for parent in [from.parent(), to.parent()].into_iter().flatten() {
+            let parent = if parent.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                parent
+            };
+            durable::sync_dir(parent)
+                .map_err(|e| StoreError::io("fsync the directory", parent, e))?;
+        }
+        Ok(())
+    }
+
     /// The store's directory (`None` in memory).
     pub fn dir(&self) -> Option<&Path> {
         self.location.as_deref()

@@ -1432,3 +1432,36 @@ fn real_weather_takes_the_live_and_cached_hours_and_leaves_the_estimates_out() {
     let e = store.real_weather(t(0), t(4)).unwrap_err();
     assert!(e.to_string().contains("temperature_2m"), "{e}");
 }
+
+#[test]
+fn a_closed_store_is_relocated_whole_and_an_open_one_is_not() {
+    let tmp = tempfile::tempdir().unwrap();
+    let from = tmp.path().join("history");
+    let to = tmp.path().join("sites").join("paris");
+    let (store, _) = open(&from);
+    fill(&store, 48);
+    store.backup_now(t(1)).unwrap();
+    let before = store.stats().unwrap();
+
+    // Open here: refused, nothing moved.
+    let e = HistoryStore::relocate(&from, &to).unwrap_err();
+    assert!(matches!(e, StoreError::Open { .. }), "{e}");
+    assert!(e.to_string().contains("close it first"), "{e}");
+    assert!(from.join(HISTORY_FILE).exists() && !to.exists());
+
+    drop(store);
+    // A destination that exists is never written over.
+    fs::create_dir_all(&to).unwrap();
+    let e = HistoryStore::relocate(&from, &to).unwrap_err();
+    assert!(matches!(e, StoreError::Io { .. }), "{e}");
+    assert!(from.join(HISTORY_FILE).exists());
+    fs::remove_dir_all(tmp.path().join("sites")).unwrap();
+
+    // Its parent is created.
+    HistoryStore::relocate(&from, &to).unwrap();
+    assert!(!from.exists());
+    let (moved, report) = open(&to);
+    assert!(report.is_clean(), "{report:?}");
+    assert_eq!(moved.stats().unwrap().observations, before.observations);
+    assert_eq!(moved.backups().unwrap().len(), 1, "the backups moved too");
+}
