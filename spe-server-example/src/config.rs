@@ -262,6 +262,7 @@ impl Config {
     pub fn connection_limits(&self) -> ConnectionLimits {
         ConnectionLimits {
             header_timeout: Duration::from_millis(self.header_timeout_ms),
+            write_timeout: crate::serve::WRITE_TIMEOUT,
             max_connections: usize::try_from(self.max_connections).unwrap_or(usize::MAX),
         }
     }
