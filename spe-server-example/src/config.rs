@@ -486,25 +486,58 @@ fn parse_admin_token(token: &str) -> Result<String, String> {
     Ok(token.to_owned())
 }
 
-/// A browser origin: `http://host[:port]` or `https://host[:port]`, no path.
+/// A browser origin: `http://host[:port]` or `https://host[:port]`, no path,
+/// kept as a browser serializes it (lower case, without the scheme's
+/// default port): CORS compares it with the `Origin` header byte for byte.
 fn parse_origin(origin: &str) -> Result<String, String> {
     let origin = origin.trim();
-    let rest = origin
-        .strip_prefix("https://")
-        .or_else(|| origin.strip_prefix("http://"))
-        .ok_or_else(|| {
-            format!("{origin:?} is not an origin: it must start with http:// or https://")
-        })?;
-    let valid_host = !rest.is_empty()
-        && rest
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b));
-    if !valid_host {
+    let lower = origin.to_ascii_lowercase();
+    let (scheme, rest, default_port) = if let Some(rest) = lower.strip_prefix("https://") {
+        ("https", rest, 443)
+    } else if let Some(rest) = lower.strip_prefix("http://") {
+        ("http", rest, 80)
+    } else {
         return Err(format!(
-            "{origin:?} is not an origin: scheme://host[:port], without path, query or wildcard"
+            "{origin:?} is not an origin: it must start with http:// or https://"
         ));
+    };
+    let not_an_origin = || {
+        format!(
+            "{origin:?} is not an origin: scheme://host[:port] (port 1 to 65535), \
+             without path, query or wildcard"
+        )
+    };
+    let valid_chars = rest
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b));
+    // The host, and what follows it: nothing or `:port`.
+    let (host, after) = match rest.strip_prefix('[') {
+        Some(v6) => {
+            let (address, after) = v6.split_once(']').ok_or_else(not_an_origin)?;
+            address
+                .parse::<std::net::Ipv6Addr>()
+                .map_err(|_| not_an_origin())?;
+            (&rest[..address.len() + 2], after)
+        }
+        None => rest.split_at(rest.find(':').unwrap_or(rest.len())),
+    };
+    if !valid_chars || host.is_empty() || (!host.starts_with('[') && host.contains(['[', ']'])) {
+        return Err(not_an_origin());
     }
-    Ok(origin.to_owned())
+    let port = match after.strip_prefix(':') {
+        None if after.is_empty() => None,
+        Some(digits) if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) => {
+            match digits.parse::<u16>() {
+                Ok(0) | Err(_) => return Err(not_an_origin()),
+                Ok(port) => Some(port),
+            }
+        }
+        _ => return Err(not_an_origin()),
+    };
+    Ok(match port {
+        Some(port) if port != default_port => format!("{scheme}://{host}:{port}"),
+        _ => format!("{scheme}://{host}"),
+    })
 }
 
 #[cfg(test)]
@@ -804,6 +837,29 @@ mod tests {
             &["--admin-token", "has space"],
         ] {
             assert!(parse(bad).is_err(), "{bad:?}");
+        }
+        // As a browser writes them: lower case, no default port, so that
+        // CORS (which compares them byte for byte) can match them.
+        for (given, kept) in [
+            ("https://Ops.Example.COM", "https://ops.example.com"),
+            ("HTTPS://ops.example.com:443", "https://ops.example.com"),
+            ("http://localhost:80", "http://localhost"),
+            ("http://localhost:443", "http://localhost:443"),
+            ("http://[::1]:8081", "http://[::1]:8081"),
+        ] {
+            let config = parse(&["--cors-origin", given]).expect(given);
+            assert_eq!(config.cors_origins, [kept], "{given}");
+        }
+        for bad in [
+            "https://:8080",
+            "https://ops.example.com:",
+            "https://ops.example.com:0",
+            "https://ops.example.com:99999",
+            "https://ops.example.com:8a",
+            "https://a:1:2",
+        ] {
+            let e = parse(&["--cors-origin", bad]).expect_err(bad);
+            assert!(e.to_string().contains("not an origin"), "{bad}: {e}");
         }
         let long = "x".repeat(MAX_TOKEN_LEN + 1);
         assert!(parse(&["--admin-token", &long]).is_err());

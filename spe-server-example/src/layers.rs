@@ -169,10 +169,13 @@ pub fn harden(router: Router, hardening: &Hardening, metrics: Arc<Metrics>) -> R
 }
 
 /// The CORS layer for `origins`; `None` when there is none (no CORS headers).
+/// They are compared as the cross-site check compares them (ASCII case and
+/// a trailing `/` aside): browsers send the `Origin` header in lower case.
 fn cors(origins: &[String]) -> Option<CorsLayer> {
     let origins: Vec<HeaderValue> = origins
         .iter()
-        .filter_map(|o| match HeaderValue::from_str(o) {
+        .map(|o| o.trim_end_matches('/').to_ascii_lowercase())
+        .filter_map(|o| match HeaderValue::from_str(&o) {
             Ok(v) => Some(v),
             Err(e) => {
                 tracing::warn!(origin = %o, error = %e, "CORS origin left out");
@@ -500,6 +503,24 @@ mod tests {
         // Another origin gets no grant.
         let (_, headers, _) = send(&open, preflight("https://evil.example.net")).await;
         assert!(!headers.contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN));
+    }
+
+    #[tokio::test]
+    async fn cors_origins_match_whatever_their_case() {
+        // Origins are case-insensitive; browsers send them in lower case.
+        // The cross-site check already compares them so: CORS must too.
+        let app = hardened(
+            Router::new().route("/api", get(|| async { "x" }).post(|| async { "y" })),
+            Hardening {
+                cors_origins: vec!["https://Ops.Example.com/".into()],
+                ..Hardening::default()
+            },
+        );
+        let (_, headers, _) = send(&app, preflight("https://ops.example.com")).await;
+        assert_eq!(
+            header_str(&headers, header::ACCESS_CONTROL_ALLOW_ORIGIN),
+            Some("https://ops.example.com")
+        );
     }
 
     #[test]
