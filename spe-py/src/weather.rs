@@ -16,7 +16,7 @@ use pyo3::types::{PyDict, PyFloat, PyString};
 use spe_core::{
     BreakerConfig, BreakerError, DataSource, FailoverConfig, FailoverService, Generator, KpiConfig,
     Mode, OpenMeteo, OpenMeteoConfig, RefreshOutcome, Site, WeatherSnapshot as CoreSnapshot,
-    Window, compute_kpis,
+    Window, compute_kpis, live_data_freshness_kpi,
 };
 
 use crate::breaker::{CircuitBreaker, ManualClock};
@@ -147,7 +147,10 @@ impl WeatherSnapshot {
     }
 
     /// The dashboard's KPIs at ``now`` (default: the snapshot's time), as
-    /// :func:`spe.compute_kpis` returns them.
+    /// :func:`spe.compute_kpis` returns them. As on the dashboard,
+    /// ``data_freshness_s`` of an estimate is the age of the last live data
+    /// (``last_live_at``; with none ever, unknown and ``critical``), not that
+    /// of the synthetic values made just now.
     #[pyo3(signature = (now = None))]
     fn kpis<'py>(
         &self,
@@ -158,7 +161,14 @@ impl WeatherSnapshot {
             Some(n) => crate::args::instant(n, "now")?,
             None => self.snapshot.made_at,
         };
-        let kpis = compute_kpis(&self.snapshot.energy, now, &KpiConfig::default());
+        let config = KpiConfig::default();
+        let mut kpis = compute_kpis(&self.snapshot.energy, now, &config);
+        kpis.data_freshness_s = live_data_freshness_kpi(
+            &self.snapshot.energy,
+            self.snapshot.last_live_at,
+            now,
+            &config,
+        );
         crate::kpi::kpis_dict(py, &kpis)
     }
 

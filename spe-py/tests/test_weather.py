@@ -233,6 +233,12 @@ def test_no_network_at_all_still_serves() -> None:
     assert snap.mode == "estimation" and "connection" in (snap.degradation or "")
     kpis = snap.kpis()
     assert kpis["demand_mw"]["value"] is not None
+    # As on the dashboard: an estimate made just now is not fresh data; with
+    # no live data ever, its freshness is unknown and critical.
+    assert kpis["data_freshness_s"]["value"] is None
+    assert kpis["data_freshness_s"]["status"] == "critical"
+    assert kpis == spe.compute_kpis(snap.frame(), now=snap.made_at, provenance="synthetic",
+                                    last_live_at="never")
 
 
 def test_outages_are_journaled(upstream: FakeOpenMeteo, tmp_path: Path) -> None:

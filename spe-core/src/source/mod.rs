@@ -26,6 +26,11 @@ pub use replay::{Replay, ReplayError};
 pub const MAX_PAST_DAYS: u16 = 92;
 /// The most forecast days Open-Meteo's forecast API serves.
 pub const MAX_FORECAST_DAYS: u16 = 16;
+/// How far an answer may reach beyond the window asked for, on either side,
+/// before [`Window::check_answer`] refuses it. Open-Meteo writes a whole
+/// answer with today's UTC offset, so across a clock change its first hour
+/// may be an hour or two before the window's; a day is generous.
+const ANSWER_OVERREACH: chrono::Duration = chrono::Duration::days(1);
 
 /// Which hours to fetch: `past_days` whole local days before today, today, and
 /// the days after it up to `forecast_days` days in all from today, in the
@@ -112,7 +117,11 @@ impl Window {
     /// [`SourceError::InvalidData`], an upstream fault the circuit breaker
     /// counts. An answer that includes the current hour but not every hour
     /// asked for is kept (the hours it has are right), and the shortfall is
-    /// logged as a warning.
+    /// logged as a warning. An answer reaching more than a day before or
+    /// after the window asked for is not an answer to this request (a proxy
+    /// serving another query, a misbehaving upstream): it is refused too,
+    /// rather than served and recorded as live history for hours nobody
+    /// asked for.
     ///
     /// [`OpenMeteo`] checks its answers, and
     /// [`FailoverService`](crate::FailoverService) checks the answers of
@@ -157,6 +166,28 @@ impl Window {
                 ),
             });
         }
+        let asked = self.axis(site)?;
+        let too_early = asked
+            .start()
+            .checked_sub_signed(ANSWER_OVERREACH)
+            .is_some_and(|from| start < from);
+        let too_late = asked
+            .end()
+            .checked_add_signed(ANSWER_OVERREACH)
+            .is_some_and(|to| end > to);
+        if too_early || too_late {
+            return Err(SourceError::InvalidData {
+                source_name: source_name.to_owned(),
+                message: format!(
+                    "the answer covers {} to {} (UTC), more than a day beyond the window \
+                     asked for, {} to {}: misdirected data",
+                    start.format("%Y-%m-%d %H:%M"),
+                    end.format("%Y-%m-%d %H:%M"),
+                    asked.start().format("%Y-%m-%d %H:%M"),
+                    asked.end().format("%Y-%m-%d %H:%M"),
+                ),
+            });
+        }
         // Every core variable at the current hour: what the dashboard shows
         // and the energy twin needs now. A well-formed answer of nulls is no
         // live data.
@@ -179,7 +210,6 @@ impl Window {
                 ),
             });
         }
-        let asked = self.axis(site)?;
         if start > asked.start() || end < asked.end() {
             tracing::warn!(
                 source = source_name,
@@ -316,6 +346,53 @@ mod tests {
         ];
         for (tz, now, start) in cases {
             assert_eq!(at(tz, now), start, "{tz} at {now}");
+        }
+    }
+
+    #[test]
+    fn an_answer_reaching_far_beyond_the_window_is_refused() {
+        let site = Site::paris();
+        let now = Utc.with_ymd_and_hms(2026, 1, 15, 10, 30, 0).unwrap();
+        let window = Window::new(now, 0, 1).unwrap();
+        let asked = window.axis(&site).unwrap();
+        let frame = |start: DateTime<Utc>, hours: usize| {
+            let axis = TimeAxis::new(start, hours).unwrap();
+            crate::Generator::default()
+                .generate(&site, axis, now)
+                .weather
+        };
+        // The window itself, and an answer an hour or two off at either end
+        // (a whole answer written with today's offset across a clock change).
+        for (start, hours) in [
+            (asked.start(), 24),
+            (asked.start() - chrono::Duration::hours(2), 28),
+            (asked.start() - chrono::Duration::hours(24), 72),
+        ] {
+            let f = frame(start, hours);
+            assert!(
+                window.check_answer(&site, "x", &f).is_ok(),
+                "{start} {hours}"
+            );
+        }
+        // Twenty years up to next week, for one day asked: refused, not
+        // served (and recorded) as twenty years of live weather.
+        for (start, hours) in [
+            (
+                asked.start() - chrono::Duration::days(365 * 20),
+                24 * (365 * 20 + 7),
+            ),
+            (asked.start() - chrono::Duration::hours(25), 40),
+            (asked.start(), 24 * 2 + 1),
+        ] {
+            let err = window
+                .check_answer(&site, "x", &frame(start, hours))
+                .unwrap_err();
+            assert!(matches!(err, SourceError::InvalidData { .. }), "{err:?}");
+            assert!(
+                err.to_string()
+                    .contains("more than a day beyond the window"),
+                "{err}"
+            );
         }
     }
 

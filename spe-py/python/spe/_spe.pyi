@@ -552,7 +552,7 @@ class WeatherSnapshot:
     def frame(self) -> pd.DataFrame:
         """The hourly values as a pandas DataFrame."""
     def kpis(self, now: _Instant | None = None) -> dict[str, Any]:
-        """The dashboard's KPIs."""
+        """The dashboard's KPIs (an estimate's freshness: that of the last live data)."""
     def __len__(self) -> int: ...
     def __reduce__(self) -> tuple[Any, tuple[str, int, str | None]]:
         """Pickle and copy support, with the age it had when handed out."""
