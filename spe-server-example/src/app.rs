@@ -794,10 +794,7 @@ mod tests {
     async fn another_site_does_not_start_from_the_last_sites_cache() {
         let tmp = TempDir::new();
         run_once_live(tmp.path()).await;
-        let mut tokyo = config(tmp.path());
-        tokyo.latitude = 35.68;
-        tokyo.longitude = 139.69;
-        tokyo.timezone = "Asia/Tokyo".into();
+        let tokyo = tokyo(tmp.path());
         assert_ne!(tokyo.cache_dir(), config(tmp.path()).cache_dir());
         let app = App::open_with(&tokyo, Upstream::new(Behaviour::Refused)).expect("starts");
         let first = app.service().snapshot();
@@ -958,22 +955,7 @@ mod tests {
     #[tokio::test]
     async fn a_damaged_history_store_is_restored_from_its_backup_and_journaled() {
         let tmp = TempDir::new();
-        let hour = chrono::DateTime::parse_from_rfc3339("2026-01-14T09:00:00Z")
-            .expect("valid")
-            .with_timezone(&Utc);
-        {
-            let app = open(tmp.path(), Behaviour::Refused);
-            let store = app.history().expect("a history store").store();
-            store
-                .record_observations(&[spe_core::Observation::new(
-                    "demand_mw",
-                    hour,
-                    1234.0,
-                    Provenance::Live,
-                )])
-                .expect("recorded");
-            store.backup_now(Utc::now()).expect("backed up");
-        }
+        let hour = store_with_one_hour(&config(tmp.path()).history_dir());
         let db = config(tmp.path())
             .history_dir()
             .join(spe_core::HISTORY_FILE);
